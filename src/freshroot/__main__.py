@@ -1,0 +1,3 @@
+from freshroot.cli import main
+
+raise SystemExit(main())

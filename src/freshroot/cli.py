@@ -1,0 +1,157 @@
+"""Command-line parsing and dispatch. No logic lives here.
+
+Each subcommand is declared in a small ``commands`` module of its package (argparse
+definitions only, so ``--help`` stays fast) and names its handler as ``"module:function"``;
+the handler module is imported only when that subcommand runs. Every handler takes the
+parsed arguments and returns an exit code. :func:`main` is the one place that turns a
+FreshrootError into ``file:line: message`` and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from freshroot import __version__
+from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError, os_error_message
+
+# Modules whose register(subparsers) adds subcommands, in the order --help lists them.
+# A subcommand is listed here only once it works.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 1 (as systemd's tools do) with a one-line hint."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"Try '{self.prog} --help' for more information.\n")
+        raise SystemExit(EXIT_FAILURE)
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="log every step and command; show tracebacks",
+    )
+
+
+def add_common(
+    parser: argparse.ArgumentParser,
+    *,
+    root: bool = True,
+    config: bool = True,
+    json: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """The options most subcommands share, spelled the same way everywhere."""
+    if root:
+        parser.add_argument(
+            "--root", metavar="DIR", default="/",
+            help="operate on the root file system at DIR (an offline root such as /mnt)",
+        )
+    if config:
+        parser.add_argument(
+            "--config", metavar="PATH", action="append",
+            help="read the declaration from PATH instead of /etc, /run and /usr/lib "
+                 "freshroot.toml and conf.d (may be repeated)",
+        )
+    if json:
+        parser.add_argument(
+            "--json", action="store_true",
+            help="print one JSON document on stdout instead of text",
+        )
+    if dry_run:
+        parser.add_argument(
+            "--dry-run", "-n", action="store_true",
+            help="show what would be done, change nothing",
+        )
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction[ArgumentParser],
+    name: str,
+    *,
+    handler: str,
+    help: str,  # noqa: A002 - argparse's own name
+    description: str | None = None,
+) -> ArgumentParser:
+    """Add subcommand ``name`` whose implementation is ``"module:function"`` (imported lazily)."""
+    parser = subparsers.add_parser(
+        name, help=help, description=description or help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_global_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="freshroot",
+        description="A root file system wiped at every boot, and one declaration of what "
+        "persists, what is created fresh, what runs, and what ships as a portable service.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"freshroot {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log every step and command; show tracebacks")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def resolve_handler(spec: str) -> Handler:
+    module, _, function = spec.partition(":")
+    handler: Handler = getattr(importlib.import_module(module), function)
+    return handler
+
+
+def report(error: FreshrootError, *, prog: str, debug: bool) -> int:
+    """The one place an error becomes a message and an exit code."""
+    if debug:
+        import traceback  # only here: keeps start-up lean
+
+        traceback.print_exception(error)
+    sys.stderr.write(f"{prog}: {error}\n")
+    return error.exit_code
+
+
+def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> int:
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    from freshroot import log
+
+    log.setup(debug=debug)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_FAILURE
+    try:
+        return resolve_handler(handler)(args)
+    except FreshrootError as e:
+        return report(e, prog=prog, debug=debug)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except OSError as e:
+        # An OSError that no layer wrapped is still a failed operation, not a crash.
+        return report(OperationError(os_error_message(e)), prog=prog, debug=debug)
+    except Exception as e:  # the last line of defence against tracebacks
+        if debug:
+            raise
+        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e}\n"
+                         f"  rerun with --debug for the traceback, and please report it\n")
+        return EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(argv, build_parser(), "freshroot")

@@ -1,0 +1,85 @@
+"""The exceptions users see.
+
+Every error freshroot raises on purpose is a FreshrootError. The one handler in
+``freshroot.cli.report`` turns it into ``file:line: message`` on stderr and an exit
+code; a traceback is printed only under --debug. Exit codes follow systemd-tmpfiles
+(sysexits.h): 65 for bad configuration, 73 for an operation that failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_FAILURE = 1
+EXIT_DATAERR = 65  # bad configuration
+EXIT_CANTCREAT = 73  # a file system operation failed
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a value came from: a file and, where known, a 1-based line."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+
+def os_error_message(error: OSError) -> str:
+    """``path: what went wrong`` for an OSError, without Python's ``[Errno N]`` noise."""
+    what = error.strerror or str(error)
+    if error.filename is not None:
+        name = error.filename
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "backslashreplace")
+        return f"{name}: {what}"
+    return what
+
+
+class FreshrootError(Exception):
+    """Base of all errors meant for people. ``str()`` gives the full message."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(
+        self, message: str, *, location: Location | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message if self.location is None else f"{self.location}: {self.message}"
+        return text if self.hint is None else f"{text}\n  hint: {self.hint}"
+
+
+class ConfigError(FreshrootError):
+    """The declaration or a tmpfiles.d line is wrong. Exit 65."""
+
+    exit_code = EXIT_DATAERR
+
+
+class OperationError(FreshrootError):
+    """Applying something to the file system failed. Exit 73."""
+
+    exit_code = EXIT_CANTCREAT
+
+
+class UnsafePathError(OperationError):
+    """A path walk met a transition an unprivileged user could have planted."""
+
+
+class CommandError(OperationError):
+    """A subprocess failed. Carries the argv and what it printed."""
+
+    def __init__(self, message: str, *, argv: tuple[str, ...], returncode: int, stderr: str) -> None:
+        super().__init__(message)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class UsageError(FreshrootError):
+    """Command-line arguments that make no sense together. Exit 1."""

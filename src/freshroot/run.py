@@ -1,0 +1,103 @@
+"""The one subprocess wrapper.
+
+Every external program freshroot starts goes through :func:`run`: an argv list (never a
+shell string), an explicit environment, the command logged under --debug in a form that
+can be pasted into a shell, and a failure turned into a readable CommandError.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from freshroot.errors import CommandError
+from freshroot.log import logger
+
+# The environment a child gets unless the caller passes one: enough to find programs and
+# speak plain ASCII, nothing inherited by accident (LD_PRELOAD, PYTHONPATH, a user's IFS...).
+BASE_ENV: Mapping[str, str] = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LC_ALL": "C.UTF-8",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def format_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """The command as a line that can be pasted into a shell."""
+    prefix = ""
+    if env is not None:
+        extra = {k: v for k, v in env.items() if BASE_ENV.get(k) != v}
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(extra.items()))
+        if prefix:
+            prefix = "env -i " + prefix + " "
+    return prefix + shlex.join(argv)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input: str | bytes | None = None,  # noqa: A002 - mirrors subprocess.run
+    cwd: str | None = None,
+    capture: bool = True,
+    timeout: float | None = None,
+) -> Result:
+    """Run ``argv`` and return what it printed.
+
+    ``env`` replaces the environment entirely; None means BASE_ENV. With ``check`` a
+    non-zero exit raises CommandError naming the command and its last stderr lines.
+    Output is decoded as UTF-8 with surrogateescape so odd bytes survive a round trip.
+    """
+    args = tuple(os.fspath(a) for a in argv)
+    environment = dict(BASE_ENV if env is None else env)
+    logger.debug("+ %s", format_command(args, environment))
+    data = input.encode("utf-8", "surrogateescape") if isinstance(input, str) else input
+    try:
+        proc = subprocess.run(
+            args,
+            env=environment,
+            input=data,
+            cwd=cwd,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.PIPE if capture else None,
+            stdin=None if data is not None else subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        raise CommandError(
+            f"{args[0]}: command not found (install it, or check PATH)",
+            argv=args,
+            returncode=127,
+            stderr=str(e),
+        ) from e
+    except subprocess.TimeoutExpired as e:
+        raise CommandError(
+            f"{format_command(args)}: timed out after {timeout} s",
+            argv=args,
+            returncode=-1,
+            stderr="",
+        ) from e
+    out = (proc.stdout or b"").decode("utf-8", "surrogateescape")
+    err = (proc.stderr or b"").decode("utf-8", "surrogateescape")
+    if check and proc.returncode != 0:
+        tail = "\n".join(err.strip().splitlines()[-5:])
+        detail = f":\n  {tail.replace(chr(10), chr(10) + '  ')}" if tail else ""
+        raise CommandError(
+            f"{format_command(args)}: exited with status {proc.returncode}{detail}",
+            argv=args,
+            returncode=proc.returncode,
+            stderr=err,
+        )
+    return Result(args, proc.returncode, out, err)

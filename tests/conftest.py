@@ -1,0 +1,56 @@
+"""Shared fixtures, and the rule that the README test command skips nothing.
+
+Tests that need root, a namespace, a VM or the reference systemd-tmpfiles builds carry a
+marker. Run by hand without those, they skip with the reason. Under ./dev.sh test
+(FRESHROOT_REQUIRE_ALL=1, as in CI) a missing prerequisite is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("FRESHROOT_REQUIRE_ALL") == "1"
+ORACLES = Path(os.environ.get("FRESHROOT_ORACLES", Path(__file__).parent.parent / ".cache" / "oracles"))
+
+
+def _missing(item: pytest.Item) -> str | None:
+    if (item.get_closest_marker("root") or item.get_closest_marker("netns")) and os.geteuid() != 0:
+        return "needs root (run as root, or ./dev.sh test as root)"
+    if item.get_closest_marker("vm") and shutil.which("qemu-system-x86_64") is None:
+        return "needs qemu-system-x86_64 (./dev.sh setup installs it)"
+    if item.get_closest_marker("oracle") and not (ORACLES / "systemd-tmpfiles-new").exists():
+        return f"needs the reference systemd-tmpfiles builds in {ORACLES} (tools/fetch-oracles)"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = _missing(item)
+    if reason is None:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"prerequisite missing under FRESHROOT_REQUIRE_ALL=1: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def oracles() -> Path:
+    """The directory holding systemd-tmpfiles-252, systemd-tmpfiles-new and tests/."""
+    return ORACLES
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory that is removed even when a test chmod'ed or chattr'ed things in it."""
+    yield tmp_path
+    for dirpath, dirnames, _ in os.walk(tmp_path):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            if not os.path.islink(p):
+                with contextlib.suppress(OSError):
+                    os.chmod(p, 0o700)
