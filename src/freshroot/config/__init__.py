@@ -1,0 +1,1 @@
+"""The TOML declaration: discovery, merging, and values that know their file:line."""
