@@ -1,0 +1,16 @@
+"""POSIX capabilities for a and A lines (placeholder until implemented)."""
+
+from __future__ import annotations
+
+import os
+
+from freshroot.tmpfiles.context import Context, Creation
+from freshroot.tmpfiles.model import Item
+
+
+def path_set_caps(ctx: Context, item: Item, path: str, creation: Creation) -> None:
+    ctx.warn(f"{ctx.shown(path)}: capabilities are not supported yet, ignoring.")
+
+
+def fd_set_caps(ctx: Context, item: Item, fd: int, path: str, st: os.stat_result | None, creation: Creation) -> None:
+    ctx.warn(f"{ctx.shown(path)}: capabilities are not supported yet, ignoring.")

@@ -1,0 +1,155 @@
+"""What every phase shares: the options, the configuration, the logger, and systemd's error
+model (an action either fails, which makes the run exit 73 unless the line has '-', or warns
+and goes on)."""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import posixpath
+from dataclasses import dataclass, field
+
+from freshroot.errors import os_error_message
+from freshroot.fs.chase import Chased, ChaseFlags, chase
+from freshroot.log import logger
+from freshroot.tmpfiles.globbing import match_component
+from freshroot.tmpfiles.model import Config, Item, ItemGroup, ItemType
+
+
+class Operation(enum.Flag):
+    NONE = 0
+    CREATE = enum.auto()
+    REMOVE = enum.auto()
+    CLEAN = enum.auto()
+    PURGE = enum.auto()
+
+
+class Creation(enum.Enum):
+    """systemd's CreationMode: whether fd_set_perms may apply the ':' (only-create) fields."""
+
+    NORMAL = "Created"
+    EXISTING = "Found existing"
+    FORCE = "Created replacement"
+    COPIED = "Copied"  # systemd's _CREATION_MODE_INVALID after C: counts as not existing
+
+
+class ItemFailed(Exception):  # noqa: N818  (a control-flow signal, not an error type users see)
+    """An action failed the way systemd's ``return log_error_errno(...)`` does. The message is
+    already logged; the run's exit status becomes 73 unless the line allows failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    root_fd: int
+    root: str = "/"  # for messages only: paths are always resolved from root_fd
+    dry_run: bool = False
+
+
+@dataclass
+class Context:
+    options: Options
+    config: Config
+    items_by_path: dict[str, ItemGroup] = field(default_factory=dict)  # systemd's c->items
+    globs_by_path: dict[str, ItemGroup] = field(default_factory=dict)  # systemd's c->globs
+    done: dict[int, Operation] = field(default_factory=dict)  # id(item) -> operations done
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        for g in self.config.groups:
+            self.items_by_path.setdefault(g.path, g)
+        for g in self.config.globs:
+            self.globs_by_path.setdefault(g.path, g)
+
+    @property
+    def root_fd(self) -> int:
+        return self.options.root_fd
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.dry_run
+
+    def shown(self, path: str) -> str:
+        """A path as messages show it: below --root, like systemd's prefixed paths."""
+        if self.options.root in ("", "/"):
+            return path
+        return self.options.root.rstrip("/") + path
+
+    def error(self, message: str) -> ItemFailed:
+        logger.error(message)
+        return ItemFailed(message)
+
+    def os_failure(self, what: str, error: OSError) -> ItemFailed:
+        return self.error(f"{what}: {error.strerror or os_error_message(error)}")
+
+    def warn(self, message: str) -> None:
+        logger.warning(message)
+
+    def info(self, message: str) -> None:
+        logger.info(message)
+
+    def debug(self, message: str) -> None:
+        logger.debug(message)
+
+    def action(self, would: str, doing: str, rest: str) -> None:
+        """systemd's log_action: info under --dry-run, debug otherwise."""
+        if self.dry_run:
+            logger.info("%s %s", would, rest)
+        else:
+            logger.debug("%s %s", doing, rest)
+
+    def open_parent(self, item: Item, path: str) -> Chased:
+        """path_open_parent_safe: the parent directory of ``path``, chased with SAFE."""
+        parent = posixpath.dirname(path) or "/"
+        try:
+            return chase(parent, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
+        except OSError as e:
+            suffix = ", ignoring" if item.allow_failure else ""
+            message = f"Failed to open path '{self.shown(parent)}'{suffix}: {e.strerror or e}"
+            if item.allow_failure:
+                logger.info(message)
+                raise ItemFailed(message) from e
+            raise self.error(message) from e
+
+    def open_safe(self, path: str) -> Chased:
+        """path_open_safe: the entry itself, SAFE, not following a symlink at the end."""
+        try:
+            return chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
+        except OSError as e:
+            raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
+
+    def find_glob(self, path: str) -> Item | None:
+        """The first glob line whose pattern matches ``path`` (fnmatch FNM_PATHNAME|FNM_PERIOD)."""
+        for g in self.config.globs:
+            for it in g.items:
+                if fnmatch_path(it.path, path):
+                    return it
+        return None
+
+
+def fnmatch_path(pattern: str, path: str) -> bool:
+    """fnmatch(pattern, path, FNM_PATHNAME|FNM_PERIOD): wildcards match within a component."""
+    pcs = pattern.split("/")
+    ncs = path.split("/")
+    if len(pcs) != len(ncs):
+        return False
+    return all(p == n if not set(p) & set("*?[\\") else match_component(p, n) for p, n in zip(pcs, ncs, strict=True))
+
+
+def base_name(path: str) -> str:
+    name = posixpath.basename(path)
+    if not name:
+        raise OSError(errno.EISDIR, "the path names a directory", path)
+    return name
+
+
+def is_owning(item: Item) -> bool:
+    return item.type.takes_ownership
+
+
+def default_mode(t: ItemType) -> int:
+    return 0o755 if t.is_directory else 0o644
+
+
+def fstat(fd: int) -> os.stat_result:
+    return os.fstat(fd)

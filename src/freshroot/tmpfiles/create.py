@@ -1,0 +1,475 @@
+"""The create phase: systemd's create_item for every line type.
+
+Each function mirrors the systemd function of the same name (src/tmpfiles/tmpfiles.c): the
+parent is opened with a SAFE chase, the node is made with *at() calls in that fd, then
+opened O_PATH|O_NOFOLLOW and adjusted through the fd. Where systemd only warns and goes on
+("already exists and is not a FIFO"), so do we; where it fails, ItemFailed is raised.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from typing import assert_never
+
+from freshroot.fs import nodes, ops
+from freshroot.tmpfiles import copy, parents
+from freshroot.tmpfiles.context import Context, Creation, ItemFailed, base_name
+from freshroot.tmpfiles.globbing import glob
+from freshroot.tmpfiles.model import Item, ItemType
+from freshroot.tmpfiles.perms import FdAction, path_action, recursive_action, set_attribute, set_perms, set_xattrs
+
+# An action on one glob match: (context, item, root-relative path, creation mode).
+PathAction = Callable[[Context, Item, str, Creation], None]
+
+O_FLAGS = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+def _content(item: Item) -> bytes:
+    return item.content or b""
+
+
+def _write(ctx: Context, item: Item, fd: int, path: str) -> None:
+    data = _content(item)
+    if not data:
+        return
+    ctx.action("Would write", "Writing", f'to "{ctx.shown(path)}"')
+    if ctx.dry_run:
+        return
+    try:
+        ops.write_all(fd, data)
+    except OSError as e:
+        raise ctx.os_failure(f'Failed to write file "{ctx.shown(path)}"', e) from e
+
+
+def _opath(ctx: Context, dir_fd: int, name: str, path: str, what: str) -> int:
+    try:
+        return ops.open_path_at(dir_fd, name)
+    except OSError as e:
+        raise ctx.os_failure(f"Failed to open {what} {ctx.shown(path)}", e) from e
+
+
+def create_file(ctx: Context, item: Item, path: str) -> None:
+    name = base_name(path)
+    if ctx.dry_run:
+        ctx.info(f"Would create file {ctx.shown(path)}")
+        return
+    with ctx.open_parent(item, path) as parent:
+        try:
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | O_FLAGS,
+                         item.mode, dir_fd=parent.fd)
+        except FileExistsError:
+            fd = _opath(ctx, parent.fd, name, path, "file")
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise ctx.error(f"{ctx.shown(path)} exists and is not a regular file.")
+                set_perms(ctx, item, fd, path, st, Creation.EXISTING)
+            finally:
+                os.close(fd)
+            return
+        except OSError as e:
+            raise ctx.os_failure(f"Failed to create file {ctx.shown(path)}", e) from e
+        try:
+            _write(ctx, item, fd, path)
+            set_perms(ctx, item, fd, path, None, Creation.NORMAL)
+        finally:
+            os.close(fd)
+
+
+def truncate_file(ctx: Context, item: Item, path: str) -> None:
+    name = base_name(path)
+    with ctx.open_parent(item, path) as parent:
+        if ctx.dry_run:
+            ctx.info(f"Would truncate {ctx.shown(path)}")
+            return
+        creation = Creation.EXISTING
+        flags = os.O_NOFOLLOW | os.O_WRONLY | O_FLAGS
+        try:
+            try:
+                fd = os.open(name, flags, item.mode, dir_fd=parent.fd)
+            except FileNotFoundError:
+                creation = Creation.NORMAL
+                fd = os.open(name, flags | os.O_CREAT, item.mode, dir_fd=parent.fd)
+        except OSError as e:
+            raise ctx.os_failure(f"Failed to open/create file {ctx.shown(path)}", e) from e
+        try:
+            st: os.stat_result | None = os.fstat(fd)
+            assert st is not None
+            if not stat.S_ISREG(st.st_mode):
+                raise ctx.error(f"{ctx.shown(path)} exists and is not a regular file.")
+            if st.st_size > 0:
+                try:
+                    os.ftruncate(fd, 0)
+                except OSError as e:
+                    raise ctx.os_failure(f"Failed to truncate file {ctx.shown(path)}", e) from e
+                st = None
+            _write(ctx, item, fd, path)
+            set_perms(ctx, item, fd, path, st, creation)
+        finally:
+            os.close(fd)
+
+
+def write_one_file(ctx: Context, item: Item, path: str, creation: Creation) -> None:
+    name = base_name(path)
+    with ctx.open_parent(item, path) as parent:
+        # 'w' follows a symlink in the last component, as systemd does: it may write into
+        # any kind of file. The chase above already confined the parent to the root.
+        flags = os.O_WRONLY | O_FLAGS | (os.O_APPEND if item.plus else 0) | (os.O_PATH if ctx.dry_run else 0)
+        try:
+            fd = _open_following(ctx, parent.fd, name, flags, item.mode)
+        except FileNotFoundError:
+            ctx.debug(f'Not writing missing file "{ctx.shown(path)}"')
+            return
+        except OSError as e:
+            if item.allow_failure:
+                ctx.debug(f'Failed to open file "{ctx.shown(path)}", ignoring: {e.strerror}')
+                raise ItemFailed(str(e)) from e
+            raise ctx.os_failure(f'Failed to open file "{ctx.shown(path)}"', e) from e
+        try:
+            _write(ctx, item, fd, path)
+            set_perms(ctx, item, fd, path, None, creation)
+        finally:
+            os.close(fd)
+
+
+def _open_following(ctx: Context, dir_fd: int, name: str, flags: int, mode: int) -> int:
+    """openat() of ``name`` following symlinks, but resolving them inside the root."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISLNK(st.st_mode):
+        return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
+    from freshroot.fs.chase import chase  # noqa: PLC0415
+
+    target_dir = ops.fd_path(dir_fd)
+    del target_dir
+    link = ops.open_path_at(dir_fd, name)
+    try:
+        target = ops.readlink_fd(link)
+    finally:
+        os.close(link)
+    with chase(_dir_path_of(ctx, dir_fd) + "/" + target if not target.startswith("/") else target,
+               root_fd=ctx.root_fd) as c:
+        if flags & os.O_PATH:
+            return os.dup(c.fd)
+        return ops.reopen(c.fd, flags & ~os.O_NOFOLLOW)
+
+
+def _dir_path_of(ctx: Context, dir_fd: int) -> str:
+    """The root-relative path of a directory fd (for resolving a relative symlink target)."""
+    here = os.readlink(ops.fd_path(dir_fd))
+    root = os.readlink(ops.fd_path(ctx.root_fd))
+    rel = here[len(root):] if here.startswith(root) else here
+    return rel.rstrip("/") if rel not in ("", "/") else ""
+
+
+def create_directory_or_subvolume(ctx: Context, item: Item, path: str, *, subvol: bool) -> tuple[int, os.stat_result, Creation] | None:
+    name = base_name(path)
+    with ctx.open_parent(item, path) as parent:
+        err: OSError | None = None
+        made = False
+        if subvol and nodes.is_btrfs_subvolume(ctx.root_fd):
+            ctx.action("Would create", "Creating", f"btrfs subvolume {ctx.shown(path)}")
+            try:
+                old = os.umask((~item.mode) & 0o777)
+                try:
+                    nodes.make_btrfs_subvolume(parent.fd, name)
+                finally:
+                    os.umask(old)
+                made = True
+            except OSError as e:
+                if e.errno not in (errno.ENOTTY, errno.EOPNOTSUPP, errno.ENOSYS):
+                    err = e
+                    made = True  # do not fall back to mkdir for real failures
+                else:
+                    made = False
+        if not made:
+            ctx.action("Would create", "Creating", f'directory "{ctx.shown(path)}"')
+            try:
+                os.mkdir(name, item.mode, dir_fd=parent.fd)
+            except OSError as e:
+                err = e
+        creation = Creation.NORMAL if err is None else Creation.EXISTING
+        try:
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_DIRECTORY, dir_fd=parent.fd)
+        except NotADirectoryError:
+            ctx.error(f'"{ctx.shown(path)}" already exists and is not a directory.')
+            return None  # systemd's -EEXIST, which its callers treat as success
+        except OSError as e:
+            if err is not None and err.errno != errno.EEXIST:
+                if item.allow_failure:
+                    ctx.info(f'Failed to create directory or subvolume "{ctx.shown(path)}", ignoring: {err.strerror}')
+                    raise ItemFailed(str(err)) from err
+                raise ctx.os_failure(f'Failed to create directory or subvolume "{ctx.shown(path)}"', err) from err
+            raise ctx.os_failure(f"Failed to open directory/subvolume we just created '{ctx.shown(path)}'", e) from e
+        return fd, os.fstat(fd), creation
+
+
+def create_directory(ctx: Context, item: Item, path: str, *, subvol: bool = False) -> None:
+    if ctx.dry_run:
+        ctx.info(f"Would create {'subvolume' if subvol else 'directory'} {ctx.shown(path)}")
+        return
+    made = create_directory_or_subvolume(ctx, item, path, subvol=subvol)
+    if made is None:
+        return
+    fd, st, creation = made
+    try:
+        set_perms(ctx, item, fd, path, st, creation)
+    finally:
+        os.close(fd)
+
+
+def empty_directory(ctx: Context, item: Item, path: str, creation: Creation) -> None:
+    from freshroot.fs.chase import ChaseFlags, chase  # noqa: PLC0415
+
+    try:
+        c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
+    except FileNotFoundError:
+        ctx.debug(f"Skipping missing directory: {ctx.shown(path)}")
+        return
+    except OSError as e:
+        raise ctx.os_failure(f"Failed to open directory '{ctx.shown(path)}'", e) from e
+    with c:
+        if not stat.S_ISDIR(c.st.st_mode):
+            ctx.warn(f"'{ctx.shown(path)}' already exists and is not a directory.")
+            return
+        set_perms(ctx, item, c.fd, path, c.st, creation)
+
+
+def _make_node(item: Item, dir_fd: int, name: str, kind: int) -> None:
+    if kind == stat.S_IFIFO:
+        nodes.mkfifo_at(dir_fd, name, item.mode)
+    else:
+        major, minor = item.device or (0, 0)
+        ops.mknod_at(dir_fd, name, item.mode | kind, os.makedev(major, minor))
+
+
+def create_node(ctx: Context, item: Item, path: str, kind: int) -> None:
+    """create_fifo and create_device: p, c, b (with '+': replace what is there)."""
+    what = {stat.S_IFIFO: "FIFO", stat.S_IFCHR: "device node", stat.S_IFBLK: "device node"}[kind]
+    name = base_name(path)
+    if ctx.dry_run:
+        ctx.info(f"Would create {'fifo' if kind == stat.S_IFIFO else 'device node'} {ctx.shown(path)}")
+        return
+    with ctx.open_parent(item, path) as parent:
+        err: OSError | None = None
+        try:
+            _make_node(item, parent.fd, name, kind)
+        except OSError as e:
+            err = e
+        creation = Creation.NORMAL if err is None else Creation.EXISTING
+        try:
+            fd = ops.open_path_at(parent.fd, name)
+        except OSError as e:
+            if err is not None:
+                if kind != stat.S_IFIFO and err.errno in (errno.EPERM, errno.EACCES):
+                    ctx.debug(f"We lack permissions, skipping creation of device node '{ctx.shown(path)}'.")
+                    return
+                raise ctx.os_failure(f"Failed to create {what} {ctx.shown(path)}", err) from err
+            raise ctx.os_failure(f"Failed to open {what} we just created {ctx.shown(path)}", e) from e
+        try:
+            st = os.fstat(fd)
+            if stat.S_IFMT(st.st_mode) != kind:
+                if not item.plus:
+                    ctx.warn(f'"{ctx.shown(path)}" already exists and is not a {what}.')
+                    return
+                os.close(fd)
+                fd = -1
+                _replace(ctx, parent.fd, name, path, lambda d, n: _make_node(item, d, n, kind))
+                fd = _opath(ctx, parent.fd, name, path, what)
+                st = os.fstat(fd)
+                if stat.S_IFMT(st.st_mode) != kind:
+                    raise ctx.error(f"{what} we just created is not a {what}, refusing.")
+                creation = Creation.FORCE
+            set_perms(ctx, item, fd, path, st, creation)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+
+def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object) -> None:
+    """The '+' replacement: make the node under a temporary name and rename it over the old
+    one; when the old one is a directory, remove it (rm -rf) and make the node in place."""
+    assert callable(make)
+    tmp = f".#{name}{os.urandom(8).hex()}"
+    make(dir_fd, tmp)
+    try:
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return
+    except OSError as e:
+        os.unlink(tmp, dir_fd=dir_fd)
+        if e.errno not in (errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY):
+            raise ctx.os_failure(f"Failed to create {ctx.shown(path)}", e) from e
+    try:
+        ops.remove_tree_at(dir_fd, name)
+    except OSError as e:
+        raise ctx.os_failure(f"rm -rf {ctx.shown(path)} failed", e) from e
+    try:
+        make(dir_fd, name)
+    except OSError as e:
+        raise ctx.os_failure(f"Failed to create {ctx.shown(path)}", e) from e
+
+
+def create_symlink(ctx: Context, item: Item, path: str) -> None:
+    name = base_name(path)
+    target = item.argument or ""
+    if ctx.dry_run:
+        ctx.info(f"Would create symlink {ctx.shown(path)} -> {target}")
+        return
+    with ctx.open_parent(item, path) as parent:
+        if item.if_exists and not _target_exists(ctx, parent.fd, target):
+            ctx.debug(f"Symlink target {target} of {ctx.shown(path)} does not exist, skipping.")
+            return
+        err: OSError | None = None
+        try:
+            ops.symlink_at(target, parent.fd, name)
+        except OSError as e:
+            err = e
+        creation = Creation.NORMAL if err is None else Creation.EXISTING
+        try:
+            fd = ops.open_path_at(parent.fd, name)
+        except OSError as e:
+            if err is not None:
+                raise ctx.os_failure(f"Failed to create symlink '{ctx.shown(path)}'", err) from err
+            raise ctx.os_failure(f"Failed to open symlink we just created '{ctx.shown(path)}'", e) from e
+        try:
+            st = os.fstat(fd)
+            good = stat.S_ISLNK(st.st_mode) and ops.readlink_fd(fd) == target
+            if not good:
+                if not item.plus:
+                    ctx.debug(f'"{ctx.shown(path)}" is not a symlink or does not point to the correct path.')
+                    return
+                os.close(fd)
+                fd = -1
+                _replace(ctx, parent.fd, name, path, lambda d, n: ops.symlink_at(target, d, n))
+                fd = _opath(ctx, parent.fd, name, path, "symlink")
+                st = os.fstat(fd)
+                if not stat.S_ISLNK(st.st_mode):
+                    raise ctx.error("Symlink we just created is not a symlink, refusing.")
+                creation = Creation.FORCE
+            set_perms(ctx, item, fd, path, st, creation)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+
+def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
+    from freshroot.fs.chase import chase  # noqa: PLC0415
+
+    where = target if target.startswith("/") else _dir_path_of(ctx, dir_fd) + "/" + target
+    try:
+        with chase(where, root_fd=ctx.root_fd):
+            return True
+    except OSError:
+        return False
+
+
+def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
+    failed = False
+    for path in glob(ctx.root_fd, item.path):
+        try:
+            action(ctx, item, path, Creation.EXISTING)
+        except ItemFailed:
+            failed = True
+    if failed:
+        raise ItemFailed(item.path)
+
+
+def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
+    ok = True
+    for path in glob(ctx.root_fd, item.path):
+        from freshroot.fs.chase import ChaseFlags, chase  # noqa: PLC0415
+
+        try:
+            c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.NOFOLLOW)
+        except OSError as e:
+            ctx.error(f"Failed to open '{ctx.shown(path)}': {e.strerror}")
+            ok = False
+            continue
+        with c:
+            ok = recursive_action(ctx, item, c.fd, path, action) and ok
+    if not ok:
+        raise ItemFailed(item.path)
+
+
+def _perms(ctx: Context, item: Item, path: str, creation: Creation) -> None:
+    path_action(ctx, item, path, set_perms, creation)
+
+
+def _xattrs(ctx: Context, item: Item, path: str, creation: Creation) -> None:
+    path_action(ctx, item, path, set_xattrs, creation)
+
+
+def _attribute(ctx: Context, item: Item, path: str, creation: Creation) -> None:
+    if item.attribute_mask:
+        path_action(ctx, item, path, set_attribute, creation)
+
+
+def create_item(ctx: Context, item: Item) -> None:
+    ctx.debug(f"Running create action for entry {item.type} {item.path}")
+    t = item.type
+    match t:
+        case ItemType.IGNORE_PATH | ItemType.IGNORE_DIRECTORY_PATH | ItemType.REMOVE_PATH \
+                | ItemType.RECURSIVE_REMOVE_PATH:
+            return
+        case ItemType.CREATE_FILE | ItemType.TRUNCATE_FILE:
+            parents.mkdir_parents_item(ctx, item, stat.S_IFREG)
+            if item.plus or t is ItemType.TRUNCATE_FILE:
+                truncate_file(ctx, item, item.path)
+            else:
+                create_file(ctx, item, item.path)
+        case ItemType.COPY_FILES:
+            parents.mkdir_parents_item(ctx, item, 0)
+            copy.copy_files(ctx, item)
+        case ItemType.WRITE_FILE:
+            glob_item(ctx, item, write_one_file)
+        case ItemType.CREATE_DIRECTORY | ItemType.TRUNCATE_DIRECTORY:
+            parents.mkdir_parents_item(ctx, item, stat.S_IFDIR)
+            create_directory(ctx, item, item.path)
+        case ItemType.CREATE_SUBVOLUME | ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA \
+                | ItemType.CREATE_SUBVOLUME_NEW_QUOTA:
+            parents.mkdir_parents_item(ctx, item, stat.S_IFDIR)
+            create_directory(ctx, item, item.path, subvol=True)
+        case ItemType.EMPTY_DIRECTORY:
+            glob_item(ctx, item, empty_directory)
+        case ItemType.CREATE_FIFO:
+            parents.mkdir_parents_item(ctx, item, stat.S_IFIFO)
+            create_node(ctx, item, item.path, stat.S_IFIFO)
+        case ItemType.CREATE_SYMLINK:
+            parents.mkdir_parents_item(ctx, item, stat.S_IFLNK)
+            create_symlink(ctx, item, item.path)
+        case ItemType.CREATE_CHAR_DEVICE | ItemType.CREATE_BLOCK_DEVICE:
+            kind = stat.S_IFBLK if t is ItemType.CREATE_BLOCK_DEVICE else stat.S_IFCHR
+            parents.mkdir_parents_item(ctx, item, kind)
+            create_node(ctx, item, item.path, kind)
+        case ItemType.RELABEL_PATH | ItemType.ADJUST_MODE:
+            glob_item(ctx, item, _perms)
+        case ItemType.RECURSIVE_RELABEL_PATH:
+            glob_item_recursively(ctx, item, set_perms)
+        case ItemType.SET_XATTR:
+            glob_item(ctx, item, _xattrs)
+        case ItemType.RECURSIVE_SET_XATTR:
+            glob_item_recursively(ctx, item, set_xattrs)
+        case ItemType.SET_ACL | ItemType.RECURSIVE_SET_ACL:
+            from freshroot.tmpfiles import acls  # noqa: PLC0415
+
+            if t is ItemType.SET_ACL:
+                glob_item(ctx, item, acls.path_set_acls)
+            else:
+                glob_item_recursively(ctx, item, acls.fd_set_acls)
+        case ItemType.SET_ATTRIBUTE:
+            glob_item(ctx, item, _attribute)
+        case ItemType.RECURSIVE_SET_ATTRIBUTE:
+            if item.attribute_mask:
+                glob_item_recursively(ctx, item, set_attribute)
+        case ItemType.SET_CAPABILITY | ItemType.RECURSIVE_SET_CAPABILITY:
+            from freshroot.tmpfiles import caps  # noqa: PLC0415
+
+            if t is ItemType.SET_CAPABILITY:
+                glob_item(ctx, item, caps.path_set_caps)
+            else:
+                glob_item_recursively(ctx, item, caps.fd_set_caps)
+        case _:
+            assert_never(t)
+

@@ -1,0 +1,127 @@
+"""Running the phases over a parsed configuration, in systemd's order.
+
+- Phases: purge, then remove and clean, then create ("first clean out the platform we then
+  build on"). Each phase visits the plain paths first, then the globs, each in the order
+  their path was first seen in the configuration.
+- Per path (an ItemGroup, systemd's ItemArray): with create, the closest configured parent
+  path is processed first; with remove/clean/purge, the configured children first.
+- Per item, each operation runs at most once (systemd's ``done`` mask), so a parent reached
+  through a child is not processed again.
+- A failed create is forgiven for lines with '-'. Any other failure makes the exit status
+  73; bad configuration (reported by the reader) makes it 65, and the rest is still applied.
+
+The clean and purge operations are the hooks for the later phases: register a function in
+``EXTRA_OPERATIONS`` and it runs in the slot systemd gives it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+
+from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR
+from freshroot.tmpfiles.context import Context, ItemFailed, Operation
+from freshroot.tmpfiles.create import create_item
+from freshroot.tmpfiles.globbing import is_glob, non_glob_prefix
+from freshroot.tmpfiles.model import Item, ItemGroup
+from freshroot.tmpfiles.remove import remove_item
+
+# Operations implemented elsewhere (clean, purge): called as fn(ctx, item), raising ItemFailed.
+EXTRA_OPERATIONS: dict[Operation, Callable[[Context, Item], None]] = {}
+
+PHASES = (Operation.PURGE, Operation.REMOVE | Operation.CLEAN, Operation.CREATE)
+TEARDOWN = Operation.REMOVE | Operation.CLEAN | Operation.PURGE
+
+
+class Links:
+    """Parent and children of every group: the closest configured path above it."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.parent: dict[int, ItemGroup] = {}
+        self.children: dict[int, list[ItemGroup]] = {}
+        for group in (*ctx.config.groups, *ctx.config.globs):
+            if not group.items:
+                continue
+            prefix = group.path
+            while True:
+                prefix = posixpath.dirname(prefix) if prefix != "/" else ""
+                if prefix in ("", "/"):
+                    break  # systemd's PATH_FOREACH_PREFIX never yields "/" itself
+                found = ctx.items_by_path.get(prefix) or ctx.globs_by_path.get(prefix)
+                if found is not None:
+                    self.parent[id(group)] = found
+                    self.children.setdefault(id(found), []).append(group)
+                    break
+
+
+def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
+    todo = operation & ~ctx.done.get(id(item), Operation.NONE)
+    if not todo:
+        return True
+    ctx.done[id(item)] = ctx.done.get(id(item), Operation.NONE) | operation
+    ok = True
+    if Operation.CREATE in operation:
+        try:
+            create_item(ctx, item)
+        except ItemFailed:
+            ok = item.allow_failure  # failure can only be tolerated for create
+        except OSError as e:
+            ctx.error(f"{ctx.shown(item.path)}: {e.strerror or e}")
+            ok = item.allow_failure
+    if Operation.REMOVE in operation:
+        ok = _run(ctx, item, remove_item) and ok
+    for op in (Operation.CLEAN, Operation.PURGE):
+        if op in operation and op in EXTRA_OPERATIONS:
+            ok = _run(ctx, item, EXTRA_OPERATIONS[op]) and ok
+    return ok
+
+
+def _run(ctx: Context, item: Item, fn: Callable[[Context, Item], None]) -> bool:
+    try:
+        fn(ctx, item)
+    except ItemFailed:
+        return False
+    except OSError as e:
+        ctx.error(f"{ctx.shown(item.path)}: {e.strerror or e}")
+        return False
+    return True
+
+
+def process_group(ctx: Context, links: Links, group: ItemGroup, operation: Operation) -> bool:
+    ok = True
+    parent = links.parent.get(id(group))
+    if Operation.CREATE in operation and parent is not None:
+        ok = process_group(ctx, links, parent, Operation.CREATE)
+    if operation & TEARDOWN:
+        for child in links.children.get(id(group), ()):
+            ok = process_group(ctx, links, child, operation & TEARDOWN) and ok
+    for item in group.items:
+        ok = process_item(ctx, item, operation) and ok
+    return ok
+
+
+def _autofs_skip(ctx: Context, item: Item) -> bool:
+    """systemd skips lines below an autofs mount it would trigger (CHASE_NO_AUTOFS)."""
+    del ctx
+    path = non_glob_prefix(item.path) if is_glob(item.path) else item.path
+    del path
+    return False
+
+
+def run_phases(ctx: Context, operations: Operation) -> int:
+    """Run the requested operations; return systemd's exit status."""
+    ok = True
+    links = Links(ctx)
+    for phase in PHASES:
+        op = operations & phase
+        if not op:
+            continue
+        for group in ctx.config.groups:
+            ok = process_group(ctx, links, group, op) and ok
+        for group in ctx.config.globs:
+            ok = process_group(ctx, links, group, op) and ok
+    if ctx.config.invalid:
+        return EXIT_DATAERR
+    if not ok or ctx.failed:
+        return EXIT_CANTCREAT
+    return 0

@@ -1,0 +1,102 @@
+"""Making the parents of a line's path, as systemd's mkdir_parents_item does.
+
+Without '=', missing parents are made 0755 and any failure is ignored (the create that
+follows reports it). With '=', every parent that is not a directory (after following
+symlinks) is removed with everything below it and replaced by a directory, and the path
+itself is removed when it exists with the wrong type, mount points excepted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import stat
+
+from freshroot.fs import ops
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.tmpfiles.context import Context
+from freshroot.tmpfiles.model import Item
+
+
+def mkdir_parents_item(ctx: Context, item: Item, child_mode: int) -> None:
+    if item.try_replace:
+        _mkdir_parents_rm_if_wrong_type(ctx, child_mode, item.path)
+        return
+    if ctx.dry_run:
+        return
+    parent = posixpath.dirname(item.path)
+    with contextlib.suppress(OSError, ValueError), ops.mkdir_parents(ctx.root_fd, parent, 0o755, ChaseFlags.NONE):
+        pass
+
+
+def _is_mount_point(parent_fd: int, name: str, st: os.stat_result) -> bool:
+    parent_st = os.fstat(parent_fd)
+    if parent_st.st_dev != st.st_dev:
+        return True
+    return False
+
+
+def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: str, *, follow: bool) -> bool:
+    """systemd's rm_if_wrong_type_safe. Returns True when the entry is (now) missing."""
+    if mode == 0:
+        return False
+    try:
+        if follow:
+            with chase(path, root_fd=ctx.root_fd) as c:
+                st = c.st
+        else:
+            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return True
+    except OSError as e:
+        raise ctx.os_failure(f'Failed to stat "{ctx.shown(path)}"', e) from e
+    if stat.S_IFMT(st.st_mode) == mode:
+        return False
+    if follow:
+        st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+    ctx.info(f'Wrong file type 0o{stat.S_IFMT(st.st_mode):o}; rm -rf "{ctx.shown(path)}"')
+    if _is_mount_point(parent_fd, name, st):
+        raise ctx.error(f'Not removing "{ctx.shown(path)}" because it is a mount point.')
+    ctx.action("Would remove", "Removing", ctx.shown(path))
+    if not ctx.dry_run:
+        try:
+            ops.remove_tree_at(parent_fd, name)
+        except OSError as e:
+            raise ctx.os_failure(f'Failed to remove "{ctx.shown(path)}"', e) from e
+    return True
+
+
+def _mkdir_parents_rm_if_wrong_type(ctx: Context, child_mode: int, path: str) -> None:
+    components = [c for c in path.split("/") if c]
+    if not components:
+        return
+    fd = os.dup(ctx.root_fd)
+    walked = ""
+    try:
+        for i, name in enumerate(components):
+            current = f"{walked}/{name}"
+            if i == len(components) - 1:
+                _rm_if_wrong_type(ctx, child_mode, fd, name, current, follow=False)
+                return
+            missing = _rm_if_wrong_type(ctx, stat.S_IFDIR, fd, name, current, follow=True)
+            if missing:
+                # A dangling symlink counts as missing: remove it before making the directory.
+                missing = _rm_if_wrong_type(ctx, stat.S_IFDIR, fd, name, current, follow=False)
+            if missing and not ctx.dry_run:
+                try:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                except OSError as e:
+                    raise ctx.os_failure(f'Failed to mkdir "{name}" at "{ctx.shown(walked or "/")}"', e) from e
+            if ctx.dry_run and missing:
+                return
+            try:
+                with chase(current, root_fd=ctx.root_fd) as c:
+                    nxt = os.dup(c.fd)
+                    walked = c.path.rstrip("/")
+            except OSError as e:
+                raise ctx.os_failure(f'Failed to open "{name}" at "{ctx.shown(walked or "/")}"', e) from e
+            os.close(fd)
+            fd = nxt
+    finally:
+        os.close(fd)

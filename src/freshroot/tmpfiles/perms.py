@@ -1,0 +1,175 @@
+"""Adjusting an existing node: owner and mode (systemd's fd_set_perms), extended attributes
+(fd_set_xattrs) and file attributes (fd_set_attribute). Each works on an O_PATH fd that the
+caller obtained safely; none re-resolves a path."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+
+from freshroot.fs import nodes, ops
+from freshroot.tmpfiles.context import Context, Creation, ItemFailed
+from freshroot.tmpfiles.model import Item
+
+FS_DIRSYNC_FL = 0x00010000
+
+# An action on an entry's O_PATH fd: (context, item, fd, path, stat or None, creation mode).
+FdAction = Callable[[Context, Item, int, str, os.stat_result | None, Creation], None]
+
+
+def mask_perms(mode: int, current: int) -> int:
+    """systemd's process_mask_perms: the '~' mode prefix."""
+    if current & 0o111 == 0:
+        mode &= ~0o111
+    if current & 0o222 == 0:
+        mode &= ~0o222
+    if current & 0o444 == 0:
+        mode &= ~0o444
+    if not stat.S_ISDIR(current):
+        mode &= ~0o7000
+    return mode
+
+
+def set_perms(
+    ctx: Context, item: Item, fd: int, path: str, st: os.stat_result | None, creation: Creation
+) -> None:
+    if not item.mode_set and item.uid is None and item.gid is None:
+        return
+    if st is None:
+        st = os.fstat(fd)
+    shown = ctx.shown(path)
+    if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode) and not _hardlinks_protected():
+        raise ctx.error(f"Refusing to set permissions on hardlinked file {shown} while the "
+                        "fs.protected_hardlinks sysctl is turned off.")
+    existing = creation is Creation.EXISTING
+    uid = item.uid.id if item.uid is not None and not (existing and item.uid.only_create) else st.st_uid
+    gid = item.gid.id if item.gid is not None and not (existing and item.gid.only_create) else st.st_gid
+    do_chown = uid != st.st_uid or gid != st.st_gid
+    if item.mode_set and not (existing and item.mode_only_create):
+        new_mode = mask_perms(item.mode, st.st_mode) if item.mode_masked else item.mode
+    else:
+        new_mode = st.st_mode & 0o7777
+    do_chmod = (new_mode ^ st.st_mode) & 0o7777 != 0
+    is_link = stat.S_ISLNK(st.st_mode)
+    try:
+        if do_chmod and do_chown and not is_link:
+            # First reduce to the bits both modes share, so the node never has more access
+            # under the old owner than before nor under the new one than intended.
+            common = new_mode & st.st_mode
+            if (common ^ st.st_mode) & 0o7777:
+                ctx.action("Would temporarily change", "Temporarily changing", f'"{shown}" to mode {common:o}')
+                if not ctx.dry_run:
+                    ops.chmod_fd(fd, common & 0o7777)
+        if do_chown:
+            ctx.action("Would change", "Changing", f'"{shown}" to owner {uid}:{gid}')
+            if not ctx.dry_run:
+                ops.chown_fd(fd, uid if uid != st.st_uid else -1, gid if gid != st.st_gid else -1)
+        if (do_chmod or do_chown) and not is_link:
+            ctx.action("Would change", "Changing", f'"{shown}" to mode {new_mode:o}')
+            if not ctx.dry_run:
+                ops.chmod_fd(fd, new_mode)
+    except OSError as e:
+        raise ctx.os_failure(f"Failed to set owner or mode of {shown}", e) from e
+
+
+_protected: list[bool] = []
+
+
+def _hardlinks_protected() -> bool:
+    if not _protected:
+        try:
+            with open("/proc/sys/fs/protected_hardlinks", "rb") as f:
+                _protected.append(f.read().strip() == b"1")
+        except OSError:
+            _protected.append(True)
+    return _protected[0]
+
+
+def set_xattrs(
+    ctx: Context, item: Item, fd: int, path: str, st: os.stat_result | None, creation: Creation
+) -> None:
+    del st, creation
+    for name, value in item.xattrs:
+        shown = ctx.shown(path)
+        ctx.action("Would set", "Setting", f"extended attribute '{name}={value.decode(errors='replace')}' on {shown}")
+        if ctx.dry_run:
+            continue
+        try:
+            nodes.set_xattr_fd(fd, name, value)
+        except OSError as e:
+            raise ctx.os_failure(f"Setting extended attribute {name} on {shown} failed", e) from e
+
+
+def set_attribute(
+    ctx: Context, item: Item, fd: int, path: str, st: os.stat_result | None, creation: Creation
+) -> None:
+    del creation
+    if item.attribute_mask == 0:
+        return
+    if st is None:
+        st = os.fstat(fd)
+    shown = ctx.shown(path)
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        raise ctx.error("Setting file flags is only supported on regular files and directories, "
+                        f"cannot set on '{shown}'.")
+    value = item.attribute_value & item.attribute_mask
+    if not stat.S_ISDIR(st.st_mode):
+        value &= ~FS_DIRSYNC_FL
+    ctx.action("Would try to set", "Trying to set", f"file attributes 0x{value:08x} on {shown}")
+    if ctx.dry_run:
+        return
+    try:
+        previous, current = nodes.change_flags(fd, value, item.attribute_mask)
+    except OSError as e:
+        # systemd only warns: file attributes are best effort.
+        ctx.warn(f"Cannot set file attributes for '{shown}', value=0x{item.attribute_value:08x}, "
+                 f"mask=0x{item.attribute_mask:08x}, ignoring: {e.strerror}")
+        return
+    expected = (previous & ~item.attribute_mask) | (value & item.attribute_mask)
+    if current != expected:
+        ctx.warn(f"Cannot set file attributes for '{shown}', maybe due to incompatibility in specified "
+                 f"attributes, previous=0x{previous:08x}, current=0x{current:08x}, "
+                 f"expected=0x{expected:08x}, ignoring.")
+
+
+def path_action(ctx: Context, item: Item, path: str, action: FdAction, creation: Creation) -> None:
+    """systemd's path_set_*: open the entry safely (not following it) and act on the fd."""
+    with ctx.open_safe(path) as c:
+        action(ctx, item, c.fd, path, None, creation)
+
+
+def recursive_action(ctx: Context, item: Item, fd: int, path: str, action: FdAction) -> bool:
+    """systemd's item_do: act on ``fd``, then on everything below it (never following
+    symlinks). Returns False when something failed (after trying everything)."""
+    ok = True
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        ctx.error(f"fstat() on file failed: {e.strerror}")
+        return False
+    try:
+        action(ctx, item, fd, path, st, Creation.EXISTING)
+    except ItemFailed:
+        ok = False
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            names = ops.listdir_fd(fd)
+        except OSError as e:
+            ctx.error(f"Failed to opendir() '{ctx.shown(path)}': {e.strerror}")
+            return False
+        for name in names:
+            try:
+                child = ops.open_path_at(fd, name)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                ctx.error(f"Failed to open file '{name}': {e.strerror}")
+                ok = False
+                continue
+            try:
+                ok = recursive_action(ctx, item, child, path.rstrip("/") + "/" + name, action) and ok
+            finally:
+                os.close(child)
+    return ok
+
