@@ -282,6 +282,7 @@ def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:
 
 
 def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcome]:
+    scratch.mkdir(parents=True, exist_ok=True)
     conf = scratch / "case.conf"
     conf.write_text(case.config)
     outcomes = []

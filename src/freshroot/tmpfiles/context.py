@@ -101,6 +101,8 @@ class Context:
     def open_parent(self, item: Item, path: str) -> Chased:
         """path_open_parent_safe: the parent directory of ``path``, chased with SAFE."""
         parent = posixpath.dirname(path) or "/"
+        if not is_normalized(path):
+            raise self.error(f"Failed to open parent of '{self.shown(path)}': path not normalized.")
         try:
             return chase(parent, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
         except OSError as e:
@@ -134,6 +136,11 @@ def fnmatch_path(pattern: str, path: str) -> bool:
     if len(pcs) != len(ncs):
         return False
     return all(p == n if not set(p) & set("*?[\\") else match_component(p, n) for p, n in zip(pcs, ncs, strict=True))
+
+
+def is_normalized(path: str) -> bool:
+    """systemd's path_is_normalized: no "." or ".." components, no doubled slashes."""
+    return "//" not in path and not any(c in (".", "..") for c in path.split("/"))
 
 
 def base_name(path: str) -> str:

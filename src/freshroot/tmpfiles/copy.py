@@ -35,6 +35,8 @@ def copy_files(ctx: Context, item: Item) -> None:
                 _copy(src.fd, parent.fd, name, uid, gid, merge=item.plus, top=True)
         except OSError as e:
             err = e
+        if err is not None and err.errno != errno.EEXIST:
+            raise ctx.os_failure(f"Failed to copy files to {ctx.shown(item.path)}", err) from err
         try:
             fd = ops.open_path_at(parent.fd, name)
         except OSError as e:
@@ -63,7 +65,7 @@ def _copy(src_fd: int, dir_fd: int, name: str, uid: int, gid: int, *, merge: boo
     owner = (uid if uid != -1 else st.st_uid, gid if gid != -1 else st.st_gid)
     mode = stat.S_IFMT(st.st_mode)
     if mode == stat.S_IFDIR:
-        _copy_dir(src_fd, st, dir_fd, name, owner, merge=merge, top=top)
+        _copy_dir(src_fd, st, dir_fd, name, (uid, gid), owner, merge=merge, top=top)
         return
     if mode == stat.S_IFREG:
         src = ops.reopen(src_fd, os.O_RDONLY)
@@ -97,16 +99,28 @@ def _copy(src_fd: int, dir_fd: int, name: str, uid: int, gid: int, *, merge: boo
 
 
 def _copy_dir(
-    src_fd: int, st: os.stat_result, dir_fd: int, name: str, owner: tuple[int, int], *, merge: bool, top: bool
+    src_fd: int, st: os.stat_result, dir_fd: int, name: str, override: tuple[int, int], owner: tuple[int, int],
+    *, merge: bool, top: bool,
 ) -> None:
     created = True
     try:
         os.mkdir(name, 0o777, dir_fd=dir_fd)
     except FileExistsError:
         existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(existing.st_mode):
+            # What systemd 262's copy_tree_at does with a symlink in the way, as observed: a
+            # dangling one or (without '+') one to a directory counts as "exists", anything
+            # else is "not a directory".
+            try:
+                followed = os.stat(name, dir_fd=dir_fd)
+            except OSError:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
+            if stat.S_ISDIR(followed.st_mode) and not merge:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name) from None
         if not stat.S_ISDIR(existing.st_mode):
-            raise
-        if not merge and not (top and not ops.listdir_fd(_opath(dir_fd, name))):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name) from None
+        if not merge and not (top and _is_empty_dir(dir_fd, name)):
             raise
         created = False
     target = ops.open_path_at(dir_fd, name)
@@ -115,7 +129,7 @@ def _copy_dir(
         for child in ops.listdir_fd(src_fd):
             child_fd = ops.open_path_at(src_fd, child)
             try:
-                _copy(child_fd, target, child, owner[0] if owner else -1, owner[1], merge=merge, top=False)
+                _copy(child_fd, target, child, *override, merge=merge, top=False)
             except FileExistsError:
                 if not merge:
                     error = error or OSError(errno.EEXIST, "exists", child)
@@ -134,8 +148,12 @@ def _copy_dir(
         os.close(target)
 
 
-def _opath(dir_fd: int, name: str) -> int:
-    return ops.open_path_at(dir_fd, name)
+def _is_empty_dir(dir_fd: int, name: str) -> bool:
+    fd = ops.open_path_at(dir_fd, name)
+    try:
+        return not ops.listdir_fd(fd)
+    finally:
+        os.close(fd)
 
 
 def _copy_xattrs(src_fd: int, dst_fd: int) -> None:

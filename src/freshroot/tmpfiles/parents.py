@@ -15,7 +15,7 @@ import stat
 
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
-from freshroot.tmpfiles.context import Context
+from freshroot.tmpfiles.context import Context, is_normalized
 from freshroot.tmpfiles.model import Item
 
 
@@ -23,7 +23,7 @@ def mkdir_parents_item(ctx: Context, item: Item, child_mode: int) -> None:
     if item.try_replace:
         _mkdir_parents_rm_if_wrong_type(ctx, child_mode, item.path)
         return
-    if ctx.dry_run:
+    if ctx.dry_run or not is_normalized(item.path):
         return
     parent = posixpath.dirname(item.path)
     with contextlib.suppress(OSError, ValueError), ops.mkdir_parents(ctx.root_fd, parent, 0o755, ChaseFlags.NONE):

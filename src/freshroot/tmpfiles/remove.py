@@ -19,7 +19,7 @@ import os
 import stat
 from collections.abc import Callable
 
-from freshroot.fs.chase import chase
+from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.create import glob_item
 from freshroot.tmpfiles.model import Item, ItemType
@@ -91,12 +91,14 @@ def _remove_one(ctx: Context, path: str) -> None:
 
 def remove_recursive(ctx: Context, item: Item, path: str, *, remove_instance: bool) -> None:
     try:
-        # systemd opens the instance with opendir(), which follows a symlink at the end.
-        c = chase(path, root_fd=ctx.root_fd)
+        # systemd opens the instance with opendir(O_NOFOLLOW): a symlink there is an error.
+        c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.NOFOLLOW)
     except (FileNotFoundError, NotADirectoryError):
         c = None
     except OSError as e:
         raise ctx.os_failure(f"Failed to open directory {ctx.shown(path)}", e) from e
+    # opendir(O_NOFOLLOW) fails with ELOOP on a symlink, which systemd treats like "not a
+    # directory": R removes the symlink itself, D leaves it.
     if c is None or not stat.S_ISDIR(c.st.st_mode):
         if c is not None:
             c.close()
