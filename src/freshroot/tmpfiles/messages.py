@@ -33,7 +33,14 @@ class Message:
     location: Location | None = None
 
     def __str__(self) -> str:
-        return self.text if self.location is None else f"{self.location}: {self.text}"
+        # systemd formats log lines into fixed buffers: a located line is cut at 2039 bytes,
+        # a plain one at 2047.
+        text = self.text if self.location is None else f"{self.location}: {self.text}"
+        limit = 2047 if self.location is None else 2039
+        raw = text.encode("utf-8", "surrogateescape")
+        if len(raw) <= limit:
+            return text
+        return raw[:limit].decode("utf-8", "surrogateescape")
 
 
 Reporter = Callable[[Message], None]

@@ -53,11 +53,8 @@ def unescape_one(s: str) -> tuple[str, int]:
         v = _hex(s[1:], n)
         if v is None or v == 0:
             raise EscapeError(f"bad escape \\{s[:n + 1]}")
-        if c == "U" and (v > 0x10FFFF or 0xD800 <= v <= 0xDFFF):
-            raise EscapeError(f"bad escape \\{s[:n + 1]}")
-        if 0xD800 <= v <= 0xDFFF:
-            # utf8_encode_unichar() encodes a lone surrogate as three bytes; keep them as bytes.
-            return "".join(raw_byte(b) for b in chr(v).encode("utf-8", "surrogatepass")), n + 1
+        if v > 0x10FFFF or 0xD800 <= v <= 0xDFFF:
+            raise EscapeError(f"bad escape \\{s[:n + 1]}")  # not a valid code point
         return chr(v), n + 1
     if c in "01234567":
         if len(s) < 3 or s[1] not in "01234567" or s[2] not in "01234567":
