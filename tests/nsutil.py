@@ -31,7 +31,7 @@ def in_mount_namespace(fn: Callable[[], T]) -> T:
                 raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
             make_rprivate("/")
             payload = pickle.dumps(("ok", fn()))
-        except BaseException:  # report everything to the parent, never unwind into pytest
+        except BaseException:  # noqa: BLE001 - report everything to the parent, never unwind into pytest
             payload = pickle.dumps(("error", traceback.format_exc()))
         with os.fdopen(w, "wb") as out:
             out.write(payload)

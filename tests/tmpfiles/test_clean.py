@@ -44,8 +44,8 @@ CASES: dict[str, tuple[str, list[Node]]] = {
     "own-line": ("d /t - - - amAM:1h\nf /t/old\nd /t/sub\n", BASIC),
     "e-glob": ("e /t/* - - - amAM:1h\n", BASIC),
     "e-path": ("e /t - - - amAM:1h\n", BASIC),
-    "r-ages": ("r /t/old - - - amAM:1h\nr /t/new - - - amAM:1h\nr /t/emptyold - - - amAM:1h\n"
-               "r /t/sub - - - amAM:1h\n", BASIC),
+    "r-ages": (("r /t/old - - - amAM:1h\nr /t/new - - - amAM:1h\nr /t/emptyold - - - amAM:1h\n"
+                "r /t/sub - - - amAM:1h\n"), BASIC),
     "R-ages": ("R /t/sub - - - amAM:1h\nR /t/deep - - - amAM:1h\nR /t/emptynew - - - amAM:1h\n", BASIC),
     "R-keep-first": ("R /t/sub - - - ~amAM:1h\n", BASIC),
     "r-glob": ("r /t/*old - - - amAM:1h\n", BASIC),
@@ -100,7 +100,8 @@ def test_default_ages_really_remove_old_files(tmp_path):
     before = snapshot(tmp_path / "r")
     assert run_ours(tmp_path / "r", conf) == 0
     after = snapshot(tmp_path / "r")
-    assert "t/old" in before and "t/old" not in after
+    assert "t/old" in before
+    assert "t/old" not in after
     assert {"t/new", "t/sticky", "t/dev", "t/sub/new"} <= after.keys()
 
 
@@ -183,10 +184,12 @@ def test_explain_names_the_reason(tmp_path):
     finally:
         os.close(fd)
     by_path = {d.path: d for d in seen}
-    assert by_path["/t/sub"].action == "skip" and "glob" in by_path["/t/sub"].reason
+    assert by_path["/t/sub"].action == "skip"
+    assert "glob" in by_path["/t/sub"].reason
     assert by_path["/t/sticky"].reason.startswith("the sticky bit")
     assert by_path["/t/old"].action == "remove"
-    assert by_path["/t/new"].action == "keep" and "modify" in by_path["/t/new"].reason
+    assert by_path["/t/new"].action == "keep"
+    assert "modify" in by_path["/t/new"].reason
 
 
 @pytest.mark.root
