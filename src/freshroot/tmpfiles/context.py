@@ -8,13 +8,14 @@ import enum
 import errno
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from freshroot.errors import os_error_message
 from freshroot.fs.chase import Chased, ChaseFlags, chase
 from freshroot.log import logger
-from freshroot.tmpfiles.globbing import match_component
-from freshroot.tmpfiles.model import Config, Item, ItemGroup, ItemType
+from freshroot.tmpfiles.globs import GlobIndex
+from freshroot.tmpfiles.model import Config, Item, ItemGroup
 
 
 class Operation(enum.Flag):
@@ -54,12 +55,17 @@ class Context:
     globs_by_path: dict[str, ItemGroup] = field(default_factory=dict)  # systemd's c->globs
     done: dict[int, Operation] = field(default_factory=dict)  # id(item) -> operations done
     failed: bool = False
+    glob_index: GlobIndex = field(init=False)
+    # Per-item functions for the operations other modules implement (clean, purge): they
+    # raise ItemFailed, and run in the slot systemd's process_item gives them.
+    extra: dict[Operation, Callable[[Context, Item], None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for g in self.config.groups:
             self.items_by_path.setdefault(g.path, g)
         for g in self.config.globs:
             self.globs_by_path.setdefault(g.path, g)
+        self.glob_index = GlobIndex(g.path for g in self.config.globs)
 
     @property
     def root_fd(self) -> int:
@@ -120,22 +126,9 @@ class Context:
         except OSError as e:
             raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
 
-    def find_glob(self, path: str) -> Item | None:
-        """The first glob line whose pattern matches ``path`` (fnmatch FNM_PATHNAME|FNM_PERIOD)."""
-        for g in self.config.globs:
-            for it in g.items:
-                if fnmatch_path(it.path, path):
-                    return it
-        return None
-
-
-def fnmatch_path(pattern: str, path: str) -> bool:
-    """fnmatch(pattern, path, FNM_PATHNAME|FNM_PERIOD): wildcards match within a component."""
-    pcs = pattern.split("/")
-    ncs = path.split("/")
-    if len(pcs) != len(ncs):
-        return False
-    return all(p == n if not set(p) & set("*?[\\") else match_component(p, n) for p, n in zip(pcs, ncs, strict=True))
+    def matches_glob(self, path: str) -> bool:
+        """Whether a glob line's pattern matches ``path`` (systemd's find_glob)."""
+        return self.glob_index.matches(path)
 
 
 def is_normalized(path: str) -> bool:
@@ -148,15 +141,3 @@ def base_name(path: str) -> str:
     if not name:
         raise OSError(errno.EISDIR, "the path names a directory", path)
     return name
-
-
-def is_owning(item: Item) -> bool:
-    return item.type.takes_ownership
-
-
-def default_mode(t: ItemType) -> int:
-    return 0o755 if t.is_directory else 0o644
-
-
-def fstat(fd: int) -> os.stat_result:
-    return os.fstat(fd)

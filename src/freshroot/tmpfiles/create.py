@@ -17,7 +17,7 @@ from typing import assert_never
 from freshroot.fs import nodes, ops
 from freshroot.tmpfiles import copy, parents
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed, base_name
-from freshroot.tmpfiles.globbing import glob
+from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import Item, ItemType
 from freshroot.tmpfiles.perms import FdAction, path_action, recursive_action, set_attribute, set_perms, set_xattrs
 
@@ -367,7 +367,7 @@ def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
 
 def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
     failed = False
-    for path in glob(ctx.root_fd, item.path):
+    for path in expand(ctx.root_fd, item.path):
         try:
             action(ctx, item, path, Creation.EXISTING)
         except ItemFailed:
@@ -378,7 +378,7 @@ def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
 
 def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
     ok = True
-    for path in glob(ctx.root_fd, item.path):
+    for path in expand(ctx.root_fd, item.path):
         from freshroot.fs.chase import ChaseFlags, chase  # noqa: PLC0415
 
         try:

@@ -10,8 +10,8 @@
 - A failed create is forgiven for lines with '-'. Any other failure makes the exit status
   73; bad configuration (reported by the reader) makes it 65, and the rest is still applied.
 
-The clean and purge operations are the hooks for the later phases: register a function in
-``EXTRA_OPERATIONS`` and it runs in the slot systemd gives it.
+Clean (freshroot.tmpfiles.clean) and purge run per item through ``Context.extra``, in the
+slot systemd's process_item gives them: after remove, within the same phase.
 """
 
 from __future__ import annotations
@@ -22,12 +22,8 @@ from collections.abc import Callable
 from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR
 from freshroot.tmpfiles.context import Context, ItemFailed, Operation
 from freshroot.tmpfiles.create import create_item
-from freshroot.tmpfiles.globbing import is_glob, non_glob_prefix
 from freshroot.tmpfiles.model import Item, ItemGroup
 from freshroot.tmpfiles.remove import remove_item
-
-# Operations implemented elsewhere (clean, purge): called as fn(ctx, item), raising ItemFailed.
-EXTRA_OPERATIONS: dict[Operation, Callable[[Context, Item], None]] = {}
 
 PHASES = (Operation.PURGE, Operation.REMOVE | Operation.CLEAN, Operation.CREATE)
 TEARDOWN = Operation.REMOVE | Operation.CLEAN | Operation.PURGE
@@ -71,8 +67,8 @@ def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
     if Operation.REMOVE in operation:
         ok = _run(ctx, item, remove_item) and ok
     for op in (Operation.CLEAN, Operation.PURGE):
-        if op in operation and op in EXTRA_OPERATIONS:
-            ok = _run(ctx, item, EXTRA_OPERATIONS[op]) and ok
+        if op in operation and op in ctx.extra:
+            ok = _run(ctx, item, ctx.extra[op]) and ok
     return ok
 
 
@@ -100,18 +96,12 @@ def process_group(ctx: Context, links: Links, group: ItemGroup, operation: Opera
     return ok
 
 
-def _autofs_skip(ctx: Context, item: Item) -> bool:
-    """systemd skips lines below an autofs mount it would trigger (CHASE_NO_AUTOFS)."""
-    del ctx
-    path = non_glob_prefix(item.path) if is_glob(item.path) else item.path
-    del path
-    return False
-
-
 def run_phases(ctx: Context, operations: Operation) -> int:
     """Run the requested operations; return systemd's exit status."""
     ok = True
     links = Links(ctx)
+    if Operation.CLEAN in operations and Operation.CLEAN not in ctx.extra:
+        ctx.extra[Operation.CLEAN] = _cleaner(ctx)
     for phase in PHASES:
         op = operations & phase
         if not op:
@@ -125,3 +115,16 @@ def run_phases(ctx: Context, operations: Operation) -> int:
     if not ok or ctx.failed:
         return EXIT_CANTCREAT
     return 0
+
+
+def _cleaner(ctx: Context) -> Callable[[Context, Item], None]:
+    from freshroot.log import logger  # noqa: PLC0415
+    from freshroot.tmpfiles.clean import Cleaner  # noqa: PLC0415
+
+    cleaner = Cleaner(ctx.config, ctx.root_fd, root=ctx.options.root, dry_run=ctx.dry_run, log=logger.info)
+
+    def clean_item(_ctx: Context, item: Item) -> None:
+        if not cleaner.clean_item(item):
+            raise ItemFailed(item.path)
+
+    return clean_item

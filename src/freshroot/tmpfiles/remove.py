@@ -154,7 +154,7 @@ def cleanup_dir(
         if sub in ctx.items_by_path:
             ctx.debug(f'Ignoring "{ctx.shown(sub)}": a separate entry exists.')
             continue
-        if ctx.find_glob(sub) is not None:
+        if ctx.matches_glob(sub):
             ctx.debug(f'Ignoring "{ctx.shown(sub)}": a separate glob exists.')
             continue
         if stat.S_ISDIR(st.st_mode):
