@@ -8,6 +8,8 @@ test must never reach outside its scratch directory.
 
 from __future__ import annotations
 
+import struct
+
 from tests.tmpfiles.harness import BDEV, CDEV, D, F, L, P, S, Case, Node
 
 # Starting states for the entry /t/x (the parent /t always exists unless said otherwise).
@@ -78,6 +80,10 @@ LINES: dict[str, str] = {
 
 SOURCE_TREE = (D("/src", 0o750, 1000, 1000), F("/src/one", "1", 0o600, 1001, 1001), D("/src/sub"),
                F("/src/sub/two", "22"), L("/src/lnk", "one"))
+
+# user::rw-, user:1000:rw-, group::r--, mask::rw-, other::r--
+ACL_U1000_RW = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in (
+    (0x01, 6, 0xFFFFFFFF), (0x02, 6, 1000), (0x04, 4, 0xFFFFFFFF), (0x10, 6, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF)))
 
 # Lines that only act with --remove (the rest with --create).
 REMOVE_LINES = frozenset({"r", "R", "D"})
@@ -291,6 +297,41 @@ def escape_cases() -> list[Case]:
     ]
 
 
+def acl_cap_cases() -> list[Case]:
+    """ACLs with numeric ids and root (systemd resolves names with the host's NSS, even under
+    --root; see differences.py) and file capabilities."""
+    tree = (D("/a", 0o750), F("/a/f", "f", 0o640), F("/a/x", "x", 0o750), D("/a/d", 0o755), F("/a/d/in", "i"),
+            L("/a/l", "f"), F("/a/acl", "a", 0o644,
+                               xattrs=(("system.posix_acl_access", ACL_U1000_RW),)))
+    acls = {
+        "user": "u:1000:rwx", "group": "g:100:r-x", "mask": "u:1000:rwx,m::r--", "base": "u::rwx,g::---,o::---",
+        "default": "d:u:1001:rwx", "both": "u:1000:rw-,d:g:100:r-x", "X": "u:1000:rwX", "X-group": "g:1001:rX",
+        "other": "o::---", "root": "u:root:rwx", "bad": "u:1000:rwz", "four-fields": "x:u:1000:rwx",
+        "nameless-mask": "m::rwx", "multi": "u:1000:r--,u:1001:-w-,g:100:--x,g:1000:rwx",
+    }
+    out = []
+    for name, text in acls.items():
+        for plus in ("", "+"):
+            for path in ("/a/f", "/a/x", "/a/d", "/a/acl"):
+                tag = f"{name}{'-plus' if plus else ''}-{path.rsplit('/', 1)[1]}"
+                out.append(Case(f"acl-a-{tag}", f"a{plus} {path} - - - - {text}\n", tree))
+        out.append(Case(f"acl-A-{name}", f"A /a - - - - {text}\n", tree))
+        out.append(Case(f"acl-A-plus-{name}", f"A+ /a - - - - {text}\n", tree))
+    out += [
+        Case("acl-on-link", "a /a/l - - - - u:1000:rwx\n", tree),
+        Case("acl-glob", "a /a/* - - - - g:100:rwx\n", tree),
+        Case("acl-missing", "a /a/none - - - - u:1000:rwx\n", tree),
+        Case("acl-with-z", "z /a/f 0600\na /a/f - - - - u:1000:r--\n", tree),
+    ]
+    caps = {"raw": "cap_net_raw+ep", "bind": "cap_net_bind_service=ep", "multi": "cap_chown,cap_kill+ei",
+            "all": "all=p", "minus": "all=ep cap_sys_admin-e", "bad": "cap_nonsense+ep", "num": "cap_12+p",
+            "inherit": "cap_setuid+i"}
+    for name, text in caps.items():
+        out.append(Case(f"cap-k-{name}", f"k /a/x - - - - {text}\n", tree, v252=False))
+        out.append(Case(f"cap-K-{name}", f"K /a - - - - {text}\n", tree, v252=False))
+    return out
+
+
 def all_cases() -> list[Case]:
     return (type_state_cases() + modifier_cases() + mode_owner_cases() + glob_cases() + remove_cases()
-            + option_cases() + specifier_cases() + escape_cases())
+            + option_cases() + specifier_cases() + escape_cases() + acl_cap_cases())

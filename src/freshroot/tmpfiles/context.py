@@ -59,6 +59,7 @@ class Context:
     # Per-item functions for the operations other modules implement (clean, purge): they
     # raise ItemFailed, and run in the slot systemd's process_item gives them.
     extra: dict[Operation, Callable[[Context, Item], None]] = field(default_factory=dict)
+    cache: dict[str, object] = field(default_factory=dict)  # per-run lookups (accounts, parsed ACLs)
 
     def __post_init__(self) -> None:
         for g in self.config.groups:
