@@ -147,6 +147,8 @@ def modifier_cases() -> list[Case]:
         Case("C-xattr", "C /t/x - - - - /srcx\n", (D("/t"), F("/srcx", "x", xattrs=(("user.a", b"1"),)))),
         Case("tilde-f-base64", "f~ /t/x - - - - aGVsbG8gd29ybGQK\n", (D("/t"),)),
         Case("tilde-w-base64", "w~ /t/x - - - - AAECAw==\n", (D("/t"), F("/t/x", "zzzzzzzz"))),
+        Case("setgid-parent-d", "d /t/sg/new\nd /t/sg/mode 0700\nd /t/sg/p/q\nf /t/sg/f\n",
+             (D("/t"), D("/t/sg", 0o2775, 0, 100))),
         Case("caret-missing-cred", "f^ /t/x - - - - mycred\n", (D("/t"),)),
     ]
     return cases

@@ -221,6 +221,8 @@ def snapshot(root: Path) -> dict[str, Entry]:
     out: dict[str, Entry] = {}
 
     def walk(rel: str) -> None:
+        if rel.count("/") > 64:
+            raise AssertionError(f"{rel}: the tree is deeper than any case makes it (runaway copy?)")
         full = str(root) + rel
         for name in sorted(os.listdir(full or "/")):
             sub = f"{rel}/{name}"
@@ -308,7 +310,8 @@ def compare(case: Case, oracle: Path, scratch: Path) -> list[str]:
     if theirs.status != ours.status:
         problems.append(f"exit status differs: systemd={theirs.status} freshroot={ours.status}")
     if problems:
-        problems.append(f"-- config:\n{case.config}-- systemd stderr:\n{theirs.stderr}"
+        tree = "".join(f"  {n.kind} {n.path} {n.mode:o} {n.uid}:{n.gid} {n.target or n.content!r}\n" for n in case.tree)
+        problems.append(f"-- args: {' '.join(case.args)}\n-- tree:\n{tree}-- config:\n{case.config}-- systemd stderr:\n{theirs.stderr}"
                         f"-- freshroot stderr:\n{ours.stderr}")
     return problems
 

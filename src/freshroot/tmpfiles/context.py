@@ -11,7 +11,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from freshroot.errors import os_error_message
+from freshroot.errors import UnsafePathError, os_error_message
 from freshroot.fs.chase import Chased, ChaseFlags, chase
 from freshroot.log import logger
 from freshroot.tmpfiles.globs import GlobIndex
@@ -112,6 +112,12 @@ class Context:
             raise self.error(f"Failed to open parent of '{self.shown(path)}': path not normalized.")
         try:
             return chase(parent, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
+        except UnsafePathError as e:
+            # systemd's CHASE_WARN has already said what is unsafe; the item fails.
+            if item.allow_failure:
+                logger.info(str(e))
+                raise ItemFailed(str(e)) from e
+            raise self.error(str(e)) from e
         except OSError as e:
             suffix = ", ignoring" if item.allow_failure else ""
             message = f"Failed to open path '{self.shown(parent)}'{suffix}: {e.strerror or e}"
@@ -124,6 +130,8 @@ class Context:
         """path_open_safe: the entry itself, SAFE, not following a symlink at the end."""
         try:
             return chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
+        except UnsafePathError as e:
+            raise self.error(str(e)) from e
         except OSError as e:
             raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
 

@@ -58,14 +58,17 @@ def copy_files(ctx: Context, item: Item) -> None:
             os.close(fd)
 
 
-def _copy(src_fd: int, dir_fd: int, name: str, uid: int, gid: int, *, merge: bool, top: bool) -> None:
+def _copy(
+    src_fd: int, dir_fd: int, name: str, uid: int, gid: int, *, merge: bool, top: bool,
+    skip: tuple[int, int] = (-1, -1),
+) -> None:
     """Copy what the O_PATH fd ``src_fd`` is to ``name`` in ``dir_fd``. EEXIST when a node is
     there (unless a directory may be merged into)."""
     st = os.fstat(src_fd)
     owner = (uid if uid != -1 else st.st_uid, gid if gid != -1 else st.st_gid)
     mode = stat.S_IFMT(st.st_mode)
     if mode == stat.S_IFDIR:
-        _copy_dir(src_fd, st, dir_fd, name, (uid, gid), owner, merge=merge, top=top)
+        _copy_dir(src_fd, st, dir_fd, name, (uid, gid), owner, merge=merge, top=top, skip=skip)
         return
     if mode == stat.S_IFREG:
         src = ops.reopen(src_fd, os.O_RDONLY)
@@ -100,7 +103,7 @@ def _copy(src_fd: int, dir_fd: int, name: str, uid: int, gid: int, *, merge: boo
 
 def _copy_dir(
     src_fd: int, st: os.stat_result, dir_fd: int, name: str, override: tuple[int, int], owner: tuple[int, int],
-    *, merge: bool, top: bool,
+    *, merge: bool, top: bool, skip: tuple[int, int],
 ) -> None:
     created = True
     try:
@@ -124,12 +127,19 @@ def _copy_dir(
             raise
         created = False
     target = ops.open_path_at(dir_fd, name)
+    tst = os.fstat(target)
+    if top:
+        skip = (tst.st_dev, tst.st_ino)
     try:
         error: OSError | None = None
         for child in ops.listdir_fd(src_fd):
             child_fd = ops.open_path_at(src_fd, child)
+            cst = os.fstat(child_fd)
+            if (cst.st_dev, cst.st_ino) == skip:
+                os.close(child_fd)  # copying a tree into itself: never descend into the copy
+                continue
             try:
-                _copy(child_fd, target, child, *override, merge=merge, top=False)
+                _copy(child_fd, target, child, *override, merge=merge, top=False, skip=skip)
             except FileExistsError:
                 if not merge:
                     error = error or OSError(errno.EEXIST, "exists", child)

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Callable
 from typing import assert_never
 
+from freshroot.errors import UnsafePathError
 from freshroot.fs import nodes, ops
 from freshroot.tmpfiles import copy, parents
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed, base_name
@@ -225,6 +226,8 @@ def empty_directory(ctx: Context, item: Item, path: str, creation: Creation) -> 
 
     try:
         c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
+    except UnsafePathError as e:
+        raise ctx.error(str(e)) from e
     except FileNotFoundError:
         ctx.debug(f"Skipping missing directory: {ctx.shown(path)}")
         return
@@ -367,7 +370,7 @@ def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
 
 def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
     failed = False
-    for path in expand(ctx.root_fd, item.path):
+    for path in expand(ctx.root_fd, item.path, safe=False):
         try:
             action(ctx, item, path, Creation.EXISTING)
         except ItemFailed:
@@ -378,11 +381,15 @@ def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
 
 def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
     ok = True
-    for path in expand(ctx.root_fd, item.path):
+    for path in expand(ctx.root_fd, item.path, safe=False):
         from freshroot.fs.chase import ChaseFlags, chase  # noqa: PLC0415
 
         try:
-            c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.NOFOLLOW)
+            c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
+        except UnsafePathError as e:
+            ctx.error(str(e))
+            ok = False
+            continue
         except OSError as e:
             ctx.error(f"Failed to open '{ctx.shown(path)}': {e.strerror}")
             ok = False

@@ -19,7 +19,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR
+from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR, FreshrootError
 from freshroot.tmpfiles.context import Context, ItemFailed, Operation
 from freshroot.tmpfiles.create import create_item
 from freshroot.tmpfiles.model import Item, ItemGroup
@@ -61,8 +61,9 @@ def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
             create_item(ctx, item)
         except ItemFailed:
             ok = item.allow_failure  # failure can only be tolerated for create
-        except OSError as e:
-            ctx.error(f"{ctx.shown(item.path)}: {e.strerror or e}")
+        except (OSError, FreshrootError) as e:
+            # Not expected (every action reports its own failures), but one line never stops the run.
+            ctx.error(f"{ctx.shown(item.path)}: {e.strerror if isinstance(e, OSError) else e}")
             ok = item.allow_failure
     if Operation.REMOVE in operation:
         ok = _run(ctx, item, remove_item) and ok
@@ -77,8 +78,8 @@ def _run(ctx: Context, item: Item, fn: Callable[[Context, Item], None]) -> bool:
         fn(ctx, item)
     except ItemFailed:
         return False
-    except OSError as e:
-        ctx.error(f"{ctx.shown(item.path)}: {e.strerror or e}")
+    except (OSError, FreshrootError) as e:
+        ctx.error(f"{ctx.shown(item.path)}: {e.strerror if isinstance(e, OSError) else e}")
         return False
     return True
 

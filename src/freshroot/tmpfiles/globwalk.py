@@ -17,26 +17,29 @@ from freshroot.fs.ops import reopen
 from freshroot.tmpfiles.globs import _component_regex, expand_braces, is_glob
 
 
-def expand(root_fd: int, pattern: str) -> list[str]:
-    """Every existing path below ``root_fd`` that ``pattern`` matches."""
+def expand(root_fd: int, pattern: str, *, safe: bool = True) -> list[str]:
+    """Every existing path below ``root_fd`` that ``pattern`` matches. With ``safe=False``
+    (the create phase, whose actions chase each match with SAFE themselves and report an
+    unsafe one as systemd does) matches are not filtered by the safe-transition rule."""
     found: set[str] = set()
+    flags = ChaseFlags.SAFE if safe else ChaseFlags.NONE
     for variant in expand_braces(pattern):
         components = [c for c in variant.split("/") if c]
-        found.update(_walk(root_fd, "", components))
+        found.update(_walk(root_fd, "", components, flags))
     return sorted(found)
 
 
-def _exists(root_fd: int, path: str) -> bool:
+def _exists(root_fd: int, path: str, flags: ChaseFlags = ChaseFlags.SAFE) -> bool:
     try:
-        with chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW):
+        with chase(path, root_fd=root_fd, flags=flags | ChaseFlags.NOFOLLOW):
             return True
     except (OSError, UnsafePathError):
         return False
 
 
-def _list(root_fd: int, directory: str) -> list[str]:
+def _list(root_fd: int, directory: str, flags: ChaseFlags = ChaseFlags.SAFE) -> list[str]:
     try:
-        with chase(directory or "/", root_fd=root_fd, flags=ChaseFlags.SAFE) as found:
+        with chase(directory or "/", root_fd=root_fd, flags=flags) as found:
             fd = reopen(found.fd, os.O_RDONLY | os.O_DIRECTORY)
     except (OSError, UnsafePathError):
         return []
@@ -48,16 +51,16 @@ def _list(root_fd: int, directory: str) -> list[str]:
         os.close(fd)
 
 
-def _walk(root_fd: int, prefix: str, components: list[str]) -> list[str]:
+def _walk(root_fd: int, prefix: str, components: list[str], flags: ChaseFlags) -> list[str]:
     if not components:
-        return [prefix or "/"] if _exists(root_fd, prefix or "/") else []
+        return [prefix or "/"] if _exists(root_fd, prefix or "/", flags) else []
     head, rest = components[0], components[1:]
     if not is_glob(head):
         literal = re.sub(r"\\(.)", r"\1", head)
-        return _walk(root_fd, f"{prefix}/{literal}", rest)
+        return _walk(root_fd, f"{prefix}/{literal}", rest, flags)
     regex = re.compile(_component_regex(head) + r"\Z", re.DOTALL)
     out: list[str] = []
-    for name in _list(root_fd, prefix):
+    for name in _list(root_fd, prefix, flags):
         if regex.match(name):
-            out.extend(_walk(root_fd, f"{prefix}/{name}", rest))
+            out.extend(_walk(root_fd, f"{prefix}/{name}", rest, flags))
     return out

@@ -25,9 +25,38 @@ def mkdir_parents_item(ctx: Context, item: Item, child_mode: int) -> None:
         return
     if ctx.dry_run or not is_normalized(item.path):
         return
-    parent = posixpath.dirname(item.path)
-    with contextlib.suppress(OSError, ValueError), ops.mkdir_parents(ctx.root_fd, parent, 0o755, ChaseFlags.NONE):
-        pass
+    with contextlib.suppress(OSError, ValueError):
+        _mkdir_parents(ctx, posixpath.dirname(item.path))
+
+
+def _mkdir_parents(ctx: Context, parent: str) -> None:
+    """mkdir -p of ``parent`` as systemd's mkdir_parents: existing symlinks to directories are
+    followed (inside the root); a dangling symlink or a non-directory stops it (the caller's
+    create then reports the missing parent)."""
+    resolved = "/"
+    for name in [c for c in parent.split("/") if c]:
+        with chase(resolved, root_fd=ctx.root_fd) as here:
+            try:
+                st = os.stat(name, dir_fd=here.fd, follow_symlinks=False)
+            except FileNotFoundError:
+                os.mkdir(name, 0o755, dir_fd=here.fd)
+                # Exactly 0755, as systemd's mkdir_parents leaves it: not the setgid bit a
+                # setgid parent would pass on.
+                made = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=here.fd)
+                try:
+                    ops.chmod_fd(made, 0o755)
+                finally:
+                    os.close(made)
+                st = os.stat(name, dir_fd=here.fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            with chase(f"{resolved.rstrip('/')}/{name}", root_fd=ctx.root_fd) as target:
+                if not stat.S_ISDIR(target.st.st_mode):
+                    return
+                resolved = target.path
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            return
+        resolved = f"{resolved.rstrip('/')}/{name}"
 
 
 def _is_mount_point(parent_fd: int, name: str, st: os.stat_result) -> bool:
