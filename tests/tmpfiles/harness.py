@@ -107,6 +107,8 @@ class Case:
     env: Mapping[str, str] = field(default_factory=dict)
     # The reason when this case shows a deliberate difference (see differences.py).
     difference: str | None = None
+    # Files every root starts with, replacing BASE_FILES (passwd, group, machine-id, os-release).
+    base: Mapping[str, str] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -129,11 +131,11 @@ def _set_flags(path: str, letters: str) -> None:
         os.close(fd)
 
 
-def materialize(root: Path, tree: Iterable[Node]) -> list[socket.socket]:
+def materialize(root: Path, tree: Iterable[Node], base: Mapping[str, str] | None = None) -> list[socket.socket]:
     """Build ``tree`` below ``root``. Returns bound sockets (keep them open while running)."""
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
-    for rel, text in BASE_FILES.items():
+    for rel, text in (BASE_FILES if base is None else base).items():
         p = root / rel.lstrip("/")
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
@@ -290,7 +292,7 @@ def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcom
     outcomes = []
     for label in ("systemd", "freshroot"):
         root = scratch / label
-        held = materialize(root, case.tree)
+        held = materialize(root, case.tree, case.base)
         try:
             if label == "systemd":
                 status, err = run_systemd(oracle, root, conf, case)

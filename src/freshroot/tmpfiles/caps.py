@@ -27,6 +27,7 @@ NAMES = (
 )
 ALL = (1 << len(NAMES)) - 1
 VFS_CAP_REVISION_2 = 0x02000000
+VFS_CAP_REVISION_3 = 0x03000000
 VFS_CAP_FLAGS_EFFECTIVE = 0x000001
 _CLAUSE = re.compile(r"^([^=+-]*)((?:[=+-][eip]*)+)$")
 
@@ -35,10 +36,17 @@ class CapabilityTextError(ValueError):
     pass
 
 
-def parse(text: str) -> tuple[int, int, int]:
-    """cap_from_text: (effective, permitted, inheritable) bit sets."""
-    sets = {"e": 0, "p": 0, "i": 0}
+def parse(text: str, start: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int, int | None]:
+    """cap_from_text applied on top of ``start``: (effective, permitted, inheritable, rootuid)."""
+    sets = {"e": start[0], "p": start[1], "i": start[2]}
+    rootuid: int | None = None
     for clause in text.lower().split():
+        if clause.startswith("rootuid="):
+            value = clause.removeprefix("rootuid=")
+            if not value.isdigit():
+                raise CapabilityTextError(f"bad rootuid in {clause!r}")
+            rootuid = int(value)
+            continue
         m = _CLAUSE.match(clause)
         if m is None:
             raise CapabilityTextError(f"cannot parse capability clause {clause!r}")
@@ -61,25 +69,46 @@ def parse(text: str) -> tuple[int, int, int]:
                 sets[f] = sets[f] & ~bits if op == "-" else sets[f] | bits
             if op in "+-" and not flags:
                 raise CapabilityTextError(f"'{op}' needs flags in {clause!r}")
-    return sets["e"], sets["p"], sets["i"]
+    return sets["e"], sets["p"], sets["i"], rootuid
 
 
-def encode(effective: int, permitted: int, inheritable: int) -> bytes:
-    magic = VFS_CAP_REVISION_2 | (VFS_CAP_FLAGS_EFFECTIVE if effective else 0)
-    return struct.pack("<IIIII", magic, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+def encode(effective: int, permitted: int, inheritable: int, rootuid: int | None = None) -> bytes:
+    """The security.capability value: revision 2, or 3 when a namespace root uid is given."""
+    revision = VFS_CAP_REVISION_2 if rootuid is None else VFS_CAP_REVISION_3
+    magic = revision | (VFS_CAP_FLAGS_EFFECTIVE if effective else 0)
+    data = struct.pack("<IIIII", magic, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
                        permitted >> 32, inheritable >> 32)
+    return data if rootuid is None else data + struct.pack("<I", rootuid)
+
+
+def decode(value: bytes) -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of a security.capability value (the effective
+    flag stands for "everything permitted or inheritable", as libcap reads it)."""
+    if len(value) < 12:
+        return 0, 0, 0
+    magic, p_lo, i_lo = struct.unpack_from("<III", value)
+    p_hi, i_hi = struct.unpack_from("<II", value, 12) if len(value) >= 20 else (0, 0)
+    permitted, inheritable = p_lo | p_hi << 32, i_lo | i_hi << 32
+    effective = permitted | inheritable if magic & VFS_CAP_FLAGS_EFFECTIVE else 0
+    return effective, permitted, inheritable
 
 
 def fd_set_caps(
     ctx: Context, item: Item, fd: int, path: str, st: os.stat_result | None, creation: Creation
 ) -> None:
     del creation
+    start = (0, 0, 0)
+    if item.plus:  # k+: change the listed capabilities, keep the rest
+        try:
+            start = decode(nodes.get_xattr_fd(fd, "security.capability"))
+        except OSError:
+            start = (0, 0, 0)
     try:
-        value = encode(*parse(item.argument or ""))
+        effective, permitted, inheritable, rootuid = parse(item.argument or "", start)
     except CapabilityTextError as e:
         ctx.warn(f"{item.location}: Failed to parse capabilities '{item.argument}', ignoring: {e}")
         return
-    effective, permitted, inheritable = parse(item.argument or "")
+    value = encode(effective, permitted, inheritable, rootuid)
     if effective and effective != permitted | inheritable:
         # libcap refuses to store an effective set that is neither empty nor everything.
         raise ctx.error("Inconsistent effective bits")

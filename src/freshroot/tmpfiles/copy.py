@@ -14,7 +14,7 @@ import os
 import stat
 
 from freshroot.fs import nodes, ops
-from freshroot.fs.chase import chase
+from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.tmpfiles.context import Context, Creation, base_name
 from freshroot.tmpfiles.model import Item
 from freshroot.tmpfiles.perms import set_perms
@@ -31,7 +31,7 @@ def copy_files(ctx: Context, item: Item) -> None:
     with ctx.open_parent(item, item.path) as parent:
         err: OSError | None = None
         try:
-            with chase(source, root_fd=ctx.root_fd) as src:
+            with chase(source, root_fd=ctx.root_fd, flags=ChaseFlags.NOFOLLOW) as src:
                 _copy(src.fd, parent.fd, name, uid, gid, merge=item.plus, top=True)
         except OSError as e:
             err = e
@@ -46,7 +46,7 @@ def copy_files(ctx: Context, item: Item) -> None:
         try:
             st = os.fstat(fd)
             try:
-                with chase(source, root_fd=ctx.root_fd) as src:
+                with chase(source, root_fd=ctx.root_fd, flags=ChaseFlags.NOFOLLOW) as src:
                     a = src.st
             except OSError as e:
                 raise ctx.os_failure(f"Failed to stat({source})", e) from e
@@ -118,7 +118,7 @@ def _copy_dir(
                 followed = os.stat(name, dir_fd=dir_fd)
             except OSError:
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
-            if stat.S_ISDIR(followed.st_mode) and not merge:
+            if stat.S_ISDIR(followed.st_mode) and not merge and not _is_empty_dir(dir_fd, name, follow=True):
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name) from None
         if not stat.S_ISDIR(existing.st_mode):
@@ -158,8 +158,8 @@ def _copy_dir(
         os.close(target)
 
 
-def _is_empty_dir(dir_fd: int, name: str) -> bool:
-    fd = ops.open_path_at(dir_fd, name)
+def _is_empty_dir(dir_fd: int, name: str, *, follow: bool = False) -> bool:
+    fd = os.open(name, os.O_PATH | os.O_CLOEXEC, dir_fd=dir_fd) if follow else ops.open_path_at(dir_fd, name)
     try:
         return not ops.listdir_fd(fd)
     finally:

@@ -88,6 +88,7 @@ def truncate_file(ctx: Context, item: Item, path: str) -> None:
             return
         creation = Creation.EXISTING
         flags = os.O_NOFOLLOW | os.O_WRONLY | O_FLAGS
+        erofs = False
         try:
             try:
                 fd = os.open(name, flags, item.mode, dir_fd=parent.fd)
@@ -95,7 +96,18 @@ def truncate_file(ctx: Context, item: Item, path: str) -> None:
                 creation = Creation.NORMAL
                 fd = os.open(name, flags | os.O_CREAT, item.mode, dir_fd=parent.fd)
         except OSError as e:
-            raise ctx.os_failure(f"Failed to open/create file {ctx.shown(path)}", e) from e
+            if e.errno != errno.EROFS:
+                raise ctx.os_failure(f"Failed to open/create file {ctx.shown(path)}", e) from e
+            # On a read-only file system an empty file with the right mode is fine: go on
+            # with an O_PATH fd and let anything that would change it fail with EROFS.
+            try:
+                fd = ops.open_path_at(parent.fd, name)
+            except FileNotFoundError:
+                raise ctx.error(f"Cannot create file {ctx.shown(path)} on a read-only file system.") from e
+            except OSError as e2:
+                raise ctx.os_failure(f"Failed to reopen file {ctx.shown(path)}", e2) from e2
+            erofs = True
+            creation = Creation.EXISTING
         try:
             st: os.stat_result | None = os.fstat(fd)
             assert st is not None
@@ -103,10 +115,15 @@ def truncate_file(ctx: Context, item: Item, path: str) -> None:
                 raise ctx.error(f"{ctx.shown(path)} exists and is not a regular file.")
             if st.st_size > 0:
                 try:
+                    if erofs:
+                        raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
                     os.ftruncate(fd, 0)
                 except OSError as e:
                     raise ctx.os_failure(f"Failed to truncate file {ctx.shown(path)}", e) from e
                 st = None
+            if erofs and _content(item):
+                raise ctx.os_failure(f'Failed to write file "{ctx.shown(path)}"',
+                                     OSError(errno.EROFS, os.strerror(errno.EROFS)))
             _write(ctx, item, fd, path)
             set_perms(ctx, item, fd, path, st, creation)
         finally:
