@@ -216,6 +216,11 @@ def glob_cases() -> list[Case]:
         Case("glob-H", "H /g/sub - - - - +A\n", tree),
         Case("glob-T", "T /g/sub - - - - user.r=yes\n", tree),
         Case("glob-order", "z /g/* 0700\nd /g/new 0755\n", tree),
+        Case("glob-through-dir-link", "h /g/dirlink/* - - - - +d\nz /g/dirlink/* 0600\n",
+             (*tree, L("/g/dirlink", "sub"))),
+        Case("glob-below-dir-link", "z /g/dirlink/c.conf 0600\nz /g/*/c.conf 0640 bob\n",
+             (*tree, L("/g/dirlink", "sub"))),
+        Case("glob-self-loop", "h /g/loop/* - - - - +d\n", (*tree, L("/g/loop", "../g"))),
     ]
     return out
 

@@ -18,6 +18,10 @@ from freshroot.tmpfiles.globs import GlobIndex
 from freshroot.tmpfiles.model import Config, Item, ItemGroup
 
 
+# What glob(3) reports as "no match" rather than an error for a path without wildcards.
+MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+
+
 class Operation(enum.Flag):
     NONE = 0
     CREATE = enum.auto()
@@ -33,6 +37,10 @@ class Creation(enum.Enum):
     EXISTING = "Found existing"
     FORCE = "Created replacement"
     COPIED = "Copied"  # systemd's _CREATION_MODE_INVALID after C: counts as not existing
+
+
+class NoMatch(Exception):  # noqa: N818  (control flow, never shown)
+    """A literal (wildcard-free) glob line's path is not there: glob(3) would match nothing."""
 
 
 class ItemFailed(Exception):  # noqa: N818  (a control-flow signal, not an error type users see)
@@ -55,18 +63,22 @@ class Context:
     globs_by_path: dict[str, ItemGroup] = field(default_factory=dict)  # systemd's c->globs
     done: dict[int, Operation] = field(default_factory=dict)  # id(item) -> operations done
     failed: bool = False
-    glob_index: GlobIndex = field(init=False)
+    _glob_index: GlobIndex | None = field(init=False, default=None)
     # Per-item functions for the operations other modules implement (clean, purge): they
     # raise ItemFailed, and run in the slot systemd's process_item gives them.
     extra: dict[Operation, Callable[[Context, Item], None]] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)  # per-run lookups (accounts, parsed ACLs)
+    # While a wildcard-free glob line runs its action directly (instead of globbing first), a
+    # path that is not there is "no match", not an error.
+    literal_glob: bool = False
+    # The parent directory mkdir_parents_item just chased with SAFE, for open_parent to reuse.
+    parent_hint: tuple[str, Chased] | None = None
 
     def __post_init__(self) -> None:
         for g in self.config.groups:
             self.items_by_path.setdefault(g.path, g)
         for g in self.config.globs:
             self.globs_by_path.setdefault(g.path, g)
-        self.glob_index = GlobIndex(g.path for g in self.config.globs)
 
     @property
     def root_fd(self) -> int:
@@ -110,6 +122,11 @@ class Context:
         parent = posixpath.dirname(path) or "/"
         if not is_normalized(path):
             raise self.error(f"Failed to open parent of '{self.shown(path)}': path not normalized.")
+        hint, self.parent_hint = self.parent_hint, None
+        if hint is not None:
+            if hint[0] == parent:
+                return hint[1]
+            hint[1].close()
         try:
             return chase(parent, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
         except UnsafePathError as e:
@@ -119,6 +136,8 @@ class Context:
                 raise ItemFailed(str(e)) from e
             raise self.error(str(e)) from e
         except OSError as e:
+            if self.literal_glob and e.errno in MISSING:
+                raise NoMatch(path) from e
             suffix = ", ignoring" if item.allow_failure else ""
             message = f"Failed to open path '{self.shown(parent)}'{suffix}: {e.strerror or e}"
             if item.allow_failure:
@@ -133,11 +152,15 @@ class Context:
         except UnsafePathError as e:
             raise self.error(str(e)) from e
         except OSError as e:
+            if self.literal_glob and e.errno in MISSING:
+                raise NoMatch(path) from e
             raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
 
     def matches_glob(self, path: str) -> bool:
         """Whether a glob line's pattern matches ``path`` (systemd's find_glob)."""
-        return self.glob_index.matches(path)
+        if self._glob_index is None:  # built on first use: only R, D and clean need it
+            self._glob_index = GlobIndex(g.path for g in self.config.globs)
+        return self._glob_index.matches(path)
 
 
 def is_normalized(path: str) -> bool:

@@ -116,7 +116,7 @@ def _copy_dir(
             # else is "not a directory".
             try:
                 followed = os.stat(name, dir_fd=dir_fd)
-            except OSError:
+            except FileNotFoundError:
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
             if stat.S_ISDIR(followed.st_mode) and not merge and not _is_empty_dir(dir_fd, name, follow=True):
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None

@@ -17,7 +17,8 @@ from typing import assert_never
 from freshroot.errors import UnsafePathError
 from freshroot.fs import nodes, ops
 from freshroot.tmpfiles import copy, parents
-from freshroot.tmpfiles.context import Context, Creation, ItemFailed, base_name
+from freshroot.tmpfiles.context import Context, Creation, ItemFailed, NoMatch, base_name
+from freshroot.tmpfiles.globs import is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import Item, ItemType
 from freshroot.tmpfiles.perms import FdAction, path_action, recursive_action, set_attribute, set_perms, set_xattrs
@@ -142,6 +143,8 @@ def write_one_file(ctx: Context, item: Item, path: str, creation: Creation) -> N
             ctx.debug(f'Not writing missing file "{ctx.shown(path)}"')
             return
         except OSError as e:
+            if ctx.literal_glob and e.errno == errno.ENOTDIR:
+                raise NoMatch(path) from e  # the "parent" is a file: glob(3) matches nothing
             if item.allow_failure:
                 ctx.debug(f'Failed to open file "{ctx.shown(path)}", ignoring: {e.strerror}')
                 raise ItemFailed(str(e)) from e
@@ -385,7 +388,22 @@ def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
         return False
 
 
+# Lines whose action opens the path itself and can tell "not there" apart: for these a path
+# without wildcards skips the glob walk (one path walk instead of two).
+_LITERAL_OK = frozenset({ItemType.WRITE_FILE, ItemType.RELABEL_PATH, ItemType.ADJUST_MODE, ItemType.SET_XATTR,
+                         ItemType.SET_ATTRIBUTE, ItemType.SET_ACL, ItemType.SET_CAPABILITY})
+
+
 def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
+    if item.type in _LITERAL_OK and not is_glob(item.path) and "{" not in item.path:
+        ctx.literal_glob = True
+        try:
+            action(ctx, item, item.path, Creation.EXISTING)
+        except NoMatch:
+            return
+        finally:
+            ctx.literal_glob = False
+        return
     failed = False
     for path in expand(ctx.root_fd, item.path, safe=False):
         try:

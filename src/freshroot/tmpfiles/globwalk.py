@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
@@ -38,8 +39,13 @@ def _exists(root_fd: int, path: str, flags: ChaseFlags = ChaseFlags.SAFE) -> boo
 
 
 def _list(root_fd: int, directory: str, flags: ChaseFlags = ChaseFlags.SAFE) -> list[str]:
+    # systemd's glob opens directories with opendir_nomod(), i.e. O_NOFOLLOW: a directory
+    # reached through a symlink in its last component is not listed (the glob matches nothing
+    # there); symlinks earlier in the path are followed.
     try:
-        with chase(directory or "/", root_fd=root_fd, flags=flags) as found:
+        with chase(directory or "/", root_fd=root_fd, flags=flags | ChaseFlags.NOFOLLOW) as found:
+            if stat.S_ISLNK(found.st.st_mode):
+                return []
             fd = reopen(found.fd, os.O_RDONLY | os.O_DIRECTORY)
     except (OSError, UnsafePathError):
         return []

@@ -13,6 +13,7 @@ import os
 import posixpath
 import stat
 
+from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.tmpfiles.context import Context, is_normalized
@@ -33,6 +34,17 @@ def _mkdir_parents(ctx: Context, parent: str) -> None:
     """mkdir -p of ``parent`` as systemd's mkdir_parents: existing symlinks to directories are
     followed (inside the root); a dangling symlink or a non-directory stops it (the caller's
     create then reports the missing parent)."""
+    try:  # the common case: the parent is there already, one walk tells
+        found = chase(parent, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
+    except (OSError, UnsafePathError):
+        pass
+    else:
+        if stat.S_ISDIR(found.st.st_mode):
+            if ctx.parent_hint is not None:
+                ctx.parent_hint[1].close()
+            ctx.parent_hint = (parent, found)  # open_parent takes it from here
+            return
+        found.close()
     resolved = "/"
     for name in [c for c in parent.split("/") if c]:
         with chase(resolved, root_fd=ctx.root_fd) as here:
