@@ -161,8 +161,9 @@ def test_prefixes_same_as_reference(tmp_path: Path, oracles: Path) -> None:
     root = make_root(tmp_path / "root")
     conf = _write(tmp_path, "d /run/x\nd /srv/a - nosuchuser\nd /srv/b\nd /srvx\nd /dev/y\n")
     extra = ("--prefix=/srv", "--prefix=/run", "--exclude-prefix=/srv/a", "-E")
+    excluded = ("/srv/a", "/dev", "/proc", "/run", "/sys")
     ref, ours, config = compare_parse(oracles / "systemd-tmpfiles-new", root, conf, extra=extra,
-                                      prefixes=("/srv", "/run"), exclude_prefixes=("/srv/a", "/dev", "/proc", "/run", "/sys"))
+                                      prefixes=("/srv", "/run"), exclude_prefixes=excluded)
     assert ours.messages == ref.messages
     assert ours.rc == ref.rc
     assert would_paths(ref, root) == our_created_paths(config)
