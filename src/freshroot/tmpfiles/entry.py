@@ -21,9 +21,9 @@ def run(args: argparse.Namespace) -> int:
         from freshroot.tmpfiles.load import run_cat
 
         return run_cat(args)
-    from freshroot.tmpfiles.main import run as run_tmpfiles  # the create/remove/clean phases
+    from freshroot.cli import resolve_handler
 
-    return run_tmpfiles(args)
+    return resolve_handler("freshroot.tmpfiles.main:run")(args)  # the create/remove/clean phases
 
 
 def render(args: argparse.Namespace) -> int:
