@@ -3,8 +3,6 @@ that the first complaint about a line is the one systemd would make."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import posixpath
 from collections.abc import Mapping
@@ -186,10 +184,6 @@ class LineParser:
             device = fields.parse_devnum(argument)
             if device is None:
                 raise LineError(f"Can't parse device file major/minor '{argument}'.")
-        if "$" in mods and not itype.purgeable:
-            raise LineError(f"Purge flag '$' combined with line type '{letter}' which does not support purging.")
-        if "?" in mods and itype is not ItemType.CREATE_SYMLINK:
-            raise LineError(f"Modifier '?' combined with line type '{letter}' which does not support this modifier.")
         xattrs: list[tuple[str, str]] = []
         if letter in "tT":
             assert argument is not None
@@ -202,6 +196,11 @@ class LineParser:
                 attribute_value, attribute_mask = fields.parse_attributes(argument, path)
             except ValueError as e:
                 raise LineError(str(e), located=False) from e
+        # After the per-type checks above, as in systemd.
+        if "$" in mods and not itype.purgeable:
+            raise LineError(f"Purge flag '$' combined with line type '{letter}' which does not support purging.")
+        if "?" in mods and itype is not ItemType.CREATE_SYMLINK:
+            raise LineError(f"Modifier '?' combined with line type '{letter}' which does not support this modifier.")
 
         if not self._included(path):
             raise SkipLine()
@@ -232,9 +231,9 @@ class LineParser:
         if unbase64 and (binary is not None or argument is not None):
             data = binary if binary is not None else argument.encode("utf-8", "surrogateescape")  # type: ignore[union-attr]
             try:
-                binary = base64.b64decode(b"".join(data.split()), validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise LineError(f"Failed to base64 decode specified argument '{argument}': {EINVAL}",
+                binary = fields.unbase64(data)
+            except fields.Base64Error as e:
+                raise LineError(f"Failed to base64 decode specified argument '{argument}': {e}",
                                 invalid=False) from e
 
         shown = fields.join_root(opts.root, path)

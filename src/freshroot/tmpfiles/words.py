@@ -16,7 +16,12 @@ _HEX = "0123456789abcdefABCDEF"
 
 
 class EscapeError(ValueError):
-    """An invalid escape sequence or unbalanced quoting (systemd's -EINVAL)."""
+    """An invalid escape sequence or unbalanced quoting (systemd's -EINVAL). ``pos`` is where
+    extract_first_word() leaves its cursor on failure (systemd prints the rest from there)."""
+
+    def __init__(self, message: str, pos: int | None = None) -> None:
+        super().__init__(message)
+        self.pos = pos
 
 
 def raw_byte(value: int) -> str:
@@ -112,7 +117,10 @@ def extract_first_word(s: str, pos: int) -> tuple[str | None, int | None]:
     while pos < n:
         c = s[pos]
         if c == "\\":
-            text, used = unescape_one(s[pos + 1:])
+            try:
+                text, used = unescape_one(s[pos + 1:])
+            except EscapeError as e:
+                raise EscapeError(str(e), pos + 1) from None
             out.append(text)
             pos += 1 + used
         elif quote:
@@ -132,7 +140,7 @@ def extract_first_word(s: str, pos: int) -> tuple[str | None, int | None]:
             out.append(c)
             pos += 1
     if quote:
-        raise EscapeError("unbalanced quoting")
+        raise EscapeError("unbalanced quoting", n)
     return "".join(out), None
 
 
