@@ -167,6 +167,8 @@ def credential_name_valid(name: str) -> bool:
 
 def simplify_path(path: str) -> str:
     """path_simplify(): collapse '//' and '/./', drop a trailing '/'; '..' stays as written."""
+    if "//" not in path and "/." not in path and not path.endswith("/"):
+        return path
     absolute = path.startswith("/")
     parts = [p for p in path.split("/") if p and p != "."]
     joined = "/".join(parts)
@@ -180,6 +182,21 @@ def join_root(root: str, path: str) -> str:
     if root in ("", "/"):
         return path
     return posixpath.join(root, path.lstrip("/"))
+
+
+def path_remainder(path: str, prefix: str) -> str | None:
+    """path_startswith() as systemd returns it: the rest of ``path`` after the components of
+    ``prefix`` and the slashes that follow them ("" for the prefix itself), or None."""
+    i = 0
+    for comp in (c for c in prefix.split("/") if c):
+        while i < len(path) and path[i] == "/":
+            i += 1
+        if not path.startswith(comp, i) or (i + len(comp) < len(path) and path[i + len(comp)] != "/"):
+            return None
+        i += len(comp)
+    while i < len(path) and path[i] == "/":
+        i += 1
+    return path[i:]
 
 
 def path_startswith(path: str, prefix: str) -> bool:

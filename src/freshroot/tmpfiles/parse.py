@@ -20,6 +20,13 @@ MODIFIERS = "!+-=~^$?"
 _NO_ARGUMENT = frozenset("dvqQeDpxXrRmzZ")
 _EXPAND_ARGUMENT = frozenset("CLfFw")
 _TYPES = {t.value: t for t in ItemType}
+_NO_BASE64 = {"L": "symlink targets", "C": "copy sources", "c": "device node creation",
+              "b": "device node creation", "t": "extended attributes", "T": "extended attributes",
+              "a": "ACLs", "A": "ACLs", "h": "file attributes", "H": "file attributes",
+              "k": "capabilities", "K": "capabilities"}
+_NEEDS_ARGUMENT = {"w": "Write file", "c": "Device file", "b": "Device file", "t": "Set extended attribute",
+                   "T": "Set extended attribute", "a": "Set ACLs", "A": "Set ACLs", "h": "Set file attribute",
+                   "H": "Set file attribute", "k": "Set capabilities", "K": "Set capabilities"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +47,8 @@ class Resolver:
     def __init__(self, root: str) -> None:
         self.root = root
         self._accounts: object | None = None
+        self._uids: dict[str, int | None] = {}
+        self._gids: dict[str, int | None] = {}
 
     def _load(self) -> object:
         if self._accounts is None:
@@ -58,6 +67,16 @@ class Resolver:
         return self._accounts
 
     def uid(self, name: str) -> int | None:
+        if name not in self._uids:
+            self._uids[name] = self._uid(name)
+        return self._uids[name]
+
+    def gid(self, name: str) -> int | None:
+        if name not in self._gids:
+            self._gids[name] = self._gid(name)
+        return self._gids[name]
+
+    def _uid(self, name: str) -> int | None:
         value = fields.parse_id(name)
         if value is not None:
             return value
@@ -77,7 +96,7 @@ class Resolver:
         user = accounts.user(name)
         return None if user is None else user.uid
 
-    def gid(self, name: str) -> int | None:
+    def _gid(self, name: str) -> int | None:
         value = fields.parse_id(name)
         if value is not None:
             return value
@@ -144,7 +163,7 @@ class LineParser:
         if not action:
             raise LineError(f"Command too short '{action}'.")
         mods = action[1:]
-        if any(c not in MODIFIERS for c in mods) or len(set(mods)) != len(mods):
+        if mods and (any(c not in MODIFIERS for c in mods) or len(set(mods)) != len(mods)):
             raise LineError(f"Unknown modifiers in command: {action}")
         if "!" in mods and not opts.boot:
             raise SkipLine(f'Ignoring entry {action} "{raw_path}" because --boot is not specified.')
@@ -152,8 +171,8 @@ class LineParser:
         unbase64 = "~" in mods
 
         path = self._expand(raw_path, f"Failed to replace specifiers in '{raw_path}'")
-        rel = path[len("/var/run/"):] if path.startswith("/var/run/") else ""
-        if rel.strip("/"):
+        rel = fields.path_remainder(path, "/var/run") if path.startswith("/var") else None
+        if rel:  # below /var/run, not /var/run itself
             new = posixpath.join("/run", rel)
             self._note(Level.NOTICE, "Line references path below legacy directory /var/run/, updating "
                        f"{path} \u2192 {new}; please update the tmpfiles.d/ drop-in file accordingly.")
@@ -167,15 +186,10 @@ class LineParser:
             raise LineError(f"Unknown command type '{letter}'.")
         if letter in _NO_ARGUMENT and argument is not None:
             raise LineError(f"{letter} lines don't take argument fields.")
-        what = {"L": "symlink targets", "C": "copy sources", "c": "device node creation",
-                "b": "device node creation", "t": "extended attributes", "T": "extended attributes",
-                "a": "ACLs", "A": "ACLs", "h": "file attributes", "H": "file attributes",
-                "k": "capabilities", "K": "capabilities"}.get(letter)
+        what = _NO_BASE64.get(letter)
         if unbase64 and what is not None:
             raise LineError(f"base64 decoding not supported for {what}.")
-        needs = {"w": "Write file", "c": "Device file", "b": "Device file", "t": "Set extended attribute",
-                 "T": "Set extended attribute", "a": "Set ACLs", "A": "Set ACLs", "h": "Set file attribute",
-                 "H": "Set file attribute", "k": "Set capabilities", "K": "Set capabilities"}.get(letter)
+        needs = _NEEDS_ARGUMENT.get(letter)
         if needs is not None and argument is None:
             raise LineError(f"{needs} requires argument.")
         device = None
@@ -236,13 +250,13 @@ class LineParser:
                 raise LineError(f"Failed to base64 decode specified argument '{argument}': {e}",
                                 invalid=False) from e
 
-        shown = fields.join_root(opts.root, path)
         missing = False
         uid = gid = None
         if not _empty_or_dash(user_s):
             name = user_s[1:] if user_s.startswith(":") else user_s
             value = self.resolver.uid(name)
             if value is None and opts.graceful:
+                shown = fields.join_root(opts.root, path)
                 self._note(Level.DEBUG, f"{shown}: user '{name}' not found, not adjusting ownership.")
                 missing = True
             elif value is None:
@@ -253,6 +267,7 @@ class LineParser:
             name = group_s[1:] if group_s.startswith(":") else group_s
             value = self.resolver.gid(name)
             if value is None and opts.graceful:
+                shown = fields.join_root(opts.root, path)
                 self._note(Level.DEBUG, f"{shown}: group '{name}' not found, not adjusting ownership.")
                 missing = True
             elif value is None:
@@ -291,6 +306,8 @@ class LineParser:
 
     def _included(self, path: str) -> bool:
         """should_include_path(): excluded prefixes win, then included ones, else all."""
+        if not self.options.exclude_prefixes and not self.options.include_prefixes:
+            return True
         if any(fields.path_startswith(path, p) for p in self.options.exclude_prefixes):
             return False
         if any(fields.path_startswith(path, p) for p in self.options.include_prefixes):

@@ -7,6 +7,8 @@ U+DC80..U+DCFF and comes back as the same byte when encoded with ``surrogateesca
 
 from __future__ import annotations
 
+import re
+
 WHITESPACE = " \t\n\r"
 _SIMPLE = {
     "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -73,6 +75,8 @@ def unescape_one(s: str) -> tuple[str, int]:
 
 def cunescape(s: str, *, relax: bool = False) -> str:
     """systemd's cunescape(): resolve every backslash escape in ``s``."""
+    if "\\" not in s:
+        return s
     out: list[str] = []
     i = 0
     n = len(s)
@@ -144,8 +148,19 @@ def extract_first_word(s: str, pos: int) -> tuple[str | None, int | None]:
     return "".join(out), None
 
 
+_PLAIN_SPLIT = re.compile(r"[ \t\n\r]+")
+
+
 def split_fields(line: str, count: int) -> tuple[list[str], str | None]:
     """Up to ``count`` words, and the rest of the line after them (None when nothing is left)."""
+    if "\\" not in line and '"' not in line and "'" not in line:
+        # Nothing to unquote or unescape: plain splitting gives the same words, much faster.
+        parts = _PLAIN_SPLIT.split(line.lstrip(WHITESPACE), maxsplit=count)
+        if parts and parts[-1] == "":
+            parts.pop()  # trailing whitespace
+        if len(parts) > count:
+            return parts[:count], parts[count]
+        return parts, None
     words: list[str] = []
     pos: int | None = 0
     while len(words) < count and pos is not None:
