@@ -86,7 +86,7 @@ def run_ours(root: Path, configs: list[str], *, env: Mapping[str, str] | None = 
 # Messages systemd prints while parsing without naming the line.
 _UNLOCATED_PARSE = ("Unknown file attribute", "Setting file attribute", "Failed to unescape parameter",
                     "Malformed extended attribute", "Failed to parse extended attribute", "Failed to read '",
-                    "Failed to read credential")
+                    "Failed to read credential", "All rules containing unresolvable specifiers")
 
 
 def parse_messages(result: Result, sources: tuple[str, ...]) -> list[str]:

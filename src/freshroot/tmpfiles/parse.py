@@ -130,6 +130,7 @@ class LineParser:
         self.resolver = Resolver(options.root)
         # (level, text, located) messages produced by the last parse_line() that kept the line.
         self.notes: list[tuple[Level, str, bool]] = warn if warn is not None else []
+        self._notified = False  # whether an unresolvable specifier was reported already
 
     def _note(self, level: Level, text: str, located: bool = True) -> None:
         self.notes.append((level, text, located))
@@ -141,8 +142,14 @@ class LineParser:
             if e.noinfo:
                 reason = ("Required $XDG_... variable not defined" if self.options.user
                           else "uninitialized /etc/ detected")
-                level = Level.DEBUG if self.options.root != "/" else Level.NOTICE
-                raise SkipLine(f"Failed to resolve specifier: {reason}, skipping.", level) from e
+                # A notice for the first such line only, and none at all under --root, where an
+                # uninitialised /etc is expected (log_unresolvable_specifier()).
+                level = Level.DEBUG if self._notified or self.options.root != "/" else Level.NOTICE
+                self._note(level, f"Failed to resolve specifier: {reason}, skipping.")
+                if not self._notified:
+                    self._note(level, "All rules containing unresolvable specifiers will be skipped.", located=False)
+                self._notified = True
+                raise SkipLine from e
             invalid = str(e) in (EINVAL, EBADSLT)
             raise LineError(f"{what}: {e}", invalid=invalid) from e
 
