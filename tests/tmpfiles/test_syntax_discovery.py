@@ -138,3 +138,15 @@ def test_credential_lines(tmp_path: Path, oracles: Path) -> None:
     by_path = {g.path: g.items[0] for g in config.groups}
     assert by_path["/s"].content == b"s3cret\n"
     assert by_path["/b"].content == b"hello"
+
+
+def test_relative_path_named_absolute_in_messages(tmp_path: Path, oracles: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path / "root")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/r.conf").write_text("d /ok\nd /bad 0999\n")
+    monkeypatch.chdir(tmp_path)
+    ref = run_reference(oracles / "systemd-tmpfiles-new", root, ["--create", "sub/r.conf"])
+    ours, _ = run_ours(root, ["sub/r.conf"])
+    assert ours.messages == ref.messages == [f"{tmp_path}/sub/r.conf:2: Invalid mode '0999'."]
+    assert ours.rc == ref.rc == 65

@@ -126,13 +126,15 @@ class _Reader:
             self.report(Message(Level.ERR, f"Failed to read '{name}': No buffer space available"))
             return False
         ok = self.parse_text(name, lines)
-        self.builder.inherit_x_ages()
+        if ok:  # as read_config_file(): not after a file with a hard failure
+            self.builder.inherit_x_ages()
         return ok
 
     def _search(self, path: str) -> str:
-        """A bare file name is looked for in the configuration directories (under --root)."""
+        """A bare file name is looked for in the configuration directories (under --root); a path
+        is made absolute, as messages name it."""
         if "/" in path:
-            return path
+            return os.path.abspath(path)
         for d in self.options.dirs():
             candidate = os.path.join(join_root(self.options.root, d), path)
             if os.path.exists(candidate):
