@@ -36,7 +36,21 @@ from dataclasses import dataclass, field
 from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import reopen
-from freshroot.fs.statx import RawStatx
+from freshroot.fs.statx import (
+    R_ATIME,
+    R_ATTRS,
+    R_ATTRS_MASK,
+    R_BTIME,
+    R_CTIME,
+    R_DEV_MAJOR,
+    R_DEV_MINOR,
+    R_MODE,
+    R_MTIME,
+    R_UID,
+    RawFields,
+    RawStatx,
+    raw_ns,
+)
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, ItemGroup, ItemType
@@ -47,8 +61,14 @@ STATX_ATTR_MOUNT_ROOT = 0x2000
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
-_AGE_BY_LETTERS = ((AgeBy.ATIME, "a", "access"), (AgeBy.BTIME, "b", "birth"),
-                   (AgeBy.CTIME, "c", "change"), (AgeBy.MTIME, "m", "modify"))
+# In the order systemd's needs_cleanup() checks them: (flag, RawFields index, word).
+_AGE_CHECKS = ((AgeBy.MTIME, R_MTIME, "modify"), (AgeBy.ATIME, R_ATIME, "access"),
+               (AgeBy.CTIME, R_CTIME, "change"), (AgeBy.BTIME, R_BTIME, "birth"))
+
+
+def _checks(by: AgeBy) -> tuple[int, ...]:
+    """The RawFields indexes of the timestamps ``by`` names, in systemd's order."""
+    return tuple(index for flag, index, _ in _AGE_CHECKS if by & flag)
 
 _CLEAN_BY_PATH = frozenset({
     ItemType.CREATE_DIRECTORY, ItemType.TRUNCATE_DIRECTORY, ItemType.CREATE_SUBVOLUME,
@@ -82,12 +102,14 @@ class Cleaner:
     now_ns: int = field(default_factory=time.time_ns)
     log: Log = field(default=lambda _m: None)
     explain: Callable[[Decision], None] | None = None
+    verbose: bool = False  # log each removal (always in a dry run), as systemd does at info level
     _paths: frozenset[str] = field(init=False)
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
     _statx: RawStatx = field(init=False, default_factory=RawStatx)
 
     def __post_init__(self) -> None:
+        self.verbose = self.verbose or self.dry_run
         self._paths = frozenset(g.path for g in self.config.groups)
         self._globs = GlobIndex(g.path for g in self.config.globs)
 
@@ -166,17 +188,18 @@ class Cleaner:
             sx = self._statx(dfd, b"")
             mountpoint = self._is_mount_root(dfd, sx)
             return self._dir_cleanup(
-                item, path, dfd, sx[5], sx[8], cutoff, (sx[9], sx[10]), mountpoint=mountpoint,
+                item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=mountpoint,
                 maxdepth=MAX_DEPTH, keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
             )
         finally:
             os.close(dfd)
 
-    def _is_mount_root(self, dfd: int, sx: tuple[int, ...]) -> bool:
-        if sx[4] & STATX_ATTR_MOUNT_ROOT:
-            return bool(sx[1] & STATX_ATTR_MOUNT_ROOT)
+    def _is_mount_root(self, dfd: int, sx: RawFields) -> bool:
+        if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+            return bool(sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT)
         parent = self._statx(dfd, b"..")
-        return (parent[9], parent[10]) != (sx[9], sx[10])
+        return (parent[R_DEV_MAJOR], parent[R_DEV_MINOR]) != (sx[R_DEV_MAJOR], sx[R_DEV_MINOR])
 
     # --- r and R under --clean ---------------------------------------------------------
 
@@ -198,8 +221,8 @@ class Cleaner:
                 sx = self._statx(pfd, os.fsencode(name))
             except FileNotFoundError:
                 return True
-            is_dir = stat.S_ISDIR(sx[3])
-            old = self._old(sx, cutoff, age.by_dir if is_dir else age.by_file, path, item)
+            is_dir = stat.S_ISDIR(sx[R_MODE])
+            old = self._old(sx, cutoff, _checks(age.by_dir if is_dir else age.by_file), path, item)
             ok = True
             if is_dir and item.type is ItemType.RECURSIVE_REMOVE_PATH:
                 try:
@@ -209,7 +232,8 @@ class Cleaner:
                 if dfd >= 0:
                     try:
                         ok = self._dir_cleanup(
-                            item, path, dfd, sx[5], sx[8], cutoff, (sx[9], sx[10]),
+                            item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                            (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]),
                             mountpoint=self._is_mount_root(dfd, sx), maxdepth=MAX_DEPTH,
                             keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
                         )
@@ -243,14 +267,12 @@ class Cleaner:
 
     # --- the walk -----------------------------------------------------------------------
 
-    def _old(self, sx: tuple[int, ...], cutoff: int, by: AgeBy, path: str, item: Item | None) -> bool:
-        """systemd's needs_cleanup: every timestamp named by ``by`` is older than the cutoff."""
-        times = {AgeBy.ATIME: sx[5], AgeBy.BTIME: sx[6], AgeBy.CTIME: sx[7], AgeBy.MTIME: sx[8]}
-        for flag in (AgeBy.MTIME, AgeBy.ATIME, AgeBy.CTIME, AgeBy.BTIME):
-            value = times[flag]
-            if by & flag and value != NSEC_INFINITY and value >= cutoff:
+    def _old(self, sx: RawFields, cutoff: int, checks: tuple[int, ...], path: str, item: Item | None) -> bool:
+        """systemd's needs_cleanup: every timestamp in ``checks`` is older than the cutoff."""
+        for index in checks:
+            if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
                 if self.explain is not None:
-                    word = next(w for f, _, w in _AGE_BY_LETTERS if f is flag)
+                    word = next(w for _, i, w in _AGE_CHECKS if i == index)
                     self._decide(path, "keep", f"its {word} time is newer than the cutoff", item)
                 return False
         return True
@@ -280,6 +302,8 @@ class Cleaner:
         deleted = False
         statx = self._statx
         paths = self._paths
+        file_checks, dir_checks = _checks(by_file), _checks(by_dir)
+        explain = self.explain is not None
         glob_re = self._globs.for_directory(path) if self._globs else None
         prefix = "" if path == "/" else path
         dry = self.dry_run
@@ -289,7 +313,7 @@ class Cleaner:
             self.log(f"Failed to read directory {self._display(path)}: {e.strerror}")
             return False
         for name in names:
-            bname = os.fsencode(name)
+            bname = name.encode("utf-8", "surrogateescape")
             try:
                 sx = statx(dfd, bname)
             except FileNotFoundError:
@@ -298,11 +322,11 @@ class Cleaner:
                 self.log(f"statx({self._display(prefix + '/' + name)}) failed: {e.strerror}")
                 continue
             sub = prefix + "/" + name
-            if sx[4] & STATX_ATTR_MOUNT_ROOT:
-                if sx[1] & STATX_ATTR_MOUNT_ROOT:
+            if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+                if sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT:
                     self._decide(sub, "skip", "it is a mount point", item)
                     continue
-            elif (sx[9], sx[10]) != rootdev:
+            elif (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]) != rootdev:
                 self._decide(sub, "skip", "it is on another file system", item)
                 continue
             if sub in paths:
@@ -311,9 +335,9 @@ class Cleaner:
             if glob_re is not None and glob_re.match(name):
                 self._decide(sub, "skip", "it matches a glob line (x, X or another)", item)
                 continue
-            mode = sx[3]
+            mode = sx[R_MODE]
             if stat.S_ISDIR(mode):
-                if mountpoint and name == "lost+found" and sx[2] == 0:
+                if mountpoint and name == "lost+found" and sx[R_UID] == 0:
                     self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
                     continue
                 if maxdepth <= 0:
@@ -341,17 +365,19 @@ class Cleaner:
                             except OSError:
                                 self._decide(sub, "skip", "someone holds a lock on the directory", item)
                                 continue
-                        if not self._dir_cleanup(item, sub, sub_fd, sx[5], sx[8], cutoff, rootdev,
+                        if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
+                                                 cutoff, rootdev,
                                                  mountpoint=False, maxdepth=maxdepth - 1,
                                                  keep_this_level=False, by_file=by_file, by_dir=by_dir):
                             ok = False
                         if keep_this_level:
                             self._decide(sub, "keep", "first level below a '~' age", item)
                             continue
-                        if not self._old(sx, cutoff, by_dir, sub, item):
+                        if not self._old(sx, cutoff, dir_checks, sub, item):
                             continue
                         self._decide(sub, "remove", "older than the age, if empty", item)
-                        self.log(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+                        if self.verbose:
+                            self.log(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
                         if not dry:
                             try:
                                 os.rmdir(name, dir_fd=dfd)
@@ -365,7 +391,7 @@ class Cleaner:
             if mode & stat.S_ISVTX:
                 self._decide(sub, "skip", "the sticky bit is set", item)
                 continue
-            if (mountpoint and stat.S_ISREG(mode) and sx[2] == 0
+            if (mountpoint and stat.S_ISREG(mode) and sx[R_UID] == 0
                     and name in (".journal", "aquota.user", "aquota.group")):
                 self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
                 continue
@@ -378,7 +404,14 @@ class Cleaner:
             if keep_this_level:
                 self._decide(sub, "keep", "first level below a '~' age", item)
                 continue
-            if not self._old(sx, cutoff, by_file, sub, item):
+            for index in file_checks:  # needs_cleanup(), inlined: this is the hot path
+                if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
+                    break
+            else:
+                index = -1
+            if index >= 0:
+                if explain:
+                    self._old(sx, cutoff, file_checks, sub, item)
                 continue
             fd = -1
             if not dry:
@@ -402,8 +435,10 @@ class Cleaner:
                     except OSError:
                         pass
             try:
-                self._decide(sub, "remove", "older than the age", item)
-                self.log(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
+                if explain:
+                    self._decide(sub, "remove", "older than the age", item)
+                if self.verbose:
+                    self.log(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
                 if not dry:
                     try:
                         os.unlink(name, dir_fd=dfd)
@@ -417,8 +452,9 @@ class Cleaner:
                 if fd >= 0:
                     os.close(fd)
         if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
-            verb = "Would restore" if dry else "Restoring"
-            self.log(f'{verb} access and modification time on "{self._display(path)}"')
+            if self.verbose:
+                verb = "Would restore" if dry else "Restoring"
+                self.log(f'{verb} access and modification time on "{self._display(path)}"')
             if not dry:
                 try:
                     os.utime(dfd, ns=(self_atime, self_mtime))
@@ -461,11 +497,15 @@ def children_first(config: Config) -> list[Item]:
 
 def clean(
     config: Config, root_fd: int, *, root: str = "/", dry_run: bool = False, log: Log | None = None,
-    explain: Callable[[Decision], None] | None = None, now_ns: int | None = None,
+    explain: Callable[[Decision], None] | None = None, now_ns: int | None = None, verbose: bool = False,
 ) -> bool:
-    """The whole clean phase. False if any item failed (exit 73 in the caller)."""
+    """The whole clean phase. False if any item failed (exit 73 in the caller).
+
+    ``log`` gets the problems (always) and each removal (with ``verbose`` or ``dry_run``).
+    """
     cleaner = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
-                      explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns())
+                      explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns(),
+                      verbose=verbose)
     ok = True
     for item in children_first(config):
         ok = cleaner.clean_item(item) and ok
