@@ -147,7 +147,7 @@ def unescape(field: bytes) -> str:
 
 def parse_mountinfo(data: bytes) -> tuple[MountInfo, ...]:
     out = []
-    for line in data.splitlines():
+    for line in data.split(b"\n"):  # not splitlines(): the kernel does not escape "\r"
         fields = line.split(b" ")
         if len(fields) < 10:
             continue
