@@ -113,12 +113,16 @@ def resolve_handler(spec: str) -> Handler:
     return handler
 
 
-def report(error: FreshrootError, *, prog: str, debug: bool) -> int:
-    """The one place an error becomes a message and an exit code."""
+def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseException | None = None) -> int:
+    """The one place an error becomes a message and an exit code.
+
+    ``cause`` is the exception that was really raised when ``error`` only wraps it (an
+    OSError no layer turned into an OperationError): its traceback is the useful one.
+    """
     if debug:
         import traceback  # only here: keeps start-up lean
 
-        traceback.print_exception(error)
+        traceback.print_exception(cause or error)
     sys.stderr.write(f"{prog}: {error}\n")
     return error.exit_code
 
@@ -144,7 +148,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
         return EXIT_FAILURE
     except OSError as e:
         # An OSError that no layer wrapped is still a failed operation, not a crash.
-        return report(OperationError(os_error_message(e)), prog=prog, debug=debug)
+        return report(OperationError(os_error_message(e)), prog=prog, debug=debug, cause=e)
     except Exception as e:  # the last line of defence against tracebacks
         if debug:
             raise
