@@ -21,7 +21,7 @@ from freshroot.config.table import KeyPath
 
 BARE = string.ascii_letters + string.digits + "_-"
 # Text with the characters that trip scanners: quotes, comment and bracket characters, escapes.
-_TRICKY = st.sampled_from(list("ab #[]{}=,.'\"\\\t") + ["é", "€", "\U0001f600", "\x01", "\x7f"])
+_TRICKY = st.sampled_from([*"ab #[]{}=,.'\"\\\t", "é", "€", "\U0001f600", "\x01", "\x7f"])
 _TEXT = st.lists(_TRICKY, max_size=8).map("".join)
 
 
