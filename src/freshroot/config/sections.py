@@ -26,11 +26,12 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("include", "persist.md", "presets to include by name"),
     Section("persist", "persist.md", "directories and files kept across boots"),
     Section("activation", "activation.md", "snippets run to bring the machine up"),
     Section("etc", "etc.md", "files written or linked into /etc"),
-    Section("users", "users.md", "users and groups"),
+    Section("users", "users.md", "users (passwd, shadow, home directories)"),
+    Section("groups", "users.md", "groups (group, gshadow)"),
+    Section("environment", "activation.md", "/bin/sh and /usr/bin/env"),
     Section("portable", "portable.md", "portable service images"),
     Section("tmpfiles", "tmpfiles.md", "tmpfiles.d rules applied at boot"),
 )
