@@ -35,6 +35,8 @@ class Document:
 
 def decode(raw: bytes, file: str) -> str:
     """UTF-8 text of a declaration file; anything else is a ConfigError naming the line."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a byte-order mark is skipped, as systemd's parsers do (some editors write one)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
