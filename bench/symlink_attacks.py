@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.tmpfiles.attacks import ATTACKS, planted, raced  # noqa: E402 - after the path set-up
+from tests.tmpfiles.attacks import ATTACKS, planted, raced
 
 ORACLE = Path(os.environ.get("FRESHROOT_ORACLES", Path(__file__).resolve().parent.parent / ".cache/oracles"))
 
