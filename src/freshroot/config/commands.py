@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-TYPE_CHECKING = False  # typing costs start-up time; the type checker treats this as true
+TYPE_CHECKING = False  # typing costs start-up time; see freshroot.cli
 if TYPE_CHECKING:
     from typing import Any
 
