@@ -8,11 +8,11 @@ configuration error; systemd then exits 1 without changing anything).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from freshroot.errors import Location
 from freshroot.tmpfiles.config import ConfigBuilder
@@ -22,6 +22,9 @@ from freshroot.tmpfiles.lines import LineTooLong, config_lines
 from freshroot.tmpfiles.messages import Level, LineError, Message, Reporter, SkipLine, stderr_reporter
 from freshroot.tmpfiles.model import Config
 from freshroot.tmpfiles.parse import LineParser, ParseOptions
+
+if TYPE_CHECKING:
+    import argparse
 
 API_PREFIXES = ("/dev", "/proc", "/run", "/sys")
 
