@@ -17,13 +17,15 @@ from tests.tmpfiles.syntax_oracle import compare_parse, make_root, our_created_p
 pytestmark = pytest.mark.oracle
 
 TYPES = [*"fFwdDevqQpLcbCxXrRzZtThHaAkKmy", "", '""', "#"]
-MODIFIERS = ["", "", "", "+", "!", "-", "=", "~", "^", "$", "?", "!-", "+=", "++", "%"]
+MODIFIERS = ["", "", "", "+", "!", "-", "=", "~", "^", "$", "?", "!-", "+=", "++", "%", "~^", "$+", "?+", "\\x2b"]
 PATHS = ["/a", "/run/b", "/b", "/var/run/x", "relative", "/c%%d", "/%m", "/%o/%w", "/%z", "/s\\x20p",
          '"/q u"', "/bad\\q", "/t\\t", "//run/./b/", "/u\\u00e9", "/e%", "/x%a"]
-MODES = ["-", "0755", "0700", "~0644", ":0711", "0888", "7777", "rwx", "''", "10000"]
-USERS = ["-", "root", "alice", "1000", ":bob", "nosuch", "65535", "05", "4294967294"]
+MODES = ["-", "0755", "0700", "~0644", ":0711", "0888", "7777", "rwx", "''", "10000",
+         "\\x30644", "\"0 755\"", "~~0644", ":"]
+USERS = ["-", "root", "alice", "1000", ":bob", "nosuch", "65535", "05", "4294967294", "%u", "al\\x69ce", "::bob", "''"]
 GROUPS = ["-", "root", "users", "10", ":wheel", "nosuch"]
-AGES = ["-", "10d", "~1w", "1h30min", "am:1d", "AM:2h", "q:1d", "1x", "-1", "infinity", "0", "1.", "~5"]
+AGES = ["-", "10d", "~1w", "1h30min", "am:1d", "AM:2h", "q:1d", "1x", "-1", "infinity", "0", "1.", "~5",
+        "\"1 h\"", "a m:1d", "~~1d", "abcmABCM:1s", "1\\x20d", ":", "m:"]
 ARGUMENTS = ["", "", "-", "x", "+i", "YQ", "YQ=", "YQ==x", "Y Q = =", "YR==", "-_-_",
              "hello\\nworld", "%m", "%z", "\\q", "aGVsbG8=", "!!!", "1:3", "user.a=b",
              "+i", "u::rwx", "cap_net_raw+ep", "/etc", "/nonexistent", "a b  c", "1:2:3", "x=", "etc"]
