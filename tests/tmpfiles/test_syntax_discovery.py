@@ -168,3 +168,22 @@ def test_this_machines_tmpfiles_d_parse_as_systemd(tmp_path: Path, oracles: Path
     assert ours.rc == (0 if ref.rc == 73 else ref.rc)
     assert would_paths(ref, root) <= our_created_paths(config, root)
     assert len(config.groups) > 20
+
+
+@pytest.mark.parametrize("argv", [
+    ["--create", "--replace=relative.conf", "x.conf"],
+    ["--create", "--replace=/etc/tmpfiles.d/x.txt", "x.conf"],
+    ["--cat-config", "--replace=/etc/tmpfiles.d/x.conf", "x.conf"],
+    ["--create", "--replace=/etc/tmpfiles.d/x.conf"],
+    ["--create", "--user", "--root=/tmp", "x.conf"],
+])
+def test_refused_option_combinations_as_reference(argv: list[str], oracles: Path) -> None:
+    from freshroot.errors import UsageError
+    from freshroot.tmpfiles.load import LoadOptions
+
+    ref = subprocess.run([str(oracles / "systemd-tmpfiles-new"), *argv], capture_output=True, text=True,
+                         env=clean_env(), check=False)
+    with pytest.raises(UsageError) as raised:
+        LoadOptions.from_args(build_parser().parse_args(argv))
+    assert ref.returncode == raised.value.exit_code == 1
+    assert ref.stderr.strip() == raised.value.message

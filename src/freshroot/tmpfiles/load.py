@@ -46,6 +46,21 @@ class LoadOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LoadOptions:
+        """The options of a systemd-tmpfiles command line, refused where systemd refuses them."""
+        from freshroot.errors import UsageError
+
+        cat = bool(getattr(args, "cat_config", False) or getattr(args, "tldr", False))
+        if args.replace is not None:
+            if not args.replace.startswith("/"):
+                raise UsageError("The argument to --replace= must be an absolute path.")
+            if not args.replace.endswith(".conf"):
+                raise UsageError("The argument to --replace= must have the extension '.conf'.")
+            if cat:
+                raise UsageError("Option --replace= is not supported with --cat-config/--tldr.")
+            if not args.configs:
+                raise UsageError("When --replace= is given, some configuration items must be specified.")
+        if args.root and args.user:
+            raise UsageError("Combination of --user and --root= is not supported.")
         exclude = tuple(args.exclude_prefix)
         if getattr(args, "exclude_api", False):
             exclude += tuple(p for p in API_PREFIXES if p not in exclude)
