@@ -187,3 +187,24 @@ def test_refused_option_combinations_as_reference(argv: list[str], oracles: Path
         LoadOptions.from_args(build_parser().parse_args(argv))
     assert ref.returncode == raised.value.exit_code == 1
     assert ref.stderr.strip() == raised.value.message
+
+
+def test_user_directories_as_reference(tmp_path: Path, oracles: Path, capfdbinary: pytest.CaptureFixture[bytes],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    places = ["cfg1", "cfg2", "home/.config", "rt", "home/.local/share", "data1"]
+    for d in places:
+        where = tmp_path / d / "user-tmpfiles.d"
+        where.mkdir(parents=True)
+        (where / "same.conf").write_text(f"d /{d}\n")
+        (where / (d.replace("/", "_") + ".conf")).write_text(f"d /{d}-own\n")
+    env = {"HOME": str(tmp_path / "home"), "XDG_CONFIG_DIRS": f"{tmp_path}/cfg1:{tmp_path}/cfg2",
+           "XDG_RUNTIME_DIR": str(tmp_path / "rt"), "XDG_DATA_DIRS": str(tmp_path / "data1")}
+    ref = subprocess.run([str(oracles / "systemd-tmpfiles-new"), "--user", "--cat-config"],
+                         capture_output=True, env={"PATH": "/usr/bin:/bin", **env}, check=False)
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert run_cat(build_parser().parse_args(["--user", "--cat-config"])) == ref.returncode == 0
+    assert capfdbinary.readouterr().out == ref.stdout
+    assert b"home/.config/user-tmpfiles.d/same.conf" in ref.stdout
