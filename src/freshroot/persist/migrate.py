@@ -19,8 +19,9 @@ import os
 import stat
 
 from freshroot.errors import OperationError
-from freshroot.fs import bindmount, copytree, ops
+from freshroot.fs import bindmount, durable, ops
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.fs.copy import copy_tree_at
 from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Context
 
@@ -93,17 +94,20 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
         with chase(source, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as sparent:
             sname = sparent.rest
             if _has_data(sparent.fd, sname):
-                if not copytree.contained_at(tparent.fd, tname, sparent.fd, sname):
+                if not durable.contained_at(tparent.fd, tname, sparent.fd, sname):
                     raise OperationError(
                         f"{shown} and {shown_source} both hold data, and they differ; "
                         "freshroot will not choose between them",
-                        hint=f"compare them, keep one (move or delete the other), then apply again")
+                        hint="compare them, keep one (move or delete the other), then apply again")
                 # An earlier, interrupted run made the copy: go on to remove the original.
             else:
                 tmp = TMP_PREFIX + sname
                 with contextlib.suppress(FileNotFoundError):
                     ops.remove_tree_at(sparent.fd, tmp)
-                copytree.copy_entry_at(tparent.fd, tname, sparent.fd, tmp, fsync=True)
+                # A mount point inside is copied as an empty directory and left alone by
+                # the removal below: what is on another file system stays where it is.
+                copy_tree_at(tparent.fd, tname, sparent.fd, tmp, cross_mounts=False)
+                durable.fsync_tree_at(sparent.fd, tmp)
                 ops.rename_at(sparent.fd, tmp, sparent.fd, sname)
                 _fsync_dir(sparent.fd)
         if how is Migrate.MOVE:

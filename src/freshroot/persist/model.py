@@ -126,7 +126,7 @@ class Persistence:
 
 def is_below(path: str, parent: str) -> bool:
     """Whether ``path`` is strictly inside ``parent`` (both canonical, absolute)."""
-    return parent == "/" and path != "/" or path.startswith(parent.rstrip("/") + "/")
+    return (parent == "/" and path != "/") or path.startswith(parent.rstrip("/") + "/")
 
 
 def parents(path: str) -> list[str]:

@@ -39,6 +39,7 @@ ENTRY_KEYS = frozenset({"path", "user", "group", "mode", "hide", "migrate", "cre
 FILE_KEYS = ENTRY_KEYS | {"how"}
 USER_KEYS = frozenset({"home", "directories", "files"})
 PERSIST_KEYS = frozenset({"audit-ignore"})
+NO_PERMS = Perms()
 
 
 def canonical_problem(path: str, *, relative: bool = False) -> str | None:
@@ -125,9 +126,9 @@ class _StorageParser:
         # else impermanence's defaults (see planner.parent_perms).
         self.parent = _perms(self._sub(t, "parent"), accounts) if "parent" in t else Perms()
         self.migrate: Migrate = _enum(t, "migrate", Migrate, Migrate.NO)
-        self.early = t.get_bool("early", False)
-        self.hide = t.get_bool("hide-mounts", False)
-        self.allow_trash = t.get_bool("allow-trash", False)
+        self.early = t.get_bool("early", default=False)
+        self.hide = t.get_bool("hide-mounts", default=False)
+        self.allow_trash = t.get_bool("allow-trash", default=False)
         self.options = tuple(t.get_str_list("mount-options"))
 
     @staticmethod
@@ -137,7 +138,7 @@ class _StorageParser:
         return sub
 
     def entry(self, kind: Kind, value: Any, t: Table, key: str, i: int, *, user: str | None = None,
-              home: str | None = None, base: Perms = Perms(), parent: Perms | None = None) -> Entry:
+              home: str | None = None, base: Perms = NO_PERMS, parent: Perms | None = None) -> Entry:
         location = t.location(key, i)
         if isinstance(value, str):
             e = Table({"path": value}, (*t.path, key, i), t.file, t.positions)
@@ -156,7 +157,7 @@ class _StorageParser:
         if "parent" in e:
             own_parent = _perms(self._sub(e, "parent"), self.accounts).with_defaults(own_parent)
         options = list(self.options) + e.get_str_list("options")
-        hide = e.get_bool("hide", self.hide)
+        hide = e.get_bool("hide", default=self.hide)
         if hide:
             options.append("x-gvfs-hide")
         if self.allow_trash:
@@ -165,7 +166,7 @@ class _StorageParser:
             kind=kind, path=path, storage=self.path, perms=perms, parent=own_parent,
             how=_enum(e, "how", How, How.AUTO) if kind is Kind.FILE else How.BIND,
             migrate=_enum(e, "migrate", Migrate, self.migrate), hide=hide,
-            create=e.get_bool("create", True), early=e.get_bool("early", self.early),
+            create=e.get_bool("create", default=True), early=e.get_bool("early", default=self.early),
             options=tuple(dict.fromkeys(options)), user=user, home=home, location=location,
         )
 
@@ -210,8 +211,8 @@ class _StorageParser:
         return Storage(
             path=self.path, entries=tuple(declared + extra), hide_mounts=self.hide,
             allow_trash=self.allow_trash, options=self.options, early=self.early,
-            degraded=self.t.get_bool("degraded", False),
-            require_mount=self.t.get_bool("require-mount", False), location=self.t.location(),
+            degraded=self.t.get_bool("degraded", default=False),
+            require_mount=self.t.get_bool("require-mount", default=False), location=self.t.location(),
         )
 
 

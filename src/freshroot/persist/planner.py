@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass, field
 
 from freshroot.errors import OperationError
-from freshroot.fs import bindmount, copytree
+from freshroot.fs import bindmount, durable
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
 from freshroot.persist import facts
@@ -80,7 +80,7 @@ class Planner:
                 return source + path[len(target):]
         return path
 
-    def dir_owner(self, path: str) -> Owner | None | bool:
+    def dir_owner(self, path: str) -> Owner | bool | None:
         """Owner of the directory ``path`` (root view), planned or existing; None: missing;
         False: something that is not a directory is in the way."""
         if path in self.planned:
@@ -162,7 +162,7 @@ class Planner:
         source, target = facts.look_entry(self.ctx.root_fd, e)
         if self.view(e.path) != e.path:  # inside a directory this plan is about to bind
             target = facts.look(self.ctx.root_fd, self.view(e.path), e.kind, source=source, source_path=e.source)
-        shown, shown_source = self.ctx.display(e.path), self.ctx.display(e.source)
+        shown_source = self.ctx.display(e.source)
         if source.state is State.WRONG_TYPE:
             return self.refuse(e, f"{shown_source} in storage is {facts.kind_name(source.st)}, "
                                   f"not a {e.kind.value}")
@@ -270,7 +270,7 @@ class Planner:
         try:
             with chase(e.path, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as t, \
                     chase(e.source, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as s:
-                return copytree.contained_at(t.fd, t.rest, s.fd, s.rest)
+                return durable.contained_at(t.fd, t.rest, s.fd, s.rest)
         except OSError:
             return False
 
