@@ -77,3 +77,9 @@ def contents(root: Path) -> set[str]:
     """Hashes of every non-empty regular file below ``root`` (mounts included)."""
     return {v[4] for v in snapshot(root).values()
             if v[0] == stat.S_IFREG and isinstance(v[4], str) and v[4] != hashlib.sha256(b"").hexdigest()}
+
+
+def is_mounted(path: Path) -> bool:
+    from freshroot.fs.mount import mountinfo
+
+    return any(m.mount_point == str(path) for m in mountinfo())

@@ -200,10 +200,10 @@ class Planner:
                     target = Fact(State.EMPTY, target.st)
             case State.MISSING | State.EMPTY:
                 pass
-        if not source.exists and not self.storage_parents(e):
-            return None
         if not source.exists and not target.exists and not e.create and how is not How.SYMLINK:
             return None  # nothing to persist yet (create = false): the next apply migrates it
+        if not source.exists and not self.storage_parents(e):
+            return None
         if not source.exists and target.state is not State.DATA:
             owner = self.source_owner(e, target)
             if e.kind is Kind.DIRECTORY:
