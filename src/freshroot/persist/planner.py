@@ -68,16 +68,18 @@ class Planner:
     actions: list[Action] = field(default_factory=list)
     refusals: list[Action] = field(default_factory=list)
     planned: dict[str, Owner] = field(default_factory=dict)  # directories this plan creates
-    pending: list[tuple[str, str]] = field(default_factory=list)  # (target, source) of planned dir binds
+    pending: dict[str, str] = field(default_factory=dict)  # target -> source of planned dir binds
     skipped: list[str] = field(default_factory=list)  # storages left out (degraded)
 
     # --- facts ---------------------------------------------------------------------
 
     def view(self, path: str) -> str:
         """Where ``path`` on the root will be once the binds planned so far are made."""
-        for target, source in reversed(self.pending):
-            if is_below(path, target):
-                return source + path[len(target):]
+        if self.pending:
+            for a in reversed(_ancestors(path)):
+                source = self.pending.get(a)
+                if source is not None:
+                    return source + path[len(a):]
         return path
 
     def dir_owner(self, path: str) -> Owner | bool | None:
@@ -228,7 +230,7 @@ class Planner:
                 self.actions.append(MakeFile(e.path, *owner, why="mount point"))
         self.actions.append(BindMount(e.source, e.path, e.kind, e.options))
         if e.kind is Kind.DIRECTORY:
-            self.pending.append((e.path, e.source))
+            self.pending[e.path] = e.source
         return None
 
     def how(self, e: Entry, source: Fact, target: Fact) -> How:
