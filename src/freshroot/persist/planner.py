@@ -264,6 +264,13 @@ class Planner:
         if not source.exists and not self.storage_parents(e):
             return False
         self.actions.append(MigrateData(e.path, e.source, e.kind, e.migrate))
+        # The copy keeps the root's owner and mode; what is declared applies to the storage
+        # entry this creates, as it would to one created empty.
+        have = target.perms()
+        if have is not None and source.state is not State.DATA:
+            want = e.perms.with_defaults(Perms(*have)).effective(e.kind)
+            if want != have:
+                self.actions.append(FixPerms(e.source, *want, old=have))
         return True
 
 
