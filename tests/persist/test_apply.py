@@ -31,7 +31,7 @@ def test_parents_owners_and_modes(scratch: Path) -> None:
         root = make_root(scratch)
         (root / "var" / "lib" / "private").mkdir(parents=True)
         os.chmod(root / "var" / "lib" / "private", 0o700)
-        os.chmod(root, 0o751)
+        os.chmod(root, 0o751)  # noqa: S103 - a scratch root with an odd mode on purpose
         a = setup(root, """
 [persist."/persist"]
 directories = [
@@ -97,12 +97,13 @@ def test_preflight(scratch: Path) -> None:
         root = make_root(scratch)
         decl = '[persist."/missing"]\n{}directories = ["/a"]\n[persist."/persist"]\ndirectories = ["/b"]\n'
         a = setup(root, decl.format(""))
-        with pytest.raises(OperationError, match="storage .*/missing does not exist"):
+        with pytest.raises(OperationError, match=r"storage .*/missing does not exist"):
             a.plan()
         a = setup(root, decl.format("degraded = true\n"))
         assert a.apply().ok
         assert is_mounted(root / "b")
-        assert not (root / "a").exists() and not (root / "missing").exists()
+        assert not (root / "a").exists()
+        assert not (root / "missing").exists()
         (root / "file").write_text("")
         a = setup(root, '[persist."/file"]\ndirectories = ["/c"]\n')
         with pytest.raises(OperationError, match="is not a directory"):
@@ -124,7 +125,7 @@ def test_drift_is_reported_and_fixed(scratch: Path) -> None:
         root = make_root(scratch)
         a = setup(root, '[persist."/persist"]\ndirectories = [{ path = "/v", mode = "0700", user = "alice" }]\n')
         assert a.apply().ok
-        os.chmod(root / "persist/v", 0o755)
+        os.chmod(root / "persist/v", 0o755)  # noqa: S103 - drift made on purpose
         (s,) = status(a.p, a.ctx()).entries
         assert s.state == "ok"
         assert s.drift == ("mode 0755, declared 0700",)

@@ -59,7 +59,8 @@ def test_status_migrate_audit_undo(scratch: Path) -> None:
         assert conflict["declared_at"].endswith("decl.toml:4")
 
         code, out, _ = _run("migrate", *common, "--dry-run", "/var/lib/db")
-        assert code == 0 and "move the data of /var/lib/db" in out
+        assert code == 0
+        assert "move the data of /var/lib/db" in out
         assert snapshot(root) == before
         code, out, err = _run("migrate", *common, "/var/lib/db")
         assert code == 0, err
@@ -81,10 +82,12 @@ def test_status_migrate_audit_undo(scratch: Path) -> None:
         assert [g["path"] for g in doc["undeclared_in_storage"]] == ["/persist/old"]
 
         code, out, _ = _run("undo", "--root", str(root), "--dry-run")
-        assert "would revert" in out and is_mounted(root / "var/lib/db")
+        assert "would revert" in out
+        assert is_mounted(root / "var/lib/db")
         code, out, _ = _run("undo", "--root", str(root), "--json")
         doc = json.loads(out)
-        assert code == 0 and any("unmounted" in line for line in doc["undone"])
+        assert code == 0
+        assert any("unmounted" in line for line in doc["undone"])
         assert not is_mounted(root / "var/lib/db")
         assert (root / "persist/var/lib/db/rows").read_text() == "precious"
         code, out, _ = _run("undo", "--root", str(root))
@@ -98,10 +101,14 @@ def test_errors_reach_the_user_as_messages(scratch: Path) -> None:
     conf.write_text('[persist."/persist"]\ndirectories = ["relative"]\n')
     code, _, err = _run("status", "--root", str(root), "--config", str(conf))
     assert code == 65
-    assert f"{conf}:2:" in err and "absolute" in err and "Traceback" not in err
+    assert f"{conf}:2:" in err
+    assert "absolute" in err
+    assert "Traceback" not in err
     conf.write_text('[persist."/nowhere"]\ndirectories = ["/a"]\n')
     code, out, _ = _run("status", "--root", str(root), "--config", str(conf))
-    assert code == 0 and "does not exist" in out
+    assert code == 0
+    assert "does not exist" in out
     code, _, err = _run("migrate", "--root", str(root), "--config", str(conf), "/not/declared")
-    assert code == 1 and "not a declared persisted path" in err
+    assert code == 1
+    assert "not a declared persisted path" in err
     os.close(os.open(str(root), os.O_PATH))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import random
@@ -64,13 +65,9 @@ def _check(a: Applied, want: dict[str, str]) -> None:
 def _migrate_cli(root: Path) -> None:
     from freshroot.persist import cli
 
-    class Args:
-        pass
-
-    args = Args()
-    args.root, args.config, args.dry_run, args.json, args.copy = str(root), [str(root / "decl.toml")], False, False, False
-    args.paths = ["/var/lib/db", "/etc/state.bin"]
-    cli.migrate(args)  # type: ignore[arg-type]
+    args = argparse.Namespace(root=str(root), config=[str(root / "decl.toml")], dry_run=False, json=False,
+                              copy=False, paths=["/var/lib/db", "/etc/state.bin"])
+    cli.migrate(args)
 
 
 def _run(scratch: Path, n: int, rng: random.Random, delay: float, via_migrate: bool) -> float:
@@ -112,7 +109,7 @@ def test_kill_apply_and_migrate_at_random_points(scratch: Path) -> None:
         # A tmpfs, as a wiped root is: kill -9 tests process death, not power loss, and
         # the disk's fsync latency would only slow the test down.
         mount.mount("tmpfs", str(scratch), "tmpfs")
-        rng = random.Random(int(os.environ.get("FRESHROOT_SEED", "1234")))
+        rng = random.Random(int(os.environ.get("FRESHROOT_SEED", "1234")))  # noqa: S311 - test data, not crypto
         full = max(_run(scratch, -1, rng, -1, via_migrate=False), _run(scratch, -2, rng, -1, via_migrate=True))
         for n in range(RUNS):
             _run(scratch, n, rng, rng.uniform(0, full * 1.1), via_migrate=n % 2 == 1)

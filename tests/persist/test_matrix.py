@@ -142,6 +142,6 @@ def test_matrix_migrate_move(scratch: Path, kind: str, storage: str) -> None:
     in_child(lambda: check(scratch, kind, "data", storage, migrate="move"))
 
 
-@pytest.mark.parametrize("kind", ("directory", "bound-file"))
+@pytest.mark.parametrize("kind", ["directory", "bound-file"])
 def test_matrix_migrate_copy(scratch: Path, kind: str) -> None:
     in_child(lambda: check(scratch, kind, "data", "empty", migrate="copy"))

@@ -3,16 +3,18 @@ re-resolves its paths with chase at apply time, and works on the fds chase retur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from freshroot.errors import OperationError
 from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist import journal
+from freshroot.persist.dircache import DirCache
 from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Action, Context
 
@@ -23,8 +25,22 @@ def _owner(uid: int, gid: int, mode: int) -> str:
     return f"{mode:04o} {uid}:{gid}"
 
 
-def _parent(ctx: Context, path: str) -> Any:
-    return chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT)
+@contextlib.contextmanager
+def _at(ctx: Context, path: str, dirs: DirCache | None) -> Iterator[tuple[int, str]]:
+    """(parent directory fd, name) of ``path``: from the plan's cache, else by chase."""
+    if dirs is not None:
+        yield dirs.parent(path)
+        return
+    with chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as parent:
+        yield parent.fd, parent.rest
+
+
+def _open(ctx: Context, path: str, dirs: DirCache | None) -> tuple[int, os.stat_result]:
+    """An O_PATH fd (the caller's) of ``path``, its last component not followed."""
+    if dirs is not None:
+        return dirs.open(path)
+    with chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as found:
+        return found.detach(), found.st
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,7 @@ class MakeDirectory(Action):
     gid: int
     mode: int
     why: str = "directory"
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"create {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
@@ -44,15 +61,15 @@ class MakeDirectory(Action):
         return {"op": "mkdir", "path": self.path}
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record())
-        with _parent(ctx, self.path) as parent:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
             # 0700 until owner and mode are right: no window where others can get in.
-            if not ops.mkdir_at(parent.fd, parent.rest, 0o700):
+            if not ops.mkdir_at(dfd, name, 0o700):
                 return  # appeared meanwhile: never change what we did not make
-            fd = ops.open_path_at(parent.fd, parent.rest)
+            fd = ops.open_dir_at(dfd, name)
             try:
-                ops.chown_fd(fd, self.uid, self.gid)
-                ops.chmod_fd(fd, self.mode)
+                os.fchown(fd, self.uid, self.gid)
+                os.fchmod(fd, self.mode)  # after chown, which may clear set-id bits
             finally:
                 os.close(fd)
 
@@ -66,6 +83,7 @@ class MakeFile(Action):
     gid: int
     mode: int
     why: str = "file"
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"create empty {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
@@ -74,10 +92,10 @@ class MakeFile(Action):
         return {"op": "mkfile", "path": self.path}
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record())
-        with _parent(ctx, self.path) as parent:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
             try:
-                fd = ops.create_at(parent.fd, parent.rest, 0o600, exclusive=True)
+                fd = ops.create_at(dfd, name, 0o600, exclusive=True)
             except FileExistsError:
                 return
             try:
@@ -93,6 +111,7 @@ class BindMount(Action):
     target: str
     kind: Kind
     options: tuple[str, ...] = ()
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         opts = f" ({','.join(self.options)})" if self.options else ""
@@ -103,16 +122,21 @@ class BindMount(Action):
 
     def apply(self, ctx: Context) -> None:
         flags = bindmount.parse_options(self.options)
-        with chase(self.source, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as src:
-            want = stat.S_ISDIR if self.kind is Kind.DIRECTORY else stat.S_ISREG
-            if not want(src.st.st_mode):
+        want = stat.S_ISDIR if self.kind is Kind.DIRECTORY else stat.S_ISREG
+        src, src_st = _open(ctx, self.source, self.dirs)
+        try:
+            if not want(src_st.st_mode):
                 raise OperationError(f"{ctx.display(self.source)}: not a {self.kind.value} any more; not mounting")
-            journal.append(ctx.root_fd, self.record())
-            with _parent(ctx, self.target) as parent:
-                st = ops.lstat_at(parent.fd, parent.rest)
+            journal.append(ctx.root_fd, self.record(), self.dirs)
+            with _at(ctx, self.target, self.dirs) as (dfd, name):
+                st = ops.lstat_at(dfd, name)
                 if not want(st.st_mode):
                     raise OperationError(f"{ctx.display(self.target)}: not a {self.kind.value} any more; not mounting")
-                bindmount.bind_at(src.fd, parent.fd, parent.rest, flags)
+                bindmount.bind_at(src, dfd, name, flags)
+        finally:
+            os.close(src)
+        if self.dirs is not None:
+            self.dirs.invalidate(self.target)  # the mount now covers what was cached there
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,7 @@ class Symlink(Action):
     path: str
     text: str
     replaces_empty: tuple[int, int, int] | None = None
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         extra = " (replacing an empty file)" if self.replaces_empty else ""
@@ -135,18 +160,18 @@ class Symlink(Action):
         return r
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record())
-        with _parent(ctx, self.path) as parent:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
             if self.replaces_empty is not None:
                 try:
-                    st = ops.lstat_at(parent.fd, parent.rest)
+                    st = ops.lstat_at(dfd, name)
                 except FileNotFoundError:
                     pass
                 else:
                     if not stat.S_ISREG(st.st_mode) or st.st_size != 0:
                         raise OperationError(f"{ctx.display(self.path)}: is no longer an empty file; not replacing it")
-                    ops.unlink_at(parent.fd, parent.rest)
-            ops.symlink_at(self.text, parent.fd, parent.rest)
+                    ops.unlink_at(dfd, name)
+            ops.symlink_at(self.text, dfd, name)
 
 
 @dataclass(frozen=True)
@@ -155,6 +180,7 @@ class RemoveOwnSymlink(Action):
 
     path: str
     text: str
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"remove symlink {self.path} -> {self.text} (the file is bound instead)"
@@ -163,15 +189,15 @@ class RemoveOwnSymlink(Action):
         return {"op": "unlink-symlink", "path": self.path, "text": self.text}
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record())
-        with _parent(ctx, self.path) as parent:
-            fd = ops.open_path_at(parent.fd, parent.rest)
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
+            fd = ops.open_path_at(dfd, name)
             try:
                 if not stat.S_ISLNK(os.fstat(fd).st_mode) or ops.readlink_fd(fd) != self.text:
                     raise OperationError(f"{ctx.display(self.path)}: changed since it was planned; not removing it")
             finally:
                 os.close(fd)
-            ops.unlink_at(parent.fd, parent.rest)
+            ops.unlink_at(dfd, name)
 
 
 @dataclass(frozen=True)
@@ -182,6 +208,7 @@ class MigrateData(Action):
     source: str
     kind: Kind
     how: Migrate
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         verb = "move" if self.how is Migrate.MOVE else "copy"
@@ -193,7 +220,7 @@ class MigrateData(Action):
     def apply(self, ctx: Context) -> None:
         from freshroot.persist.migrate import migrate
 
-        journal.append(ctx.root_fd, self.record())
+        journal.append(ctx.root_fd, self.record(), self.dirs)
         migrate(ctx, self.path, self.source, self.kind, self.how)
 
 
@@ -206,6 +233,7 @@ class FixPerms(Action):
     gid: int
     mode: int
     old: tuple[int, int, int]
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"change {self.path} from {_owner(*self.old)} to {_owner(self.uid, self.gid, self.mode)}"
@@ -214,7 +242,7 @@ class FixPerms(Action):
         return {"op": "perms", "path": self.path, "old": list(self.old)}
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record())
+        journal.append(ctx.root_fd, self.record(), self.dirs)
         with chase(self.path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as found:
             ops.chown_fd(found.fd, self.uid, self.gid)
             ops.chmod_fd(found.fd, self.mode)

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist.dircache import DirCache
 from freshroot.persist.model import Entry, Kind
 
 
@@ -58,8 +59,16 @@ def _content(fd: int, st: os.stat_result) -> State:
 
 
 def look(root_fd: int, path: str, kind: Kind, *, source: Fact | None = None,
-         source_path: str = "", mounts: bool = True) -> Fact:
+         source_path: str = "", mounts: bool = True, dirs: DirCache | None = None) -> Fact:
     """The state of ``path``. ``source`` (the storage fact) tells our mount from another."""
+    if dirs is not None:
+        try:
+            pfd, name = dirs.parent(path)
+        except FileNotFoundError:
+            return Fact(State.MISSING, path=path)
+        except NotADirectoryError:
+            return Fact(State.BLOCKED, path=path)
+        return _look_at(root_fd, pfd, name, path, kind=kind, source=source, source_path=source_path, mounts=mounts)
     try:
         parent = chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT)
     except FileNotFoundError:
@@ -67,29 +76,35 @@ def look(root_fd: int, path: str, kind: Kind, *, source: Fact | None = None,
     except NotADirectoryError:
         return Fact(State.BLOCKED, path=path)
     with parent:
-        full = parent.path.rstrip("/") + "/" + parent.rest
         if not stat.S_ISDIR(parent.st.st_mode):
-            return Fact(State.BLOCKED, path=full)
-        try:
-            fd = ops.open_path_at(parent.fd, parent.rest)
-        except FileNotFoundError:
-            return Fact(State.MISSING, path=full)
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISLNK(st.st_mode):
-                text = ops.readlink_fd(fd)
-                if source_path and text == source_path:
-                    return Fact(State.OURS_LINK, st, text, full)
-                return Fact(_link_state(root_fd, path), st, text, full)
-            if mounts and bindmount.is_mount_root(fd, parent.fd):
-                src = source.st if source is not None else None
-                same = src is not None and (src.st_dev, src.st_ino) == (st.st_dev, st.st_ino)
-                return Fact(State.OURS_MOUNT if same else State.MOUNT_OTHER, st, None, full)
-            if not _type_ok(kind, st.st_mode):
-                return Fact(State.WRONG_TYPE, st, None, full)
-            return Fact(_content(fd, st), st, None, full)
-        finally:
-            os.close(fd)
+            return Fact(State.BLOCKED, path=path)
+        full = parent.path.rstrip("/") + "/" + parent.rest
+        return _look_at(root_fd, parent.fd, parent.rest, full, kind=kind, source=source, source_path=source_path,
+                        mounts=mounts)
+
+
+def _look_at(root_fd: int, pfd: int, name: str, full: str, *, kind: Kind, source: Fact | None,
+             source_path: str, mounts: bool) -> Fact:
+    try:
+        fd = ops.open_path_at(pfd, name)
+    except FileNotFoundError:
+        return Fact(State.MISSING, path=full)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISLNK(st.st_mode):
+            text = ops.readlink_fd(fd)
+            if source_path and text == source_path:
+                return Fact(State.OURS_LINK, st, text, full)
+            return Fact(_link_state(root_fd, full), st, text, full)
+        if mounts and bindmount.is_mount_root(fd, pfd):
+            src = source.st if source is not None else None
+            same = src is not None and (src.st_dev, src.st_ino) == (st.st_dev, st.st_ino)
+            return Fact(State.OURS_MOUNT if same else State.MOUNT_OTHER, st, None, full)
+        if not _type_ok(kind, st.st_mode):
+            return Fact(State.WRONG_TYPE, st, None, full)
+        return Fact(_content(fd, st), st, None, full)
+    finally:
+        os.close(fd)
 
 
 def _link_state(root_fd: int, path: str) -> State:
@@ -102,12 +117,12 @@ def _link_state(root_fd: int, path: str) -> State:
         raise
 
 
-def look_entry(root_fd: int, entry: Entry) -> tuple[Fact, Fact]:
+def look_entry(root_fd: int, entry: Entry, dirs: DirCache | None = None) -> tuple[Fact, Fact]:
     """(storage fact, root fact) of one entry."""
-    source = look(root_fd, entry.source, entry.kind, mounts=False)
+    source = look(root_fd, entry.source, entry.kind, mounts=False, dirs=dirs)
     if source.state in (State.LINK_DANGLING, State.LINK_ELSEWHERE, State.OURS_LINK):
         source = Fact(State.WRONG_TYPE, source.st, source.link, source.path)
-    target = look(root_fd, entry.path, entry.kind, source=source, source_path=entry.source)
+    target = look(root_fd, entry.path, entry.kind, source=source, source_path=entry.source, dirs=dirs)
     return source, target
 
 

@@ -17,20 +17,11 @@ from typing import Any
 
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist.dircache import DirCache
 
 DIRECTORY = "/run/freshroot"
 NAME = "persist.jsonl"
 PATH = f"{DIRECTORY}/{NAME}"
-
-# One open journal per root (keyed by the root's device and inode), so a run of a few
-# hundred actions does not chase /run/freshroot a few hundred times.
-_open: dict[tuple[int, int], int] = {}
-
-
-def _key(root_fd: int) -> tuple[int, int]:
-    st = os.fstat(root_fd)
-    return st.st_dev, st.st_ino
-
 
 def _made_dirs(root_fd: int) -> list[str]:
     """Create /run and /run/freshroot as needed; the ones created are journalled first."""
@@ -42,20 +33,10 @@ def _made_dirs(root_fd: int) -> list[str]:
     return made
 
 
-def _fd(root_fd: int) -> int:
-    key = _key(root_fd)
-    fd = _open.get(key)
-    if fd is not None:
-        try:
-            if os.fstat(fd).st_nlink > 0:
-                return fd
-        except OSError:
-            pass
-        _open.pop(key, None)
+def _open_journal(root_fd: int) -> int:
     made = _made_dirs(root_fd)
     with chase(DIRECTORY, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
         fd = ops.open_at(d.fd, NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    _open[key] = fd
     for path in made:
         _write(fd, {"op": "journal-dir", "path": path})
     return fd
@@ -65,8 +46,18 @@ def _write(fd: int, record: Mapping[str, Any]) -> None:
     os.write(fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
 
 
-def append(root_fd: int, record: Mapping[str, Any]) -> None:
-    _write(_fd(root_fd), record)
+def append(root_fd: int, record: Mapping[str, Any], dirs: DirCache | None = None) -> None:
+    """Journal ``record``. With a plan's ``dirs`` the journal stays open for the whole plan."""
+    if dirs is None:
+        fd = _open_journal(root_fd)
+        try:
+            _write(fd, record)
+        finally:
+            os.close(fd)
+        return
+    if dirs.journal_fd is None:
+        dirs.journal_fd = _open_journal(root_fd)
+    _write(dirs.journal_fd, record)
 
 
 def read(root_fd: int) -> list[dict[str, Any]]:
@@ -94,7 +85,6 @@ def read(root_fd: int) -> list[dict[str, Any]]:
 def remove(root_fd: int) -> None:
     """Drop the journal (after a complete undo), and the directories it made for itself."""
     records = read(root_fd)
-    close(root_fd)
     try:
         with chase(DIRECTORY, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
             ops.unlink_at(d.fd, NAME)
@@ -108,9 +98,3 @@ def remove(root_fd: int) -> None:
                     ops.rmdir_at(parent.fd, parent.rest)
             except OSError:
                 pass  # not empty (someone else uses it) or gone: leave it
-
-
-def close(root_fd: int) -> None:
-    fd = _open.pop(_key(root_fd), None)
-    if fd is not None:
-        os.close(fd)

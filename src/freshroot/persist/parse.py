@@ -28,6 +28,7 @@ from freshroot.persist.model import (
     Persistence,
     Storage,
     is_below,
+    parents,
 )
 
 STORAGE_KEYS = frozenset({
@@ -263,10 +264,11 @@ def validate(p: Persistence) -> None:
                     location=e.location, hint="keep one of them")
             raise ConfigError(f"{e.path} is declared twice (first at {_where(first)})", location=e.location)
         by_path[e.path] = e
-    dirs = sorted((e for e in p.entries() if e.kind is Kind.DIRECTORY), key=lambda e: e.path)
+    dirs = {e.path: e for e in p.entries() if e.kind is Kind.DIRECTORY}
     for e in p.entries():
-        for d in dirs:
-            if not is_below(e.path, d.path):
+        for a in parents(e.path):  # O(depth) per entry: real declarations have hundreds
+            d = dirs.get(a)
+            if d is None:
                 continue
             if e.kind is Kind.FILE:
                 raise ConfigError(

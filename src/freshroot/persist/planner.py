@@ -33,6 +33,7 @@ from freshroot.persist.actions import (
     RemoveOwnSymlink,
     Symlink,
 )
+from freshroot.persist.dircache import DirCache
 from freshroot.persist.facts import Fact, State
 from freshroot.persist.model import ROOT_PARENT, Entry, How, Kind, Migrate, Perms, Persistence, Storage, is_below
 from freshroot.plan.action import Action, Context
@@ -70,6 +71,8 @@ class Planner:
     planned: dict[str, Owner] = field(default_factory=dict)  # directories this plan creates
     pending: dict[str, str] = field(default_factory=dict)  # target -> source of planned dir binds
     skipped: list[str] = field(default_factory=list)  # storages left out (degraded)
+    seen: dict[str, Owner | bool | None] = field(default_factory=dict)  # dir_owner's look-ups
+    dirs: DirCache | None = None  # shared by the plan's look-ups and its actions
 
     # --- facts ---------------------------------------------------------------------
 
@@ -87,6 +90,12 @@ class Planner:
         False: something that is not a directory is in the way."""
         if path in self.planned:
             return self.planned[path]
+        if path in self.seen:
+            return self.seen[path]
+        self.seen[path] = found = self._dir_owner(path)
+        return found
+
+    def _dir_owner(self, path: str) -> Owner | bool | None:
         try:
             with chase(path, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE) as found:
                 if not stat.S_ISDIR(found.st.st_mode):
@@ -139,7 +148,7 @@ class Planner:
 
     def mkdir(self, path: str, owner: Owner, why: str) -> None:
         self.planned[path] = owner
-        self.actions.append(MakeDirectory(path, *owner, why=why))
+        self.actions.append(MakeDirectory(path, *owner, why=why, dirs=self.dirs))
 
     def refuse(self, e: Entry, reason: str) -> None:
         self.refusals.append(Refuse(e.path, reason))
@@ -161,9 +170,10 @@ class Planner:
             self.actions.append(FixPerms(e.source, *want, old=have))
 
     def entry(self, e: Entry) -> None:
-        source, target = facts.look_entry(self.ctx.root_fd, e)
+        source, target = facts.look_entry(self.ctx.root_fd, e, self.dirs)
         if self.view(e.path) != e.path:  # inside a directory this plan is about to bind
-            target = facts.look(self.ctx.root_fd, self.view(e.path), e.kind, source=source, source_path=e.source)
+            target = facts.look(self.ctx.root_fd, self.view(e.path), e.kind, source=source, source_path=e.source,
+                                dirs=self.dirs)
         shown_source = self.ctx.display(e.source)
         if source.state is State.WRONG_TYPE:
             return self.refuse(e, f"{shown_source} in storage is {facts.kind_name(source.st)}, "
@@ -211,14 +221,14 @@ class Planner:
             if e.kind is Kind.DIRECTORY:
                 self.mkdir(e.source, owner, "storage directory")
             elif how is How.BIND:
-                self.actions.append(MakeFile(e.source, *owner, why="file in storage"))
+                self.actions.append(MakeFile(e.source, *owner, why="file in storage", dirs=self.dirs))
         elif source.exists:
             self.drift(e, source)
         if how is How.SYMLINK:
             if not self.root_parents(e):
                 return None
             empty = target.perms() if target.state is State.EMPTY else None
-            self.actions.append(Symlink(e.path, e.source, replaces_empty=empty))
+            self.actions.append(Symlink(e.path, e.source, replaces_empty=empty, dirs=self.dirs))
             return None
         if target.state is State.MISSING:
             if not self.root_parents(e):
@@ -227,8 +237,8 @@ class Planner:
             if e.kind is Kind.DIRECTORY:
                 self.mkdir(e.path, owner, "mount point")
             else:
-                self.actions.append(MakeFile(e.path, *owner, why="mount point"))
-        self.actions.append(BindMount(e.source, e.path, e.kind, e.options))
+                self.actions.append(MakeFile(e.path, *owner, why="mount point", dirs=self.dirs))
+        self.actions.append(BindMount(e.source, e.path, e.kind, e.options, dirs=self.dirs))
         if e.kind is Kind.DIRECTORY:
             self.pending[e.path] = e.source
         return None
@@ -291,7 +301,7 @@ def _ancestors(path: str) -> list[str]:
 
 def plan(p: Persistence, ctx: Context) -> list[Action]:
     """The actions to apply, refusals last (so everything that can be done is done)."""
-    planner = Planner(ctx)
+    planner = Planner(ctx, dirs=DirCache(ctx.root_fd))
     entries: list[Entry] = []
     for s in p.storages:
         problem = storage_problem(ctx, s)

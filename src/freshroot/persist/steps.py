@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from freshroot.config.table import Table
 from freshroot.errors import FreshrootError, OperationError
 from freshroot.fs.accounts import Accounts
-from freshroot.persist import journal
 from freshroot.persist.model import Persistence
 from freshroot.persist.parse import parse
 from freshroot.persist.planner import plan
@@ -71,7 +70,8 @@ def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = T
             else:
                 out.applied.append(action)
     finally:
-        journal.close(ctx.root_fd)
+        for cache in {id(c): c for a in actions if (c := getattr(a, "dirs", None)) is not None}.values():
+            cache.close()
     return out
 
 
