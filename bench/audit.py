@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from freshroot.config.table import Table  # noqa: E402
-from freshroot.fs import mount  # noqa: E402
-from freshroot.fs.ops import open_root  # noqa: E402
-from freshroot.persist.audit import audit  # noqa: E402
-from freshroot.persist.steps import load, run_actions  # noqa: E402
-from freshroot.persist.planner import plan  # noqa: E402
-from freshroot.plan.action import Context  # noqa: E402
+from freshroot.config.table import Table
+from freshroot.fs import mount
+from freshroot.fs.ops import open_root
+from freshroot.persist.audit import audit
+from freshroot.persist.planner import plan
+from freshroot.persist.steps import load, run_actions
+from freshroot.plan.action import Context
 
 TOPS = ("usr/share", "usr/lib", "var/lib", "etc", "home/alice", "opt", "srv", "var/log")
 PERSISTED = ("/var/lib/pkg000", "/var/lib/pkg001", "/home/alice/pkg000", "/var/log/pkg000")
@@ -84,7 +84,7 @@ def main() -> int:
         p = load(table, fd)
         assert run_actions(plan(p, ctx), ctx).ok
 
-        def ours(sizes: bool) -> float:
+        def ours(*, sizes: bool) -> float:
             t = time.perf_counter()
             report = audit(p, ctx, sizes=sizes)
             took = time.perf_counter() - t
@@ -96,15 +96,15 @@ def main() -> int:
             subprocess.run(["find", str(root), "-xdev"], stdout=subprocess.DEVNULL, check=True)
             return time.perf_counter() - t
 
-        ours(True)
-        ours(False)
+        ours(sizes=True)
+        ours(sizes=False)
         find()
         a: list[float] = []
         c: list[float] = []
         b: list[float] = []
         for _ in range(args.reps):
-            a.append(ours(False))
-            c.append(ours(True))
+            a.append(ours(sizes=False))
+            c.append(ours(sizes=True))
             b.append(find())
         os.close(fd)
         mount.umount(str(root), mount.MNT.DETACH)

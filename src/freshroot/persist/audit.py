@@ -130,7 +130,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     walked = 0
     while stack:
         fd, path = stack.pop()
-        here = declared_names.get(path, frozenset())
+        here: set[str] | frozenset[str] = declared_names.get(path, frozenset())
         files = size = 0
         try:
             with os.scandir(fd) as it:
