@@ -31,7 +31,7 @@ def test_parents_owners_and_modes(scratch: Path) -> None:
         root = make_root(scratch)
         (root / "var" / "lib" / "private").mkdir(parents=True)
         os.chmod(root / "var" / "lib" / "private", 0o700)
-        os.chmod(root, 0o751)  # noqa: S103 - a scratch root with an odd mode on purpose
+        os.chmod(root, 0o751)
         a = setup(root, """
 [persist."/persist"]
 directories = [
@@ -125,7 +125,7 @@ def test_drift_is_reported_and_fixed(scratch: Path) -> None:
         root = make_root(scratch)
         a = setup(root, '[persist."/persist"]\ndirectories = [{ path = "/v", mode = "0700", user = "alice" }]\n')
         assert a.apply().ok
-        os.chmod(root / "persist/v", 0o755)  # noqa: S103 - drift made on purpose
+        os.chmod(root / "persist/v", 0o755)
         (s,) = status(a.p, a.ctx()).entries
         assert s.state == "ok"
         assert s.drift == ("mode 0755, declared 0700",)
