@@ -167,3 +167,21 @@ def test_dry_run_changes_nothing(scratch: Path) -> None:
         assert len(outcome.applied) > 3
         assert snapshot(root) == before
     in_child(body)
+
+
+def test_mount_options_reach_the_kernel(scratch: Path) -> None:
+    def body() -> None:
+        from freshroot.fs.mount import mountinfo
+
+        bindmount.unshare_mounts()
+        root = make_root(scratch)
+        a = setup(root, '[persist."/persist"]\nmount-options = ["nosuid", "nodev"]\nhide-mounts = true\n'
+                        'directories = [{ path = "/ro", options = ["ro", "noexec"] }, "/rw"]\n')
+        assert a.apply().ok
+        opts = {m.mount_point: set(m.options) for m in mountinfo()}
+        assert {"ro", "nosuid", "nodev", "noexec"} <= opts[str(root / "ro")]
+        assert {"rw", "nosuid", "nodev"} <= opts[str(root / "rw")]
+        assert "noexec" not in opts[str(root / "rw")]
+        assert all("x-gvfs-hide" in e.options for e in a.p.entries())
+        assert a.plan() == []
+    in_child(body)

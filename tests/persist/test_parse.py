@@ -141,3 +141,11 @@ def test_config_check_runs_the_persist_parser(tmp_path):
         os.close(fd)
     with pytest.raises(ConfigError, match="declared twice"):
         check_sections(table)
+
+
+def test_unknown_mount_option(tmp_path):
+    e = _error(tmp_path, '[persist."/persist"]\nmount-options = ["nosuid"]\n'
+                         'directories = [{ path = "/x", options = ["x-systemd.automount", "bogus"] }]\n')
+    assert "unknown mount option 'bogus'" in str(e)
+    assert e.location is not None
+    assert e.location.line == 3

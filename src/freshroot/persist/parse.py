@@ -17,6 +17,7 @@ from typing import Any
 
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
+from freshroot.fs import bindmount
 from freshroot.fs.accounts import Accounts
 from freshroot.persist import presets
 from freshroot.persist.model import (
@@ -160,6 +161,14 @@ class _StorageParser:
         if "parent" in e:
             own_parent = _perms(self._sub(e, "parent"), self.accounts).with_defaults(own_parent)
         options = list(self.options) + e.get_str_list("options")
+        try:
+            bindmount.parse_options(tuple(options))
+        except ValueError as bad:
+            where = "options" if "options" in e else None
+            raise ConfigError(f"{t.name(key, i)}: unknown mount option {bad.args[0]!r}",
+                              location=e.location(where) if where else self.t.location("mount-options"),
+                              hint="bind mounts take ro, nosuid, nodev, noexec, noatime, nodiratime, relatime, "
+                                   "and x-* options for other tools") from None
         hide = e.get_bool("hide", default=self.hide)
         if hide:
             options.append("x-gvfs-hide")
