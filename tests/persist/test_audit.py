@@ -35,7 +35,7 @@ def test_groups_ignores_and_mounts(scratch: Path) -> None:
         groups = {g.path: (g.files, g.bytes) for g in report.unpersisted}
         assert groups == {"/opt/a": (1, 20), "/opt/b": (1, 5), "/etc": (2, len((root / "etc/passwd").read_bytes())
                                                                      + len((root / "etc/group").read_bytes()))}
-        assert [g.path for g in report.unpersisted][0] == "/etc"  # largest first
+        assert report.unpersisted[0].path == "/etc"  # largest first
         counted = audit(a.p, a.ctx(), depth=1, sizes=False)
         assert {g.path: g.files for g in counted.unpersisted} == {"/opt": 3, "/etc": 2}  # .cache ignored, doc declared
         assert counted.to_json()["unpersisted_bytes"] is None
