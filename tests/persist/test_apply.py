@@ -185,3 +185,20 @@ def test_mount_options_reach_the_kernel(scratch: Path) -> None:
         assert all("x-gvfs-hide" in e.options for e in a.p.entries())
         assert a.plan() == []
     in_child(body)
+
+
+def test_a_link_a_user_could_plant_refuses_that_entry_only(scratch: Path) -> None:
+    def body() -> None:
+        bindmount.unshare_mounts()
+        root = make_root(scratch)
+        (root / "home/alice").mkdir(parents=True)
+        os.chown(root / "home/alice", 1000, 1000)
+        (root / "home/alice/.ssh").symlink_to("/etc")  # alice's link to a root-owned place
+        os.lchown(root / "home/alice/.ssh", 1000, 1000)
+        a = setup(root, '[persist."/persist"]\ndirectories = ["/var/log", "/home/alice/.ssh/keys"]\n')
+        outcome = a.apply()
+        assert [m for _, m in outcome.failed] == [m for _, m in outcome.failed if "refusing to follow" in m]
+        assert len(outcome.failed) == 1
+        assert is_mounted(root / "var/log")
+        assert not (root / "etc/keys").exists()
+    in_child(body)
