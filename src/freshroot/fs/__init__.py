@@ -7,4 +7,5 @@
 - accounts: passwd and group of a target root
 - statx, xattr, acl, attrs, mount: statx(2), extended attributes, POSIX ACLs, file
   attributes (chattr) and mount(2), all on file descriptors
+- copy: copy_tree_at, a faithful copy between directory fds that never follows a symlink
 """
