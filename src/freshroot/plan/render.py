@@ -33,11 +33,14 @@ def render_report(report: Report, *, output: bool = False) -> str:
         indent = "   " if last else "│  "
         children = list(result.actions)
         if result.error:
-            children.append("error: " + result.error.replace("\n", "\n" + indent + "     "))
+            children.append("error: " + result.error)
         if output or result.error:
             children += [f"| {line}" for line in result.output[-20:]]
         for j, child in enumerate(children):
-            lines.append(indent + ("└─ " if j == len(children) - 1 else "├─ ") + child)
+            end = j == len(children) - 1
+            first, *more = child.split("\n")
+            lines.append(indent + ("└─ " if end else "├─ ") + first)
+            lines.extend(indent + ("   " if end else "│  ") + line.strip() for line in more)
     counts = report.counts()
     changed = "would change" if report.dry_run else "changed"
     lines.append(
