@@ -92,8 +92,7 @@ def _want_group(st: _State, name: str, fixed: int | None, *, system: bool, pair:
             st.out.errors.append(f"{where}no free gid left for group {name}")
             return None
     group.put(name, [name, "x", str(gid), ""])
-    if st.files["gshadow"].exists:
-        st.files["gshadow"].put(name, [name, "!*", "", ""])
+    st.files["gshadow"].put(name, [name, "!*", "", ""])  # created if missing, as systemd-sysusers does
     st.gids[gid] = name
     st.out.changes.append(f"add group {name} (gid {gid})")
     st.out.ids.setdefault("managed-groups", []).append(name)
@@ -101,8 +100,8 @@ def _want_group(st: _State, name: str, fixed: int | None, *, system: bool, pair:
 
 
 def _add_members(st: _State, name: str, members: Sequence[str]) -> None:
-    for db_name, column in (("group", 3), ("gshadow", 3)):
-        db = st.files[db_name]
+    for db_name in ("group", "gshadow"):
+        db, column = st.files[db_name], 3
         fields = db.get(name)
         if fields is None or len(fields) <= column:
             continue
@@ -202,6 +201,7 @@ def _want_user(st: _State, u: UserDecl, gid_of: Mapping[str, int], days: int) ->
     home = u.home or ("/" if u.system else f"/home/{u.name}")
     shell = u.shell or (NOLOGIN if u.system else "/bin/bash")
     existing = passwd.get(u.name)
+    created = False
     if existing is not None and len(existing) >= 7:
         uid = int(existing[2]) if existing[2].isdigit() else -1
         if u.uid is not None and u.uid != uid:
@@ -238,7 +238,9 @@ def _want_user(st: _State, u: UserDecl, gid_of: Mapping[str, int], days: int) ->
         st.uids[uid] = u.name
         st.out.ids.setdefault("managed-users", []).append(u.name)
         st.out.changes.append(f"add user {u.name} (uid {uid}, group {group_name})")
-    if shadow.get(u.name) is None:
+        created = True
+    if shadow.get(u.name) is None and (created or u.hashed_password is not None):
+        # An existing user without a shadow entry is left so, as systemd-sysusers leaves it.
         locked = "!*" if u.system else "!"
         shadow.put(u.name, [u.name, u.hashed_password or locked, str(days), "", "", "", "", "", ""])
     elif u.hashed_password is not None:
