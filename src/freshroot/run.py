@@ -7,7 +7,6 @@ can be pasted into a shell, and a failure turned into a readable CommandError.
 
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 import subprocess
@@ -104,33 +103,23 @@ def run(
     return Result(args, proc.returncode, out, err)
 
 
-@functools.cache
-def _die_with_parent() -> Callable[[], None]:
-    """A preexec_fn: the child is killed when freshroot dies (kill -9 included).
-
-    prctl is looked up here, in the parent: the child only calls it, nothing that may lock.
-    """
-    import ctypes
-    import signal
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-
-
 def stream(
     argv: Sequence[str],
     on_line: Callable[[str], None],
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    die_with_parent: bool = False,
+    new_session: bool = False,
+    on_start: Callable[[int], None] | None = None,
 ) -> int:
     """Run ``argv`` with stdout and stderr merged, handing each line to ``on_line`` as it
     comes; return the exit status (no CommandError: the caller decides what a status means).
 
-    With ``die_with_parent`` the child gets SIGKILL when freshroot dies, so an interrupted
-    apply leaves no half-run snippet behind to race the resumed one.
+    With ``new_session`` the child leads a session and process group of its own (its pid is
+    the group id), so everything it starts can be found and stopped together, and a Ctrl-C
+    on the terminal reaches freshroot, which decides. ``on_start`` gets the pid at once.
+    (Not prctl(PR_SET_PDEATHSIG): it needs a preexec_fn, and that makes every spawn a full
+    fork costing ~10 ms instead of a vfork.)
     """
     args = tuple(os.fspath(a) for a in argv)
     environment = dict(BASE_ENV if env is None else env)
@@ -138,14 +127,30 @@ def stream(
     try:
         proc = subprocess.Popen(
             args, env=environment, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent() if die_with_parent else None,  # noqa: PLW1509 - only prctl
+            stderr=subprocess.STDOUT, start_new_session=new_session,
         )
     except FileNotFoundError as e:
         raise CommandError(f"{args[0]}: command not found (install it, or check PATH)",
                            argv=args, returncode=127, stderr=str(e)) from e
     assert proc.stdout is not None
-    with proc.stdout:
-        for raw in proc.stdout:
-            on_line(raw.decode("utf-8", "surrogateescape").rstrip("\n"))
-    return proc.wait()
+    try:
+        if on_start is not None:
+            on_start(proc.pid)
+        with proc.stdout:
+            for raw in proc.stdout:
+                on_line(raw.decode("utf-8", "surrogateescape").rstrip("\n"))
+        return proc.wait()
+    except BaseException:
+        # Interrupted (Ctrl-C, an error in on_line): do not leave the child running on its own.
+        if proc.poll() is None:
+            import signal
+
+            try:
+                if new_session:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                else:
+                    proc.terminate()
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        raise

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import freshroot
+from freshroot.fs.ops import open_root
+from freshroot.plan.journal import read as read_journal
 
 from .helpers import make_root, write_decl
 
@@ -43,13 +45,20 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": src}
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        return f.read().split()[2] == "Z"
+def _group(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z" and int(fields[2]) == pgid:
+            out.append(int(entry))
+    return out
 
 
 def test_killed_apply_resumes_and_completes(tmp_path):
@@ -70,11 +79,13 @@ def test_killed_apply_resumes_and_completes(tmp_path):
             proc.kill()
             proc.wait()
     snippet_pid = int((root / "b-started").read_text())
-    deadline = time.monotonic() + 5
-    while not _gone(snippet_pid):  # the half-run snippet dies with freshroot (no orphan to race)
-        assert time.monotonic() < deadline, "the snippet outlived the killed apply"
-        time.sleep(0.02)
-    journal = json.loads((root / "run/freshroot/journal.json").read_text())
+    assert _group(snippet_pid), "the half-run snippet (and its sleep) are still running"
+    fd = open_root(str(root))
+    try:
+        journal = read_journal(fd)
+    finally:
+        os.close(fd)
+    assert journal is not None
     assert journal["state"] == "running"
     assert journal["steps"]["a"]["state"] == "done"
     assert journal["steps"]["b"]["state"] == "running"
@@ -90,4 +101,5 @@ def test_killed_apply_resumes_and_completes(tmp_path):
     assert (root / "count-a").read_text() == "a\n"  # not run twice
     assert (root / "count-b").read_text() == "b\n"
     assert (root / "c").exists()
+    assert _group(snippet_pid) == []  # the resumed run stopped what the killed one left running
     assert json.loads((root / "run/freshroot/journal.json").read_text())["state"] == "finished"

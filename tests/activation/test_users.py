@@ -11,7 +11,7 @@ import pytest
 
 from freshroot.activation.accounts_plan import plan_accounts
 from freshroot.activation.shadowdb import DbFile
-from freshroot.activation.users import GroupDecl, UserDecl
+from freshroot.activation.users import UserDecl
 
 from .helpers import apply, make_root, write_decl
 

@@ -119,11 +119,12 @@ def test_unchanged_when_no_actions(tmp_path):
 def test_journal_resumes_an_unfinished_run(tmp_path):
     log: list[str] = []
     root_fd = open_root(str(tmp_path))
+    def interrupted(ctx: Context) -> Iterable[Action]:
+        raise KeyboardInterrupt  # the run dies during "b": not a step failure, nothing finishes
+
     with Journal.open(root_fd, "plan1") as j:
-        execute([step("a", log)], ctx_for(str(tmp_path)), journal=j)
-        # simulate a kill during "b": a started, b running, run never finished
-        j.data["state"] = "running"
-        j.step_started("b")
+        with pytest.raises(KeyboardInterrupt):
+            execute([step("a", log), Step("b", interrupted, ("a",))], ctx_for(str(tmp_path)), journal=j)
         run_id = j.run_id
     log.clear()
     with Journal.open(root_fd, "plan1") as j:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from freshroot.config.table import Table
 from freshroot.errors import Location, OperationError
 from freshroot.plan.action import Action, Context, Step
-from freshroot.plan.executor import step_output
+from freshroot.plan.executor import step_child, step_output
 
 KEYS = frozenset({"text", "deps", "supports-dry-activation", "description"})
 
@@ -124,7 +124,7 @@ class RunSnippet(Action):
         name = self.snippet.name
         status = stream(
             ["bash", "--noprofile", "--norc", "-c", PRELUDE + self.snippet.text, f"activation:{name}"],
-            on_line, env=snippet_env(ctx, name), cwd=ctx.root, die_with_parent=True,
+            on_line, env=snippet_env(ctx, name), cwd=ctx.root, new_session=True, on_start=step_child(ctx),
         )
         if status == 0:
             return

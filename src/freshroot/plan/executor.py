@@ -34,8 +34,11 @@ from freshroot.plan.action import Action, Context, Step
 if TYPE_CHECKING:
     from freshroot.plan.journal import Journal
 
-# Context.options key under which a running step finds where to send its output lines.
+# Context.options keys under which a running step finds where to send its output lines, and
+# whom to tell the pid of a process group it started (the journal keeps it, so a resumed run
+# can stop what a killed one left running).
 OUTPUT_KEY = "output"
+CHILD_KEY = "child"
 
 
 class Status(enum.StrEnum):
@@ -136,6 +139,14 @@ def step_output(ctx: Context) -> Callable[[str], None]:
     return lambda line: logger.info("%s", line)
 
 
+def step_child(ctx: Context) -> Callable[[int], None]:
+    """Whom a running step tells the pid of the process group it started."""
+    sink = ctx.options.get(CHILD_KEY)
+    if callable(sink):
+        return sink  # type: ignore[no-any-return]
+    return lambda pid: None
+
+
 # --- ordering ---------------------------------------------------------------------------
 
 
@@ -211,7 +222,8 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
     started = time.monotonic()
     location = str(step.location) if step.location else None
     base = StepResult(step.name, Status.UNCHANGED, step.description, location=location)
-    step_ctx = dataclasses.replace(ctx, options={**ctx.options, OUTPUT_KEY: run.emit})
+    child = (lambda pid: journal.child(step.name, pid)) if journal is not None else (lambda pid: None)
+    step_ctx = dataclasses.replace(ctx, options={**ctx.options, OUTPUT_KEY: run.emit, CHILD_KEY: child})
     try:
         actions: list[Action] = list(step.planner(step_ctx))
         for action in actions:
