@@ -104,6 +104,20 @@ def make_rprivate(target: str = "/") -> None:
     mount(None, target, None, MS.REC | MS.PRIVATE)
 
 
+CLONE_NEWNS = 0x00020000
+
+
+def unshare_mounts() -> None:
+    """Give this process a private mount namespace (unshare(CLONE_NEWNS), then / rprivate),
+    so nothing it mounts is seen by, or propagates to, the rest of the system.
+    (os.unshare exists only from Python 3.12.)"""
+    fn = _libc.libc().unshare
+    fn.argtypes = (ctypes.c_int,)
+    fn.restype = ctypes.c_int
+    _libc.check(fn(CLONE_NEWNS), "unshare")
+    make_rprivate("/")
+
+
 def umount_fd(fd: int, flags: MNT = MNT.NONE) -> None:
     """Detach the mount whose root ``fd`` refers to.
 
@@ -147,7 +161,7 @@ def unescape(field: bytes) -> str:
 
 def parse_mountinfo(data: bytes) -> tuple[MountInfo, ...]:
     out = []
-    for line in data.splitlines():
+    for line in data.split(b"\n"):  # not splitlines(): the kernel does not escape "\r"
         fields = line.split(b" ")
         if len(fields) < 10:
             continue
