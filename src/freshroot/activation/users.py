@@ -128,18 +128,37 @@ def parse_groups(section: Table) -> list[GroupDecl]:
 # --- the recorded ids ---------------------------------------------------------------------
 
 
-def read_ids(root_fd: int) -> dict[str, Any]:
+def ids_dir(declaration: Table) -> str:
+    """Where the remembered ids are read and written.
+
+    When the declaration persists /var/lib/freshroot/ids (the ``ids`` preset, or a directory
+    at or above it), the users step works on the copy in storage itself: it is the same
+    directory once persist has bound it, and before (on a freshly wiped root, users runs
+    before persist, which may need the users it creates) it is the only copy that
+    remembers anything.
+    """
+    for storage, table in declaration.get_table("persist").tables():
+        if "ids" in table.get_str_list("include"):
+            return storage.rstrip("/") + IDS_DIR
+        for entry in table.get_list("directories"):
+            path = entry if isinstance(entry, str) else entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(path, str) and (IDS_DIR + "/").startswith(path.rstrip("/") + "/"):
+                return storage.rstrip("/") + IDS_DIR
+    return IDS_DIR
+
+
+def read_ids(root_fd: int, directory: str = IDS_DIR) -> dict[str, Any]:
     try:
-        with chase(IDS_DIR, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
+        with chase(directory, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
             data = json.loads(read_at(d.fd, IDS_FILE))
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def write_ids(root_fd: int, data: Mapping[str, Any]) -> None:
+def write_ids(root_fd: int, data: Mapping[str, Any], directory: str = IDS_DIR) -> None:
     text = json.dumps(dict(data), indent=1, sort_keys=True) + "\n"
-    with mkdir_parents(root_fd, IDS_DIR, 0o755) as d:
+    with mkdir_parents(root_fd, directory, 0o755) as d:
         replace_at(d.fd, IDS_FILE, text.encode(), mode=0o644)
 
 
@@ -181,6 +200,7 @@ class UpdateAccounts(Action):
     users: tuple[UserDecl, ...]
     groups: tuple[GroupDecl, ...]
     changes: tuple[str, ...]  # what the plan found to do (re-planned under the locks)
+    ids: str = IDS_DIR
 
     def describe(self) -> str:
         return "update the account files:\n" + "\n".join(f"  {c}" for c in self.changes)
@@ -191,10 +211,10 @@ class UpdateAccounts(Action):
         try:
             with ShadowLock(etc_fd, display=ctx.display("/etc")):
                 files = _load(etc_fd)
-                result = plan_accounts(self.users, self.groups, files, read_ids(ctx.root_fd), _days())
+                result = plan_accounts(self.users, self.groups, files, read_ids(ctx.root_fd, self.ids), _days())
                 if result.errors:
                     raise OperationError("; ".join(result.errors))
-                write_ids(ctx.root_fd, result.ids)  # first: an id handed out is never handed out again
+                write_ids(ctx.root_fd, result.ids, self.ids)  # first: an id handed out is never handed out again
                 for db in files.values():
                     db.write(etc_fd)
         finally:
@@ -207,7 +227,7 @@ class UpdateAccounts(Action):
         return {"accounts": list(self.changes)}
 
 
-def _plan(ctx: Context, users: tuple[UserDecl, ...], groups: tuple[GroupDecl, ...]) -> list[Action]:
+def _plan(ctx: Context, users: tuple[UserDecl, ...], groups: tuple[GroupDecl, ...], ids: str) -> list[Action]:
     try:
         with chase("/etc", root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as etc:
             etc_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=etc.fd)
@@ -218,23 +238,24 @@ def _plan(ctx: Context, users: tuple[UserDecl, ...], groups: tuple[GroupDecl, ..
             files = _load(etc_fd)
         finally:
             os.close(etc_fd)
-    result: Allocation = plan_accounts(users, groups, files, read_ids(ctx.root_fd), _days())
+    remembered = read_ids(ctx.root_fd, ids)
+    result: Allocation = plan_accounts(users, groups, files, remembered, _days())
     if result.errors:
         raise OperationError("; ".join(result.errors))
     changes = list(result.changes)
     changes += [f"create home {home} ({uid}:{gid}, 0700)" for home, uid, gid in result.homes
                 if _home_missing(ctx, home)]
-    if not changes and result.ids == read_ids(ctx.root_fd):
+    if not changes and result.ids == remembered:
         return []
-    return [UpdateAccounts(users, groups, tuple(changes or ["record allocated ids"]))]
+    return [UpdateAccounts(users, groups, tuple(changes or [f"record allocated ids in {ids}"]), ids)]
 
 
-def users_steps(users: Iterable[UserDecl], groups: Iterable[GroupDecl]) -> list[Step]:
+def users_steps(users: Iterable[UserDecl], groups: Iterable[GroupDecl], ids: str = IDS_DIR) -> list[Step]:
     """``users`` does the work; ``groups`` is the name NixOS snippets also depend on."""
     u, g = tuple(users), tuple(groups)
 
     def planner(ctx: Context) -> Iterable[Action]:
-        return _plan(ctx, u, g)
+        return _plan(ctx, u, g, ids)
 
     return [
         Step("users", planner, ("specialfs",), description="declared users and groups"),

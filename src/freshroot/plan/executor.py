@@ -273,12 +273,17 @@ def execute(
     results: dict[str, StepResult] = {}
     blocked: set[str] = set()  # failed, or skipped because something below them failed
     stopped: str | None = None  # with fail_fast: the step that failed first
+    below: dict[str, set[str]] = {}  # each step's transitive dependencies
+    for step in ordered:
+        below[step.name] = set(step.deps).union(*(below[d] for d in step.deps))
     for index, step in enumerate(ordered):
         if progress is not None:
             progress.start(step, index, len(ordered))
         result, records = _decide(
             step, ctx, results=results, blocked=blocked, stopped=stopped, journal=journal, progress=progress
         )
+        if ctx.dry_run and result.status is Status.FAILED:
+            result = _unplannable(result, below[step.name], results)
         results[step.name] = result
         if journal is not None and not result.resumed:
             journal.step_done(result, records)
@@ -296,6 +301,19 @@ def execute(
 
 
 NoRecords: tuple[Mapping[str, Any], ...] = ()
+
+
+def _unplannable(result: StepResult, deps: set[str], results: Mapping[str, StepResult]) -> StepResult:
+    """In a dry run, a step that fails to plan after a dependency that *would* change (a user
+    that does not exist yet) cannot be planned honestly: it is skipped, saying why, not failed."""
+    pending = sorted(d for d in deps if results[d].status is Status.CHANGED)
+    if not pending:
+        return result
+    names = ", ".join(repr(d) for d in pending)
+    return dataclasses.replace(
+        result, status=Status.SKIPPED, error=None,
+        reason=f"cannot be planned before the changes of {names} are made ({result.error})",
+    )
 
 
 def _decide(

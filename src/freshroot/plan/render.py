@@ -29,8 +29,8 @@ def render_report(report: Report, *, output: bool = False) -> str:
     results = report.results
     for i, result in enumerate(results):
         last = i == len(results) - 1
-        lines.append(("└─ " if last else "├─ ") + _head(result, report.dry_run))
         indent = "   " if last else "│  "
+        lines.append(("└─ " if last else "├─ ") + _head(result, report.dry_run).replace("\n", "\n" + indent + "   "))
         children = list(result.actions)
         if result.error:
             children.append("error: " + result.error)
