@@ -67,7 +67,7 @@ def main() -> None:
         conf.write_text("\n".join(lines) + "\n")
         results: dict[str, list[tuple[float, int]]] = {"systemd-tmpfiles": [], "freshroot": []}
         for rep in range(args.reps):
-            for name in results:
+            for name in list(results):
                 root = base / "work"
                 shutil.rmtree(root, ignore_errors=True)
                 subprocess.run(["cp", "-al", str(base / "template"), str(root)], check=True)

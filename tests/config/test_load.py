@@ -257,3 +257,18 @@ def test_missing_config_path_is_an_error(tmp_path: Path, root_fd: int) -> None:
 
 def test_dev_null_as_config_path_is_empty(root_fd: int) -> None:
     assert load(root_fd, ["/dev/null"]).table.keys() == []
+
+
+def test_byte_order_mark_is_skipped(root: Path, root_fd: int) -> None:
+    put(root, "/etc/freshroot/freshroot.toml", b"\xef\xbb\xbfa = 1\nb = 2\n")
+    table = load_declaration(root_fd)
+    assert dict(table.data) == {"a": 1, "b": 2}
+    assert table.location("b") == Location("/etc/freshroot/freshroot.toml", 2)
+
+
+def test_non_utf8_after_a_byte_order_mark_names_the_right_column(root: Path, root_fd: int) -> None:
+    put(root, "/etc/freshroot/freshroot.toml", b'\xef\xbb\xbfa = 1\nb = "\xe9"\n')
+    with pytest.raises(ConfigError) as e:
+        load_declaration(root_fd)
+    assert e.value.location == Location("/etc/freshroot/freshroot.toml", 2)
+    assert "byte 0xe9 at column 6" in str(e.value)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
+from freshroot.config import positions
 from freshroot.config.merge import Merger, merge_into
 from freshroot.config.parse import parse_text
 from freshroot.errors import Location
@@ -47,3 +50,25 @@ def test_tables_merge_key_by_key() -> None:
     t = merger.table().get_table("t")
     assert dict(t.data) == {"keep": 1, "over": 2, "new": 3}
     assert [t.location(k) for k in ("keep", "over", "new")] == [Location("a", 2), Location("b", 2), Location("b", 3)]
+
+
+def test_positions_are_scanned_only_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = positions.scan
+
+    def counting(text: str) -> dict[tuple[str | int, ...], int]:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(positions, "scan", counting)
+    merger = Merger()
+    for name, text in (("a", "[t]\nx = [1]\n"), ("b", "[t]\nx = [2]\ny = 3\n")):
+        doc = parse_text(text, name)
+        merger.add(doc.data, doc.positions, name)
+    table = merger.table()
+    assert table.get_table("t").get_list("x") == [1, 2]  # reading values scans nothing
+    assert calls == []
+    assert table.get_table("t").location("x", 1) == Location("b", 2)
+    assert len(calls) == 2
+    table.get_table("t").location("y")
+    assert len(calls) == 2  # once per file

@@ -27,7 +27,7 @@ def test_every_key_path_gets_its_line(doc: Doc) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_every_key_path_gets_its_line_many(doc: Doc) -> None:
     check(doc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -185,6 +186,17 @@ def parse_mountinfo(data: bytes) -> tuple[MountInfo, ...]:
 def mountinfo(pid: int | str = "self") -> tuple[MountInfo, ...]:
     with open(f"/proc/{pid}/mountinfo", "rb") as f:
         return parse_mountinfo(f.read())
+
+
+def find_by_fd(fd: int) -> MountInfo:
+    """The mount that ``fd`` (any fd, O_PATH included) is on."""
+    from freshroot.fs.statx import Mask, statx_fd
+
+    mnt_id = statx_fd(fd, Mask.TYPE | Mask.MNT_ID).mnt_id
+    found = None if mnt_id is None else find(mnt_id)
+    if found is None:
+        raise OSError(errno.ENOENT, "no such mount in /proc/self/mountinfo", fd_path(fd))
+    return found
 
 
 def find(mount_id: int, mounts: tuple[MountInfo, ...] | None = None) -> MountInfo | None:

@@ -1,4 +1,5 @@
-"""The clean phase: age-based cleanup, exactly as systemd-tmpfiles 262 does it.
+"""The clean phase (age-based cleanup), and the remove and purge phases that share its walk,
+exactly as systemd-tmpfiles 262 does them.
 
 For every line with an age (d D v q Q C by their path; e x X r R by each path their glob
 matches), entries below the path whose timestamps (those its age-by letters name) are all
@@ -265,6 +266,132 @@ class Cleaner:
         finally:
             os.close(pfd)
 
+    # --- D and R under --remove, and --purge: the same walk with every age passed ---------
+
+    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool) -> bool:
+        """systemd's remove_recursive(): empty ``path`` as dir_cleanup does with an infinite
+        cutoff, so x/X exclusions, lines of their own, mount points, locks, live sockets and
+        devices are still spared; then remove ``path`` itself if asked (and if now empty).
+        A symlink or file at ``path`` is removed, never followed. The path's parents are
+        resolved with chase(SAFE): no planted symlink on the way is followed."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"Failed to open {self._display(path)}: {e}")
+            return False
+        try:
+            try:
+                dfd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=pfd)
+            except PermissionError:
+                dfd = os.open(name, _DIR_OPEN, dir_fd=pfd)
+        except FileNotFoundError:
+            os.close(pfd)
+            return True
+        except OSError as e:
+            try:
+                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    self.log(f"Failed to open directory {self._display(path)}: {e.strerror}")
+                    return False
+                if remove_instance:
+                    self._say("remove", path, item)
+                    if not self.dry_run:
+                        try:
+                            os.unlink(name, dir_fd=pfd)
+                        except FileNotFoundError:
+                            pass
+                        except OSError as e2:
+                            self.log(f"rm {self._display(path)}: {e2.strerror}")
+                            return False
+                return True
+            finally:
+                os.close(pfd)
+        try:
+            sx = self._statx(dfd, b"")
+            ok = self._dir_cleanup(
+                item, path, dfd, NSEC_INFINITY, NSEC_INFINITY, NSEC_INFINITY,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=self._is_mount_root(dfd, sx),
+                maxdepth=MAX_DEPTH, keep_this_level=False, by_file=AgeBy(0), by_dir=AgeBy(0),
+            )
+            os.close(dfd)
+            dfd = -1
+            if remove_instance:
+                self._say("remove directory", path, item)
+                if not self.dry_run:
+                    try:
+                        os.rmdir(name, dir_fd=pfd)
+                    except OSError as e:
+                        if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                            self.log(f"Failed to remove {self._display(path)}: {e.strerror}")
+                            ok = False
+            return ok
+        finally:
+            if dfd >= 0:
+                os.close(dfd)
+            os.close(pfd)
+
+    def remove_item(self, item: Item) -> bool:
+        """--remove: D empties its directory; r removes each match (a directory only if empty);
+        R removes each match recursively. Exclusions are spared inside D and R trees."""
+        if item.type is ItemType.TRUNCATE_DIRECTORY:
+            return self.remove_recursive(item, item.path, remove_instance=False)
+        if item.type is ItemType.RECURSIVE_REMOVE_PATH:
+            ok = True
+            for path in self._instances(item):
+                ok = self.remove_recursive(item, path, remove_instance=True) and ok
+            return ok
+        if item.type is ItemType.REMOVE_PATH:
+            ok = True
+            for path in self._instances(item):
+                ok = self._remove_one(item, path) and ok
+            return ok
+        return True
+
+    def _remove_one(self, item: Item, path: str) -> bool:
+        """remove(3) of one path: unlink, or rmdir for an empty directory; never follows."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e}")
+            return False
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            self._say("remove", path, item)
+            if not self.dry_run:
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(name, dir_fd=pfd)
+                else:
+                    os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e.strerror}")
+            return False
+        finally:
+            os.close(pfd)
+        return True
+
+    def purge_item(self, item: Item) -> bool:
+        """--purge: remove what a '$' line would create, recursively, exclusions spared."""
+        if not (item.purge and item.type.purgeable):
+            return True
+        ok = True
+        for path in self._instances(item) if item.type.takes_glob else [item.path]:
+            ok = self.remove_recursive(item, path, remove_instance=True) and ok
+        return ok
+
+    def _say(self, what: str, path: str, item: Item | None) -> None:
+        self._decide(path, "remove", f"{item.spec if item else 'a'} line removes it", item)
+        if self.verbose:
+            self.log(f'{"Would" if self.dry_run else "Will"} {what} "{self._display(path)}"')
+
     # --- the walk -----------------------------------------------------------------------
 
     def _old(self, sx: RawFields, cutoff: int, checks: tuple[int, ...], path: str, item: Item | None) -> bool:
@@ -495,18 +622,27 @@ def children_first(config: Config) -> list[Item]:
     return order
 
 
-def clean(
-    config: Config, root_fd: int, *, root: str = "/", dry_run: bool = False, log: Log | None = None,
+def sweep(
+    config: Config, root_fd: int, *, clean: bool = False, remove: bool = False, purge: bool = False,
+    root: str = "/", dry_run: bool = False, log: Log | None = None,
     explain: Callable[[Decision], None] | None = None, now_ns: int | None = None, verbose: bool = False,
 ) -> bool:
-    """The whole clean phase. False if any item failed (exit 73 in the caller).
-
-    ``log`` gets the problems (always) and each removal (with ``verbose`` or ``dry_run``).
+    """The purge phase, then the remove-and-clean phase, as systemd-tmpfiles runs them (each
+    item removed, then cleaned, children before parents). False if any item failed: the
+    caller exits 73. ``log`` gets the problems, and each removal with ``verbose``/``dry_run``.
     """
-    cleaner = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
+    sweeper = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
                       explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns(),
                       verbose=verbose)
+    order = children_first(config)
     ok = True
-    for item in children_first(config):
-        ok = cleaner.clean_item(item) and ok
+    if purge:
+        for item in order:
+            ok = sweeper.purge_item(item) and ok
+    if clean or remove:
+        for item in order:
+            if remove:
+                ok = sweeper.remove_item(item) and ok
+            if clean:
+                ok = sweeper.clean_item(item) and ok
     return ok
