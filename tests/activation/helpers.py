@@ -14,7 +14,7 @@ from freshroot.fs.ops import open_root
 from freshroot.plan.action import Step
 from freshroot.plan.executor import Report
 
-BASE_PASSWD = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"  # noqa: S105 - an /etc/passwd, not a password
+BASE_PASSWD = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 BASE_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
