@@ -12,8 +12,9 @@ import os
 import stat
 from collections.abc import Iterator
 
+from freshroot.errors import UnsafePathError
 from freshroot.fs import _libc
-from freshroot.fs.chase import Chased, ChaseFlags, chase
+from freshroot.fs.chase import Chased, ChaseFlags, chase, unsafe_transition
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -165,13 +166,20 @@ def mkdir_parents(
         for name in rest:
             if name == "..":
                 raise OSError(errno.EINVAL, "'..' after a missing directory", path)
-            mkdir_at(fd, name, mode)
+            created = mkdir_at(fd, name, mode)
             child = open_path_at(fd, name)
+            child_st = os.fstat(child)
+            current = current.rstrip("/") + "/" + name
+            if not stat.S_ISDIR(child_st.st_mode):
+                os.close(child)
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
+            # Someone else made it between chase() and here: vet it as chase() would have.
+            if not created and ChaseFlags.SAFE in flags and unsafe_transition(os.fstat(fd), child_st):
+                os.close(child)
+                raise UnsafePathError(f"{current}: refusing to use it: it appeared while being created, "
+                                      "owned by someone other than the owner of its parent")
             os.close(fd)
             fd = child
-            if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
-            current = current.rstrip("/") + "/" + name
     except BaseException:
         os.close(fd)
         raise
