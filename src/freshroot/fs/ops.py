@@ -186,7 +186,7 @@ def mkdir_parents(
     return Chased(fd, current, "", os.fstat(fd))
 
 
-def _mount_id(dir_fd: int, name: str = "") -> int:
+def mount_id(dir_fd: int, name: str = "") -> int:
     """The mount id (statx) of an entry: unlike st_dev it tells a bind mount from its source."""
     from freshroot.fs.statx import Mask, statx_at
 
@@ -211,8 +211,8 @@ def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> Non
         os.unlink(name, dir_fd=dir_fd)
         return
     kept: list[str] = []
-    mount = None if cross_mounts else _mount_id(dir_fd)
-    if mount is not None and _mount_id(dir_fd, name) != mount:
+    mount = None if cross_mounts else mount_id(dir_fd)
+    if mount is not None and mount_id(dir_fd, name) != mount:
         raise OSError(errno.EBUSY, "is a mount point, not removing it", name)
     _remove_contents(dir_fd, name, name, mount, kept)
     if kept:
@@ -223,7 +223,7 @@ def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> Non
 def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, kept: list[str]) -> None:
     fd = open_dir_at(parent_fd, name)
     try:
-        if mount is not None and _mount_id(fd) != mount:
+        if mount is not None and mount_id(fd) != mount:
             kept.append(where)  # swapped for a mount point since we looked
             return
         for entry in os.listdir(fd):
@@ -232,7 +232,7 @@ def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, k
                 os.unlink(entry, dir_fd=fd)
                 continue
             path = f"{where}/{entry}"
-            if mount is not None and _mount_id(fd, entry) != mount:
+            if mount is not None and mount_id(fd, entry) != mount:
                 kept.append(path)
                 continue
             before = len(kept)
