@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them.
 # A subcommand is listed here only once it works.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("freshroot.config.commands",)
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -13,7 +13,6 @@ import stat
 from collections.abc import Iterator
 
 from freshroot.errors import UnsafePathError
-from freshroot.fs import _libc
 from freshroot.fs.chase import Chased, ChaseFlags, chase, unsafe_transition
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
@@ -116,6 +115,8 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result:
 
 def chown_fd(fd: int, uid: int, gid: int) -> None:
     """Change owner of what ``fd`` refers to (O_PATH fds and symlinks included); -1 keeps one."""
+    from freshroot.fs import _libc  # ctypes costs start-up time; only chown needs it
+
     _libc.fchownat_empty(fd, uid, gid)
 
 
