@@ -31,7 +31,7 @@ ATTACKS: list[tuple[str, str, str]] = [
     ("r", "r {p}/target", "--remove"),
     ("R", "R {p}/dir", "--remove"),
     ("D", "D {p}/dir", "--remove"),
-    ("e", "e {p}/dir - - - 0", "--create"),
+    ("e", "e {p}/dir - - - 0", "--clean"),
     ("clean", "d {p}/dir - - - 0", "--clean"),
     ("z", "z {p}/target 0666 1000 1000", "--create"),
     ("Z", "Z {p}/dir 0777 1000 1000", "--create"),
