@@ -20,7 +20,7 @@ from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError, os_er
 
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them.
 # A subcommand is listed here only once it works.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("freshroot.image.commands",)
 
 Handler = Callable[[argparse.Namespace], int]
 
