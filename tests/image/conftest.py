@@ -9,7 +9,8 @@ import pytest
 UNIT = "[Unit]\nDescription=demo\n\n[Service]\nExecStart=/usr/bin/true\n"
 
 
-def declaration(tmp_path: Path, *, units=("demo.service",), contents=("/usr/bin/true",),
+def declaration(tmp_path: Path, *, units: tuple[str, ...] = ("demo.service",),
+                contents: tuple[str, ...] = ("/usr/bin/true",),
                 extra: str = "", name: str = "demo") -> Path:
     for unit in units:
         (tmp_path / unit).write_text(UNIT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -13,16 +14,16 @@ from freshroot.cli import main
 from freshroot.image.build import build_image
 from freshroot.image.declaration import read_declaration
 from freshroot.image.inspect import inspect_image
-from freshroot.image.model import ImageFormat, parse_portable
+from freshroot.image.model import ImageFormat, PortableImage, parse_portable
 from tests.image.conftest import declaration
 
 
-def sha256(path):
+def sha256(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def load(config, fmt=ImageFormat.SQUASHFS):
+def load(config: Path, fmt: ImageFormat = ImageFormat.SQUASHFS) -> PortableImage:
     return parse_portable(read_declaration(str(config)))["demo"].with_format(fmt)
 
 

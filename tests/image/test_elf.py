@@ -16,10 +16,16 @@ _DYN = re.compile(r"\((NEEDED|RPATH|RUNPATH|SONAME)\)\s+[^\[]*\[(.*)\]$")
 _INTERP = re.compile(r"\[Requesting program interpreter: (.*)\]")
 
 
-def readelf(path):
+ElfSummary = tuple[str | None, tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None]
+
+
+def readelf(path: str) -> ElfSummary:
     """(interp, needed, rpath, runpath, soname) as binutils' readelf reports them."""
     dyn = run(["readelf", "-dW", path], check=False).stdout
-    needed, rpath, runpath, soname = [], (), (), None
+    needed: list[str] = []
+    rpath: tuple[str, ...] = ()
+    runpath: tuple[str, ...] = ()
+    soname: str | None = None
     for line in dyn.splitlines():
         m = _DYN.search(line.strip())
         if m is None:
@@ -37,7 +43,7 @@ def readelf(path):
     return (m.group(1) if m else None, tuple(needed), rpath, runpath, soname)
 
 
-def sample():
+def sample() -> list[str]:
     files = []
     for pattern in ("/usr/bin/*", "/usr/sbin/*", "/usr/lib/x86_64-linux-gnu/*.so*",
                     "/usr/lib/x86_64-linux-gnu/systemd/*.so"):
@@ -69,7 +75,8 @@ def test_not_elf(tmp_path):
     assert read_elf(str(script)) is None
 
 
-def synthetic_elf(*, wide, big, interp, needed, runpath=None, rpath=None):
+def synthetic_elf(*, wide: bool, big: bool, interp: str, needed: list[str], runpath: str | None = None,
+                  rpath: str | None = None) -> bytes:
     """A minimal ELF file: header, PT_LOAD over everything, PT_INTERP, PT_DYNAMIC, strings."""
     e = ">" if big else "<"
     strings = b"\0"
@@ -95,12 +102,14 @@ def synthetic_elf(*, wide, big, interp, needed, runpath=None, rpath=None):
     dyn = b"".join(struct.pack(dfmt, t, v) for t, v in entries)
     total = dyn_off + len(dyn)
     ident = b"\x7fELF" + bytes([2 if wide else 1, 2 if big else 1, 1]) + b"\0" * 9
-    if wide:
-        header = ident + struct.pack(e + "HHIQQQIHHHHHH", 3, 62, 1, 0, phoff, 0, 0, ehsize, phentsize, phnum, 0, 0, 0)
-        ph = lambda t, off, size: struct.pack(e + "IIQQQQQQ", t, 4, off, vbase + off, vbase + off, size, size, 8)  # noqa: E731
-    else:
-        header = ident + struct.pack(e + "HHIIIIIHHHHHH", 3, 3, 1, 0, phoff, 0, 0, ehsize, phentsize, phnum, 0, 0, 0)
-        ph = lambda t, off, size: struct.pack(e + "IIIIIIII", t, off, vbase + off, vbase + off, size, size, 4, 4)  # noqa: E731
+    header = ident + struct.pack(e + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH"), 3, 62 if wide else 3, 1, 0,
+                                 phoff, 0, 0, ehsize, phentsize, phnum, 0, 0, 0)
+
+    def ph(t: int, off: int, size: int) -> bytes:
+        if wide:
+            return struct.pack(e + "IIQQQQQQ", t, 4, off, vbase + off, vbase + off, size, size, 8)
+        return struct.pack(e + "IIIIIIII", t, off, vbase + off, vbase + off, size, size, 4, 4)
+
     phdrs = ph(1, 0, total) + ph(3, interp_off, len(interp_b)) + ph(2, dyn_off, len(dyn))
     return header + phdrs + interp_b + strings + dyn
 

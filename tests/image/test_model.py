@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from freshroot.errors import ConfigError
 from freshroot.image.declaration import read_declaration, scan_positions
-from freshroot.image.model import ImageFormat, parse_portable
+from freshroot.image.model import ImageFormat, PortableImage, parse_portable
 
 
-def write(tmp_path, text):
+def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "freshroot.toml"
     path.write_text(text)
     (tmp_path / "demo.service").write_text("[Service]\nExecStart=/bin/true\n")
     return path
 
 
-def parse(tmp_path, text):
+def parse(tmp_path: Path, text: str) -> dict[str, PortableImage]:
     return parse_portable(read_declaration(str(write(tmp_path, text))))
 
 

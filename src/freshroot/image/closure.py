@@ -64,14 +64,13 @@ def ld_so_conf_dirs(conf: str = "/etc/ld.so.conf") -> tuple[str, ...]:
                 continue
             if line.startswith("include") and line[7:8].isspace():
                 for pattern in line[8:].split():
-                    if not os.path.isabs(pattern):
-                        pattern = os.path.join(os.path.dirname(path), pattern)
-                    for included in sorted(glob.glob(pattern)):
+                    absolute = os.path.join(os.path.dirname(path), pattern)
+                    for included in sorted(glob.glob(absolute)):
                         read(included, depth + 1)
                 continue
-            for d in line.replace(",", " ").split():
+            for word in line.replace(",", " ").split():
                 # "dir=TYPE" is an old libc5 form; the type is irrelevant here.
-                d = d.split("=", 1)[0].rstrip("/") or "/"
+                d = word.split("=", 1)[0].rstrip("/") or "/"
                 if os.path.isabs(d) and d not in out:
                     out.append(d)
 

@@ -106,16 +106,16 @@ def parse_elf(data: bytes) -> ElfInfo | None:
     e = "<" if order == ELFDATA2LSB else ">"
     wide = elf_class == ELFCLASS64
     if wide:
-        (e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, e_shentsize, _, _) = _unpack(
+        (e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, _, _, _) = _unpack(
             e + "HHIQQQIHHHHHH", data, 16)
     else:
-        (e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, e_shentsize, _, _) = _unpack(
+        (e_type, e_machine, _, _, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, _, _, _) = _unpack(
             e + "HHIIIIIHHHHHH", data, 16)
     if e_phnum == PN_XNUM:
         # More program headers than fit in 16 bits: the real count is section 0's sh_info.
         sh_info_at = e_shoff + (44 if wide else 28)
         (e_phnum,) = _unpack(e + "I", data, sh_info_at)
-    segments = _segments(data, e, wide, e_phoff, e_phentsize, e_phnum)
+    segments = _segments(data, e, wide, (e_phoff, e_phentsize, e_phnum))
     interpreter = None
     for seg in segments:
         if seg.kind == PT_INTERP:
@@ -148,7 +148,9 @@ def parse_elf(data: bytes) -> ElfInfo | None:
     return ElfInfo(elf_class, order, e_machine, e_type, interpreter, tuple(needed), rpath, runpath, soname)
 
 
-def _segments(data: bytes, e: str, wide: bool, phoff: int, phentsize: int, phnum: int) -> list[_Segment]:
+def _segments(data: bytes, e: str, wide: bool, table: tuple[int, int, int]) -> list[_Segment]:
+    """The program headers; ``table`` is (e_phoff, e_phentsize, e_phnum)."""
+    phoff, phentsize, phnum = table
     out = []
     for i in range(phnum):
         at = phoff + i * phentsize

@@ -50,8 +50,7 @@ def os_release_text(image: PortableImage, host: dict[str, str]) -> str:
         fields["PORTABLE_PRETTY_NAME"] = image.description
     if image.homepage:
         fields["HOME_URL"] = image.homepage
-    for key, value in image.os_release:
-        fields[key] = value
+    fields.update(image.os_release)
     # Without PORTABLE_PREFIXES systemd-dissect does not call it a portable service image.
     fields["PORTABLE_PREFIXES"] = " ".join(image.prefixes)
     return "".join(f"{k}={_quote_os_release(v)}\n" for k, v in fields.items())
@@ -255,8 +254,8 @@ def stage_image(image: PortableImage, root_fd: int, *, host_os_release: dict[str
     stage = Stage(root_fd, resolver)
     for d in SCAFFOLD_DIRS:
         stage.mkdir(d)
-    for f in SCAFFOLD_FILES:
-        stage.write(f, b"")
+    for name in SCAFFOLD_FILES:
+        stage.write(name, b"")
     host = read_os_release() if host_os_release is None else host_os_release
     stage.write("usr/lib/os-release", os_release_text(image, host).encode())
     stage.symlink("etc/os-release", "../usr/lib/os-release")
