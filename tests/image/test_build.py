@@ -11,7 +11,8 @@ import pytest
 
 import freshroot.run
 from freshroot.cli import main
-from freshroot.image.build import build_image
+from freshroot.errors import UsageError
+from freshroot.image.build import build_image, erofs_argv, image_uuid, source_date_epoch, squashfs_argv
 from freshroot.image.declaration import read_declaration
 from freshroot.image.inspect import inspect_image
 from freshroot.image.model import ImageFormat, PortableImage, parse_portable
@@ -124,3 +125,26 @@ def test_symlinks_and_missing_contents(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{bad}:5:" in err
     assert "/nonexistent/thing" in err
+
+
+def test_builder_flags_are_nixpkgs_defaults_and_pinned(demo_config):
+    image = load(demo_config)
+    argv = squashfs_argv(image, "/tree", "/out.raw", 42)
+    text = " ".join(argv)
+    assert "-comp xz -Xdict-size 100%" in text
+    assert "-b 1048576" in text
+    assert "-all-root" in argv
+    assert "-noappend" in argv
+    assert "-mkfs-time 42 -all-time 42" in text
+    erofs = erofs_argv(image.with_format(ImageFormat.EROFS), "/tree", "/out.raw", 42)
+    assert "-T42" in erofs
+    assert "--all-root" in erofs
+    assert f"-U{image_uuid(image)}" in erofs
+    assert image_uuid(image) == image_uuid(load(demo_config))  # stable, not random
+
+
+def test_source_date_epoch():
+    assert source_date_epoch({}) == 0
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1_700_000_000
+    with pytest.raises(UsageError):
+        source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})

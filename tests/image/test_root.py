@@ -2,23 +2,55 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from freshroot.image.build import build_image
 from freshroot.image.declaration import read_declaration
-from freshroot.image.model import parse_portable
+from freshroot.image.model import ImageFormat, parse_portable
 from freshroot.run import run
 from tests.image.conftest import declaration
 
 pytestmark = pytest.mark.root
 
 
-def build(tmp_path: Path, config: Path) -> str:
-    return build_image(parse_portable(read_declaration(str(config)))["demo"], str(tmp_path / "out"), epoch=0)
+def build(tmp_path: Path, config: Path, fmt: ImageFormat = ImageFormat.SQUASHFS) -> str:
+    image = parse_portable(read_declaration(str(config)))["demo"].with_format(fmt)
+    return build_image(image, str(tmp_path / "out"), epoch=0)
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.SQUASHFS, ImageFormat.EROFS])
+def test_inspect_needs_no_root(tmp_path, fmt):
+    """`freshroot image inspect` as user nobody: no loop device, no mount, same answer."""
+    image = build(tmp_path, declaration(tmp_path), fmt)
+    # A world-readable scratch directory (pytest's tmp_path is private to root) holding the
+    # image and a copy of freshroot itself, wherever this checkout lives.
+    public = tempfile.mkdtemp(prefix="freshroot-test-")
+    try:
+        os.chmod(public, 0o755)
+        shutil.copy(image, os.path.join(public, "demo_1.0.raw"))
+        package = os.path.dirname(os.path.dirname(os.path.abspath(build_image.__code__.co_filename)))
+        shutil.copytree(package, os.path.join(public, "src", "freshroot"))
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        result = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                      "env", f"PYTHONPATH={public}/src", python, "-m", "freshroot", "image", "inspect", "--json",
+                      os.path.join(public, "demo_1.0.raw")], check=False)
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(public)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["format"] == str(fmt)
+    assert doc["units"] == [{"name": "demo.service", "attachable": True}]
+    assert doc["os_release"]["PORTABLE_PREFIXES"] == "demo"
+    assert "/usr/bin/true" in {c["path"] for c in doc["contents"]}
 
 
 def test_systemd_dissect_sees_a_portable_service(tmp_path):

@@ -13,8 +13,11 @@ claims to be ELF but is cut short or inconsistent raises ElfError.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
+
+Buffer = bytes | mmap.mmap
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32 = 1
@@ -74,14 +77,14 @@ class _Segment:
     filesz: int
 
 
-def _unpack(fmt: str, data: bytes, offset: int) -> tuple[int, ...]:
+def _unpack(fmt: str, data: Buffer, offset: int) -> tuple[int, ...]:
     size = struct.calcsize(fmt)
     if offset < 0 or offset + size > len(data):
         raise ElfError(f"header at offset {offset} runs past the end of the file")
     return struct.unpack_from(fmt, data, offset)
 
 
-def _cstring(data: bytes, offset: int, limit: int) -> str:
+def _cstring(data: Buffer, offset: int, limit: int) -> str:
     if offset < 0 or offset >= limit:
         raise ElfError(f"string offset {offset} outside the string table")
     end = data.find(b"\0", offset, limit)
@@ -96,7 +99,7 @@ def _split_path(value: str) -> tuple[str, ...]:
     return tuple(p for p in value.split(":") if p)
 
 
-def parse_elf(data: bytes) -> ElfInfo | None:
+def parse_elf(data: Buffer) -> ElfInfo | None:
     """Read ``data`` (a whole file). None if it is not an ELF file."""
     if len(data) < 16 or data[:4] != ELF_MAGIC:
         return None
@@ -148,7 +151,7 @@ def parse_elf(data: bytes) -> ElfInfo | None:
     return ElfInfo(elf_class, order, e_machine, e_type, interpreter, tuple(needed), rpath, runpath, soname)
 
 
-def _segments(data: bytes, e: str, wide: bool, table: tuple[int, int, int]) -> list[_Segment]:
+def _segments(data: Buffer, e: str, wide: bool, table: tuple[int, int, int]) -> list[_Segment]:
     """The program headers; ``table`` is (e_phoff, e_phentsize, e_phnum)."""
     phoff, phentsize, phnum = table
     out = []
@@ -162,7 +165,7 @@ def _segments(data: bytes, e: str, wide: bool, table: tuple[int, int, int]) -> l
     return out
 
 
-def _dynamic_entries(data: bytes, e: str, wide: bool, seg: _Segment) -> list[tuple[int, int]]:
+def _dynamic_entries(data: Buffer, e: str, wide: bool, seg: _Segment) -> list[tuple[int, int]]:
     fmt = e + ("qQ" if wide else "iI")
     size = struct.calcsize(fmt)
     out = []
@@ -188,10 +191,10 @@ def read_elf(path: str, *, dir_fd: int | None = None) -> ElfInfo | None:
 
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY, dir_fd=dir_fd)
     try:
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            if f.read(4) != ELF_MAGIC:
-                return None
-            f.seek(0)
-            return parse_elf(f.read())
+        if os.pread(fd, 4, 0) != ELF_MAGIC:
+            return None
+        # Mapped, not read: libraries are megabytes and only their headers are looked at.
+        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as data:
+            return parse_elf(data)
     finally:
         os.close(fd)

@@ -7,13 +7,14 @@ import json
 import sys
 
 from freshroot.errors import ConfigError, Location
-from freshroot.image.build import build_image
-from freshroot.image.declaration import DEFAULT_PATHS, load_images
-from freshroot.image.inspect import format_text, inspect_image
-from freshroot.image.model import ImageFormat
 
 
 def build(args: argparse.Namespace) -> int:
+    # Each subcommand imports only what it uses: inspect needs no ELF reader, build no listing parser.
+    from freshroot.image.build import build_image
+    from freshroot.image.declaration import DEFAULT_PATHS, load_images
+    from freshroot.image.model import ImageFormat
+
     images = load_images(args.config)
     image = images.get(args.name)
     if image is None:
@@ -34,6 +35,8 @@ def build(args: argparse.Namespace) -> int:
 
 
 def inspect(args: argparse.Namespace) -> int:
+    from freshroot.image.inspect import format_text, inspect_image
+
     info = inspect_image(args.image)
     if args.json:
         json.dump(info.to_json(), sys.stdout, indent=2)
