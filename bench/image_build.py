@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
 from freshroot.image.build import builder_argv, stage_tree  # noqa: E402
-from freshroot.image.declaration import read_declaration  # noqa: E402
+from freshroot.image.declaration import load_table  # noqa: E402
 from freshroot.image.model import ImageFormat, parse_portable  # noqa: E402
 
 TARGET = 1.05
@@ -57,7 +57,7 @@ def main() -> int:
         config.write_text(
             f'[portable.demo]\nversion = "1"\nunits = ["demo.service"]\nformat = "{args.format}"\n'
             f"contents = [{', '.join(repr(c).replace(chr(39), chr(34)) for c in contents)}]\n")
-        image = parse_portable(read_declaration(str(config)))["demo"].with_format(ImageFormat(args.format))
+        image = parse_portable(load_table([str(config)]))["demo"].with_format(ImageFormat(args.format))
 
         tree = work / "tree"
         tree.mkdir(mode=0o755)

@@ -13,7 +13,7 @@ import freshroot.run
 from freshroot.cli import main
 from freshroot.errors import UsageError
 from freshroot.image.build import build_image, erofs_argv, image_uuid, source_date_epoch, squashfs_argv
-from freshroot.image.declaration import read_declaration
+from freshroot.image.declaration import load_table
 from freshroot.image.inspect import inspect_image
 from freshroot.image.model import ImageFormat, PortableImage, parse_portable
 from tests.image.conftest import declaration
@@ -25,7 +25,7 @@ def sha256(path: str) -> str:
 
 
 def load(config: Path, fmt: ImageFormat = ImageFormat.SQUASHFS) -> PortableImage:
-    return parse_portable(read_declaration(str(config)))["demo"].with_format(fmt)
+    return parse_portable(load_table([str(config)]))["demo"].with_format(fmt)
 
 
 @pytest.mark.parametrize("fmt", [ImageFormat.SQUASHFS, ImageFormat.EROFS])

@@ -5,18 +5,27 @@ from __future__ import annotations
 import os
 import shutil
 
+from freshroot.fs import ops
 from freshroot.image.closure import Resolver, expand_tokens, ld_so_conf_dirs
 from freshroot.image.elf import read_elf
 from freshroot.run import run
 
 
 def test_ld_so_conf_includes(tmp_path):
-    (tmp_path / "conf.d").mkdir()
-    (tmp_path / "conf.d" / "b.conf").write_text("/opt/b # comment\n")
-    (tmp_path / "conf.d" / "a.conf").write_text("/opt/a\n\n/opt/shared\n")
-    conf = tmp_path / "ld.so.conf"
-    conf.write_text(f"/first\ninclude {tmp_path}/conf.d/*.conf\nhwcap 0 nosegneg\n/opt/shared\n")
-    assert ld_so_conf_dirs(str(conf)) == ("/first", "/opt/a", "/opt/shared", "/opt/b")
+    """Read below a root: the include glob, a relative include and a symlinked directory stay inside it."""
+    (tmp_path / "etc" / "conf.d").mkdir(parents=True)
+    (tmp_path / "etc" / "conf.d" / "b.conf").write_text("/opt/b # comment\n")
+    (tmp_path / "etc" / "conf.d" / "a.conf").write_text("/opt/a\n\n/opt/shared\n")
+    (tmp_path / "etc" / "conf.d" / "skip.txt").write_text("/nope\n")
+    os.symlink("/etc/conf.d", tmp_path / "etc" / "linked.d")
+    (tmp_path / "etc" / "ld.so.conf").write_text(
+        "/first\ninclude /etc/linked.d/*.conf\nhwcap 0 nosegneg\n/opt/shared/\ninclude other.conf\n")
+    (tmp_path / "etc" / "other.conf").write_text("/last\n")
+    fd = ops.open_root(str(tmp_path))
+    try:
+        assert ld_so_conf_dirs(fd) == ("/first", "/opt/a", "/opt/shared", "/opt/b", "/last")
+    finally:
+        os.close(fd)
 
 
 def test_expand_tokens():

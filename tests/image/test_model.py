@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.errors import ConfigError
-from freshroot.image.declaration import read_declaration, scan_positions
+from freshroot.image.declaration import load_table
 from freshroot.image.model import ImageFormat, PortableImage, parse_portable
 
 
@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def parse(tmp_path: Path, text: str) -> dict[str, PortableImage]:
-    return parse_portable(read_declaration(str(write(tmp_path, text))))
+    return parse_portable(load_table([str(write(tmp_path, text))]))
 
 
 def test_full_declaration(tmp_path):
@@ -91,11 +91,3 @@ def test_image_name_without_underscore(tmp_path):
     with pytest.raises(ConfigError, match="no '_'"):
         parse(tmp_path, '[portable.my_demo]\nversion = "1"\nunits = ["my_demo.service"]\n')
 
-
-def test_scan_positions_tables_and_elements():
-    text = '[a.b]\nx = 1\ny = [\n  "p",\n  "q",\n]\n[[c]]\nz = 2\n[[c]]\nz = 3\n'
-    pos = scan_positions(text, "f")
-    assert pos[("a", "b")].line == 1
-    assert pos[("a", "b", "x")].line == 2
-    assert pos[("a", "b", "y", 1)].line == 5
-    assert pos[("c", 1, "z")].line == 10

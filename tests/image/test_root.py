@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.image.build import build_image
-from freshroot.image.declaration import read_declaration
+from freshroot.image.declaration import load_table
 from freshroot.image.model import ImageFormat, parse_portable
 from freshroot.run import run
 from tests.image.conftest import declaration
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.root
 
 
 def build(tmp_path: Path, config: Path, fmt: ImageFormat = ImageFormat.SQUASHFS) -> str:
-    image = parse_portable(read_declaration(str(config)))["demo"].with_format(fmt)
+    image = parse_portable(load_table([str(config)]))["demo"].with_format(fmt)
     return build_image(image, str(tmp_path / "out"), epoch=0)
 
 

@@ -18,6 +18,7 @@ from typing import assert_never
 
 from freshroot import run as runner
 from freshroot.errors import OperationError, UsageError, os_error_message
+from freshroot.fs import ops
 from freshroot.image.closure import Resolver
 from freshroot.image.model import ImageFormat, PortableImage
 from freshroot.image.stage import stage_image
@@ -79,10 +80,17 @@ def builder_argv(image: PortableImage, tree: str, output: str, epoch: int) -> li
 
 
 def stage_tree(image: PortableImage, tree: str, *, resolver: Resolver | None = None) -> None:
-    """Fill the (empty, private) directory ``tree`` with the image's root file system."""
-    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    """Fill the (empty, private) directory ``tree`` with the image's root file system.
+
+    Contents and libraries come from the root ``resolver`` reads (the host's / by default).
+    """
+    fd = ops.open_root(tree)
     try:
-        stage_image(image, fd, resolver=resolver)
+        if resolver is None:
+            with Resolver() as own:
+                stage_image(image, fd, own)
+        else:
+            stage_image(image, fd, resolver)
     finally:
         os.close(fd)
 

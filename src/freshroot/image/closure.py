@@ -11,12 +11,16 @@ is part of the closure too. Nothing is executed: everything comes from reading h
 
 from __future__ import annotations
 
-import glob
+import errno
+import fnmatch
 import os
+import stat
 from collections import deque
 from dataclasses import dataclass
 
-from freshroot.image.elf import ELFCLASS64, ElfError, ElfInfo, read_elf
+from freshroot.fs import ops
+from freshroot.fs.chase import Chased, chase
+from freshroot.image.elf import ELFCLASS64, ElfError, ElfInfo, read_elf_fd
 
 # e_machine -> (multiarch triplet, $PLATFORM) for the architectures Debian builds.
 _MULTIARCH = {
@@ -44,8 +48,8 @@ class Closure:
     missing: tuple[Missing, ...]
 
 
-def ld_so_conf_dirs(conf: str = "/etc/ld.so.conf") -> tuple[str, ...]:
-    """The directories /etc/ld.so.conf names (with its ``include`` globs), in order."""
+def ld_so_conf_dirs(root_fd: int, conf: str = "/etc/ld.so.conf") -> tuple[str, ...]:
+    """The directories ``conf`` (below ``root_fd``) names, with its ``include`` globs, in order."""
     out: list[str] = []
     seen: set[str] = set()
 
@@ -54,18 +58,17 @@ def ld_so_conf_dirs(conf: str = "/etc/ld.so.conf") -> tuple[str, ...]:
             return
         seen.add(path)
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                lines = f.read().splitlines()
+            with chase(path, root_fd=root_fd) as found:
+                text = _read_regular(found).decode("utf-8", "surrogateescape")
         except OSError:
             return
-        for raw in lines:
+        for raw in text.splitlines():
             line = raw.split("#", 1)[0].strip()
             if not line or line.startswith("hwcap "):
                 continue
             if line.startswith("include") and line[7:8].isspace():
                 for pattern in line[8:].split():
-                    absolute = os.path.join(os.path.dirname(path), pattern)
-                    for included in sorted(glob.glob(absolute)):
+                    for included in _glob(root_fd, os.path.join(os.path.dirname(path), pattern)):
                         read(included, depth + 1)
                 continue
             for word in line.replace(",", " ").split():
@@ -76,6 +79,27 @@ def ld_so_conf_dirs(conf: str = "/etc/ld.so.conf") -> tuple[str, ...]:
 
     read(conf, 0)
     return tuple(out)
+
+
+def _read_regular(found: Chased) -> bytes:
+    if not stat.S_ISREG(found.st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", found.path)
+    fd = ops.reopen(found.fd, os.O_RDONLY)
+    try:
+        return ops.read_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _glob(root_fd: int, pattern: str) -> list[str]:
+    """ld.so.conf's include globs, which in practice wildcard only the file name."""
+    directory, name = os.path.split(pattern)
+    try:
+        with chase(directory, root_fd=root_fd) as found:
+            names = ops.listdir_fd(found.fd)
+    except OSError:
+        return []
+    return [os.path.join(directory, n) for n in names if fnmatch.fnmatchcase(n, name) and not n.startswith(".")]
 
 
 def default_dirs(info: ElfInfo) -> tuple[str, ...]:
@@ -97,19 +121,50 @@ def expand_tokens(entry: str, origin: str, info: ElfInfo) -> str:
 
 
 class Resolver:
-    """Resolve closures against the running system's file system."""
+    """Resolve closures in the file system below ``root_fd`` (the host's / by default).
 
-    def __init__(self, conf_dirs: tuple[str, ...] | None = None) -> None:
-        self.conf_dirs = ld_so_conf_dirs() if conf_dirs is None else conf_dirs
+    Every lookup goes through chase, so symlinks (/lib -> usr/lib) resolve inside that root.
+    """
+
+    def __init__(self, root_fd: int | None = None, conf_dirs: tuple[str, ...] | None = None) -> None:
+        self._owned = root_fd is None
+        self.root_fd = ops.open_root("/") if root_fd is None else root_fd
+        self.conf_dirs = ld_so_conf_dirs(self.root_fd) if conf_dirs is None else conf_dirs
         self._infos: dict[str, ElfInfo | None] = {}
+        self._real: dict[str, str] = {}
+
+    def close(self) -> None:
+        if self._owned and self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1
+
+    def __enter__(self) -> Resolver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def info(self, path: str) -> ElfInfo | None:
+        """The ELF headers of ``path``; None if it is missing, not a regular file, or not ELF."""
         if path not in self._infos:
+            self._infos[path] = None
             try:
-                self._infos[path] = read_elf(path) if os.path.isfile(path) else None
+                with chase(path, root_fd=self.root_fd) as found:
+                    self._real[path] = found.path
+                    if stat.S_ISREG(found.st.st_mode):
+                        fd = ops.reopen(found.fd, os.O_RDONLY)
+                        try:
+                            self._infos[path] = read_elf_fd(fd)
+                        finally:
+                            os.close(fd)
             except (OSError, ElfError):
-                self._infos[path] = None
+                pass
         return self._infos[path]
+
+    def realpath(self, path: str) -> str:
+        """``path`` with every symlink resolved (below the root), as the kernel gives ld.so $ORIGIN."""
+        self.info(path)
+        return self._real.get(path, path)
 
     def find(self, name: str, obj: str, info: ElfInfo, loaders: tuple[tuple[str, ElfInfo], ...]) -> str | None:
         """Where ld.so would find DT_NEEDED ``name`` of ``obj`` (loaded via ``loaders``)."""
@@ -144,7 +199,7 @@ class Resolver:
             if info is None:
                 continue
             # The executable's $ORIGIN is its real directory (ld.so takes it from the kernel).
-            queue.append((os.path.realpath(root), ()))
+            queue.append((self.realpath(root), ()))
             if info.interpreter and info.interpreter not in found:
                 found[info.interpreter] = None
         done: set[str] = set()

@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     build = add_command(sub, "build", handler="freshroot.image.handlers:build",
                         help="build NAME_VERSION.raw from [portable.NAME]")
     build.add_argument("name", metavar="NAME", help="the image to build ([portable.NAME] in the declaration)")
-    add_common(build, root=False, config=True, json=True)
+    add_common(build, root=True, config=True, json=True)
     build.add_argument("--output", "-o", metavar="DIR", default=".",
                        help="directory to write NAME_VERSION.raw to (default: the current directory)")
     build.add_argument("--format", choices=("squashfs", "erofs"),

@@ -14,6 +14,7 @@ claims to be ELF but is cut short or inconsistent raises ElfError.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from dataclasses import dataclass
 
@@ -185,16 +186,19 @@ def _file_offset(segments: list[_Segment], vaddr: int) -> int:
     raise ElfError(f"address {vaddr:#x} is in no loaded segment")
 
 
-def read_elf(path: str, *, dir_fd: int | None = None) -> ElfInfo | None:
-    """parse_elf on the file at ``path``; None for non-ELF files (scripts, data)."""
-    import os
+def read_elf_fd(fd: int) -> ElfInfo | None:
+    """parse_elf on the open, readable file ``fd``; None for non-ELF files (scripts, data)."""
+    if os.pread(fd, 4, 0) != ELF_MAGIC:
+        return None
+    # Mapped, not read: libraries are megabytes and only their headers are looked at.
+    with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as data:
+        return parse_elf(data)
 
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY, dir_fd=dir_fd)
+
+def read_elf(path: str) -> ElfInfo | None:
+    """read_elf_fd on the file at ``path`` (which must not be a symlink)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
     try:
-        if os.pread(fd, 4, 0) != ELF_MAGIC:
-            return None
-        # Mapped, not read: libraries are megabytes and only their headers are looked at.
-        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as data:
-            return parse_elf(data)
+        return read_elf_fd(fd)
     finally:
         os.close(fd)

@@ -12,13 +12,13 @@ from freshroot.errors import ConfigError, Location
 def build(args: argparse.Namespace) -> int:
     # Each subcommand imports only what it uses: inspect needs no ELF reader, build no listing parser.
     from freshroot.image.build import build_image
-    from freshroot.image.declaration import DEFAULT_PATHS, load_images
+    from freshroot.image.declaration import load_images
     from freshroot.image.model import ImageFormat
 
-    images = load_images(args.config)
+    images = load_images(args.config, args.root)
     image = images.get(args.name)
     if image is None:
-        where = ", ".join(args.config or DEFAULT_PATHS)
+        where = ", ".join(args.config or ["the declaration"])
         known = ", ".join(sorted(images)) or "none"
         raise ConfigError(f"no [portable.{args.name}] in the declaration (images declared: {known})",
                           location=Location(where), hint="add a [portable.NAME] table, or pass --config FILE")

@@ -19,8 +19,10 @@ from typing import assert_never
 
 from freshroot import run as runner
 from freshroot.errors import FreshrootError, OperationError, os_error_message
+from freshroot.fs import ops
+from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.image.model import ImageFormat
-from freshroot.image.stage import read_os_release
+from freshroot.image.stage import parse_os_release
 from freshroot.image.units import PORTABLE_UNIT_SUFFIXES, unit_match
 
 # The system unit search path, as portable.c walks it inside the image.
@@ -126,16 +128,35 @@ def parse_unsquashfs_listing(text: str) -> list[Entry]:
 
 
 def _resolve(entries: dict[str, Entry], path: str) -> str | None:
-    """Follow symlinks inside the image (never out of it) to a regular file's path."""
-    for _ in range(40):
-        entry = entries.get(path)
+    """Resolve ``path`` component by component inside the image (symlinks never leave it) to a
+    regular file's symlink-free path, as systemd reads os-release from an image."""
+    todo = [p for p in path.split("/") if p and p != "."]
+    todo.reverse()
+    names: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop()
+        if part == "..":
+            if names:
+                names.pop()
+            continue
+        entry = entries.get("/".join([*names, part]))
         if entry is None:
             return None
-        if entry.kind != "symlink" or entry.target is None:
-            return path if entry.kind == "file" else None
-        base = "" if entry.target.startswith("/") else os.path.dirname(path)
-        path = os.path.normpath(os.path.join("/", base, entry.target)).lstrip("/")
-    return None
+        if entry.kind == "symlink" and entry.target is not None:
+            links += 1
+            if links > 40:
+                return None
+            if entry.target.startswith("/"):
+                names = []
+            todo.extend(reversed([p for p in entry.target.split("/") if p and p != "."]))
+            continue
+        names.append(part)
+        if todo and entry.kind != "directory":
+            return None
+    real = "/".join(names)
+    found = entries.get(real)
+    return real if found is not None and found.kind == "file" else None
 
 
 def _units(entries: dict[str, Entry]) -> tuple[str, ...]:
@@ -149,13 +170,6 @@ def _units(entries: dict[str, Entry]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _parse_os_release(text: str) -> dict[str, str]:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
-        f.flush()
-        return read_os_release(f.name)
-
-
 def inspect_squashfs(path: str) -> Inspection:
     listing = runner.run(["unsquashfs", "-lln", "-d", "", path]).stdout
     entries = parse_unsquashfs_listing(listing)
@@ -164,7 +178,7 @@ def inspect_squashfs(path: str) -> Inspection:
     for candidate in OS_RELEASE_PATHS:
         real = _resolve(by_path, candidate)
         if real is not None:
-            os_release = _parse_os_release(runner.run(["unsquashfs", "-cat", path, real]).stdout)
+            os_release = parse_os_release(runner.run(["unsquashfs", "-cat", path, real]).stdout)
             break
     return Inspection(path, ImageFormat.SQUASHFS, os_release, tuple(entries), _units(by_path))
 
@@ -193,7 +207,17 @@ def inspect_erofs(path: str) -> Inspection:
         for candidate in OS_RELEASE_PATHS:
             real = _resolve(by_path, candidate)
             if real is not None:
-                os_release = read_os_release(os.path.join(tree, real))
+                # Through chase below the extracted tree: the image's symlinks cannot reach the host.
+                tree_fd = ops.open_root(tree)
+                try:
+                    with chase(real, root_fd=tree_fd, flags=ChaseFlags.NOFOLLOW) as found:
+                        fd = ops.reopen(found.fd, os.O_RDONLY)
+                    try:
+                        os_release = parse_os_release(ops.read_fd(fd, 1 << 20).decode("utf-8", "surrogateescape"))
+                    finally:
+                        os.close(fd)
+                finally:
+                    os.close(tree_fd)
                 break
         return Inspection(path, ImageFormat.EROFS, os_release, tuple(entries), _units(by_path))
     finally:

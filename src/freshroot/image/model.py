@@ -121,10 +121,10 @@ def _host_path(table: Table, key: str, index: int, value: str, *, relative: bool
     if not value:
         raise table.error(f"{table.name(key, index)} is empty", key, index)
     if not os.path.isabs(value):
-        base = os.path.dirname(table.location(key, index).file)
-        if not relative or not os.path.isabs(base):
+        file = table.location(key, index).file
+        if not relative or file.startswith("<"):
             raise table.error(f"{table.name(key, index)} must be an absolute path, not {value!r}", key, index)
-        value = os.path.join(base, value)
+        value = os.path.join(os.path.abspath(os.path.dirname(file)), value)
     return os.path.normpath(value)
 
 

@@ -11,10 +11,13 @@ SOURCE_DATE_EPOCH), which is what makes two builds byte-identical.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from freshroot.errors import OperationError, os_error_message
+from freshroot.fs import ops
+from freshroot.fs.chase import Chased, chase
 from freshroot.image.closure import Resolver
 from freshroot.image.model import PortableImage
 
@@ -56,16 +59,32 @@ def os_release_text(image: PortableImage, host: dict[str, str]) -> str:
     return "".join(f"{k}={_quote_os_release(v)}\n" for k, v in fields.items())
 
 
-def read_os_release(path: str = "/etc/os-release") -> dict[str, str]:
-    """A simple reader for os-release(5) (KEY=value, optionally quoted)."""
+def _host_os_release(root_fd: int) -> dict[str, str]:
+    """os-release of the root files come from: /etc/os-release, else /usr/lib/os-release."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with chase(path, root_fd=root_fd) as found:
+                return parse_os_release(_read_regular(found).decode("utf-8", "surrogateescape"))
+        except OSError:
+            continue
+    return {}
+
+
+def _read_regular(found: Chased) -> bytes:
+    if not stat.S_ISREG(found.st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", found.path)
+    fd = ops.reopen(found.fd, os.O_RDONLY)
+    try:
+        return ops.read_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release(5): KEY=value lines, values optionally quoted with shell escapes."""
     import shlex
 
     out: dict[str, str] = {}
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except OSError:
-        return out
     for line in text.splitlines():
         key, sep, value = line.strip().partition("=")
         if not sep or key.startswith("#"):
@@ -79,29 +98,35 @@ def read_os_release(path: str = "/etc/os-release") -> dict[str, str]:
 
 
 class Stage:
-    """A staging root being filled. ``root_fd`` is an O_DIRECTORY fd on the staging dir."""
+    """A staging root being filled from the host.
 
-    def __init__(self, root_fd: int, resolver: Resolver | None = None) -> None:
+    ``root_fd`` is an fd on the (empty, private) staging directory, ``host_fd`` on the root
+    files are taken from. Both are only ever used through freshroot.fs: no path string is
+    re-resolved, and symlinks in either tree are read, reproduced, never followed blindly.
+    """
+
+    def __init__(self, root_fd: int, resolver: Resolver, host_fd: int) -> None:
         self.root_fd = root_fd
-        self.resolver = resolver or Resolver()
+        self.host_fd = host_fd
+        self.resolver = resolver
         self.copied: dict[str, None] = {}  # host paths of regular files copied, in order
         self._done: set[str] = set()
 
     # --- writing inside the stage ------------------------------------------------------
 
     def _dir_fd(self, rel: str, mode: int = 0o755) -> int:
-        """An fd on directory ``rel`` of the stage, creating missing parts; never follows symlinks."""
+        """A directory fd on ``rel`` in the stage, made (with ``mode``) where missing.
+
+        The stage mirrors the host walk, so ``rel`` never passes a symlink: one there is refused.
+        """
         fd = os.dup(self.root_fd)
         try:
             for part in [p for p in rel.split("/") if p]:
-                try:
-                    os.mkdir(part, mode, dir_fd=fd)
-                    os.chmod(part, mode, dir_fd=fd, follow_symlinks=False)
-                except FileExistsError:
-                    pass
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                if ops.mkdir_at(fd, part, mode):
+                    os.chmod(part, mode, dir_fd=fd, follow_symlinks=False)  # not narrowed by the umask
+                child = ops.open_dir_at(fd, part)
                 os.close(fd)
-                fd = nfd
+                fd = child
         except BaseException:
             os.close(fd)
             raise
@@ -114,10 +139,9 @@ class Stage:
         parent, name = os.path.split(rel.strip("/"))
         dfd = self._dir_fd(parent)
         try:
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode,
-                         dir_fd=dfd)
+            fd = ops.create_at(dfd, name, mode)
             try:
-                os.write(fd, data)
+                ops.write_all(fd, data)
                 os.fchmod(fd, mode)
             finally:
                 os.close(fd)
@@ -128,22 +152,109 @@ class Stage:
         parent, name = os.path.split(rel.strip("/"))
         dfd = self._dir_fd(parent)
         try:
-            try:
-                os.symlink(target, name, dir_fd=dfd)
-            except FileExistsError:
-                if os.readlink(name, dir_fd=dfd) != target:
-                    raise OperationError(f"/{rel}: two different symlinks declared at the same path") from None
+            self._symlink_at(dfd, name, target, rel)
         finally:
             os.close(dfd)
 
-    def _copy_file(self, host: str, rel: str, st: os.stat_result) -> None:
+    @staticmethod
+    def _symlink_at(dfd: int, name: str, target: str, rel: str) -> None:
+        try:
+            ops.symlink_at(target, dfd, name)
+        except FileExistsError:
+            if os.readlink(name, dir_fd=dfd) != target:
+                raise OperationError(f"/{rel}: two different things would be at the same path") from None
+
+    def declared_symlink(self, path: str, target: str) -> None:
+        """A symlink the declaration asks for; its parents resolve through links already staged."""
+        parent, name = os.path.split(os.path.normpath("/" + path))
+        with ops.mkdir_parents(self.root_fd, parent) as found:
+            self._symlink_at(found.fd, name, target, path.lstrip("/"))
+
+    # --- copying from the host -----------------------------------------------------------
+
+    def add_host_path(self, path: str, *, recursive: bool = True) -> str:
+        """Copy host ``path`` to the same path in the stage, reproducing symlinks on the way.
+
+        Returns the symlink-free host path it ended on. Directories are copied whole when
+        ``recursive``.
+        """
+        try:
+            return self._add(path, recursive=recursive)
+        except OSError as e:
+            raise OperationError(f"cannot copy {path} into the image: {os_error_message(e)}") from e
+
+    def _add(self, path: str, *, recursive: bool) -> str:
+        todo = [p for p in path.split("/") if p and p != "."]
+        todo.reverse()
+        names: list[str] = []
+        fds = [os.dup(self.host_fd)]
+        links = 0
+        try:
+            while todo:
+                part = todo.pop()
+                if part == "..":
+                    if names:
+                        names.pop()
+                        os.close(fds.pop())
+                    continue
+                rel = "/".join([*names, part])
+                child = ops.open_path_at(fds[-1], part)
+                st = os.fstat(child)
+                if stat.S_ISLNK(st.st_mode):
+                    target = ops.readlink_fd(child)
+                    os.close(child)
+                    links += 1
+                    if links > MAX_SYMLINKS:
+                        raise OperationError(f"{path}: too many levels of symbolic links")
+                    self.symlink(rel, target)
+                    if target.startswith("/"):
+                        while names:
+                            names.pop()
+                            os.close(fds.pop())
+                    todo.extend(reversed([p for p in target.split("/") if p and p != "."]))
+                    continue
+                if todo:  # an intermediate directory
+                    if not stat.S_ISDIR(st.st_mode):
+                        os.close(child)
+                        raise NotADirectoryError(errno.ENOTDIR, "not a directory", "/" + rel)
+                    self.mkdir(rel, stat.S_IMODE(st.st_mode))
+                    names.append(part)
+                    fds.append(child)
+                    continue
+                try:
+                    self._add_final(child, st, rel, recursive=recursive)
+                finally:
+                    os.close(child)
+                return "/" + rel
+            self.mkdir("", 0o755)
+            return "/"
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _add_final(self, fd: int, st: os.stat_result, rel: str, *, recursive: bool) -> None:
+        """Stage what the O_PATH ``fd`` (host ``/rel``) is: a file, or a directory and what is in it."""
+        host = "/" + rel
+        if host in self._done:
+            return
+        self._done.add(host)
+        if stat.S_ISREG(st.st_mode):
+            self._copy_file(fd, rel, st)
+            self.copied[host] = None
+        elif stat.S_ISDIR(st.st_mode):
+            self.mkdir(rel, stat.S_IMODE(st.st_mode))
+            if recursive:
+                self._copy_tree(fd, rel)
+        else:
+            raise OperationError(f"{host}: only regular files, directories and symlinks can go into an image")
+
+    def _copy_file(self, fd: int, rel: str, st: os.stat_result) -> None:
         parent, name = os.path.split(rel)
         dfd = self._dir_fd(parent)
         try:
-            src = os.open(host, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            src = ops.reopen(fd, os.O_RDONLY)
             try:
-                dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                              dir_fd=dfd)
+                dst = ops.create_at(dfd, name, 0o600)
                 try:
                     remaining = st.st_size
                     while remaining > 0:
@@ -160,85 +271,32 @@ class Stage:
         finally:
             os.close(dfd)
 
-    # --- copying from the host -----------------------------------------------------------
+    def _copy_tree(self, dir_fd: int, rel: str) -> None:
+        for entry in sorted(ops.scandir_fd(dir_fd), key=lambda e: e.name):
+            child_rel = f"{rel}/{entry.name}"
+            child = ops.open_path_at(dir_fd, entry.name)
+            try:
+                st = os.fstat(child)
+                if stat.S_ISLNK(st.st_mode):
+                    target = ops.readlink_fd(child)
+                    self.symlink(child_rel, target)
+                    # A link to a file outside the tree brings the file along (one to a
+                    # directory does not: that could pull in half the host).
+                    resolved = os.path.normpath(target if target.startswith("/") else f"/{rel}/{target}")
+                    if not resolved.startswith(f"/{rel}/") and self._is_host_file(resolved):
+                        self._add(resolved, recursive=False)
+                elif stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                    self._add_final(child, st, child_rel, recursive=True)
+                # sockets, fifos and devices in a content tree are runtime objects: skipped.
+            finally:
+                os.close(child)
 
-    def add_host_path(self, path: str, *, recursive: bool = True) -> str:
-        """Copy host ``path`` to the same path in the stage, reproducing symlinks on the way.
-
-        Returns the real host path it ended on. Directories are copied whole when ``recursive``.
-        """
+    def _is_host_file(self, path: str) -> bool:
         try:
-            return self._add(path, recursive=recursive)
-        except OSError as e:
-            raise OperationError(f"cannot copy {path} into the image: {os_error_message(e)}") from e
-
-    def _add(self, path: str, *, recursive: bool) -> str:
-        todo = [p for p in path.split("/") if p]
-        todo.reverse()
-        cur: list[str] = []
-        links = 0
-        while todo:
-            part = todo.pop()
-            if part == ".":
-                continue
-            if part == "..":
-                if cur:
-                    cur.pop()
-                continue
-            rel = "/".join([*cur, part])
-            host = "/" + rel
-            st = os.lstat(host)
-            if stat.S_ISLNK(st.st_mode):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise OperationError(f"{path}: too many levels of symbolic links")
-                target = os.readlink(host)
-                self.symlink(rel, target)
-                parts = [p for p in target.split("/") if p]
-                if target.startswith("/"):
-                    cur = []
-                todo.extend(reversed(parts))
-                continue
-            if todo:  # an intermediate directory
-                self.mkdir(rel, stat.S_IMODE(st.st_mode))
-                cur.append(part)
-                continue
-            self._add_final(host, rel, st, recursive=recursive)
-            return host
-        self.mkdir("", 0o755)
-        return "/"
-
-    def _add_final(self, host: str, rel: str, st: os.stat_result, *, recursive: bool) -> None:
-        if host in self._done:
-            return
-        self._done.add(host)
-        if stat.S_ISREG(st.st_mode):
-            self._copy_file(host, rel, st)
-            self.copied[host] = None
-        elif stat.S_ISDIR(st.st_mode):
-            self.mkdir(rel, stat.S_IMODE(st.st_mode))
-            if recursive:
-                self._copy_tree(host, rel)
-        else:
-            raise OperationError(f"{host}: only regular files, directories and symlinks can go into an image")
-
-    def _copy_tree(self, host: str, rel: str) -> None:
-        with os.scandir(host) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for entry in entries:
-            child_host, child_rel = f"{host}/{entry.name}", f"{rel}/{entry.name}"
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISLNK(st.st_mode):
-                target = os.readlink(child_host)
-                self.symlink(child_rel, target)
-                # A link to a file elsewhere brings the file along (a link to a directory does not:
-                # that could pull in half the host).
-                resolved = os.path.join(host, target) if not target.startswith("/") else target
-                if os.path.isfile(resolved) and not os.path.realpath(resolved).startswith(host + "/"):
-                    self._add(resolved, recursive=False)
-            elif stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                self._add_final(child_host, child_rel, st, recursive=True)
-            # sockets, fifos and devices in a content tree are skipped: they are runtime objects.
+            with chase(path, root_fd=self.host_fd) as found:
+                return stat.S_ISREG(found.st.st_mode)
+        except OSError:
+            return False
 
     def add_closure(self) -> tuple[str, ...]:
         """Copy the shared-library closure of every ELF file copied so far. Returns unresolved names."""
@@ -248,21 +306,23 @@ class Stage:
         return tuple(f"{m.needed} (needed by {m.by})" for m in closure.missing)
 
 
-def stage_image(image: PortableImage, root_fd: int, *, host_os_release: dict[str, str] | None = None,
-                resolver: Resolver | None = None) -> Stage:
-    """Fill the empty staging directory ``root_fd`` with everything ``image`` declares."""
-    stage = Stage(root_fd, resolver)
+def stage_image(image: PortableImage, root_fd: int, resolver: Resolver) -> Stage:
+    """Fill the empty staging directory ``root_fd`` with everything ``image`` declares.
+
+    Host files are taken from the root the ``resolver`` reads libraries from.
+    """
+    stage = Stage(root_fd, resolver, resolver.root_fd)
     for d in SCAFFOLD_DIRS:
         stage.mkdir(d)
     for name in SCAFFOLD_FILES:
         stage.write(name, b"")
-    host = read_os_release() if host_os_release is None else host_os_release
+    host = _host_os_release(resolver.root_fd)
     stage.write("usr/lib/os-release", os_release_text(image, host).encode())
     stage.symlink("etc/os-release", "../usr/lib/os-release")
     for unit in image.units:
         try:
-            with open(unit.source, "rb") as f:
-                data = f.read()
+            with chase(unit.source, root_fd=resolver.root_fd) as found:
+                data = _read_regular(found)
         except OSError as e:
             raise OperationError(f"cannot read unit file: {os_error_message(e)}", location=unit.location) from e
         stage.write(f"{UNIT_DIR}/{unit.name}", data)
@@ -277,6 +337,10 @@ def stage_image(image: PortableImage, root_fd: int, *, host_os_release: dict[str
             "shared libraries not found on this system: " + ", ".join(missing),
             location=image.location, hint="install them, or add the directories holding them to contents")
     for link in image.symlinks:
-        stage.symlink(link.symlink.lstrip("/"), link.object)
+        try:
+            stage.declared_symlink(link.symlink, link.object)
+        except OSError as e:
+            raise OperationError(f"cannot create symlink {link.symlink}: {os_error_message(e)}",
+                                 location=link.location) from e
     return stage
 
