@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,26 @@ def test_source_date_epoch():
     assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1_700_000_000
     with pytest.raises(UsageError):
         source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
+
+
+def test_content_trees(tmp_path):
+    """A directory is copied whole; ELF files in it bring their libraries, links outside bring their file."""
+    app = tmp_path / "app"
+    (app / "bin").mkdir(parents=True)
+    (app / "share").mkdir()
+    shutil.copy("/usr/bin/busctl", app / "bin" / "tool")
+    (app / "share" / "data.txt").write_text("hello\n")
+    os.symlink("/usr/bin/true", app / "bin" / "true")
+    os.symlink("../share/data.txt", app / "bin" / "data")
+    os.mkfifo(app / "share" / "fifo")
+    config = declaration(tmp_path, contents=(str(app),), extra='compression = "lz4"\n')
+    path = build_image(load(config), str(tmp_path / "out"), epoch=0)
+    entries = {"/" + e.path: e for e in inspect_image(path).entries}
+    root = str(app)
+    assert entries[f"{root}/share/data.txt"].size == 6
+    assert entries[f"{root}/bin/data"].target == "../share/data.txt"
+    assert entries[f"{root}/bin/true"].target == "/usr/bin/true"
+    assert entries["/usr/bin/true"].kind == "file"  # brought along by the link
+    assert f"{root}/share/fifo" not in entries
+    # busctl's private library comes from its DT_RUNPATH directory
+    assert any(p.startswith("/usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared") for p in entries)
