@@ -53,10 +53,12 @@ def test_inspect_needs_no_root(tmp_path, fmt):
     assert "/usr/bin/true" in {c["path"] for c in doc["contents"]}
 
 
-def test_systemd_dissect_sees_a_portable_service(tmp_path):
+@pytest.mark.parametrize("fmt", [ImageFormat.SQUASHFS, ImageFormat.EROFS])
+def test_systemd_dissect_sees_a_portable_service(tmp_path, fmt):
     config = declaration(tmp_path, units=("demo.service", "demo-helper.socket"))
-    image = build(tmp_path, config)
+    image = build(tmp_path, config, fmt)
     shown = run(["systemd-dissect", "--no-pager", image]).stdout
+    assert str(fmt) in shown  # the file system systemd found
     # systemd-dissect 252 marks the use from os-release's PORTABLE_PREFIXES (its JSON output
     # has a bug that always says false there, so the text is what is checked).
     assert "✓ portable service" in shown

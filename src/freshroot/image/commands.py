@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
         "image", help="build and inspect portable service images",
         description="Build systemd portable service images from [portable.NAME] in the declaration, "
         "and look inside them.")
-    image.set_defaults(handler=None)
+    # "freshroot image" alone shows this group's help rather than the top-level one.
+    image.set_defaults(handler="freshroot.image.handlers:usage", image_parser=image)
     sub = image.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
 
     build = add_command(sub, "build", handler="freshroot.image.handlers:build",

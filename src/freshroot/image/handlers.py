@@ -44,3 +44,8 @@ def inspect(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_text(info))
     return 0
+
+
+def usage(args: argparse.Namespace) -> int:
+    args.image_parser.print_help(sys.stderr)
+    return 1
