@@ -91,3 +91,20 @@ def test_image_name_without_underscore(tmp_path):
     with pytest.raises(ConfigError, match="no '_'"):
         parse(tmp_path, '[portable.my_demo]\nversion = "1"\nunits = ["my_demo.service"]\n')
 
+
+
+def test_os_release_round_trip(tmp_path):
+    from freshroot.image.stage import os_release_text, parse_os_release
+
+    text = ('[portable.demo]\nversion = "1"\ndescription = \'He said "hi" for $5\'\nunits = ["demo.service"]\n'
+            '[portable.demo.os-release]\nPORTABLE_PREFIXES = ["demo", "web"]\nID = "custom"\n')
+    (tmp_path / "web.service").write_text("")
+    image = parse(tmp_path, text)["demo"]
+    rendered = os_release_text(image, {"ID": "debian", "VERSION_ID": "12"})
+    fields = parse_os_release(rendered)
+    assert fields["PORTABLE_PRETTY_NAME"] == 'He said "hi" for $5'
+    assert fields["ID"] == "custom"  # the declaration wins over the host
+    assert fields["VERSION_ID"] == "12"
+    assert fields["PORTABLE_PREFIXES"] == "demo web"
+    assert fields["PORTABLE_ID"] == "demo"
+    assert "\\$5" in rendered  # shell-style escapes, as os-release(5) asks

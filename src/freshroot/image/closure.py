@@ -59,7 +59,7 @@ def ld_so_conf_dirs(root_fd: int, conf: str = "/etc/ld.so.conf") -> tuple[str, .
         seen.add(path)
         try:
             with chase(path, root_fd=root_fd) as found:
-                text = _read_regular(found).decode("utf-8", "surrogateescape")
+                text = read_regular(found).decode("utf-8", "surrogateescape")
         except OSError:
             return
         for raw in text.splitlines():
@@ -81,7 +81,8 @@ def ld_so_conf_dirs(root_fd: int, conf: str = "/etc/ld.so.conf") -> tuple[str, .
     return tuple(out)
 
 
-def _read_regular(found: Chased) -> bytes:
+def read_regular(found: Chased) -> bytes:
+    """The contents of the regular file ``found`` refers to (anything else: EINVAL)."""
     if not stat.S_ISREG(found.st.st_mode):
         raise OSError(errno.EINVAL, "not a regular file", found.path)
     fd = ops.reopen(found.fd, os.O_RDONLY)

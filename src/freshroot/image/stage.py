@@ -17,8 +17,8 @@ import stat
 
 from freshroot.errors import OperationError, os_error_message
 from freshroot.fs import ops
-from freshroot.fs.chase import Chased, chase
-from freshroot.image.closure import Resolver
+from freshroot.fs.chase import chase
+from freshroot.image.closure import Resolver, read_regular
 from freshroot.image.model import PortableImage
 
 # The directories the portable-services spec expects to mount over, and the empty files
@@ -64,37 +64,55 @@ def _host_os_release(root_fd: int) -> dict[str, str]:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         try:
             with chase(path, root_fd=root_fd) as found:
-                return parse_os_release(_read_regular(found).decode("utf-8", "surrogateescape"))
+                return parse_os_release(read_regular(found).decode("utf-8", "surrogateescape"))
         except OSError:
             continue
     return {}
 
 
-def _read_regular(found: Chased) -> bytes:
-    if not stat.S_ISREG(found.st.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", found.path)
-    fd = ops.reopen(found.fd, os.O_RDONLY)
-    try:
-        return ops.read_fd(fd)
-    finally:
-        os.close(fd)
-
-
 def parse_os_release(text: str) -> dict[str, str]:
-    """os-release(5): KEY=value lines, values optionally quoted with shell escapes."""
-    import shlex
+    """os-release(5): KEY=value lines; values in shell quoting, as systemd's parse_env_file reads them.
 
+    Unquoted, a backslash escapes any character; in double quotes only a backslash before one of
+    the four characters backslash, double quote, dollar and backtick; in single quotes none. A line
+    whose quotes do not close is skipped.
+    """
     out: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.strip().partition("=")
-        if not sep or key.startswith("#"):
+        if not sep or not key or key.startswith("#"):
             continue
-        try:
-            words = shlex.split(value, posix=True)
-        except ValueError:
-            continue
-        out[key.strip()] = words[0] if words else ""
+        parsed = _shell_word(value.strip())
+        if parsed is not None:
+            out[key.strip()] = parsed
     return out
+
+
+def _shell_word(value: str) -> str | None:
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+            else:
+                out.append(c)
+        elif c == "\\" and i + 1 < len(value) and (not quote or value[i + 1] in '"\\$`'):
+            i += 1
+            out.append(value[i])
+        elif quote == '"':
+            if c == '"':
+                quote = ""
+            else:
+                out.append(c)
+        elif c in "'\"":
+            quote = c
+        else:
+            out.append(c)
+        i += 1
+    return None if quote else "".join(out)
 
 
 class Stage:
@@ -322,7 +340,7 @@ def stage_image(image: PortableImage, root_fd: int, resolver: Resolver) -> Stage
     for unit in image.units:
         try:
             with chase(unit.source, root_fd=resolver.root_fd) as found:
-                data = _read_regular(found)
+                data = read_regular(found)
         except OSError as e:
             raise OperationError(f"cannot read unit file: {os_error_message(e)}", location=unit.location) from e
         stage.write(f"{UNIT_DIR}/{unit.name}", data)
