@@ -12,7 +12,6 @@ import os
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import assert_never
 
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
@@ -216,11 +215,6 @@ def parse_image(name: str, table: Table) -> PortableImage:
             raise sub.error(f"{sub.name('symlink')} must be an absolute path inside the image", "symlink")
         symlinks.append(Symlink(target, os.path.normpath(link), sub.location("symlink")))
 
-    match fmt:
-        case ImageFormat.SQUASHFS | ImageFormat.EROFS:
-            pass
-        case _:
-            assert_never(fmt)
     return PortableImage(
         name=name, version=version, description=table.get_str("description"),
         homepage=table.get_str("homepage"), units=tuple(units), contents=contents,
