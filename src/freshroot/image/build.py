@@ -9,8 +9,8 @@ in, same bytes out.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -106,22 +106,37 @@ def build_image(image: PortableImage, output_dir: str, *, epoch: int | None = No
     epoch = source_date_epoch() if epoch is None else epoch
     try:
         os.makedirs(output_dir, exist_ok=True)
-        work = tempfile.mkdtemp(prefix=".freshroot-image-", dir=output_dir)
+        out_fd = ops.open_root(output_dir)
     except OSError as e:
-        raise OperationError(f"cannot prepare the output directory: {os_error_message(e)}") from e
+        raise OperationError(f"cannot open the output directory: {os_error_message(e)}") from e
     final = os.path.join(output_dir, image.file_name)
+    work = ""
     try:
-        tree = os.path.join(work, "root")
-        os.mkdir(tree, 0o755)
-        logger.info("staging %s in %s", image.file_name, tree)
-        stage_tree(image, tree, resolver=resolver)
-        partial = os.path.join(work, image.file_name)
-        runner.run(builder_argv(image, tree, partial, epoch))
-        os.chmod(partial, 0o644)
-        os.replace(partial, final)
+        # mkdtemp: a fresh 0700 directory no one else can have planted anything in.
+        # (The builders get path strings, so the directory is named by path, not by fd.)
+        work = tempfile.mkdtemp(prefix=".freshroot-image-", dir=output_dir)
+        work_fd = ops.open_root(work)
+        try:
+            ops.mkdir_at(work_fd, "root", 0o755)
+            os.chmod("root", 0o755, dir_fd=work_fd)  # not narrowed by the umask
+            tree = os.path.join(work, "root")
+            logger.info("staging %s in %s", image.file_name, tree)
+            stage_tree(image, tree, resolver=resolver)
+            runner.run(builder_argv(image, tree, os.path.join(work, image.file_name), epoch))
+            built = ops.open_path_at(work_fd, image.file_name)
+            try:
+                ops.chmod_fd(built, 0o644)
+            finally:
+                os.close(built)
+            ops.rename_at(work_fd, image.file_name, out_fd, image.file_name)
+        finally:
+            os.close(work_fd)
     except OSError as e:
         raise OperationError(f"building {final} failed: {os_error_message(e)}") from e
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work:
+            with contextlib.suppress(OSError):
+                ops.remove_tree_at(out_fd, os.path.basename(work))
+        os.close(out_fd)
     logger.info("built %s", final)
     return final
