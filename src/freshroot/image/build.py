@@ -118,7 +118,8 @@ def build_image(image: PortableImage, output_dir: str, *, epoch: int | None = No
         work_fd = ops.open_root(work)
         try:
             ops.mkdir_at(work_fd, "root", 0o755)
-            os.chmod("root", 0o755, dir_fd=work_fd)  # not narrowed by the umask
+            # 0755 as any / is (the umask must not narrow it); the 0700 work directory keeps it private.
+            os.chmod("root", 0o755, dir_fd=work_fd)  # noqa: S103
             tree = os.path.join(work, "root")
             logger.info("staging %s in %s", image.file_name, tree)
             stage_tree(image, tree, resolver=resolver)
