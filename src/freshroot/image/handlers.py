@@ -45,7 +45,3 @@ def inspect(args: argparse.Namespace) -> int:
         sys.stdout.write(format_text(info))
     return 0
 
-
-def usage(args: argparse.Namespace) -> int:
-    args.image_parser.print_help(sys.stderr)
-    return 1
