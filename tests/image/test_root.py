@@ -34,7 +34,7 @@ def test_inspect_needs_no_root(tmp_path, fmt):
     # image and a copy of freshroot itself, wherever this checkout lives.
     public = tempfile.mkdtemp(prefix="freshroot-test-")
     try:
-        os.chmod(public, 0o755)  # noqa: S103 - user nobody must read it, that is the test
+        os.chmod(public, 0o755)  # user nobody must read it: that is the test
         shutil.copy(image, os.path.join(public, "demo_1.0.raw"))
         package = os.path.dirname(os.path.dirname(os.path.abspath(build_image.__code__.co_filename)))
         shutil.copytree(package, os.path.join(public, "src", "freshroot"))
