@@ -4,7 +4,9 @@ Both sides produce the same image: the reference is the exact mksquashfs command
 runs, given a tree freshroot staged once beforehand, so the ratio is what freshroot adds on
 top of the compressor (start-up, parsing the declaration, the ELF closure, copying the tree,
 the rename into place). Runs alternate, the median of each side is compared, and the target
-is an overhead of at most 5% (ratio <= 1.05).
+is an overhead of at most 5% (ratio <= 1.05). Wall time and CPU time (user + system of the
+process and its children, from wait4) are both reported: on a machine shared with other work
+the wall-clock medians swing by tens of percent either way, the CPU time does not.
 
     python bench/image_build.py [--reps N] [--content PATH ...] [--format squashfs|erofs]
 """
@@ -32,10 +34,17 @@ from freshroot.run import BASE_ENV  # noqa: E402
 TARGET = 1.05
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the process and everything it waited for)."""
     start = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed with status {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def sha256(path: Path) -> str:
@@ -70,8 +79,8 @@ def main() -> int:
         ref_out = work / "ref.raw"
         ref_argv = builder_argv(image, str(tree), str(ref_out), 0)
 
-        ours: list[float] = []
-        ref: list[float] = []
+        ours: list[tuple[float, float]] = []
+        ref: list[tuple[float, float]] = []
         timed(ours_argv, env)  # warm the page cache for both sides
         for rep in range(args.reps):
             # Alternate which side goes first, so drifting load on a shared machine hits both alike.
@@ -83,16 +92,19 @@ def main() -> int:
                     ours.append(timed(ours_argv, env))
         same = sha256(ref_out) == sha256(work / "ours" / image.file_name)
 
-    ours_med, ref_med = statistics.median(ours), statistics.median(ref)
-    ratio = ours_med / ref_med
     print(f"image build ({args.format}, {', '.join(contents)}), {args.reps} repetitions, medians:")
-    print(f"  {ref_argv[0]} on a staged tree: {ref_med * 1000:9.1f} ms")
-    print(f"  freshroot image build:          {ours_med * 1000:9.1f} ms")
-    print(f"  ratio freshroot / {ref_argv[0]}: {ratio:.3f}  (overhead {100 * (ratio - 1):+.1f}%, target <= "
-          f"{100 * (TARGET - 1):.0f}%)")
+    ok = same
+    for i, what in enumerate(("wall time", "CPU time")):
+        ref_med = statistics.median(r[i] for r in ref)
+        ours_med = statistics.median(o[i] for o in ours)
+        ratio = ours_med / ref_med
+        ok = ok and ratio <= TARGET
+        print(f"  {what:9}: {ref_argv[0]} on a staged tree {ref_med * 1000:8.1f} ms, freshroot image build "
+              f"{ours_med * 1000:8.1f} ms, ratio {ratio:.3f} (overhead {100 * (ratio - 1):+.1f}%, "
+              f"target <= {100 * (TARGET - 1):.0f}%)")
     print(f"  same bytes as the direct build: {'yes' if same else 'NO'}")
-    return 0 if ratio <= TARGET and same else 1
-
+    print("  (wall time is noisy on a shared machine; CPU time counts only the work done)")
+    return 0 if ok else 1
 
 if __name__ == "__main__":
     sys.exit(main())
