@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freshroot.tmpfiles import fields
@@ -29,12 +29,14 @@ def _slow_split(line: str, count: int) -> tuple[list[str], str | None]:
     return words, (None if pos is None else line[pos:])
 
 
+@settings(deadline=None)  # the CI machine is shared; time is not what is tested
 @given(st.text(st.sampled_from(list("ab \t-/%~:"))))
 def test_fast_split_equals_word_by_word(line: str) -> None:
     line = line.strip(" \t")
     assert split_fields(line, 6) == _slow_split(line, 6)
 
 
+@settings(deadline=None)  # the CI machine is shared; time is not what is tested
 @given(_text)
 def test_escaped_word_reads_back(value: str) -> None:
     word, rest = extract_first_word(escape_word(value) + " next", 0)
@@ -42,6 +44,7 @@ def test_escaped_word_reads_back(value: str) -> None:
     assert rest is not None
 
 
+@settings(deadline=None)  # the CI machine is shared; time is not what is tested
 @given(_text.filter(lambda s: s not in ("", "-")))
 def test_escaped_argument_reads_back(value: str) -> None:
     text = f"f /x - - - - {escape_argument(value, 'f')}".strip(" \t\n\r")
@@ -86,6 +89,7 @@ def test_parse_sec_refuses(text: str) -> None:
         parse_sec(text)
 
 
+@settings(deadline=None)  # the CI machine is shared; time is not what is tested
 @given(st.integers(0, 1 << 60))
 def test_format_timespan_reads_back(usec: int) -> None:
     assert parse_sec(format_timespan(usec)) == usec
@@ -97,6 +101,7 @@ def test_parse_mode(text: str, mode: int | None) -> None:
     assert fields.parse_mode(text) == mode
 
 
+@settings(deadline=None)  # the CI machine is shared; time is not what is tested
 @given(st.binary(max_size=64))
 def test_unbase64_reads_both_alphabets(data: bytes) -> None:
     assert fields.unbase64(base64.b64encode(data)) == data
