@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.fs.ops import open_root
-from freshroot.tmpfiles.clean import Decision, clean
+from freshroot.tmpfiles.clean import Decision, sweep
 from freshroot.tmpfiles.load import LoadOptions, load
 from freshroot.tmpfiles.messages import Level, stderr_reporter
 from tests.tmpfiles.cleantree import HOUR, Node, build, listening, snapshot
@@ -59,17 +59,19 @@ CASES: dict[str, tuple[str, list[Node]]] = {
 }
 
 
-def run_oracle(binary: Path, root: Path, conf: Path, *extra: str) -> int:
-    proc = subprocess.run([str(binary), f"--root={root}", "--clean", *extra, str(conf)],
+def run_oracle(binary: Path, root: Path, conf: Path, *ops: str) -> int:
+    proc = subprocess.run([str(binary), f"--root={root}", *(ops or ("--clean",)), str(conf)],
                           capture_output=True, check=False)
     return proc.returncode
 
 
-def run_ours(root: Path, conf: Path, *, dry_run: bool = False) -> int:
+def run_ours(root: Path, conf: Path, *ops: str, dry_run: bool = False) -> int:
+    ops = ops or ("--clean",)
     config = load(LoadOptions(configs=(str(conf),), root=str(root)), stderr_reporter(Level.ERR))
     fd = open_root(str(root))
     try:
-        ok = clean(config, fd, root=str(root), dry_run=dry_run)
+        ok = sweep(config, fd, clean="--clean" in ops, remove="--remove" in ops, purge="--purge" in ops,
+                   root=str(root), dry_run=dry_run)
     finally:
         os.close(fd)
     if config.invalid:
@@ -180,7 +182,7 @@ def test_explain_names_the_reason(tmp_path):
     seen: list[Decision] = []
     fd = open_root(str(tmp_path / "r"))
     try:
-        clean(config, fd, root=str(tmp_path / "r"), dry_run=True, explain=seen.append)
+        sweep(config, fd, clean=True, root=str(tmp_path / "r"), dry_run=True, explain=seen.append)
     finally:
         os.close(fd)
     by_path = {d.path: d for d in seen}
@@ -249,3 +251,62 @@ def test_planted_symlink_in_the_path_is_not_followed(tmp_path, oracles):
     # systemd 262 resolves the starting path by name and cleans the symlink's target. If this
     # starts failing, systemd fixed it: update docs/tmpfiles.md's list of differences.
     assert "secret/x/old" not in results["theirs"]
+
+
+REMOVE_TREE = [
+    Node("t/d/x/f"), Node("t/d/y/g"), Node("t/file"), Node("t/link", "l", target="d"),
+    Node("t/dangling", "l", target="nowhere"), Node("t/up", "l", target="../.."),
+    Node("t/sticky", mode=0o1644), Node("t/d/dev", "c"), Node("t/empty", "d"),
+]
+
+REMOVE_CASES = {
+    "R-symlinks-files": "R /t/link\nR /t/dangling\nR /t/file\nR /t/up\n",
+    "D-with-x": "D /t/d\nx /t/d/x\n",
+    "R-with-x": "R /t/d\nx /t/d/x\n",
+    "R-with-own-line": "R /t/d\nd /t/d/y\n",
+    "r-nonempty-fails": "r /t/d\nr /t/up\nr /t/nonexist\nr /t/fil*\n",
+    "r-empty-dir": "r /t/empty\n",
+    "R-glob": "R /t/*\nx /t/sticky\n",
+    "R-devices-sticky": "R /t\n",
+    "D-boot-only": "D! /t/d\n",
+    "remove-and-clean": "R /t/d/y\nd /t - - - amAM:0\n",
+}
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("name", sorted(REMOVE_CASES))
+def test_remove_matches_systemd(name, tmp_path, oracles):
+    conf = tmp_path / "case.conf"
+    conf.write_text(REMOVE_CASES[name])
+    ops = ("--remove", "--clean") if name == "remove-and-clean" else ("--remove",)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build(root, REMOVE_TREE)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf, *ops)
+    rc_ours = run_ours(ours, conf, *ops)
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs
+
+
+PURGE_CASES = {
+    "purge-marked-only": "d$ /a\nf$ /a/x\nd /b\n",
+    "purge-with-x": "d$ /c\nx /c/keep\n",
+    "purge-glob-w": "w$ /b/* - - - - data\n",
+    "purge-symlink-not-followed": "L$ /l - - - - b\n",
+}
+PURGE_TREE = [Node("a/x"), Node("a/y"), Node("b/f"), Node("c/keep/f"), Node("c/drop/f"), Node("l", "l", target="b")]
+
+
+@pytest.mark.parametrize("name", sorted(PURGE_CASES))
+def test_purge_matches_systemd(name, tmp_path, oracles):
+    conf = tmp_path / "case.conf"
+    conf.write_text(PURGE_CASES[name])
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build(root, PURGE_TREE)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf, "--purge")
+    rc_ours = run_ours(ours, conf, "--purge")
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs

@@ -160,7 +160,10 @@ def discover(root_fd: int) -> tuple[list[Source], list[str]]:
             for name in ops.listdir_fd(dir_fd):
                 if name in dropins or not name.endswith(SUFFIX) or name.startswith("."):
                     continue
-                st = os.lstat(name, dir_fd=dir_fd)
+                try:
+                    st = os.lstat(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue  # removed since the listing
                 if stat.S_ISDIR(st.st_mode):
                     continue  # not a file: it neither counts nor shadows a lower one
                 dropins[name] = f"{conf_d}/{name}"

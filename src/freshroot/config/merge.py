@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshroot.config.positions import LazyPositions
 from freshroot.config.table import KeyPath, Table
 from freshroot.errors import Location
 
@@ -59,7 +60,7 @@ def _drop_positions(value: Any, path: KeyPath, positions: dict[KeyPath, Location
 
 def merge_into(
     data: dict[str, Any],
-    positions: dict[KeyPath, Location],
+    positions: dict[KeyPath, Location] | None,
     src: Mapping[str, Any],
     src_positions: Mapping[KeyPath, Location],
     *,
@@ -69,52 +70,92 @@ def merge_into(
     """Merge the table ``src`` (whose positions are keyed from ``src_at``) into ``data``.
 
     ``data`` is the table found at ``at`` in the document ``positions`` belongs to; both are
-    updated in place. For a whole file, ``at`` and ``src_at`` are both ``()``; a preset can
-    be merged into a sub-table by passing its path as ``at``.
+    updated in place (``positions=None`` merges the values only). For a whole file, ``at``
+    and ``src_at`` are both ``()``; a preset can be merged into a sub-table by passing its
+    path as ``at``. ``src`` is never modified, nor shared with ``data``.
     """
     for key, value in src.items():
         dst_path, src_path = (*at, key), (*src_at, key)
         old = data.get(key)
         if isinstance(old, dict) and isinstance(value, dict):
             # The table keeps where it was first written; its keys say where each came from.
-            if dst_path not in positions and src_path in src_positions:
+            if positions is not None and dst_path not in positions and src_path in src_positions:
                 positions[dst_path] = src_positions[src_path]
             merge_into(old, positions, value, src_positions, at=dst_path, src_at=src_path)
         elif isinstance(old, list) and isinstance(value, list) and value:
+            start = len(old)
+            old.extend(_copy(value))
+            if positions is None:
+                continue
             if dst_path not in positions and src_path in src_positions:
                 positions[dst_path] = src_positions[src_path]
-            start = len(old)
             for index, element in enumerate(value):
                 _copy_positions(element, (*src_path, index), (*dst_path, start + index),
                                 src_positions, positions)
-                old.append(_copy(element))
         else:
-            if key in data:
-                _drop_positions(old, dst_path, positions)
-            _copy_positions(value, src_path, dst_path, src_positions, positions)
+            if positions is not None:
+                if key in data:
+                    _drop_positions(old, dst_path, positions)
+                _copy_positions(value, src_path, dst_path, src_positions, positions)
             data[key] = _copy(value)
+
+
+def _descend(data: dict[str, Any], at: KeyPath) -> dict[str, Any]:
+    """The table at ``at`` in ``data``, made (or made a table) where missing."""
+    for key in at:
+        if not isinstance(key, str):
+            raise TypeError("merge destination paths name tables, not array elements")
+        nxt = data.get(key)
+        if not isinstance(nxt, dict):
+            nxt = data[key] = {}
+        data = nxt
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    data: Mapping[str, Any]
+    positions: Mapping[KeyPath, Location]
+    file: str
+    at: KeyPath
 
 
 @dataclass
 class Merger:
-    """Accumulates documents, later ones over earlier ones; :meth:`table` gives the result."""
+    """Accumulates documents, later ones over earlier ones; :meth:`table` gives the result.
+
+    Values are merged as documents are added. Positions are worked out only when something
+    asks for one (an error, ``config show -v``), by merging the same documents again with
+    positions: a declaration without errors never pays for them.
+    """
 
     data: dict[str, Any] = field(default_factory=dict)
-    positions: dict[KeyPath, Location] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    _sources: list[_Source] = field(default_factory=list)
 
     def add(self, data: Mapping[str, Any], positions: Mapping[KeyPath, Location], file: str,
             *, at: KeyPath = ()) -> None:
+        """Merge ``data`` (with its ``positions``, keyed from its own root) at ``at``."""
         self.files.append(file)
-        target = self.data
-        for key in at:  # make (or reuse) the tables down to ``at``
-            if not isinstance(key, str):
-                raise TypeError("merge destination paths name tables, not array elements")
-            nxt = target.get(key)
-            if not isinstance(nxt, dict):
-                nxt = target[key] = {}
-            target = nxt
-        merge_into(target, self.positions, data, positions, at=at)
+        self._sources.append(_Source(data, positions, file, at))
+        merge_into(_descend(self.data, at), None, data, positions, at=at)
+
+    def positions(self) -> LazyPositions:
+        """The positions of the values merged so far (computed on first use)."""
+        sources = tuple(self._sources)
+
+        def replay() -> dict[KeyPath, Location]:
+            data: dict[str, Any] = {}
+            positions: dict[KeyPath, Location] = {}
+            for source in sources:
+                at = source.at
+                for n in range(1, len(at) + 1):
+                    positions.setdefault(at[:n], Location(source.file))
+                merge_into(_descend(data, at), positions, source.data, source.positions, at=at)
+            return positions
+
+        return LazyPositions(replay)
 
     def table(self) -> Table:
-        return Table(self.data, (), self.files[0] if self.files else "<declaration>", self.positions)
+        """The merged declaration; call it after the last :meth:`add`."""
+        return Table(self.data, (), self.files[0] if self.files else "<declaration>", self.positions())

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from freshroot.config.positions import scan
+from freshroot.config.positions import LazyPositions, locate
 from freshroot.config.table import KeyPath, Table
 from freshroot.errors import ConfigError, Location
 
@@ -26,7 +27,7 @@ class Document:
 
     file: str
     data: dict[str, Any]
-    positions: dict[KeyPath, Location]
+    positions: Mapping[KeyPath, Location]
 
     def table(self) -> Table:
         return Table(self.data, (), self.file, self.positions)
@@ -34,6 +35,8 @@ class Document:
 
 def decode(raw: bytes, file: str) -> str:
     """UTF-8 text of a declaration file; anything else is a ConfigError naming the line."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a byte-order mark is skipped, as systemd's parsers do (some editors write one)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -64,8 +67,7 @@ def parse_text(text: str, file: str) -> Document:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise syntax_error(e, text, file) from None
-    lines = scan(text) if data else {}
-    return Document(file, data, {path: Location(file, line) for path, line in lines.items()})
+    return Document(file, data, locate(text, file) if data else LazyPositions(dict))
 
 
 def parse_bytes(raw: bytes, file: str) -> Document:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
+from collections.abc import Callable, Iterator, Mapping
 
 from freshroot.config.table import KeyPath
+from freshroot.errors import Location
 
 # Each pattern matches at the scanner's position (re.match semantics via .match(s, pos)).
 _WS = re.compile(r"[ \t]*")
@@ -227,3 +229,37 @@ def scan(text: str) -> dict[KeyPath, int]:
     with contextlib.suppress(_Stop, IndexError):
         scanner.document()
     return scanner.out
+
+
+class LazyPositions(Mapping[KeyPath, Location]):
+    """Positions computed on first use.
+
+    Locations are needed only to report an error (or for ``config show -v``); a declaration
+    that is fine, read at boot, never pays for the scan.
+    """
+
+    __slots__ = ("_compute", "_found")
+
+    def __init__(self, compute: Callable[[], dict[KeyPath, Location]]) -> None:
+        self._compute: Callable[[], dict[KeyPath, Location]] | None = compute
+        self._found: dict[KeyPath, Location] = {}
+
+    def _positions(self) -> dict[KeyPath, Location]:
+        if self._compute is not None:
+            self._found = self._compute()
+            self._compute = None  # also drops what the closure held (texts, sources)
+        return self._found
+
+    def __getitem__(self, path: KeyPath) -> Location:
+        return self._positions()[path]
+
+    def __iter__(self) -> Iterator[KeyPath]:
+        return iter(self._positions())
+
+    def __len__(self) -> int:
+        return len(self._positions())
+
+
+def locate(text: str, file: str) -> LazyPositions:
+    """The Location of every key path of ``text`` (read from ``file``), scanned when first needed."""
+    return LazyPositions(lambda: {path: Location(file, line) for path, line in scan(text).items()})

@@ -43,13 +43,21 @@ def _read(root_fd: int, path: str) -> str:
         os.close(fd)
 
 
+def _is_id(text: str) -> bool:
+    """A decimal uid/gid as glibc takes it: ASCII digits only (str.isdigit() also accepts
+    '²' and other Unicode digits int() then rejects), and below the invalid id 2^32-1."""
+    return text.isascii() and text.isdigit() and int(text) < 0xFFFFFFFF
+
+
 def _records(text: str, fields: int) -> list[list[str]]:
     out = []
-    for line in text.splitlines():
+    # split("\n"), not splitlines(): that also splits at \x1c, \x85, U+2028..., which a
+    # GECOS field may hold; glibc ends records at "\n" only.
+    for line in text.split("\n"):
         if not line or line.startswith(("#", "+", "-")):
             continue  # NIS compat entries and comments carry no local account
         parts = line.split(":")
-        if len(parts) >= fields and parts[2].isdigit():
+        if len(parts) >= fields and parts[0] and _is_id(parts[2]):
             out.append(parts)
     return out
 
@@ -76,7 +84,7 @@ class Accounts:
     @classmethod
     def parse(cls, passwd: str, group: str) -> Accounts:
         users = tuple(
-            User(p[0], int(p[2]), int(p[3]) if p[3].isdigit() else 65534, p[4], p[5], p[6] if len(p) > 6 else "")
+            User(p[0], int(p[2]), int(p[3]) if _is_id(p[3]) else 65534, p[4], p[5], p[6] if len(p) > 6 else "")
             for p in _records(passwd, 6)
         )
         groups = tuple(
@@ -92,13 +100,13 @@ class Accounts:
         """A user by name or uid (a numeric string counts as a uid, as in chown)."""
         if isinstance(key, int):
             return self._by_uid.get(key)
-        if key.isdigit():
+        if _is_id(key):
             return self._by_uid.get(int(key))
         return self._by_user.get(key)
 
     def group(self, key: str | int) -> Group | None:
         if isinstance(key, int):
             return self._by_gid.get(key)
-        if key.isdigit():
+        if _is_id(key):
             return self._by_gid.get(int(key))
         return self._by_group.get(key)

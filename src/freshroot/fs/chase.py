@@ -90,6 +90,11 @@ def _refuse(path: str, at: str) -> UnsafePathError:
     )
 
 
+def _must_be_dir(path: str) -> bool:
+    """A trailing '/', '/.' or '..' demands a directory, as in the kernel and systemd."""
+    return path.endswith(("/", "/.", "/..")) or path in (".", "..")
+
+
 def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Chased:
     """Resolve ``path`` below ``root_fd``; see the module doc. Raises OSError or UnsafePathError.
 
@@ -99,6 +104,9 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
     """
     safe = ChaseFlags.SAFE in flags
     todo = _split(path)
+    must_be_dir = _must_be_dir(path) or ChaseFlags.PARENT in flags
+    # "link/" and "link/." name what the link points to: NOFOLLOW does not apply (kernel, systemd).
+    nofollow = ChaseFlags.NOFOLLOW in flags and not path.endswith(("/", "/."))
     last = ""
     if ChaseFlags.PARENT in flags:
         if not todo or todo[-1] == "..":
@@ -110,44 +118,57 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
     try:
         while todo:
             name = todo.pop(0)
+            # "x/.." and "x/y" both need x to be a directory (systemd: openat fails ENOTDIR).
+            if not stat.S_ISDIR(walk.top_st.st_mode):
+                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), walk.path())
             if name == "..":
                 walk.up()
                 if safe and unsafe_transition(previous, walk.top_st):
                     raise _refuse(path, walk.path() + "/..")
                 previous = walk.top_st
                 continue
-            if not stat.S_ISDIR(walk.top_st.st_mode):
-                raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), walk.path())
             try:
                 child = os.open(name, O_PATH_FLAGS, dir_fd=walk.top_fd)
             except FileNotFoundError:
-                if ChaseFlags.NONEXISTENT not in flags:
+                # As systemd: a missing tail that climbs with ".." names nothing we could create.
+                if ChaseFlags.NONEXISTENT not in flags or ".." in todo:
                     raise
                 rest = "/".join([name, *todo, *([last] if last else [])])
                 return walk.take(rest)
-            child_st = os.fstat(child)
-            if safe and unsafe_transition(previous, child_st):
-                os.close(child)
-                raise _refuse(path, walk.path(name))
-            previous = child_st
-            follow = not (ChaseFlags.NOFOLLOW in flags and not todo and not last)
-            if stat.S_ISLNK(child_st.st_mode) and follow:
-                links += 1
-                try:
+            try:
+                child_st = os.fstat(child)
+                if safe and unsafe_transition(previous, child_st):
+                    raise _refuse(path, walk.path(name))
+                follow = not (nofollow and not todo and not last)
+                if stat.S_ISLNK(child_st.st_mode) and follow:
+                    links += 1
                     if links > MAX_SYMLINKS:
                         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
                     # readlinkat(fd, "") reads the very link we opened and vetted: no race.
                     target = os.readlink("", dir_fd=child)
-                finally:
-                    os.close(child)
+            except BaseException:
+                os.close(child)
+                raise
+            if stat.S_ISLNK(child_st.st_mode) and follow:
+                os.close(child)
+                if not target:
+                    raise OSError(errno.EINVAL, "empty symbolic link", walk.path(name))
+                # The symlink's owner, not the directory's, is what the next step is checked
+                # against: stricter than systemd for relative links (see docs/fs.md).
+                previous = child_st
                 if target.startswith("/"):
                     walk.to_root()
                     if safe and unsafe_transition(previous, walk.root_st):
                         raise _refuse(path, f"{walk.path(name)} -> {target}")
                     previous = walk.root_st
+                if target.endswith(("/", "/.", "/..")) or target in (".", ".."):
+                    must_be_dir = must_be_dir or not todo
                 todo[:0] = _split(target)
                 continue
+            previous = child_st
             walk.push(child, name, child_st)
+        if must_be_dir and not stat.S_ISDIR(walk.top_st.st_mode):
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), walk.path())
         return walk.take(last)
     finally:
         walk.close()

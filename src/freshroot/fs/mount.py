@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -104,6 +105,20 @@ def make_rprivate(target: str = "/") -> None:
     mount(None, target, None, MS.REC | MS.PRIVATE)
 
 
+CLONE_NEWNS = 0x00020000
+
+
+def unshare_mounts() -> None:
+    """Give this process a private mount namespace (unshare(CLONE_NEWNS), then / rprivate),
+    so nothing it mounts is seen by, or propagates to, the rest of the system.
+    (os.unshare exists only from Python 3.12.)"""
+    fn = _libc.libc().unshare
+    fn.argtypes = (ctypes.c_int,)
+    fn.restype = ctypes.c_int
+    _libc.check(fn(CLONE_NEWNS), "unshare")
+    make_rprivate("/")
+
+
 def umount_fd(fd: int, flags: MNT = MNT.NONE) -> None:
     """Detach the mount whose root ``fd`` refers to.
 
@@ -147,7 +162,7 @@ def unescape(field: bytes) -> str:
 
 def parse_mountinfo(data: bytes) -> tuple[MountInfo, ...]:
     out = []
-    for line in data.splitlines():
+    for line in data.split(b"\n"):  # not splitlines(): the kernel does not escape "\r"
         fields = line.split(b" ")
         if len(fields) < 10:
             continue
@@ -171,6 +186,17 @@ def parse_mountinfo(data: bytes) -> tuple[MountInfo, ...]:
 def mountinfo(pid: int | str = "self") -> tuple[MountInfo, ...]:
     with open(f"/proc/{pid}/mountinfo", "rb") as f:
         return parse_mountinfo(f.read())
+
+
+def find_by_fd(fd: int) -> MountInfo:
+    """The mount that ``fd`` (any fd, O_PATH included) is on."""
+    from freshroot.fs.statx import Mask, statx_fd
+
+    mnt_id = statx_fd(fd, Mask.TYPE | Mask.MNT_ID).mnt_id
+    found = None if mnt_id is None else find(mnt_id)
+    if found is None:
+        raise OSError(errno.ENOENT, "no such mount in /proc/self/mountinfo", fd_path(fd))
+    return found
 
 
 def find(mount_id: int, mounts: tuple[MountInfo, ...] | None = None) -> MountInfo | None:

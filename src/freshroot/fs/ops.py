@@ -12,8 +12,8 @@ import os
 import stat
 from collections.abc import Iterator
 
-from freshroot.fs import _libc
-from freshroot.fs.chase import Chased, ChaseFlags, chase
+from freshroot.errors import UnsafePathError
+from freshroot.fs.chase import Chased, ChaseFlags, chase, unsafe_transition
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -115,6 +115,8 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result:
 
 def chown_fd(fd: int, uid: int, gid: int) -> None:
     """Change owner of what ``fd`` refers to (O_PATH fds and symlinks included); -1 keeps one."""
+    from freshroot.fs import _libc  # ctypes costs start-up time; only chown needs it
+
     _libc.fchownat_empty(fd, uid, gid)
 
 
@@ -165,49 +167,79 @@ def mkdir_parents(
         for name in rest:
             if name == "..":
                 raise OSError(errno.EINVAL, "'..' after a missing directory", path)
-            mkdir_at(fd, name, mode)
+            created = mkdir_at(fd, name, mode)
             child = open_path_at(fd, name)
+            child_st = os.fstat(child)
+            current = current.rstrip("/") + "/" + name
+            if not stat.S_ISDIR(child_st.st_mode):
+                os.close(child)
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
+            # Someone else made it between chase() and here: vet it as chase() would have.
+            if not created and ChaseFlags.SAFE in flags and unsafe_transition(os.fstat(fd), child_st):
+                os.close(child)
+                raise UnsafePathError(f"{current}: refusing to use it: it appeared while being created, "
+                                      "owned by someone other than the owner of its parent")
             os.close(fd)
             fd = child
-            if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
-            current = current.rstrip("/") + "/" + name
     except BaseException:
         os.close(fd)
         raise
     return Chased(fd, current, "", os.fstat(fd))
 
 
+def mount_id(dir_fd: int, name: str = "") -> int:
+    """The mount id (statx) of an entry: unlike st_dev it tells a bind mount from its source."""
+    from freshroot.fs.statx import Mask, statx_at
+
+    mnt_id = statx_at(dir_fd, name, Mask.TYPE | Mask.MNT_ID).mnt_id
+    if mnt_id is None:  # kernels before 5.8; st_dev is the best left
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev if name else os.fstat(dir_fd).st_dev
+    return mnt_id
+
+
 def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> None:
     """Remove ``name`` and everything below it, as rm -rf would, but safely.
 
     Symlinks are removed, never followed. Directories are descended through fds opened
-    with O_NOFOLLOW. Unless ``cross_mounts``, a directory on another file system (a mount
-    point) is left alone and so is its parent chain (OSError EBUSY on the mount point).
+    with O_NOFOLLOW. Unless ``cross_mounts``, a mount point (bind mounts of the same file
+    system included: they are told apart by mount id, not st_dev) and what is below it are
+    left alone, everything else is removed, and OSError EBUSY names the first mount point
+    at the end (its parent directories stay, since they are not empty).
     """
     _check_name(name)
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=dir_fd)
         return
-    _remove_contents(dir_fd, name, st.st_dev, cross_mounts)
+    kept: list[str] = []
+    mount = None if cross_mounts else mount_id(dir_fd)
+    if mount is not None and mount_id(dir_fd, name) != mount:
+        raise OSError(errno.EBUSY, "is a mount point, not removing it", name)
+    _remove_contents(dir_fd, name, name, mount, kept)
+    if kept:
+        raise OSError(errno.EBUSY, f"is a mount point, left in place with its parents ({len(kept)} in all)", kept[0])
     os.rmdir(name, dir_fd=dir_fd)
 
 
-def _remove_contents(parent_fd: int, name: str, dev: int, cross_mounts: bool) -> None:
+def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, kept: list[str]) -> None:
     fd = open_dir_at(parent_fd, name)
     try:
-        if not cross_mounts and os.fstat(fd).st_dev != dev:
-            raise OSError(errno.EBUSY, "is a mount point, not removing below it", name)
+        if mount is not None and mount_id(fd) != mount:
+            kept.append(where)  # swapped for a mount point since we looked
+            return
         for entry in os.listdir(fd):
             est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISDIR(est.st_mode):
-                if not cross_mounts and est.st_dev != dev:
-                    raise OSError(errno.EBUSY, "is a mount point, not removing below it", entry)
-                _remove_contents(fd, entry, dev, cross_mounts)
-                os.rmdir(entry, dir_fd=fd)
-            else:
+            if not stat.S_ISDIR(est.st_mode):
                 os.unlink(entry, dir_fd=fd)
+                continue
+            path = f"{where}/{entry}"
+            if mount is not None and mount_id(fd, entry) != mount:
+                kept.append(path)
+                continue
+            before = len(kept)
+            _remove_contents(fd, entry, path, mount, kept)
+            if len(kept) == before:
+                os.rmdir(entry, dir_fd=fd)
     finally:
         os.close(fd)
 

@@ -1,4 +1,5 @@
-"""The clean phase: age-based cleanup, exactly as systemd-tmpfiles 262 does it.
+"""The clean phase (age-based cleanup), and the remove and purge phases that share its walk,
+exactly as systemd-tmpfiles 262 does them.
 
 For every line with an age (d D v q Q C by their path; e x X r R by each path their glob
 matches), entries below the path whose timestamps (those its age-by letters name) are all
@@ -36,7 +37,21 @@ from dataclasses import dataclass, field
 from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import reopen
-from freshroot.fs.statx import RawStatx
+from freshroot.fs.statx import (
+    R_ATIME,
+    R_ATTRS,
+    R_ATTRS_MASK,
+    R_BTIME,
+    R_CTIME,
+    R_DEV_MAJOR,
+    R_DEV_MINOR,
+    R_MODE,
+    R_MTIME,
+    R_UID,
+    RawFields,
+    RawStatx,
+    raw_ns,
+)
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, ItemGroup, ItemType
@@ -47,8 +62,14 @@ STATX_ATTR_MOUNT_ROOT = 0x2000
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
-_AGE_BY_LETTERS = ((AgeBy.ATIME, "a", "access"), (AgeBy.BTIME, "b", "birth"),
-                   (AgeBy.CTIME, "c", "change"), (AgeBy.MTIME, "m", "modify"))
+# In the order systemd's needs_cleanup() checks them: (flag, RawFields index, word).
+_AGE_CHECKS = ((AgeBy.MTIME, R_MTIME, "modify"), (AgeBy.ATIME, R_ATIME, "access"),
+               (AgeBy.CTIME, R_CTIME, "change"), (AgeBy.BTIME, R_BTIME, "birth"))
+
+
+def _checks(by: AgeBy) -> tuple[int, ...]:
+    """The RawFields indexes of the timestamps ``by`` names, in systemd's order."""
+    return tuple(index for flag, index, _ in _AGE_CHECKS if by & flag)
 
 _CLEAN_BY_PATH = frozenset({
     ItemType.CREATE_DIRECTORY, ItemType.TRUNCATE_DIRECTORY, ItemType.CREATE_SUBVOLUME,
@@ -82,12 +103,14 @@ class Cleaner:
     now_ns: int = field(default_factory=time.time_ns)
     log: Log = field(default=lambda _m: None)
     explain: Callable[[Decision], None] | None = None
+    verbose: bool = False  # log each removal (always in a dry run), as systemd does at info level
     _paths: frozenset[str] = field(init=False)
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
     _statx: RawStatx = field(init=False, default_factory=RawStatx)
 
     def __post_init__(self) -> None:
+        self.verbose = self.verbose or self.dry_run
         self._paths = frozenset(g.path for g in self.config.groups)
         self._globs = GlobIndex(g.path for g in self.config.globs)
 
@@ -166,17 +189,18 @@ class Cleaner:
             sx = self._statx(dfd, b"")
             mountpoint = self._is_mount_root(dfd, sx)
             return self._dir_cleanup(
-                item, path, dfd, sx[5], sx[8], cutoff, (sx[9], sx[10]), mountpoint=mountpoint,
+                item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=mountpoint,
                 maxdepth=MAX_DEPTH, keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
             )
         finally:
             os.close(dfd)
 
-    def _is_mount_root(self, dfd: int, sx: tuple[int, ...]) -> bool:
-        if sx[4] & STATX_ATTR_MOUNT_ROOT:
-            return bool(sx[1] & STATX_ATTR_MOUNT_ROOT)
+    def _is_mount_root(self, dfd: int, sx: RawFields) -> bool:
+        if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+            return bool(sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT)
         parent = self._statx(dfd, b"..")
-        return (parent[9], parent[10]) != (sx[9], sx[10])
+        return (parent[R_DEV_MAJOR], parent[R_DEV_MINOR]) != (sx[R_DEV_MAJOR], sx[R_DEV_MINOR])
 
     # --- r and R under --clean ---------------------------------------------------------
 
@@ -198,8 +222,8 @@ class Cleaner:
                 sx = self._statx(pfd, os.fsencode(name))
             except FileNotFoundError:
                 return True
-            is_dir = stat.S_ISDIR(sx[3])
-            old = self._old(sx, cutoff, age.by_dir if is_dir else age.by_file, path, item)
+            is_dir = stat.S_ISDIR(sx[R_MODE])
+            old = self._old(sx, cutoff, _checks(age.by_dir if is_dir else age.by_file), path, item)
             ok = True
             if is_dir and item.type is ItemType.RECURSIVE_REMOVE_PATH:
                 try:
@@ -209,7 +233,8 @@ class Cleaner:
                 if dfd >= 0:
                     try:
                         ok = self._dir_cleanup(
-                            item, path, dfd, sx[5], sx[8], cutoff, (sx[9], sx[10]),
+                            item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                            (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]),
                             mountpoint=self._is_mount_root(dfd, sx), maxdepth=MAX_DEPTH,
                             keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
                         )
@@ -241,16 +266,140 @@ class Cleaner:
         finally:
             os.close(pfd)
 
+    # --- D and R under --remove, and --purge: the same walk with every age passed ---------
+
+    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool) -> bool:
+        """systemd's remove_recursive(): empty ``path`` as dir_cleanup does with an infinite
+        cutoff, so x/X exclusions, lines of their own, mount points, locks, live sockets and
+        devices are still spared; then remove ``path`` itself if asked (and if now empty).
+        A symlink or file at ``path`` is removed, never followed. The path's parents are
+        resolved with chase(SAFE): no planted symlink on the way is followed."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"Failed to open {self._display(path)}: {e}")
+            return False
+        try:
+            try:
+                dfd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=pfd)
+            except PermissionError:
+                dfd = os.open(name, _DIR_OPEN, dir_fd=pfd)
+        except FileNotFoundError:
+            os.close(pfd)
+            return True
+        except OSError as e:
+            try:
+                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    self.log(f"Failed to open directory {self._display(path)}: {e.strerror}")
+                    return False
+                if remove_instance:
+                    self._say("remove", path, item)
+                    if not self.dry_run:
+                        try:
+                            os.unlink(name, dir_fd=pfd)
+                        except FileNotFoundError:
+                            pass
+                        except OSError as e2:
+                            self.log(f"rm {self._display(path)}: {e2.strerror}")
+                            return False
+                return True
+            finally:
+                os.close(pfd)
+        try:
+            sx = self._statx(dfd, b"")
+            ok = self._dir_cleanup(
+                item, path, dfd, NSEC_INFINITY, NSEC_INFINITY, NSEC_INFINITY,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=self._is_mount_root(dfd, sx),
+                maxdepth=MAX_DEPTH, keep_this_level=False, by_file=AgeBy(0), by_dir=AgeBy(0),
+            )
+            os.close(dfd)
+            dfd = -1
+            if remove_instance:
+                self._say("remove directory", path, item)
+                if not self.dry_run:
+                    try:
+                        os.rmdir(name, dir_fd=pfd)
+                    except OSError as e:
+                        if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                            self.log(f"Failed to remove {self._display(path)}: {e.strerror}")
+                            ok = False
+            return ok
+        finally:
+            if dfd >= 0:
+                os.close(dfd)
+            os.close(pfd)
+
+    def remove_item(self, item: Item) -> bool:
+        """--remove: D empties its directory; r removes each match (a directory only if empty);
+        R removes each match recursively. Exclusions are spared inside D and R trees."""
+        if item.type is ItemType.TRUNCATE_DIRECTORY:
+            return self.remove_recursive(item, item.path, remove_instance=False)
+        if item.type is ItemType.RECURSIVE_REMOVE_PATH:
+            ok = True
+            for path in self._instances(item):
+                ok = self.remove_recursive(item, path, remove_instance=True) and ok
+            return ok
+        if item.type is ItemType.REMOVE_PATH:
+            ok = True
+            for path in self._instances(item):
+                ok = self._remove_one(item, path) and ok
+            return ok
+        return True
+
+    def _remove_one(self, item: Item, path: str) -> bool:
+        """remove(3) of one path: unlink, or rmdir for an empty directory; never follows."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e}")
+            return False
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            self._say("remove", path, item)
+            if not self.dry_run:
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(name, dir_fd=pfd)
+                else:
+                    os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e.strerror}")
+            return False
+        finally:
+            os.close(pfd)
+        return True
+
+    def purge_item(self, item: Item) -> bool:
+        """--purge: remove what a '$' line would create, recursively, exclusions spared."""
+        if not (item.purge and item.type.purgeable):
+            return True
+        ok = True
+        for path in self._instances(item) if item.type.takes_glob else [item.path]:
+            ok = self.remove_recursive(item, path, remove_instance=True) and ok
+        return ok
+
+    def _say(self, what: str, path: str, item: Item | None) -> None:
+        self._decide(path, "remove", f"{item.spec if item else 'a'} line removes it", item)
+        if self.verbose:
+            self.log(f'{"Would" if self.dry_run else "Will"} {what} "{self._display(path)}"')
+
     # --- the walk -----------------------------------------------------------------------
 
-    def _old(self, sx: tuple[int, ...], cutoff: int, by: AgeBy, path: str, item: Item | None) -> bool:
-        """systemd's needs_cleanup: every timestamp named by ``by`` is older than the cutoff."""
-        times = {AgeBy.ATIME: sx[5], AgeBy.BTIME: sx[6], AgeBy.CTIME: sx[7], AgeBy.MTIME: sx[8]}
-        for flag in (AgeBy.MTIME, AgeBy.ATIME, AgeBy.CTIME, AgeBy.BTIME):
-            value = times[flag]
-            if by & flag and value != NSEC_INFINITY and value >= cutoff:
+    def _old(self, sx: RawFields, cutoff: int, checks: tuple[int, ...], path: str, item: Item | None) -> bool:
+        """systemd's needs_cleanup: every timestamp in ``checks`` is older than the cutoff."""
+        for index in checks:
+            if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
                 if self.explain is not None:
-                    word = next(w for f, _, w in _AGE_BY_LETTERS if f is flag)
+                    word = next(w for _, i, w in _AGE_CHECKS if i == index)
                     self._decide(path, "keep", f"its {word} time is newer than the cutoff", item)
                 return False
         return True
@@ -280,6 +429,8 @@ class Cleaner:
         deleted = False
         statx = self._statx
         paths = self._paths
+        file_checks, dir_checks = _checks(by_file), _checks(by_dir)
+        explain = self.explain is not None
         glob_re = self._globs.for_directory(path) if self._globs else None
         prefix = "" if path == "/" else path
         dry = self.dry_run
@@ -289,7 +440,7 @@ class Cleaner:
             self.log(f"Failed to read directory {self._display(path)}: {e.strerror}")
             return False
         for name in names:
-            bname = os.fsencode(name)
+            bname = name.encode("utf-8", "surrogateescape")
             try:
                 sx = statx(dfd, bname)
             except FileNotFoundError:
@@ -298,11 +449,11 @@ class Cleaner:
                 self.log(f"statx({self._display(prefix + '/' + name)}) failed: {e.strerror}")
                 continue
             sub = prefix + "/" + name
-            if sx[4] & STATX_ATTR_MOUNT_ROOT:
-                if sx[1] & STATX_ATTR_MOUNT_ROOT:
+            if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+                if sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT:
                     self._decide(sub, "skip", "it is a mount point", item)
                     continue
-            elif (sx[9], sx[10]) != rootdev:
+            elif (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]) != rootdev:
                 self._decide(sub, "skip", "it is on another file system", item)
                 continue
             if sub in paths:
@@ -311,9 +462,9 @@ class Cleaner:
             if glob_re is not None and glob_re.match(name):
                 self._decide(sub, "skip", "it matches a glob line (x, X or another)", item)
                 continue
-            mode = sx[3]
+            mode = sx[R_MODE]
             if stat.S_ISDIR(mode):
-                if mountpoint and name == "lost+found" and sx[2] == 0:
+                if mountpoint and name == "lost+found" and sx[R_UID] == 0:
                     self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
                     continue
                 if maxdepth <= 0:
@@ -341,17 +492,19 @@ class Cleaner:
                             except OSError:
                                 self._decide(sub, "skip", "someone holds a lock on the directory", item)
                                 continue
-                        if not self._dir_cleanup(item, sub, sub_fd, sx[5], sx[8], cutoff, rootdev,
+                        if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
+                                                 cutoff, rootdev,
                                                  mountpoint=False, maxdepth=maxdepth - 1,
                                                  keep_this_level=False, by_file=by_file, by_dir=by_dir):
                             ok = False
                         if keep_this_level:
                             self._decide(sub, "keep", "first level below a '~' age", item)
                             continue
-                        if not self._old(sx, cutoff, by_dir, sub, item):
+                        if not self._old(sx, cutoff, dir_checks, sub, item):
                             continue
                         self._decide(sub, "remove", "older than the age, if empty", item)
-                        self.log(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+                        if self.verbose:
+                            self.log(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
                         if not dry:
                             try:
                                 os.rmdir(name, dir_fd=dfd)
@@ -365,7 +518,7 @@ class Cleaner:
             if mode & stat.S_ISVTX:
                 self._decide(sub, "skip", "the sticky bit is set", item)
                 continue
-            if (mountpoint and stat.S_ISREG(mode) and sx[2] == 0
+            if (mountpoint and stat.S_ISREG(mode) and sx[R_UID] == 0
                     and name in (".journal", "aquota.user", "aquota.group")):
                 self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
                 continue
@@ -378,7 +531,14 @@ class Cleaner:
             if keep_this_level:
                 self._decide(sub, "keep", "first level below a '~' age", item)
                 continue
-            if not self._old(sx, cutoff, by_file, sub, item):
+            for index in file_checks:  # needs_cleanup(), inlined: this is the hot path
+                if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
+                    break
+            else:
+                index = -1
+            if index >= 0:
+                if explain:
+                    self._old(sx, cutoff, file_checks, sub, item)
                 continue
             fd = -1
             if not dry:
@@ -402,8 +562,10 @@ class Cleaner:
                     except OSError:
                         pass
             try:
-                self._decide(sub, "remove", "older than the age", item)
-                self.log(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
+                if explain:
+                    self._decide(sub, "remove", "older than the age", item)
+                if self.verbose:
+                    self.log(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
                 if not dry:
                     try:
                         os.unlink(name, dir_fd=dfd)
@@ -417,8 +579,9 @@ class Cleaner:
                 if fd >= 0:
                     os.close(fd)
         if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
-            verb = "Would restore" if dry else "Restoring"
-            self.log(f'{verb} access and modification time on "{self._display(path)}"')
+            if self.verbose:
+                verb = "Would restore" if dry else "Restoring"
+                self.log(f'{verb} access and modification time on "{self._display(path)}"')
             if not dry:
                 try:
                     os.utime(dfd, ns=(self_atime, self_mtime))
@@ -459,14 +622,27 @@ def children_first(config: Config) -> list[Item]:
     return order
 
 
-def clean(
-    config: Config, root_fd: int, *, root: str = "/", dry_run: bool = False, log: Log | None = None,
-    explain: Callable[[Decision], None] | None = None, now_ns: int | None = None,
+def sweep(
+    config: Config, root_fd: int, *, clean: bool = False, remove: bool = False, purge: bool = False,
+    root: str = "/", dry_run: bool = False, log: Log | None = None,
+    explain: Callable[[Decision], None] | None = None, now_ns: int | None = None, verbose: bool = False,
 ) -> bool:
-    """The whole clean phase. False if any item failed (exit 73 in the caller)."""
-    cleaner = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
-                      explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns())
+    """The purge phase, then the remove-and-clean phase, as systemd-tmpfiles runs them (each
+    item removed, then cleaned, children before parents). False if any item failed: the
+    caller exits 73. ``log`` gets the problems, and each removal with ``verbose``/``dry_run``.
+    """
+    sweeper = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
+                      explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns(),
+                      verbose=verbose)
+    order = children_first(config)
     ok = True
-    for item in children_first(config):
-        ok = cleaner.clean_item(item) and ok
+    if purge:
+        for item in order:
+            ok = sweeper.purge_item(item) and ok
+    if clean or remove:
+        for item in order:
+            if remove:
+                ok = sweeper.remove_item(item) and ok
+            if clean:
+                ok = sweeper.clean_item(item) and ok
     return ok
