@@ -1,0 +1,64 @@
+"""Where the create and remove phases differ from systemd-tmpfiles 262 on purpose.
+
+One table, read by docs (docs/tmpfiles.md) and by the tests: every entry names the test that
+shows the difference (tests/tmpfiles/test_differences.py), and a test checks that each named
+test exists. Everything not listed here is meant to match systemd exactly and is checked by
+the differential tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    name: str
+    systemd: str  # what systemd does
+    freshroot: str  # what freshroot does instead
+    reason: str
+    test: str  # the test function in tests/tmpfiles/test_differences.py
+
+
+DIFFERENCES: tuple[Difference, ...] = (
+    Difference(
+        "glob-symlinks-inside-root",
+        "globs --root + pattern with glob(3): an absolute symlink met in a directory of the "
+        "pattern resolves against the host's /",
+        "walks the pattern from the root fd: every symlink resolves inside --root",
+        "under --root, a line must never read or change the host; the match set inside the "
+        "root is what the line means",
+        "test_glob_through_absolute_symlink_stays_in_root",
+    ),
+    Difference(
+        "w-follows-inside-root",
+        "'w' opens the file with openat() following a symlink in the last component; an "
+        "absolute target is the host's file, even under --root",
+        "the symlink is followed, but its target is resolved inside --root",
+        "a tmpfiles line applied to an offline root must not write into the machine running it",
+        "test_w_through_absolute_symlink_writes_inside_root",
+    ),
+    Difference(
+        "acl-names-in-root",
+        "a/A resolve user and group names in ACL entries with the host's NSS, even under "
+        "--root (an unknown name makes the line a warning and nothing is set)",
+        "names are resolved in the target root's /etc/passwd and /etc/group, as the owner fields are",
+        "the ids must be the target system's; the host's may not exist or mean someone else",
+        "test_acl_names_resolve_in_target_root",
+    ),
+    Difference(
+        "copy-into-itself",
+        "C with a target inside its source copies the growing copy into itself until it runs "
+        "out of file descriptors (thousands of nested directories, exit 73)",
+        "the copy's own top directory is never descended into: one level is copied",
+        "an unbounded copy fills the disk and leaves a tree nobody can use",
+        "test_copy_into_itself_stops",
+    ),
+)
+
+
+def by_name(name: str) -> Difference:
+    for d in DIFFERENCES:
+        if d.name == name:
+            return d
+    raise KeyError(name)

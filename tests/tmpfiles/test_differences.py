@@ -1,0 +1,82 @@
+"""The deliberate differences (freshroot.tmpfiles.differences): each has a test here that runs
+both tools and shows systemd doing one thing and freshroot the documented other."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from freshroot.tmpfiles.differences import DIFFERENCES, by_name
+from tests.tmpfiles.harness import D, F, L, Case, apply_both
+
+pytestmark = [pytest.mark.oracle, pytest.mark.root]
+
+# Absolute paths that exist inside the scratch roots and (checked) nowhere on the host.
+ABSENT_ON_HOST = "/freshroot-difference-test-target"
+
+
+def test_every_difference_has_its_test() -> None:
+    here = sys.modules[__name__]
+    for d in DIFFERENCES:
+        assert callable(getattr(here, d.test, None)), f"{d.name}: no test named {d.test}"
+    assert len({d.name for d in DIFFERENCES}) == len(DIFFERENCES)
+
+
+def _host_clean() -> None:
+    assert not Path(ABSENT_ON_HOST).exists(), f"{ABSENT_ON_HOST} exists on the host: the test cannot tell"
+
+
+def test_glob_through_absolute_symlink_stays_in_root(oracles: Path, scratch: Path) -> None:
+    _host_clean()
+    assert by_name("glob-symlinks-inside-root")
+    tree = (D("/g"), D(ABSENT_ON_HOST), D(f"{ABSENT_ON_HOST}/sub"), F(f"{ABSENT_ON_HOST}/sub/f", mode=0o644),
+            L("/g/link", ABSENT_ON_HOST))
+    case = Case("glob-abs-link", "z /g/link/sub/* 0600\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    target = f"{ABSENT_ON_HOST}/sub/f"
+    assert theirs.tree[target]["mode"] == "0644", "systemd looked for the pattern on the host and matched nothing"
+    assert ours.tree[target]["mode"] == "0600", "freshroot resolved the symlink inside the root"
+    assert theirs.status == ours.status == 0
+
+
+def test_w_through_absolute_symlink_writes_inside_root(oracles: Path, scratch: Path) -> None:
+    _host_clean()
+    assert by_name("w-follows-inside-root")
+    tree = (D("/t"), D(ABSENT_ON_HOST), F(f"{ABSENT_ON_HOST}/file", "old"), L("/t/x", f"{ABSENT_ON_HOST}/file"))
+    case = Case("w-abs-link", "w /t/x - - - - new\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    target = f"{ABSENT_ON_HOST}/file"
+    assert theirs.tree[target]["size"] == 3 and ours.tree[target]["size"] == 3
+    assert theirs.tree[target]["sha256"] != ours.tree[target]["sha256"], "freshroot wrote the root's file"
+    assert not Path(ABSENT_ON_HOST).exists()
+
+
+def test_acl_names_resolve_in_target_root(oracles: Path, scratch: Path) -> None:
+    assert by_name("acl-names-in-root")
+    import pwd  # noqa: PLC0415
+
+    with pytest.raises(KeyError):
+        pwd.getpwnam("alice")  # the harness's alice exists only in the scratch roots
+    case = Case("acl-name", "a /t/f - - - - u:alice:rwx\n", (D("/t"), F("/t/f")))
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    assert "system.posix_acl_access" not in theirs.tree["/t/f"]["xattrs"]  # type: ignore[operator]
+    acl = ours.tree["/t/f"]["xattrs"]["system.posix_acl_access"]  # type: ignore[index]
+    assert "e8030000" in acl, "user:1000 (alice in the root's passwd) is in freshroot's ACL"
+    assert theirs.status == ours.status == 0
+
+
+def test_copy_into_itself_stops(scratch: Path) -> None:
+    """Only freshroot runs here: systemd's side makes a tree thousands of levels deep."""
+    assert by_name("copy-into-itself")
+    from tests.tmpfiles.harness import materialize, run_freshroot  # noqa: PLC0415
+
+    root = scratch / "root"
+    materialize(root, (D("/h"), D("/h/a"), F("/h/a/f", "x")))
+    conf = scratch / "c.conf"
+    conf.write_text("C /h/a/a - - - - /h/a\n")
+    status, _ = run_freshroot(root, conf, Case("c", ""))
+    assert status == 0
+    assert (root / "h/a/a/f").read_text() == "x"
+    assert not (root / "h/a/a/a").exists()
