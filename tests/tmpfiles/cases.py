@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from tests.tmpfiles.harness import BDEV, CDEV, D, F, L, P, S, Case, Node
+from tests.tmpfiles.harness import CDEV, Case, D, F, L, Node, P, S
 
 # Starting states for the entry /t/x (the parent /t always exists unless said otherwise).
 STATES: dict[str, tuple[Node, ...]] = {
@@ -229,7 +229,7 @@ def remove_cases() -> list[Case]:
     tree = (D("/r"), D("/r/d"), F("/r/d/f1"), D("/r/d/s"), F("/r/d/s/f2"), F("/r/file"), D("/r/empty"),
             L("/r/link", "d"), F("/r/d/sticky", mode=0o1644), CDEV("/r/d/null"), P("/r/d/fifo"),
             S("/r/d/sock"))
-    out = [
+    return [
         Case("r-file", "r /r/file\n", tree, ("--remove",)),
         Case("r-empty-dir", "r /r/empty\n", tree, ("--remove",)),
         Case("r-full-dir", "r /r/d\n", tree, ("--remove",)),
@@ -252,7 +252,6 @@ def remove_cases() -> list[Case]:
              ("--create", "--dry-run")),
         Case("R-link-to-dir", "R /r/link\n", tree, ("--remove",)),
     ]
-    return out
 
 
 def option_cases() -> list[Case]:

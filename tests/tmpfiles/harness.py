@@ -262,13 +262,13 @@ class Outcome:
 
 def run_systemd(binary: Path, root: Path, conf: Path, case: Case) -> tuple[int, str]:
     env = {"PATH": "/usr/bin:/bin", "SYSTEMD_LOG_LEVEL": "info", "SYSTEMD_LOG_COLOR": "0", **case.env}
-    proc = subprocess.run([str(binary), f"--root={root}", *case.args, str(conf)],  # noqa: S603
+    proc = subprocess.run([str(binary), f"--root={root}", *case.args, str(conf)],
                           env=env, capture_output=True, text=True, check=False, timeout=60)
     return proc.returncode, proc.stderr
 
 
 def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:
-    from freshroot.tmpfiles import command  # noqa: PLC0415
+    from freshroot.tmpfiles import command
 
     err = io.StringIO()
     saved = {k: os.environ.get(k) for k in case.env}
@@ -312,9 +312,10 @@ def compare(case: Case, oracle: Path, scratch: Path) -> list[str]:
     if theirs.status != ours.status:
         problems.append(f"exit status differs: systemd={theirs.status} freshroot={ours.status}")
     if problems:
-        tree = "".join(f"  {n.kind} {n.path} {n.mode:o} {n.uid}:{n.gid} {n.target or n.content!r}\n" for n in case.tree)
-        problems.append(f"-- args: {' '.join(case.args)}\n-- tree:\n{tree}-- config:\n{case.config}-- systemd stderr:\n{theirs.stderr}"
-                        f"-- freshroot stderr:\n{ours.stderr}")
+        tree = "".join(f"  {n.kind} {n.path} {n.mode:o} {n.uid}:{n.gid} {n.target or n.content!r}\n"
+                       for n in case.tree)
+        problems.append(f"-- args: {' '.join(case.args)}\n-- tree:\n{tree}-- config:\n{case.config}"
+                        f"-- systemd stderr:\n{theirs.stderr}-- freshroot stderr:\n{ours.stderr}")
     return problems
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.tmpfiles.differences import DIFFERENCES, by_name
-from tests.tmpfiles.harness import D, F, L, Case, apply_both
+from tests.tmpfiles.harness import Case, D, F, L, apply_both
 
 pytestmark = [pytest.mark.oracle, pytest.mark.root]
 
@@ -30,7 +30,7 @@ def _host_clean() -> None:
 
 def test_glob_through_absolute_symlink_stays_in_root(oracles: Path, scratch: Path) -> None:
     _host_clean()
-    assert by_name("glob-symlinks-inside-root")
+    by_name("glob-symlinks-inside-root")  # raises KeyError if the table lost the entry
     tree = (D("/g"), D(ABSENT_ON_HOST), D(f"{ABSENT_ON_HOST}/sub"), F(f"{ABSENT_ON_HOST}/sub/f", mode=0o644),
             L("/g/link", ABSENT_ON_HOST))
     case = Case("glob-abs-link", "z /g/link/sub/* 0600\n", tree)
@@ -43,19 +43,20 @@ def test_glob_through_absolute_symlink_stays_in_root(oracles: Path, scratch: Pat
 
 def test_w_through_absolute_symlink_writes_inside_root(oracles: Path, scratch: Path) -> None:
     _host_clean()
-    assert by_name("w-follows-inside-root")
+    by_name("w-follows-inside-root")  # raises KeyError if the table lost the entry
     tree = (D("/t"), D(ABSENT_ON_HOST), F(f"{ABSENT_ON_HOST}/file", "old"), L("/t/x", f"{ABSENT_ON_HOST}/file"))
     case = Case("w-abs-link", "w /t/x - - - - new\n", tree)
     theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
     target = f"{ABSENT_ON_HOST}/file"
-    assert theirs.tree[target]["size"] == 3 and ours.tree[target]["size"] == 3
+    assert theirs.tree[target]["size"] == 3
+    assert ours.tree[target]["size"] == 3
     assert theirs.tree[target]["sha256"] != ours.tree[target]["sha256"], "freshroot wrote the root's file"
     assert not Path(ABSENT_ON_HOST).exists()
 
 
 def test_acl_names_resolve_in_target_root(oracles: Path, scratch: Path) -> None:
-    assert by_name("acl-names-in-root")
-    import pwd  # noqa: PLC0415
+    by_name("acl-names-in-root")  # raises KeyError if the table lost the entry
+    import pwd
 
     with pytest.raises(KeyError):
         pwd.getpwnam("alice")  # the harness's alice exists only in the scratch roots
@@ -67,10 +68,20 @@ def test_acl_names_resolve_in_target_root(oracles: Path, scratch: Path) -> None:
     assert theirs.status == ours.status == 0
 
 
+def test_user_owned_symlink_is_not_followed(oracles: Path, scratch: Path) -> None:
+    by_name("safe-symlink-owner")  # raises KeyError if the table lost the entry
+    tree = (D("/h"), D("/h/a"), L("/h/b", "a", 1000, 1000))
+    case = Case("user-link", "f /h/b/x - - - - data\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    assert "/h/a/x" in theirs.tree, "systemd followed the user's symlink (the directory holding it is root's)"
+    assert "/h/a/x" not in ours.tree, "freshroot refused it"
+    assert (theirs.status, ours.status) == (0, 73)
+
+
 def test_copy_into_itself_stops(scratch: Path) -> None:
     """Only freshroot runs here: systemd's side makes a tree thousands of levels deep."""
-    assert by_name("copy-into-itself")
-    from tests.tmpfiles.harness import materialize, run_freshroot  # noqa: PLC0415
+    by_name("copy-into-itself")  # raises KeyError if the table lost the entry
+    from tests.tmpfiles.harness import materialize, run_freshroot
 
     root = scratch / "root"
     materialize(root, (D("/h"), D("/h/a"), F("/h/a/f", "x")))

@@ -62,12 +62,14 @@ def shim(kind: str, oracle: Path) -> str:
             "-c 'import sys; from freshroot.tmpfiles.command import main; sys.exit(main())' \"$@\"")
 
 
-def run_script(script: Path, kind: str, oracle: Path, scratch: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: Path, kind: str, oracle: Path, scratch: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     ov = scratch / "ov"
     ov.mkdir(parents=True, exist_ok=True)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SHIM": shim(kind, oracle), "LANG": "C.UTF-8",
            "USER": "root", "HOME": "/root", "LOGNAME": "root",
            "SYSTEMD_LOG_LEVEL": "info"}
-    return subprocess.run(  # noqa: S603
-        ["unshare", "-m", "--propagation", "private", "bash", "-c", PROLOGUE, "prologue", str(ov), str(script)],  # noqa: S607
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", PROLOGUE, "prologue", str(ov), str(script)],
         env=env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -14,6 +14,7 @@ import errno
 import fcntl
 import os
 import stat
+import struct
 
 from freshroot.fs.ops import _check_name, fd_path, reopen
 
@@ -41,10 +42,6 @@ def get_xattr_fd(fd: int, name: str) -> bytes:
     return os.getxattr(fd_path(fd), name)
 
 
-def remove_xattr_fd(fd: int, name: str) -> None:
-    os.removexattr(fd_path(fd), name)
-
-
 def _flags_fd(fd: int) -> int:
     """A readable fd for the flags ioctls (O_NOATIME where allowed, as systemd does)."""
     try:
@@ -53,19 +50,8 @@ def _flags_fd(fd: int) -> int:
         return reopen(fd, os.O_RDONLY)
 
 
-def get_flags(fd: int) -> int:
-    """FS_IOC_GETFLAGS of the regular file or directory ``fd`` (O_PATH fds are reopened)."""
-    real = _flags_fd(fd)
-    try:
-        buf = array.array("I", [0])
-        fcntl.ioctl(real, FS_IOC_GETFLAGS, buf, True)
-        return int(buf[0])
-    finally:
-        os.close(real)
-
-
 def _set(real: int, value: int) -> None:
-    fcntl.ioctl(real, FS_IOC_SETFLAGS, array.array("I", [value & 0xFFFFFFFF]), False)
+    fcntl.ioctl(real, FS_IOC_SETFLAGS, struct.pack("=I", value & 0xFFFFFFFF))
 
 
 def change_flags(fd: int, value: int, mask: int) -> tuple[int, int]:
@@ -75,7 +61,7 @@ def change_flags(fd: int, value: int, mask: int) -> tuple[int, int]:
     real = _flags_fd(fd)
     try:
         buf = array.array("I", [0])
-        fcntl.ioctl(real, FS_IOC_GETFLAGS, buf, True)
+        fcntl.ioctl(real, FS_IOC_GETFLAGS, buf)  # fills buf in place
         old = int(buf[0])
         new = (old & ~mask) | (value & mask)
         if new == old:
@@ -99,9 +85,9 @@ def change_flags(fd: int, value: int, mask: int) -> tuple[int, int]:
                     if e2.errno != errno.EINVAL:
                         raise
                     continue
-                fcntl.ioctl(real, FS_IOC_GETFLAGS, buf, True)
+                fcntl.ioctl(real, FS_IOC_GETFLAGS, buf)  # fills buf in place
                 current = int(buf[0])
-        fcntl.ioctl(real, FS_IOC_GETFLAGS, buf, True)
+        fcntl.ioctl(real, FS_IOC_GETFLAGS, buf)  # fills buf in place
         return old, int(buf[0])
     finally:
         os.close(real)
@@ -120,9 +106,9 @@ def is_btrfs_subvolume(fd: int) -> bool:
 
 
 def _statfs_type(fd: int) -> int:
-    import ctypes  # noqa: PLC0415  (only on the rare btrfs path)
+    import ctypes
 
-    from freshroot.fs import _libc  # noqa: PLC0415
+    from freshroot.fs import _libc
 
     buf = ctypes.create_string_buffer(120)
     fn = _libc.libc().fstatfs
@@ -140,6 +126,6 @@ def make_btrfs_subvolume(dir_fd: int, name: str) -> None:
         if len(raw) > 4087:
             raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), name)
         args[8 : 8 + len(raw)] = raw
-        fcntl.ioctl(real, BTRFS_IOC_SUBVOL_CREATE, args, False)
+        fcntl.ioctl(real, BTRFS_IOC_SUBVOL_CREATE, bytes(args))
     finally:
         os.close(real)

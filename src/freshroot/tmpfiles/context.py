@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import os
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from freshroot.fs.chase import Chased, ChaseFlags, chase
 from freshroot.log import logger
 from freshroot.tmpfiles.globs import GlobIndex
 from freshroot.tmpfiles.model import Config, Item, ItemGroup
-
 
 # What glob(3) reports as "no match" rather than an error for a path without wildcards.
 MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})

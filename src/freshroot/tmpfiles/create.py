@@ -161,7 +161,7 @@ def _open_following(ctx: Context, dir_fd: int, name: str, flags: int, mode: int)
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISLNK(st.st_mode):
         return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
-    from freshroot.fs.chase import chase  # noqa: PLC0415
+    from freshroot.fs.chase import chase
 
     target_dir = ops.fd_path(dir_fd)
     del target_dir
@@ -185,7 +185,9 @@ def _dir_path_of(ctx: Context, dir_fd: int) -> str:
     return rel.rstrip("/") if rel not in ("", "/") else ""
 
 
-def create_directory_or_subvolume(ctx: Context, item: Item, path: str, *, subvol: bool) -> tuple[int, os.stat_result, Creation] | None:
+def create_directory_or_subvolume(
+    ctx: Context, item: Item, path: str, *, subvol: bool
+) -> tuple[int, os.stat_result, Creation] | None:
     name = base_name(path)
     with ctx.open_parent(item, path) as parent:
         err: OSError | None = None
@@ -242,7 +244,7 @@ def create_directory(ctx: Context, item: Item, path: str, *, subvol: bool = Fals
 
 
 def empty_directory(ctx: Context, item: Item, path: str, creation: Creation) -> None:
-    from freshroot.fs.chase import ChaseFlags, chase  # noqa: PLC0415
+    from freshroot.fs.chase import ChaseFlags, chase
 
     try:
         c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
@@ -319,11 +321,12 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object) -> N
     make(dir_fd, tmp)
     try:
         os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        return
     except OSError as e:
         os.unlink(tmp, dir_fd=dir_fd)
         if e.errno not in (errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY):
             raise ctx.os_failure(f"Failed to create {ctx.shown(path)}", e) from e
+    else:
+        return
     try:
         ops.remove_tree_at(dir_fd, name)
     except OSError as e:
@@ -378,7 +381,7 @@ def create_symlink(ctx: Context, item: Item, path: str) -> None:
 
 
 def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
-    from freshroot.fs.chase import chase  # noqa: PLC0415
+    from freshroot.fs.chase import chase
 
     where = target if target.startswith("/") else _dir_path_of(ctx, dir_fd) + "/" + target
     try:
@@ -417,7 +420,7 @@ def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
 def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
     ok = True
     for path in expand(ctx.root_fd, item.path, safe=False):
-        from freshroot.fs.chase import ChaseFlags, chase  # noqa: PLC0415
+        from freshroot.fs.chase import ChaseFlags, chase
 
         try:
             c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
@@ -494,7 +497,7 @@ def create_item(ctx: Context, item: Item) -> None:
         case ItemType.RECURSIVE_SET_XATTR:
             glob_item_recursively(ctx, item, set_xattrs)
         case ItemType.SET_ACL | ItemType.RECURSIVE_SET_ACL:
-            from freshroot.tmpfiles import acls  # noqa: PLC0415
+            from freshroot.tmpfiles import acls
 
             if t is ItemType.SET_ACL:
                 glob_item(ctx, item, acls.path_set_acls)
@@ -506,7 +509,7 @@ def create_item(ctx: Context, item: Item) -> None:
             if item.attribute_mask:
                 glob_item_recursively(ctx, item, set_attribute)
         case ItemType.SET_CAPABILITY | ItemType.RECURSIVE_SET_CAPABILITY:
-            from freshroot.tmpfiles import caps  # noqa: PLC0415
+            from freshroot.tmpfiles import caps
 
             if t is ItemType.SET_CAPABILITY:
                 glob_item(ctx, item, caps.path_set_caps)

@@ -119,8 +119,8 @@ def run_phases(ctx: Context, operations: Operation) -> int:
 
 
 def _cleaner(ctx: Context) -> Callable[[Context, Item], None]:
-    from freshroot.log import logger  # noqa: PLC0415
-    from freshroot.tmpfiles.clean import Cleaner  # noqa: PLC0415
+    from freshroot.log import logger
+    from freshroot.tmpfiles.clean import Cleaner
 
     cleaner = Cleaner(ctx.config, ctx.root_fd, root=ctx.options.root, dry_run=ctx.dry_run, log=logger.info)
 

@@ -26,11 +26,11 @@ def operations(args: argparse.Namespace) -> Operation:
 
 
 def run(args: argparse.Namespace) -> int:
-    from freshroot.tmpfiles.load import LoadOptions, load  # noqa: PLC0415  (keeps --help fast)
+    from freshroot.tmpfiles.load import LoadOptions, load
 
     options = LoadOptions.from_args(args)
     if getattr(args, "cat_config", False) or getattr(args, "tldr", False):
-        from freshroot.tmpfiles.discovery import cat_config, list_files  # noqa: PLC0415
+        from freshroot.tmpfiles.discovery import cat_config, list_files
 
         files, _ = list_files(options.root, options.dirs(), options.replace)
         sys.stdout.write(cat_config(files, tldr=bool(args.tldr)))
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     config = load(options)
     if config.read_failed:
         return EXIT_FAILURE
-    from freshroot.tmpfiles.executor import run_phases  # noqa: PLC0415
+    from freshroot.tmpfiles.executor import run_phases
 
     root_fd = open_root(options.root)
     # systemd creates everything under umask 0 with explicit modes; so do we.

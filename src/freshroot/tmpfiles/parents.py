@@ -71,11 +71,8 @@ def _mkdir_parents(ctx: Context, parent: str) -> None:
         resolved = f"{resolved.rstrip('/')}/{name}"
 
 
-def _is_mount_point(parent_fd: int, name: str, st: os.stat_result) -> bool:
-    parent_st = os.fstat(parent_fd)
-    if parent_st.st_dev != st.st_dev:
-        return True
-    return False
+def _is_mount_point(parent_fd: int, st: os.stat_result) -> bool:
+    return os.fstat(parent_fd).st_dev != st.st_dev
 
 
 def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: str, *, follow: bool) -> bool:
@@ -97,7 +94,7 @@ def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: 
     if follow:
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     ctx.info(f'Wrong file type 0o{stat.S_IFMT(st.st_mode):o}; rm -rf "{ctx.shown(path)}"')
-    if _is_mount_point(parent_fd, name, st):
+    if _is_mount_point(parent_fd, st):
         raise ctx.error(f'Not removing "{ctx.shown(path)}" because it is a mount point.')
     ctx.action("Would remove", "Removing", ctx.shown(path))
     if not ctx.dry_run:

@@ -137,7 +137,6 @@ def cleanup_dir(
 ) -> bool:
     """systemd's dir_cleanup over the open directory ``dfd`` (``path`` names it, root-relative).
     Returns False when something failed (after going through everything)."""
-    del item
     ok = True
     for name in sorted(os.listdir(dfd)):
         try:
@@ -175,10 +174,10 @@ def cleanup_dir(
                         except OSError:
                             ctx.debug(f'Couldn\'t acquire lock on directory "{ctx.shown(sub)}", skipping.')
                             continue
-                    ok = cleanup_dir(ctx, None, sub, sub_fd, dev, depth - 1, needs_cleanup, sockets) and ok  # type: ignore[arg-type]
+                    ok = cleanup_dir(ctx, item, sub, sub_fd, dev, depth - 1, needs_cleanup, sockets) and ok
                 finally:
                     os.close(sub_fd)
-            if not needs_cleanup(st, True):
+            if not needs_cleanup(st, stat.S_ISDIR(st.st_mode)):
                 continue
             ctx.action("Would remove", "Removing", f'directory "{ctx.shown(sub)}"')
             if not ctx.dry_run:
@@ -201,7 +200,7 @@ def cleanup_dir(
         if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             ctx.debug(f'Skipping "{ctx.shown(sub)}": a device.')
             continue
-        if not needs_cleanup(st, False):
+        if not needs_cleanup(st, stat.S_ISDIR(st.st_mode)):
             continue
         ctx.action("Would remove", "Removing", f'"{ctx.shown(sub)}"')
         if ctx.dry_run:
