@@ -129,6 +129,8 @@ class Context:
             return chase(parent, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
         except UnsafePathError as e:
             # systemd's CHASE_WARN has already said what is unsafe; the item fails.
+            if self.literal_glob and not self._exists(path):
+                raise NoMatch(path) from e
             if item.allow_failure:
                 logger.info(str(e))
                 raise ItemFailed(str(e)) from e
@@ -148,11 +150,21 @@ class Context:
         try:
             return chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
         except UnsafePathError as e:
+            if self.literal_glob and not self._exists(path):
+                raise NoMatch(path) from e  # glob(3) would not have matched: nothing to refuse
             raise self.error(str(e)) from e
         except OSError as e:
             if self.literal_glob and e.errno in MISSING:
                 raise NoMatch(path) from e
             raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
+
+    def _exists(self, path: str) -> bool:
+        """Whether glob(3) would see ``path`` (no SAFE rule, last symlink not followed)."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.NOFOLLOW):
+                return True
+        except OSError:
+            return False
 
     def matches_glob(self, path: str) -> bool:
         """Whether a glob line's pattern matches ``path`` (systemd's find_glob)."""
