@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import logging
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,8 +72,12 @@ class Context:
     literal_glob: bool = False
     # The parent directory mkdir_parents_item just chased with SAFE, for open_parent to reuse.
     parent_hint: tuple[str, Chased] | None = None
+    verbose: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
+        # Whether action/debug messages are shown at all (messages in hot paths are only
+        # formatted when they are).
+        self.verbose = self.options.dry_run or logger.isEnabledFor(logging.DEBUG)
         for g in self.config.groups:
             self.items_by_path.setdefault(g.path, g)
         for g in self.config.globs:

@@ -37,7 +37,8 @@ def _write(ctx: Context, item: Item, fd: int, path: str) -> None:
     data = _content(item)
     if not data:
         return
-    ctx.action("Would write", "Writing", f'to "{ctx.shown(path)}"')
+    if ctx.verbose:  # no message built unless it is shown
+        ctx.action("Would write", "Writing", f'to "{ctx.shown(path)}"')
     if ctx.dry_run:
         return
     try:
@@ -208,7 +209,8 @@ def create_directory_or_subvolume(
                 else:
                     made = False
         if not made:
-            ctx.action("Would create", "Creating", f'directory "{ctx.shown(path)}"')
+            if ctx.verbose:  # no message built unless it is shown
+                ctx.action("Would create", "Creating", f'directory "{ctx.shown(path)}"')
             try:
                 os.mkdir(name, item.mode, dir_fd=parent.fd)
             except OSError as e:
@@ -452,7 +454,8 @@ def _attribute(ctx: Context, item: Item, path: str, creation: Creation) -> None:
 
 
 def create_item(ctx: Context, item: Item) -> None:
-    ctx.debug(f"Running create action for entry {item.type} {item.path}")
+    if ctx.verbose:  # no message built unless it is shown
+        ctx.debug(f"Running create action for entry {item.type} {item.path}")
     t = item.type
     match t:
         case ItemType.IGNORE_PATH | ItemType.IGNORE_DIRECTORY_PATH | ItemType.REMOVE_PATH \

@@ -58,15 +58,18 @@ def set_perms(
             # under the old owner than before nor under the new one than intended.
             common = new_mode & st.st_mode
             if (common ^ st.st_mode) & 0o7777:
-                ctx.action("Would temporarily change", "Temporarily changing", f'"{shown}" to mode {common:o}')
+                if ctx.verbose:  # no message built unless it is shown
+                    ctx.action("Would temporarily change", "Temporarily changing", f'"{shown}" to mode {common:o}')
                 if not ctx.dry_run:
                     ops.chmod_fd(fd, common & 0o7777)
         if do_chown:
-            ctx.action("Would change", "Changing", f'"{shown}" to owner {uid}:{gid}')
+            if ctx.verbose:  # no message built unless it is shown
+                ctx.action("Would change", "Changing", f'"{shown}" to owner {uid}:{gid}')
             if not ctx.dry_run:
                 ops.chown_fd(fd, uid if uid != st.st_uid else -1, gid if gid != st.st_gid else -1)
         if (do_chmod or do_chown) and not is_link:
-            ctx.action("Would change", "Changing", f'"{shown}" to mode {new_mode:o}')
+            if ctx.verbose:  # no message built unless it is shown
+                ctx.action("Would change", "Changing", f'"{shown}" to mode {new_mode:o}')
             if not ctx.dry_run:
                 ops.chmod_fd(fd, new_mode)
     except OSError as e:

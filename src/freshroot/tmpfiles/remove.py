@@ -48,7 +48,8 @@ def _live_sockets() -> frozenset[str]:
 
 
 def remove_item(ctx: Context, item: Item) -> None:
-    ctx.debug(f"Running remove action for entry {item.type} {item.path}")
+    if ctx.verbose:  # no message built unless it is shown
+        ctx.debug(f"Running remove action for entry {item.type} {item.path}")
     match item.type:
         case ItemType.TRUNCATE_DIRECTORY:
             remove_recursive(ctx, item, item.path, remove_instance=False)
