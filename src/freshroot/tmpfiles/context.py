@@ -7,7 +7,9 @@ from __future__ import annotations
 import enum
 import errno
 import logging
+import os
 import posixpath
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,6 +75,10 @@ class Context:
     # The parent directory mkdir_parents_item just chased with SAFE, for open_parent to reuse.
     parent_hint: tuple[str, Chased] | None = None
     verbose: bool = field(init=False, default=False)
+    # Directories already walked with SAFE in this phase, by the path that named them: most
+    # lines share their parent with the line before. Dropped whenever anything is removed,
+    # replaced or given a new owner (the walk could then end elsewhere or be unsafe).
+    _dirs: dict[str, tuple[int, os.stat_result]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         # Whether action/debug messages are shown at all (messages in hot paths are only
@@ -131,7 +137,7 @@ class Context:
                 return hint[1]
             hint[1].close()
         try:
-            return chase(parent, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
+            return self.safe_dir(parent)
         except UnsafePathError as e:
             # systemd's CHASE_WARN has already said what is unsafe; the item fails.
             if self.literal_glob and not self._exists(path):
@@ -162,6 +168,22 @@ class Context:
             if self.literal_glob and e.errno in MISSING:
                 raise NoMatch(path) from e
             raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
+
+    def safe_dir(self, path: str) -> Chased:
+        """chase(path, SAFE) for a directory, remembered for the next line that needs it."""
+        found = self._dirs.get(path)
+        if found is not None:
+            return Chased(os.dup(found[0]), path, "", found[1])
+        c = chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
+        if stat.S_ISDIR(c.st.st_mode) and len(self._dirs) < 4096:
+            self._dirs[path] = (os.dup(c.fd), c.st)
+        return c
+
+    def forget_dirs(self) -> None:
+        """Something was removed, replaced or chowned: walk again from now on."""
+        for fd, _ in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
 
     def _exists(self, path: str) -> bool:
         """Whether glob(3) would see ``path`` (no SAFE rule, last symlink not followed)."""

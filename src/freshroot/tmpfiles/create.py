@@ -319,6 +319,7 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object) -> N
     """The '+' replacement: make the node under a temporary name and rename it over the old
     one; when the old one is a directory, remove it (rm -rf) and make the node in place."""
     assert callable(make)
+    ctx.forget_dirs()
     tmp = f".#{name}{os.urandom(8).hex()}"
     make(dir_fd, tmp)
     try:

@@ -66,9 +66,11 @@ def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
             ctx.error(f"{ctx.shown(item.path)}: {e.strerror if isinstance(e, OSError) else e}")
             ok = item.allow_failure
     if Operation.REMOVE in operation:
+        ctx.forget_dirs()
         ok = _run(ctx, item, remove_item) and ok
     for op in (Operation.CLEAN, Operation.PURGE):
         if op in operation and op in ctx.extra:
+            ctx.forget_dirs()
             ok = _run(ctx, item, ctx.extra[op]) and ok
     return ok
 
@@ -107,10 +109,12 @@ def run_phases(ctx: Context, operations: Operation) -> int:
         op = operations & phase
         if not op:
             continue
+        ctx.forget_dirs()
         for group in ctx.config.groups:
             ok = process_group(ctx, links, group, op) and ok
         for group in ctx.config.globs:
             ok = process_group(ctx, links, group, op) and ok
+    ctx.forget_dirs()
     if ctx.config.invalid:
         return EXIT_DATAERR
     if not ok or ctx.failed:

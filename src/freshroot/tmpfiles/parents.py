@@ -35,7 +35,7 @@ def _mkdir_parents(ctx: Context, parent: str) -> None:
     followed (inside the root); a dangling symlink or a non-directory stops it (the caller's
     create then reports the missing parent)."""
     try:  # the common case: the parent is there already, one walk tells
-        found = chase(parent, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
+        found = ctx.safe_dir(parent)
     except (OSError, UnsafePathError):
         pass
     else:
@@ -98,6 +98,7 @@ def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: 
         raise ctx.error(f'Not removing "{ctx.shown(path)}" because it is a mount point.')
     ctx.action("Would remove", "Removing", ctx.shown(path))
     if not ctx.dry_run:
+        ctx.forget_dirs()
         try:
             ops.remove_tree_at(parent_fd, name)
         except OSError as e:

@@ -66,6 +66,8 @@ def set_perms(
             if ctx.verbose:  # no message built unless it is shown
                 ctx.action("Would change", "Changing", f'"{shown}" to owner {uid}:{gid}')
             if not ctx.dry_run:
+                if stat.S_ISDIR(st.st_mode) or is_link:
+                    ctx.forget_dirs()  # a walk through it may now be judged differently
                 ops.chown_fd(fd, uid if uid != st.st_uid else -1, gid if gid != st.st_gid else -1)
         if (do_chmod or do_chown) and not is_link:
             if ctx.verbose:  # no message built unless it is shown

@@ -8,6 +8,10 @@ removed only when they end up empty. ``R`` then removes the directory itself, ``
 
 The walk (:func:`cleanup_dir`) takes a predicate for "old enough", so the clean phase can
 reuse it with ages.
+
+Beyond systemd (issue 4, docs/tmpfiles-clean.md): the starting path of r, R and D is walked
+with the safe-transition rule, so a symlink a user planted in the middle of it is not
+followed; systemd resolves it by name.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import stat
 from collections.abc import Callable
 
+from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.create import glob_item
@@ -73,7 +78,7 @@ def _remove_one(ctx: Context, path: str) -> None:
     """remove(3): unlink, or rmdir for a directory. A missing entry is fine."""
     parent, _, name = path.rpartition("/")
     try:
-        with chase(parent or "/", root_fd=ctx.root_fd) as c:
+        with chase(parent or "/", root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as c:
             try:
                 os.unlink(name, dir_fd=c.fd)
             except IsADirectoryError:
@@ -86,6 +91,8 @@ def _remove_one(ctx: Context, path: str) -> None:
                 os.rmdir(name, dir_fd=c.fd)
     except FileNotFoundError:
         return
+    except UnsafePathError as e:
+        raise ctx.error(str(e)) from e
     except OSError as e:
         raise ctx.os_failure(f"rm {ctx.shown(path)}", e) from e
 
@@ -93,9 +100,11 @@ def _remove_one(ctx: Context, path: str) -> None:
 def remove_recursive(ctx: Context, item: Item, path: str, *, remove_instance: bool) -> None:
     try:
         # systemd opens the instance with opendir(O_NOFOLLOW): a symlink there is an error.
-        c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.NOFOLLOW)
+        c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
     except (FileNotFoundError, NotADirectoryError):
         c = None
+    except UnsafePathError as e:
+        raise ctx.error(str(e)) from e
     except OSError as e:
         raise ctx.os_failure(f"Failed to open directory {ctx.shown(path)}", e) from e
     # opendir(O_NOFOLLOW) fails with ELOOP on a symlink, which systemd treats like "not a
@@ -125,8 +134,10 @@ def remove_recursive(ctx: Context, item: Item, path: str, *, remove_instance: bo
             return
         parent, _, name = path.rpartition("/")
         try:
-            with chase(parent or "/", root_fd=ctx.root_fd) as p:
+            with chase(parent or "/", root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as p:
                 os.rmdir(name, dir_fd=p.fd)
+        except UnsafePathError as e:
+            raise ctx.error(str(e)) from e
         except OSError as e:
             if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
                 raise ctx.os_failure(f"Failed to remove {ctx.shown(path)}", e) from e
