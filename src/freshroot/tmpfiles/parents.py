@@ -15,7 +15,7 @@ import stat
 
 from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
-from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.fs.chase import chase
 from freshroot.tmpfiles.context import Context, is_normalized
 from freshroot.tmpfiles.model import Item
 
