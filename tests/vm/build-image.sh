@@ -63,6 +63,13 @@ echo "HostKey /etc/ssh/ssh_host_ed25519_key" >"$tree/etc/ssh/sshd_config.d/host-
 install -m 0644 "$here/guest/ssh-keygen.service" "$tree/etc/systemd/system/ssh-keygen.service"
 ln -s ../ssh-keygen.service "$tree/etc/systemd/system/multi-user.target.wants/ssh-keygen.service"
 
+# Units that only slow a test boot down (e2scrub_reap alone takes 10 s under TCG): periodic
+# jobs and LVM snapshot clean-up. Masked, not removed, so the image stays a stock Debian.
+for unit in e2scrub_reap.service e2scrub_all.timer apt-daily.timer apt-daily-upgrade.timer \
+        dpkg-db-backup.timer fstrim.timer; do
+    ln -sf /dev/null "$tree/etc/systemd/system/$unit"
+done
+
 # The test driver.
 install -D -m 0755 "$here/guest/driver" "$tree/usr/lib/freshroot-test/driver"
 install -m 0644 "$here/guest/freshroot-test.service" "$tree/etc/systemd/system/freshroot-test.service"
