@@ -13,20 +13,67 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
 from freshroot import __version__
 from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError, os_error_message
 
+# typing costs ~3 ms of start-up and is needed only by the type checker, which treats any
+# name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them.
 # A subcommand is listed here only once it works.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("freshroot.config.commands",)
 
 Handler = Callable[[argparse.Namespace], int]
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter without its two lazy imports, shutil and textwrap (~5 ms of --help).
+
+    The width comes from the terminal as shutil.get_terminal_size() finds it, and argument
+    help is wrapped greedily at spaces, which is all textwrap did with it.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        lines: list[str] = []
+        line = ""
+        for word in text.split():
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        return [*lines, line] if line else lines
+
+
+def _terminal_columns() -> int:
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else 1).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 1 (as systemd's tools do) with a one-line hint."""
+    """argparse, but a usage error exits 1 (as systemd's tools do) with a one-line hint,
+    and help formatted by :class:`HelpFormatter` unless told otherwise."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -85,7 +132,7 @@ def add_command(
     """Add subcommand ``name`` whose implementation is ``"module:function"`` (imported lazily)."""
     parser = subparsers.add_parser(
         name, help=help, description=description or help,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_global_options(parser)
     parser.set_defaults(handler=handler)
@@ -97,7 +144,7 @@ def build_parser() -> ArgumentParser:
         prog="freshroot",
         description="A root file system wiped at every boot, and one declaration of what "
         "persists, what is created fresh, what runs, and what ships as a portable service.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"freshroot {__version__}")
     parser.add_argument("--debug", action="store_true", help="log every step and command; show tracebacks")
@@ -113,12 +160,16 @@ def resolve_handler(spec: str) -> Handler:
     return handler
 
 
-def report(error: FreshrootError, *, prog: str, debug: bool) -> int:
-    """The one place an error becomes a message and an exit code."""
+def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseException | None = None) -> int:
+    """The one place an error becomes a message and an exit code.
+
+    ``cause`` is the exception that was really raised when ``error`` only wraps it (an
+    OSError no layer turned into an OperationError): its traceback is the useful one.
+    """
     if debug:
         import traceback  # only here: keeps start-up lean
 
-        traceback.print_exception(error)
+        traceback.print_exception(cause or error)
     sys.stderr.write(f"{prog}: {error}\n")
     return error.exit_code
 
@@ -144,7 +195,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
         return EXIT_FAILURE
     except OSError as e:
         # An OSError that no layer wrapped is still a failed operation, not a crash.
-        return report(OperationError(os_error_message(e)), prog=prog, debug=debug)
+        return report(OperationError(os_error_message(e)), prog=prog, debug=debug, cause=e)
     except Exception as e:  # the last line of defence against tracebacks
         if debug:
             raise

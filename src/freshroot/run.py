@@ -33,13 +33,14 @@ class Result:
 
 
 def format_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    """The command as a line that can be pasted into a shell."""
+    """The command as a line that can be pasted into a shell and runs the same way.
+
+    An environment other than BASE_ENV is spelled out whole after ``env -i``: listing only
+    the differences would drop PATH and LC_ALL from the pasted command.
+    """
     prefix = ""
-    if env is not None:
-        extra = {k: v for k, v in env.items() if BASE_ENV.get(k) != v}
-        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(extra.items()))
-        if prefix:
-            prefix = "env -i " + prefix + " "
+    if env is not None and dict(env) != dict(BASE_ENV):
+        prefix = "env -i " + "".join(f"{k}={shlex.quote(v)} " for k, v in sorted(env.items()))
     return prefix + shlex.join(argv)
 
 

@@ -1,0 +1,55 @@
+"""Handlers of ``freshroot config show`` and ``freshroot config check``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from freshroot.config.load import Loaded, load
+from freshroot.config.render import to_json, to_toml
+from freshroot.config.sections import check_sections
+from freshroot.fs.ops import open_root
+
+
+def _load(args: argparse.Namespace) -> Loaded:
+    root: str = args.root
+    root_fd = open_root(root)
+    try:
+        return load(root_fd, args.config, root=root)
+    finally:
+        os.close(root_fd)
+
+
+def show(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    verbose = bool(getattr(args, "verbose", False))
+    if args.json:
+        sys.stdout.write(to_json(loaded.table, loaded.files, loaded.masked, verbose=verbose) + "\n")
+        return 0
+    if verbose:
+        for name in loaded.files:
+            sys.stdout.write(f"# read {name}\n")
+        for name in loaded.masked:
+            sys.stdout.write(f"# masked by {name}\n")
+        if not loaded.files:
+            sys.stdout.write("# no declaration found\n")
+    sys.stdout.write(to_toml(loaded.table, verbose=verbose))
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    states = check_sections(loaded.table)
+    if args.json:
+        document = {"ok": True, "files": list(loaded.files), "masked": list(loaded.masked), "sections": states}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return 0
+    if not loaded.files:
+        sys.stdout.write("no declaration found (nothing to check)\n")
+    for name in loaded.files:
+        sys.stdout.write(f"read {name}\n")
+    for name, state in states.items():
+        sys.stdout.write(f"[{name}]: {state}\n")
+    return 0

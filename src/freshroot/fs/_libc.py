@@ -1,0 +1,35 @@
+"""The few libc calls the os module does not expose, through ctypes.
+
+Loaded lazily (ctypes costs start-up time) and only by the fs modules that need them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+
+AT_EMPTY_PATH = 0x1000
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_NO_AUTOMOUNT = 0x800
+
+
+@functools.cache
+def libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def check(result: int, what: str, filename: str | None = None) -> int:
+    """Raise OSError from errno when a libc call returned -1."""
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", filename)
+    return result
+
+
+def fchownat_empty(fd: int, uid: int, gid: int) -> None:
+    """fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW): chown what an O_PATH fd is."""
+    fn = libc().fchownat
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
+    check(fn(fd, b"", uid & 0xFFFFFFFF, gid & 0xFFFFFFFF, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW), "fchownat")

@@ -1,0 +1,266 @@
+"""File operations on file descriptors.
+
+Every function here takes a directory fd and a single name (never a path with '/'), or an
+fd, and never follows a symlink in the name it is given. Paths are resolved only by
+:func:`freshroot.fs.chase.chase`; everything after that works on what it returned.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+
+from freshroot.fs.chase import Chased, ChaseFlags, chase
+
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"not a single path component: {name!r}")
+
+
+def fd_path(fd: int) -> str:
+    """The /proc magic link of ``fd``: opening it reopens the same inode, never a re-resolved path."""
+    return f"/proc/self/fd/{fd}"
+
+
+def open_root(path: str = "/") -> int:
+    """An O_PATH fd for a root directory (the one path freshroot takes as given)."""
+    return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def reopen(fd: int, flags: int) -> int:
+    """Turn an O_PATH fd into a real one (as systemd's fd_reopen), refusing symlinks."""
+    st = os.fstat(fd)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, "is a symbolic link", fd_path(fd))
+    if stat.S_ISDIR(st.st_mode) and flags & (os.O_WRONLY | os.O_RDWR) == 0:
+        # O_DIRECTORY on "." of the fd is the cheapest way for directories.
+        return os.open(".", flags | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+    return os.open(fd_path(fd), flags | os.O_CLOEXEC)
+
+
+def open_at(dir_fd: int, name: str, flags: int, mode: int = 0o644) -> int:
+    _check_name(name)
+    return os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
+
+
+def open_path_at(dir_fd: int, name: str) -> int:
+    return open_at(dir_fd, name, os.O_PATH)
+
+
+def open_dir_at(dir_fd: int, name: str) -> int:
+    """A readable directory fd for ``name`` (refuses a symlink there)."""
+    return open_at(dir_fd, name, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def mkdir_at(dir_fd: int, name: str, mode: int = 0o755) -> bool:
+    """mkdirat; True if created, False if a directory (not a symlink to one) was already there."""
+    _check_name(name)
+    try:
+        os.mkdir(name, mode, dir_fd=dir_fd)
+    except FileExistsError:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            raise
+        return False
+    return True
+
+
+def create_at(dir_fd: int, name: str, mode: int = 0o644, *, exclusive: bool = True) -> int:
+    """Create a regular file for writing; with ``exclusive``, only if nothing is there."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
+    return open_at(dir_fd, name, flags, mode)
+
+
+def symlink_at(target: str, dir_fd: int, name: str) -> None:
+    _check_name(name)
+    os.symlink(target, name, dir_fd=dir_fd)
+
+
+def mknod_at(dir_fd: int, name: str, mode: int, device: int = 0) -> None:
+    _check_name(name)
+    os.mknod(name, mode, device, dir_fd=dir_fd)
+
+
+def unlink_at(dir_fd: int, name: str) -> None:
+    _check_name(name)
+    os.unlink(name, dir_fd=dir_fd)
+
+
+def rmdir_at(dir_fd: int, name: str) -> None:
+    _check_name(name)
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def rename_at(src_dir_fd: int, src: str, dst_dir_fd: int, dst: str) -> None:
+    _check_name(src)
+    _check_name(dst)
+    os.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+
+def readlink_fd(fd: int) -> str:
+    """The target of the symlink an O_PATH|O_NOFOLLOW fd refers to."""
+    return os.readlink("", dir_fd=fd)
+
+
+def lstat_at(dir_fd: int, name: str) -> os.stat_result:
+    _check_name(name)
+    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def chown_fd(fd: int, uid: int, gid: int) -> None:
+    """Change owner of what ``fd`` refers to (O_PATH fds and symlinks included); -1 keeps one."""
+    from freshroot.fs import _libc  # ctypes costs start-up time; only chown needs it
+
+    _libc.fchownat_empty(fd, uid, gid)
+
+
+def chmod_fd(fd: int, mode: int) -> None:
+    """Change the mode of what ``fd`` refers to. Symlinks have no mode: refused with ELOOP."""
+    st = os.fstat(fd)
+    if stat.S_ISLNK(st.st_mode):
+        raise OSError(errno.ELOOP, "cannot change the mode of a symbolic link", fd_path(fd))
+    # chmod through the /proc magic link acts on the inode the fd holds (O_PATH has no fchmod).
+    os.chmod(fd_path(fd), mode)
+
+
+def listdir_fd(fd: int) -> list[str]:
+    """Names in the directory ``fd`` (O_PATH or not), sorted, '.' and '..' left out."""
+    dfd = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return sorted(os.listdir(dfd))
+    finally:
+        os.close(dfd)
+
+
+def scandir_fd(fd: int) -> Iterator[os.DirEntry[str]]:
+    """os.scandir on a duplicate of a readable directory fd (scandir closes what it gets)."""
+    dfd = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(dfd) as it:
+            yield from it
+    finally:
+        os.close(dfd)
+
+
+def mkdir_parents(
+    root_fd: int, path: str, mode: int = 0o755, flags: ChaseFlags = ChaseFlags.SAFE
+) -> Chased:
+    """Make ``path`` (below ``root_fd``) and any missing parents; return the directory.
+
+    Existing components are never changed. Each new directory is made with mkdirat in the
+    fd of its parent, so a concurrent rename cannot redirect the creation.
+    """
+    found = chase(path, root_fd=root_fd, flags=flags | ChaseFlags.NONEXISTENT)
+    rest = [c for c in found.rest.split("/") if c]
+    with found:
+        if not stat.S_ISDIR(os.fstat(found.fd).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", found.path)
+        fd = os.dup(found.fd)
+        current = found.path
+    try:
+        for name in rest:
+            if name == "..":
+                raise OSError(errno.EINVAL, "'..' after a missing directory", path)
+            mkdir_at(fd, name, mode)
+            child = open_path_at(fd, name)
+            os.close(fd)
+            fd = child
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
+            current = current.rstrip("/") + "/" + name
+    except BaseException:
+        os.close(fd)
+        raise
+    return Chased(fd, current, "", os.fstat(fd))
+
+
+def _mount_id(dir_fd: int, name: str = "") -> int:
+    """The mount id (statx) of an entry: unlike st_dev it tells a bind mount from its source."""
+    from freshroot.fs.statx import Mask, statx_at
+
+    mnt_id = statx_at(dir_fd, name, Mask.TYPE | Mask.MNT_ID).mnt_id
+    if mnt_id is None:  # kernels before 5.8; st_dev is the best left
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev if name else os.fstat(dir_fd).st_dev
+    return mnt_id
+
+
+def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> None:
+    """Remove ``name`` and everything below it, as rm -rf would, but safely.
+
+    Symlinks are removed, never followed. Directories are descended through fds opened
+    with O_NOFOLLOW. Unless ``cross_mounts``, a mount point (bind mounts of the same file
+    system included: they are told apart by mount id, not st_dev) and what is below it are
+    left alone, everything else is removed, and OSError EBUSY names the first mount point
+    at the end (its parent directories stay, since they are not empty).
+    """
+    _check_name(name)
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    kept: list[str] = []
+    mount = None if cross_mounts else _mount_id(dir_fd)
+    if mount is not None and _mount_id(dir_fd, name) != mount:
+        raise OSError(errno.EBUSY, "is a mount point, not removing it", name)
+    _remove_contents(dir_fd, name, name, mount, kept)
+    if kept:
+        raise OSError(errno.EBUSY, f"is a mount point, left in place with its parents ({len(kept)} in all)", kept[0])
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, kept: list[str]) -> None:
+    fd = open_dir_at(parent_fd, name)
+    try:
+        if mount is not None and _mount_id(fd) != mount:
+            kept.append(where)  # swapped for a mount point since we looked
+            return
+        for entry in os.listdir(fd):
+            est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISDIR(est.st_mode):
+                os.unlink(entry, dir_fd=fd)
+                continue
+            path = f"{where}/{entry}"
+            if mount is not None and _mount_id(fd, entry) != mount:
+                kept.append(path)
+                continue
+            before = len(kept)
+            _remove_contents(fd, entry, path, mount, kept)
+            if len(kept) == before:
+                os.rmdir(entry, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def read_at(dir_fd: int, name: str, limit: int = 16 << 20) -> bytes:
+    """Read a regular file (never through a symlink), at most ``limit`` bytes."""
+    fd = open_at(dir_fd, name, os.O_RDONLY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", name)
+        return read_fd(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def read_fd(fd: int, limit: int = 16 << 20) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(1 << 20, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]

@@ -1,0 +1,221 @@
+"""statx(2) on file descriptors: nanosecond timestamps, birth time, mount id, mount-root bit.
+
+os.stat() cannot give the birth time, the mount id, or whether an entry is the root of a
+mount (STATX_ATTR_MOUNT_ROOT), which tmpfiles' clean algorithm and the persistence audit
+need. The call goes through glibc's statx() wrapper via ctypes (loaded on first use).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import stat
+import struct
+from dataclasses import dataclass
+
+from freshroot.fs import _libc
+
+
+class Mask(enum.IntFlag):
+    """STATX_* request/result mask bits (linux/stat.h); unknown bits are kept (IntFlag)."""
+
+    TYPE = 0x1
+    MODE = 0x2
+    NLINK = 0x4
+    UID = 0x8
+    GID = 0x10
+    ATIME = 0x20
+    MTIME = 0x40
+    CTIME = 0x80
+    INO = 0x100
+    SIZE = 0x200
+    BLOCKS = 0x400
+    BASIC_STATS = 0x7FF
+    BTIME = 0x800
+    MNT_ID = 0x1000
+
+
+class Attr(enum.IntFlag):
+    """STATX_ATTR_* bits of stx_attributes."""
+
+    COMPRESSED = 0x4
+    IMMUTABLE = 0x10
+    APPEND = 0x20
+    NODUMP = 0x40
+    ENCRYPTED = 0x800
+    AUTOMOUNT = 0x1000
+    MOUNT_ROOT = 0x2000
+    VERITY = 0x100000
+    DAX = 0x200000
+
+
+class _Timestamp(ctypes.Structure):
+    _fields_ = (("tv_sec", ctypes.c_int64), ("tv_nsec", ctypes.c_uint32), ("_reserved", ctypes.c_int32))
+
+
+class _Statx(ctypes.Structure):
+    _fields_ = (
+        ("stx_mask", ctypes.c_uint32),
+        ("stx_blksize", ctypes.c_uint32),
+        ("stx_attributes", ctypes.c_uint64),
+        ("stx_nlink", ctypes.c_uint32),
+        ("stx_uid", ctypes.c_uint32),
+        ("stx_gid", ctypes.c_uint32),
+        ("stx_mode", ctypes.c_uint16),
+        ("_spare0", ctypes.c_uint16),
+        ("stx_ino", ctypes.c_uint64),
+        ("stx_size", ctypes.c_uint64),
+        ("stx_blocks", ctypes.c_uint64),
+        ("stx_attributes_mask", ctypes.c_uint64),
+        ("stx_atime", _Timestamp),
+        ("stx_btime", _Timestamp),
+        ("stx_ctime", _Timestamp),
+        ("stx_mtime", _Timestamp),
+        ("stx_rdev_major", ctypes.c_uint32),
+        ("stx_rdev_minor", ctypes.c_uint32),
+        ("stx_dev_major", ctypes.c_uint32),
+        ("stx_dev_minor", ctypes.c_uint32),
+        ("stx_mnt_id", ctypes.c_uint64),
+        # The kernel's struct is 256 bytes; newer kernels fill more of this tail.
+        ("_spare", ctypes.c_uint64 * 13),
+    )
+
+
+assert ctypes.sizeof(_Statx) == 256
+
+
+def _ns(ts: _Timestamp) -> int:
+    return int(ts.tv_sec) * 1_000_000_000 + int(ts.tv_nsec)
+
+
+@dataclass(frozen=True, slots=True)
+class Statx:
+    """What statx returned. Fields the file system did not provide are None."""
+
+    mask: Mask
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    ino: int
+    size: int
+    blocks: int
+    blksize: int
+    dev: int
+    rdev: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    btime_ns: int | None  # birth time; None where the file system does not record it
+    mnt_id: int | None
+    attributes: Attr
+    attributes_mask: Attr  # which bits of ``attributes`` this file system supports
+
+    @property
+    def is_mount_root(self) -> bool | None:
+        """True for the root of a mount (a bind mount included); None if the kernel cannot say."""
+        if Attr.MOUNT_ROOT not in self.attributes_mask:
+            return None
+        return Attr.MOUNT_ROOT in self.attributes
+
+    @property
+    def type(self) -> int:
+        return stat.S_IFMT(self.mode)
+
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+    def is_reg(self) -> bool:
+        return stat.S_ISREG(self.mode)
+
+    def is_lnk(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+
+DEFAULT_MASK = Mask.BASIC_STATS | Mask.BTIME | Mask.MNT_ID
+
+
+def statx_at(dir_fd: int, name: str, mask: Mask = DEFAULT_MASK, *, follow: bool = False) -> Statx:
+    """statx of ``name`` in ``dir_fd``; never triggers an automount; follows a symlink only if asked."""
+    flags = _libc.AT_NO_AUTOMOUNT | (0 if follow else _libc.AT_SYMLINK_NOFOLLOW)
+    if not name:
+        flags |= _libc.AT_EMPTY_PATH
+    buf = _Statx()
+    fn = _libc.libc().statx
+    fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p)
+    fn.restype = ctypes.c_int
+    _libc.check(fn(dir_fd, os.fsencode(name), flags, int(mask), ctypes.byref(buf)), "statx", name or None)
+    got = Mask(buf.stx_mask)
+    return Statx(
+        mask=got,
+        mode=buf.stx_mode,
+        nlink=buf.stx_nlink,
+        uid=buf.stx_uid,
+        gid=buf.stx_gid,
+        ino=buf.stx_ino,
+        size=buf.stx_size,
+        blocks=buf.stx_blocks,
+        blksize=buf.stx_blksize,
+        dev=os.makedev(buf.stx_dev_major, buf.stx_dev_minor),
+        rdev=os.makedev(buf.stx_rdev_major, buf.stx_rdev_minor),
+        atime_ns=_ns(buf.stx_atime),
+        mtime_ns=_ns(buf.stx_mtime),
+        ctime_ns=_ns(buf.stx_ctime),
+        btime_ns=_ns(buf.stx_btime) if Mask.BTIME in got else None,
+        mnt_id=buf.stx_mnt_id if Mask.MNT_ID in got else None,
+        attributes=Attr(buf.stx_attributes),
+        attributes_mask=Attr(buf.stx_attributes_mask),
+    )
+
+
+def statx_fd(fd: int, mask: Mask = DEFAULT_MASK) -> Statx:
+    """statx of what ``fd`` refers to (O_PATH fds and symlinks included)."""
+    return statx_at(fd, "", mask)
+
+
+# --- the hot path of the clean walk --------------------------------------------------------
+# statx_at() builds a dataclass with enum flags: fine for a few calls, too slow for a walk of a
+# million entries. RawStatx reuses one buffer and one prepared libc function and returns a
+# plain tuple of the fields the clean algorithm reads.
+
+# Only the fields the clean walk reads; 'x' skips the rest. The kernel zeroes what the file
+# system does not provide (a missing btime reads as 0, as systemd's load also treats it).
+_RAW = struct.Struct("<I4xQ4xI4xH2x24xQqI4xqI4xqI4xqI4x8xII")
+RAW_MASK = Mask.TYPE | Mask.MODE | Mask.UID | Mask.ATIME | Mask.MTIME | Mask.CTIME | Mask.BTIME
+
+RawFields = tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int, int]
+# Indexes into RawFields.
+R_MASK, R_ATTRS, R_UID, R_MODE, R_ATTRS_MASK = 0, 1, 2, 3, 4
+R_ATIME, R_BTIME, R_CTIME, R_MTIME = 5, 7, 9, 11  # seconds; the nanoseconds follow each
+R_DEV_MAJOR, R_DEV_MINOR = 13, 14
+
+
+class RawStatx:
+    """statx(dir_fd, name, AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT) as a flat tuple (RawFields).
+
+    statx_at() builds a dataclass with enum flags: fine for a few calls, too slow for a walk of
+    a million entries. This reuses one buffer and one prepared libc function. Raises OSError.
+    """
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(256)
+        fn = _libc.libc().statx
+        fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p)
+        fn.restype = ctypes.c_int
+        self._fn = fn
+        self._flags = _libc.AT_NO_AUTOMOUNT | _libc.AT_SYMLINK_NOFOLLOW
+        self._mask = int(RAW_MASK)
+        self._unpack = _RAW.unpack_from
+
+    def __call__(self, dir_fd: int, name: bytes) -> RawFields:
+        flags = self._flags if name else self._flags | _libc.AT_EMPTY_PATH
+        if self._fn(dir_fd, name, flags, self._mask, self._buf) < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), os.fsdecode(name))
+        return self._unpack(self._buf)
+
+
+def raw_ns(fields: RawFields, index: int) -> int:
+    """A timestamp of RawFields in nanoseconds (index: R_ATIME, R_BTIME, R_CTIME, R_MTIME)."""
+    return fields[index] * 1_000_000_000 + fields[index + 1]

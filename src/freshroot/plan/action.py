@@ -1,0 +1,65 @@
+"""Actions and steps: the one way freshroot describes and makes a change.
+
+A *step* (persist a directory, apply tmpfiles, run an activation snippet...) looks at the
+target root and yields only the *actions* needed to bring it to the declared state, in
+pyinfra's manner: facts -> compare -> changes. So ``plan`` and ``apply --dry-run`` are the
+same code path as ``apply`` minus the apply() calls, and "changed / unchanged" is exact.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from freshroot.errors import Location
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a step needs to know about the run."""
+
+    root_fd: int  # O_PATH fd of the target root; every path is resolved below it
+    root: str = "/"  # the root's path, for messages and for tools that need a path
+    dry_run: bool = False
+    action: str = "activate"  # "activate" or "dry-activate" (FRESHROOT_ACTION)
+    options: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"fix": True}
+
+    def display(self, path: str) -> str:
+        """How a path inside the root is shown: /mnt/etc/x for --root /mnt."""
+        return path if self.root in ("", "/") else self.root.rstrip("/") + path
+
+
+class Action(ABC):
+    """One change. Subclasses are frozen dataclasses holding everything apply() needs."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for people: 'create directory /persist/var/lib/nixos (0755 root:root)'."""
+
+    @abstractmethod
+    def apply(self, ctx: Context) -> None:
+        """Make the change. Raise OperationError (or OSError) on failure."""
+
+    def record(self) -> Mapping[str, Any] | None:
+        """What the journal keeps so ``undo`` can revert this action; None: nothing to undo."""
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": type(self).__name__, "description": self.describe()}
+
+
+Planner = Callable[[Context], Iterable[Action]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named, ordered unit of the plan. Activation snippets are steps too."""
+
+    name: str
+    planner: Planner
+    deps: tuple[str, ...] = ()
+    description: str = ""
+    supports_dry_run: bool = True  # False: in a dry run the step is listed as skipped
+    location: Location | None = None  # where the declaration defines it

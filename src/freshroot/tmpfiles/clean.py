@@ -1,0 +1,648 @@
+"""The clean phase (age-based cleanup), and the remove and purge phases that share its walk,
+exactly as systemd-tmpfiles 262 does them.
+
+For every line with an age (d D v q Q C by their path; e x X r R by each path their glob
+matches), entries below the path whose timestamps (those its age-by letters name) are all
+older than now - age are removed, except:
+
+- mount points and anything on another mount; a root-owned lost+found on a mount root, and
+  root-owned .journal/aquota.user/aquota.group there;
+- paths that have a line of their own, or match a glob line (x/X lines exclude this way);
+- files with the sticky bit, live AF_UNIX sockets (/proc/net/unix), device nodes;
+- the first level below the path when the age starts with '~';
+- a directory or file someone holds a BSD lock on (flock, LOCK_EX|LOCK_NB fails): skipped
+  with its subtree;
+- directories are removed only when empty, after their contents were cleaned; the parent's
+  atime/mtime are restored after removing from it; the walk stops at depth 256.
+
+r and R lines honour their age under --clean (newest systemd): the matched path is removed if
+old; R first cleans below it. X lines without an age take the age of the closest d/D/v/q/Q
+line above them (done when the configuration is read, see tmpfiles.config).
+
+Beyond systemd (written down in docs/tmpfiles.md and tested): systemd opens the starting path
+of the walk by name, so a symlink planted by a user in the middle of it is followed. Here the
+starting path is resolved with chase(SAFE) below the root, so no such symlink is followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from freshroot.errors import UnsafePathError
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.fs.ops import reopen
+from freshroot.fs.statx import (
+    R_ATIME,
+    R_ATTRS,
+    R_ATTRS_MASK,
+    R_BTIME,
+    R_CTIME,
+    R_DEV_MAJOR,
+    R_DEV_MINOR,
+    R_MODE,
+    R_MTIME,
+    R_UID,
+    RawFields,
+    RawStatx,
+    raw_ns,
+)
+from freshroot.tmpfiles.globs import GlobIndex, is_glob
+from freshroot.tmpfiles.globwalk import expand
+from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, ItemGroup, ItemType
+
+MAX_DEPTH = 256
+NSEC_INFINITY = (1 << 64) - 1
+STATX_ATTR_MOUNT_ROOT = 0x2000
+_DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+# In the order systemd's needs_cleanup() checks them: (flag, RawFields index, word).
+_AGE_CHECKS = ((AgeBy.MTIME, R_MTIME, "modify"), (AgeBy.ATIME, R_ATIME, "access"),
+               (AgeBy.CTIME, R_CTIME, "change"), (AgeBy.BTIME, R_BTIME, "birth"))
+
+
+def _checks(by: AgeBy) -> tuple[int, ...]:
+    """The RawFields indexes of the timestamps ``by`` names, in systemd's order."""
+    return tuple(index for flag, index, _ in _AGE_CHECKS if by & flag)
+
+_CLEAN_BY_PATH = frozenset({
+    ItemType.CREATE_DIRECTORY, ItemType.TRUNCATE_DIRECTORY, ItemType.CREATE_SUBVOLUME,
+    ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA, ItemType.CREATE_SUBVOLUME_NEW_QUOTA, ItemType.COPY_FILES,
+})
+_CLEAN_BY_GLOB = frozenset({ItemType.EMPTY_DIRECTORY, ItemType.IGNORE_PATH, ItemType.IGNORE_DIRECTORY_PATH})
+_CLEAN_REMOVE = frozenset({ItemType.REMOVE_PATH, ItemType.RECURSIVE_REMOVE_PATH})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the walk decided for one path, for --explain."""
+
+    path: str
+    action: str  # "remove", "keep", "skip"
+    reason: str
+    item: Item | None
+
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Cleaner:
+    """Runs the clean phase for items of one Config below one root."""
+
+    config: Config
+    root_fd: int
+    root: str = "/"  # the --root, for messages and /proc/net/unix paths
+    dry_run: bool = False
+    now_ns: int = field(default_factory=time.time_ns)
+    log: Log = field(default=lambda _m: None)
+    explain: Callable[[Decision], None] | None = None
+    verbose: bool = False  # log each removal (always in a dry run), as systemd does at info level
+    _paths: frozenset[str] = field(init=False)
+    _globs: GlobIndex = field(init=False)
+    _sockets: frozenset[str] | None = field(init=False, default=None)
+    _statx: RawStatx = field(init=False, default_factory=RawStatx)
+
+    def __post_init__(self) -> None:
+        self.verbose = self.verbose or self.dry_run
+        self._paths = frozenset(g.path for g in self.config.groups)
+        self._globs = GlobIndex(g.path for g in self.config.globs)
+
+    # --- entry points ----------------------------------------------------------------
+
+    def clean_item(self, item: Item) -> bool:
+        """Clean for one item. False if something failed that systemd counts as a failure."""
+        age = item.age  # X lines have inherited their parent's age while the config was read
+        if age is None:
+            return True
+        if item.type in _CLEAN_BY_PATH:
+            self._clean_instance(item, item.path, age)
+            return True  # systemd ignores the result for these types
+        ok = True
+        if item.type in _CLEAN_BY_GLOB:
+            for p in self._instances(item):
+                ok = self._clean_instance(item, p, age) and ok
+        elif item.type in _CLEAN_REMOVE:
+            for p in self._instances(item):
+                ok = self._clean_remove(item, p, age) and ok
+        return ok
+
+    def _instances(self, item: Item) -> Iterable[str]:
+        if not is_glob(item.path) and "{" not in item.path:
+            return [item.path]
+        return expand(self.root_fd, item.path)
+
+    def _cutoff(self, age: Age) -> int | None:
+        if age.usec == USEC_INFINITY:
+            return None
+        now_usec = self.now_ns // 1000
+        if now_usec < age.usec:
+            return None
+        return (now_usec - age.usec) * 1000
+
+    def _display(self, path: str) -> str:
+        return path if self.root in ("", "/") else self.root.rstrip("/") + path
+
+    def _decide(self, path: str, action: str, reason: str, item: Item | None) -> None:
+        if self.explain is not None:
+            self.explain(Decision(path, action, reason, item))
+
+    # --- opening the starting directory (safely: the deliberate difference) -----------
+
+    def _open_instance(self, path: str) -> int | None:
+        """A readable fd for the directory at ``path`` (O_NOATIME where allowed), or None.
+
+        Resolved with chase(SAFE|NOFOLLOW) below the root: no symlink a user planted in the
+        path is followed, and a symlink as the last component is not a directory to clean.
+        """
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
+                if not stat.S_ISDIR(found.st.st_mode):
+                    return None
+                try:
+                    return reopen(found.fd, os.O_RDONLY | os.O_DIRECTORY | _O_NOATIME)
+                except PermissionError:
+                    return reopen(found.fd, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except UnsafePathError as e:
+            self.log(f"{e}; not cleaning it")
+            return None
+        except OSError as e:
+            self.log(f"Failed to open directory {self._display(path)}: {e.strerror}")
+            return None
+
+    def _clean_instance(self, item: Item, path: str, age: Age) -> bool:
+        cutoff = self._cutoff(age)
+        if cutoff is None:
+            return True
+        dfd = self._open_instance(path)
+        if dfd is None:
+            return True
+        try:
+            sx = self._statx(dfd, b"")
+            mountpoint = self._is_mount_root(dfd, sx)
+            return self._dir_cleanup(
+                item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=mountpoint,
+                maxdepth=MAX_DEPTH, keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
+            )
+        finally:
+            os.close(dfd)
+
+    def _is_mount_root(self, dfd: int, sx: RawFields) -> bool:
+        if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+            return bool(sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT)
+        parent = self._statx(dfd, b"..")
+        return (parent[R_DEV_MAJOR], parent[R_DEV_MINOR]) != (sx[R_DEV_MAJOR], sx[R_DEV_MINOR])
+
+    # --- r and R under --clean ---------------------------------------------------------
+
+    def _clean_remove(self, item: Item, path: str, age: Age) -> bool:
+        cutoff = self._cutoff(age)
+        if cutoff is None:
+            return True
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"Failed to open {self._display(path)}: {e}")
+            return False
+        try:
+            try:
+                sx = self._statx(pfd, os.fsencode(name))
+            except FileNotFoundError:
+                return True
+            is_dir = stat.S_ISDIR(sx[R_MODE])
+            old = self._old(sx, cutoff, _checks(age.by_dir if is_dir else age.by_file), path, item)
+            ok = True
+            if is_dir and item.type is ItemType.RECURSIVE_REMOVE_PATH:
+                try:
+                    dfd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=pfd)
+                except OSError:
+                    dfd = -1
+                if dfd >= 0:
+                    try:
+                        ok = self._dir_cleanup(
+                            item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                            (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]),
+                            mountpoint=self._is_mount_root(dfd, sx), maxdepth=MAX_DEPTH,
+                            keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
+                        )
+                    finally:
+                        os.close(dfd)
+            if not old:
+                return ok
+            self._decide(path, "remove", "its own age has passed", item)
+            if is_dir:
+                self.log(f'{"Would remove" if self.dry_run else "Removing"} directory "{self._display(path)}".')
+                if not self.dry_run:
+                    try:
+                        os.rmdir(name, dir_fd=pfd)
+                    except OSError as e:
+                        if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                            self.log(f"rm {self._display(path)}: {e.strerror}")
+                            return False
+            else:
+                self.log(f'{"Would remove" if self.dry_run else "Removing"} "{self._display(path)}".')
+                if not self.dry_run:
+                    try:
+                        os.unlink(name, dir_fd=pfd)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as e:
+                        self.log(f"rm {self._display(path)}: {e.strerror}")
+                        return False
+            return ok
+        finally:
+            os.close(pfd)
+
+    # --- D and R under --remove, and --purge: the same walk with every age passed ---------
+
+    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool) -> bool:
+        """systemd's remove_recursive(): empty ``path`` as dir_cleanup does with an infinite
+        cutoff, so x/X exclusions, lines of their own, mount points, locks, live sockets and
+        devices are still spared; then remove ``path`` itself if asked (and if now empty).
+        A symlink or file at ``path`` is removed, never followed. The path's parents are
+        resolved with chase(SAFE): no planted symlink on the way is followed."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"Failed to open {self._display(path)}: {e}")
+            return False
+        try:
+            try:
+                dfd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=pfd)
+            except PermissionError:
+                dfd = os.open(name, _DIR_OPEN, dir_fd=pfd)
+        except FileNotFoundError:
+            os.close(pfd)
+            return True
+        except OSError as e:
+            try:
+                if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    self.log(f"Failed to open directory {self._display(path)}: {e.strerror}")
+                    return False
+                if remove_instance:
+                    self._say("remove", path, item)
+                    if not self.dry_run:
+                        try:
+                            os.unlink(name, dir_fd=pfd)
+                        except FileNotFoundError:
+                            pass
+                        except OSError as e2:
+                            self.log(f"rm {self._display(path)}: {e2.strerror}")
+                            return False
+                return True
+            finally:
+                os.close(pfd)
+        try:
+            sx = self._statx(dfd, b"")
+            ok = self._dir_cleanup(
+                item, path, dfd, NSEC_INFINITY, NSEC_INFINITY, NSEC_INFINITY,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=self._is_mount_root(dfd, sx),
+                maxdepth=MAX_DEPTH, keep_this_level=False, by_file=AgeBy(0), by_dir=AgeBy(0),
+            )
+            os.close(dfd)
+            dfd = -1
+            if remove_instance:
+                self._say("remove directory", path, item)
+                if not self.dry_run:
+                    try:
+                        os.rmdir(name, dir_fd=pfd)
+                    except OSError as e:
+                        if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                            self.log(f"Failed to remove {self._display(path)}: {e.strerror}")
+                            ok = False
+            return ok
+        finally:
+            if dfd >= 0:
+                os.close(dfd)
+            os.close(pfd)
+
+    def remove_item(self, item: Item) -> bool:
+        """--remove: D empties its directory; r removes each match (a directory only if empty);
+        R removes each match recursively. Exclusions are spared inside D and R trees."""
+        if item.type is ItemType.TRUNCATE_DIRECTORY:
+            return self.remove_recursive(item, item.path, remove_instance=False)
+        if item.type is ItemType.RECURSIVE_REMOVE_PATH:
+            ok = True
+            for path in self._instances(item):
+                ok = self.remove_recursive(item, path, remove_instance=True) and ok
+            return ok
+        if item.type is ItemType.REMOVE_PATH:
+            ok = True
+            for path in self._instances(item):
+                ok = self._remove_one(item, path) and ok
+            return ok
+        return True
+
+    def _remove_one(self, item: Item, path: str) -> bool:
+        """remove(3) of one path: unlink, or rmdir for an empty directory; never follows."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
+                name = parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e}")
+            return False
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            self._say("remove", path, item)
+            if not self.dry_run:
+                if stat.S_ISDIR(st.st_mode):
+                    os.rmdir(name, dir_fd=pfd)
+                else:
+                    os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e.strerror}")
+            return False
+        finally:
+            os.close(pfd)
+        return True
+
+    def purge_item(self, item: Item) -> bool:
+        """--purge: remove what a '$' line would create, recursively, exclusions spared."""
+        if not (item.purge and item.type.purgeable):
+            return True
+        ok = True
+        for path in self._instances(item) if item.type.takes_glob else [item.path]:
+            ok = self.remove_recursive(item, path, remove_instance=True) and ok
+        return ok
+
+    def _say(self, what: str, path: str, item: Item | None) -> None:
+        self._decide(path, "remove", f"{item.spec if item else 'a'} line removes it", item)
+        if self.verbose:
+            self.log(f'{"Would" if self.dry_run else "Will"} {what} "{self._display(path)}"')
+
+    # --- the walk -----------------------------------------------------------------------
+
+    def _old(self, sx: RawFields, cutoff: int, checks: tuple[int, ...], path: str, item: Item | None) -> bool:
+        """systemd's needs_cleanup: every timestamp in ``checks`` is older than the cutoff."""
+        for index in checks:
+            if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
+                if self.explain is not None:
+                    word = next(w for _, i, w in _AGE_CHECKS if i == index)
+                    self._decide(path, "keep", f"its {word} time is newer than the cutoff", item)
+                return False
+        return True
+
+    def _sockets_alive(self) -> frozenset[str]:
+        if self._sockets is None:
+            found: set[str] = set()
+            try:
+                with open("/proc/net/unix", encoding="utf-8", errors="surrogateescape") as f:
+                    next(f, None)
+                    for line in f:
+                        parts = line.split(None, 7)
+                        if len(parts) == 8 and parts[7].startswith("/"):
+                            found.add(parts[7].rstrip("\n"))
+            except OSError:
+                pass
+            self._sockets = frozenset(found)
+        return self._sockets
+
+    def _dir_cleanup(
+        self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
+        rootdev: tuple[int, int], *, mountpoint: bool, maxdepth: int, keep_this_level: bool,
+        by_file: AgeBy, by_dir: AgeBy,
+    ) -> bool:
+        # The signature mirrors systemd's dir_cleanup() so the two can be read side by side.
+        ok = True
+        deleted = False
+        statx = self._statx
+        paths = self._paths
+        file_checks, dir_checks = _checks(by_file), _checks(by_dir)
+        explain = self.explain is not None
+        glob_re = self._globs.for_directory(path) if self._globs else None
+        prefix = "" if path == "/" else path
+        dry = self.dry_run
+        try:
+            names = os.listdir(dfd)
+        except OSError as e:
+            self.log(f"Failed to read directory {self._display(path)}: {e.strerror}")
+            return False
+        for name in names:
+            bname = name.encode("utf-8", "surrogateescape")
+            try:
+                sx = statx(dfd, bname)
+            except FileNotFoundError:
+                continue  # vanished mid-walk: nothing to do
+            except OSError as e:
+                self.log(f"statx({self._display(prefix + '/' + name)}) failed: {e.strerror}")
+                continue
+            sub = prefix + "/" + name
+            if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+                if sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT:
+                    self._decide(sub, "skip", "it is a mount point", item)
+                    continue
+            elif (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]) != rootdev:
+                self._decide(sub, "skip", "it is on another file system", item)
+                continue
+            if sub in paths:
+                self._decide(sub, "skip", "it has a line of its own", item)
+                continue
+            if glob_re is not None and glob_re.match(name):
+                self._decide(sub, "skip", "it matches a glob line (x, X or another)", item)
+                continue
+            mode = sx[R_MODE]
+            if stat.S_ISDIR(mode):
+                if mountpoint and name == "lost+found" and sx[R_UID] == 0:
+                    self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
+                    continue
+                if maxdepth <= 0:
+                    self.log(f'Reached max depth on "{self._display(sub)}".')
+                else:
+                    try:
+                        sub_fd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=dfd)
+                    except PermissionError:
+                        try:
+                            sub_fd = os.open(name, _DIR_OPEN, dir_fd=dfd)
+                        except OSError as e:
+                            if e.errno != errno.ENOENT:
+                                self.log(f'Opening directory "{self._display(sub)}" failed: {e.strerror}')
+                                ok = False
+                            continue
+                    except OSError as e:
+                        if e.errno != errno.ENOENT:
+                            self.log(f'Opening directory "{self._display(sub)}" failed, ignoring: {e.strerror}')
+                            ok = False
+                        continue
+                    try:
+                        if not dry:
+                            try:
+                                fcntl.flock(sub_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                            except OSError:
+                                self._decide(sub, "skip", "someone holds a lock on the directory", item)
+                                continue
+                        if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
+                                                 cutoff, rootdev,
+                                                 mountpoint=False, maxdepth=maxdepth - 1,
+                                                 keep_this_level=False, by_file=by_file, by_dir=by_dir):
+                            ok = False
+                        if keep_this_level:
+                            self._decide(sub, "keep", "first level below a '~' age", item)
+                            continue
+                        if not self._old(sx, cutoff, dir_checks, sub, item):
+                            continue
+                        self._decide(sub, "remove", "older than the age, if empty", item)
+                        if self.verbose:
+                            self.log(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+                        if not dry:
+                            try:
+                                os.rmdir(name, dir_fd=dfd)
+                            except OSError as e:
+                                if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                                    self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
+                                    ok = False
+                    finally:
+                        os.close(sub_fd)
+                continue
+            if mode & stat.S_ISVTX:
+                self._decide(sub, "skip", "the sticky bit is set", item)
+                continue
+            if (mountpoint and stat.S_ISREG(mode) and sx[R_UID] == 0
+                    and name in (".journal", "aquota.user", "aquota.group")):
+                self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
+                continue
+            if stat.S_ISSOCK(mode) and self._display(sub) in self._sockets_alive():
+                self._decide(sub, "skip", "a live AF_UNIX socket (listed in /proc/net/unix)", item)
+                continue
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                self._decide(sub, "skip", "device nodes are never cleaned", item)
+                continue
+            if keep_this_level:
+                self._decide(sub, "keep", "first level below a '~' age", item)
+                continue
+            for index in file_checks:  # needs_cleanup(), inlined: this is the hot path
+                if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
+                    break
+            else:
+                index = -1
+            if index >= 0:
+                if explain:
+                    self._old(sx, cutoff, file_checks, sub, item)
+                continue
+            fd = -1
+            if not dry:
+                try:
+                    fd = os.open(name, _FILE_OPEN | _O_NOATIME, dir_fd=dfd)
+                except OSError as e:
+                    if e.errno == errno.EPERM and _O_NOATIME:
+                        try:
+                            fd = os.open(name, _FILE_OPEN, dir_fd=dfd)
+                        except OSError:
+                            fd = -1
+                    elif e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENXIO, errno.EACCES):
+                        self.log(f'Opening file "{self._display(sub)}" to lock it failed: {e.strerror}')
+                if fd >= 0:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        os.close(fd)
+                        self._decide(sub, "skip", "someone holds a lock on the file", item)
+                        continue
+                    except OSError:
+                        pass
+            try:
+                if explain:
+                    self._decide(sub, "remove", "older than the age", item)
+                if self.verbose:
+                    self.log(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
+                if not dry:
+                    try:
+                        os.unlink(name, dir_fd=dfd)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as e:
+                        self.log(f'Failed to remove "{self._display(sub)}", ignoring: {e.strerror}')
+                        ok = False
+                deleted = True
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
+            if self.verbose:
+                verb = "Would restore" if dry else "Restoring"
+                self.log(f'{verb} access and modification time on "{self._display(path)}"')
+            if not dry:
+                try:
+                    os.utime(dfd, ns=(self_atime, self_mtime))
+                except OSError as e:
+                    self.log(f"Failed to revert timestamps of '{self._display(path)}', ignoring: {e.strerror}")
+        return ok
+
+
+def children_first(config: Config) -> list[Item]:
+    """Items in the order systemd cleans them: for each group (plain paths, then globs), its
+    child groups first (process_item_array), each item once."""
+    plain = {g.path: g for g in config.groups}
+    globs = {g.path: g for g in config.globs}
+    children: dict[str, list[ItemGroup]] = {}
+    for group in config.all_groups():
+        path = group.path
+        while True:  # link_parent(): the closest proper prefix that has a group
+            path = path.rsplit("/", 1)[0]
+            if not path:
+                break
+            parent = plain.get(path) or globs.get(path)
+            if parent is not None:
+                children.setdefault(parent.path, []).append(group)
+                break
+    done: set[int] = set()
+    order: list[Item] = []
+
+    def visit(group: ItemGroup) -> None:
+        if id(group) in done:
+            return
+        done.add(id(group))
+        for child in children.get(group.path, ()):
+            visit(child)
+        order.extend(group.items)
+
+    for group in config.all_groups():
+        visit(group)
+    return order
+
+
+def sweep(
+    config: Config, root_fd: int, *, clean: bool = False, remove: bool = False, purge: bool = False,
+    root: str = "/", dry_run: bool = False, log: Log | None = None,
+    explain: Callable[[Decision], None] | None = None, now_ns: int | None = None, verbose: bool = False,
+) -> bool:
+    """The purge phase, then the remove-and-clean phase, as systemd-tmpfiles runs them (each
+    item removed, then cleaned, children before parents). False if any item failed: the
+    caller exits 73. ``log`` gets the problems, and each removal with ``verbose``/``dry_run``.
+    """
+    sweeper = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
+                      explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns(),
+                      verbose=verbose)
+    order = children_first(config)
+    ok = True
+    if purge:
+        for item in order:
+            ok = sweeper.purge_item(item) and ok
+    if clean or remove:
+        for item in order:
+            if remove:
+                ok = sweeper.remove_item(item) and ok
+            if clean:
+                ok = sweeper.clean_item(item) and ok
+    return ok

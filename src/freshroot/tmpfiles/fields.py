@@ -1,0 +1,188 @@
+"""The small field parsers of a tmpfiles.d line: mode, uid/gid, device numbers, age-by, chattr
+flags, xattrs, credential names, paths. Each follows the systemd function named in its docstring."""
+
+from __future__ import annotations
+
+import posixpath
+
+from freshroot.tmpfiles.model import AGE_BY_DEFAULT_DIR, AGE_BY_DEFAULT_FILE, AgeBy
+from freshroot.tmpfiles.words import WHITESPACE, EscapeError, extract_first_word
+
+_OCT = "01234567"
+
+
+def parse_mode(text: str) -> int | None:
+    """parse_mode(): octal, at most 07777, no sign; leading whitespace is skipped."""
+    s = text.lstrip(WHITESPACE)
+    if not s or s[0] in "+-" or any(c not in _OCT for c in s):
+        return None
+    value = int(s, 8)
+    return value if value <= 0o7777 else None
+
+
+def parse_id(text: str) -> int | None:
+    """parse_uid()/parse_gid(): decimal, no sign, no leading zero or whitespace; 65535 and
+    4294967295 are not valid ids."""
+    if not text or not text.isascii() or not text.isdigit() or (text[0] == "0" and len(text) > 1):
+        return None
+    value = int(text)
+    if value >= 0xFFFFFFFF or value == 0xFFFF:
+        return None
+    return value
+
+
+def _strtoul0(text: str) -> int | None:
+    """safe_atou() with base 0: leading whitespace skipped, no sign, 0x hex, 0 octal."""
+    s = text.lstrip(WHITESPACE)
+    if not s or s[0] in "+-":
+        return None
+    try:
+        if s[:2].lower() == "0x":
+            digits = s[2:]
+            value = int(digits, 16) if digits and all(c in "0123456789abcdefABCDEF" for c in digits) else None
+        elif s[0] == "0":
+            value = int(s, 8) if all(c in _OCT for c in s) else None
+        else:
+            value = int(s) if s.isascii() and s.isdigit() else None
+    except ValueError:
+        return None
+    if value is None or value > 0xFFFFFFFF:
+        return None
+    return value
+
+
+def parse_devnum(text: str) -> tuple[int, int] | None:
+    """parse_devnum(): ``major:minor``; major below 4096, minor below 2^20."""
+    major_s, sep, minor_s = text.partition(":")
+    if not sep:
+        return None
+    major = _strtoul0(major_s)
+    minor = _strtoul0(minor_s)
+    if major is None or minor is None or major >= 1 << 12 or minor >= 1 << 20:
+        return None
+    return major, minor
+
+
+def parse_age_by(text: str) -> tuple[AgeBy, AgeBy] | None:
+    """parse_age_by_from_arg(): lower-case letters for files, upper-case for directories."""
+    if not text:
+        return None
+    by_file = AgeBy(0)
+    by_dir = AgeBy(0)
+    letters = {"a": AgeBy.ATIME, "b": AgeBy.BTIME, "c": AgeBy.CTIME, "m": AgeBy.MTIME}
+    for c in text:
+        if c in WHITESPACE:
+            continue
+        if c in letters:
+            by_file |= letters[c]
+        elif c.lower() in letters and c.isupper():
+            by_dir |= letters[c.lower()]
+        else:
+            return None
+    if not by_file and not by_dir:
+        return None
+    return (by_file or AGE_BY_DEFAULT_FILE), (by_dir or AGE_BY_DEFAULT_DIR)
+
+
+# chattr letters (linux/fs.h FS_*_FL), as parse_attribute_from_arg() knows them.
+ATTRIBUTES: dict[str, int] = {
+    "A": 0x00000080,  # FS_NOATIME_FL
+    "S": 0x00000008,  # FS_SYNC_FL
+    "D": 0x00010000,  # FS_DIRSYNC_FL
+    "a": 0x00000020,  # FS_APPEND_FL
+    "c": 0x00000004,  # FS_COMPR_FL
+    "d": 0x00000040,  # FS_NODUMP_FL
+    "e": 0x00080000,  # FS_EXTENT_FL
+    "i": 0x00000010,  # FS_IMMUTABLE_FL
+    "j": 0x00004000,  # FS_JOURNAL_DATA_FL
+    "s": 0x00000001,  # FS_SECRM_FL
+    "u": 0x00000002,  # FS_UNRM_FL
+    "t": 0x00008000,  # FS_NOTAIL_FL
+    "T": 0x00020000,  # FS_TOPDIR_FL
+    "C": 0x00800000,  # FS_NOCOW_FL
+    "P": 0x20000000,  # FS_PROJINHERIT_FL
+}
+CHATTR_ALL = 0
+for _v in ATTRIBUTES.values():
+    CHATTR_ALL |= _v
+
+
+def parse_attributes(argument: str | None, path: str) -> tuple[int, int]:
+    """parse_attribute_from_arg(): ``[+-=]letters`` -> (value, mask). Raises ValueError with
+    systemd's message (which names the path, not the line)."""
+    p = argument or ""
+    mode = "+"
+    if p[:1] in ("+", "-", "="):
+        mode = p[0]
+        p = p[1:]
+    if not p and mode != "=":
+        raise ValueError(f"Setting file attribute on '{path}' needs an attribute specification.")
+    value = 0
+    mask = 0
+    for c in p:
+        flag = ATTRIBUTES.get(c)
+        if flag is None:
+            raise ValueError(f"Unknown file attribute '{c}' on '{path}'.")
+        if mode in "+=":
+            value |= flag
+        else:
+            value &= ~flag
+        mask |= flag
+    if mode == "=":
+        mask |= CHATTR_ALL
+    return value, mask
+
+
+def parse_xattrs(argument: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """parse_xattrs_from_arg(): ``name=value`` words. Returns the pairs and the warnings."""
+    pairs: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    pos: int | None = 0
+    while pos is not None:
+        rest = argument[pos:]
+        try:
+            word, pos = extract_first_word(argument, pos)
+        except EscapeError:
+            warnings.append(f"Failed to parse extended attribute '{rest}', ignoring: Invalid argument")
+            break
+        if word is None:
+            break
+        name, sep, value = word.partition("=")
+        if not sep:
+            warnings.append(f"Failed to parse extended attribute, ignoring: {word}")
+            continue
+        if not name or not value:
+            warnings.append(f"Malformed extended attribute found, ignoring: {word}")
+            continue
+        pairs.append((name, value))
+    return pairs, warnings
+
+
+def credential_name_valid(name: str) -> bool:
+    """credential_name_valid(): a valid file name (no '/', not '.' or '..', at most 255 bytes)."""
+    return (bool(name) and "/" not in name and name not in (".", "..")
+            and len(name.encode("utf-8", "surrogateescape")) <= 255)
+
+
+def simplify_path(path: str) -> str:
+    """path_simplify(): collapse '//' and '/./', drop a trailing '/'; '..' stays as written."""
+    absolute = path.startswith("/")
+    parts = [p for p in path.split("/") if p and p != "."]
+    joined = "/".join(parts)
+    if absolute:
+        return "/" + joined
+    return joined or "."
+
+
+def join_root(root: str, path: str) -> str:
+    """The path as systemd prints it under --root (root joined in front)."""
+    if root in ("", "/"):
+        return path
+    return posixpath.join(root, path.lstrip("/"))
+
+
+def path_startswith(path: str, prefix: str) -> bool:
+    """path_startswith(): component-wise prefix test, ignoring duplicate slashes."""
+    a = [p for p in path.split("/") if p]
+    b = [p for p in prefix.split("/") if p]
+    return path.startswith("/") == prefix.startswith("/") and a[: len(b)] == b

@@ -1,0 +1,173 @@
+"""Reading the configuration for one run: the entry point the create/remove/clean phases call.
+
+``load(options)`` returns a Config: items grouped per path in systemd's order, plus whether any
+line was bad (exit 65 at the end) and whether the run must stop before applying anything (a file
+named on the command line could not be read, or one of its lines failed in a way that is not a
+configuration error; systemd then exits 1 without changing anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from freshroot.errors import Location
+from freshroot.tmpfiles.config import ConfigBuilder
+from freshroot.tmpfiles.discovery import SYSTEM_DIRS, ConfFile, list_files, user_dirs
+from freshroot.tmpfiles.fields import join_root
+from freshroot.tmpfiles.lines import LineTooLong, config_lines
+from freshroot.tmpfiles.messages import Level, LineError, Message, Reporter, SkipLine, stderr_reporter
+from freshroot.tmpfiles.model import Config
+from freshroot.tmpfiles.parse import LineParser, ParseOptions
+
+API_PREFIXES = ("/dev", "/proc", "/run", "/sys")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """The parts of systemd-tmpfiles' command line that decide what is read and how."""
+
+    configs: tuple[str, ...] = ()
+    root: str = "/"
+    user: bool = False
+    boot: bool = False
+    graceful: bool = False
+    replace: str | None = None
+    inline: bool = False
+    prefixes: tuple[str, ...] = ()
+    exclude_prefixes: tuple[str, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LoadOptions:
+        exclude = tuple(args.exclude_prefix)
+        if getattr(args, "exclude_api", False):
+            exclude += tuple(p for p in API_PREFIXES if p not in exclude)
+        root = os.path.abspath(args.root) if args.root else "/"
+        return cls(
+            configs=tuple(args.configs), root=root, user=args.user, boot=args.boot,
+            graceful=args.graceful, replace=args.replace, inline=args.inline,
+            prefixes=tuple(args.prefix), exclude_prefixes=exclude,
+        )
+
+    def dirs(self) -> tuple[str, ...]:
+        return user_dirs(self.environ) if self.user else SYSTEM_DIRS
+
+
+class _Reader:
+    def __init__(self, options: LoadOptions, report: Reporter) -> None:
+        self.options = options
+        self.report = report
+        self.builder = ConfigBuilder()
+        self.parser = LineParser(ParseOptions(
+            root=options.root, user=options.user, boot=options.boot, graceful=options.graceful,
+            include_prefixes=options.prefixes, exclude_prefixes=options.exclude_prefixes,
+            environ=options.environ,
+        ))
+
+    def _flush_notes(self, location: Location) -> None:
+        for level, text, located in self.parser.notes:
+            self.report(Message(level, text, location if located else None))
+        self.parser.notes = []
+
+    def parse_text(self, name: str, lines: Sequence[tuple[int, str]]) -> bool:
+        """Parse lines of one source; False when a line failed in a non-configuration way."""
+        ok = True
+        for number, text in lines:
+            location = Location(name, number)
+            try:
+                item = self.parser.parse_line(text, location)
+            except SkipLine as s:
+                self._flush_notes(location)
+                if s.message:
+                    self.report(Message(s.level, s.message, location))
+                continue
+            except LineError as e:
+                self._flush_notes(location)
+                self.report(Message(e.level, e.text, location if e.located else None))
+                if e.invalid:
+                    self.builder.invalid = True
+                else:
+                    ok = False
+                continue
+            self._flush_notes(location)
+            if not self.builder.add(item):
+                shown = join_root(self.options.root, item.path)
+                self.report(Message(Level.NOTICE, f'Duplicate line for path "{shown}", ignoring.', location))
+        return ok
+
+    def read_file(self, path: str, *, ignore_missing: bool) -> bool:
+        """read_config_file(): False when the file could not be read or a line failed hard."""
+        name = path
+        try:
+            if path == "-":
+                name = "<stdin>"
+                data = sys.stdin.buffer.read()
+            else:
+                name = self._search(path)
+                with open(name, "rb") as f:
+                    data = f.read()
+        except OSError as e:
+            if ignore_missing and isinstance(e, FileNotFoundError):
+                return True
+            self.report(Message(Level.ERR, f"Failed to read '{path}': {e.strerror}"))
+            return False
+        self.report(Message(Level.DEBUG, f'Reading config file "{name}"\u2026'))
+        lines: list[tuple[int, str]] = []
+        try:
+            for entry in config_lines(data):
+                lines.append(entry)  # noqa: PERF402 - the generator may raise part-way
+        except LineTooLong:
+            # systemd parses the lines before the overlong one, then gives up on the file.
+            self.parse_text(name, lines)
+            self.report(Message(Level.ERR, f"Failed to read '{name}': No buffer space available"))
+            return False
+        ok = self.parse_text(name, lines)
+        self.builder.inherit_x_ages()
+        return ok
+
+    def _search(self, path: str) -> str:
+        """A bare file name is looked for in the configuration directories (under --root)."""
+        if "/" in path:
+            return path
+        for d in self.options.dirs():
+            candidate = os.path.join(join_root(self.options.root, d), path)
+            if os.path.exists(candidate):
+                return candidate
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    def read_arguments(self) -> bool:
+        if self.options.inline:
+            lines = [(n, t.strip(" \t\n\r")) for n, t in enumerate(self.options.configs, start=1)]
+            ok = self.parse_text("(argument)", [(n, t) for n, t in lines if t and not t.startswith("#")])
+            self.builder.inherit_x_ages()
+            return ok
+        return all(self.read_file(c, ignore_missing=False) for c in self.options.configs)
+
+    def read_all(self, files: list[ConfFile], replace_path: str | None) -> bool:
+        for f in files:
+            if replace_path is not None and f.path == replace_path:
+                if not self.read_arguments():
+                    return False
+            elif not f.mask:
+                self.read_file(f.path, ignore_missing=True)
+        return True
+
+
+def load(options: LoadOptions, report: Reporter | None = None) -> Config:
+    """Read everything systemd-tmpfiles would read for these options."""
+    reader = _Reader(options, report or stderr_reporter())
+    if options.replace is not None or not options.configs:
+        files, replace_path = list_files(options.root, options.dirs(), options.replace)
+        ok = reader.read_all(files, replace_path)
+    else:
+        ok = reader.read_arguments()
+    if ok:
+        creds = options.environ.get("CREDENTIALS_DIRECTORY", "")
+        if creds.startswith("/"):
+            reader.read_file(os.path.join(creds, "tmpfiles.extra"), ignore_missing=True)
+    reader.builder.aborted = not ok
+    return reader.builder.build()

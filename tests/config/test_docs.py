@@ -1,0 +1,24 @@
+"""docs/configuration.md and the code agree on the sections and the search directories."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from freshroot.config.load import SEARCH_DIRS
+from freshroot.config.sections import SECTIONS
+
+DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
+
+
+def test_every_section_is_documented_with_its_page() -> None:
+    text = DOC.read_text()
+    table = text[text.index("## The sections"):]
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `\[([a-z-]+)[.\]].*\[[a-z]+\.md\]\(([a-z]+\.md)\) \|$", table, re.M)}
+    assert rows == {s.name: s.doc for s in SECTIONS}
+
+
+def test_search_directories_are_documented_in_order() -> None:
+    text = DOC.read_text()
+    positions = [text.index(f"| `{d}/`") for d in SEARCH_DIRS]
+    assert positions == sorted(positions)

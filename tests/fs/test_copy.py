@@ -1,0 +1,128 @@
+"""copy_tree_at: every file type and all metadata, never following a symlink."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from freshroot.fs import acl, xattr
+from freshroot.fs.copy import copy_tree_at
+from tests.fs.helpers import OTHER, USER, Root
+
+NON_UTF8 = os.fsdecode(b"caf\xe9")
+
+
+def snapshot(top: Path) -> dict[str, tuple[object, ...]]:
+    """Everything copy_tree_at promises to keep, per relative path (inode numbers aside)."""
+    out: dict[str, tuple[object, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [*dirnames, *filenames]:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            kind = stat.S_IFMT(st.st_mode)
+            extra: object = None
+            if stat.S_ISREG(st.st_mode):
+                extra = Path(p).read_bytes()
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(p)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                extra = st.st_rdev
+            xattrs = {} if stat.S_ISLNK(st.st_mode) else {k: os.getxattr(p, k) for k in os.listxattr(p)}
+            out[os.path.relpath(p, top)] = (kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns,
+                                            extra, xattrs)
+    return out
+
+
+@pytest.fixture
+def tree(root: Root, scratch: Path) -> Path:
+    outside = scratch / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("never copied")
+    src = root.p("src")
+    (src / "d/e").mkdir(parents=True)
+    (src / "f").write_bytes(b"data" * 10000)
+    (src / "empty").write_bytes(b"")
+    os.link(src / "f", src / "hard")
+    os.symlink(str(outside), src / "abs")
+    os.symlink("../../outside/secret", src / "d/rel")
+    os.mkfifo(src / "d/fifo")
+    os.mknod(src / "d/sock", stat.S_IFSOCK | 0o600)
+    (src / NON_UTF8).write_text("odd name")
+    os.setxattr(src / "f", "user.note", b"kept")
+    os.chmod(src / "d", 0o2750)
+    os.utime(src / "d/e", ns=(1, 1_000_000_007))
+    return src
+
+
+@pytest.mark.root
+def test_copy_keeps_everything(tree: Path, root: Root) -> None:
+    os.mknod(tree / "d/null", stat.S_IFCHR | 0o620, os.makedev(1, 3))
+    os.chown(tree / "f", USER, OTHER)
+    os.chmod(tree / "f", 0o4750)  # after chown, which clears set-id bits
+    os.chown(tree / "abs", OTHER, USER, follow_symlinks=False)
+    subprocess.run(["setfacl", "-m", "u:1234:rwx", "-m", "d:g:7:r-x", str(tree / "d/e")], check=True)
+    os.utime(tree / "d", ns=(5, 6_000_000_000))
+    report = copy_tree_at(root.fd, "src", root.fd, "dst")
+    assert snapshot(root.p("dst")) == snapshot(tree)
+    assert sorted(report.hardlinks) == ["dst/f", "dst/hard"]
+    assert report.xattr_failures == []
+    assert os.stat(root.p("dst/f")).st_nlink == 1  # reported and copied, not linked
+    fd = os.open(root.p("dst/d/e"), os.O_PATH)
+    try:
+        got = acl.get_fd(fd, default=True)
+        assert got is not None
+        assert "group:7:r-x" in got.to_text()
+    finally:
+        os.close(fd)
+
+
+def test_copy_never_follows_symlinks(tree: Path, root: Root, scratch: Path) -> None:
+    copy_tree_at(root.fd, "src", root.fd, "dst")
+    assert os.readlink(root.p("dst/abs")) == str(scratch / "outside")
+    assert os.readlink(root.p("dst/d/rel")) == "../../outside/secret"
+    assert os.listdir(scratch / "outside") == ["secret"]
+    assert xattr.get_fd(os.open(root.p("dst/f"), os.O_PATH), "user.note") == b"kept"
+    assert root.p("dst/" + NON_UTF8).read_text() == "odd name"
+
+
+def test_copy_of_a_symlink_at_the_top_copies_the_link(tree: Path, root: Root) -> None:
+    copy_tree_at(root.fd, "src", root.fd, "dst")
+    copy_tree_at(root.fd, "dst", root.fd, "dst2")
+    os.symlink("src", root.p("link"))
+    copy_tree_at(root.fd, "link", root.fd, "link2")
+    assert os.readlink(root.p("link2")) == "src"
+
+
+def test_copy_refuses_an_existing_destination_unless_merging(tree: Path, root: Root) -> None:
+    root.p("dst/d").mkdir(parents=True)
+    root.p("dst/f").write_text("mine")
+    with pytest.raises(FileExistsError):
+        copy_tree_at(root.fd, "src", root.fd, "dst")
+    report = copy_tree_at(root.fd, "src", root.fd, "dst", merge=True)
+    assert root.p("dst/f").read_text() == "mine"  # never overwritten
+    assert "dst/f" in report.skipped
+    assert root.p("dst/d/e").is_dir()
+    assert root.p("dst/empty").exists()
+
+
+def test_hardlinks_can_be_kept(tree: Path, root: Root) -> None:
+    copy_tree_at(root.fd, "src", root.fd, "dst", hardlinks=True)
+    a, b = os.stat(root.p("dst/f")), os.stat(root.p("dst/hard"))
+    assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)
+    assert os.stat(tree / "f").st_ino != a.st_ino
+
+
+def test_large_sparse_file_copies(root: Root) -> None:
+    src = root.p("big")
+    with open(src, "wb") as f:
+        f.seek(64 << 20)
+        f.write(b"end")
+    copy_tree_at(root.fd, "big", root.fd, "big2")
+    assert os.path.getsize(root.p("big2")) == (64 << 20) + 3
+    with open(root.p("big2"), "rb") as f:
+        f.seek(64 << 20)
+        assert f.read() == b"end"

@@ -1,0 +1,82 @@
+"""Trees with chosen timestamps, for differential tests of the clean phase.
+
+How timestamps are handled (the method the issue asks to write down): atime and mtime are set
+exactly with utime(). ctime and btime cannot be set; they are "now" when the tree is built.
+So cases either leave b and c out of the age-by letters (e.g. ``am:1h``), or, where they use
+the defaults, rely on b/c being *new* with a margin of the whole age (an age of 1h against a
+tree built seconds ago), so the outcome cannot depend on timing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+HOUR = 3600
+
+
+@dataclass(frozen=True)
+class Node:
+    path: str  # relative to the root, no leading '/'
+    kind: str = "f"  # f file, d dir, l symlink, p fifo, c char device, s stale socket
+    age: float = 0  # seconds: atime and mtime are set to now - age
+    mode: int | None = None
+    target: str = "x"  # symlink target
+
+
+def build(root: Path, nodes: list[Node], now: float | None = None) -> None:
+    now = time.time() if now is None else now
+    for n in nodes:
+        p = root / n.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        match n.kind:
+            case "f":
+                p.write_bytes(b"data\n")
+            case "d":
+                p.mkdir(exist_ok=True)
+            case "l":
+                os.symlink(n.target, p)
+            case "p":
+                os.mkfifo(p)
+            case "c":
+                os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+            case "s":
+                s = socket.socket(socket.AF_UNIX)
+                s.bind(str(p))
+                s.close()  # the file stays; no one listens: not in /proc/net/unix
+            case _:
+                raise ValueError(n.kind)
+        if n.mode is not None and n.kind != "l":
+            os.chmod(p, n.mode)
+    # Times last, deepest first: creating children bumps a directory's mtime.
+    for n in sorted(nodes, key=lambda n: n.path.count("/"), reverse=True):
+        t = now - n.age
+        os.utime(root / n.path, (t, t), follow_symlinks=False)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """relative path -> type letter, for every entry below root."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            out[os.path.relpath(full, root)] = stat.filemode(st.st_mode)[0]
+    return out
+
+
+@contextmanager
+def listening(path: Path) -> Iterator[socket.socket]:
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(path))
+    s.listen(1)
+    try:
+        yield s
+    finally:
+        s.close()

@@ -1,0 +1,312 @@
+"""--clean against systemd-tmpfiles 262 on the same trees: the same survivors, the same exit."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from freshroot.fs.ops import open_root
+from freshroot.tmpfiles.clean import Decision, sweep
+from freshroot.tmpfiles.load import LoadOptions, load
+from freshroot.tmpfiles.messages import Level, stderr_reporter
+from tests.tmpfiles.cleantree import HOUR, Node, build, listening, snapshot
+
+pytestmark = [pytest.mark.oracle]
+
+OLD = 2 * HOUR
+NEW = 60
+
+BASIC = [
+    Node("t/old", age=OLD), Node("t/new", age=NEW), Node("t/sub", "d", age=OLD),
+    Node("t/sub/old", age=OLD), Node("t/sub/new", age=NEW), Node("t/emptyold", "d", age=OLD),
+    Node("t/emptynew", "d", age=NEW), Node("t/deep/a/b/c", age=OLD), Node("t/deep", "d", age=OLD),
+    Node("t/deep/a", "d", age=OLD), Node("t/deep/a/b", "d", age=OLD), Node("t/.hidden", age=OLD),
+    Node("t/link", "l", age=OLD), Node("t/fifo", "p", age=OLD), Node("t/sticky", age=OLD, mode=0o1644),
+    Node("t/dev", "c", age=OLD), Node("t/stale.sock", "s", age=OLD), Node("t", "d", age=OLD),
+]
+
+CASES: dict[str, tuple[str, list[Node]]] = {
+    "d-am": ("d /t - - - am:1h\n", BASIC),
+    "d-amAM": ("d /t - - - amAM:1h\n", BASIC),
+    "d-default-ages-keep-new-btime": ("d /t - - - 1h\n", BASIC),
+    "d-m-only": ("d /t - - - mM:1h\n", BASIC),
+    "d-keep-first-level": ("d /t - - - ~amAM:1h\n", BASIC),
+    "D-age": ("D /t - - - amAM:1h\n", BASIC),
+    "v-age": ("v /t - - - amAM:1h\n", BASIC),
+    "x-glob": ("d /t - - - amAM:1h\nx /t/sub\nx /t/*old\n", BASIC),
+    "x-hidden-glob": ("d /t - - - amAM:1h\nx /t/.*\n", BASIC),
+    "X-inherits": ("d /t - - - amAM:1h\nX /t/sub\n", BASIC),
+    "X-glob-inherits": ("d /t - - - amAM:1h\nX /t/*\n", BASIC),
+    "own-line": ("d /t - - - amAM:1h\nf /t/old\nd /t/sub\n", BASIC),
+    "e-glob": ("e /t/* - - - amAM:1h\n", BASIC),
+    "e-path": ("e /t - - - amAM:1h\n", BASIC),
+    "r-ages": (("r /t/old - - - amAM:1h\nr /t/new - - - amAM:1h\nr /t/emptyold - - - amAM:1h\n"
+                "r /t/sub - - - amAM:1h\n"), BASIC),
+    "R-ages": ("R /t/sub - - - amAM:1h\nR /t/deep - - - amAM:1h\nR /t/emptynew - - - amAM:1h\n", BASIC),
+    "R-keep-first": ("R /t/sub - - - ~amAM:1h\n", BASIC),
+    "r-glob": ("r /t/*old - - - amAM:1h\n", BASIC),
+    "no-age": ("d /t\nR /t/sub\n", BASIC),
+    "age-zero": ("d /t - - - amAM:0\n", BASIC),
+    "infinity": ("d /t - - - infinity\n", BASIC),
+    "missing-dir": ("d /nope - - - am:1h\n", BASIC),
+    "path-is-file": ("d /t/old - - - am:1h\n", BASIC),
+    "path-is-symlink": ("d /t/link - - - am:1h\nd /t - - - am:10h\n", [*BASIC, Node("t/x", "d", age=OLD)]),
+    "child-line-first": ("d /t - - - amAM:1h\nd /t/sub - - - amAM:3h\n", BASIC),
+}
+
+
+def run_oracle(binary: Path, root: Path, conf: Path, *ops: str) -> int:
+    proc = subprocess.run([str(binary), f"--root={root}", *(ops or ("--clean",)), str(conf)],
+                          capture_output=True, check=False)
+    return proc.returncode
+
+
+def run_ours(root: Path, conf: Path, *ops: str, dry_run: bool = False) -> int:
+    ops = ops or ("--clean",)
+    config = load(LoadOptions(configs=(str(conf),), root=str(root)), stderr_reporter(Level.ERR))
+    fd = open_root(str(root))
+    try:
+        ok = sweep(config, fd, clean="--clean" in ops, remove="--remove" in ops, purge="--purge" in ops,
+                   root=str(root), dry_run=dry_run)
+    finally:
+        os.close(fd)
+    if config.invalid:
+        return 65
+    return 0 if ok else 73
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_clean_matches_systemd(name, tmp_path, oracles):
+    text, nodes = CASES[name]
+    conf = tmp_path / "case.conf"
+    conf.write_text(text)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build(root, nodes)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf)
+    rc_ours = run_ours(ours, conf)
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs
+
+
+def test_default_ages_really_remove_old_files(tmp_path):
+    """Guard against a vacuous suite: the basic case does remove things."""
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    build(tmp_path / "r", BASIC)
+    before = snapshot(tmp_path / "r")
+    assert run_ours(tmp_path / "r", conf) == 0
+    after = snapshot(tmp_path / "r")
+    assert "t/old" in before
+    assert "t/old" not in after
+    assert {"t/new", "t/sticky", "t/dev", "t/sub/new"} <= after.keys()
+
+
+def test_locked_file_and_directory_survive(tmp_path, oracles):
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    nodes = [Node("t/locked", age=OLD), Node("t/ld", "d", age=OLD), Node("t/ld/old", age=OLD),
+             Node("t/free", age=OLD), Node("t", "d", age=OLD)]
+    results = []
+    for who in ("theirs", "ours"):
+        root = tmp_path / who
+        build(root, nodes)
+        f = os.open(root / "t/locked", os.O_RDONLY)
+        d = os.open(root / "t/ld", os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(f, fcntl.LOCK_EX)
+        fcntl.flock(d, fcntl.LOCK_EX)
+        try:
+            if who == "theirs":
+                run_oracle(oracles / "systemd-tmpfiles-new", root, conf)
+            else:
+                run_ours(root, conf)
+        finally:
+            os.close(f)
+            os.close(d)
+        results.append(snapshot(root))
+    assert results[0] == results[1]
+    assert {"t/locked", "t/ld", "t/ld/old"} <= results[1].keys()
+    assert "t/free" not in results[1]
+
+
+def test_live_socket_survives(tmp_path, oracles):
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    nodes = [Node("t/dead.sock", "s", age=OLD), Node("t", "d", age=OLD)]
+    results = []
+    for who in ("theirs", "ours"):
+        root = tmp_path / who
+        build(root, nodes)
+        with listening(root / "t/live.sock"):
+            os.utime(root / "t/live.sock", (0, 0), follow_symlinks=False)
+            if who == "theirs":
+                run_oracle(oracles / "systemd-tmpfiles-new", root, conf)
+            else:
+                run_ours(root, conf)
+            results.append(snapshot(root))
+    assert results[0] == results[1]
+    assert "t/live.sock" in results[1]
+    assert "t/dead.sock" not in results[1]
+
+
+def test_dry_run_changes_nothing(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\nR /t/sub - - - amAM:1h\n")
+    build(tmp_path / "r", BASIC)
+    before = {p: os.lstat(tmp_path / "r" / p).st_mtime_ns for p in snapshot(tmp_path / "r")}
+    assert run_ours(tmp_path / "r", conf, dry_run=True) == 0
+    after = {p: os.lstat(tmp_path / "r" / p).st_mtime_ns for p in snapshot(tmp_path / "r")}
+    assert before == after
+
+
+def test_parent_times_restored(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    build(tmp_path / "r", BASIC)
+    sub_before = os.stat(tmp_path / "r/t/sub").st_mtime_ns
+    run_ours(tmp_path / "r", conf)
+    assert not (tmp_path / "r/t/sub/old").exists()
+    assert os.stat(tmp_path / "r/t/sub").st_mtime_ns == sub_before
+
+
+def test_explain_names_the_reason(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\nx /t/sub\n")
+    build(tmp_path / "r", BASIC)
+    config = load(LoadOptions(configs=(str(conf),), root=str(tmp_path / "r")), stderr_reporter(Level.ERR))
+    seen: list[Decision] = []
+    fd = open_root(str(tmp_path / "r"))
+    try:
+        sweep(config, fd, clean=True, root=str(tmp_path / "r"), dry_run=True, explain=seen.append)
+    finally:
+        os.close(fd)
+    by_path = {d.path: d for d in seen}
+    assert by_path["/t/sub"].action == "skip"
+    assert "glob" in by_path["/t/sub"].reason
+    assert by_path["/t/sticky"].reason.startswith("the sticky bit")
+    assert by_path["/t/old"].action == "remove"
+    assert by_path["/t/new"].action == "keep"
+    assert "modify" in by_path["/t/new"].reason
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_mount_points_are_not_cleaned(tmp_path, oracles):
+    from freshroot.fs.mount import MS, mount
+    from tests.nsutil import in_mount_namespace
+
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    nodes = [Node("t/mnt", "d", age=OLD), Node("t/bind", "d", age=OLD), Node("t/old", age=OLD),
+             Node("t", "d", age=OLD)]
+
+    def body() -> list[dict[str, str]]:
+        out = []
+        for who in ("theirs", "ours"):
+            root = tmp_path / who
+            build(root, nodes)
+            mount("tmpfs", str(root / "t/mnt"), "tmpfs")
+            (root / "t/mnt/inside").write_text("x")
+            os.utime(root / "t/mnt/inside", (0, 0))
+            mount(str(root / "t/mnt"), str(root / "t/bind"), None, MS.BIND)
+            for p in ("t/mnt", "t/bind", "t"):
+                os.utime(root / p, (0, 0))
+            if who == "theirs":
+                run_oracle(oracles / "systemd-tmpfiles-new", root, conf)
+            else:
+                run_ours(root, conf)
+            out.append(snapshot(root))
+        return out
+
+    theirs, ours = in_mount_namespace(body)
+    assert theirs == ours
+    assert {"t/mnt", "t/mnt/inside", "t/bind"} <= ours.keys()
+    assert "t/old" not in ours
+
+
+@pytest.mark.root
+def test_planted_symlink_in_the_path_is_not_followed(tmp_path, oracles):
+    """The deliberate difference: a user-owned directory in the path holds a symlink to a
+    root-owned directory; systemd follows it and cleans the target, freshroot does not."""
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /home/user/cache/x - - - amAM:1h\n")
+    results = {}
+    for who in ("theirs", "ours"):
+        root = tmp_path / who
+        build(root, [Node("secret/x/old", age=OLD), Node("secret/x", "d", age=OLD), Node("home/user", "d")])
+        os.chown(root / "home/user", 1000, 1000)
+        os.symlink("../../secret", root / "home/user/cache")
+        os.lchown(root / "home/user/cache", 1000, 1000)
+        if who == "theirs":
+            run_oracle(oracles / "systemd-tmpfiles-new", root, conf)
+        else:
+            run_ours(root, conf)
+        results[who] = snapshot(root)
+    assert "secret/x/old" in results["ours"]
+    # systemd 262 resolves the starting path by name and cleans the symlink's target. If this
+    # starts failing, systemd fixed it: update docs/tmpfiles.md's list of differences.
+    assert "secret/x/old" not in results["theirs"]
+
+
+REMOVE_TREE = [
+    Node("t/d/x/f"), Node("t/d/y/g"), Node("t/file"), Node("t/link", "l", target="d"),
+    Node("t/dangling", "l", target="nowhere"), Node("t/up", "l", target="../.."),
+    Node("t/sticky", mode=0o1644), Node("t/d/dev", "c"), Node("t/empty", "d"),
+]
+
+REMOVE_CASES = {
+    "R-symlinks-files": "R /t/link\nR /t/dangling\nR /t/file\nR /t/up\n",
+    "D-with-x": "D /t/d\nx /t/d/x\n",
+    "R-with-x": "R /t/d\nx /t/d/x\n",
+    "R-with-own-line": "R /t/d\nd /t/d/y\n",
+    "r-nonempty-fails": "r /t/d\nr /t/up\nr /t/nonexist\nr /t/fil*\n",
+    "r-empty-dir": "r /t/empty\n",
+    "R-glob": "R /t/*\nx /t/sticky\n",
+    "R-devices-sticky": "R /t\n",
+    "D-boot-only": "D! /t/d\n",
+    "remove-and-clean": "R /t/d/y\nd /t - - - amAM:0\n",
+}
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("name", sorted(REMOVE_CASES))
+def test_remove_matches_systemd(name, tmp_path, oracles):
+    conf = tmp_path / "case.conf"
+    conf.write_text(REMOVE_CASES[name])
+    ops = ("--remove", "--clean") if name == "remove-and-clean" else ("--remove",)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build(root, REMOVE_TREE)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf, *ops)
+    rc_ours = run_ours(ours, conf, *ops)
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs
+
+
+PURGE_CASES = {
+    "purge-marked-only": "d$ /a\nf$ /a/x\nd /b\n",
+    "purge-with-x": "d$ /c\nx /c/keep\n",
+    "purge-glob-w": "w$ /b/* - - - - data\n",
+    "purge-symlink-not-followed": "L$ /l - - - - b\n",
+}
+PURGE_TREE = [Node("a/x"), Node("a/y"), Node("b/f"), Node("c/keep/f"), Node("c/drop/f"), Node("l", "l", target="b")]
+
+
+@pytest.mark.parametrize("name", sorted(PURGE_CASES))
+def test_purge_matches_systemd(name, tmp_path, oracles):
+    conf = tmp_path / "case.conf"
+    conf.write_text(PURGE_CASES[name])
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build(root, PURGE_TREE)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf, "--purge")
+    rc_ours = run_ours(ours, conf, "--purge")
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs
