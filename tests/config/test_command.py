@@ -14,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from freshroot.cli import main
+from freshroot.config import sections
 from freshroot.config.parse import parse_text
 from freshroot.config.render import to_toml
+from freshroot.config.table import Table
 from freshroot.errors import EXIT_DATAERR
 from tests.config.tomlgen import documents
 
@@ -114,3 +116,35 @@ def test_rendered_toml_round_trips(doc: tuple[str, dict[tuple[str | int, ...], i
     table = parse_text(text, "gen.toml").table()
     for verbose in (False, True):
         assert _normal(tomllib.loads(to_toml(table, verbose=verbose))) == _normal(table.data)
+
+
+def test_check_text_lists_files_masks_and_sections(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (root / "etc/freshroot/conf.d/20-off.toml").symlink_to("/dev/null")
+    assert main(["config", "check", "--root", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"read {root}/etc/freshroot/freshroot.toml",
+        f"read {root}/etc/freshroot/conf.d/10-more.toml",
+        f"masked by {root}/etc/freshroot/conf.d/20-off.toml",
+        "[persist]: valid",
+        "[activation]: syntax checked (no parser for this section yet)",
+    ]
+
+
+def test_check_without_a_declaration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", "--root", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "no declaration found (nothing to check)\n"
+
+
+def reject_persist(table: Table) -> None:
+    """A stand-in section parser, as the persistence part registers its own."""
+    raise table.get_table("persist").error("no storage may be called /persist here", "/persist")
+
+
+def test_check_runs_registered_section_parsers(root: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sections.BY_NAME, "persist", sections.Section(
+        "persist", "persist.md", "test", parser="tests.config.test_command:reject_persist"))
+    assert main(["config", "check", "--root", str(root)]) == EXIT_DATAERR
+    err = capsys.readouterr().err
+    assert f"{root}/etc/freshroot/freshroot.toml:1: no storage may be called /persist here" in err

@@ -50,6 +50,8 @@ def check(args: argparse.Namespace) -> int:
         sys.stdout.write("no declaration found (nothing to check)\n")
     for name in loaded.files:
         sys.stdout.write(f"read {name}\n")
+    for name in loaded.masked:
+        sys.stdout.write(f"masked by {name}\n")
     for name, state in states.items():
         sys.stdout.write(f"[{name}]: {state}\n")
     return 0
