@@ -31,7 +31,7 @@ require-mount = true
 degraded = true
 directories = [
     { path = "/var/lib/demo", user = "demo", group = "demo", mode = "0750" },
-    { path = "/var/log", migrate = "move" },
+    { path = "/var/log", early = true, migrate = "move" },
 ]
 files = [
     { path = "/etc/demo.conf", how = "bind", mode = "0640" },
