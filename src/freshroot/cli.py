@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "freshroot.activation.commands",
     "freshroot.persist.commands",
     "freshroot.config.commands",
+    "freshroot.tmpfiles.commands",
     "freshroot.image.commands",
 )
 
