@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them.
 # A subcommand is listed here only once it works.
-COMMAND_MODULES: tuple[str, ...] = ("freshroot.config.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "freshroot.config.commands",
+    "freshroot.persist.commands",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

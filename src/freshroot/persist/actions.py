@@ -1,0 +1,262 @@
+"""The changes persistence makes. Each one journals itself before acting (see journal.py),
+re-resolves its paths with chase at apply time, and works on the fds chase returns."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from freshroot.errors import OperationError
+from freshroot.fs import bindmount, ops
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist import journal
+from freshroot.persist.dircache import DirCache
+from freshroot.persist.model import Kind, Migrate
+from freshroot.plan.action import Action, Context
+
+SAFE = ChaseFlags.SAFE
+
+
+def _owner(uid: int, gid: int, mode: int) -> str:
+    return f"{mode:04o} {uid}:{gid}"
+
+
+@contextlib.contextmanager
+def _at(ctx: Context, path: str, dirs: DirCache | None) -> Iterator[tuple[int, str]]:
+    """(parent directory fd, name) of ``path``: from the plan's cache, else by chase."""
+    if dirs is not None:
+        yield dirs.parent(path)
+        return
+    with chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as parent:
+        yield parent.fd, parent.rest
+
+
+def _open(ctx: Context, path: str, dirs: DirCache | None) -> tuple[int, os.stat_result]:
+    """An O_PATH fd (the caller's) of ``path``, its last component not followed."""
+    if dirs is not None:
+        return dirs.open(path)
+    with chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as found:
+        return found.detach(), found.st
+
+
+@dataclass(frozen=True)
+class MakeDirectory(Action):
+    """Create one directory whose parent exists (or is made by an earlier action)."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int
+    why: str = "directory"
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        return f"create {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "mkdir", "path": self.path}
+
+    def apply(self, ctx: Context) -> None:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
+            # 0700 until owner and mode are right: no window where others can get in.
+            if not ops.mkdir_at(dfd, name, 0o700):
+                return  # appeared meanwhile: never change what we did not make
+            fd = ops.open_dir_at(dfd, name)
+            try:
+                os.fchown(fd, self.uid, self.gid)
+                os.fchmod(fd, self.mode)  # after chown, which may clear set-id bits
+            finally:
+                os.close(fd)
+
+
+@dataclass(frozen=True)
+class MakeFile(Action):
+    """Create an empty regular file (a mount point for a bound file, or its storage)."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int
+    why: str = "file"
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        return f"create empty {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "mkfile", "path": self.path}
+
+    def apply(self, ctx: Context) -> None:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
+            try:
+                fd = ops.create_at(dfd, name, 0o600, exclusive=True)
+            except FileExistsError:
+                return
+            try:
+                os.fchown(fd, self.uid, self.gid)
+                os.fchmod(fd, self.mode)
+            finally:
+                os.close(fd)
+
+
+@dataclass(frozen=True)
+class BindMount(Action):
+    source: str
+    target: str
+    kind: Kind
+    options: tuple[str, ...] = ()
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        opts = f" ({','.join(self.options)})" if self.options else ""
+        return f"bind-mount {self.source} on {self.target}{opts}"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "bind", "source": self.source, "target": self.target}
+
+    def apply(self, ctx: Context) -> None:
+        flags = bindmount.parse_options(self.options)
+        want = stat.S_ISDIR if self.kind is Kind.DIRECTORY else stat.S_ISREG
+        src, src_st = _open(ctx, self.source, self.dirs)
+        try:
+            if not want(src_st.st_mode):
+                raise OperationError(f"{ctx.display(self.source)}: not a {self.kind.value} any more; not mounting")
+            journal.append(ctx.root_fd, self.record(), self.dirs)
+            with _at(ctx, self.target, self.dirs) as (dfd, name):
+                st = ops.lstat_at(dfd, name)
+                if not want(st.st_mode):
+                    raise OperationError(f"{ctx.display(self.target)}: not a {self.kind.value} any more; not mounting")
+                bindmount.bind_at(src, dfd, name, flags)
+        finally:
+            os.close(src)
+        if self.dirs is not None:
+            self.dirs.invalidate(self.target)  # the mount now covers what was cached there
+
+
+@dataclass(frozen=True)
+class Symlink(Action):
+    """Point ``path`` at storage. ``replaces_empty`` holds (uid, gid, mode) of an empty
+    regular file that is there now: it holds no data, and undo re-creates it."""
+
+    path: str
+    text: str
+    replaces_empty: tuple[int, int, int] | None = None
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        extra = " (replacing an empty file)" if self.replaces_empty else ""
+        return f"symlink {self.path} -> {self.text}{extra}"
+
+    def record(self) -> Mapping[str, Any]:
+        r: dict[str, Any] = {"op": "symlink", "path": self.path, "text": self.text}
+        if self.replaces_empty is not None:
+            r["replaced_empty"] = list(self.replaces_empty)
+        return r
+
+    def apply(self, ctx: Context) -> None:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
+            if self.replaces_empty is not None:
+                try:
+                    st = ops.lstat_at(dfd, name)
+                except FileNotFoundError:
+                    pass
+                else:
+                    if not stat.S_ISREG(st.st_mode) or st.st_size != 0:
+                        raise OperationError(f"{ctx.display(self.path)}: is no longer an empty file; not replacing it")
+                    ops.unlink_at(dfd, name)
+            ops.symlink_at(self.text, dfd, name)
+
+
+@dataclass(frozen=True)
+class RemoveOwnSymlink(Action):
+    """Remove a symlink into storage (a file switched from symlink to bind)."""
+
+    path: str
+    text: str
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        return f"remove symlink {self.path} -> {self.text} (the file is bound instead)"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "unlink-symlink", "path": self.path, "text": self.text}
+
+    def apply(self, ctx: Context) -> None:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with _at(ctx, self.path, self.dirs) as (dfd, name):
+            fd = ops.open_path_at(dfd, name)
+            try:
+                if not stat.S_ISLNK(os.fstat(fd).st_mode) or ops.readlink_fd(fd) != self.text:
+                    raise OperationError(f"{ctx.display(self.path)}: changed since it was planned; not removing it")
+            finally:
+                os.close(fd)
+            ops.unlink_at(dfd, name)
+
+
+@dataclass(frozen=True)
+class MigrateData(Action):
+    """Put what the root holds at ``path`` into storage, durably (see migrate.py)."""
+
+    path: str
+    source: str
+    kind: Kind
+    how: Migrate
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        verb = "move" if self.how is Migrate.MOVE else "copy"
+        return f"{verb} the data of {self.path} into {self.source}"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "migrate", "path": self.path, "source": self.source, "how": self.how.value}
+
+    def apply(self, ctx: Context) -> None:
+        from freshroot.persist.migrate import migrate
+
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        migrate(ctx, self.path, self.source, self.kind, self.how)
+
+
+@dataclass(frozen=True)
+class FixPerms(Action):
+    """Bring an entry in storage to its declared owner and mode (apply --fix)."""
+
+    path: str
+    uid: int
+    gid: int
+    mode: int
+    old: tuple[int, int, int]
+    dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def describe(self) -> str:
+        return f"change {self.path} from {_owner(*self.old)} to {_owner(self.uid, self.gid, self.mode)}"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "perms", "path": self.path, "old": list(self.old)}
+
+    def apply(self, ctx: Context) -> None:
+        journal.append(ctx.root_fd, self.record(), self.dirs)
+        with chase(self.path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as found:
+            ops.chown_fd(found.fd, self.uid, self.gid)
+            ops.chmod_fd(found.fd, self.mode)
+
+
+@dataclass(frozen=True)
+class Refuse(Action):
+    """A declared path freshroot will not touch, and why: applying it fails the step."""
+
+    path: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"refuse {self.path}: {self.reason}"
+
+    def apply(self, ctx: Context) -> None:
+        raise OperationError(f"{ctx.display(self.path)}: {self.reason}")

@@ -1,0 +1,203 @@
+"""``freshroot audit``: what on the root is not persisted (lost at the next boot), and what
+in storage is no longer declared.
+
+One walk of the root, fd-relative (scandir on directory fds, fstatat per entry), never
+crossing into another mount: mount points are known from /proc/self/mountinfo up front
+(bind mounts of the same file system included), and a directory on another device is a
+mount point too. Files are grouped by their directory cut to ``depth`` components.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+from freshroot.fs import mount, ops
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist.model import Persistence, is_below
+from freshroot.plan.action import Context
+
+# Volatile by nature, or recreated at every boot: not worth listing.
+DEFAULT_IGNORE: tuple[str, ...] = (
+    "/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/cache", "/var/run", "/var/lock",
+    "/lost+found", "/nix", "/boot", "/mnt", "/media",
+)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Group:
+    path: str
+    files: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "files": self.files, "bytes": self.bytes}
+
+
+@dataclass
+class AuditReport:
+    unpersisted: list[Group] = field(default_factory=list)
+    undeclared: list[Group] = field(default_factory=list)  # in storage, no longer declared
+    entries: int = 0  # entries looked at on the root
+
+    @property
+    def files(self) -> int:
+        return sum(g.files for g in self.unpersisted)
+
+    @property
+    def bytes(self) -> int:
+        return sum(g.bytes for g in self.unpersisted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries_walked": self.entries, "unpersisted_files": self.files, "unpersisted_bytes": self.bytes,
+                "unpersisted": [g.to_json() for g in self.unpersisted],
+                "undeclared_in_storage": [g.to_json() for g in self.undeclared]}
+
+    def render(self, limit: int = 30) -> str:
+        lines = [f"not persisted (lost at the next boot): {self.files} files, {human(self.bytes)}"]
+        lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
+        if len(self.unpersisted) > limit:
+            lines.append(f"  ... and {len(self.unpersisted) - limit} more directories (--limit, --json)")
+        if self.undeclared:
+            lines.append("in storage but no longer declared:")
+            lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.undeclared]
+        return "\n".join(lines)
+
+
+def human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _mount_points(root_fd: int) -> set[str]:
+    """Mount points strictly below the root, as root-relative paths."""
+    real = os.readlink(ops.fd_path(root_fd))
+    prefix = "" if real == "/" else real.rstrip("/")
+    out = set()
+    for m in mount.mountinfo():
+        p = m.mount_point
+        if prefix and (p == prefix or not p.startswith(prefix + "/")):
+            continue
+        rel = p[len(prefix):] or "/"
+        if rel != "/":
+            out.add(rel)
+    return out
+
+
+class _Matcher:
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.exact = {p.rstrip("/") or "/" for p in patterns if not any(c in p for c in "*?[")}
+        globs = [fnmatch.translate(p) for p in patterns if any(c in p for c in "*?[")]
+        self.glob = re.compile("|".join(globs)) if globs else None
+
+    def __call__(self, path: str) -> bool:
+        return path in self.exact or (self.glob is not None and self.glob.match(path) is not None)
+
+
+def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: int = 3) -> AuditReport:
+    skip = _Matcher(DEFAULT_IGNORE + p.audit_ignore + ignore)
+    declared = {e.path for e in p.entries()} | {s.path for s in p.storages}
+    mounts = _mount_points(ctx.root_fd)
+    report = AuditReport()
+    groups: dict[str, list[int]] = {}
+    root = ops.reopen(ctx.root_fd, _DIR_FLAGS)
+    dev = os.fstat(root).st_dev
+    stack: list[tuple[int, str]] = [(root, "")]
+    walked = 0
+    while stack:
+        fd, path = stack.pop()
+        parts = path.split("/")
+        key = "/".join(parts[: depth + 1]) or "/"
+        files = size = 0
+        try:
+            with os.scandir(fd) as it:
+                for entry in it:
+                    walked += 1
+                    child = f"{path}/{entry.name}"
+                    if entry.is_dir(follow_symlinks=False):
+                        if child in declared or child in mounts or skip(child):
+                            continue
+                        try:
+                            sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                        except OSError:
+                            continue
+                        if os.fstat(sub).st_dev != dev:
+                            os.close(sub)
+                            continue
+                        stack.append((sub, child))
+                    elif child not in declared:
+                        try:
+                            size += entry.stat(follow_symlinks=False).st_size
+                        except OSError:
+                            continue
+                        files += 1
+        finally:
+            os.close(fd)
+        if files:
+            g = groups.setdefault(key, [0, 0])
+            g[0] += files
+            g[1] += size
+    report.entries = walked
+    report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=lambda g: (-g.bytes, g.path))
+    report.undeclared = undeclared(p, ctx)
+    return report
+
+
+def _size(dir_fd: int, name: str) -> tuple[int, int]:
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        return 1, st.st_size
+    files = size = 0
+    fd = ops.open_dir_at(dir_fd, name)
+    try:
+        for child in os.listdir(fd):
+            f, s = _size(fd, child)
+            files, size = files + f, size + s
+    finally:
+        os.close(fd)
+    return files, size
+
+
+def undeclared(p: Persistence, ctx: Context) -> list[Group]:
+    """Entries of each storage that are neither declared nor on the way to a declared one."""
+    out: list[Group] = []
+    for s in p.storages:
+        sources = {e.source for e in s.entries}
+        on_the_way = {a for src in sources for a in _ancestors(src) if is_below(a, s.path)}
+        try:
+            top = chase(s.path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
+        except OSError:
+            continue
+        with top:
+            todo = [(ops.reopen(top.fd, _DIR_FLAGS), s.path.rstrip("/"))]
+        while todo:
+            fd, path = todo.pop()
+            try:
+                for name in sorted(os.listdir(fd)):
+                    child = f"{path}/{name}"
+                    if child in sources:
+                        continue
+                    if child in on_the_way:
+                        with contextlib.suppress(OSError):
+                            todo.append((ops.open_dir_at(fd, name), child))
+                        continue
+                    with contextlib.suppress(OSError):
+                        out.append(Group(child, *_size(fd, name)))
+            finally:
+                os.close(fd)
+    return sorted(out, key=lambda g: g.path)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts))]

@@ -1,0 +1,118 @@
+"""Handlers of the persistence subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from freshroot.config.load import load_declaration
+from freshroot.errors import OperationError, UsageError
+from freshroot.fs.accounts import Accounts
+from freshroot.fs.ops import open_root
+from freshroot.persist import audit as audit_mod
+from freshroot.persist import status as status_mod
+from freshroot.persist import undo as undo_mod
+from freshroot.persist.facts import State, look_entry
+from freshroot.persist.model import Migrate, Persistence
+from freshroot.persist.parse import parse
+from freshroot.persist.planner import Planner, storage_problem
+from freshroot.persist.steps import run_actions
+from freshroot.plan.action import Context
+
+
+def _root(args: argparse.Namespace) -> int:
+    try:
+        return open_root(args.root)
+    except OSError as e:
+        raise OperationError(f"--root {args.root}: {e.strerror}") from e
+
+
+def context(args: argparse.Namespace, options: Mapping[str, Any] | None = None) -> Context:
+    return Context(_root(args), args.root, dry_run=bool(getattr(args, "dry_run", False)), options=options or {})
+
+
+def persistence(ctx: Context, args: argparse.Namespace) -> Persistence:
+    table = load_declaration(ctx.root_fd, args.config, root=ctx.root)
+    return parse(table, Accounts.load(ctx.root_fd))
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+def status(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    report = status_mod.status(persistence(ctx, args), ctx)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        _out(report.render())
+    return 0
+
+
+def undo(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    report = undo_mod.undo(ctx)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        for line in report.done:
+            _out(line)
+        for line in report.kept:
+            _out(f"kept: {line}")
+        if not report.done and not report.kept:
+            _out("nothing to undo")
+    return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1))
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        _out(report.render(limit=args.limit))
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    ctx = context(args)
+    p = persistence(ctx, args)
+    planner = Planner(ctx)
+    how = Migrate.COPY if args.copy else Migrate.MOVE
+    for path in args.paths:
+        e = p.find(os.path.normpath(path))
+        if e is None:
+            raise UsageError(f"{path}: not a declared persisted path (see `freshroot status`)")
+        problem = storage_problem(ctx, next(s for s in p.storages if s.path == e.storage))
+        if problem is not None:
+            raise OperationError(f"storage {ctx.display(e.storage)} {problem}; nothing migrated")
+        source, target = look_entry(ctx.root_fd, e)
+        if target.state is not State.DATA:
+            _err(f"{ctx.display(e.path)}: nothing to migrate ({target.state.value})")
+            continue
+        planner.plan_migration(replace(e, migrate=how), source, target, planner.how(e, source, target))
+    outcome = run_actions(planner.actions + planner.refusals, ctx)
+    if args.json:
+        _print_json({"dry_run": ctx.dry_run, "actions": [a.to_json() for a in outcome.applied],
+                     "failed": [{"action": a.describe(), "error": m} for a, m in outcome.failed]})
+    else:
+        prefix = "would " if ctx.dry_run else ""
+        for a in outcome.applied:
+            _out(prefix + a.describe())
+        for _a, message in outcome.failed:
+            _err(f"failed: {message}")
+    return 0 if outcome.ok else OperationError.exit_code

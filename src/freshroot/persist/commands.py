@@ -1,0 +1,31 @@
+"""The persistence subcommands (argparse only; handlers live in freshroot.persist.cli)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from freshroot.cli import add_command, add_common
+
+H = "freshroot.persist.cli"
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    p = add_command(subparsers, "status", handler=f"{H}:status",
+                    help="show each persisted path against what is there, and owner/mode drift")
+    add_common(p, json=True)
+    p = add_command(subparsers, "undo", handler=f"{H}:undo",
+                    help="remove the mounts, links and directories persistence made (never data)")
+    add_common(p, config=False, json=True, dry_run=True)
+    p = add_command(subparsers, "audit", handler=f"{H}:audit",
+                    help="list what on the root is not persisted, and what in storage is no longer declared")
+    add_common(p, json=True)
+    p.add_argument("--ignore", metavar="PATTERN", action="append", default=[],
+                   help="also skip paths matching PATTERN (a path or a glob; may be repeated)")
+    p.add_argument("--depth", type=int, default=3, metavar="N", help="group by the first N path components")
+    p.add_argument("--limit", type=int, default=30, metavar="N", help="show the N largest groups")
+    p = add_command(subparsers, "migrate", handler=f"{H}:migrate",
+                    help="move what the root holds at declared paths into storage, crash-safe")
+    add_common(p, json=True, dry_run=True)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="declared paths, as on the root (/var/lib/foo)")
+    p.add_argument("--copy", action="store_true", help="leave the root's copy in place (it is hidden by the mount)")

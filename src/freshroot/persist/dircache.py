@@ -1,0 +1,91 @@
+"""The directories one plan works in, each resolved once.
+
+A plan of a hundred entries touches the same few parents (/var, /var/lib, /persist/var/lib)
+hundreds of times; chasing each from the root every time costs a walk per call. A
+DirCache resolves a directory from its cached parent with one openat(O_PATH|O_NOFOLLOW),
+applying chase's SAFE rule itself, and hands anything unusual (a symlink) to chase. It
+lives as long as one plan and its apply: the fds it holds are the directories as resolved
+then, and a bind mount made on one of them invalidates it and what is below (the mount
+now covers the cached inode).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from freshroot.fs.chase import ChaseFlags, chase, unsafe_transition
+
+_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class DirCache:
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        fd = os.dup(root_fd)
+        self.fds: dict[str, tuple[int, os.stat_result]] = {"/": (fd, os.fstat(fd))}
+        self.children: dict[str, set[str]] = {}
+        self.journal_fd: int | None = None  # the journal, open for as long as the plan runs
+
+    def get(self, path: str) -> int:
+        """An O_PATH fd of directory ``path`` (owned by the cache). Raises OSError."""
+        hit = self.fds.get(path)
+        if hit is not None:
+            return hit[0]
+        parent, _, name = path.rpartition("/")
+        parent = parent or "/"
+        pfd = self.get(parent)
+        pst = self.fds[parent][1]
+        fd = os.open(name, _FLAGS, dir_fd=pfd)
+        st = os.fstat(fd)
+        if stat.S_ISLNK(st.st_mode) or unsafe_transition(pst, st):
+            os.close(fd)  # let chase follow it inside the root, or refuse it
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE) as found:
+                fd, st = found.detach(), found.st
+        if not stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        self.fds[path] = (fd, st)
+        self.children.setdefault(parent, set()).add(path)
+        return fd
+
+    def open(self, path: str) -> tuple[int, os.stat_result]:
+        """An O_PATH fd (the caller's to close) of ``path`` itself, never followed if a
+        symlink, under the SAFE rule."""
+        pfd, name = self.parent(path)
+        pst = self.fds[path.rpartition("/")[0] or "/"][1]
+        fd = os.open(name, _FLAGS, dir_fd=pfd)
+        st = os.fstat(fd)
+        if unsafe_transition(pst, st):
+            os.close(fd)
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
+                return found.detach(), found.st  # (chase raises the proper error)
+        return fd, st
+
+    def parent(self, path: str) -> tuple[int, str]:
+        """(fd of the parent directory, last component) of ``path``."""
+        parent, _, name = path.rpartition("/")
+        return self.get(parent or "/"), name
+
+    def invalidate(self, path: str) -> None:
+        """Forget ``path`` and everything below it (after mounting on it)."""
+        if path == "/":
+            return
+        for child in self.children.pop(path, set()):
+            self.invalidate(child)
+        hit = self.fds.pop(path, None)
+        if hit is not None:
+            os.close(hit[0])
+
+    def close(self) -> None:
+        for fd, _ in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        self.children.clear()
+        if self.journal_fd is not None:
+            os.close(self.journal_fd)
+            self.journal_fd = None
+
+    def __del__(self) -> None:
+        self.close()
