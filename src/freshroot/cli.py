@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 COMMAND_MODULES: tuple[str, ...] = (
     "freshroot.config.commands",
     "freshroot.persist.commands",
+    "freshroot.tmpfiles.commands",
+    "freshroot.systemd.commands",
 )
 
 Handler = Callable[[argparse.Namespace], int]

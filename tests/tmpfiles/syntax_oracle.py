@@ -17,11 +17,12 @@ from freshroot.tmpfiles.load import LoadOptions, load
 from freshroot.tmpfiles.messages import Level, Message
 from freshroot.tmpfiles.model import Config
 
-PASSWD = """root:x:0:0:root:/root:/bin/sh
-daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
-alice:x:1000:1000:Alice:/home/alice:/bin/sh
-bob:x:1001:100:Bob:/home/bob:/bin/sh
-"""
+ETC_PASSWD = "".join(f"{entry}\n" for entry in (  # a scratch root's accounts
+    "root:x:0:0:root:/root:/bin/sh",
+    "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
+    "alice:x:1000:1000:Alice:/home/alice:/bin/sh",
+    "bob:x:1001:100:Bob:/home/bob:/bin/sh",
+))
 GROUP = """root:x:0:
 daemon:x:1:
 users:x:100:bob
@@ -36,7 +37,7 @@ def make_root(path: Path, *, accounts: bool = True, os_release: bool = True) -> 
     """A scratch root with passwd/group, machine-id and os-release (each optional)."""
     (path / "etc").mkdir(parents=True, exist_ok=True)
     if accounts:
-        (path / "etc/passwd").write_text(PASSWD)
+        (path / "etc/passwd").write_text(ETC_PASSWD)
         (path / "etc/group").write_text(GROUP)
     if os_release:
         (path / "etc/os-release").write_text(OS_RELEASE)

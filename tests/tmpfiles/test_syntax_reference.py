@@ -151,7 +151,8 @@ def test_raw_bytes_same_as_reference(data: bytes, tmp_path: Path, oracles: Path)
 def test_flags_same_as_reference(flag: str, option: str, tmp_path: Path, oracles: Path) -> None:
     root = make_root(tmp_path / "root")
     conf = _write(tmp_path, "d! /bootonly\nd /g1 4755 nosuchuser\nd /g2 - - nosuchgroup\nf /g3 2644 nosuch nosuch\n")
-    ref, ours, config = compare_parse(oracles / "systemd-tmpfiles-new", root, conf, extra=(flag,), **{option: True})
+    ref, ours, config = compare_parse(oracles / "systemd-tmpfiles-new", root, conf, extra=(flag,),
+                                      boot=option == "boot", graceful=option == "graceful")
     assert ours.messages == ref.messages
     assert ours.rc == ref.rc
     assert would_paths(ref, root) == our_created_paths(config)
@@ -161,8 +162,9 @@ def test_prefixes_same_as_reference(tmp_path: Path, oracles: Path) -> None:
     root = make_root(tmp_path / "root")
     conf = _write(tmp_path, "d /run/x\nd /srv/a - nosuchuser\nd /srv/b\nd /srvx\nd /dev/y\n")
     extra = ("--prefix=/srv", "--prefix=/run", "--exclude-prefix=/srv/a", "-E")
+    excluded = ("/srv/a", "/dev", "/proc", "/run", "/sys")
     ref, ours, config = compare_parse(oracles / "systemd-tmpfiles-new", root, conf, extra=extra,
-                                      prefixes=("/srv", "/run"), exclude_prefixes=("/srv/a", "/dev", "/proc", "/run", "/sys"))
+                                      prefixes=("/srv", "/run"), exclude_prefixes=excluded)
     assert ours.messages == ref.messages
     assert ours.rc == ref.rc
     assert would_paths(ref, root) == our_created_paths(config)

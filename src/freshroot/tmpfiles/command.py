@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from freshroot.cli import ArgumentParser, dispatch
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, debug: bool = True) -> None:
     cmds = parser.add_argument_group("commands")
     cmds.add_argument("--create", action="store_true", help="create and adjust files and directories")
     cmds.add_argument("--clean", action="store_true", help="clean up files and directories by age")
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opts.add_argument("-n", "--dry-run", action="store_true", help="just print what would be done")
     opts.add_argument("--inline", action="store_true", help="treat arguments as configuration lines")
     opts.add_argument("--no-pager", action="store_true", help="accepted for compatibility; never pages")
-    opts.add_argument("--debug", action="store_true", help="log every step; show tracebacks")
+    if debug:  # `freshroot tmpfiles` already has the global --debug
+        opts.add_argument("--debug", action="store_true", help="log every step; show tracebacks")
     parser.add_argument("configs", nargs="*", metavar="CONFIGURATION FILE",
                         help="configuration files (or lines, with --inline); '-' reads standard input")
 

@@ -141,8 +141,9 @@ class _Reader:
 
     def read_arguments(self) -> bool:
         if self.options.inline:
-            lines = [(n, t.strip(" \t\n\r")) for n, t in enumerate(self.options.configs, start=1)]
-            ok = self.parse_text("(argument)", [(n, t) for n, t in lines if t and not t.startswith("#")])
+            # Each argument is one line, given to the line parser as it is: no comment or
+            # blank-line skipping, and a newline inside it is just whitespace.
+            ok = self.parse_text("(argument)", list(enumerate(self.options.configs, start=1)))
             self.builder.inherit_x_ages()
             return ok
         return all(self.read_file(c, ignore_missing=False) for c in self.options.configs)
@@ -171,3 +172,20 @@ def load(options: LoadOptions, report: Reporter | None = None) -> Config:
             reader.read_file(os.path.join(creds, "tmpfiles.extra"), ignore_missing=True)
     reader.builder.aborted = not ok
     return reader.builder.build()
+
+
+def cat_config(options: LoadOptions, *, tldr: bool) -> int:
+    """--cat-config / --tldr: print the files systemd would read (command-line files are not
+    shown, as systemd ignores them here), each under a '# path' header."""
+    from freshroot.tmpfiles.discovery import cat_config as render
+
+    files, _ = list_files(options.root, options.dirs())
+    text = render(files, tldr=tldr)
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
+    return 0
+
+
+def run_cat(args: argparse.Namespace) -> int:
+    """The handler part for --cat-config and --tldr (called by freshroot.tmpfiles.main:run)."""
+    return cat_config(LoadOptions.from_args(args), tldr=bool(args.tldr))
