@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from freshroot.errors import FreshrootError
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist import facts
@@ -116,14 +117,18 @@ def files_start(p: Persistence, ctx: Context) -> int:
             record = action.record()
             if record is not None:
                 _append(fd, record)  # before acting: stop tolerates records of what never happened
-            outcome = run_actions([action], ctx)
-            for a in outcome.applied:
-                say(a.describe())
-            for _a, message in outcome.failed:
+            try:
+                action.apply(ctx)
+            except (FreshrootError, OSError) as e:
+                message = str(e) if isinstance(e, FreshrootError) else f"{action.describe()}: {e.strerror or e}"
                 say(f"failed: {message}")
                 failed += 1
+            else:
+                say(action.describe())
     finally:
         os.close(fd)
+        for cache in {id(c): c for a in actions if (c := getattr(a, "dirs", None)) is not None}.values():
+            cache.close()
     return EXIT_FAILED if fatal or failed else 0
 
 

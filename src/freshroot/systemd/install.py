@@ -135,9 +135,11 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
     root_fd = ops.open_root(target)
     accounts_fd = ops.open_root(accounts_root)
     try:
-        if config is None and not _has_declaration(root_fd):
+        present = _has_declaration(root_fd)
+        if config is None and not present:
             raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
-        table = load_declaration(root_fd if config is None else accounts_fd, config, root=target)
+        # What the target will boot with decides: its own declaration when it has one.
+        table = load_declaration(root_fd, None if present else config, root=target)
         p = parse(table, Accounts.load(accounts_fd))
         ctx = Context(root_fd, target, dry_run=dry_run)
         if dry_run:
