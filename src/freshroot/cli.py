@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them.
 # A subcommand is listed here only once it works.
 COMMAND_MODULES: tuple[str, ...] = (
-    "freshroot.config.commands",
+    "freshroot.activation.commands",
     "freshroot.persist.commands",
+    "freshroot.config.commands",
     "freshroot.tmpfiles.commands",
     "freshroot.systemd.commands",
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from freshroot.errors import CommandError
@@ -102,3 +102,56 @@ def run(
             stderr=err,
         )
     return Result(args, proc.returncode, out, err)
+
+
+def stream(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    new_session: bool = False,
+    on_start: Callable[[int], None] | None = None,
+) -> int:
+    """Run ``argv`` with stdout and stderr merged, handing each line to ``on_line`` as it
+    comes; return the exit status (no CommandError: the caller decides what a status means).
+
+    With ``new_session`` the child leads a session and process group of its own (its pid is
+    the group id), so everything it starts can be found and stopped together, and a Ctrl-C
+    on the terminal reaches freshroot, which decides. ``on_start`` gets the pid at once.
+    (Not prctl(PR_SET_PDEATHSIG): it needs a preexec_fn, and that makes every spawn a full
+    fork costing ~10 ms instead of a vfork.)
+    """
+    args = tuple(os.fspath(a) for a in argv)
+    environment = dict(BASE_ENV if env is None else env)
+    logger.debug("+ %s", format_command(args, environment))
+    try:
+        proc = subprocess.Popen(
+            args, env=environment, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=new_session,
+        )
+    except FileNotFoundError as e:
+        raise CommandError(f"{args[0]}: command not found (install it, or check PATH)",
+                           argv=args, returncode=127, stderr=str(e)) from e
+    assert proc.stdout is not None
+    try:
+        if on_start is not None:
+            on_start(proc.pid)
+        with proc.stdout:
+            for raw in proc.stdout:
+                on_line(raw.decode("utf-8", "surrogateescape").rstrip("\n"))
+        return proc.wait()
+    except BaseException:
+        # Interrupted (Ctrl-C, an error in on_line): do not leave the child running on its own.
+        if proc.poll() is None:
+            import signal
+
+            try:
+                if new_session:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                else:
+                    proc.terminate()
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        raise

@@ -16,7 +16,7 @@ from freshroot.persist.planner import plan
 from freshroot.persist.steps import Outcome, load, run_actions
 from freshroot.plan.action import Action, Context
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"  # noqa: S105 - /etc/passwd lines, no secret
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"
 GROUP = "root:x:0:\nalice:x:1000:\n"
 
 

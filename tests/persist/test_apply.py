@@ -31,7 +31,7 @@ def test_parents_owners_and_modes(scratch: Path) -> None:
         root = make_root(scratch)
         (root / "var" / "lib" / "private").mkdir(parents=True)
         os.chmod(root / "var" / "lib" / "private", 0o700)
-        os.chmod(root, 0o751)  # noqa: S103 - a scratch root with an odd mode on purpose
+        os.chmod(root, 0o751)
         a = setup(root, """
 [persist."/persist"]
 directories = [
@@ -125,7 +125,7 @@ def test_drift_is_reported_and_fixed(scratch: Path) -> None:
         root = make_root(scratch)
         a = setup(root, '[persist."/persist"]\ndirectories = [{ path = "/v", mode = "0700", user = "alice" }]\n')
         assert a.apply().ok
-        os.chmod(root / "persist/v", 0o755)  # noqa: S103 - drift made on purpose
+        os.chmod(root / "persist/v", 0o755)
         (s,) = status(a.p, a.ctx()).entries
         assert s.state == "ok"
         assert s.drift == ("mode 0755, declared 0700",)
@@ -166,4 +166,39 @@ def test_dry_run_changes_nothing(scratch: Path) -> None:
         outcome = a.apply(dry_run=True)
         assert len(outcome.applied) > 3
         assert snapshot(root) == before
+    in_child(body)
+
+
+def test_mount_options_reach_the_kernel(scratch: Path) -> None:
+    def body() -> None:
+        from freshroot.fs.mount import mountinfo
+
+        bindmount.unshare_mounts()
+        root = make_root(scratch)
+        a = setup(root, '[persist."/persist"]\nmount-options = ["nosuid", "nodev"]\nhide-mounts = true\n'
+                        'directories = [{ path = "/ro", options = ["ro", "noexec"] }, "/rw"]\n')
+        assert a.apply().ok
+        opts = {m.mount_point: set(m.options) for m in mountinfo()}
+        assert {"ro", "nosuid", "nodev", "noexec"} <= opts[str(root / "ro")]
+        assert {"rw", "nosuid", "nodev"} <= opts[str(root / "rw")]
+        assert "noexec" not in opts[str(root / "rw")]
+        assert all("x-gvfs-hide" in e.options for e in a.p.entries())
+        assert a.plan() == []
+    in_child(body)
+
+
+def test_a_link_a_user_could_plant_refuses_that_entry_only(scratch: Path) -> None:
+    def body() -> None:
+        bindmount.unshare_mounts()
+        root = make_root(scratch)
+        (root / "home/alice").mkdir(parents=True)
+        os.chown(root / "home/alice", 1000, 1000)
+        (root / "home/alice/.ssh").symlink_to("/etc")  # alice's link to a root-owned place
+        os.lchown(root / "home/alice/.ssh", 1000, 1000)
+        a = setup(root, '[persist."/persist"]\ndirectories = ["/var/log", "/home/alice/.ssh/keys"]\n')
+        outcome = a.apply()
+        assert [m for _, m in outcome.failed] == [m for _, m in outcome.failed if "refusing to follow" in m]
+        assert len(outcome.failed) == 1
+        assert is_mounted(root / "var/log")
+        assert not (root / "etc/keys").exists()
     in_child(body)

@@ -47,6 +47,12 @@ def _populate(root: Path, rng: random.Random) -> dict[str, str]:
     data = rng.randbytes(100_000)
     (root / "etc/state.bin").write_bytes(data)
     want["etc/state.bin"] = hashlib.sha256(data).hexdigest()
+    for i in range(0, 30, 7):  # what storage held already must come through untouched
+        kept = root / f"persist/var/lib/app{i}/kept"
+        kept.parent.mkdir(parents=True)
+        data = rng.randbytes(4096)
+        kept.write_bytes(data)
+        want[f"var/lib/app{i}/kept"] = hashlib.sha256(data).hexdigest()
     return want
 
 

@@ -119,3 +119,33 @@ def test_nested_directories_across_storages_are_allowed(tmp_path):
                                           ("/a/./b", False), ("/a/b/", False), ("/a/\0", False)])
 def test_canonical(path, ok):
     assert (canonical_problem(path) is None) == ok
+
+
+def test_config_check_runs_the_persist_parser(tmp_path):
+    from freshroot.config.sections import check_sections
+
+    conf = tmp_path / "freshroot.toml"
+    conf.write_text('[persist."/persist"]\ndirectories = [{ path = "/x", user = "whoever" }]\n'
+                    'users.bob.directories = [".ssh"]\n')
+    fd = open_root(str(tmp_path))
+    try:
+        table = load_declaration(fd, [str(conf)])
+    finally:
+        os.close(fd)
+    assert check_sections(table) == {"persist": "valid"}  # names are resolved when applying
+    conf.write_text('[persist."/persist"]\ndirectories = ["/x", "/x"]\n')
+    fd = open_root(str(tmp_path))
+    try:
+        table = load_declaration(fd, [str(conf)])
+    finally:
+        os.close(fd)
+    with pytest.raises(ConfigError, match="declared twice"):
+        check_sections(table)
+
+
+def test_unknown_mount_option(tmp_path):
+    e = _error(tmp_path, '[persist."/persist"]\nmount-options = ["nosuid"]\n'
+                         'directories = [{ path = "/x", options = ["x-systemd.automount", "bogus"] }]\n')
+    assert "unknown mount option 'bogus'" in str(e)
+    assert e.location is not None
+    assert e.location.line == 3

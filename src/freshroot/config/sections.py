@@ -26,7 +26,8 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("persist", "persist.md", "directories and files kept across boots"),
+    Section("persist", "persistence.md", "directories and files kept across boots",
+            "freshroot.persist.parse:check"),
     Section("activation", "activation.md", "snippets run to bring the machine up"),
     Section("etc", "etc.md", "files written or linked into /etc"),
     Section("users", "users.md", "users (passwd, shadow, home directories)"),

@@ -1,7 +1,7 @@
 """``freshroot audit``: what on the root is not persisted (lost at the next boot), and what
 in storage is no longer declared.
 
-One walk of the root, fd-relative (scandir on directory fds, fstatat per entry), never
+One walk of the root, fd-relative (scandir on directory fds, fstatat per file for its size), never
 crossing into another mount: mount points are known from /proc/self/mountinfo up front
 (bind mounts of the same file system included), and a directory on another device is a
 mount point too. Files are grouped by their directory cut to ``depth`` components.
@@ -45,6 +45,7 @@ class AuditReport:
     unpersisted: list[Group] = field(default_factory=list)
     undeclared: list[Group] = field(default_factory=list)  # in storage, no longer declared
     entries: int = 0  # entries looked at on the root
+    sized: bool = True  # False: sizes were not measured (audit --no-sizes)
 
     @property
     def files(self) -> int:
@@ -55,13 +56,18 @@ class AuditReport:
         return sum(g.bytes for g in self.unpersisted)
 
     def to_json(self) -> dict[str, Any]:
-        return {"entries_walked": self.entries, "unpersisted_files": self.files, "unpersisted_bytes": self.bytes,
+        return {"entries_walked": self.entries, "unpersisted_files": self.files,
+                "unpersisted_bytes": self.bytes if self.sized else None,
                 "unpersisted": [g.to_json() for g in self.unpersisted],
                 "undeclared_in_storage": [g.to_json() for g in self.undeclared]}
 
     def render(self, limit: int = 30) -> str:
-        lines = [f"not persisted (lost at the next boot): {self.files} files, {human(self.bytes)}"]
-        lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
+        if not self.sized:
+            lines = [f"not persisted (lost at the next boot): {self.files} files"]
+            lines += [f"  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
+        else:
+            lines = [f"not persisted (lost at the next boot): {self.files} files, {human(self.bytes)}"]
+            lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
         if len(self.unpersisted) > limit:
             lines.append(f"  ... and {len(self.unpersisted) - limit} more directories (--limit, --json)")
         if self.undeclared:
@@ -104,9 +110,17 @@ class _Matcher:
         return path in self.exact or (self.glob is not None and self.glob.match(path) is not None)
 
 
-def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: int = 3) -> AuditReport:
+def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: int = 3,
+          sizes: bool = True) -> AuditReport:
+    """Walk the root once. Without ``sizes`` no file is stat'ed (directories only: the walk
+    then costs what ``find -xdev`` costs); groups are then ranked by file count."""
     skip = _Matcher(DEFAULT_IGNORE + p.audit_ignore + ignore)
     declared = {e.path for e in p.entries()} | {s.path for s in p.storages}
+    # Declared files, by directory, so the per-file loop tests a name only where one is declared.
+    declared_names: dict[str, set[str]] = {}
+    for path in declared:
+        parent, _, name = path.rpartition("/")
+        declared_names.setdefault(parent, set()).add(name)
     mounts = _mount_points(ctx.root_fd)
     report = AuditReport()
     groups: dict[str, list[int]] = {}
@@ -116,15 +130,14 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     walked = 0
     while stack:
         fd, path = stack.pop()
-        parts = path.split("/")
-        key = "/".join(parts[: depth + 1]) or "/"
+        here: set[str] | frozenset[str] = declared_names.get(path, frozenset())
         files = size = 0
         try:
             with os.scandir(fd) as it:
                 for entry in it:
-                    walked += 1
-                    child = f"{path}/{entry.name}"
                     if entry.is_dir(follow_symlinks=False):
+                        walked += 1
+                        child = f"{path}/{entry.name}"
                         if child in declared or child in mounts or skip(child):
                             continue
                         try:
@@ -135,20 +148,27 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                             os.close(sub)
                             continue
                         stack.append((sub, child))
-                    elif child not in declared:
-                        try:
-                            size += entry.stat(follow_symlinks=False).st_size
-                        except OSError:
-                            continue
+                    elif here and entry.name in here:
+                        walked += 1
+                    else:
                         files += 1
+                        if sizes:
+                            try:
+                                size += entry.stat(follow_symlinks=False).st_size
+                            except OSError:
+                                continue
         finally:
             os.close(fd)
+        walked += files
         if files:
-            g = groups.setdefault(key, [0, 0])
+            parts = path.split("/")
+            g = groups.setdefault("/".join(parts[: depth + 1]) or "/", [0, 0])
             g[0] += files
             g[1] += size
     report.entries = walked
-    report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=lambda g: (-g.bytes, g.path))
+    order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
+    report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=order)
+    report.sized = sizes
     report.undeclared = undeclared(p, ctx)
     return report
 

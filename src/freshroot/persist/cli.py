@@ -80,7 +80,8 @@ def undo(args: argparse.Namespace) -> int:
 
 def audit(args: argparse.Namespace) -> int:
     ctx = context(args)
-    report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1))
+    report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1),
+                             sizes=args.sizes)
     if args.json:
         _print_json(report.to_json())
     else:

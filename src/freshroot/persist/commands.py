@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from freshroot.cli import add_command, add_common
+TYPE_CHECKING = False  # typing costs start-up time; see freshroot.cli
+if TYPE_CHECKING:
+    from typing import Any
 
 H = "freshroot.persist.cli"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    from freshroot.cli import add_command, add_common
+
     p = add_command(subparsers, "status", handler=f"{H}:status",
                     help="show each persisted path against what is there, and owner/mode drift")
     add_common(p, json=True)
@@ -24,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="also skip paths matching PATTERN (a path or a glob; may be repeated)")
     p.add_argument("--depth", type=int, default=3, metavar="N", help="group by the first N path components")
     p.add_argument("--limit", type=int, default=30, metavar="N", help="show the N largest groups")
+    p.add_argument("--no-sizes", dest="sizes", action="store_false",
+                   help="count files without measuring them (no stat per file: as fast as find)")
     p = add_command(subparsers, "migrate", handler=f"{H}:migrate",
                     help="move what the root holds at declared paths into storage, crash-safe")
     add_common(p, json=True, dry_run=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
+from freshroot.fs import bindmount
 from freshroot.fs.accounts import Accounts
 from freshroot.persist import presets
 from freshroot.persist.model import (
@@ -77,9 +78,12 @@ def _mode(t: Table, key: str) -> int | None:
     return mode
 
 
-def _owner(t: Table, accounts: Accounts) -> tuple[int | None, int | None]:
+def _owner(t: Table, accounts: Accounts | None) -> tuple[int | None, int | None]:
     uid = gid = None
     user = t.get_str("user")
+    group = t.get_str("group")
+    if accounts is None:  # checking the declaration alone: names are resolved when applying
+        return (int(user) if user and user.isdigit() else None), (int(group) if group and group.isdigit() else None)
     if user is not None:
         found = accounts.user(user)
         if found is None:
@@ -89,7 +93,6 @@ def _owner(t: Table, accounts: Accounts) -> tuple[int | None, int | None]:
             uid = int(user)
         else:
             uid = found.uid
-    group = t.get_str("group")
     if group is not None:
         g = accounts.group(group)
         if g is None:
@@ -102,7 +105,7 @@ def _owner(t: Table, accounts: Accounts) -> tuple[int | None, int | None]:
     return uid, gid
 
 
-def _perms(t: Table, accounts: Accounts) -> Perms:
+def _perms(t: Table, accounts: Accounts | None) -> Perms:
     uid, gid = _owner(t, accounts)
     return Perms(uid, gid, _mode(t, "mode"))
 
@@ -119,7 +122,7 @@ def _enum(t: Table, key: str, kind: type[How] | type[Migrate], default: Any) -> 
 
 
 class _StorageParser:
-    def __init__(self, path: str, t: Table, accounts: Accounts) -> None:
+    def __init__(self, path: str, t: Table, accounts: Accounts | None) -> None:
         self.path = path
         self.t = t
         self.accounts = accounts
@@ -158,6 +161,14 @@ class _StorageParser:
         if "parent" in e:
             own_parent = _perms(self._sub(e, "parent"), self.accounts).with_defaults(own_parent)
         options = list(self.options) + e.get_str_list("options")
+        try:
+            bindmount.parse_options(tuple(options))
+        except ValueError as bad:
+            where = "options" if "options" in e else None
+            raise ConfigError(f"{t.name(key, i)}: unknown mount option {bad.args[0]!r}",
+                              location=e.location(where) if where else self.t.location("mount-options"),
+                              hint="bind mounts take ro, nosuid, nodev, noexec, noatime, nodiratime, relatime, "
+                                   "and x-* options for other tools") from None
         hide = e.get_bool("hide", default=self.hide)
         if hide:
             options.append("x-gvfs-hide")
@@ -181,15 +192,15 @@ class _StorageParser:
         out: list[Entry] = []
         for name, ut in self.t.get_table("users").tables():
             ut.reject_unknown(USER_KEYS)
-            user = self.accounts.user(name)
-            if user is None:
+            user = self.accounts.user(name) if self.accounts is not None else None
+            if user is None and self.accounts is not None:
                 raise self.t.error(f"{self.t.name('users', name)}: no user {name!r} in the root's /etc/passwd",
                                    "users", name, hint="declare the user (or create it) before persisting its files")
-            home = ut.get_str("home") or user.home
+            home = ut.get_str("home") or (user.home if user is not None else f"/home/{name}")
             problem = canonical_problem(home)
             if problem is not None:
                 raise ut.error(f"home {home!r} of user {name} {problem}", "home")
-            mine = Perms(user.uid, user.gid)
+            mine = Perms(user.uid, user.gid) if user is not None else Perms()
             out += self.entries(ut, user=name, home=home, base=mine)
         return out
 
@@ -217,8 +228,14 @@ class _StorageParser:
         )
 
 
-def parse(declaration: Table, accounts: Accounts) -> Persistence:
-    """Parse the ``persist`` section of a whole declaration."""
+def check(declaration: Table) -> Persistence:
+    """The declaration alone, for ``freshroot config check``: everything is validated but
+    user and group names, which are resolved against a root's passwd when applying."""
+    return parse(declaration, None)
+
+
+def parse(declaration: Table, accounts: Accounts | None) -> Persistence:
+    """Parse the ``persist`` section of a whole declaration (``accounts``: the root's)."""
     section = declaration.get_table("persist")
     storages: list[Storage] = []
     for key in section:

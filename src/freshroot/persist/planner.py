@@ -18,7 +18,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass, field
 
-from freshroot.errors import OperationError
+from freshroot.errors import FreshrootError, OperationError, os_error_message
 from freshroot.fs import bindmount, durable
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
@@ -243,6 +243,15 @@ class Planner:
             self.pending[e.path] = e.source
         return None
 
+    def safe_entry(self, e: Entry) -> None:
+        """Plan ``e``; a path that cannot be looked at safely refuses this entry, not the plan."""
+        try:
+            self.entry(e)
+        except FreshrootError as error:
+            self.refuse(e, error.message)
+        except OSError as error:
+            self.refuse(e, os_error_message(error))
+
     def how(self, e: Entry, source: Fact, target: Fact) -> How:
         if e.kind is Kind.DIRECTORY:
             return How.BIND
@@ -315,12 +324,12 @@ def plan(p: Persistence, ctx: Context) -> list[Action]:
         logger.warning("%s; degraded = true: its %d entries are left alone", message, len(s.entries))
         planner.skipped.append(s.path)
     for e in sorted(entries, key=lambda e: e.path):
-        planner.entry(e)
+        planner.safe_entry(e)
     return planner.actions + planner.refusals
 
 
 def entry_actions(p: Persistence, ctx: Context, e: Entry) -> list[Action]:
     """The plan for one entry alone (for status)."""
     planner = Planner(ctx)
-    planner.entry(e)
+    planner.safe_entry(e)
     return planner.actions + planner.refusals

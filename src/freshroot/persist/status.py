@@ -6,6 +6,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshroot.errors import FreshrootError
 from freshroot.persist import facts
 from freshroot.persist.actions import Refuse
 from freshroot.persist.facts import State
@@ -85,9 +86,12 @@ def status(p: Persistence, ctx: Context) -> StatusReport:
             if problem is not None:
                 report.entries.append(EntryStatus(e, "skipped", "-", "unavailable"))
                 continue
-            source, target = facts.look_entry(ctx.root_fd, e)
             planner = Planner(plain)
-            planner.entry(e)
+            planner.safe_entry(e)
+            try:
+                source, target = facts.look_entry(ctx.root_fd, e)
+            except (OSError, FreshrootError):
+                source = target = facts.Fact(State.BLOCKED)
             refusals = [a.reason for a in planner.refusals if isinstance(a, Refuse)]
             todo = [a.describe() for a in planner.actions]
             if refusals:

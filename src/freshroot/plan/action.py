@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from freshroot.errors import Location
 
@@ -33,6 +33,10 @@ class Context:
 
 class Action(ABC):
     """One change. Subclasses are frozen dataclasses holding everything apply() needs."""
+
+    # True for an action that is itself dry-run aware (a snippet that supports dry
+    # activation): the executor applies it in a dry run too, and it honours ctx.dry_run.
+    applies_in_dry_run: ClassVar[bool] = False
 
     @abstractmethod
     def describe(self) -> str:

@@ -1,0 +1,1 @@
+"""Activation: the declaration's snippets and the builtin steps, run as one ordered plan."""

@@ -1,0 +1,55 @@
+"""The handlers of ``freshroot apply`` and ``freshroot plan``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from freshroot.activation.plan import build_plan, plan_id
+from freshroot.config.load import load_declaration
+from freshroot.errors import EXIT_FAILURE
+from freshroot.fs.ops import open_root
+from freshroot.plan.action import Context
+from freshroot.plan.executor import Report, execute
+from freshroot.plan.journal import Journal
+from freshroot.plan.lock import ApplyLock
+from freshroot.plan.progress import TerminalProgress
+
+
+def run_plan(
+    root: str, config: list[str] | None, *, dry_run: bool, fail_fast: bool = False, fix: bool = False,
+    progress: TerminalProgress | None = None,
+) -> Report:
+    root_fd = open_root(root)
+    try:
+        declaration = load_declaration(root_fd, config, root=root)
+        steps = build_plan(declaration)
+        ctx = Context(root_fd, root, dry_run=dry_run, action="dry-activate" if dry_run else "activate",
+                      options={"fix": fix})
+        if dry_run:  # changes nothing: no lock file, no journal
+            return execute(steps, ctx, fail_fast=fail_fast, progress=progress)
+        with ApplyLock(root_fd, root), Journal.open(root_fd, plan_id(declaration, steps)) as journal:
+            return execute(steps, ctx, fail_fast=fail_fast, journal=journal, progress=progress)
+    finally:
+        os.close(root_fd)
+
+
+def _finish(report: Report, as_json: bool) -> int:
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(report.render() + "\n")
+    return 0 if report.ok else EXIT_FAILURE
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    report = run_plan(args.root, args.config, dry_run=args.dry_run, fail_fast=args.fail_fast, fix=args.fix,
+                      progress=TerminalProgress())
+    return _finish(report, args.json)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    report = run_plan(args.root, args.config, dry_run=True, fix=args.fix, progress=TerminalProgress())
+    return _finish(report, args.json)

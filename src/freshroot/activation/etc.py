@@ -1,0 +1,315 @@
+"""The ``etc`` step: files declared under ``[etc."path"]`` written or linked into /etc.
+
+```toml
+[etc."ssh/sshd_config.d/10-freshroot.conf"]
+text = "PasswordAuthentication no\n"
+mode = "0600"          # or "symlink" (with source), default "0644"
+user = "root"
+group = "root"
+
+[etc."localtime"]
+source = "/usr/share/zoneinfo/Europe/Paris"
+mode = "symlink"
+```
+
+What freshroot wrote is kept in a manifest, /etc/.freshroot-manifest.json, with each file's
+content hash (a symlink: its target). It lives in /etc so it shares /etc's fate: persisted
+with it, or wiped with it. With it:
+
+- a file declared before and dropped from the declaration is removed, if it is still what
+  freshroot wrote;
+- a file changed by hand since freshroot wrote it is reported and left alone, unless the
+  entry says ``force = true`` or the run is ``apply --fix``;
+- a file that was there before freshroot ever managed it (the distribution's /etc/hosts) is
+  kept as ``<name>.freshroot-orig`` before it is replaced, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import secrets
+import stat
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from freshroot.config.table import Table
+from freshroot.errors import ConfigError, Location, OperationError
+from freshroot.fs.accounts import Accounts
+from freshroot.fs.atomic import replace_at
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.fs.ops import (
+    lstat_at,
+    mkdir_parents,
+    read_at,
+    readlink_fd,
+    rename_at,
+    symlink_at,
+    unlink_at,
+)
+from freshroot.plan.action import Action, Context, Step
+from freshroot.plan.executor import step_output
+
+MANIFEST = ".freshroot-manifest.json"
+KEYS = frozenset({"text", "source", "mode", "user", "group", "force"})
+BACKUP_SUFFIX = ".freshroot-orig"
+
+
+@dataclass(frozen=True)
+class EtcFile:
+    path: str  # "/etc/..." canonical
+    text: bytes | None = None  # content, or None for a symlink
+    source: str | None = None  # with text None: what the symlink points to; else where text came from
+    mode: int = 0o644
+    user: str = "root"
+    group: str = "root"
+    force: bool = False
+    location: Location | None = None
+
+    @property
+    def symlink(self) -> bool:
+        return self.text is None
+
+    def digest(self) -> str:
+        return _digest(self.text) if self.text is not None else "symlink:" + (self.source or "")
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _canonical(table: Table, key: str) -> str:
+    rel = key.removeprefix("/etc/").lstrip("/")
+    norm = posixpath.normpath(rel)
+    if not rel or norm != rel.rstrip("/") or norm.startswith("..") or norm in (".", MANIFEST):
+        raise table.error(f'etc."{key}": not a canonical path below /etc', key,
+                          hint='write it as [etc."dir/name"], without "..", "." or a trailing "/"')
+    return "/etc/" + norm
+
+
+def parse_etc(section: Table, root_fd: int | None = None) -> list[EtcFile]:
+    """``[etc."path"]`` entries. ``source`` of a copied file is read from the root at plan time."""
+    out = []
+    for key, table in section.tables():
+        path = _canonical(section, key)
+        table.reject_unknown(KEYS)
+        text = table.get_str("text")
+        source = table.get_str("source")
+        mode_text = table.get_str("mode", "0644") or "0644"
+        where = section.location(key)
+        if (text is None) == (source is None):
+            raise table.error(f'etc."{key}": give exactly one of text and source',
+                              hint="text = '...' or source = '/path'")
+        if source is not None and not source.startswith("/"):
+            raise table.error(f'etc."{key}".source must be an absolute path in the root', "source")
+        symlink = mode_text == "symlink"
+        if symlink and source is None:
+            raise table.error(f'etc."{key}": mode = "symlink" needs source', "mode")
+        try:
+            mode = 0 if symlink else int(mode_text, 8)
+        except ValueError:
+            raise table.error(f'etc."{key}".mode must be octal ("0644") or "symlink"', "mode") from None
+        if mode & ~0o7777:
+            raise table.error(f'etc."{key}".mode {mode_text} is out of range', "mode")
+        out.append(EtcFile(
+            path,
+            None if symlink else (text.encode() if text is not None else None),
+            source, mode, table.get_str("user", "root") or "root", table.get_str("group", "root") or "root",
+            table.get_bool("force", default=False), where,
+        ))
+    return out
+
+
+# --- reading the root -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str  # "missing", "file", "symlink", "other"
+    digest: str = ""
+    st: os.stat_result | None = None
+
+
+def _inspect(root_fd: int, path: str) -> Found:
+    try:
+        parent = chase(path, root_fd=root_fd, flags=ChaseFlags.PARENT | ChaseFlags.SAFE)
+    except FileNotFoundError:
+        return Found("missing")
+    with parent:
+        try:
+            st = lstat_at(parent.fd, parent.rest)
+        except FileNotFoundError:
+            return Found("missing")
+        if stat.S_ISLNK(st.st_mode):
+            return Found("symlink", "symlink:" + os.readlink(parent.rest, dir_fd=parent.fd), st)
+        if stat.S_ISREG(st.st_mode):
+            return Found("file", _digest(read_at(parent.fd, parent.rest)), st)
+        return Found("other", "", st)
+
+
+def _read_manifest(root_fd: int) -> dict[str, Any]:
+    try:
+        with chase("/etc", root_fd=root_fd) as etc:
+            data = json.loads(read_at(etc.fd, MANIFEST))
+    except (FileNotFoundError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+def _read_source(ctx: Context, entry: EtcFile) -> bytes:
+    assert entry.source is not None
+    try:
+        with chase(entry.source, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as found:
+            fd = os.open(f"/proc/self/fd/{found.fd}", os.O_RDONLY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError(f"etc: cannot read source {ctx.display(entry.source)}: {e.strerror}",
+                          location=entry.location) from None
+
+
+def _owner(accounts: Accounts, entry: EtcFile) -> tuple[int, int] | None:
+    user, group = accounts.user(entry.user), accounts.group(entry.group)
+    if user is None or group is None:
+        return None
+    return user.uid, group.gid
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+def _parent_fd(ctx: Context, path: str) -> tuple[int, str]:
+    directory, name = posixpath.split(path)
+    with mkdir_parents(ctx.root_fd, directory, 0o755) as found:
+        return found.detach(), name
+
+
+@dataclass(frozen=True)
+class WriteEtc(Action):
+    entry: EtcFile
+    backup: bool = False  # keep what is there as <name>.freshroot-orig first
+
+    def describe(self) -> str:
+        e = self.entry
+        what = f"link {e.path} -> {e.source}" if e.symlink else f"write {e.path} ({e.mode:04o} {e.user}:{e.group})"
+        return what + (f", keeping the old one as {e.path}{BACKUP_SUFFIX}" if self.backup else "")
+
+    def apply(self, ctx: Context) -> None:
+        e = self.entry
+        dir_fd, name = _parent_fd(ctx, e.path)
+        try:
+            if self.backup:
+                with contextlib.suppress(FileExistsError):
+                    os.link(name, name + BACKUP_SUFFIX, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            if e.symlink:
+                assert e.source is not None
+                tmp = f".#{name}.{secrets.token_hex(6)}"
+                symlink_at(e.source, dir_fd, tmp)
+                rename_at(dir_fd, tmp, dir_fd, name)
+                return
+            owner = _owner(Accounts.load(ctx.root_fd), e)
+            if owner is None:
+                raise OperationError(f"{ctx.display(e.path)}: unknown user {e.user!r} or group {e.group!r}",
+                                     location=e.location)
+            assert e.text is not None
+            replace_at(dir_fd, name, e.text, mode=e.mode, uid=owner[0], gid=owner[1])
+        finally:
+            os.close(dir_fd)
+
+    def record(self) -> Mapping[str, Any]:
+        return {"etc": self.entry.path, "digest": self.entry.digest()}
+
+
+@dataclass(frozen=True)
+class RemoveEtc(Action):
+    path: str
+
+    def describe(self) -> str:
+        return f"remove {self.path} (no longer declared)"
+
+    def apply(self, ctx: Context) -> None:
+        with chase(self.path, root_fd=ctx.root_fd, flags=ChaseFlags.PARENT | ChaseFlags.SAFE) as parent, \
+                contextlib.suppress(FileNotFoundError):
+            unlink_at(parent.fd, parent.rest)
+
+
+@dataclass(frozen=True)
+class WriteManifest(Action):
+    files: Mapping[str, Any]
+
+    def describe(self) -> str:
+        return f"record {len(self.files)} managed file(s) in /etc/{MANIFEST}"
+
+    def apply(self, ctx: Context) -> None:
+        text = json.dumps({"version": 1, "files": dict(self.files)}, indent=1, sort_keys=True) + "\n"
+        with mkdir_parents(ctx.root_fd, "/etc", 0o755) as etc:
+            replace_at(etc.fd, MANIFEST, text.encode(), mode=0o644)
+
+
+# --- planning -----------------------------------------------------------------------------
+
+
+def _plan(ctx: Context, entries: list[EtcFile]) -> Iterator[Action]:
+    warn = step_output(ctx)
+    force_all = bool(ctx.options.get("fix"))
+    old = _read_manifest(ctx.root_fd)
+    new: dict[str, Any] = {}
+    accounts = Accounts.load(ctx.root_fd)
+    for declared in entries:
+        entry = declared
+        if entry.source is not None and not entry.symlink:
+            entry = EtcFile(entry.path, _read_source(ctx, entry), entry.source, entry.mode, entry.user,
+                            entry.group, entry.force, entry.location)
+        want = entry.digest()
+        have = _inspect(ctx.root_fd, entry.path)
+        managed = old.get(entry.path)
+        new[entry.path] = {"digest": want}
+        if have.kind == "other":
+            raise OperationError(f"{ctx.display(entry.path)} is not a file or symlink; not replacing it",
+                                 location=entry.location, hint="move it away, then apply again")
+        if have.kind != "missing" and have.digest != want:
+            written = isinstance(managed, dict) and managed.get("digest")
+            if written and written != have.digest and not (entry.force or force_all):
+                warn(f"warning: {ctx.display(entry.path)} was changed by hand since freshroot wrote it; "
+                     "left as it is (apply --fix, or force = true, replaces it)")
+                new[entry.path] = managed
+                continue
+            yield WriteEtc(entry, backup=not written and have.kind == "file")
+            continue
+        if have.kind == "missing" or (not entry.symlink and _drifted(have.st, entry, accounts)):
+            yield WriteEtc(entry)
+    for path, managed in sorted(old.items()):
+        if path in new:
+            continue
+        have = _inspect(ctx.root_fd, path)
+        if have.kind == "missing":
+            continue
+        if isinstance(managed, dict) and have.digest == managed.get("digest"):
+            yield RemoveEtc(path)
+        else:
+            warn(f"warning: {ctx.display(path)} is no longer declared but was changed by hand; left in place")
+    if new != old:
+        yield WriteManifest(new)
+
+
+def _drifted(st: os.stat_result | None, entry: EtcFile, accounts: Accounts) -> bool:
+    assert st is not None
+    owner = _owner(accounts, entry)
+    return stat.S_IMODE(st.st_mode) != entry.mode or owner is None or (st.st_uid, st.st_gid) != owner
+
+
+def etc_step(entries: Iterable[EtcFile], deps: tuple[str, ...] = ("users", "groups")) -> Step:
+    listed = list(entries)
+
+    def planner(ctx: Context) -> Iterable[Action]:
+        return list(_plan(ctx, listed))
+
+    return Step("etc", planner, deps, description="files declared under [etc]")
+
+
+__all__ = ["EtcFile", "etc_step", "parse_etc", "readlink_fd"]

@@ -1,0 +1,49 @@
+"""The whole plan of an apply: the builtin steps and the declaration's snippets, as Steps.
+
+Builtins carry NixOS's names so a snippet can say ``deps = ["etc"]`` and mean what it means
+on NixOS. Their own order: specialfs, then users (and its alias groups), then persist (its
+entries may be owned by declared users, as impermanence's createPersistentStorageDirs runs
+after users and groups) and etc (which may give files to declared users), binsh and
+usrbinenv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from freshroot.activation.builtins import binsh_step, parse_environment, usrbinenv_step
+from freshroot.activation.etc import etc_step, parse_etc
+from freshroot.activation.snippets import parse_snippets, snippet_step
+from freshroot.activation.specialfs import specialfs_step
+from freshroot.activation.users import ids_dir, parse_groups, parse_users, users_steps
+from freshroot.config.table import Table
+from freshroot.persist.steps import build_steps as persist_steps
+from freshroot.plan.action import Step
+
+BUILTINS = ("specialfs", "users", "groups", "persist", "etc", "binsh", "usrbinenv")
+
+
+def build_plan(declaration: Table) -> list[Step]:
+    environment = parse_environment(declaration.get_table("environment"))
+    users = parse_users(declaration.get_table("users"))
+    groups = parse_groups(declaration.get_table("groups"))
+    steps = [
+        specialfs_step(),
+        *users_steps(users, groups, ids_dir(declaration)),
+        *(dataclasses.replace(s, deps=(*s.deps, "users", "groups")) for s in persist_steps(declaration)),
+        etc_step(parse_etc(declaration.get_table("etc"))),
+        binsh_step(environment),
+        usrbinenv_step(environment),
+    ]
+    names = {s.name for s in steps} | set(BUILTINS)  # reserved even when a builtin has nothing to do
+    steps += [snippet_step(s) for s in parse_snippets(declaration.get_table("activation"), names)]
+    return steps
+
+
+def plan_id(declaration: Table, steps: list[Step]) -> str:
+    """Identifies the plan for the journal: the declaration's data and the steps' order rules."""
+    text = json.dumps({"declaration": declaration.data, "steps": [[s.name, *s.deps] for s in steps]},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

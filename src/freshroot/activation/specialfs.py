@@ -1,0 +1,77 @@
+"""The ``specialfs`` step: /proc, /sys and /dev mounted in the root when they are not.
+
+On the live root they always are, and the step changes nothing. When activating an offline
+root (``--root /mnt``), snippets and tools that look at $FRESHROOT_ROOT/proc or /dev need
+them (a root "needs" them when it has the directories: a scratch tree without /proc gets
+no mounts): proc and sysfs are mounted fresh, /dev is a recursive bind of the host's /dev (as
+nixos-enter does). The mounts stay after the run (an installer runs more in the root), and
+each is recorded in the journal. /run of an offline root is left alone: freshroot's own lock
+and journal live there, and a fresh tmpfs would hide them from the next run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.plan.action import Action, Context, Step
+
+# (path in the root, file system type, source); "bind" binds the host's path.
+SPECIAL = (("/proc", "proc", "proc"), ("/sys", "sysfs", "sysfs"), ("/dev", "bind", "/dev"))
+
+
+def _is_mount_point(ctx: Context, path: str) -> bool | None:
+    """None: the directory does not exist."""
+    from freshroot.fs.statx import statx_fd
+
+    try:
+        with chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as found:
+            return bool(statx_fd(found.fd).is_mount_root)
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class MountSpecial(Action):
+    path: str
+    fstype: str
+    source: str
+
+    def describe(self) -> str:
+        what = f"bind {self.source}" if self.fstype == "bind" else self.fstype
+        return f"mount {what} on {self.path}"
+
+    def apply(self, ctx: Context) -> None:
+        from freshroot.fs import mount
+        from freshroot.fs.ops import fd_path
+
+        with chase(self.path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as target:
+            if self.fstype == "bind":
+                source = os.open(self.source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    mount.bind_fd(source, target.fd, recursive=True)
+                finally:
+                    os.close(source)
+            else:
+                mount.mount(self.source, fd_path(target.fd), self.fstype,
+                            mount.MS.NOSUID | mount.MS.NODEV | mount.MS.NOEXEC)
+
+    def record(self) -> Mapping[str, Any]:
+        return {"mount": self.path, "fstype": self.fstype}
+
+
+def _plan(ctx: Context) -> Iterable[Action]:
+    if ctx.root in ("", "/"):
+        return ()  # the running system mounted them long before us
+    out = []
+    for path, fstype, source in SPECIAL:
+        if _is_mount_point(ctx, path) is False:  # a root without the directory does not need it
+            out.append(MountSpecial(path, fstype, source))
+    return out
+
+
+def specialfs_step() -> Step:
+    return Step("specialfs", _plan, (), description="/proc, /sys and /dev in an offline root")

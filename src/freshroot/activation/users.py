@@ -1,0 +1,263 @@
+"""The ``users`` step: declared users and groups in passwd, group, shadow and gshadow.
+
+```toml
+[users.alice]
+uid = 1000                 # optional: allocated, and then remembered
+group = "alice"            # primary group; default: a group of the user's own name
+extra-groups = ["wheel"]
+description = "Alice"
+home = "/home/alice"       # default /home/<name>, or / for system users
+shell = "/bin/bash"        # default /bin/bash, or /usr/sbin/nologin for system users
+system = false             # system users get ids counting down from 999
+create-home = true         # default: true for normal users
+hashed-password = "$y$..." # default: locked ("!", or "!*" for system users)
+
+[groups.wheel]
+gid = 10
+members = ["alice"]
+system = true              # default true (as systemd-sysusers)
+```
+
+Ids are allocated as systemd-sysusers and NixOS's update-users-groups do: system ids from
+999 down, others from 1000 up, an id free both as uid and as gid preferred so a user and its
+own group share it. Every id given is recorded in /var/lib/freshroot/ids/ids.json (the
+``ids`` persistence preset keeps it), and an id once given to a name is given to it again
+and never to another name, so a wiped root gets the same ids back. Users and groups that
+freshroot added and that are no longer declared are removed from the files (their homes
+and their ids are kept). Existing entries that were never declared are never touched.
+
+All the work happens in one transaction under shadow-utils' locks (:mod:`.shadowdb`): the
+plan is computed once to describe it, and again under the locks to apply it, so a useradd
+running meanwhile is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from freshroot.activation.accounts_plan import Allocation, plan_accounts
+from freshroot.activation.shadowdb import FILES, DbFile, ShadowLock
+from freshroot.config.table import Table
+from freshroot.errors import Location, OperationError
+from freshroot.fs.atomic import replace_at
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.fs.ops import chown_fd, mkdir_at, mkdir_parents, open_path_at, read_at
+from freshroot.plan.action import Action, Context, Step
+
+IDS_DIR = "/var/lib/freshroot/ids"
+IDS_FILE = "ids.json"
+USER_KEYS = frozenset({"uid", "group", "extra-groups", "description", "home", "shell", "system",
+                       "create-home", "hashed-password"})
+GROUP_KEYS = frozenset({"gid", "members", "system"})
+
+
+@dataclass(frozen=True)
+class UserDecl:
+    name: str
+    uid: int | None = None
+    group: str | None = None  # None: a group of the user's own name
+    extra_groups: tuple[str, ...] = ()
+    description: str | None = None
+    home: str | None = None
+    shell: str | None = None
+    system: bool = False
+    create_home: bool | None = None
+    hashed_password: str | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class GroupDecl:
+    name: str
+    gid: int | None = None
+    members: tuple[str, ...] = ()
+    system: bool = True
+    location: Location | None = None
+
+
+def _check_name(table: Table, key: str, what: str) -> None:
+    ok = key and len(key) <= 32 and key[0] not in "-+." and all(c.isalnum() or c in "._-" for c in key[:-1])
+    if not ok or not (key[-1].isalnum() or key[-1] in "._-$") or key.isdigit():
+        raise table.error(f"{what}.{key}: not a valid {what[:-1]} name", key,
+                          hint="letters, digits, '.', '_', '-'; not all digits; at most 32 characters")
+
+
+def _id(table: Table, key: str) -> int | None:
+    value = table.get_int(key)
+    if value is not None and not 0 <= value < 2**32 - 1:
+        raise table.error(f"{table.name(key)} is out of range", key)
+    return value
+
+
+def parse_users(section: Table) -> list[UserDecl]:
+    out = []
+    for name, table in section.tables():
+        _check_name(section, name, "users")
+        table.reject_unknown(USER_KEYS)
+        for key in ("home", "shell"):
+            value = table.get_str(key)
+            if value is not None and (not value.startswith("/") or ":" in value or "\n" in value):
+                raise table.error(f"{table.name(key)} must be an absolute path without ':'", key)
+        description = table.get_str("description")
+        if description is not None and (":" in description or "\n" in description):
+            raise table.error(f"{table.name('description')} cannot contain ':' or a newline", "description")
+        out.append(UserDecl(
+            name, _id(table, "uid"), table.get_str("group"), tuple(table.get_str_list("extra-groups")),
+            description, table.get_str("home"), table.get_str("shell"), table.get_bool("system", default=False),
+            table.get_bool("create-home", default=False) if "create-home" in table else None,
+            table.get_str("hashed-password"), section.location(name),
+        ))
+    return out
+
+
+def parse_groups(section: Table) -> list[GroupDecl]:
+    out = []
+    for name, table in section.tables():
+        _check_name(section, name, "groups")
+        table.reject_unknown(GROUP_KEYS)
+        out.append(GroupDecl(name, _id(table, "gid"), tuple(table.get_str_list("members")),
+                             table.get_bool("system", default=True), section.location(name)))
+    return out
+
+
+# --- the recorded ids ---------------------------------------------------------------------
+
+
+def ids_dir(declaration: Table) -> str:
+    """Where the remembered ids are read and written.
+
+    When the declaration persists /var/lib/freshroot/ids (the ``ids`` preset, or a directory
+    at or above it), the users step works on the copy in storage itself: it is the same
+    directory once persist has bound it, and before (on a freshly wiped root, users runs
+    before persist, which may need the users it creates) it is the only copy that
+    remembers anything.
+    """
+    for storage, table in declaration.get_table("persist").tables():
+        if "ids" in table.get_str_list("include"):
+            return storage.rstrip("/") + IDS_DIR
+        for entry in table.get_list("directories"):
+            path = entry if isinstance(entry, str) else entry.get("path") if isinstance(entry, dict) else None
+            if isinstance(path, str) and (IDS_DIR + "/").startswith(path.rstrip("/") + "/"):
+                return storage.rstrip("/") + IDS_DIR
+    return IDS_DIR
+
+
+def read_ids(root_fd: int, directory: str = IDS_DIR) -> dict[str, Any]:
+    try:
+        with chase(directory, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
+            data = json.loads(read_at(d.fd, IDS_FILE))
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_ids(root_fd: int, data: Mapping[str, Any], directory: str = IDS_DIR) -> None:
+    text = json.dumps(dict(data), indent=1, sort_keys=True) + "\n"
+    with mkdir_parents(root_fd, directory, 0o755) as d:
+        replace_at(d.fd, IDS_FILE, text.encode(), mode=0o644)
+
+
+# --- the step ---------------------------------------------------------------------------------
+
+
+def _load(etc_fd: int) -> dict[str, DbFile]:
+    return {name: DbFile.read(etc_fd, name) for name in FILES}
+
+
+def _days() -> int:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return int(epoch if epoch and epoch.isdigit() else time.time()) // 86400
+
+
+def _make_home(ctx: Context, path: str, uid: int, gid: int) -> None:
+    parent, _, name = path.rstrip("/").rpartition("/")
+    if not name:
+        return
+    with mkdir_parents(ctx.root_fd, parent or "/", 0o755) as d:
+        if mkdir_at(d.fd, name, 0o700):
+            fd = open_path_at(d.fd, name)
+            try:
+                chown_fd(fd, uid, gid)
+            finally:
+                os.close(fd)
+
+
+def _home_missing(ctx: Context, path: str) -> bool:
+    try:
+        with chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE):
+            return False
+    except FileNotFoundError:
+        return True
+
+
+@dataclass(frozen=True)
+class UpdateAccounts(Action):
+    users: tuple[UserDecl, ...]
+    groups: tuple[GroupDecl, ...]
+    changes: tuple[str, ...]  # what the plan found to do (re-planned under the locks)
+    ids: str = IDS_DIR
+
+    def describe(self) -> str:
+        return "update the account files:\n" + "\n".join(f"  {c}" for c in self.changes)
+
+    def apply(self, ctx: Context) -> None:
+        with mkdir_parents(ctx.root_fd, "/etc", 0o755) as etc:
+            etc_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=etc.fd)
+        try:
+            with ShadowLock(etc_fd, display=ctx.display("/etc")):
+                files = _load(etc_fd)
+                result = plan_accounts(self.users, self.groups, files, read_ids(ctx.root_fd, self.ids), _days())
+                if result.errors:
+                    raise OperationError("; ".join(result.errors))
+                write_ids(ctx.root_fd, result.ids, self.ids)  # first: an id handed out is never handed out again
+                for db in files.values():
+                    db.write(etc_fd)
+        finally:
+            os.close(etc_fd)
+        for home, uid, gid in result.homes:
+            if _home_missing(ctx, home):
+                _make_home(ctx, home, uid, gid)
+
+    def record(self) -> Mapping[str, Any]:
+        return {"accounts": list(self.changes)}
+
+
+def _plan(ctx: Context, users: tuple[UserDecl, ...], groups: tuple[GroupDecl, ...], ids: str) -> list[Action]:
+    try:
+        with chase("/etc", root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as etc:
+            etc_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=etc.fd)
+    except FileNotFoundError:
+        files = {name: DbFile(name, [], exists=False, mode=0o644) for name in FILES}
+    else:
+        try:
+            files = _load(etc_fd)
+        finally:
+            os.close(etc_fd)
+    remembered = read_ids(ctx.root_fd, ids)
+    result: Allocation = plan_accounts(users, groups, files, remembered, _days())
+    if result.errors:
+        raise OperationError("; ".join(result.errors))
+    changes = list(result.changes)
+    changes += [f"create home {home} ({uid}:{gid}, 0700)" for home, uid, gid in result.homes
+                if _home_missing(ctx, home)]
+    if not changes and result.ids == remembered:
+        return []
+    return [UpdateAccounts(users, groups, tuple(changes or [f"record allocated ids in {ids}"]), ids)]
+
+
+def users_steps(users: Iterable[UserDecl], groups: Iterable[GroupDecl], ids: str = IDS_DIR) -> list[Step]:
+    """``users`` does the work; ``groups`` is the name NixOS snippets also depend on."""
+    u, g = tuple(users), tuple(groups)
+
+    def planner(ctx: Context) -> Iterable[Action]:
+        return _plan(ctx, u, g, ids)
+
+    return [
+        Step("users", planner, ("specialfs",), description="declared users and groups"),
+        Step("groups", lambda ctx: (), ("users",), description="(done by users)"),
+    ]

@@ -1,0 +1,346 @@
+"""The executor: orders steps, runs them (or only plans them), and reports what happened.
+
+One executor for everything freshroot does to a root: persistence, tmpfiles, /etc, users and
+the declaration's own activation snippets are all :class:`~freshroot.plan.action.Step` s.
+
+- :func:`order` sorts steps by their ``deps`` with graphlib, ties broken by name, so a plan
+  is the same on every run; an unknown dependency or a cycle is a ConfigError naming the
+  cycle (``a => b => a``) and where the step is declared.
+- :func:`execute` asks each step's planner for actions. In a dry run the actions are listed,
+  not applied (an action whose ``applies_in_dry_run`` is set, such as a snippet that supports
+  dry activation, runs, and honours ``ctx.dry_run`` itself); a step that does not support dry
+  runs is listed as skipped and its planner is never called. As NixOS does, a failed step
+  does not stop the others (unless ``fail_fast``), but everything that depends on it is
+  skipped with the reason, and the report is not ok.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import graphlib
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Any, Protocol
+
+from freshroot.errors import ConfigError, FreshrootError, os_error_message
+from freshroot.log import logger
+from freshroot.plan.action import Action, Context, Step
+
+if TYPE_CHECKING:
+    from freshroot.plan.journal import Journal
+
+# Context.options keys under which a running step finds where to send its output lines, and
+# whom to tell the pid of a process group it started (the journal keeps it, so a resumed run
+# can stop what a killed one left running).
+OUTPUT_KEY = "output"
+CHILD_KEY = "child"
+
+
+class Status(enum.StrEnum):
+    CHANGED = "changed"  # actions were applied (in a dry run: would be)
+    UNCHANGED = "unchanged"  # the root already was as declared
+    SKIPPED = "skipped"  # not run; ``reason`` says why
+    FAILED = "failed"  # planning or applying raised; ``error`` says what
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    status: Status
+    description: str = ""
+    actions: tuple[str, ...] = ()  # descriptions of the actions applied (or planned)
+    error: str | None = None
+    reason: str | None = None  # why a step was skipped
+    output: tuple[str, ...] = ()  # what the step printed (snippets)
+    location: str | None = None  # file:line of the declaration
+    duration: float = 0.0
+    resumed: bool = False  # done by an earlier, interrupted run of the same plan
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "status": str(self.status), "actions": list(self.actions)}
+        for key in ("description", "error", "reason", "location"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.output:
+            out["output"] = list(self.output)
+        if self.resumed:
+            out["resumed"] = True
+        out["duration"] = round(self.duration, 6)
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    results: tuple[StepResult, ...]
+    dry_run: bool = False
+    root: str = "/"
+    run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> tuple[StepResult, ...]:
+        return tuple(r for r in self.results if r.status is Status.FAILED)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.status is Status.CHANGED for r in self.results)
+
+    def result(self, name: str) -> StepResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((str(s) for s in Status), 0)
+        for r in self.results:
+            counts[str(r.status)] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "root": self.root,
+            "run_id": self.run_id,
+            "counts": self.counts(),
+            "failed": [r.name for r in self.failed],
+            "steps": [r.to_json() for r in self.results],
+        }
+
+    def render(self) -> str:
+        from freshroot.plan.render import render_report
+
+        return render_report(self)
+
+
+class Progress(Protocol):
+    """Told about each step as it starts and ends, and about each line a step prints."""
+
+    def start(self, step: Step, index: int, total: int) -> None: ...
+    def output(self, step: Step, line: str) -> None: ...
+    def finish(self, result: StepResult) -> None: ...
+
+
+def step_output(ctx: Context) -> Callable[[str], None]:
+    """Where a running step sends the lines it prints (captured into its StepResult)."""
+    sink = ctx.options.get(OUTPUT_KEY)
+    if callable(sink):
+        return sink  # type: ignore[no-any-return]
+    return lambda line: logger.info("%s", line)
+
+
+def step_child(ctx: Context) -> Callable[[int], None]:
+    """Whom a running step tells the pid of the process group it started."""
+    sink = ctx.options.get(CHILD_KEY)
+    if callable(sink):
+        return sink  # type: ignore[no-any-return]
+    return lambda pid: None
+
+
+# --- ordering ---------------------------------------------------------------------------
+
+
+def order(steps: Sequence[Step]) -> list[Step]:
+    """The steps sorted so each comes after its deps; among steps ready together, by name."""
+    by_name: dict[str, Step] = {}
+    for step in steps:
+        if step.name in by_name:
+            raise ConfigError(f"step {step.name!r} is defined twice", location=step.location)
+        by_name[step.name] = step
+    for step in steps:
+        for dep in step.deps:
+            if dep not in by_name:
+                close = get_close_matches(dep, list(by_name), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known steps: {', '.join(sorted(by_name))}"
+                raise ConfigError(
+                    f"{step.name!r} depends on {dep!r}, which is not defined", location=step.location, hint=hint
+                )
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for step in steps:
+        sorter.add(step.name, *step.deps)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        # graphlib lists each node before the one that depends on it; we read "a => b" as
+        # "a depends on b", the way people write dependency chains.
+        cycle = list(reversed(e.args[1]))
+        first = by_name[cycle[0]]
+        raise ConfigError(
+            f"dependency cycle: {' => '.join(cycle)} (each depends on the next)",
+            location=first.location,
+            hint="remove one of these deps",
+        ) from None
+    ready: list[str] = []
+    out: list[Step] = []
+    while sorter.is_active():
+        for name in sorter.get_ready():
+            heapq.heappush(ready, name)
+        name = heapq.heappop(ready)
+        out.append(by_name[name])
+        sorter.done(name)
+    return out
+
+
+# --- execution --------------------------------------------------------------------------
+
+
+def _failure_text(error: BaseException) -> str:
+    if isinstance(error, FreshrootError):
+        return str(error)
+    if isinstance(error, OSError):
+        return os_error_message(error)
+    return f"internal error: {type(error).__name__}: {error}"
+
+
+@dataclass
+class _Running:
+    """What a step collects while it runs."""
+
+    step: Step
+    progress: Progress | None
+    output: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    records: list[Mapping[str, Any]] = field(default_factory=list)
+
+    def emit(self, line: str) -> None:
+        self.output.append(line)
+        if self.progress is not None:
+            self.progress.output(self.step, line)
+
+
+def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) -> StepResult:
+    started = time.monotonic()
+    location = str(step.location) if step.location else None
+    base = StepResult(step.name, Status.UNCHANGED, step.description, location=location)
+    child = (lambda pid: journal.child(step.name, pid)) if journal is not None else (lambda pid: None)
+    step_ctx = dataclasses.replace(ctx, options={**ctx.options, OUTPUT_KEY: run.emit, CHILD_KEY: child})
+    try:
+        actions: list[Action] = list(step.planner(step_ctx))
+        for action in actions:
+            text = action.describe()
+            if ctx.dry_run and not action.applies_in_dry_run:
+                run.applied.append(text)
+                continue
+            action.apply(step_ctx)
+            run.applied.append(text)
+            record = action.record()
+            if record is not None:
+                run.records.append(record)
+                if journal is not None:
+                    journal.step_progress(step.name, run.applied, run.records)
+    except Exception as e:  # noqa: BLE001 - keep-going: any failure of one step is that step's failure
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("step %s failed", step.name, exc_info=e)
+        return dataclasses.replace(
+            base, status=Status.FAILED, actions=tuple(run.applied), error=_failure_text(e),
+            output=tuple(run.output), duration=time.monotonic() - started,
+        )
+    return dataclasses.replace(
+        base, status=Status.CHANGED if actions else Status.UNCHANGED, actions=tuple(run.applied),
+        output=tuple(run.output), duration=time.monotonic() - started,
+    )
+
+
+def _skip(step: Step, reason: str) -> StepResult:
+    return StepResult(step.name, Status.SKIPPED, step.description, reason=reason,
+                      location=str(step.location) if step.location else None)
+
+
+def execute(
+    steps: Iterable[Step],
+    ctx: Context,
+    *,
+    fail_fast: bool = False,
+    journal: Journal | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Run (or, with ``ctx.dry_run``, plan) ``steps`` in dependency order.
+
+    Never raises for a failed step: the Report says what failed. A bad plan (a cycle, an
+    unknown dependency) raises ConfigError before anything runs.
+    """
+    ordered = order(list(steps))
+    results: dict[str, StepResult] = {}
+    blocked: set[str] = set()  # failed, or skipped because something below them failed
+    stopped: str | None = None  # with fail_fast: the step that failed first
+    below: dict[str, set[str]] = {}  # each step's transitive dependencies
+    for step in ordered:
+        below[step.name] = set(step.deps).union(*(below[d] for d in step.deps))
+    for index, step in enumerate(ordered):
+        if progress is not None:
+            progress.start(step, index, len(ordered))
+        result, records = _decide(
+            step, ctx, results=results, blocked=blocked, stopped=stopped, journal=journal, progress=progress
+        )
+        if ctx.dry_run and result.status is Status.FAILED:
+            result = _unplannable(result, below[step.name], results)
+        results[step.name] = result
+        if journal is not None and not result.resumed:
+            journal.step_done(result, records)
+        if progress is not None:
+            progress.finish(result)
+        if result.status is Status.FAILED:
+            blocked.add(step.name)
+            if fail_fast and stopped is None:
+                stopped = step.name
+    report = Report(tuple(results.values()), dry_run=ctx.dry_run, root=ctx.root,
+                    run_id=journal.run_id if journal is not None else None)
+    if journal is not None:
+        journal.finish(report.ok)
+    return report
+
+
+NoRecords: tuple[Mapping[str, Any], ...] = ()
+
+
+def _unplannable(result: StepResult, deps: set[str], results: Mapping[str, StepResult]) -> StepResult:
+    """In a dry run, a step that fails to plan after a dependency that *would* change (a user
+    that does not exist yet) cannot be planned honestly: it is skipped, saying why, not failed."""
+    pending = sorted(d for d in deps if results[d].status is Status.CHANGED)
+    if not pending:
+        return result
+    names = ", ".join(repr(d) for d in pending)
+    return dataclasses.replace(
+        result, status=Status.SKIPPED, error=None,
+        reason=f"cannot be planned before the changes of {names} are made ({result.error})",
+    )
+
+
+def _decide(
+    step: Step,
+    ctx: Context,
+    *,
+    results: Mapping[str, StepResult],
+    blocked: set[str],
+    stopped: str | None,
+    journal: Journal | None,
+    progress: Progress | None,
+) -> tuple[StepResult, tuple[Mapping[str, Any], ...]]:
+    if stopped is not None:
+        blocked.add(step.name)
+        return _skip(step, f"not run: {stopped!r} failed and --fail-fast was given"), NoRecords
+    for dep in step.deps:
+        if dep in blocked:
+            blocked.add(step.name)
+            why = "failed" if results[dep].status is Status.FAILED else "was not run"
+            return _skip(step, f"dependency {dep!r} {why}"), NoRecords
+    if ctx.dry_run and not step.supports_dry_run:
+        return _skip(step, "does not support dry runs; not run"), NoRecords
+    if journal is not None:
+        done = journal.completed(step.name)
+        if done is not None:
+            return done, NoRecords
+        journal.step_started(step.name)
+    run = _Running(step, progress)
+    result = _run_step(step, ctx, run, journal)
+    return result, tuple(run.records)

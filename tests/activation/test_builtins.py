@@ -1,0 +1,80 @@
+"""binsh, usrbinenv, specialfs, and the terminal progress."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from freshroot.plan.action import Step
+from freshroot.plan.executor import Status, StepResult
+from freshroot.plan.progress import TerminalProgress
+
+from .helpers import apply, make_root, write_decl
+from .test_with_persist import in_namespace
+
+
+def test_binsh_links_what_exists_and_leaves_an_existing_one(tmp_path):
+    root = make_root(tmp_path / "root")
+    decl = write_decl(tmp_path, "")
+    assert apply(root, decl).result("binsh").status is Status.CHANGED
+    assert os.readlink(root / "bin/sh") == "/usr/bin/dash"
+    assert apply(root, decl).result("binsh").status is Status.UNCHANGED
+
+
+def test_declared_binsh_replaces_a_link_but_not_a_file(tmp_path):
+    root = make_root(tmp_path / "root")
+    (root / "usr/bin/bash").write_text("#!fake\n")
+    (root / "bin/sh").symlink_to("/usr/bin/dash")
+    decl = write_decl(tmp_path, '[environment]\nbinsh = "/usr/bin/bash"\nusrbinenv = "/usr/bin/env-x"\n')
+    report = apply(root, decl)
+    assert os.readlink(root / "bin/sh") == "/usr/bin/bash"
+    assert os.readlink(root / "usr/bin/env") == "/usr/bin/env-x"
+    assert any("does not exist" in line for line in report.result("usrbinenv").output)
+    (root / "bin/sh").unlink()
+    (root / "bin/sh").write_text("a real file\n")
+    report = apply(root, decl)
+    assert report.result("binsh").status is Status.FAILED
+    assert (root / "bin/sh").read_text() == "a real file\n"
+    assert apply(root, decl, fix=True).ok
+    assert os.readlink(root / "bin/sh") == "/usr/bin/bash"
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_specialfs_mounts_what_an_offline_root_has_directories_for(tmp_path):
+    root = make_root(tmp_path / "root")
+    for name in ("proc", "dev"):
+        (root / name).mkdir()
+    decl = write_decl(tmp_path, "")
+
+    def body() -> None:
+        report = apply(root, decl)
+        assert report.ok, report.render()
+        assert report.result("specialfs").actions == ("mount proc on /proc", "mount bind /dev on /dev")
+        assert (root / "proc/self").exists()
+        assert (root / "dev/null").exists()
+        assert apply(root, decl).result("specialfs").status is Status.UNCHANGED
+
+    in_namespace(body)
+    assert not (root / "proc/self").exists()  # the mounts lived in the child's namespace only
+
+
+def test_progress_prefixes_output_and_redraws_on_a_tty():
+    out = io.StringIO()
+    progress = TerminalProgress(out, tty=True)
+    step = Step("hello", lambda ctx: ())
+    progress.start(step, 0, 3)
+    progress.output(step, "line one")
+    progress.finish(StepResult("hello", Status.CHANGED))
+    text = out.getvalue()
+    assert "[1/3] hello" in text
+    assert "hello: line one\n" in text
+    assert text.endswith("\r\x1b[K")
+    plain = io.StringIO()
+    quiet = TerminalProgress(plain, tty=False)
+    quiet.start(step, 0, 1)
+    quiet.output(step, "x")
+    quiet.finish(StepResult("hello", Status.CHANGED))
+    assert plain.getvalue() == "hello: x\n"
