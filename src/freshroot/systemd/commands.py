@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from freshroot.cli import add_command, add_common
+TYPE_CHECKING = False  # typing costs start-up time; see freshroot.cli
+if TYPE_CHECKING:
+    from typing import Any
 
 H = "freshroot.systemd.cli"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    from freshroot.cli import add_command, add_common
+
     p = add_command(subparsers, "render", handler=f"{H}:render",
                     help="write the units freshroot-generator writes at boot into a directory")
     add_common(p, json=True)
