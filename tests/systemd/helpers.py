@@ -9,7 +9,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-PASSWD = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\napp:x:990:991::/nonexistent:/usr/sbin/nologin\n"
+PASSWD = ("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n"
+          "app:x:990:991::/nonexistent:/usr/sbin/nologin\n")
 GROUP = "root:x:0:\nalice:x:1000:\napp:x:991:\n"
 
 RICH = """\

@@ -58,7 +58,7 @@ def test_prepare_then_files_start_and_stop(tmp_path: Path) -> None:
         assert (root / "var" / "log" / "old.log").read_text() == "root's log\n"  # never touched
         assert not (root / "etc" / "bound.conf").exists()  # files are not prepare's
         # What the mount unit would do, so the file inside it lands in storage.
-        os.system(f"mount --bind {root}/persist/var/lib/app {root}/var/lib/app")  # noqa: S605
+        os.system(f"mount --bind {root}/persist/var/lib/app {root}/var/lib/app")
         before = snapshot(root)
 
         start = freshroot("persist-files", "--start", "--root", str(root))
@@ -93,8 +93,8 @@ def test_prepare_then_files_start_and_stop(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("degraded", [True, False])
 def test_missing_storage_is_named(tmp_path: Path, degraded: bool) -> None:
-    decl = f'[persist."/persist"]\nrequire-mount = true\ndegraded = {str(degraded).lower()}\n' \
-           'directories = ["/var/lib/a", "/var/lib/b"]\nfiles = ["/etc/c"]\n'
+    decl = (f'[persist."/persist"]\nrequire-mount = true\ndegraded = {str(degraded).lower()}\n'
+            'directories = ["/var/lib/a", "/var/lib/b"]\nfiles = ["/etc/c"]\n')
     root = make_root(tmp_path / "root", decl)
     (root / "persist").mkdir()
     result = freshroot("persist-prepare", "--root", str(root))

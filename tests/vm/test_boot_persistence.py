@@ -90,7 +90,7 @@ def _lines(text: str) -> dict[str, str]:
     return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines() if " " in line}
 
 
-def test_boot_persistence(make_guest, tmp_path):  # type: ignore[no-untyped-def]
+def test_boot_persistence(make_guest, tmp_path):
     decl = tmp_path / "freshroot.toml"
     decl.write_text(DECLARATION)
     extra = tmp_path / "extra"

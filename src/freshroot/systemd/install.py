@@ -67,11 +67,8 @@ class InstallReport:
 def storage_actions(p: Persistence, ctx: Context) -> list[Action]:
     """Only the creation of storage directories (and their parents): mount points and the
     rest are made at boot by freshroot-prepare.service."""
-    out: list[Action] = []
-    for a in prepare_actions(list(p.storages), ctx):
-        if isinstance(a, MakeDirectory) and any(a.path == s.path or is_below(a.path, s.path) for s in p.storages):
-            out.append(a)
-    return out
+    return [a for a in prepare_actions(list(p.storages), ctx)
+            if isinstance(a, MakeDirectory) and any(a.path == s.path or is_below(a.path, s.path) for s in p.storages)]
 
 
 def _storage_roots(p: Persistence, ctx: Context, report: InstallReport) -> None:

@@ -109,7 +109,7 @@ def mount_unit(e: Entry, s: Storage, *, prefix: str = "") -> UnitFile:
     u = unit.section("Unit")
     u.add("Description", f"Persisted {e.path} from storage {e.storage}{early}")
     u.add("Documentation", DOCS)
-    u.add("DefaultDependencies", False)
+    u.add("DefaultDependencies", "no")
     u.add("RequiresMountsFor", words([what]))
     if prefix:
         u.add("Before", "initrd-fs.target")
@@ -132,7 +132,7 @@ def prepare_unit(p: Persistence, options: Options) -> UnitFile:
     u = unit.section("Unit")
     u.add("Description", "Create freshroot's storage directories with their declared owners")
     u.add("Documentation", DOCS)
-    u.add("DefaultDependencies", False)
+    u.add("DefaultDependencies", "no")
     # After, not Requires, the storages' mounts: when one is missing this unit still runs and
     # says so in words, instead of failing on a dependency.
     after = ["systemd-remount-fs.service", "local-fs-pre.target"]
@@ -143,7 +143,7 @@ def prepare_unit(p: Persistence, options: Options) -> UnitFile:
     u.add("Conflicts", "umount.target")
     svc = unit.section("Service")
     svc.add("Type", "oneshot")
-    svc.add("RemainAfterExit", True)
+    svc.add("RemainAfterExit", "yes")
     svc.add("ExecStart", command(_program(options, "persist-prepare")))
     svc.add("StandardOutput", "journal+console")
     return unit
@@ -156,7 +156,7 @@ def files_unit(p: Persistence, mounts: Sequence[str], options: Options) -> UnitF
     u = unit.section("Unit")
     u.add("Description", f"Bind or link {len(files)} persisted file{'s' if len(files) != 1 else ''}")
     u.add("Documentation", DOCS)
-    u.add("DefaultDependencies", False)
+    u.add("DefaultDependencies", "no")
     u.add("Wants", PREPARE)
     after = [PREPARE, "systemd-remount-fs.service", *mounts]
     for s in p.storages:
@@ -166,7 +166,7 @@ def files_unit(p: Persistence, mounts: Sequence[str], options: Options) -> UnitF
     u.add("Conflicts", "umount.target")
     svc = unit.section("Service")
     svc.add("Type", "oneshot")
-    svc.add("RemainAfterExit", True)
+    svc.add("RemainAfterExit", "yes")
     svc.add("ExecStart", command(_program(options, "persist-files", "--start")))
     svc.add("ExecStop", command(_program(options, "persist-files", "--stop")))
     svc.add("StandardOutput", "journal+console")
@@ -190,14 +190,14 @@ def tmpfiles_units(options: Options) -> list[UnitFile]:
     u = setup.section("Unit")
     u.add("Description", f"Create volatile files and directories ({options.engine} tmpfiles)")
     u.add("Documentation", DOCS, "man:tmpfiles.d(5)")
-    u.add("DefaultDependencies", False)
+    u.add("DefaultDependencies", "no")
     u.add("After", "local-fs.target", FILES, "systemd-sysusers.service", "systemd-journald.service")
     u.add("Before", "sysinit.target", "shutdown.target", "systemd-tmpfiles-setup.service")
     u.add("Conflicts", "shutdown.target")
-    u.add("RefuseManualStop", True)
+    u.add("RefuseManualStop", "yes")
     svc = setup.section("Service")
     svc.add("Type", "oneshot")
-    svc.add("RemainAfterExit", True)
+    svc.add("RemainAfterExit", "yes")
     svc.add("ExecStartPre", render)
     # As systemd-tmpfiles-setup.service: /dev is systemd-tmpfiles-setup-dev's.
     svc.add("ExecStart", command(tmpfiles_argv(options, "--create", "--remove", "--boot", "--exclude-prefix=/dev")))
@@ -207,13 +207,13 @@ def tmpfiles_units(options: Options) -> list[UnitFile]:
     u = resetup.section("Unit")
     u.add("Description", f"Re-apply tmpfiles.d after a change ({options.engine} tmpfiles)")
     u.add("Documentation", DOCS, "man:tmpfiles.d(5)")
-    u.add("DefaultDependencies", False)
+    u.add("DefaultDependencies", "no")
     u.add("After", "local-fs.target", TMPFILES_SETUP)
     u.add("Before", "sysinit.target", "shutdown.target")
     u.add("Conflicts", "shutdown.target")
     svc = resetup.section("Service")
     svc.add("Type", "oneshot")
-    svc.add("RemainAfterExit", True)
+    svc.add("RemainAfterExit", "yes")
     svc.add("ExecStartPre", render)
     svc.add("ExecStart", command(tmpfiles_argv(options, "--create", "--remove", "--exclude-prefix=/dev")))
     svc.add("SuccessExitStatus", "DATAERR CANTCREAT")
