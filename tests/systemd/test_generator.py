@@ -95,7 +95,8 @@ def test_tmpfiles_units(rendered: Path) -> None:
     assert "sysinit.target" in setup["Unit.Before"]
     resetup = unit(rendered, "freshroot-tmpfiles-resetup.service")
     assert "--boot" not in resetup["Service.ExecStart"][0]
-    assert (rendered / "sysinit.target.wants" / "freshroot-tmpfiles-resetup.service").is_symlink()
+    assert (rendered / "sysinit.target.wants" / "freshroot-tmpfiles-setup.service").is_symlink()
+    assert not (rendered / "sysinit.target.wants" / "freshroot-tmpfiles-resetup.service").exists()  # apply's
 
 
 def test_freshroot_engine(tmp_path: Path) -> None:

@@ -67,7 +67,9 @@ s() { stat -L -c '%a %u %g' "$1" 2>&1; }
   echo "undeclared $(cat /var/lib/undeclared.txt 2>&1 | head -c 40)"
   echo "marker $(cat /var/log/fr-marker 2>&1)"
 } > state
-findmnt -n -o TARGET,SOURCE /var/lib/fr-app /var/log /home/fruser /etc/fr-bound.conf > mounts 2>&1 || true
+for t in /var/lib/fr-app /var/log /home/fruser /etc/fr-bound.conf; do
+  findmnt -n -o TARGET,SOURCE -M "$t" || echo "$t not-mounted"
+done > mounts 2>&1
 cat /etc/ssh/ssh_host_ed25519_key.pub > hostkey 2>&1 || true
 systemctl is-active multi-user.target ssh.service > active 2>&1 || true
 journalctl -b -o cat -u freshroot-prepare.service -u freshroot-persist-files.service > freshroot.log 2>&1 || true
@@ -105,7 +107,9 @@ def test_boot_persistence(make_guest, tmp_path):
     state = _lines(first.text("state"))
     assert state["app"] == f"750 {UID} {UID} state-1", first.text("state")
     assert state["linked"] == "/persist/etc/fr-linked.conf linked-1"
-    assert "/persist/var/lib/fr-app" in first.text("mounts") or "[/var/lib/fr-app]" in first.text("mounts")
+    mounts = first.text("mounts")
+    for target in ("/var/lib/fr-app", "/var/log", "/home/fruser", "/etc/fr-bound.conf"):
+        assert f"{target} /dev/vdb[{target}]" in mounts, mounts
     key = first.text("hostkey")
     assert key.startswith("ssh-ed25519 "), key
 

@@ -250,7 +250,8 @@ def render(p: Persistence, options: Options) -> Rendered:
     if options.engine is not None:
         out.units += tmpfiles_units(options)
         out.links.append(Link("sysinit.target", "wants", TMPFILES_SETUP))
-        out.links.append(Link("sysinit.target", "wants", TMPFILES_RESETUP))
+        # The re-setup is not pulled in at boot (setup just did that work): `freshroot apply`
+        # restarts it. It is written so that it exists to be restarted.
     return out
 
 
