@@ -261,11 +261,10 @@ def write(rendered: Rendered, directory: str) -> list[str]:
     written = []
     os.makedirs(directory, exist_ok=True)
     for unit in rendered.units:
-        path = os.path.join(directory, unit.name)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        # Written in place: a generator's directory is fresh at each run, and `render`
+        # writes into a directory of the user's choosing.
+        with open(os.path.join(directory, unit.name), "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(unit.render())
-        os.replace(tmp, path)
         written.append(unit.name)
     for link in rendered.links:
         path = os.path.join(directory, link.path)
