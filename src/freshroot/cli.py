@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "freshroot.persist.commands",
     "freshroot.config.commands",
     "freshroot.tmpfiles.commands",
+    "freshroot.image.commands",
     "freshroot.systemd.commands",
 )
 

@@ -127,10 +127,13 @@ def test_symlink_loops_give_eloop(root: Root) -> None:
         with pytest.raises(OSError, match=os.strerror(errno.ELOOP)) as e:
             chase(path, root_fd=root.fd)
         assert e.value.errno == errno.ELOOP
-    # A long but finite chain is fine; NOFOLLOW returns the link itself.
+    # NOFOLLOW returns the link itself, unless a trailing "/" or "/." asks for its target.
     with chase("a", root_fd=root.fd, flags=F.NOFOLLOW) as c:
         assert stat.S_ISLNK(os.fstat(c.fd).st_mode)
         assert readlink_fd(c.fd) == "b"
+    for path in ("a/", "a/."):
+        with pytest.raises(OSError, match=os.strerror(errno.ELOOP)):
+            chase(path, root_fd=root.fd, flags=F.NOFOLLOW)
 
 
 @pytest.mark.parametrize("path", ["file/x", "file/..", "file/", "file/.", "link2file/", "dir/file/x"])

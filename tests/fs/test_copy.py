@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from freshroot.fs import acl, xattr
+from freshroot.fs import acl, mount, xattr
 from freshroot.fs.copy import copy_tree_at
-from tests.fs.helpers import OTHER, USER, Root
+from tests.fs.helpers import OTHER, USER, Root, in_child
 
 NON_UTF8 = os.fsdecode(b"caf\xe9")
 
@@ -126,3 +126,26 @@ def test_large_sparse_file_copies(root: Root) -> None:
     with open(root.p("big2"), "rb") as f:
         f.seek(64 << 20)
         assert f.read() == b"end"
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_copy_can_stay_on_one_mount(root: Root, scratch: Path) -> None:
+    other = scratch / "other"
+    other.mkdir()
+    (other / "mounted").write_text("from another mount")
+    src = root.p("src")
+    (src / "mnt").mkdir(parents=True)
+    (src / "plain").write_text("x")
+
+    def child() -> None:
+        mount.unshare_mounts()
+        mount.bind_fd(os.open(other, os.O_PATH), os.open(src / "mnt", os.O_PATH))
+        fd = os.open(root.path, os.O_PATH)
+        copy_tree_at(fd, "src", fd, "same", cross_mounts=False)
+        assert os.listdir(root.p("same/mnt")) == []  # the mount point, empty, as cp -x
+        assert root.p("same/plain").read_text() == "x"
+        copy_tree_at(fd, "src", fd, "all")
+        assert root.p("all/mnt/mounted").read_text() == "from another mount"
+
+    in_child(child)

@@ -59,11 +59,15 @@ def test_bind_remount_read_only_and_detach(root: Root) -> None:
         info = mount.find_by_fd(top)
         assert info.mount_point == str(root.p("dst dir"))  # unescaped from \040
         assert info.root.endswith("/src")
-        assert "nosuid" not in info.options
-        mount.remount_bind(top, extra=mount.MS.NOSUID)
+        assert not info.read_only
+        mount.remount_bind(top, read_only=False, extra=mount.MS.NOSUID | mount.MS.NODEV)
+        info = mount.find_by_fd(top)
+        assert not info.read_only
+        assert {"nosuid", "nodev"} <= set(info.options)
+        mount.remount_bind(top)  # read-only, and the flags it had are kept
         info = mount.find_by_fd(top)
         assert info.read_only
-        assert "nosuid" in info.options
+        assert {"nosuid", "nodev"} <= set(info.options)
         with pytest.raises(OSError, match="Read-only") as e:
             (root.p("dst dir") / "new").write_text("x")
         assert e.value.errno == errno.EROFS

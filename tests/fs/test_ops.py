@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.errors import UnsafePathError
-from freshroot.fs import mount
+from freshroot.fs import mount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import (
     chmod_fd,
@@ -206,3 +206,34 @@ def test_reopen_a_fifo_without_blocking(root: Root) -> None:
             assert stat.S_ISFIFO(os.fstat(fd).st_mode)
         finally:
             os.close(fd)
+
+
+@pytest.mark.root
+def test_mkdir_parents_vets_a_directory_that_appeared_meanwhile(root: Root, monkeypatch) -> None:
+    """Between chase() and mkdirat another user makes the directory: SAFE refuses to use it."""
+    shared = root.p("shared")
+    shared.mkdir()
+    os.chown(shared, USER, USER)
+    shared.chmod(0o1777)
+    real_mkdir_at = ops.mkdir_at
+
+    def racing_mkdir_at(dir_fd: int, name: str, mode: int = 0o755) -> bool:
+        in_child(lambda: os.mkdir(name, dir_fd=dir_fd), uid=OTHER)  # the other user wins the race
+        return real_mkdir_at(dir_fd, name, mode)
+
+    monkeypatch.setattr(ops, "mkdir_at", racing_mkdir_at)
+    with pytest.raises(UnsafePathError, match="appeared while being created"):
+        mkdir_parents(root.fd, "shared/x/y")
+    assert not root.p("shared/x/y").exists()
+    monkeypatch.setattr(ops, "mkdir_at", real_mkdir_at)
+    with mkdir_parents(root.fd, "shared/x/y", flags=ChaseFlags.NONE) as c:  # without SAFE it is used
+        assert c.path == "/shared/x/y"
+
+
+def test_atomic_temp_name_fits_name_max(root: Root) -> None:
+    from freshroot.fs.atomic import replace_at, temp_name
+
+    name = "é" * 127  # 254 bytes
+    assert len(os.fsencode(temp_name(name))) <= 255
+    replace_at(root.fd, name, b"x", durable=False)
+    assert root.p(name).read_bytes() == b"x"

@@ -7,6 +7,8 @@ import os
 import subprocess
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from freshroot.errors import ConfigError
 from freshroot.fs import acl, xattr
@@ -139,3 +141,24 @@ def test_invalid_acl_is_refused_before_the_kernel() -> None:
         Acl.from_mode(0o644).merged(Acl((Entry(Tag.USER, 5, 7),))).validate()
     with pytest.raises(ValueError, match="other::"):
         Acl((Entry(Tag.USER_OBJ, None, 7), Entry(Tag.GROUP_OBJ, None, 7))).validate()
+
+
+entries = st.lists(
+    st.one_of(
+        st.builds(Entry, st.sampled_from([Tag.USER_OBJ, Tag.GROUP_OBJ, Tag.MASK, Tag.OTHER]), st.none(),
+                  st.integers(0, 7)),
+        st.builds(Entry, st.sampled_from([Tag.USER, Tag.GROUP]), st.integers(0, 0xFFFFFFFE), st.integers(0, 7)),
+    ),
+    min_size=1, max_size=12,
+)
+
+
+@given(entries)
+def test_text_and_binary_forms_round_trip(es: list[Entry]) -> None:
+    a = Acl.of(es)
+    assert Acl.decode(a.encode()) == a
+    spec = acl.parse(a.to_text(ACCOUNTS), ACCOUNTS, want_mask=False)  # names where known, ids elsewhere
+    assert spec.access == a
+    d = acl.parse(a.to_text(ACCOUNTS, default=True), ACCOUNTS, want_mask=False)
+    assert d.default == a
+    assert d.access is None

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,9 +117,11 @@ def base_image(*, log: Path | None = None) -> BaseImage:
     key = recipe_key()
     image = BaseImage(cache / f"base-{key}")
     if image.root.exists():
+        _mark_used(image)
         return image
     with _locked(cache / "build.lock"):
         if image.root.exists():  # another worker built it while we waited
+            _mark_used(image)
             return image
         build = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache))
         log = log or build / "build.log"
@@ -138,14 +141,23 @@ def base_image(*, log: Path | None = None) -> BaseImage:
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
             raise
+        _mark_used(image)
         _prune(cache, keep=image.directory)
     return image
 
 
-def _prune(cache: Path, *, keep: Path) -> None:
-    """Remove base images of older recipes: each is a few hundred MB."""
+def _mark_used(image: BaseImage) -> None:
+    (image.directory / "last-used").touch()
+
+
+def _prune(cache: Path, *, keep: Path, unused_for: float = 2 * 86400) -> None:
+    """Remove base images of other recipes (a few hundred MB each) once no run has used them
+    for two days: a checkout with another recipe may still be booting its image now."""
+    now = time.time()
     for entry in cache.glob("base-*"):
-        if entry != keep:
+        marker = entry / "last-used"
+        used = marker.stat().st_mtime if marker.exists() else entry.stat().st_mtime
+        if entry != keep and now - used > unused_for:
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.vm.machine import Disk, make_disk
+from tests.vm.machine import Disk, make_disk, read_tree
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root, pytest.mark.xdist_group("vm")]
 
@@ -23,6 +23,7 @@ def test_root_is_wiped_and_persist_is_kept(make_guest, tmp_path):
         echo "written in boot 1" > /var/tmp/lost.txt
         test -s /var/tmp/lost.txt
         freshroot --version > freshroot-version
+        ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub > host-key
         """,
         disks=disks,
     )
@@ -31,12 +32,15 @@ def test_root_is_wiped_and_persist_is_kept(make_guest, tmp_path):
     assert first.failed_units == [], first.describe()
     assert first.text("persist-mount").split() == ["ext4", "/dev/vdb"]
     assert first.text("freshroot-version").strip()  # the installed entry point runs
+    # The persist disk kept the write (read on the host, without mounting it).
+    assert (read_tree(persist, "/", tmp_path / "persist-after-1") / "kept.txt").read_text() == "written in boot 1\n"
 
     second = guest.boot(
         """
         set -eu
         cat /persist/kept.txt > kept
         if test -e /var/tmp/lost.txt; then echo present; else echo absent; fi > var-tmp
+        ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub > host-key
         """,
         disks=disks,
     )
@@ -45,4 +49,7 @@ def test_root_is_wiped_and_persist_is_kept(make_guest, tmp_path):
     assert second.text("var-tmp") == "absent\n"
     assert second.system_state == "running", second.describe()
     assert second.failed_units == [], second.describe()
+    # Host keys are generated at boot when missing: a wiped root gets a new one every boot, so
+    # a key that stays the same (the persistence test) is persistence's doing, not the image's.
+    assert first.text("host-key") != second.text("host-key")
     print(f"boot 1: {first.seconds:.1f} s, boot 2: {second.seconds:.1f} s ({guest.accel})")

@@ -13,6 +13,13 @@ import secrets
 from freshroot.fs.ops import _check_name, write_all
 
 
+def temp_name(name: str) -> str:
+    """``.#NAME.RANDOM``, with NAME cut so the whole stays within NAME_MAX (255 bytes)."""
+    suffix = f".{secrets.token_hex(6)}"
+    room = 255 - 2 - len(suffix)
+    return ".#" + os.fsdecode(os.fsencode(name)[:room]) + suffix
+
+
 def replace_at(
     dir_fd: int,
     name: str,
@@ -31,7 +38,7 @@ def replace_at(
     _check_name(name)
     real_dir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
-        tmp = f".#{name}.{secrets.token_hex(6)}"
+        tmp = temp_name(name)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=real_dir)
         try:

@@ -105,6 +105,8 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
     safe = ChaseFlags.SAFE in flags
     todo = _split(path)
     must_be_dir = _must_be_dir(path) or ChaseFlags.PARENT in flags
+    # "link/" and "link/." name what the link points to: NOFOLLOW does not apply (kernel, systemd).
+    nofollow = ChaseFlags.NOFOLLOW in flags and not path.endswith(("/", "/."))
     last = ""
     if ChaseFlags.PARENT in flags:
         if not todo or todo[-1] == "..":
@@ -137,7 +139,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
                 child_st = os.fstat(child)
                 if safe and unsafe_transition(previous, child_st):
                     raise _refuse(path, walk.path(name))
-                follow = not (ChaseFlags.NOFOLLOW in flags and not todo and not last)
+                follow = not (nofollow and not todo and not last)
                 if stat.S_ISLNK(child_st.st_mode) and follow:
                     links += 1
                     if links > MAX_SYMLINKS:

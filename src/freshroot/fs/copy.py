@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass, field
 
 from freshroot.fs import xattr
-from freshroot.fs.ops import _check_name, chmod_fd, chown_fd, fd_path
+from freshroot.fs.ops import _check_name, chmod_fd, chown_fd, fd_path, mount_id
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -56,7 +56,7 @@ class _Copier:
     cross_mounts: bool
     keep_hardlinks: bool
     report: CopyReport = field(default_factory=CopyReport)
-    root_dev: int = 0
+    root_mount: int = 0  # the mount id (not st_dev: bind mounts share that) of the source
     links: dict[tuple[int, int], int] = field(default_factory=dict)  # (dev, ino) -> O_PATH fd of the copy
 
     def close(self) -> None:
@@ -99,7 +99,7 @@ class _Copier:
             try:
                 if not _same(os.fstat(src), st):
                     raise OSError(errno.EAGAIN, "changed while being copied", rel)
-                if self.cross_mounts or st.st_dev == self.root_dev:
+                if self.cross_mounts or mount_id(src) == self.root_mount:
                     for child in sorted(os.listdir(src)):
                         self.entry(_At(src, child, dst, child, f"{rel}/{child}"))
             finally:
@@ -201,13 +201,14 @@ def copy_tree_at(
 
     The destination must not exist, unless ``merge``: then existing directories are copied
     into and existing non-directories are left alone (listed in ``skipped``). With
-    ``cross_mounts`` False, a mount point below the source is copied as an empty directory.
+    ``cross_mounts`` False, a mount point below the source (a bind mount of the same file system
+    too: mount ids tell them apart, st_dev does not) is copied as an empty directory.
     ``hardlinks`` recreates hard links between copied files instead of copying each.
     """
     _check_name(src_name)
     _check_name(dst_name)
-    root_st = os.stat(src_name, dir_fd=src_dir_fd, follow_symlinks=False)
-    copier = _Copier(merge=merge, cross_mounts=cross_mounts, keep_hardlinks=hardlinks, root_dev=root_st.st_dev)
+    copier = _Copier(merge=merge, cross_mounts=cross_mounts, keep_hardlinks=hardlinks,
+                     root_mount=mount_id(src_dir_fd, src_name))
     try:
         copier.entry(_At(src_dir_fd, src_name, dst_dir_fd, dst_name, dst_name))
     finally:

@@ -12,7 +12,8 @@ import os
 import stat
 from collections.abc import Iterator
 
-from freshroot.fs.chase import Chased, ChaseFlags, chase
+from freshroot.errors import UnsafePathError
+from freshroot.fs.chase import Chased, ChaseFlags, chase, unsafe_transition
 
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -166,20 +167,27 @@ def mkdir_parents(
         for name in rest:
             if name == "..":
                 raise OSError(errno.EINVAL, "'..' after a missing directory", path)
-            mkdir_at(fd, name, mode)
+            created = mkdir_at(fd, name, mode)
             child = open_path_at(fd, name)
+            child_st = os.fstat(child)
+            current = current.rstrip("/") + "/" + name
+            if not stat.S_ISDIR(child_st.st_mode):
+                os.close(child)
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
+            # Someone else made it between chase() and here: vet it as chase() would have.
+            if not created and ChaseFlags.SAFE in flags and unsafe_transition(os.fstat(fd), child_st):
+                os.close(child)
+                raise UnsafePathError(f"{current}: refusing to use it: it appeared while being created, "
+                                      "owned by someone other than the owner of its parent")
             os.close(fd)
             fd = child
-            if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory", current)
-            current = current.rstrip("/") + "/" + name
     except BaseException:
         os.close(fd)
         raise
     return Chased(fd, current, "", os.fstat(fd))
 
 
-def _mount_id(dir_fd: int, name: str = "") -> int:
+def mount_id(dir_fd: int, name: str = "") -> int:
     """The mount id (statx) of an entry: unlike st_dev it tells a bind mount from its source."""
     from freshroot.fs.statx import Mask, statx_at
 
@@ -204,8 +212,8 @@ def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> Non
         os.unlink(name, dir_fd=dir_fd)
         return
     kept: list[str] = []
-    mount = None if cross_mounts else _mount_id(dir_fd)
-    if mount is not None and _mount_id(dir_fd, name) != mount:
+    mount = None if cross_mounts else mount_id(dir_fd)
+    if mount is not None and mount_id(dir_fd, name) != mount:
         raise OSError(errno.EBUSY, "is a mount point, not removing it", name)
     _remove_contents(dir_fd, name, name, mount, kept)
     if kept:
@@ -216,7 +224,7 @@ def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> Non
 def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, kept: list[str]) -> None:
     fd = open_dir_at(parent_fd, name)
     try:
-        if mount is not None and _mount_id(fd) != mount:
+        if mount is not None and mount_id(fd) != mount:
             kept.append(where)  # swapped for a mount point since we looked
             return
         for entry in os.listdir(fd):
@@ -225,7 +233,7 @@ def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, k
                 os.unlink(entry, dir_fd=fd)
                 continue
             path = f"{where}/{entry}"
-            if mount is not None and _mount_id(fd, entry) != mount:
+            if mount is not None and mount_id(fd, entry) != mount:
                 kept.append(path)
                 continue
             before = len(kept)

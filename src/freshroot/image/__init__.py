@@ -1,0 +1,1 @@
+"""Portable service images: [portable.NAME] -> NAME_VERSION.raw (squashfs or erofs)."""
