@@ -123,7 +123,7 @@ def test_initrd_has_only_early_paths_below_sysroot(tmp_path: Path) -> None:
     u = unit(normal, "sysroot-var-log.mount")
     assert u["Mount.What"] == ["/sysroot/persist/var/log"]
     assert u["Mount.Where"] == ["/sysroot/var/log"]
-    assert u["Unit.Before"] == ["initrd-fs.target"]
+    assert u["Unit.Before"] == ["initrd-fs.target", "umount.target"]
     assert u["Unit.RequiresMountsFor"] == ["/sysroot/persist/var/log"]
 
 

@@ -23,9 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from freshroot.fs.ops import open_root
 from freshroot.persist.model import Entry, Kind, Persistence, Storage
 from freshroot.systemd.escape import unit_name_from_path
-from freshroot.systemd.unit import UnitFile, command, words
+from freshroot.systemd.mounts import BindMount
+from freshroot.systemd.output import Dependency, UnitDirectory
+from freshroot.systemd.unit import UnitFile, command
 
 PREPARE = "freshroot-prepare.service"
 FILES = "freshroot-persist-files.service"
@@ -100,30 +103,20 @@ def _storage_checks(unit: UnitFile, s: Storage, prefix: str, source: str) -> Non
 
 
 def mount_unit(e: Entry, s: Storage, *, prefix: str = "") -> UnitFile:
-    where = prefix + e.path
-    what = prefix + e.source
-    name = unit_name_from_path(where, ".mount")
+    """The bind mount of one persisted directory (mounts.BindMount), with what ties it to
+    freshroot-prepare and fails it, naming the storage, when the storage is not there."""
     early = " (early, in the initrd)" if prefix else ""
-    unit = UnitFile(name, comment=f"Written by freshroot-generator: {e.path} persisted in {e.storage}"
-                    + (f"\ndeclared at {e.location}" if e.location else ""))
+    mount = BindMount(e.source, e.path, options=e.options,
+                      before=("initrd-fs.target",) if prefix else ("local-fs.target",),
+                      description=f"Persisted {e.path} from storage {e.storage}{early}", sysroot=prefix)
+    unit = mount.unit(comment=f"Written by freshroot-generator: {e.path} persisted in {e.storage}"
+                      + (f"\ndeclared at {e.location}" if e.location else ""))
     u = unit.section("Unit")
-    u.add("Description", f"Persisted {e.path} from storage {e.storage}{early}")
     u.add("Documentation", DOCS)
-    u.add("DefaultDependencies", "no")
-    u.add("RequiresMountsFor", words([what]))
-    if prefix:
-        u.add("Before", "initrd-fs.target")
-    else:
+    if not prefix:
         u.add("Wants", PREPARE)
         u.add("After", PREPARE)
-        u.add("Before", "local-fs.target", "umount.target")
-        u.add("Conflicts", "umount.target")
-    _storage_checks(unit, s, prefix, what)
-    m = unit.section("Mount")
-    m.add("What", what)
-    m.add("Where", where)
-    m.add("Type", "none")
-    m.add("Options", ",".join(["bind", *e.options]))
+    _storage_checks(unit, s, prefix, prefix + e.source)
     return unit
 
 
@@ -258,19 +251,14 @@ def render(p: Persistence, options: Options) -> Rendered:
 def write(rendered: Rendered, directory: str) -> list[str]:
     """Write the units and their symlinks into ``directory`` (a generator output directory,
     or ``render --units DIR``); returns the paths written, relative to it."""
-    written = []
     os.makedirs(directory, exist_ok=True)
-    for unit in rendered.units:
-        # Written in place: a generator's directory is fresh at each run, and `render`
-        # writes into a directory of the user's choosing.
-        with open(os.path.join(directory, unit.name), "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(unit.render())
-        written.append(unit.name)
-    for link in rendered.links:
-        path = os.path.join(directory, link.path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if os.path.lexists(path):
-            os.unlink(path)
-        os.symlink("../" + link.unit, path)
-        written.append(link.path)
-    return written
+    dir_fd = open_root(directory)
+    try:
+        out = UnitDirectory(dir_fd)
+        for unit in rendered.units:
+            out.write(unit)
+        for link in rendered.links:
+            out.add_dependency(link.target, Dependency(link.kind), link.unit)
+        return out.written
+    finally:
+        os.close(dir_fd)
