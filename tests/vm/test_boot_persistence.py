@@ -64,7 +64,7 @@ s() { stat -L -c '%a %u %g' "$1" 2>&1; }
   echo "bound $(s /etc/fr-bound.conf) $(cat /etc/fr-bound.conf 2>&1)"
   echo "linked $(readlink /etc/fr-linked.conf) $(cat /etc/fr-linked.conf 2>&1)"
   echo "fresh $(s /var/lib/fr-fresh)"
-  echo "undeclared $(cat /var/lib/undeclared.txt 2>&1 | head -c 40)"
+  echo "undeclared $(cat /var/lib/undeclared.txt 2>&1 | head -c 60)"
   echo "marker $(cat /var/log/fr-marker 2>&1)"
 } > state
 for t in /var/lib/fr-app /var/log /home/fruser /etc/fr-bound.conf; do
