@@ -15,7 +15,7 @@ from pathlib import Path
 
 from freshroot.tmpfiles.load import LoadOptions, load
 from freshroot.tmpfiles.messages import Level, Message
-from freshroot.tmpfiles.model import Config
+from freshroot.tmpfiles.model import Config, Item
 
 ETC_PASSWD = "".join(f"{entry}\n" for entry in (  # a scratch root's accounts
     "root:x:0:0:root:/root:/bin/sh",
@@ -78,14 +78,33 @@ def run_ours(root: Path, configs: list[str], *, env: Mapping[str, str] | None = 
     opts = LoadOptions(configs=tuple(configs), root=str(root), environ=clean_env(env), **options)  # type: ignore[arg-type]
     config = load(opts, collected.append)
     rc = 1 if config.read_failed else 65 if config.invalid else 0
-    return Result(rc, [str(m) for m in collected if m.level <= Level.INFO]), config
+    # One message per stderr line, as the reference's are read.
+    shown = [line for m in collected if m.level <= Level.INFO for line in str(m).splitlines()]
+    return Result(rc, shown), config
+
+
+# Messages systemd prints while parsing without naming the line.
+_UNLOCATED_PARSE = ("Unknown file attribute", "Setting file attribute", "Failed to unescape parameter",
+                    "Malformed extended attribute", "Failed to parse extended attribute", "Failed to read '",
+                    "Failed to read credential", "All rules containing unresolvable specifiers")
+
+
+def parse_messages(result: Result, sources: tuple[str, ...]) -> list[str]:
+    """The messages of the parse (those naming a source line, and the few that name none), not
+    those of the dry-run create phase that follows."""
+    return [m for m in result.messages
+            if m.startswith(tuple(f"{s}:" for s in sources)) or m.startswith(_UNLOCATED_PARSE)]
 
 
 def compare_parse(binary: Path, root: Path, conf: Path, *, env: Mapping[str, str] | None = None,
                   extra: tuple[str, ...] = (), **options: object) -> tuple[Result, Result, Config]:
     """Reference and freshroot on one file: (reference, ours, our config). --create --dry-run."""
     ref = run_reference(binary, root, ["--create", *extra, str(conf)], env=env)
+    ref.messages = parse_messages(ref, (str(conf),))
+    if ref.rc == 73:  # EX_CANTCREAT: the dry-run create phase failed; the parse itself was clean
+        ref.rc = 0
     ours, config = run_ours(root, [str(conf)], env=env, **options)
+    ours.messages = parse_messages(ours, (str(conf),))  # the same filter, for multi-line messages
     return ref, ours, config
 
 
@@ -108,5 +127,14 @@ def would_paths(result: Result, root: Path) -> set[str]:
     return out
 
 
-def our_created_paths(config: Config) -> set[str]:
-    return {g.path for g in config.groups if any(i.type.value in _CREATING for i in g.items)}
+def our_created_paths(config: Config, root: Path | None = None) -> set[str]:
+    """The paths our items would create in an empty root. L? lines whose target is missing below
+    ``root`` are left out: systemd decides that when it creates, not when it parses."""
+    def creates(i: Item) -> bool:
+        if i.type.value not in _CREATING:
+            return False
+        if i.if_exists and root is not None and i.argument is not None:
+            return os.path.lexists(os.path.join(root, i.argument.lstrip("/")))
+        return True
+
+    return {g.path for g in config.groups if any(creates(i) for i in g.items)}

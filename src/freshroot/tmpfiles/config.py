@@ -93,6 +93,8 @@ class ConfigBuilder:
     def inherit_x_ages(self) -> None:
         """After each file, as read_config_file() does: an X line takes the age of the d/D/v/q/Q
         line for the same path, else of the closest one above it that its glob matches."""
+        if not any(i.type is ItemType.IGNORE_DIRECTORY_PATH for items in self.globs.values() for i in items):
+            return
         for glob_items in self.globs.values():
             for idx, i in enumerate(glob_items):
                 if i.type is not ItemType.IGNORE_DIRECTORY_PATH:

@@ -18,25 +18,25 @@ SYSTEM_DIRS = ("/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d"
 
 
 def user_dirs(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """user_config_paths(): XDG config dirs, config home, runtime dir, data home, XDG data dirs."""
+    """user_config_paths(), highest priority first: the config home, $XDG_CONFIG_DIRS, the
+    runtime dir, the data home, $XDG_DATA_DIRS (each with /user-tmpfiles.d)."""
     home = environ.get("HOME", "")
 
-    def xdg(var: str, fallback: str) -> str | None:
+    def xdg(var: str, fallback: str) -> list[str]:
         value = environ.get(var, "")
         if value.startswith("/"):
-            return value
-        return os.path.join(home, fallback) if home.startswith("/") else None
+            return [value]
+        return [os.path.join(home, fallback)] if home.startswith("/") else []
 
     def dirs(var: str, default: str) -> list[str]:
         value = environ.get(var, "") or default
         return [d for d in value.split(":") if d.startswith("/")]
 
-    out = [os.path.join(d, "user-tmpfiles.d") for d in dirs("XDG_CONFIG_DIRS", "/etc/xdg")]
-    singles = (xdg("XDG_CONFIG_HOME", ".config"), environ.get("XDG_RUNTIME_DIR") or None,
-               xdg("XDG_DATA_HOME", ".local/share"))
-    out.extend(os.path.join(s, "user-tmpfiles.d") for s in singles if s and s.startswith("/"))
-    out += [os.path.join(d, "user-tmpfiles.d") for d in dirs("XDG_DATA_DIRS", "/usr/local/share:/usr/share")]
-    return tuple(out)
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    found = [*xdg("XDG_CONFIG_HOME", ".config"), *dirs("XDG_CONFIG_DIRS", "/etc/xdg"),
+             *([runtime] if runtime.startswith("/") else []), *xdg("XDG_DATA_HOME", ".local/share"),
+             *dirs("XDG_DATA_DIRS", "/usr/local/share:/usr/share")]
+    return tuple(os.path.join(d, "user-tmpfiles.d") for d in found)
 
 
 @dataclass(frozen=True, slots=True)

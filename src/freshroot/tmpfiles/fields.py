@@ -139,10 +139,10 @@ def parse_xattrs(argument: str) -> tuple[list[tuple[str, str]], list[str]]:
     warnings: list[str] = []
     pos: int | None = 0
     while pos is not None:
-        rest = argument[pos:]
         try:
             word, pos = extract_first_word(argument, pos)
-        except EscapeError:
+        except EscapeError as e:
+            rest = argument[e.pos or 0:]
             warnings.append(f"Failed to parse extended attribute '{rest}', ignoring: Invalid argument")
             break
         if word is None:
@@ -159,13 +159,16 @@ def parse_xattrs(argument: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def credential_name_valid(name: str) -> bool:
-    """credential_name_valid(): a valid file name (no '/', not '.' or '..', at most 255 bytes)."""
-    return (bool(name) and "/" not in name and name not in (".", "..")
-            and len(name.encode("utf-8", "surrogateescape")) <= 255)
+    """credential_name_valid(): a valid file name (no '/', not '.' or '..') that is also a valid
+    fd name (printable ASCII without ':'), at most 255 characters."""
+    return (bool(name) and len(name) <= 255 and "/" not in name and name not in (".", "..")
+            and all(" " <= c < "\x7f" and c != ":" for c in name))
 
 
 def simplify_path(path: str) -> str:
     """path_simplify(): collapse '//' and '/./', drop a trailing '/'; '..' stays as written."""
+    if "//" not in path and "/." not in path and not path.endswith("/"):
+        return path
     absolute = path.startswith("/")
     parts = [p for p in path.split("/") if p and p != "."]
     joined = "/".join(parts)
@@ -181,8 +184,78 @@ def join_root(root: str, path: str) -> str:
     return posixpath.join(root, path.lstrip("/"))
 
 
+def path_remainder(path: str, prefix: str) -> str | None:
+    """path_startswith() as systemd returns it: the rest of ``path`` after the components of
+    ``prefix`` and the slashes that follow them ("" for the prefix itself), or None."""
+    i = 0
+    for comp in (c for c in prefix.split("/") if c):
+        while i < len(path) and path[i] == "/":
+            i += 1
+        if not path.startswith(comp, i) or (i + len(comp) < len(path) and path[i + len(comp)] != "/"):
+            return None
+        i += len(comp)
+    while i < len(path) and path[i] == "/":
+        i += 1
+    return path[i:]
+
+
 def path_startswith(path: str, prefix: str) -> bool:
     """path_startswith(): component-wise prefix test, ignoring duplicate slashes."""
     a = [p for p in path.split("/") if p]
     b = [p for p in prefix.split("/") if p]
     return path.startswith("/") == prefix.startswith("/") and a[: len(b)] == b
+
+
+class Base64Error(ValueError):
+    """``str()`` is the strerror() systemd prints for this failure."""
+
+
+def _b64_value(c: int) -> int:
+    if 65 <= c <= 90:
+        return c - 65
+    if 97 <= c <= 122:
+        return c - 97 + 26
+    if 48 <= c <= 57:
+        return c - 48 + 52
+    if c in (43, 45):  # '+' and the URL-safe '-'
+        return 62
+    if c in (47, 95):  # '/' and the URL-safe '_'
+        return 63
+    raise Base64Error("Invalid argument")
+
+
+def unbase64(data: bytes) -> bytes:
+    """unbase64mem(): whitespace anywhere is ignored; both alphabets; a group cut short is
+    "Broken pipe", a bad character or misplaced padding "Invalid argument", data after the
+    padding "File name too long" (the errnos systemd returns)."""
+    chars = [c for c in data if c not in b" \t\n\r"]
+    pad = -1  # stands for '='
+    values = [pad if c == 61 else c for c in chars]
+    out = bytearray()
+    i = 0
+    n = len(values)
+    while i < n:
+        group = values[i:i + 4]
+        decoded = [_b64_value(v) if v != pad else pad for v in group]  # raises on a bad character
+        if decoded[0] == pad or (len(decoded) > 1 and decoded[1] == pad):
+            raise Base64Error("Invalid argument")
+        if len(decoded) < 4:
+            raise Base64Error("Broken pipe")
+        a, b, c, d = decoded
+        if c == pad:
+            if d != pad or b & 15:
+                raise Base64Error("Invalid argument")
+            if i + 4 < n:
+                raise Base64Error("File name too long")
+            out.append((a << 2 | b >> 4) & 0xFF)
+            break
+        if d == pad:
+            if c & 3:
+                raise Base64Error("Invalid argument")
+            if i + 4 < n:
+                raise Base64Error("File name too long")
+            out += bytes(((a << 2 | b >> 4) & 0xFF, (b << 4 | c >> 2) & 0xFF))
+            break
+        out += bytes(((a << 2 | b >> 4) & 0xFF, (b << 4 | c >> 2) & 0xFF, (c << 6 | d) & 0xFF))
+        i += 4
+    return bytes(out)

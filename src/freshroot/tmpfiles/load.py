@@ -8,11 +8,11 @@ configuration error; systemd then exits 1 without changing anything).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from freshroot.errors import Location
 from freshroot.tmpfiles.config import ConfigBuilder
@@ -22,6 +22,9 @@ from freshroot.tmpfiles.lines import LineTooLong, config_lines
 from freshroot.tmpfiles.messages import Level, LineError, Message, Reporter, SkipLine, stderr_reporter
 from freshroot.tmpfiles.model import Config
 from freshroot.tmpfiles.parse import LineParser, ParseOptions
+
+if TYPE_CHECKING:
+    import argparse
 
 API_PREFIXES = ("/dev", "/proc", "/run", "/sys")
 
@@ -43,6 +46,21 @@ class LoadOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LoadOptions:
+        """The options of a systemd-tmpfiles command line, refused where systemd refuses them."""
+        from freshroot.errors import UsageError
+
+        cat = bool(getattr(args, "cat_config", False) or getattr(args, "tldr", False))
+        if args.replace is not None:
+            if not args.replace.startswith("/"):
+                raise UsageError("The argument to --replace= must be an absolute path.")
+            if not args.replace.endswith(".conf"):
+                raise UsageError("The argument to --replace= must have the extension '.conf'.")
+            if cat:
+                raise UsageError("Option --replace= is not supported with --cat-config/--tldr.")
+            if not args.configs:
+                raise UsageError("When --replace= is given, some configuration items must be specified.")
+        if args.root and args.user:
+            raise UsageError("Combination of --user and --root= is not supported.")
         exclude = tuple(args.exclude_prefix)
         if getattr(args, "exclude_api", False):
             exclude += tuple(p for p in API_PREFIXES if p not in exclude)
@@ -126,13 +144,15 @@ class _Reader:
             self.report(Message(Level.ERR, f"Failed to read '{name}': No buffer space available"))
             return False
         ok = self.parse_text(name, lines)
-        self.builder.inherit_x_ages()
+        if ok:  # as read_config_file(): not after a file with a hard failure
+            self.builder.inherit_x_ages()
         return ok
 
     def _search(self, path: str) -> str:
-        """A bare file name is looked for in the configuration directories (under --root)."""
+        """A bare file name is looked for in the configuration directories (under --root); a path
+        is made absolute, as messages name it."""
         if "/" in path:
-            return path
+            return os.path.abspath(path)
         for d in self.options.dirs():
             candidate = os.path.join(join_root(self.options.root, d), path)
             if os.path.exists(candidate):

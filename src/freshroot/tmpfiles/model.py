@@ -192,7 +192,8 @@ class Item:
     age: Age | None = None
     # The argument after the path, specifiers expanded and C escapes resolved for f, w, L, C
     # (as systemd does), the credential name for '^'; None when absent or '-'. For C and L the
-    # default /usr/share/factory/<path> is filled in here.
+    # default /usr/share/factory/<path> is filled in here. Like ``path``, a C source is never
+    # prefixed with --root here (systemd joins it; the phases resolve it below the root).
     argument: str | None = None
     binary: bytes | None = None  # decoded data for '~' and '^'; when set it wins over argument
     # c/b: (major, minor).

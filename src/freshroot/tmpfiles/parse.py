@@ -3,8 +3,6 @@ that the first complaint about a line is the one systemd would make."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import posixpath
 from collections.abc import Mapping
@@ -22,6 +20,13 @@ MODIFIERS = "!+-=~^$?"
 _NO_ARGUMENT = frozenset("dvqQeDpxXrRmzZ")
 _EXPAND_ARGUMENT = frozenset("CLfFw")
 _TYPES = {t.value: t for t in ItemType}
+_NO_BASE64 = {"L": "symlink targets", "C": "copy sources", "c": "device node creation",
+              "b": "device node creation", "t": "extended attributes", "T": "extended attributes",
+              "a": "ACLs", "A": "ACLs", "h": "file attributes", "H": "file attributes",
+              "k": "capabilities", "K": "capabilities"}
+_NEEDS_ARGUMENT = {"w": "Write file", "c": "Device file", "b": "Device file", "t": "Set extended attribute",
+                   "T": "Set extended attribute", "a": "Set ACLs", "A": "Set ACLs", "h": "Set file attribute",
+                   "H": "Set file attribute", "k": "Set capabilities", "K": "Set capabilities"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class Resolver:
     def __init__(self, root: str) -> None:
         self.root = root
         self._accounts: object | None = None
+        self._uids: dict[str, int | None] = {}
+        self._gids: dict[str, int | None] = {}
 
     def _load(self) -> object:
         if self._accounts is None:
@@ -60,6 +67,16 @@ class Resolver:
         return self._accounts
 
     def uid(self, name: str) -> int | None:
+        if name not in self._uids:
+            self._uids[name] = self._uid(name)
+        return self._uids[name]
+
+    def gid(self, name: str) -> int | None:
+        if name not in self._gids:
+            self._gids[name] = self._gid(name)
+        return self._gids[name]
+
+    def _uid(self, name: str) -> int | None:
         value = fields.parse_id(name)
         if value is not None:
             return value
@@ -79,7 +96,7 @@ class Resolver:
         user = accounts.user(name)
         return None if user is None else user.uid
 
-    def gid(self, name: str) -> int | None:
+    def _gid(self, name: str) -> int | None:
         value = fields.parse_id(name)
         if value is not None:
             return value
@@ -113,6 +130,7 @@ class LineParser:
         self.resolver = Resolver(options.root)
         # (level, text, located) messages produced by the last parse_line() that kept the line.
         self.notes: list[tuple[Level, str, bool]] = warn if warn is not None else []
+        self._notified = False  # whether an unresolvable specifier was reported already
 
     def _note(self, level: Level, text: str, located: bool = True) -> None:
         self.notes.append((level, text, located))
@@ -124,8 +142,14 @@ class LineParser:
             if e.noinfo:
                 reason = ("Required $XDG_... variable not defined" if self.options.user
                           else "uninitialized /etc/ detected")
-                level = Level.DEBUG if self.options.root != "/" else Level.NOTICE
-                raise SkipLine(f"Failed to resolve specifier: {reason}, skipping.", level) from e
+                # A notice for the first such line only, and none at all under --root, where an
+                # uninitialised /etc is expected (log_unresolvable_specifier()).
+                level = Level.DEBUG if self._notified or self.options.root != "/" else Level.NOTICE
+                self._note(level, f"Failed to resolve specifier: {reason}, skipping.")
+                if not self._notified:
+                    self._note(level, "All rules containing unresolvable specifiers will be skipped.", located=False)
+                self._notified = True
+                raise SkipLine from e
             invalid = str(e) in (EINVAL, EBADSLT)
             raise LineError(f"{what}: {e}", invalid=invalid) from e
 
@@ -146,7 +170,7 @@ class LineParser:
         if not action:
             raise LineError(f"Command too short '{action}'.")
         mods = action[1:]
-        if any(c not in MODIFIERS for c in mods) or len(set(mods)) != len(mods):
+        if mods and (any(c not in MODIFIERS for c in mods) or len(set(mods)) != len(mods)):
             raise LineError(f"Unknown modifiers in command: {action}")
         if "!" in mods and not opts.boot:
             raise SkipLine(f'Ignoring entry {action} "{raw_path}" because --boot is not specified.')
@@ -154,8 +178,8 @@ class LineParser:
         unbase64 = "~" in mods
 
         path = self._expand(raw_path, f"Failed to replace specifiers in '{raw_path}'")
-        rel = path[len("/var/run/"):] if path.startswith("/var/run/") else ""
-        if rel.strip("/"):
+        rel = fields.path_remainder(path, "/var/run") if path.startswith("/var") else None
+        if rel:  # below /var/run, not /var/run itself
             new = posixpath.join("/run", rel)
             self._note(Level.NOTICE, "Line references path below legacy directory /var/run/, updating "
                        f"{path} \u2192 {new}; please update the tmpfiles.d/ drop-in file accordingly.")
@@ -169,15 +193,10 @@ class LineParser:
             raise LineError(f"Unknown command type '{letter}'.")
         if letter in _NO_ARGUMENT and argument is not None:
             raise LineError(f"{letter} lines don't take argument fields.")
-        what = {"L": "symlink targets", "C": "copy sources", "c": "device node creation",
-                "b": "device node creation", "t": "extended attributes", "T": "extended attributes",
-                "a": "ACLs", "A": "ACLs", "h": "file attributes", "H": "file attributes",
-                "k": "capabilities", "K": "capabilities"}.get(letter)
+        what = _NO_BASE64.get(letter)
         if unbase64 and what is not None:
             raise LineError(f"base64 decoding not supported for {what}.")
-        needs = {"w": "Write file", "c": "Device file", "b": "Device file", "t": "Set extended attribute",
-                 "T": "Set extended attribute", "a": "Set ACLs", "A": "Set ACLs", "h": "Set file attribute",
-                 "H": "Set file attribute", "k": "Set capabilities", "K": "Set capabilities"}.get(letter)
+        needs = _NEEDS_ARGUMENT.get(letter)
         if needs is not None and argument is None:
             raise LineError(f"{needs} requires argument.")
         device = None
@@ -186,10 +205,6 @@ class LineParser:
             device = fields.parse_devnum(argument)
             if device is None:
                 raise LineError(f"Can't parse device file major/minor '{argument}'.")
-        if "$" in mods and not itype.purgeable:
-            raise LineError(f"Purge flag '$' combined with line type '{letter}' which does not support purging.")
-        if "?" in mods and itype is not ItemType.CREATE_SYMLINK:
-            raise LineError(f"Modifier '?' combined with line type '{letter}' which does not support this modifier.")
         xattrs: list[tuple[str, str]] = []
         if letter in "tT":
             assert argument is not None
@@ -202,6 +217,11 @@ class LineParser:
                 attribute_value, attribute_mask = fields.parse_attributes(argument, path)
             except ValueError as e:
                 raise LineError(str(e), located=False) from e
+        # After the per-type checks above, as in systemd.
+        if "$" in mods and not itype.purgeable:
+            raise LineError(f"Purge flag '$' combined with line type '{letter}' which does not support purging.")
+        if "?" in mods and itype is not ItemType.CREATE_SYMLINK:
+            raise LineError(f"Modifier '?' combined with line type '{letter}' which does not support this modifier.")
 
         if not self._included(path):
             raise SkipLine()
@@ -232,18 +252,18 @@ class LineParser:
         if unbase64 and (binary is not None or argument is not None):
             data = binary if binary is not None else argument.encode("utf-8", "surrogateescape")  # type: ignore[union-attr]
             try:
-                binary = base64.b64decode(b"".join(data.split()), validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise LineError(f"Failed to base64 decode specified argument '{argument}': {EINVAL}",
+                binary = fields.unbase64(data)
+            except fields.Base64Error as e:
+                raise LineError(f"Failed to base64 decode specified argument '{argument}': {e}",
                                 invalid=False) from e
 
-        shown = fields.join_root(opts.root, path)
         missing = False
         uid = gid = None
         if not _empty_or_dash(user_s):
             name = user_s[1:] if user_s.startswith(":") else user_s
             value = self.resolver.uid(name)
             if value is None and opts.graceful:
+                shown = fields.join_root(opts.root, path)
                 self._note(Level.DEBUG, f"{shown}: user '{name}' not found, not adjusting ownership.")
                 missing = True
             elif value is None:
@@ -254,6 +274,7 @@ class LineParser:
             name = group_s[1:] if group_s.startswith(":") else group_s
             value = self.resolver.gid(name)
             if value is None and opts.graceful:
+                shown = fields.join_root(opts.root, path)
                 self._note(Level.DEBUG, f"{shown}: group '{name}' not found, not adjusting ownership.")
                 missing = True
             elif value is None:
@@ -292,6 +313,8 @@ class LineParser:
 
     def _included(self, path: str) -> bool:
         """should_include_path(): excluded prefixes win, then included ones, else all."""
+        if not self.options.exclude_prefixes and not self.options.include_prefixes:
+            return True
         if any(fields.path_startswith(path, p) for p in self.options.exclude_prefixes):
             return False
         if any(fields.path_startswith(path, p) for p in self.options.include_prefixes):

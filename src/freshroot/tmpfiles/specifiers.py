@@ -153,8 +153,9 @@ class Specifiers:
         if self.root != "/":
             return "/var/tmp" if var_tmp else "/tmp"
         for var in ("TMPDIR", "TEMP", "TMP"):
+            # tmp_dir(): an absolute, normalised path to an existing directory, else ignored.
             value = self.environ.get(var, "")
-            if value.startswith("/") and os.path.normpath(value) == value.rstrip("/"):
+            if value.startswith("/") and os.path.normpath(value) == value.rstrip("/") and os.path.isdir(value):
                 return value
         return "/var/tmp" if var_tmp else "/tmp"
 
