@@ -7,7 +7,7 @@ import pytest
 
 from tests.vm.machine import Disk, make_disk, read_tree
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root, pytest.mark.xdist_group("vm")]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root]
 
 
 def test_root_is_wiped_and_persist_is_kept(make_guest, tmp_path):

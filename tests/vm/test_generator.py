@@ -13,7 +13,7 @@ import pytest
 from freshroot.systemd.escape import unit_name_from_path
 from tests.vm.machine import Disk, make_disk, read_tree
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root, pytest.mark.xdist_group("vm")]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root]
 
 WHERE = "/var/lib/demo dir-1"  # a space and a dash: the unit name has to be escaped right
 GENERATOR = f'''#!/usr/bin/python3
