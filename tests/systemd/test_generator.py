@@ -176,12 +176,12 @@ def test_render_reports_errors_as_the_cli_does(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
-@pytest.mark.parametrize("initrd", [False, True])
-def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path, initrd: bool) -> None:
+@pytest.mark.parametrize(("initrd", "engine"), [(False, "systemd"), (False, "freshroot"), (True, "systemd")])
+def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path, initrd: bool, engine: str) -> None:
     """systemd-analyze verify loads the units from the scratch directory (SYSTEMD_UNIT_PATH,
     with the trailing ':' keeping the built-in path for the targets they name): no booted
     systemd is needed. Any warning is a failure, not only a non-zero exit."""
-    root = make_root(tmp_path / "root")
+    root = make_root(tmp_path / "root", RICH.replace('engine = "systemd"', f'engine = "{engine}"'))
     assert generator(root, tmp_path / "gen", initrd=initrd).returncode == 0
     normal = tmp_path / "gen" / "normal"
     names = sorted(p.name for p in normal.iterdir() if p.is_file())
@@ -201,3 +201,12 @@ def test_mount_unit_names_round_trip(rendered: Path) -> None:
         back = subprocess.run(["systemd-escape", "--unescape", "--path", path.name.removesuffix(".mount")],
                               capture_output=True, text=True, check=True).stdout.strip()
         assert back == where
+
+
+def test_all_degraded_storages_never_stop_the_boot(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "root", '[persist."/persist"]\ndegraded = true\n'
+                     'directories = ["/var/lib/x"]\nfiles = ["/etc/y"]\n')
+    assert generator(root, tmp_path / "gen").returncode == 0
+    links = {k for k, v in tree(tmp_path / "gen" / "normal").items() if v.startswith("-> ")}
+    assert links == {"local-fs.target.wants/var-lib-x.mount", "local-fs.target.wants/freshroot-prepare.service",
+                     "local-fs.target.wants/freshroot-persist-files.service"}
