@@ -22,7 +22,7 @@ APT_PACKAGES=(
     systemd             # systemd-escape, systemd-analyze verify, systemd-dissect, sysusers, tmpfiles 252
     systemd-container   # systemd-dissect on Debian 12
     passwd              # useradd, for the concurrent-lock test
-    qemu-system-x86 qemu-utils debootstrap   # the end-to-end boot test
+    qemu-system-x86 qemu-utils debootstrap debian-archive-keyring   # the VM boot tests (docs/testing-vm.md)
     ca-certificates openssh-server hyperfine
 )
 

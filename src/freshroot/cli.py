@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "freshroot.config.commands",
     "freshroot.tmpfiles.commands",
     "freshroot.image.commands",
+    "freshroot.systemd.commands",
 )
 
 Handler = Callable[[argparse.Namespace], int]

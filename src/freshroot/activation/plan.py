@@ -21,6 +21,7 @@ from freshroot.activation.users import ids_dir, parse_groups, parse_users, users
 from freshroot.config.table import Table
 from freshroot.persist.steps import build_steps as persist_steps
 from freshroot.plan.action import Step
+from freshroot.systemd.resetup import resetup_steps
 
 BUILTINS = ("specialfs", "users", "groups", "persist", "etc", "binsh", "usrbinenv")
 
@@ -39,6 +40,8 @@ def build_plan(declaration: Table) -> list[Step]:
     ]
     names = {s.name for s in steps} | set(BUILTINS)  # reserved even when a builtin has nothing to do
     steps += [snippet_step(s) for s in parse_snippets(declaration.get_table("activation"), names)]
+    # Last: tmpfiles.d applied again once everything it may refer to is in place.
+    steps += resetup_steps(declaration, [s.name for s in steps])
     return steps
 
 

@@ -127,6 +127,14 @@ def undo(ctx: Context) -> UndoReport:
         report.done = [f"would revert: {r.get('op')} {r.get('path', r.get('target', ''))}" for r in reversed(records)
                        if r.get("op") != "journal-dir"]
         return report
+    revert(ctx, records, report)
+    journal.remove(ctx.root_fd)
+    return report
+
+
+def revert(ctx: Context, records: list[dict[str, Any]], report: UndoReport) -> None:
+    """Revert ``records`` (journal records, oldest first), newest first. Also used by the
+    boot-time files service, whose stop reverts exactly the records of its start."""
     # Unmount first (newest first), then remove: a mount point is removable only once bare.
     for r in reversed(records):
         if r.get("op") == "bind":
@@ -136,5 +144,3 @@ def undo(ctx: Context) -> UndoReport:
         if r.get("op") not in ("bind", "journal-dir"):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 _undo_one(ctx, r, report)
-    journal.remove(ctx.root_fd)
-    return report

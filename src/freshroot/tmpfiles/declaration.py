@@ -71,7 +71,7 @@ def _scalar(entry: Table, key: str) -> str | None:
 
 
 def parse_section(section: Table) -> TmpfilesSection:
-    section.reject_unknown(frozenset({"rules", "settings"}))
+    section.reject_unknown(frozenset({"rules", "settings", "engine"}))  # engine: systemd units
     rules = tuple((r, section.location("rules", i)) for i, r in enumerate(section.get_str_list("rules")))
     settings = []
     for name, paths in section.get_table("settings").tables():

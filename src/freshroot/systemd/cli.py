@@ -1,0 +1,83 @@
+"""Handlers of ``freshroot render``, ``install``, ``persist-prepare`` and ``persist-files``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from freshroot.config.load import load_declaration
+from freshroot.errors import OperationError
+from freshroot.fs.accounts import Accounts
+from freshroot.fs.ops import open_root
+from freshroot.persist.parse import parse
+from freshroot.plan.action import Context
+from freshroot.systemd import boot, units
+from freshroot.systemd import install as install_mod
+from freshroot.systemd.generator import render_table
+
+
+def _open(root: str) -> int:
+    try:
+        return open_root(root)
+    except OSError as e:
+        raise OperationError(f"--root {root}: {e.strerror}") from e
+
+
+def render(args: argparse.Namespace) -> int:
+    root_fd = _open(args.root)
+    try:
+        table = load_declaration(root_fd, args.config, root=args.root)
+        rendered = render_table(table, Accounts.load(root_fd), python=args.python or sys.executable,
+                                initrd=args.initrd)
+    finally:
+        os.close(root_fd)
+    try:
+        written = units.write(rendered, args.units)
+    except OSError as e:
+        raise OperationError(f"{e.filename or args.units}: {e.strerror}") from e
+    if args.json:
+        sys.stdout.write(json.dumps({"directory": args.units, "units": rendered.names(),
+                                     "links": [link.path for link in rendered.links]}, indent=2) + "\n")
+    else:
+        for name in written:
+            sys.stdout.write(os.path.join(args.units, name) + "\n")
+    return 0
+
+
+def install(args: argparse.Namespace) -> int:
+    target = args.extra_files or args.root
+    report = install_mod.install(target=target, accounts_root=args.root, config=args.config,
+                                 copy=args.copy_self, dry_run=args.dry_run)
+    for line in report.done:
+        sys.stdout.write(line + "\n")
+    for line in report.failed:
+        sys.stderr.write(f"failed: {line}\n")
+    if not args.dry_run and not args.extra_files and not args.copy_self and install_mod.find_installed(target) is None:
+        sys.stderr.write(f"note: no freshroot found on {target}'s Python path; the generator needs it: "
+                         f"install it there (e.g. pip install --root {target} --prefix /usr freshroot), "
+                         "or run install again with --copy-self\n")
+    return OperationError.exit_code if report.failed else 0
+
+
+def prepare(args: argparse.Namespace) -> int:
+    root_fd = _open(args.root)
+    try:
+        ctx = Context(root_fd, args.root, dry_run=args.dry_run)
+        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd))
+        return boot.prepare(p, ctx)
+    finally:
+        os.close(root_fd)
+
+
+def files(args: argparse.Namespace) -> int:
+    root_fd = _open(args.root)
+    try:
+        ctx = Context(root_fd, args.root, dry_run=args.dry_run)
+        if args.stop:
+            return boot.files_stop(ctx)
+        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd))
+        return boot.files_start(p, ctx)
+    finally:
+        os.close(root_fd)

@@ -1,0 +1,101 @@
+"""``freshroot-generator``: the systemd generator (``man systemd.generator``).
+
+systemd runs it very early, with three output directories (normal, early, late) and
+``SYSTEMD_IN_INITRD=1`` in the initrd. It reads the declaration and writes the units of
+:mod:`freshroot.systemd.units` into the normal directory. A generator must not fail the
+boot: whatever goes wrong is logged (to /dev/kmsg under systemd, else stderr) and it exits
+0, writing nothing, so systemd boots the machine as if freshroot were not there, and says
+why in the journal.
+
+In the initrd the declaration is read from /sysroot when it is mounted (it is not, when
+generators first run), else from the initrd's own /etc/freshroot (put it there with the
+initrd builder); only ``early`` directories get units there, below /sysroot.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from freshroot.config.load import load_declaration
+from freshroot.config.table import Table
+from freshroot.errors import FreshrootError
+from freshroot.fs.accounts import Accounts
+from freshroot.fs.ops import open_root
+from freshroot.persist.parse import parse
+from freshroot.systemd import units
+from freshroot.systemd.settings import options_from
+
+ROOT_ENV = "FRESHROOT_GENERATOR_ROOT"  # tests: read the declaration below this root
+
+
+def log(message: str, *, priority: int = 3) -> None:
+    """One line to the kernel log under systemd (generators have no journal yet), else stderr."""
+    line = f"freshroot-generator: {message}"
+    if os.environ.get("SYSTEMD_SCOPE") and os.access("/dev/kmsg", os.W_OK):
+        try:
+            fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC | os.O_NOCTTY)
+            try:
+                os.write(fd, f"<{priority}>{line}\n".encode("utf-8", "surrogateescape")[:1000])
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        else:
+            return
+    sys.stderr.write(line + "\n")
+
+
+def in_initrd() -> bool:
+    value = os.environ.get("SYSTEMD_IN_INITRD")
+    if value is not None:
+        return value == "1"
+    return os.path.exists("/etc/initrd-release")
+
+
+def declaration_root(initrd: bool) -> str:
+    if (root := os.environ.get(ROOT_ENV)) is not None:
+        return root
+    if initrd and os.path.isdir("/sysroot/etc/freshroot"):
+        return "/sysroot"
+    return "/"
+
+
+def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[str]:
+    """Read the declaration below ``root`` and write the units; returns what was written."""
+    root_fd = open_root(root)
+    try:
+        table = load_declaration(root_fd, None, root=root)
+        rendered = render_table(table, Accounts.load(root_fd), python=python, initrd=initrd)
+    finally:
+        os.close(root_fd)
+    return units.write(rendered, normal_dir)
+
+
+def render_table(table: Table, accounts: Accounts, *, python: str, initrd: bool) -> units.Rendered:
+    """The units of a loaded declaration: the one code path of the generator and ``render``."""
+    return units.render(parse(table, accounts), options_from(table, python=python, initrd=initrd))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) not in (1, 3):
+        sys.stderr.write("usage: freshroot-generator NORMAL-DIR [EARLY-DIR LATE-DIR]\n"
+                         "(run by systemd; `freshroot render --units DIR` writes the same units)\n")
+        return 0 if args else 2
+    initrd = in_initrd()
+    root = declaration_root(initrd)
+    try:
+        written = generate(args[0], root=root, initrd=initrd, python=sys.executable or "/usr/bin/python3")
+    except FreshrootError as e:
+        log(f"{e}; no freshroot units this boot, nothing is persisted", priority=2)
+    except OSError as e:
+        log(f"{e.filename or ''}: {e.strerror or e}; no freshroot units this boot", priority=2)
+    except Exception as e:  # noqa: BLE001 - a generator must never fail the boot with a traceback
+        log(f"internal error ({type(e).__name__}: {e}); no freshroot units this boot", priority=2)
+    else:
+        if os.environ.get("FRESHROOT_GENERATOR_DEBUG"):
+            log(f"wrote {len(written)} files into {args[0]}", priority=7)
+    return 0
+

@@ -1,0 +1,172 @@
+"""``freshroot install``: prepare a freshly partitioned disk before its first boot.
+
+A machine whose root is wiped at every boot fails its first boot when the storage
+directories do not exist yet (systemd would make the mount sources root-owned 0755, or the
+mounts fail). ``install --root /mnt``:
+
+1. creates every storage directory and its parents below /mnt with the declared numeric
+   owners and modes (names resolved in /mnt's passwd and group), never changing a directory
+   that exists;
+2. puts the declaration in /mnt/etc/freshroot (``--config`` files), unless one is there;
+3. installs the generator, /mnt/usr/lib/systemd/system-generators/freshroot-generator, a
+   small script that runs the freshroot installed in /mnt (``--copy-self`` copies this
+   freshroot there, as a distribution package would install it). The generator writes and
+   enables every unit at each boot, so there is nothing else to enable.
+
+``--extra-files DIR`` writes the same into DIR instead, shaped for nixos-anywhere's
+``--extra-files`` (DIR/persist/..., DIR/etc/freshroot, DIR/usr/lib/...): users and groups
+are then resolved in ``--root``'s passwd and group (the host's by default).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freshroot.config.load import expand_paths, load_declaration
+from freshroot.errors import OperationError, UsageError
+from freshroot.fs import ops
+from freshroot.fs.accounts import Accounts
+from freshroot.fs.atomic import replace_at
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist import journal
+from freshroot.persist.actions import MakeDirectory
+from freshroot.persist.model import Persistence, is_below
+from freshroot.persist.parse import parse
+from freshroot.persist.steps import run_actions
+from freshroot.plan.action import Action, Context
+from freshroot.systemd.boot import prepare_actions
+
+GENERATOR_DIR = "/usr/lib/systemd/system-generators"
+GENERATOR = f"{GENERATOR_DIR}/freshroot-generator"
+SITE = "/usr/lib/python3/dist-packages"
+CONFIG_DIR = "/etc/freshroot"
+GENERATOR_SCRIPT = '''#!/usr/bin/python3 -I
+"""freshroot-generator, installed by `freshroot install`: runs the freshroot installed here.
+A generator must not fail the boot: without freshroot it says so and writes nothing."""
+import sys
+
+try:
+    from freshroot.systemd.generator import main
+except ImportError as e:
+    sys.stderr.write(f"freshroot-generator: freshroot is not installed ({e}); nothing is persisted\\n")
+    sys.exit(0)
+sys.exit(main())
+'''
+ENTRY_POINTS = {"freshroot": "freshroot.cli:main", "freshroot-tmpfiles": "freshroot.tmpfiles.command:main"}
+
+
+@dataclass
+class InstallReport:
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def storage_actions(p: Persistence, ctx: Context) -> list[Action]:
+    """Only the creation of storage directories (and their parents): mount points and the
+    rest are made at boot by freshroot-prepare.service."""
+    return [a for a in prepare_actions(list(p.storages), ctx)
+            if isinstance(a, MakeDirectory) and any(a.path == s.path or is_below(a.path, s.path) for s in p.storages)]
+
+
+def _storage_roots(p: Persistence, ctx: Context, report: InstallReport) -> None:
+    for s in p.storages:
+        try:
+            with ops.mkdir_parents(ctx.root_fd, s.path, 0o755):
+                pass
+        except OSError as e:
+            raise OperationError(f"storage {ctx.display(s.path)}: {e.strerror or e}") from e
+    report.done.append("storage roots: " + ", ".join(ctx.display(s.path) for s in p.storages))
+
+
+def _write(root_fd: int, path: str, data: bytes, mode: int) -> None:
+    parent, name = path.rsplit("/", 1)
+    with ops.mkdir_parents(root_fd, parent or "/", 0o755) as d:
+        replace_at(d.fd, name, data, mode=mode, uid=0, gid=0)
+
+
+def _has_declaration(root_fd: int) -> bool:
+    try:
+        with chase(CONFIG_DIR, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
+            names = ops.listdir_fd(d.fd)
+    except OSError:
+        return False
+    return "freshroot.toml" in names or "conf.d" in names
+
+
+def copy_declaration(root_fd: int, paths: Sequence[str], report: InstallReport, display: str) -> None:
+    if _has_declaration(root_fd):
+        report.done.append(f"kept the declaration in {display}{CONFIG_DIR}")
+        return
+    sources = expand_paths(paths)
+    for n, source in enumerate(sources):
+        data = Path(source.path).read_bytes()
+        target = (f"{CONFIG_DIR}/freshroot.toml" if len(sources) == 1
+                  else f"{CONFIG_DIR}/conf.d/{n:02d}-{os.path.basename(source.path)}")
+        _write(root_fd, target, data, 0o644)
+        report.done.append(f"declaration {source.path} -> {display}{target}")
+
+
+def copy_self(root_fd: int, report: InstallReport, display: str) -> None:
+    """This freshroot into the target's Python path, with its entry points in /usr/bin."""
+    package = Path(__file__).resolve().parents[1]
+    for src in sorted(package.rglob("*")):
+        if "__pycache__" in src.parts or src.suffix == ".pyc" or not src.is_file():
+            continue
+        rel = src.relative_to(package.parent).as_posix()
+        _write(root_fd, f"{SITE}/{rel}", src.read_bytes(), 0o644)
+    for name, target in ENTRY_POINTS.items():
+        module, function = target.split(":")
+        script = f"#!/usr/bin/python3 -I\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
+        _write(root_fd, f"/usr/bin/{name}", script.encode(), 0o755)
+    report.done.append(f"freshroot copied into {display}{SITE}/freshroot, entry points in {display}/usr/bin")
+
+
+def install(*, target: str, accounts_root: str, config: Sequence[str] | None, copy: bool,
+            dry_run: bool = False) -> InstallReport:
+    """Prepare ``target`` (a root, or an --extra-files tree) as the module doc says."""
+    report = InstallReport()
+    os.makedirs(target, exist_ok=True)
+    root_fd = ops.open_root(target)
+    accounts_fd = ops.open_root(accounts_root)
+    try:
+        present = _has_declaration(root_fd)
+        if config is None and not present:
+            raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
+        # What the target will boot with decides: its own declaration when it has one.
+        table = load_declaration(root_fd, None if present else config, root=target)
+        p = parse(table, Accounts.load(accounts_fd))
+        ctx = Context(root_fd, target, dry_run=dry_run)
+        if dry_run:
+            for a in storage_actions(p, ctx):
+                report.done.append("would " + a.describe())
+            return report
+        _storage_roots(p, ctx, report)
+        outcome = run_actions(storage_actions(p, ctx), ctx)
+        # The actions journal for `freshroot undo` under <target>/run; there is nothing to
+        # undo on a disk that has not booted, and no /run/freshroot belongs in its image.
+        journal.remove(root_fd)
+        report.done += [a.describe() for a in outcome.applied]
+        report.failed += [m for _a, m in outcome.failed]
+        display = "" if target == "/" else target.rstrip("/")
+        if config is not None:
+            copy_declaration(root_fd, config, report, display)
+        _write(root_fd, GENERATOR, GENERATOR_SCRIPT.encode(), 0o755)
+        report.done.append(f"generator {display}{GENERATOR}")
+        if copy:
+            copy_self(root_fd, report, display)
+    finally:
+        os.close(root_fd)
+        os.close(accounts_fd)
+    return report
+
+
+def find_installed(target: str) -> str | None:
+    """Where the target has freshroot on its Python path, if anywhere we know of."""
+    for pattern in ("usr/lib/python3/dist-packages/freshroot", "usr/lib/python3*/site-packages/freshroot",
+                    "usr/local/lib/python3*/dist-packages/freshroot", "usr/local/lib/python3*/site-packages/freshroot"):
+        for found in sorted(Path(target).glob(pattern)):
+            return str(found)
+    return None

@@ -1,0 +1,38 @@
+"""What the declaration says about the generated units: ``[tmpfiles] engine``.
+
+    [tmpfiles]
+    engine = "freshroot"   # or "systemd": which program applies tmpfiles.d at boot
+
+With a ``[tmpfiles]`` section the tmpfiles setup and re-setup units are generated, running
+``freshroot tmpfiles`` unless ``engine = "systemd"``; without one, none are (the
+distribution's systemd-tmpfiles-setup.service does the boot's tmpfiles work as always).
+"""
+
+from __future__ import annotations
+
+import os
+
+from freshroot.config.table import Table
+from freshroot.systemd.units import Engine, Options
+
+SYSTEMD_TMPFILES = ("/usr/bin/systemd-tmpfiles", "/bin/systemd-tmpfiles")
+
+
+def engine(table: Table) -> Engine | None:
+    if "tmpfiles" not in table:
+        return None
+    section = table.get_table("tmpfiles")
+    value = section.get_str("engine")
+    if value is None:
+        return Engine.FRESHROOT
+    try:
+        return Engine(value)
+    except ValueError:
+        allowed = " | ".join(f'"{e.value}"' for e in Engine)
+        raise section.error(f"{section.name('engine')} must be {allowed}, not {value!r}", "engine") from None
+
+
+def options_from(table: Table, *, python: str, initrd: bool) -> Options:
+    tmpfiles = next((p for p in SYSTEMD_TMPFILES if os.path.exists(p)), SYSTEMD_TMPFILES[0])
+    return Options(freshroot=(python, "-m", "freshroot"), systemd_tmpfiles=tmpfiles, engine=engine(table),
+                   in_initrd=initrd)

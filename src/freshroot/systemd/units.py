@@ -1,0 +1,264 @@
+"""The units freshroot's generator writes, from the declaration's model.
+
+One function, :func:`render`, used by the generator at boot and by ``freshroot render
+--units``, so the two cannot disagree. What it makes (docs/systemd.md has the whole picture):
+
+- ``freshroot-prepare.service``: creates the storage directories (and mount points) with the
+  declared owners and modes before any mount, and says clearly when a storage is missing;
+- one ``.mount`` unit per persisted directory (a bind mount of the storage path);
+- ``freshroot-persist-files.service``: all persisted files, bound or symlinked on start,
+  exactly that undone on stop;
+- ``freshroot-tmpfiles-setup.service`` and ``freshroot-tmpfiles-resetup.service``;
+- in the initrd (``SYSTEMD_IN_INITRD=1``) only the mounts of ``early`` paths, below /sysroot.
+
+Each unit is pulled in by a ``<target>.requires`` or ``<target>.wants`` symlink: requires
+for a storage that must be there, wants for a ``degraded`` one, so a missing degraded
+storage fails its units without stopping the boot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from freshroot.fs.ops import open_root
+from freshroot.persist.model import Entry, Kind, Persistence, Storage
+from freshroot.systemd.escape import unit_name_from_path
+from freshroot.systemd.mounts import BindMount
+from freshroot.systemd.output import Dependency, UnitDirectory
+from freshroot.systemd.unit import UnitFile, command
+
+PREPARE = "freshroot-prepare.service"
+FILES = "freshroot-persist-files.service"
+TMPFILES_SETUP = "freshroot-tmpfiles-setup.service"
+TMPFILES_RESETUP = "freshroot-tmpfiles-resetup.service"
+SYSROOT = "/sysroot"
+DOCS = "man:freshroot(8) file:/usr/share/doc/freshroot/systemd.md"
+
+
+class Engine(StrEnum):
+    """What applies tmpfiles.d at boot: ``[tmpfiles] engine``."""
+
+    FRESHROOT = "freshroot"
+    SYSTEMD = "systemd"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How the units call freshroot, and what else the declaration asks of them."""
+
+    # The command that runs freshroot: the generator's own interpreter with -m freshroot,
+    # so the units run the same freshroot the generator is.
+    freshroot: tuple[str, ...] = ("/usr/bin/python3", "-m", "freshroot")
+    systemd_tmpfiles: str = "/usr/bin/systemd-tmpfiles"
+    engine: Engine | None = None  # None: no tmpfiles units
+    in_initrd: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A ``<target>.<kind>/<unit>`` symlink that pulls ``unit`` into ``target``."""
+
+    target: str
+    kind: str  # "wants" or "requires"
+    unit: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.target}.{self.kind}/{self.unit}"
+
+
+@dataclass
+class Rendered:
+    units: list[UnitFile] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [u.name for u in self.units]
+
+
+def _pull(degraded: bool) -> str:
+    return "wants" if degraded else "requires"
+
+
+def prefix_mounts(path: str) -> list[str]:
+    """The mount units of ``path`` and each of its parents (not "/"): what After= needs to
+    order after whichever of them is a mount, without requiring any of them."""
+    parts = path.strip("/").split("/")
+    return [unit_name_from_path("/" + "/".join(parts[:i]), ".mount") for i in range(1, len(parts) + 1)]
+
+
+def _program(options: Options, *args: str) -> list[str]:
+    return [*options.freshroot, *args]
+
+
+def _storage_checks(unit: UnitFile, s: Storage, prefix: str, source: str) -> None:
+    """Conditions that fail the unit, naming the storage, when it is not usable."""
+    u = unit.section("Unit")
+    if s.require_mount:
+        u.add("AssertPathIsMountPoint", prefix + s.path)
+    u.add("AssertPathIsDirectory", source)
+
+
+def mount_unit(e: Entry, s: Storage, *, prefix: str = "") -> UnitFile:
+    """The bind mount of one persisted directory (mounts.BindMount), with what ties it to
+    freshroot-prepare and fails it, naming the storage, when the storage is not there."""
+    early = " (early, in the initrd)" if prefix else ""
+    mount = BindMount(e.source, e.path, options=e.options,
+                      before=("initrd-fs.target",) if prefix else ("local-fs.target",),
+                      description=f"Persisted {e.path} from storage {e.storage}{early}", sysroot=prefix)
+    unit = mount.unit(comment=f"Written by freshroot-generator: {e.path} persisted in {e.storage}"
+                      + (f"\ndeclared at {e.location}" if e.location else ""))
+    u = unit.section("Unit")
+    u.add("Documentation", DOCS)
+    if not prefix:
+        u.add("Wants", PREPARE)
+        u.add("After", PREPARE)
+    _storage_checks(unit, s, prefix, prefix + e.source)
+    return unit
+
+
+def prepare_unit(p: Persistence, options: Options) -> UnitFile:
+    unit = UnitFile(PREPARE, comment="Written by freshroot-generator: storage directories before the mounts")
+    u = unit.section("Unit")
+    u.add("Description", "Create freshroot's storage directories with their declared owners")
+    u.add("Documentation", DOCS)
+    u.add("DefaultDependencies", "no")
+    # After, not Requires, the storages' mounts: when one is missing this unit still runs and
+    # says so in words, instead of failing on a dependency.
+    after = ["systemd-remount-fs.service", "local-fs-pre.target"]
+    for s in p.storages:
+        after += prefix_mounts(s.path)
+    u.add("After", *dict.fromkeys(after))
+    u.add("Before", "local-fs.target", "umount.target")
+    u.add("Conflicts", "umount.target")
+    svc = unit.section("Service")
+    svc.add("Type", "oneshot")
+    svc.add("RemainAfterExit", "yes")
+    svc.add("ExecStart", command(_program(options, "persist-prepare")))
+    svc.add("StandardOutput", "journal+console")
+    return unit
+
+
+def files_unit(p: Persistence, mounts: Sequence[str], options: Options) -> UnitFile:
+    files = [e for e in p.entries() if e.kind is Kind.FILE]
+    unit = UnitFile(FILES, comment="Written by freshroot-generator: every persisted file, in one service:\n"
+                    + "\n".join(f"  {e.path} from {e.storage}" for e in files))
+    u = unit.section("Unit")
+    u.add("Description", f"Bind or link {len(files)} persisted file{'s' if len(files) != 1 else ''}")
+    u.add("Documentation", DOCS)
+    u.add("DefaultDependencies", "no")
+    u.add("Wants", PREPARE)
+    after = [PREPARE, "systemd-remount-fs.service", *mounts]
+    for s in p.storages:
+        after += prefix_mounts(s.path)
+    u.add("After", *dict.fromkeys(after))
+    u.add("Before", "local-fs.target", "umount.target")
+    u.add("Conflicts", "umount.target")
+    svc = unit.section("Service")
+    svc.add("Type", "oneshot")
+    svc.add("RemainAfterExit", "yes")
+    svc.add("ExecStart", command(_program(options, "persist-files", "--start")))
+    svc.add("ExecStop", command(_program(options, "persist-files", "--stop")))
+    svc.add("StandardOutput", "journal+console")
+    return unit
+
+
+def tmpfiles_argv(options: Options, *flags: str) -> list[str]:
+    match options.engine:
+        case Engine.SYSTEMD:
+            return [options.systemd_tmpfiles, *flags]
+        case Engine.FRESHROOT | None:
+            return _program(options, "tmpfiles", *flags)
+
+
+def tmpfiles_units(options: Options) -> list[UnitFile]:
+    """Setup at boot (as systemd-tmpfiles-setup.service) and the re-setup ``freshroot apply``
+    restarts (as NixOS's systemd-tmpfiles-resetup.service). The declaration's [tmpfiles]
+    rules are rendered into /run/tmpfiles.d first, so they follow the declaration."""
+    render = command(_program(options, "tmpfiles", "render", "--output", "/run/tmpfiles.d"))
+    setup = UnitFile(TMPFILES_SETUP, comment="Written by freshroot-generator")
+    u = setup.section("Unit")
+    u.add("Description", f"Create volatile files and directories ({options.engine} tmpfiles)")
+    u.add("Documentation", DOCS, "man:tmpfiles.d(5)")
+    u.add("DefaultDependencies", "no")
+    u.add("After", "local-fs.target", FILES, "systemd-sysusers.service", "systemd-journald.service")
+    u.add("Before", "sysinit.target", "shutdown.target", "systemd-tmpfiles-setup.service")
+    u.add("Conflicts", "shutdown.target")
+    u.add("RefuseManualStop", "yes")
+    svc = setup.section("Service")
+    svc.add("Type", "oneshot")
+    svc.add("RemainAfterExit", "yes")
+    svc.add("ExecStartPre", render)
+    # As systemd-tmpfiles-setup.service: /dev is systemd-tmpfiles-setup-dev's.
+    svc.add("ExecStart", command(tmpfiles_argv(options, "--create", "--remove", "--boot", "--exclude-prefix=/dev")))
+    svc.add("SuccessExitStatus", "DATAERR CANTCREAT")
+
+    resetup = UnitFile(TMPFILES_RESETUP, comment="Written by freshroot-generator; `freshroot apply` restarts it")
+    u = resetup.section("Unit")
+    u.add("Description", f"Re-apply tmpfiles.d after a change ({options.engine} tmpfiles)")
+    u.add("Documentation", DOCS, "man:tmpfiles.d(5)")
+    u.add("DefaultDependencies", "no")
+    u.add("After", "local-fs.target", TMPFILES_SETUP)
+    u.add("Before", "sysinit.target", "shutdown.target")
+    u.add("Conflicts", "shutdown.target")
+    svc = resetup.section("Service")
+    svc.add("Type", "oneshot")
+    svc.add("RemainAfterExit", "yes")
+    svc.add("ExecStartPre", render)
+    svc.add("ExecStart", command(tmpfiles_argv(options, "--create", "--remove", "--exclude-prefix=/dev")))
+    svc.add("SuccessExitStatus", "DATAERR CANTCREAT")
+    return [setup, resetup]
+
+
+def render(p: Persistence, options: Options) -> Rendered:
+    out = Rendered()
+    if options.in_initrd:
+        for s in p.storages:
+            for e in s.entries:
+                if e.early and e.kind is Kind.DIRECTORY:
+                    unit = mount_unit(e, s, prefix=SYSROOT)
+                    out.units.append(unit)
+                    out.links.append(Link("initrd-fs.target", _pull(s.degraded), unit.name))
+        return out
+    mounts: list[str] = []
+    degraded_only = all(s.degraded for s in p.storages)
+    for s in p.storages:
+        for e in sorted(s.entries, key=lambda e: e.path):
+            if e.kind is Kind.DIRECTORY:
+                unit = mount_unit(e, s)
+                out.units.append(unit)
+                mounts.append(unit.name)
+                out.links.append(Link("local-fs.target", _pull(s.degraded), unit.name))
+    if p.storages:
+        out.units.insert(0, prepare_unit(p, options))
+        # prepare fails only for a storage that must be there: then the boot should stop.
+        out.links.append(Link("local-fs.target", _pull(degraded_only), PREPARE))
+    has_files = [s for s in p.storages if any(e.kind is Kind.FILE for e in s.entries)]
+    if has_files:
+        out.units.append(files_unit(p, mounts, options))
+        out.links.append(Link("local-fs.target", _pull(all(s.degraded for s in has_files)), FILES))
+    if options.engine is not None:
+        out.units += tmpfiles_units(options)
+        out.links.append(Link("sysinit.target", "wants", TMPFILES_SETUP))
+        # The re-setup is not pulled in at boot (setup just did that work): `freshroot apply`
+        # restarts it. It is written so that it exists to be restarted.
+    return out
+
+
+def write(rendered: Rendered, directory: str) -> list[str]:
+    """Write the units and their symlinks into ``directory`` (a generator output directory,
+    or ``render --units DIR``); returns the paths written, relative to it."""
+    os.makedirs(directory, exist_ok=True)
+    dir_fd = open_root(directory)
+    try:
+        out = UnitDirectory(dir_fd)
+        for unit in rendered.units:
+            out.write(unit)
+        for link in rendered.links:
+            out.add_dependency(link.target, Dependency(link.kind), link.unit)
+        return out.written
+    finally:
+        os.close(dir_fd)
