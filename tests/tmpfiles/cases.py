@@ -126,6 +126,8 @@ def modifier_cases() -> list[Case]:
         Case("eq-parents-dangling", "d= /t/a/b\n", (D("/t"), L("/t/a", "nowhere"))),
         Case("eq-parents-link-ok", "d= /t/a/b 0700\n", (D("/t"), D("/t/real"), L("/t/a", "real"))),
         Case("eq-parents-fifo", "d= /t/a/b 0700\n", (D("/t"), P("/t/a"))),
+        Case("eq-unsafe-parent", "L= /t/u/b/x - - - - target\n",
+             (D("/t"), D("/t/u", 0o755, 1000, 1000), D("/t/u/b"), D("/t/u/b/x"))),
         Case("eq-last-dir-to-file", "f= /t/x - - - - content\n", (D("/t"), D("/t/x"), F("/t/x/in"))),
         Case("eq-last-link-to-dir", "d= /t/x\n", (D("/t"), D("/t/o"), L("/t/x", "o"))),
         Case("eq-last-same-type", "p= /t/x 0600\n", (D("/t"), P("/t/x", 0o644))),

@@ -15,7 +15,7 @@ import stat
 
 from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
-from freshroot.fs.chase import chase
+from freshroot.fs.chase import chase, unsafe_transition
 from freshroot.tmpfiles.context import Context, is_normalized
 from freshroot.tmpfiles.model import Item
 
@@ -89,6 +89,9 @@ def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: 
         return True
     except OSError as e:
         raise ctx.os_failure(f'Failed to stat "{ctx.shown(path)}"', e) from e
+    if follow and unsafe_transition(os.fstat(parent_fd), st):
+        # Checked before anything is removed, as systemd's rm_if_wrong_type_safe does.
+        raise ctx.error(f'Unsafe transition from "{ctx.shown(posixpath.dirname(path) or "/")}" to "{name}".')
     if stat.S_IFMT(st.st_mode) == mode:
         return False
     if follow:
