@@ -20,13 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # coreutils, plus mount and setpriv, which the private namespace allows). The ones that do
 # not pass yet, and why -- each is an expected failure that turns into a test failure the
 # moment it passes (xfail strict), so this list cannot go stale:
-NOT_YET: dict[str, str] = {
-    "TEST-22-TMPFILES.02.sh": "%h must expand to $HOME in system mode as systemd 262 does "
-                              "(freshroot.tmpfiles.specifiers gives /root)",
-    "TEST-22-TMPFILES.15.sh": "%h must expand to $HOME in system mode as systemd 262 does "
-                              "(freshroot.tmpfiles.specifiers gives /root)",
-    "TEST-22-TMPFILES.18.sh": "--purge is not implemented yet (issue 4)",
-}
+NOT_YET: dict[str, str] = {}
 # Scripts whose outcome depends on how fast each systemd-tmpfiles call starts: they check ages
 # of a few seconds across several calls. With the reference binary slowed to 0.5 s per call
 # they fail too (test_timing_sensitive_scripts_fail_with_a_slow_reference shows it).

@@ -103,7 +103,8 @@ class Cleaner:
     now_ns: int = field(default_factory=time.time_ns)
     log: Log = field(default=lambda _m: None)
     explain: Callable[[Decision], None] | None = None
-    verbose: bool = False  # log each removal (always in a dry run), as systemd does at info level
+    verbose: bool = False  # note each removal (always in a dry run), as systemd does at info level
+    note: Log = field(default=lambda _m: None)  # where those notes go; ``log`` gets the problems
     _paths: frozenset[str] = field(init=False)
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
@@ -244,7 +245,7 @@ class Cleaner:
                 return ok
             self._decide(path, "remove", "its own age has passed", item)
             if is_dir:
-                self.log(f'{"Would remove" if self.dry_run else "Removing"} directory "{self._display(path)}".')
+                self._note(f'{"Would remove" if self.dry_run else "Removing"} directory "{self._display(path)}".')
                 if not self.dry_run:
                     try:
                         os.rmdir(name, dir_fd=pfd)
@@ -253,7 +254,7 @@ class Cleaner:
                             self.log(f"rm {self._display(path)}: {e.strerror}")
                             return False
             else:
-                self.log(f'{"Would remove" if self.dry_run else "Removing"} "{self._display(path)}".')
+                self._note(f'{"Would remove" if self.dry_run else "Removing"} "{self._display(path)}".')
                 if not self.dry_run:
                     try:
                         os.unlink(name, dir_fd=pfd)
@@ -387,10 +388,14 @@ class Cleaner:
             ok = self.remove_recursive(item, path, remove_instance=True) and ok
         return ok
 
+    def _note(self, message: str) -> None:
+        if self.verbose:
+            self.note(message)
+
     def _say(self, what: str, path: str, item: Item | None) -> None:
         self._decide(path, "remove", f"{item.spec if item else 'a'} line removes it", item)
         if self.verbose:
-            self.log(f'{"Would" if self.dry_run else "Will"} {what} "{self._display(path)}"')
+            self.note(f'{"Would" if self.dry_run else "Will"} {what} "{self._display(path)}"')
 
     # --- the walk -----------------------------------------------------------------------
 
@@ -504,7 +509,7 @@ class Cleaner:
                             continue
                         self._decide(sub, "remove", "older than the age, if empty", item)
                         if self.verbose:
-                            self.log(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+                            self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
                         if not dry:
                             try:
                                 os.rmdir(name, dir_fd=dfd)
@@ -565,7 +570,7 @@ class Cleaner:
                 if explain:
                     self._decide(sub, "remove", "older than the age", item)
                 if self.verbose:
-                    self.log(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
+                    self.note(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
                 if not dry:
                     try:
                         os.unlink(name, dir_fd=dfd)
@@ -581,7 +586,7 @@ class Cleaner:
         if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
             if self.verbose:
                 verb = "Would restore" if dry else "Restoring"
-                self.log(f'{verb} access and modification time on "{self._display(path)}"')
+                self.note(f'{verb} access and modification time on "{self._display(path)}"')
             if not dry:
                 try:
                     os.utime(dfd, ns=(self_atime, self_mtime))
@@ -633,7 +638,7 @@ def sweep(
     """
     sweeper = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
                       explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns(),
-                      verbose=verbose)
+                      verbose=verbose, note=log or (lambda _m: None))
     order = children_first(config)
     ok = True
     if purge:

@@ -23,7 +23,7 @@ from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR, FreshrootError
 from freshroot.tmpfiles.context import Context, ItemFailed, Operation
 from freshroot.tmpfiles.create import create_item
 from freshroot.tmpfiles.model import Item, ItemGroup
-from freshroot.tmpfiles.remove import remove_item
+from freshroot.tmpfiles.remove import clean_item, purge_item, remove_item
 
 PHASES = (Operation.PURGE, Operation.REMOVE | Operation.CLEAN, Operation.CREATE)
 TEARDOWN = Operation.REMOVE | Operation.CLEAN | Operation.PURGE
@@ -103,8 +103,8 @@ def run_phases(ctx: Context, operations: Operation) -> int:
     """Run the requested operations; return systemd's exit status."""
     ok = True
     links = Links(ctx)
-    if Operation.CLEAN in operations and Operation.CLEAN not in ctx.extra:
-        ctx.extra[Operation.CLEAN] = _cleaner(ctx)
+    ctx.extra.setdefault(Operation.CLEAN, clean_item)
+    ctx.extra.setdefault(Operation.PURGE, purge_item)
     for phase in PHASES:
         op = operations & phase
         if not op:
@@ -120,16 +120,3 @@ def run_phases(ctx: Context, operations: Operation) -> int:
     if not ok or ctx.failed:
         return EXIT_CANTCREAT
     return 0
-
-
-def _cleaner(ctx: Context) -> Callable[[Context, Item], None]:
-    from freshroot.log import logger
-    from freshroot.tmpfiles.clean import Cleaner
-
-    cleaner = Cleaner(ctx.config, ctx.root_fd, root=ctx.options.root, dry_run=ctx.dry_run, log=logger.info)
-
-    def clean_item(_ctx: Context, item: Item) -> None:
-        if not cleaner.clean_item(item):
-            raise ItemFailed(item.path)
-
-    return clean_item

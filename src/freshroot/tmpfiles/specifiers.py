@@ -105,17 +105,26 @@ class Specifiers:
             raise SpecifierError("No such file or directory")
         return text.strip().replace("-", "")
 
+    def _env_home(self) -> str | None:
+        """$HOME as systemd's get_home_dir() takes it: only if absolute and normalised."""
+        home = self.environ.get("HOME", "")
+        if not home.startswith("/") or any(c in ("", ".", "..") for c in home.split("/")[1:-1]) \
+                or home.endswith(("/.", "/..")) or "//" in home:
+            return None
+        return home.rstrip("/") or "/"
+
     def _account(self) -> tuple[str, int, str, int, str]:
-        """(user name, uid, group name, gid, home) of the scope's user."""
+        """(user name, uid, group name, gid, home) of the scope's user. %h is get_home_dir()
+        in both scopes: $HOME when it is a clean absolute path, else /root for root."""
         if not self.user:
-            return "root", 0, "root", 0, "/root"
+            return "root", 0, "root", 0, self._env_home() or "/root"
         uid = os.getuid()
         gid = os.getgid()
         try:
             pw = pwd.getpwuid(uid)
-            name, home = pw.pw_name, self.environ.get("HOME") or pw.pw_dir
+            name, home = pw.pw_name, self._env_home() or ("/root" if uid == 0 else pw.pw_dir)
         except KeyError:
-            name, home = str(uid), self.environ.get("HOME", "")
+            name, home = str(uid), self._env_home() or ""
         import grp
 
         try:
