@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, debug: bool = True) -> Non
     opts.add_argument("-n", "--dry-run", action="store_true", help="just print what would be done")
     opts.add_argument("--inline", action="store_true", help="treat arguments as configuration lines")
     opts.add_argument("--no-pager", action="store_true", help="accepted for compatibility; never pages")
+    opts.add_argument("--explain", metavar="PATH",
+                      help="(freshroot) say which line keeps, cleans or would remove PATH, and why; "
+                           "changes nothing")
     if debug:  # `freshroot tmpfiles` already has the global --debug
         opts.add_argument("--debug", action="store_true", help="log every step; show tracebacks")
     parser.add_argument("configs", nargs="*", metavar="CONFIGURATION FILE",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from freshroot.errors import EXIT_FAILURE, UsageError
 from freshroot.fs.ops import open_root
@@ -30,11 +29,13 @@ def run(args: argparse.Namespace) -> int:
 
     options = LoadOptions.from_args(args)
     if getattr(args, "cat_config", False) or getattr(args, "tldr", False):
-        from freshroot.tmpfiles.discovery import cat_config, list_files
+        from freshroot.tmpfiles.load import run_cat
 
-        files, _ = list_files(options.root, options.dirs(), options.replace)
-        sys.stdout.write(cat_config(files, tldr=bool(args.tldr)))
-        return 0
+        return run_cat(args)
+    if getattr(args, "explain", None):
+        from freshroot.tmpfiles.explain import explain
+
+        return explain(args.explain, load(options), options.root, purge=bool(args.configs))
     ops = operations(args)
     if not ops:
         raise UsageError("You need to specify at least one of --clean, --create, --remove, or --purge.")
