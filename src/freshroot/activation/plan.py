@@ -45,6 +45,14 @@ def build_plan(declaration: Table) -> list[Step]:
     return steps
 
 
+def check(declaration: Table) -> None:
+    """For ``freshroot config check``: every activation-related section parses, and the steps
+    order (no unknown dependency, no cycle)."""
+    from freshroot.plan.executor import order
+
+    order(build_plan(declaration))
+
+
 def plan_id(declaration: Table, steps: list[Step]) -> str:
     """Identifies the plan for the journal: the declaration's data and the steps' order rules."""
     text = json.dumps({"declaration": declaration.data, "steps": [[s.name, *s.deps] for s in steps]},

@@ -25,16 +25,20 @@ class Section:
     parser: str | None = None  # "module:function", function(Table) -> model
 
 
+# The activation plan parses all of these together (and orders them): one check for each.
+_PLAN = "freshroot.activation.plan:check"
+
 SECTIONS: tuple[Section, ...] = (
     Section("persist", "persistence.md", "directories and files kept across boots",
             "freshroot.persist.parse:check"),
-    Section("activation", "activation.md", "snippets run to bring the machine up"),
-    Section("etc", "etc.md", "files written or linked into /etc"),
-    Section("users", "users.md", "users (passwd, shadow, home directories)"),
-    Section("groups", "users.md", "groups (group, gshadow)"),
-    Section("environment", "activation.md", "/bin/sh and /usr/bin/env"),
-    Section("portable", "portable.md", "portable service images"),
-    Section("tmpfiles", "tmpfiles.md", "tmpfiles.d rules applied at boot"),
+    Section("activation", "activation.md", "snippets run to bring the machine up", _PLAN),
+    Section("etc", "activation.md", "files written or linked into /etc", _PLAN),
+    Section("users", "activation.md", "users (passwd, shadow, home directories)", _PLAN),
+    Section("groups", "activation.md", "groups (group, gshadow)", _PLAN),
+    Section("environment", "activation.md", "/bin/sh and /usr/bin/env", _PLAN),
+    Section("portable", "images.md", "portable service images", "freshroot.image.model:parse_portable"),
+    Section("tmpfiles", "tmpfiles.md", "tmpfiles.d rules applied at boot",
+            "freshroot.tmpfiles.declaration:check_declaration"),
 )
 BY_NAME = {s.name: s for s in SECTIONS}
 

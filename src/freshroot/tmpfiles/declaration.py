@@ -108,3 +108,12 @@ def check(rendered: list[Rendered], *, root: str = "/") -> list[Message]:
             except SkipLine:
                 continue
     return problems
+
+
+def check_declaration(declaration: Table) -> None:
+    """For ``freshroot config check``: the [tmpfiles] section renders to lines systemd parses."""
+    problems = check(parse_section(declaration.get_table("tmpfiles")).render())
+    if problems:
+        first = problems[0]
+        raise ConfigError(first.text, location=first.location,
+                          hint=f"{len(problems)} entries would not parse" if len(problems) > 1 else None)
