@@ -17,13 +17,14 @@ from freshroot.activation.builtins import binsh_step, parse_environment, usrbine
 from freshroot.activation.etc import etc_step, parse_etc
 from freshroot.activation.snippets import parse_snippets, snippet_step
 from freshroot.activation.specialfs import specialfs_step
+from freshroot.activation.tmpfiles_step import tmpfiles_steps
 from freshroot.activation.users import ids_dir, parse_groups, parse_users, users_steps
 from freshroot.config.table import Table
 from freshroot.persist.steps import build_steps as persist_steps
 from freshroot.plan.action import Step
 from freshroot.systemd.resetup import resetup_steps
 
-BUILTINS = ("specialfs", "users", "groups", "persist", "etc", "binsh", "usrbinenv")
+BUILTINS = ("specialfs", "users", "groups", "persist", "etc", "binsh", "usrbinenv", "tmpfiles")
 
 
 def build_plan(declaration: Table) -> list[Step]:
@@ -38,6 +39,8 @@ def build_plan(declaration: Table) -> list[Step]:
         binsh_step(environment),
         usrbinenv_step(environment),
     ]
+    # The tmpfiles create phase, once owners exist and persisted paths are in place.
+    steps += tmpfiles_steps(declaration, [s.name for s in steps if s.name in ("users", "groups", "persist", "etc")])
     names = {s.name for s in steps} | set(BUILTINS)  # reserved even when a builtin has nothing to do
     steps += [snippet_step(s) for s in parse_snippets(declaration.get_table("activation"), names)]
     # Last: tmpfiles.d applied again once everything it may refer to is in place.

@@ -168,22 +168,49 @@ class _Reader:
             return ok
         return all(self.read_file(c, ignore_missing=False) for c in self.options.configs)
 
-    def read_all(self, files: list[ConfFile], replace_path: str | None) -> bool:
+    def read_all(self, files: list[ConfFile], replace_path: str | None,
+                 extra: Mapping[str, str] | None = None) -> bool:
         for f in files:
             if replace_path is not None and f.path == replace_path:
                 if not self.read_arguments():
                     return False
+            elif extra is not None and f.path in extra:
+                self.parse_text(f.path, list(config_lines(extra[f.path].encode("utf-8", "surrogateescape"))))
+                self.builder.inherit_x_ages()
             elif not f.mask:
                 self.read_file(f.path, ignore_missing=True)
         return True
 
 
-def load(options: LoadOptions, report: Reporter | None = None) -> Config:
-    """Read everything systemd-tmpfiles would read for these options."""
+def _with_extra(files: list[ConfFile], root: str, extra: Mapping[str, str]) -> tuple[list[ConfFile], dict[str, str]]:
+    """Files that are not on disk, placed in /run/tmpfiles.d: a same-name file in /etc wins
+    over them, and they win over /usr/local/lib and /usr/lib ones (systemd's precedence)."""
+    by_name = {f.name: f for f in files}
+    texts: dict[str, str] = {}
+    etc = join_root(root, "/etc/tmpfiles.d") + "/"
+    for name, text in extra.items():
+        current = by_name.get(name)
+        if current is not None and current.path.startswith(etc):
+            continue
+        path = join_root(root, f"/run/tmpfiles.d/{name}")
+        by_name[name] = ConfFile(name, path)
+        texts[path] = text
+    return [by_name[n] for n in sorted(by_name)], texts
+
+
+def load(options: LoadOptions, report: Reporter | None = None, *, extra: Mapping[str, str] | None = None) -> Config:
+    """Read everything systemd-tmpfiles would read for these options.
+
+    ``extra`` (file name -> text) adds files as if they were in /run/tmpfiles.d: the
+    declaration's rendered [tmpfiles] rules, which the boot unit writes there.
+    """
     reader = _Reader(options, report or stderr_reporter())
     if options.replace is not None or not options.configs:
         files, replace_path = list_files(options.root, options.dirs(), options.replace)
-        ok = reader.read_all(files, replace_path)
+        texts = None
+        if extra:
+            files, texts = _with_extra(files, options.root, extra)
+        ok = reader.read_all(files, replace_path, texts)
     else:
         ok = reader.read_arguments()
     if ok:
