@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ORACLE = Path(os.environ.get("FRESHROOT_ORACLES", Path(__file__).parent.parent / ".cache/oracles"))
-OURS = [sys.executable, "-m", "freshroot.tmpfiles.command"]
+OURS = [str(Path(sys.executable).with_name("freshroot-tmpfiles"))]  # the venv entry point
 
 
 def build_template(root: Path, entries: int) -> None:
