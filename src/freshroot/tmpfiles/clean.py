@@ -79,6 +79,10 @@ _CLEAN_BY_GLOB = frozenset({ItemType.EMPTY_DIRECTORY, ItemType.IGNORE_PATH, Item
 _CLEAN_REMOVE = frozenset({ItemType.REMOVE_PATH, ItemType.RECURSIVE_REMOVE_PATH})
 
 
+class _OpenFailedError(Exception):
+    """The starting directory exists but could not be opened (already logged)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the walk decided for one path, for --explain."""
@@ -123,8 +127,7 @@ class Cleaner:
         if age is None:
             return True
         if item.type in _CLEAN_BY_PATH:
-            self._clean_instance(item, item.path, age)
-            return True  # systemd ignores the result for these types
+            return self._clean_instance(item, item.path, age)
         ok = True
         if item.type in _CLEAN_BY_GLOB:
             for p in self._instances(item):
@@ -157,7 +160,8 @@ class Cleaner:
     # --- opening the starting directory (safely: the deliberate difference) -----------
 
     def _open_instance(self, path: str) -> int | None:
-        """A readable fd for the directory at ``path`` (O_NOATIME where allowed), or None.
+        """A readable fd for the directory at ``path`` (O_NOATIME where allowed); None when there
+        is no directory there; _OpenFailedError (logged) when there is one that cannot be opened.
 
         Resolved with chase(SAFE|NOFOLLOW) below the root: no symlink a user planted in the
         path is followed, and a symlink as the last component is not a directory to clean.
@@ -174,16 +178,19 @@ class Cleaner:
             return None
         except UnsafePathError as e:
             self.log(f"{e}; not cleaning it")
-            return None
+            raise _OpenFailedError from e
         except OSError as e:
             self.log(f"Failed to open directory {self._display(path)}: {e.strerror}")
-            return None
+            raise _OpenFailedError from e
 
     def _clean_instance(self, item: Item, path: str, age: Age) -> bool:
         cutoff = self._cutoff(age)
         if cutoff is None:
             return True
-        dfd = self._open_instance(path)
+        try:
+            dfd = self._open_instance(path)
+        except _OpenFailedError:
+            return False
         if dfd is None:
             return True
         try:
