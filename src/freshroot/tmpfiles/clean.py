@@ -212,19 +212,29 @@ class Cleaner:
 
     # --- r and R under --clean ---------------------------------------------------------
 
+    def _open_parent(self, path: str, what: str = "Failed to open") -> tuple[int, str] | bool:
+        """A readable fd of the directory holding ``path`` (walked with SAFE) and the name in
+        it; True when there is nothing there (nothing to do), False when it failed (logged)."""
+        try:
+            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
+                return reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY), parent.rest
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except UnsafePathError as e:
+            self.log(str(e))
+            return False
+        except OSError as e:
+            self.log(f"{what} {self._display(path)}: {e}")
+            return False
+
     def _clean_remove(self, item: Item, path: str, age: Age) -> bool:
         cutoff = self._cutoff(age)
         if cutoff is None:
             return True
-        try:
-            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
-                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
-                name = parent.rest
-        except (FileNotFoundError, NotADirectoryError):
-            return True
-        except OSError as e:
-            self.log(f"Failed to open {self._display(path)}: {e}")
-            return False
+        opened = self._open_parent(path)
+        if isinstance(opened, bool):
+            return opened
+        pfd, name = opened
         try:
             try:
                 sx = self._statx(pfd, os.fsencode(name))
@@ -282,15 +292,10 @@ class Cleaner:
         devices are still spared; then remove ``path`` itself if asked (and if now empty).
         A symlink or file at ``path`` is removed, never followed. The path's parents are
         resolved with chase(SAFE): no planted symlink on the way is followed."""
-        try:
-            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
-                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
-                name = parent.rest
-        except (FileNotFoundError, NotADirectoryError):
-            return True
-        except OSError as e:
-            self.log(f"Failed to open {self._display(path)}: {e}")
-            return False
+        opened = self._open_parent(path)
+        if isinstance(opened, bool):
+            return opened
+        pfd, name = opened
         try:
             try:
                 dfd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=pfd)
@@ -360,15 +365,10 @@ class Cleaner:
 
     def _remove_one(self, item: Item, path: str) -> bool:
         """remove(3) of one path: unlink, or rmdir for an empty directory; never follows."""
-        try:
-            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
-                pfd = reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY)
-                name = parent.rest
-        except (FileNotFoundError, NotADirectoryError):
-            return True
-        except OSError as e:
-            self.log(f"rm {self._display(path)}: {e}")
-            return False
+        opened = self._open_parent(path, what="rm")
+        if isinstance(opened, bool):
+            return opened
+        pfd, name = opened
         try:
             st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
             self._say("remove", path, item)
