@@ -37,7 +37,13 @@ for d in etc usr run root; do
     mkdir -p "$ov/$d/upper" "$ov/$d/work"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$ov/$d/upper,workdir=$ov/$d/work" "/$d"
 done
-for d in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 freshroot-tmp "$d"; done
+# The scripts get empty /tmp and /var/tmp; what lives there on the host (a checkout, its venv,
+# the reference binaries) stays reachable below /run/freshroot-host (see visible()).
+for d in tmp var/tmp; do
+    mkdir -p "/run/freshroot-host/$d"
+    mount --rbind "/$d" "/run/freshroot-host/$d"
+    mount -t tmpfs -o mode=1777 freshroot-tmp "/$d"
+done
 mkdir -p /usr/local/freshroot-shim
 printf '%s\n' "$SHIM" > /usr/local/freshroot-shim/systemd-tmpfiles
 chmod 0755 /usr/local/freshroot-shim/systemd-tmpfiles
@@ -47,12 +53,23 @@ exec bash "$@"
 """
 
 
+def visible(path: Path | str) -> str:
+    """Where a host path is seen inside the prologue's namespace: below /run/freshroot-host
+    when it lives in /tmp or /var/tmp, which the scripts get empty (CI may check out there)."""
+    text = str(path)
+    for hidden in ("/tmp", "/var/tmp"):
+        if text == hidden or text.startswith(hidden + "/"):
+            return "/run/freshroot-host" + text
+    return text
+
+
 def shim(kind: str, oracle: Path) -> str:
+    ref = shlex.quote(visible(oracle))
     if kind == "systemd":
-        return f"#!/bin/sh\nexec {shlex.quote(str(oracle))} \"$@\""
+        return f"#!/bin/sh\nexec {ref} \"$@\""
     if kind == "systemd-slow":  # the reference, started as slowly as a Python program on a busy machine
-        return f"#!/bin/sh\nsleep 0.5\nexec {shlex.quote(str(oracle))} \"$@\""
-    return (f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(SRC))} exec {shlex.quote(sys.executable)} "
+        return f"#!/bin/sh\nsleep 0.5\nexec {ref} \"$@\""
+    return (f"#!/bin/sh\nPYTHONPATH={shlex.quote(visible(SRC))} exec {shlex.quote(visible(sys.executable))} "
             "-c 'import sys; from freshroot.tmpfiles.command import main; sys.exit(main())' \"$@\"")
 
 
@@ -65,5 +82,5 @@ def run_script(
            "USER": "root", "HOME": "/root", "LOGNAME": "root",
            "SYSTEMD_LOG_LEVEL": "info"}
     return subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "bash", "-c", PROLOGUE, "prologue", str(ov), str(script)],
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", PROLOGUE, "prologue", str(ov), visible(script)],
         env=env, capture_output=True, text=True, timeout=timeout, check=False)
