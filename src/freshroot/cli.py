@@ -146,7 +146,42 @@ def add_command(
     return parser
 
 
-def build_parser() -> ArgumentParser:
+class _Null:
+    """Stands in for a parser (or anything hanging off one) while only command names and help
+    strings are wanted: every method accepts anything and does nothing."""
+
+    def __getattr__(self, _name: str) -> _Null:
+        return self
+
+    def __call__(self, *_args: object, **_kwargs: object) -> _Null:
+        return self
+
+
+class _Names:
+    """Stands in for the subparsers action: records (name, help) of each add_parser call."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str | None]] = []
+
+    def add_parser(self, name: str, **kwargs: object) -> _Null:
+        help_text = kwargs.get("help")
+        self.commands.append((name, help_text if isinstance(help_text, str) else None))
+        return _Null()
+
+
+def _first_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> ArgumentParser:
+    """The parser for ``argv``. Only the module of the command ``argv`` names registers its
+    arguments; every other command is listed with its name and help alone, so --help and
+    each command start without building a hundred arguments they do not use."""
     parser = ArgumentParser(
         prog="freshroot",
         description="A root file system wiped at every boot, and one declaration of what "
@@ -156,8 +191,16 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"freshroot {__version__}")
     parser.add_argument("--debug", action="store_true", help="log every step and command; show tracebacks")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser)
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(subparsers)
+    wanted = _first_command(sys.argv[1:] if argv is None else argv)
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        names = _Names()
+        module.register(names)
+        if wanted is not None and any(name == wanted for name, _ in names.commands):
+            module.register(subparsers)
+        else:
+            for name, help_text in names.commands:
+                subparsers.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -212,4 +255,4 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return dispatch(argv, build_parser(), "freshroot")
+    return dispatch(argv, build_parser(argv), "freshroot")
