@@ -6,7 +6,6 @@ Loaded lazily (ctypes costs start-up time) and only by the fs modules that need 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 
@@ -17,7 +16,14 @@ AT_NO_AUTOMOUNT = 0x800
 
 @functools.cache
 def libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # glibc's soname first: ctypes.util.find_library() runs ldconfig (a process, ~10 ms),
+    # so it is only the fallback for other C libraries.
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so", use_errno=True)
 
 
 def check(result: int, what: str, filename: str | None = None) -> int:

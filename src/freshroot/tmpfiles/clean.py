@@ -59,6 +59,9 @@ from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, It
 MAX_DEPTH = 256
 NSEC_INFINITY = (1 << 64) - 1
 STATX_ATTR_MOUNT_ROOT = 0x2000
+# Plain constants for the hot loop (a module attribute lookup per entry adds up).
+_S_IFMT, _S_IFDIR, _S_IFREG, _S_ISVTX = 0o170000, stat.S_IFDIR, stat.S_IFREG, stat.S_ISVTX
+_NO_NAMES: frozenset[str] = frozenset()
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
@@ -109,14 +112,18 @@ class Cleaner:
     explain: Callable[[Decision], None] | None = None
     verbose: bool = False  # note each removal (always in a dry run), as systemd does at info level
     note: Log = field(default=lambda _m: None)  # where those notes go; ``log`` gets the problems
-    _paths: frozenset[str] = field(init=False)
+    _own_lines: dict[str, frozenset[str]] = field(init=False)  # directory -> names with a line
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
     _statx: RawStatx = field(init=False, default_factory=RawStatx)
 
     def __post_init__(self) -> None:
         self.verbose = self.verbose or self.dry_run
-        self._paths = frozenset(g.path for g in self.config.groups)
+        own: dict[str, set[str]] = {}
+        for g in self.config.groups:
+            parent, _, name = g.path.rpartition("/")
+            own.setdefault(parent, set()).add(name)
+        self._own_lines = {parent: frozenset(names) for parent, names in own.items()}
         self._globs = GlobIndex(g.path for g in self.config.globs)
 
     # --- entry points ----------------------------------------------------------------
@@ -431,21 +438,110 @@ class Cleaner:
             self._sockets = frozenset(found)
         return self._sockets
 
+    def _spared(self, sub: str, name: str, sx: RawFields, kind: int, *, mountpoint: bool,
+                item: Item) -> bool:
+        """Whether a non-directory is never cleaned: sticky, a root-owned quota or journal
+        file on a mount root, a live AF_UNIX socket, a device node."""
+        if sx[R_MODE] & stat.S_ISVTX:
+            self._decide(sub, "skip", "the sticky bit is set", item)
+            return True
+        if (mountpoint and kind == stat.S_IFREG and sx[R_UID] == 0
+                and name in (".journal", "aquota.user", "aquota.group")):
+            self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
+            return True
+        if kind == stat.S_IFSOCK and self._display(sub) in self._sockets_alive():
+            self._decide(sub, "skip", "a live AF_UNIX socket (listed in /proc/net/unix)", item)
+            return True
+        if kind in (stat.S_IFCHR, stat.S_IFBLK):
+            self._decide(sub, "skip", "device nodes are never cleaned", item)
+            return True
+        return False
+
+    def _subdir_cleanup(
+        self, item: Item, sub: str, name: str, dfd: int, sx: RawFields, cutoff: int,
+        rootdev: tuple[int, int], *, parent_is_mount: bool, maxdepth: int, keep: bool,
+        by_file: AgeBy, by_dir: AgeBy,
+    ) -> bool:
+        """The directory branch of dir_cleanup(): lock it, clean it, then remove it if it is
+        old and empty. False if something failed that systemd counts as a failure."""
+        if parent_is_mount and name == "lost+found" and sx[R_UID] == 0:
+            self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
+            return True
+        if maxdepth <= 0:
+            self.log(f'Reached max depth on "{self._display(sub)}".')
+            return True
+        try:
+            sub_fd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=dfd)
+        except PermissionError:
+            try:
+                sub_fd = os.open(name, _DIR_OPEN, dir_fd=dfd)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    self.log(f'Opening directory "{self._display(sub)}" failed: {e.strerror}')
+                    return False
+                return True
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                self.log(f'Opening directory "{self._display(sub)}" failed, ignoring: {e.strerror}')
+                return False
+            return True
+        ok = True
+        dry = self.dry_run
+        try:
+            if not dry:
+                try:
+                    fcntl.flock(sub_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    self._decide(sub, "skip", "someone holds a lock on the directory", item)
+                    return True
+            if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
+                                     cutoff, rootdev, mountpoint=False, maxdepth=maxdepth - 1,
+                                     keep_this_level=False, by_file=by_file, by_dir=by_dir):
+                ok = False
+            if keep:
+                self._decide(sub, "keep", "first level below a '~' age", item)
+                return ok
+            if not self._old(sx, cutoff, _checks(by_dir), sub, item):
+                return ok
+            self._decide(sub, "remove", "older than the age, if empty", item)
+            if self.verbose:
+                self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+            if not dry:
+                try:
+                    os.rmdir(name, dir_fd=dfd)
+                except OSError as e:
+                    if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                        self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
+                        ok = False
+        finally:
+            os.close(sub_fd)
+        return ok
+
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
         rootdev: tuple[int, int], *, mountpoint: bool, maxdepth: int, keep_this_level: bool,
         by_file: AgeBy, by_dir: AgeBy,
     ) -> bool:
         # The signature mirrors systemd's dir_cleanup() so the two can be read side by side.
+        # This loop runs once per entry of the tree: a million times on a big /tmp. Hence the
+        # local names, statx without a Python call (see RawStatx), the file type compared as a
+        # number, and the age compared as (seconds, nanoseconds) without building big ints.
         ok = True
         deleted = False
         statx = self._statx
-        paths = self._paths
-        file_checks, dir_checks = _checks(by_file), _checks(by_dir)
+        statx_fn, statx_buf, statx_unpack = statx.fn, statx.buf, statx.unpack
+        statx_flags, statx_mask = statx.flags, statx.mask
+        own_lines = self._own_lines.get("" if path == "/" else path, _NO_NAMES)
+        file_checks = _checks(by_file)
+        cut_s, cut_ns = divmod(cutoff, 1_000_000_000)
         explain = self.explain is not None
+        verbose = self.verbose
         glob_re = self._globs.for_directory(path) if self._globs else None
         prefix = "" if path == "/" else path
+        dev_major, dev_minor = rootdev
         dry = self.dry_run
+        os_open, os_close, os_unlink, flock = os.open, os.close, os.unlink, fcntl.flock
+        open_flags, lock_flags = _FILE_OPEN | _O_NOATIME, fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
             names = os.listdir(dfd)
         except OSError as e:
@@ -453,109 +549,54 @@ class Cleaner:
             return False
         for name in names:
             bname = name.encode("utf-8", "surrogateescape")
-            try:
-                sx = statx(dfd, bname)
-            except FileNotFoundError:
-                continue  # vanished mid-walk: nothing to do
-            except OSError as e:
-                self.log(f"statx({self._display(prefix + '/' + name)}) failed: {e.strerror}")
+            if statx_fn(dfd, bname, statx_flags, statx_mask, statx_buf) < 0:
+                err = statx.error(bname)
+                if err.errno != errno.ENOENT:  # ENOENT: vanished mid-walk, nothing to do
+                    self.log(f"statx({self._display(prefix + '/' + name)}) failed: {err.strerror}")
                 continue
-            sub = prefix + "/" + name
+            sx = statx_unpack(statx_buf)
             if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
                 if sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT:
-                    self._decide(sub, "skip", "it is a mount point", item)
+                    self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
                     continue
-            elif (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]) != rootdev:
-                self._decide(sub, "skip", "it is on another file system", item)
+            elif sx[R_DEV_MAJOR] != dev_major or sx[R_DEV_MINOR] != dev_minor:
+                self._decide(prefix + "/" + name, "skip", "it is on another file system", item)
                 continue
-            if sub in paths:
-                self._decide(sub, "skip", "it has a line of its own", item)
+            if name in own_lines:
+                self._decide(prefix + "/" + name, "skip", "it has a line of its own", item)
                 continue
             if glob_re is not None and glob_re.match(name):
-                self._decide(sub, "skip", "it matches a glob line (x, X or another)", item)
+                self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
                 continue
             mode = sx[R_MODE]
-            if stat.S_ISDIR(mode):
-                if mountpoint and name == "lost+found" and sx[R_UID] == 0:
-                    self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
-                    continue
-                if maxdepth <= 0:
-                    self.log(f'Reached max depth on "{self._display(sub)}".')
-                else:
-                    try:
-                        sub_fd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=dfd)
-                    except PermissionError:
-                        try:
-                            sub_fd = os.open(name, _DIR_OPEN, dir_fd=dfd)
-                        except OSError as e:
-                            if e.errno != errno.ENOENT:
-                                self.log(f'Opening directory "{self._display(sub)}" failed: {e.strerror}')
-                                ok = False
-                            continue
-                    except OSError as e:
-                        if e.errno != errno.ENOENT:
-                            self.log(f'Opening directory "{self._display(sub)}" failed, ignoring: {e.strerror}')
-                            ok = False
-                        continue
-                    try:
-                        if not dry:
-                            try:
-                                fcntl.flock(sub_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                            except OSError:
-                                self._decide(sub, "skip", "someone holds a lock on the directory", item)
-                                continue
-                        if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
-                                                 cutoff, rootdev,
-                                                 mountpoint=False, maxdepth=maxdepth - 1,
-                                                 keep_this_level=False, by_file=by_file, by_dir=by_dir):
-                            ok = False
-                        if keep_this_level:
-                            self._decide(sub, "keep", "first level below a '~' age", item)
-                            continue
-                        if not self._old(sx, cutoff, dir_checks, sub, item):
-                            continue
-                        self._decide(sub, "remove", "older than the age, if empty", item)
-                        if self.verbose:
-                            self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
-                        if not dry:
-                            try:
-                                os.rmdir(name, dir_fd=dfd)
-                            except OSError as e:
-                                if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-                                    self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
-                                    ok = False
-                    finally:
-                        os.close(sub_fd)
+            kind = mode & _S_IFMT
+            if kind == _S_IFDIR:
+                if not self._subdir_cleanup(item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev,
+                                            parent_is_mount=mountpoint, maxdepth=maxdepth,
+                                            keep=keep_this_level, by_file=by_file, by_dir=by_dir):
+                    ok = False
                 continue
-            if mode & stat.S_ISVTX:
-                self._decide(sub, "skip", "the sticky bit is set", item)
-                continue
-            if (mountpoint and stat.S_ISREG(mode) and sx[R_UID] == 0
-                    and name in (".journal", "aquota.user", "aquota.group")):
-                self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
-                continue
-            if stat.S_ISSOCK(mode) and self._display(sub) in self._sockets_alive():
-                self._decide(sub, "skip", "a live AF_UNIX socket (listed in /proc/net/unix)", item)
-                continue
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                self._decide(sub, "skip", "device nodes are never cleaned", item)
+            # A plain file (the common case) skips the tests that cannot apply to it.
+            if (kind != _S_IFREG or mode & _S_ISVTX or mountpoint) and self._spared(
+                    prefix + "/" + name, name, sx, kind, mountpoint=mountpoint, item=item):
                 continue
             if keep_this_level:
-                self._decide(sub, "keep", "first level below a '~' age", item)
+                self._decide(prefix + "/" + name, "keep", "first level below a '~' age", item)
                 continue
-            for index in file_checks:  # needs_cleanup(), inlined: this is the hot path
-                if sx[index] * 1_000_000_000 + sx[index + 1] >= cutoff:
+            young = False
+            for index in file_checks:  # needs_cleanup(), inlined
+                t = sx[index]
+                if t > cut_s or (t == cut_s and sx[index + 1] >= cut_ns):
+                    young = True
                     break
-            else:
-                index = -1
-            if index >= 0:
+            if young:
                 if explain:
-                    self._old(sx, cutoff, file_checks, sub, item)
+                    self._old(sx, cutoff, file_checks, prefix + "/" + name, item)
                 continue
             fd = -1
             if not dry:
                 try:
-                    fd = os.open(name, _FILE_OPEN | _O_NOATIME, dir_fd=dfd)
+                    fd = os_open(name, open_flags, dir_fd=dfd)
                 except OSError as e:
                     if e.errno == errno.EPERM and _O_NOATIME:
                         try:
@@ -563,33 +604,34 @@ class Cleaner:
                         except OSError:
                             fd = -1
                     elif e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENXIO, errno.EACCES):
-                        self.log(f'Opening file "{self._display(sub)}" to lock it failed: {e.strerror}')
+                        self.log(f'Opening file "{self._display(prefix + "/" + name)}" to lock it failed: '
+                                 f"{e.strerror}")
                 if fd >= 0:
                     try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        flock(fd, lock_flags)
                     except BlockingIOError:
                         os.close(fd)
-                        self._decide(sub, "skip", "someone holds a lock on the file", item)
+                        self._decide(prefix + "/" + name, "skip", "someone holds a lock on the file", item)
                         continue
                     except OSError:
                         pass
             try:
                 if explain:
-                    self._decide(sub, "remove", "older than the age", item)
-                if self.verbose:
-                    self.note(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
+                    self._decide(prefix + "/" + name, "remove", "older than the age", item)
+                if verbose:
+                    self.note(f'{"Would remove" if dry else "Removing"} "{self._display(prefix + "/" + name)}"')
                 if not dry:
                     try:
-                        os.unlink(name, dir_fd=dfd)
+                        os_unlink(name, dir_fd=dfd)
                     except FileNotFoundError:
                         pass
                     except OSError as e:
-                        self.log(f'Failed to remove "{self._display(sub)}", ignoring: {e.strerror}')
+                        self.log(f'Failed to remove "{self._display(prefix + "/" + name)}", ignoring: {e.strerror}')
                         ok = False
                 deleted = True
             finally:
                 if fd >= 0:
-                    os.close(fd)
+                    os_close(fd)
         if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
             if self.verbose:
                 verb = "Would restore" if dry else "Restoring"
