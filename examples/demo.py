@@ -157,7 +157,7 @@ def demo() -> None:
         survived(root)
         title("what the audit sees on this root (lost at the next boot unless declared)")
         write_state_extra(root)
-        run("audit", root=root)
+        run("audit", "--sizes", root=root)
         title("undo: everything freshroot made on this root, removed (storage keeps the data)")
         run("undo", root=root)
         mount.umount(str(root), mount.MNT.DETACH)

@@ -1,4 +1,4 @@
-"""The audit's walk: grouping, ignore patterns, no crossing into mounts, --no-sizes."""
+"""The audit's walk: grouping, ignore patterns, no crossing into mounts, --sizes."""
 
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ def test_groups_ignores_and_mounts(scratch: Path) -> None:
         mount.mount("tmpfs", str(root / "srv"), "tmpfs")  # another file system: not walked
         a = setup(root, '[persist]\naudit-ignore = ["/home/*/.cache"]\n[persist."/persist"]\n'
                         'files = ["/home/alice/doc"]\n')
-        report = audit(a.p, a.ctx(), ignore=("/opt/*/cache",), depth=2)
+        report = audit(a.p, a.ctx(), ignore=("/opt/*/cache",), depth=2, sizes=True)
         groups = {g.path: (g.files, g.bytes) for g in report.unpersisted}
         assert groups == {"/opt/a": (1, 20), "/opt/b": (1, 5), "/etc": (2, len((root / "etc/passwd").read_bytes())
                                                                      + len((root / "etc/group").read_bytes()))}
         assert report.unpersisted[0].path == "/etc"  # largest first
-        counted = audit(a.p, a.ctx(), depth=1, sizes=False)
+        counted = audit(a.p, a.ctx(), depth=1)  # the default: counted, not sized
         assert {g.path: g.files for g in counted.unpersisted} == {"/opt": 3, "/etc": 2}  # .cache ignored, doc declared
         assert counted.to_json()["unpersisted_bytes"] is None
         assert "/srv" not in {g.path for g in counted.unpersisted}

@@ -74,6 +74,9 @@ def test_status_migrate_audit_undo(scratch: Path) -> None:
         assert "3 ok" in out
 
         code, out, _ = _run("audit", *common, "--json")
+        counted = {g["path"]: g for g in json.loads(out)["unpersisted"]}
+        assert counted["/opt/tool"] == {"path": "/opt/tool", "files": 1, "bytes": None}  # not measured
+        code, out, _ = _run("audit", *common, "--json", "--sizes")
         doc = json.loads(out)
         groups = {g["path"]: g for g in doc["unpersisted"]}
         assert groups["/opt/tool"] == {"path": "/opt/tool", "files": 1, "bytes": 5000}

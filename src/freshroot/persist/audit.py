@@ -1,10 +1,15 @@
 """``freshroot audit``: what on the root is not persisted (lost at the next boot), and what
 in storage is no longer declared.
 
-One walk of the root, fd-relative (scandir on directory fds, fstatat per file for its size), never
-crossing into another mount: mount points are known from /proc/self/mountinfo up front
-(bind mounts of the same file system included), and a directory on another device is a
-mount point too. Files are grouped by their directory cut to ``depth`` components.
+One walk of the root, fd-relative (scandir on directory fds), never crossing into another
+mount: mount points are known from /proc/self/mountinfo up front (bind mounts of the same file
+system included), and a directory on another device is a mount point too. Files are grouped
+by their directory cut to ``depth`` components and ranked by count.
+
+Sizes are asked for (``sizes=True``, ``audit --sizes``): each file then costs an fstatat,
+which the walk otherwise never makes (file types come from the directory entries, as for
+find). On the machines measured a stat costs about three times what find spends per entry,
+so sizing is what du -sx costs, not what find costs (bench/audit.py measures both).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ class AuditReport:
     unpersisted: list[Group] = field(default_factory=list)
     undeclared: list[Group] = field(default_factory=list)  # in storage, no longer declared
     entries: int = 0  # entries looked at on the root
-    sized: bool = True  # False: sizes were not measured (audit --no-sizes)
+    sized: bool = False  # True: sizes were measured (audit --sizes)
 
     @property
     def files(self) -> int:
@@ -58,13 +63,16 @@ class AuditReport:
     def to_json(self) -> dict[str, Any]:
         return {"entries_walked": self.entries, "unpersisted_files": self.files,
                 "unpersisted_bytes": self.bytes if self.sized else None,
-                "unpersisted": [g.to_json() for g in self.unpersisted],
+                "unpersisted": [g.to_json() if self.sized else {**g.to_json(), "bytes": None}
+                                for g in self.unpersisted],
                 "undeclared_in_storage": [g.to_json() for g in self.undeclared]}
 
     def render(self, limit: int = 30) -> str:
         if not self.sized:
             lines = [f"not persisted (lost at the next boot): {self.files} files"]
             lines += [f"  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
+            if self.unpersisted:
+                lines.append("  (ranked by file count; --sizes measures bytes, one stat per file)")
         else:
             lines = [f"not persisted (lost at the next boot): {self.files} files, {human(self.bytes)}"]
             lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
@@ -111,9 +119,9 @@ class _Matcher:
 
 
 def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: int = 3,
-          sizes: bool = True) -> AuditReport:
+          sizes: bool = False) -> AuditReport:
     """Walk the root once. Without ``sizes`` no file is stat'ed (directories only: the walk
-    then costs what ``find -xdev`` costs); groups are then ranked by file count."""
+    costs what ``find -xdev`` costs) and groups are ranked by file count; with it, by bytes."""
     skip = _Matcher(DEFAULT_IGNORE + p.audit_ignore + ignore)
     declared = {e.path for e in p.entries()} | {s.path for s in p.storages}
     # Declared files, by directory, so the per-file loop tests a name only where one is declared.
