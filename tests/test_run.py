@@ -72,3 +72,48 @@ def test_format_command_spells_out_the_whole_environment() -> None:
     assert format_command(["ls"], BASE_ENV) == "ls"
     line = format_command(["ls"], {"PATH": "/bin", "FOO": "1"})
     assert line == "env -i FOO=1 PATH=/bin ls"
+
+
+def test_stream_child_can_wait_until_on_start_has_returned(tmp_path) -> None:
+    # The journal records a snippet's process group in on_start; a child that reads its start
+    # line first cannot act before that (else a kill -9 in between leaves it unrecorded).
+    import time
+
+    from freshroot.run import stream
+
+    mark = tmp_path / "acted"
+    seen: list[bool] = []
+
+    def on_start(pid: int) -> None:
+        time.sleep(0.3)  # a descheduled parent: the child would act in the meantime
+        seen.append(mark.exists())
+
+    lines: list[str] = []
+    status = stream(["sh", "-c", f'read -r _ && touch {mark} && echo "stdin then: $(cat | wc -c)"'],
+                    lines.append, on_start=on_start)
+    assert status == 0
+    assert seen == [False]
+    assert mark.exists()
+    assert lines == ["stdin then: 0"]  # the start line only, then EOF
+
+
+def test_stream_child_reads_eof_when_the_parent_is_killed_before_on_start_returns(tmp_path) -> None:
+    import sys
+    import time
+
+    mark, eof = tmp_path / "acted", tmp_path / "eof"
+    parent = (
+        "import os, signal\n"
+        "from freshroot.run import stream\n"
+        f"child = 'read -r _ || {{ touch {eof}; exit 125; }}; touch {mark}'\n"
+        "stream(['sh', '-c', child], print, new_session=True,\n"
+        "       on_start=lambda pid: os.kill(os.getpid(), signal.SIGKILL))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", parent], check=False)
+    assert done.returncode == -9
+    deadline = time.monotonic() + 10
+    while not (eof.exists() or mark.exists()):
+        assert time.monotonic() < deadline, "the orphaned child neither read EOF nor acted"
+        time.sleep(0.01)
+    assert eof.exists()
+    assert not mark.exists()

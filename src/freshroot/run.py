@@ -7,6 +7,7 @@ can be pasted into a shell, and a failure turned into a readable CommandError.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -118,7 +119,10 @@ def stream(
 
     With ``new_session`` the child leads a session and process group of its own (its pid is
     the group id), so everything it starts can be found and stopped together, and a Ctrl-C
-    on the terminal reaches freshroot, which decides. ``on_start`` gets the pid at once.
+    on the terminal reaches freshroot, which decides. ``on_start`` gets the pid at once; the
+    child's stdin is then a pipe that carries one line once ``on_start`` has returned, and
+    ends there. A child that must not act before its pid is recorded (a journal that stops a
+    killed run's leftovers) reads that line first: if freshroot dies before, it reads EOF.
     (Not prctl(PR_SET_PDEATHSIG): it needs a preexec_fn, and that makes every spawn a full
     fork costing ~10 ms instead of a vfork.)
     """
@@ -127,7 +131,8 @@ def stream(
     logger.debug("+ %s", format_command(args, environment))
     try:
         proc = subprocess.Popen(
-            args, env=environment, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            args, env=environment, cwd=cwd, stdin=subprocess.DEVNULL if on_start is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=new_session,
         )
     except FileNotFoundError as e:
@@ -137,12 +142,18 @@ def stream(
     try:
         if on_start is not None:
             on_start(proc.pid)
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError), proc.stdin:
+                proc.stdin.write(b"\n")
         with proc.stdout:
             for raw in proc.stdout:
                 on_line(raw.decode("utf-8", "surrogateescape").rstrip("\n"))
         return proc.wait()
     except BaseException:
         # Interrupted (Ctrl-C, an error in on_line): do not leave the child running on its own.
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
         if proc.poll() is None:
             import signal
 

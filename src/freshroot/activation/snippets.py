@@ -33,7 +33,11 @@ KEYS = frozenset({"text", "deps", "supports-dry-activation", "description"})
 # snippet's own first line is line 1 and $LINENO in messages matches the declaration.
 # The ERR trap reports where a failure happened on a marker line the runner picks out.
 MARKER = "\x1efreshroot-err\x1e"
+# The first line waits for freshroot to record the snippet's process group in the journal
+# (run.stream's start line): a snippet killed with its freshroot is then always stopped by the
+# resumed run, never left racing it. EOF there means freshroot died first: do nothing.
 PRELUDE = (
+    "read -r _ || exit 125; "
     "set -o errexit -o pipefail -o errtrace; shopt -s inherit_errexit; umask 0022; "
     f"trap 'printf \"{MARKER}%s\\t%s\\t%s\\n\" \"$?\" \"$LINENO\" \"$BASH_COMMAND\" >&2' ERR; "
 )
