@@ -100,6 +100,7 @@ def add_common(
     parser: argparse.ArgumentParser,
     *,
     root: bool = True,
+    root_help: str = "operate on the root file system at DIR (an offline root such as /mnt)",
     config: bool = True,
     json: bool = False,
     dry_run: bool = False,
@@ -107,8 +108,7 @@ def add_common(
     """The options most subcommands share, spelled the same way everywhere."""
     if root:
         parser.add_argument(
-            "--root", metavar="DIR", default="/",
-            help="operate on the root file system at DIR (an offline root such as /mnt)",
+            "--root", metavar="DIR", default="/", help=root_help,
         )
     if config:
         parser.add_argument(

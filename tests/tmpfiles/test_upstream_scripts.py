@@ -21,8 +21,6 @@ def _params() -> list[object]:
         marks = []
         if script.name in NOT_YET:
             marks.append(pytest.mark.xfail(strict=True, reason=NOT_YET[script.name]))
-        elif script.name in TIMING_SENSITIVE:
-            marks.append(pytest.mark.xfail(strict=False, reason=TIMING_SENSITIVE[script.name]))
         out.append(pytest.param(script, marks=marks, id=script.name))
     return out
 
@@ -33,7 +31,11 @@ def test_scripts_are_there() -> None:
 
 @pytest.mark.parametrize("script", _params())
 def test_script_with_freshroot(script: Path, oracles: Path, scratch: Path) -> None:
-    result = run_script(script, "freshroot", oracles / "systemd-tmpfiles-new", scratch)
+    result = run_script(script, "freshroot", oracles / "systemd-tmpfiles-new", scratch / "1")
+    if result.returncode != 0 and script.name in TIMING_SENSITIVE:
+        # A moment of load can push one call past the script's second-sized ages; a real
+        # difference fails the second attempt just the same.
+        result = run_script(script, "freshroot", oracles / "systemd-tmpfiles-new", scratch / "2")
     assert result.returncode == 0, f"{script.name} failed ({result.returncode}):\n{result.stderr[-4000:]}"
 
 

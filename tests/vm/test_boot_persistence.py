@@ -21,11 +21,8 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root, pytest.mark.xd
 
 REPO = Path(__file__).resolve().parents[2]
 UID = 1500
-# freshroot's own tmpfiles engine once its create phase is in this tree (branch tmpfiles-apply),
-# else systemd-tmpfiles: the setup unit and the rendered [tmpfiles] rules are tested either way.
-ENGINE = "freshroot" if (REPO / "src" / "freshroot" / "tmpfiles" / "main.py").exists() else "systemd"
 
-DECLARATION_TEMPLATE = """\
+DECLARATION = """\
 [persist."/persist"]
 require-mount = true
 degraded = true
@@ -42,7 +39,7 @@ files = [
 ]
 
 [tmpfiles]
-engine = "{engine}"
+engine = "freshroot"   # the setup unit runs freshroot-tmpfiles at boot
 rules = ["d /var/lib/fr-fresh 0711 fruser fruser -"]
 """
 
@@ -83,9 +80,6 @@ echo linked-1 > /etc/fr-linked.conf
 echo boot-1 > /var/log/fr-marker
 echo lost > /var/lib/undeclared.txt
 """
-
-
-DECLARATION = DECLARATION_TEMPLATE.replace("{engine}", ENGINE)
 
 
 def _lines(text: str) -> dict[str, str]:

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     build = add_command(commands, "build", handler="freshroot.image.handlers:build",
                         help="build NAME_VERSION.raw from [portable.NAME]")
     build.add_argument("name", metavar="NAME", help="the image to build ([portable.NAME] in the declaration)")
-    add_common(build, json=True)
+    add_common(build, json=True,
+               root_help="read the declaration below DIR (contents and libraries always come from the host's /)")
     build.add_argument("--output", "-o", metavar="DIR", default=".",
                        help="directory to write NAME_VERSION.raw to (default: the current directory)")
     build.add_argument("--format", choices=("squashfs", "erofs"),

@@ -249,47 +249,85 @@ class Cleaner:
                 return True
             is_dir = stat.S_ISDIR(sx[R_MODE])
             old = self._old(sx, cutoff, _checks(age.by_dir if is_dir else age.by_file), path, item)
-            ok = True
-            if is_dir and item.type is ItemType.RECURSIVE_REMOVE_PATH:
-                try:
-                    dfd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=pfd)
-                except OSError:
-                    dfd = -1
-                if dfd >= 0:
-                    try:
-                        ok = self._dir_cleanup(
-                            item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
-                            (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]),
-                            mountpoint=self._is_mount_root(dfd, sx), maxdepth=MAX_DEPTH,
-                            keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
-                        )
-                    finally:
-                        os.close(dfd)
-            if not old:
-                return ok
-            self._decide(path, "remove", "its own age has passed", item)
-            if is_dir:
-                self._note(f'{"Would remove" if self.dry_run else "Removing"} directory "{self._display(path)}".')
-                if not self.dry_run:
-                    try:
-                        os.rmdir(name, dir_fd=pfd)
-                    except OSError as e:
-                        if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-                            self.log(f"rm {self._display(path)}: {e.strerror}")
-                            return False
-            else:
-                self._note(f'{"Would remove" if self.dry_run else "Removing"} "{self._display(path)}".')
-                if not self.dry_run:
-                    try:
-                        os.unlink(name, dir_fd=pfd)
-                    except FileNotFoundError:
-                        pass
-                    except OSError as e:
-                        self.log(f"rm {self._display(path)}: {e.strerror}")
-                        return False
-            return ok
+            if not is_dir and not old:
+                return True
+            # Held open (and flocked, unless a dry run) from here to the removal: as in the walk,
+            # a locked file, or a locked directory with everything below it, is left alone.
+            fd = self._open_locked(pfd, name, path, item, is_dir=is_dir)
+            if fd is None:
+                return True
+            try:
+                return self._clean_remove_locked(item, path, pfd, name, fd, sx, cutoff, age,
+                                                 is_dir=is_dir, old=old)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
         finally:
             os.close(pfd)
+
+    def _open_locked(self, pfd: int, name: str, path: str, item: Item, *, is_dir: bool) -> int | None:
+        """An fd of ``name`` (-1 if it cannot be opened: removed without a lock, as systemd
+        does), flocked unless this is a dry run; None when someone holds a lock on it."""
+        try:
+            fd = os.open(name, (_DIR_OPEN if is_dir else _FILE_OPEN) | _O_NOATIME, dir_fd=pfd)
+        except PermissionError:
+            try:
+                fd = os.open(name, _DIR_OPEN if is_dir else _FILE_OPEN, dir_fd=pfd)
+            except OSError:
+                return -1
+        except OSError:
+            return -1
+        if not self.dry_run:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                what = "directory" if is_dir else "file"
+                self._decide(path, "skip", f"someone holds a lock on the {what}", item)
+                return None
+            except OSError:
+                pass
+        return fd
+
+    def _clean_remove_locked(
+        self, item: Item, path: str, pfd: int, name: str, fd: int, sx: RawFields, cutoff: int, age: Age,
+        *, is_dir: bool, old: bool,
+    ) -> bool:
+        ok = True
+        if is_dir and item.type is ItemType.RECURSIVE_REMOVE_PATH and fd >= 0:
+            ok = self._dir_cleanup(
+                item, path, fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
+                (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]),
+                mountpoint=self._is_mount_root(fd, sx), maxdepth=MAX_DEPTH,
+                keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
+            )
+        if not old:
+            return ok
+        if is_dir and item.type is not ItemType.RECURSIVE_REMOVE_PATH and fd >= 0 and os.listdir(fd):
+            # r removes a directory only when it is empty (262 does not even say it would).
+            self._decide(path, "keep", "an r line removes a directory only when it is empty", item)
+            return ok
+        self._decide(path, "remove", "its own age has passed", item)
+        if is_dir:
+            self._note(f'{"Would remove" if self.dry_run else "Removing"} directory "{self._display(path)}".')
+            if not self.dry_run:
+                try:
+                    os.rmdir(name, dir_fd=pfd)
+                except OSError as e:
+                    if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                        self.log(f"rm {self._display(path)}: {e.strerror}")
+                        return False
+        else:
+            self._note(f'{"Would remove" if self.dry_run else "Removing"} "{self._display(path)}".')
+            if not self.dry_run:
+                try:
+                    os.unlink(name, dir_fd=pfd)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    self.log(f"rm {self._display(path)}: {e.strerror}")
+                    return False
+        return ok
 
     # --- D and R under --remove, and --purge: the same walk with every age passed ---------
 
@@ -461,15 +499,17 @@ class Cleaner:
         self, item: Item, sub: str, name: str, dfd: int, sx: RawFields, cutoff: int,
         rootdev: tuple[int, int], *, parent_is_mount: bool, maxdepth: int, keep: bool,
         by_file: AgeBy, by_dir: AgeBy,
-    ) -> bool:
+    ) -> tuple[bool, bool]:
         """The directory branch of dir_cleanup(): lock it, clean it, then remove it if it is
-        old and empty. False if something failed that systemd counts as a failure."""
+        old and empty. Returns (ok, removed): ok is False if something failed that systemd
+        counts as a failure; removed (or would be, in a dry run) makes the caller restore its
+        own times, as for a removed file (262: an emptied old directory keeps its mtime)."""
         if parent_is_mount and name == "lost+found" and sx[R_UID] == 0:
             self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
-            return True
+            return True, False
         if maxdepth <= 0:
             self.log(f'Reached max depth on "{self._display(sub)}".')
-            return True
+            return True, False
         try:
             sub_fd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=dfd)
         except PermissionError:
@@ -478,13 +518,13 @@ class Cleaner:
             except OSError as e:
                 if e.errno != errno.ENOENT:
                     self.log(f'Opening directory "{self._display(sub)}" failed: {e.strerror}')
-                    return False
-                return True
+                    return False, False
+                return True, False
         except OSError as e:
             if e.errno != errno.ENOENT:
                 self.log(f'Opening directory "{self._display(sub)}" failed, ignoring: {e.strerror}')
-                return False
-            return True
+                return False, False
+            return True, False
         ok = True
         dry = self.dry_run
         try:
@@ -493,29 +533,31 @@ class Cleaner:
                     fcntl.flock(sub_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
                     self._decide(sub, "skip", "someone holds a lock on the directory", item)
-                    return True
+                    return True, False
             if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
                                      cutoff, rootdev, mountpoint=False, maxdepth=maxdepth - 1,
                                      keep_this_level=False, by_file=by_file, by_dir=by_dir):
                 ok = False
             if keep:
                 self._decide(sub, "keep", "first level below a '~' age", item)
-                return ok
+                return ok, False
             if not self._old(sx, cutoff, _checks(by_dir), sub, item):
-                return ok
+                return ok, False
             self._decide(sub, "remove", "older than the age, if empty", item)
             if self.verbose:
                 self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
-            if not dry:
-                try:
-                    os.rmdir(name, dir_fd=dfd)
-                except OSError as e:
-                    if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-                        self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
-                        ok = False
+            if dry:
+                return ok, True
+            try:
+                os.rmdir(name, dir_fd=dfd)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                    self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
+                    ok = False
+                return ok, False
+            return ok, True
         finally:
             os.close(sub_fd)
-        return ok
 
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
@@ -571,10 +613,11 @@ class Cleaner:
             mode = sx[R_MODE]
             kind = mode & _S_IFMT
             if kind == _S_IFDIR:
-                if not self._subdir_cleanup(item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev,
-                                            parent_is_mount=mountpoint, maxdepth=maxdepth,
-                                            keep=keep_this_level, by_file=by_file, by_dir=by_dir):
-                    ok = False
+                sub_ok, removed = self._subdir_cleanup(
+                    item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev, parent_is_mount=mountpoint,
+                    maxdepth=maxdepth, keep=keep_this_level, by_file=by_file, by_dir=by_dir)
+                ok = ok and sub_ok
+                deleted = deleted or removed
                 continue
             # A plain file (the common case) skips the tests that cannot apply to it.
             if (kind != _S_IFREG or mode & _S_ISVTX or mountpoint) and self._spared(
