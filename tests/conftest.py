@@ -38,6 +38,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under FRESHROOT_REQUIRE_ALL=1 every other skip (a skipif on a missing tool, a
+    pytest.skip() in a test) is a failure too: in CI nothing may silently stop running.
+    Expected failures (xfail) are not skips and stay as they are."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which FRESHROOT_REQUIRE_ALL=1 does not allow: {reason}"
+
+
 @pytest.fixture
 def oracles() -> Path:
     """The directory holding systemd-tmpfiles-252, systemd-tmpfiles-new and tests/."""
