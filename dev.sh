@@ -2,7 +2,7 @@
 # freshroot's developer entry point. Everything it needs it installs itself, so a fresh
 # Debian 12 machine (as root) goes from nothing to a passing test run with one command.
 #
-#   ./dev.sh demo          set up, then run the bundled example into a scratch root
+#   ./dev.sh demo          set up the .venv, then run the bundled example into a scratch root
 #   ./dev.sh test [ARGS]   set up, then lint, type-check and run the whole test suite
 #                          (ARGS go to pytest, e.g. -m 'not vm' or -k chase)
 #   ./dev.sh setup         only set up: Debian packages, .venv, reference systemd-tmpfiles
@@ -28,9 +28,12 @@ APT_PACKAGES=(
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# The demo needs only the venv: it runs freshroot on a scratch root and starts no tool.
+DEMO_PACKAGES=(python3-venv)
+
 setup_apt() {
     local missing=() p
-    for p in "${APT_PACKAGES[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     if ((${#missing[@]})); then
@@ -54,7 +57,7 @@ setup_venv() {
 }
 
 setup() {
-    setup_apt
+    setup_apt "${APT_PACKAGES[@]}"
     setup_venv
     tools/fetch-oracles .cache/oracles >/dev/null
 }
@@ -64,7 +67,10 @@ shift || true
 case $cmd in
     setup) setup ;;
     demo)
-        setup
+        # Only what the demo needs: the test packages (openssh-server, qemu, ...) are left off
+        # the host until the tests are run.
+        setup_apt "${DEMO_PACKAGES[@]}"
+        setup_venv
         exec .venv/bin/python examples/demo.py "$@"
         ;;
     test)

@@ -21,12 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from freshroot.cli import main as freshroot  # noqa: E402 - after the path set-up above
-from freshroot.config.load import load_declaration  # noqa: E402
 from freshroot.fs import mount  # noqa: E402
-from freshroot.fs.ops import open_root  # noqa: E402
-from freshroot.persist.planner import plan  # noqa: E402
-from freshroot.persist.steps import load, run_actions  # noqa: E402
-from freshroot.plan.action import Context  # noqa: E402
 
 DECLARATION = HERE / "demo" / "freshroot.toml"
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() \
@@ -66,6 +61,9 @@ def os_image(root: Path) -> None:
                                      "alice:x:1000:1000:Alice:/home/alice:/bin/bash\n")
     (root / "etc/group").write_text("root:x:0:\napp:x:120:\nalice:x:1000:\n")
     (root / "usr/bin/tool").write_text("#!/bin/sh\n")
+    for program in ("usr/bin/bash", "usr/bin/env"):  # what the binsh and usrbinenv steps link to
+        (root / program).write_text("")
+        (root / program).chmod(0o755)
     (root / "home/alice").mkdir(mode=0o700)
     os.chown(root / "home/alice", 1000, 1000)
     shutil.copy(DECLARATION, root / "etc/freshroot/freshroot.toml")  # found as systemd finds configuration
@@ -87,21 +85,7 @@ def boot(base: Path, n: int) -> Path:
 
 
 def apply(root: Path) -> None:
-    fd = open_root(str(root))
-    try:
-        ctx = Context(fd, str(root))
-        p = load(load_declaration(fd, root=str(root)), fd)
-        actions = plan(p, ctx)
-        say(f"$ freshroot apply --root {root}")
-        if not actions:
-            say(f"  {DIM}nothing to do{RESET}")
-        outcome = run_actions(actions, ctx)
-        for a in outcome.applied:
-            say(f"  {GREEN}+{RESET} {a.describe().replace(str(root), '')}")
-        for _, message in outcome.failed:
-            say(f"  {RED}!{RESET} {message}")
-    finally:
-        os.close(fd)
+    run("apply", root=root)
 
 
 def run(*argv: str, root: Path) -> None:
@@ -110,7 +94,7 @@ def run(*argv: str, root: Path) -> None:
     with contextlib.redirect_stdout(out):
         freshroot([*argv, "--root", str(root)])
     for line in out.getvalue().splitlines():
-        say("  " + line.replace(str(root), ""))
+        say("  " + line.replace(f"{root}/", "/").replace(str(root), "/"))
 
 
 def write_state(root: Path) -> None:

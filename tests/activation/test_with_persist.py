@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.fs.bindmount import unshare_mounts
-from freshroot.plan.executor import order
+from freshroot.plan.executor import Status, order
 
 from .helpers import apply, make_root, steps_of, write_decl
 
@@ -90,3 +90,14 @@ def test_wiped_root_keeps_ids_through_persistence(tmp_path):
         assert Path(root / "var/lib/freshroot/ids/ids.json").exists()  # the bound storage copy
 
     in_namespace(second)
+
+
+def test_section_wide_persist_settings_are_not_storages(tmp_path):
+    # [persist] audit-ignore sits beside the storage tables; the users step (looking for the
+    # ids preset) once took it for a storage and failed the whole apply.
+    root = make_root(tmp_path / "root")
+    (root / "persist").mkdir()
+    decl = write_decl(tmp_path, '[persist]\naudit-ignore = ["/usr"]\n' + DECL + "[users.alice]\n")
+    report = apply(root, decl, dry_run=True)
+    assert report.ok, [(r.name, r.error) for r in report.results if r.error]
+    assert report.result("users").status is not Status.FAILED

@@ -137,7 +137,9 @@ def ids_dir(declaration: Table) -> str:
     before persist, which may need the users it creates) it is the only copy that
     remembers anything.
     """
-    for storage, table in declaration.get_table("persist").tables():
+    from freshroot.persist.parse import storage_tables
+
+    for storage, table in storage_tables(declaration.get_table("persist")):
         if "ids" in table.get_str_list("include"):
             return storage.rstrip("/") + IDS_DIR
         for entry in table.get_list("directories"):

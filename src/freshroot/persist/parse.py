@@ -12,6 +12,7 @@ A storage table::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -234,10 +235,9 @@ def check(declaration: Table) -> Persistence:
     return parse(declaration, None)
 
 
-def parse(declaration: Table, accounts: Accounts | None) -> Persistence:
-    """Parse the ``persist`` section of a whole declaration (``accounts``: the root's)."""
-    section = declaration.get_table("persist")
-    storages: list[Storage] = []
+def storage_tables(section: Table) -> Iterator[tuple[str, Table]]:
+    """The storages of a ``persist`` section, as (storage path, Table): every key but the
+    section-wide settings (PERSIST_KEYS), which are not storages."""
     for key in section:
         if not key.startswith("/"):
             if key not in PERSIST_KEYS:
@@ -247,10 +247,18 @@ def parse(declaration: Table, accounts: Accounts | None) -> Persistence:
         value = section.raw(key)
         if not isinstance(value, dict):
             raise section.error(f"{section.name(key)} must be a table", key)
+        yield key, section.sub(key, value)
+
+
+def parse(declaration: Table, accounts: Accounts | None) -> Persistence:
+    """Parse the ``persist`` section of a whole declaration (``accounts``: the root's)."""
+    section = declaration.get_table("persist")
+    storages: list[Storage] = []
+    for key, table in storage_tables(section):
         problem = canonical_problem(key)
         if problem is not None:
             raise section.error(f"storage path {key!r} {problem}", key)
-        storages.append(_StorageParser(key, section.sub(key, value), accounts).parse())
+        storages.append(_StorageParser(key, table, accounts).parse())
     result = Persistence(tuple(storages), tuple(section.get_str_list("audit-ignore")))
     validate(result)
     return result
