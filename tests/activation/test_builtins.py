@@ -52,13 +52,44 @@ def test_specialfs_mounts_what_an_offline_root_has_directories_for(tmp_path):
     def body() -> None:
         report = apply(root, decl)
         assert report.ok, report.render()
-        assert report.result("specialfs").actions == ("mount proc on /proc", "mount bind /dev on /dev")
+        assert report.result("specialfs").actions == ("mount proc on /proc", "mount bind /dev on /dev",
+                                                      "mount tmpfs on /run")
         assert (root / "proc/self").exists()
         assert (root / "dev/null").exists()
         assert apply(root, decl).result("specialfs").status is Status.UNCHANGED
 
     in_namespace(body)
     assert not (root / "proc/self").exists()  # the mounts lived in the child's namespace only
+
+
+def test_specialfs_run_is_a_fresh_tmpfs_that_keeps_the_lock_and_journal(tmp_path):
+    root = make_root(tmp_path / "root")
+    (root / "run").mkdir(exist_ok=True)
+    (root / "run/stale-pidfile").write_text("4242\n")  # what a fresh /run must not show
+    decl = write_decl(tmp_path, "[activation.look]\ndeps = [\"specialfs\"]\ntext = 'ls -A \"$FRESHROOT_ROOT/run\" > \"$FRESHROOT_ROOT/seen\"'\n")
+
+    def body() -> None:
+        from freshroot.fs.ops import open_root
+        from freshroot.plan.journal import read as read_journal
+
+        first = apply(root, decl)
+        assert first.ok, first.render()
+        assert "mount tmpfs on /run" in first.result("specialfs").actions
+        assert os.statvfs(root / "run").f_flag & (os.ST_NOSUID | os.ST_NODEV) == os.ST_NOSUID | os.ST_NODEV
+        assert (root / "seen").read_text().split() == ["freshroot"]  # fresh: only our own state
+        fd = open_root(str(root))
+        try:
+            journal = read_journal(fd)
+        finally:
+            os.close(fd)
+        assert journal is not None
+        assert journal["run_id"] == first.run_id  # the run that mounted /run is still seen
+        assert journal["state"] == "finished"
+        second = apply(root, decl)
+        assert second.result("specialfs").status is Status.UNCHANGED
+
+    in_namespace(body)
+    assert (root / "run/stale-pidfile").read_text() == "4242\n"  # the disk's /run untouched
 
 
 def test_progress_prefixes_output_and_redraws_on_a_tty():

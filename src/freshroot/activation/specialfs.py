@@ -1,12 +1,16 @@
-"""The ``specialfs`` step: /proc, /sys and /dev mounted in the root when they are not.
+"""The ``specialfs`` step: /proc, /sys, /dev and /run mounted in the root when they are not.
 
 On the live root they always are, and the step changes nothing. When activating an offline
 root (``--root /mnt``), snippets and tools that look at $FRESHROOT_ROOT/proc or /dev need
 them (a root "needs" them when it has the directories: a scratch tree without /proc gets
 no mounts): proc and sysfs are mounted fresh, /dev is a recursive bind of the host's /dev (as
-nixos-enter does). The mounts stay after the run (an installer runs more in the root), and
-each is recorded in the journal. /run of an offline root is left alone: freshroot's own lock
-and journal live there, and a fresh tmpfs would hide them from the next run.
+nixos-enter does), /run a fresh tmpfs (mode 0755, nosuid, nodev), as NixOS's specialfs and
+nixos-enter give it. The mounts stay after the run (an installer runs more in the root), and
+each is recorded in the journal.
+
+freshroot's own lock and journal live in /run/freshroot of the root, and this run holds
+them open already: the old /run/freshroot is bound into the new tmpfs at the same path, so
+this run, the next one and ``undo`` all keep seeing the same lock and journal.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.plan.action import Action, Context, Step
 
 # (path in the root, file system type, source); "bind" binds the host's path.
-SPECIAL = (("/proc", "proc", "proc"), ("/sys", "sysfs", "sysfs"), ("/dev", "bind", "/dev"))
+SPECIAL = (("/proc", "proc", "proc"), ("/sys", "sysfs", "sysfs"), ("/dev", "bind", "/dev"),
+           ("/run", "tmpfs", "tmpfs"))
+# What a fresh /run must keep showing: freshroot's lock and journal (plan.journal.DIRECTORY).
+CARRIED = "freshroot"
 
 
 def _is_mount_point(ctx: Context, path: str) -> bool | None:
@@ -55,9 +62,37 @@ class MountSpecial(Action):
                     mount.bind_fd(source, target.fd, recursive=True)
                 finally:
                     os.close(source)
+            elif self.fstype == "tmpfs":
+                self._fresh_run(ctx, target.fd)
             else:
                 mount.mount(self.source, fd_path(target.fd), self.fstype,
                             mount.MS.NOSUID | mount.MS.NODEV | mount.MS.NOEXEC)
+
+    def _fresh_run(self, ctx: Context, target_fd: int) -> None:
+        """A tmpfs on /run, with the /run/freshroot it hides bound back in at the same path."""
+        from freshroot.fs import mount
+        from freshroot.fs.ops import fd_path
+
+        try:
+            carried: int | None = os.open(CARRIED, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                          dir_fd=target_fd)
+        except FileNotFoundError:
+            carried = None
+        try:
+            mount.mount(self.source, fd_path(target_fd), self.fstype, mount.MS.NOSUID | mount.MS.NODEV,
+                        data="mode=0755")
+            if carried is None:
+                return
+            # The tmpfs is reached through the path again: target_fd is the directory under it.
+            with chase(f"{self.path}/{CARRIED}", root_fd=ctx.root_fd,
+                       flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as fresh:
+                os.mkdir(fresh.rest, 0o755, dir_fd=fresh.fd)
+            with chase(f"{self.path}/{CARRIED}", root_fd=ctx.root_fd,
+                       flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as spot:
+                mount.bind_fd(carried, spot.fd)
+        finally:
+            if carried is not None:
+                os.close(carried)
 
     def record(self) -> Mapping[str, Any]:
         return {"mount": self.path, "fstype": self.fstype}
