@@ -66,7 +66,11 @@ def test_specialfs_run_is_a_fresh_tmpfs_that_keeps_the_lock_and_journal(tmp_path
     root = make_root(tmp_path / "root")
     (root / "run").mkdir(exist_ok=True)
     (root / "run/stale-pidfile").write_text("4242\n")  # what a fresh /run must not show
-    decl = write_decl(tmp_path, "[activation.look]\ndeps = [\"specialfs\"]\ntext = 'ls -A \"$FRESHROOT_ROOT/run\" > \"$FRESHROOT_ROOT/seen\"'\n")
+    decl = write_decl(tmp_path, """
+[activation.look]
+deps = ["specialfs"]
+text = 'ls -A "$FRESHROOT_ROOT/run" > "$FRESHROOT_ROOT/seen"'
+""")
 
     def body() -> None:
         from freshroot.fs.ops import open_root
