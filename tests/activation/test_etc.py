@@ -86,3 +86,30 @@ def test_bad_path_is_a_config_error(tmp_path, capsys):
     decl = write_decl(tmp_path, '\n[etc."../shadow"]\ntext = "x"\n')
     assert main(["plan", "--root", str(root), "--config", decl]) == 65
     assert f"{decl}:2:" in capsys.readouterr().err
+
+
+def test_owner_and_force(tmp_path):
+    root = make_root(tmp_path / "root")
+    decl = write_decl(tmp_path, DECL + '''
+[users.svc]
+system = true
+
+[etc."svc.conf"]
+text = "token = 1\\n"
+mode = "0640"
+user = "root"
+group = "svc"
+force = true
+''')
+    report = apply(root, decl)
+    assert report.ok, report.render()
+    gid = next(int(line.split(":")[2]) for line in (root / "etc/group").read_text().splitlines()
+               if line.startswith("svc:"))
+    st = (root / "etc/svc.conf").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o640)
+    (root / "etc/svc.conf").write_text("token = mine\n")
+    (root / "etc/motd").write_text("mine\n")
+    report = apply(root, decl)  # no --fix: only the forced file is put back
+    assert (root / "etc/svc.conf").read_text() == "token = 1\n"
+    assert (root / "etc/motd").read_text() == "mine\n"
+    assert (root / "etc/svc.conf").stat().st_gid == gid

@@ -140,6 +140,26 @@ def test_wiped_root_gets_the_same_ids(tmp_path):
     assert "alice:x:1001:" in after
 
 
+@pytest.mark.root
+def test_home_directories_are_made_for_their_users_and_left_alone_after(tmp_path):
+    root = make_root(tmp_path / "root")
+    decl = write_decl(tmp_path, '[users.alice]\n'
+                                '[users.svc]\nsystem = true\nhome = "/var/lib/svc"\ncreate-home = true\n')
+    report = apply(root, decl)
+    assert report.ok, report.render()
+    passwd = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
+    for name, home in (("alice", "home/alice"), ("svc", "var/lib/svc")):
+        st = (root / home).stat()
+        assert (st.st_uid, st.st_gid) == (int(passwd[name][2]), int(passwd[name][3])), name
+        assert st.st_mode & 0o7777 == 0o700, name
+        assert passwd[name][5] == "/" + home
+    os.chmod(root / "home/alice", 0o750)  # the user's own choice: not reverted
+    (root / "home/alice/notes").write_text("mine\n")
+    assert apply(root, decl).ok
+    assert (root / "home/alice").stat().st_mode & 0o7777 == 0o750
+    assert (root / "home/alice/notes").read_text() == "mine\n"
+
+
 USERADD = shutil.which("useradd")
 
 
