@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped, which FRESHROOT_REQUIRE_ALL=1 does not allow: {reason}"
+
+
+def _mounts_below(base: str) -> list[str]:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        targets = [line.split()[4] for line in f]
+    return [t for t in targets if t == base or t.startswith(base + "/")]
+
+
+@pytest.fixture(autouse=True)
+def _no_mount_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests mount only inside private mount namespaces: a mount left in ours (the host's),
+    below this worker's scratch directories, fails the test that left it."""
+    factory = request.config._tmp_path_factory  # type: ignore[attr-defined]
+    base = str(factory.getbasetemp())
+    before = set(_mounts_below(base))
+    yield
+    leaked = sorted(set(_mounts_below(base)) - before)
+    if leaked:
+        for target in reversed(leaked):  # clean up, so one leak does not fail the tests after it
+            subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+        pytest.fail(f"the test left mounts in the host's mount namespace: {leaked}")
 
 
 @pytest.fixture

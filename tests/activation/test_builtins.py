@@ -64,7 +64,8 @@ def test_specialfs_mounts_what_an_offline_root_has_directories_for(tmp_path):
 
 def test_specialfs_run_is_a_fresh_tmpfs_that_keeps_the_lock_and_journal(tmp_path):
     root = make_root(tmp_path / "root")
-    (root / "run").mkdir(exist_ok=True)
+    for name in ("proc", "run"):
+        (root / name).mkdir(exist_ok=True)
     (root / "run/stale-pidfile").write_text("4242\n")  # what a fresh /run must not show
     decl = write_decl(tmp_path, """
 [activation.look]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import freshroot
 from freshroot.fs.ops import open_root
@@ -90,6 +91,13 @@ def test_killed_apply_resumes_and_completes(tmp_path):
     assert journal["steps"]["a"]["state"] == "done"
     assert journal["steps"]["b"]["state"] == "running"
 
+    killed = _status(root, decl)
+    assert killed["state"] == "killed"
+    assert set(killed["steps"]) == {"done", "running"}
+    assert killed["steps"]["running"] == ["b"]
+    assert "a" in killed["steps"]["done"]
+    assert "c" not in killed["steps"]["done"]
+
     (root / "go").touch()
     done = subprocess.run(_freshroot("apply", "--json", "--root", str(root), "--config", decl),
                           env=_env(), capture_output=True, text=True, timeout=60, check=False)
@@ -102,4 +110,17 @@ def test_killed_apply_resumes_and_completes(tmp_path):
     assert (root / "count-b").read_text() == "b\n"
     assert (root / "c").exists()
     assert _group(snippet_pid) == []  # the resumed run stopped what the killed one left running
+    finished = _status(root, decl)
+    assert (finished["state"], finished["run_id"]) == ("finished", journal["run_id"])
+    assert set(finished["steps"]) == {"done"}
+    assert {"a", "b", "c"} <= set(finished["steps"]["done"])
     assert json.loads((root / "run/freshroot/journal.json").read_text())["state"] == "finished"
+
+
+def _status(root: Path, decl: str) -> dict[str, Any]:
+    """The last apply, as ``freshroot status`` reads it from the journal."""
+    out = subprocess.run(_freshroot("status", "--json", "--root", str(root), "--config", decl),
+                         env=_env(), capture_output=True, text=True, timeout=60, check=True)
+    run = json.loads(out.stdout)["last_apply"]
+    assert isinstance(run, dict)
+    return run

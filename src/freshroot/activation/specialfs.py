@@ -5,7 +5,8 @@ root (``--root /mnt``), snippets and tools that look at $FRESHROOT_ROOT/proc or 
 them (a root "needs" them when it has the directories: a scratch tree without /proc gets
 no mounts): proc and sysfs are mounted fresh, /dev is a recursive bind of the host's /dev (as
 nixos-enter does), /run a fresh tmpfs (mode 0755, nosuid, nodev), as NixOS's specialfs and
-nixos-enter give it. The mounts stay after the run (an installer runs more in the root), and
+nixos-enter give it (only in a root that has /proc as well: freshroot itself makes /run in
+every root, for its lock and journal). The mounts stay after the run (an installer runs more in the root), and
 each is recorded in the journal.
 
 freshroot's own lock and journal live in /run/freshroot of the root, and this run holds
@@ -101,10 +102,16 @@ class MountSpecial(Action):
 def _plan(ctx: Context) -> Iterable[Action]:
     if ctx.root in ("", "/"):
         return ()  # the running system mounted them long before us
+    found = {path: _is_mount_point(ctx, path) for path, _, _ in SPECIAL}
     out = []
     for path, fstype, source in SPECIAL:
-        if _is_mount_point(ctx, path) is False:  # a root without the directory does not need it
-            out.append(MountSpecial(path, fstype, source))
+        if found[path] is not False:  # a root without the directory does not need it
+            continue
+        if path == "/run" and found["/proc"] is None:
+            # /run alone is no sign of an OS tree: freshroot makes /run/freshroot (its lock and
+            # journal) in every root it applies to. Only a root with /proc gets a fresh /run.
+            continue
+        out.append(MountSpecial(path, fstype, source))
     return out
 
 

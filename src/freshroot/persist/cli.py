@@ -54,12 +54,16 @@ def _print_json(doc: Any) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
+    from freshroot.plan.journal import last_run, render_last_run
+
     ctx = context(args)
     report = status_mod.status(persistence(ctx, args), ctx)
+    run = last_run(ctx.root_fd)  # the journal: what the last apply did
     if args.json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "last_apply": run})
     else:
         _out(report.render())
+        _out(render_last_run(run))
     return 0
 
 

@@ -148,6 +148,42 @@ def _stop_leftovers(data: Mapping[str, Any]) -> None:
             time.sleep(0.005)
 
 
+def last_run(root_fd: int) -> dict[str, Any] | None:
+    """What ``status`` says of the last apply on this boot: its run id, state (running,
+    finished, failed; "killed" for a running one whose process is gone), when, and the steps
+    by state. None when no apply has run since boot."""
+    data = read(root_fd)
+    if data is None:
+        return None
+    state = str(data.get("state", "unknown"))
+    pid = data.get("pid")
+    if state == "running" and isinstance(pid, int) and not os.path.exists(f"/proc/{pid}"):
+        state = "killed"  # the next apply of the same declaration resumes it
+    steps: dict[str, list[str]] = {}
+    for name, entry in sorted(data.get("steps", {}).items()):
+        if isinstance(entry, dict):
+            steps.setdefault(str(entry.get("state", "unknown")), []).append(name)
+    return {"run_id": data.get("run_id"), "state": state, "same_boot": data.get("boot_id") == boot_id(),
+            "started": data.get("started"), "finished": data.get("finished"), "steps": steps,
+            "errors": {name: entry["error"] for name, entry in sorted(data.get("steps", {}).items())
+                       if isinstance(entry, dict) and entry.get("error")}}
+
+
+def render_last_run(run: Mapping[str, Any] | None) -> str:
+    if run is None:
+        return "last apply: none since boot"
+    when = run.get("finished") or run.get("started")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if isinstance(when, (int, float)) else "?"
+    boot = "" if run.get("same_boot") else ", on an earlier boot"
+    lines = [f"last apply: {run['state']} at {stamp}{boot} (run {str(run.get('run_id'))[:12]})"]
+    for state, names in run["steps"].items():
+        lines.append(f"  {state}: {', '.join(names)}")
+    lines.extend(f"  {name}: {error}" for name, error in run["errors"].items())
+    if run["state"] == "killed":
+        lines.append("  the next apply of the same declaration resumes it")
+    return "\n".join(lines)
+
+
 @dataclass
 class Journal:
     """The journal of one run. Create with :meth:`open` (under the apply lock)."""
