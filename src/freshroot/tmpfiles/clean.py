@@ -488,12 +488,16 @@ class Cleaner:
         ok = True
         dry = self.dry_run
         try:
-            if not dry:
+            if not dry or self.explain is not None:
+                # A dry run takes no locks (as systemd's); --explain (a dry run too) tries the
+                # lock and lets it go at once, so that it reports what a real run would skip.
                 try:
                     fcntl.flock(sub_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
                     self._decide(sub, "skip", "someone holds a lock on the directory", item)
                     return True
+                if dry:
+                    fcntl.flock(sub_fd, fcntl.LOCK_UN)
             if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
                                      cutoff, rootdev, mountpoint=False, maxdepth=maxdepth - 1,
                                      keep_this_level=False, by_file=by_file, by_dir=by_dir):
@@ -594,7 +598,7 @@ class Cleaner:
                     self._old(sx, cutoff, file_checks, prefix + "/" + name, item)
                 continue
             fd = -1
-            if not dry:
+            if not dry or explain:  # --explain tries the lock too (released when fd is closed)
                 try:
                     fd = os_open(name, open_flags, dir_fd=dfd)
                 except OSError as e:
