@@ -13,7 +13,7 @@ from freshroot.fs.ops import open_root
 from freshroot.tmpfiles.clean import Decision, sweep
 from freshroot.tmpfiles.load import LoadOptions, load
 from freshroot.tmpfiles.messages import Level, stderr_reporter
-from tests.tmpfiles.cleantree import HOUR, Node, build, listening, snapshot
+from tests.tmpfiles.cleantree import HOUR, Node, build, build_deep, listening, snapshot
 
 pytestmark = [pytest.mark.oracle]
 
@@ -92,6 +92,44 @@ def test_clean_matches_systemd(name, tmp_path, oracles):
     rc_ours = run_ours(ours, conf)
     assert snapshot(ours) == snapshot(theirs)
     assert rc_ours == rc_theirs
+
+
+# Chains of directories deeper than the walk's limit (256 levels below the line's path), with
+# paths longer than PATH_MAX. systemd does not enter the directory at level 257 (it warns
+# "Reached max depth") but still tries rmdir on it when it is old: an empty one goes, and then
+# the whole old chain above it.
+DEEP_CASES: dict[str, tuple[str, str, int, Node | None]] = {
+    # name: (config, operation, chain depth, leaf in the deepest directory)
+    "clean-256-file": ("d /t - - - amAM:1h\n", "--clean", 256, Node("f", age=OLD)),
+    "clean-257-empty": ("d /t - - - amAM:1h\n", "--clean", 257, None),
+    "clean-257-file": ("d /t - - - amAM:1h\n", "--clean", 257, Node("f", age=OLD)),
+    "clean-256-young-dir": ("d /t - - - amAM:1h\n", "--clean", 256, Node("young", "d", age=NEW)),
+    "clean-256-old-dir": ("d /t - - - amAM:1h\n", "--clean", 256, Node("old", "d", age=OLD)),
+    "clean-258-empty": ("d /t - - - amAM:1h\n", "--clean", 258, None),
+    "D-remove-257-empty": ("D /t\n", "--remove", 257, None),
+    "D-remove-257-file": ("D /t\n", "--remove", 257, Node("f", age=OLD)),
+    "R-remove-257-empty": ("R /t\n", "--remove", 257, None),
+    "R-clean-257-empty": ("R /t - - - amAM:1h\n", "--clean", 257, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_CASES))
+def test_deeper_than_the_walk_matches_systemd(name, tmp_path, oracles):
+    text, op, depth, leaf = DEEP_CASES[name]
+    conf = tmp_path / "case.conf"
+    conf.write_text(text)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build_deep(root, "t", depth, age=OLD, leaf=leaf)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf, op)
+    rc_ours = run_ours(ours, conf, op)
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs
+    if name == "clean-257-empty":  # the directory not entered was still removed, then the chain
+        assert snapshot(ours) == {"t": "d"}
+    if name == "clean-257-file":
+        assert len(snapshot(ours)) == 1 + 257 + 1
 
 
 def test_default_ages_really_remove_old_files(tmp_path):

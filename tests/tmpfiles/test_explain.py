@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tmpfiles.cleantree import HOUR, Node, build, snapshot
+from tests.tmpfiles.cleantree import HOUR, Node, build, build_deep, snapshot
 
 TOOL = str(Path(sys.executable).with_name("freshroot-tmpfiles"))
 TREE = [Node("t/old", age=2 * HOUR), Node("t/new"), Node("t/sub/x", age=2 * HOUR), Node("t/sub", "d", age=2 * HOUR),
@@ -129,3 +129,17 @@ def test_explain_reports_a_mount_point(tmp_path: Path) -> None:
     assert mnt == f"/t/mnt: skip: it is a mount point (walk of {conf}:1: d /t)"
     assert inside == "/t/mnt/inside: keep: the walk does not enter /t/mnt, because it is a mount point"
     assert before == after
+
+
+def test_explain_beyond_the_depth_limit(tmp_path: Path) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    root = tmp_path / "root"
+    chain = "/" + build_deep(root, "t", 257, age=2 * HOUR, leaf=Node("f", age=2 * HOUR))
+    walk = f"(walk of {conf}:1: d /t)"
+    assert _explain(root, conf, chain + "/f") == (
+        f"{chain}/f: keep: the walk does not enter {chain}, because the walk stops at depth 256 and does not enter it")
+    assert _explain(root, conf, chain).splitlines() == [
+        f"{chain}: stop: the walk stops at depth 256 and does not enter it {walk}",
+        f"{chain}: remove: older than the age, if empty {walk}",
+    ]

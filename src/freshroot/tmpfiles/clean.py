@@ -13,7 +13,9 @@ older than now - age are removed, except:
 - a directory or file someone holds a BSD lock on (flock, LOCK_EX|LOCK_NB fails): skipped
   with its subtree;
 - directories are removed only when empty, after their contents were cleaned; the parent's
-  atime/mtime are restored after removing from it; the walk stops at depth 256.
+  atime/mtime are restored after removing from it; the walk enters 256 levels of directories
+  below the path: a directory one level deeper is not entered, but still removed if it is old
+  (which succeeds when it is empty), as in systemd.
 
 r and R lines honour their age under --clean (newest systemd): the matched path is removed if
 old; R first cleans below it. X lines without an age take the age of the closest d/D/v/q/Q
@@ -463,13 +465,17 @@ class Cleaner:
         by_file: AgeBy, by_dir: AgeBy,
     ) -> bool:
         """The directory branch of dir_cleanup(): lock it, clean it, then remove it if it is
-        old and empty. False if something failed that systemd counts as a failure."""
+        old and empty. False if something failed that systemd counts as a failure.
+
+        At the maximum depth the directory is not entered (nor locked), but, as systemd does,
+        it is still removed if it is old: rmdir succeeds when it is empty."""
         if parent_is_mount and name == "lost+found" and sx[R_UID] == 0:
             self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
             return True
         if maxdepth <= 0:
             self.log(f'Reached max depth on "{self._display(sub)}".')
-            return True
+            self._decide(sub, "stop", f"the walk stops at depth {MAX_DEPTH} and does not enter it", item)
+            return self._remove_subdir(item, sub, name, dfd, sx, cutoff, keep=keep, by_dir=by_dir)
         try:
             sub_fd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=dfd)
         except PermissionError:
@@ -487,7 +493,7 @@ class Cleaner:
             return True
         ok = True
         dry = self.dry_run
-        try:
+        try:  # the directory stays open (and locked) until it was removed, as in systemd
             if not dry or self.explain is not None:
                 # A dry run takes no locks (as systemd's); --explain (a dry run too) tries the
                 # lock and lets it go at once, so that it reports what a real run would skip.
@@ -502,24 +508,32 @@ class Cleaner:
                                      cutoff, rootdev, mountpoint=False, maxdepth=maxdepth - 1,
                                      keep_this_level=False, by_file=by_file, by_dir=by_dir):
                 ok = False
-            if keep:
-                self._decide(sub, "keep", "first level below a '~' age", item)
-                return ok
-            if not self._old(sx, cutoff, _checks(by_dir), sub, item):
-                return ok
-            self._decide(sub, "remove", "older than the age, if empty", item)
-            if self.verbose:
-                self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
-            if not dry:
-                try:
-                    os.rmdir(name, dir_fd=dfd)
-                except OSError as e:
-                    if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-                        self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
-                        ok = False
+            if not self._remove_subdir(item, sub, name, dfd, sx, cutoff, keep=keep, by_dir=by_dir):
+                ok = False
         finally:
             os.close(sub_fd)
         return ok
+
+    def _remove_subdir(self, item: Item, sub: str, name: str, dfd: int, sx: RawFields, cutoff: int, *,
+                       keep: bool, by_dir: AgeBy) -> bool:
+        """rmdir a cleaned directory if it is old (and empty: ENOTEMPTY is no failure)."""
+        if keep:
+            self._decide(sub, "keep", "first level below a '~' age", item)
+            return True
+        if not self._old(sx, cutoff, _checks(by_dir), sub, item):
+            return True
+        self._decide(sub, "remove", "older than the age, if empty", item)
+        dry = self.dry_run
+        if self.verbose:
+            self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+        if not dry:
+            try:
+                os.rmdir(name, dir_fd=dfd)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                    self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
+                    return False
+        return True
 
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,

@@ -45,7 +45,7 @@ def explain(path: str, config: Config, root: str, *, purge: bool = False) -> int
     def listen(d: Decision) -> None:
         if d.path == target:
             seen.append(d)
-        elif target.startswith(d.path.rstrip("/") + "/") and d.action == "skip":
+        elif target.startswith(d.path.rstrip("/") + "/") and d.action in ("skip", "stop"):
             above.append(d)
 
     root_fd = open_root(root)
