@@ -3,8 +3,12 @@
 How timestamps are handled (the method the issue asks to write down): atime and mtime are set
 exactly with utime(). ctime and btime cannot be set; they are "now" when the tree is built.
 So cases either leave b and c out of the age-by letters (e.g. ``am:1h``), or, where they use
-the defaults, rely on b/c being *new* with a margin of the whole age (an age of 1h against a
-tree built seconds ago), so the outcome cannot depend on timing.
+the defaults or name c/C/b/B, rely on b/c being *new* with a margin of the whole age (an age of
+1h against a tree built seconds ago), so the outcome cannot depend on timing. To make b/c
+*old*, a case uses an age of 0: the cutoff is then the tool's start, and every b/c was set
+while the tree was built, before the tool started (the kernel's file-time clock never runs
+ahead of the real-time clock the tools read). Directories are judged by the statx taken
+before the walk enters them, so the ctime that cleaning inside them changes is never read.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Node:
     age: float = 0  # seconds: atime and mtime are set to now - age
     mode: int | None = None
     target: str = "x"  # symlink target
+    uid: int = 0  # owner (uid and gid)
 
 
 def build(root: Path, nodes: list[Node], now: float | None = None) -> None:
@@ -52,6 +57,8 @@ def build(root: Path, nodes: list[Node], now: float | None = None) -> None:
                 s.close()  # the file stays; no one listens: not in /proc/net/unix
             case _:
                 raise ValueError(n.kind)
+        if n.uid:
+            os.lchown(p, n.uid, n.uid)
         if n.mode is not None and n.kind != "l":
             os.chmod(p, n.mode)
     # Times last, deepest first: creating children bumps a directory's mtime.
