@@ -373,7 +373,7 @@ def test_planted_symlink_in_the_path_is_not_followed(tmp_path, oracles):
         results[who] = snapshot(root)
     assert "secret/x/old" in results["ours"]
     # systemd 262 resolves the starting path by name and cleans the symlink's target. If this
-    # starts failing, systemd fixed it: update docs/tmpfiles.md's list of differences.
+    # starts failing, systemd fixed it: update src/freshroot/tmpfiles/differences.py (safe-start-clean).
     assert "secret/x/old" not in results["theirs"]
 
 

@@ -21,7 +21,8 @@ r and R lines honour their age under --clean (newest systemd): the matched path 
 old; R first cleans below it. X lines without an age take the age of the closest d/D/v/q/Q
 line above them (done when the configuration is read, see tmpfiles.config).
 
-Beyond systemd (written down in docs/tmpfiles.md and tested): systemd opens the starting path
+A deliberate difference (freshroot.tmpfiles.differences: safe-start-clean, safe-start-e,
+safe-start-r, safe-start-R, safe-start-D, safe-start-purge): systemd opens the starting path
 of the walk by name, so a symlink planted by a user in the middle of it is followed. Here the
 starting path is resolved with chase(SAFE) below the root, so no such symlink is followed.
 """
@@ -166,7 +167,7 @@ class Cleaner:
         if self.explain is not None:
             self.explain(Decision(path, action, reason, item))
 
-    # --- opening the starting directory (safely: the deliberate difference) -----------
+    # --- opening the starting directory (safely: differences.py, safe-start-*) --------
 
     def _open_instance(self, path: str) -> int | None:
         """A readable fd for the directory at ``path`` (O_NOATIME where allowed); None when there
