@@ -71,6 +71,31 @@ def build(root: Path) -> None:
     (root / "etc/group").write_text("root:x:0:\nmallory:x:1000:\n")
 
 
+def plant_in_root_dir(root: Path) -> str:
+    """A second set-up, after build(): /srv is root's, and holds /srv/link, a symlink owned by
+    uid 1000 to ../secret (a user's link that ended up in a root-owned directory: copied there
+    with its owner kept, or left behind when the directory was given back to root). Returns
+    the attacked path prefix, "/srv/link"."""
+    (root / "srv").mkdir(mode=0o755)
+    os.symlink("../secret", root / "srv/link")
+    os.lchown(root / "srv/link", MALLORY, MALLORY)
+    return "/srv/link"
+
+
+def attack(argv: list[str], root: Path, line: str, op: str, *, in_root_dir: bool = False,
+           ) -> tuple[int, dict[str, tuple[object, ...]], dict[str, tuple[object, ...]]]:
+    """One planted attack, for showing what a tool does: (exit status, /secret before, after).
+    ``line`` has {p} for the attacked prefix: /home/mallory/link (uid 1000's link in uid
+    1000's directory), or with ``in_root_dir`` /srv/link (see plant_in_root_dir)."""
+    build(root)
+    prefix = plant_in_root_dir(root) if in_root_dir else "/home/mallory/link"
+    before = fingerprint(root)
+    conf = root.parent / f"{root.name}.conf"
+    conf.write_text(line.format(p=prefix) + "\n")
+    status = run_tool(argv, root, conf, op)
+    return status, before, fingerprint(root)
+
+
 def _attrs(path: str) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -13,7 +13,7 @@ from freshroot.fs.ops import open_root
 from freshroot.tmpfiles.clean import Decision, sweep
 from freshroot.tmpfiles.load import LoadOptions, load
 from freshroot.tmpfiles.messages import Level, stderr_reporter
-from tests.tmpfiles.cleantree import HOUR, Node, build, listening, snapshot
+from tests.tmpfiles.cleantree import HOUR, Node, build, build_deep, listening, snapshot
 
 pytestmark = [pytest.mark.oracle]
 
@@ -56,6 +56,23 @@ CASES: dict[str, tuple[str, list[Node]]] = {
     "path-is-file": ("d /t/old - - - am:1h\n", BASIC),
     "path-is-symlink": ("d /t/link - - - am:1h\nd /t - - - am:10h\n", [*BASIC, Node("t/x", "d", age=OLD)]),
     "child-line-first": ("d /t - - - amAM:1h\nd /t/sub - - - amAM:3h\n", BASIC),
+    # ctime (c C) and birth time (b B): "now" when the tree is built (see cleantree.py): new
+    # against an age of 1h, old against an age of 0.
+    "age-c-new": ("d /t - - - c:1h\n", BASIC),
+    "age-b-new": ("d /t - - - b:1h\n", BASIC),
+    "age-mc-new": ("d /t - - - mc:1h\n", BASIC),
+    "age-mb-new": ("d /t - - - mb:1h\n", BASIC),
+    "age-C-new": ("d /t - - - amC:1h\n", BASIC),
+    "age-B-new": ("d /t - - - amB:1h\n", BASIC),
+    "age-MC-new": ("d /t - - - amMC:1h\n", BASIC),
+    "age-MB-new": ("d /t - - - amMB:1h\n", BASIC),
+    "age-c-old": ("d /t - - - c:0\n", BASIC),
+    "age-b-old": ("d /t - - - b:0\n", BASIC),
+    "age-cC-old": ("d /t - - - cC:0\n", BASIC),
+    "age-bB-old": ("d /t - - - bB:0\n", BASIC),
+    "age-default-old": ("d /t - - - 0\n", BASIC),
+    "r-age-c": ("r /t/old - - - c:1h\nr /t/new - - - c:0\nr /t/emptyold - - - C:1h\nr /t/emptynew - - - B:0\n", BASIC),
+    "R-age-bB": ("R /t/sub - - - bB:1h\nR /t/deep - - - bB:0\n", BASIC),
 }
 
 
@@ -94,6 +111,44 @@ def test_clean_matches_systemd(name, tmp_path, oracles):
     assert rc_ours == rc_theirs
 
 
+# Chains of directories deeper than the walk's limit (256 levels below the line's path), with
+# paths longer than PATH_MAX. systemd does not enter the directory at level 257 (it warns
+# "Reached max depth") but still tries rmdir on it when it is old: an empty one goes, and then
+# the whole old chain above it.
+DEEP_CASES: dict[str, tuple[str, str, int, Node | None]] = {
+    # name: (config, operation, chain depth, leaf in the deepest directory)
+    "clean-256-file": ("d /t - - - amAM:1h\n", "--clean", 256, Node("f", age=OLD)),
+    "clean-257-empty": ("d /t - - - amAM:1h\n", "--clean", 257, None),
+    "clean-257-file": ("d /t - - - amAM:1h\n", "--clean", 257, Node("f", age=OLD)),
+    "clean-256-young-dir": ("d /t - - - amAM:1h\n", "--clean", 256, Node("young", "d", age=NEW)),
+    "clean-256-old-dir": ("d /t - - - amAM:1h\n", "--clean", 256, Node("old", "d", age=OLD)),
+    "clean-258-empty": ("d /t - - - amAM:1h\n", "--clean", 258, None),
+    "D-remove-257-empty": ("D /t\n", "--remove", 257, None),
+    "D-remove-257-file": ("D /t\n", "--remove", 257, Node("f", age=OLD)),
+    "R-remove-257-empty": ("R /t\n", "--remove", 257, None),
+    "R-clean-257-empty": ("R /t - - - amAM:1h\n", "--clean", 257, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_CASES))
+def test_deeper_than_the_walk_matches_systemd(name, tmp_path, oracles):
+    text, op, depth, leaf = DEEP_CASES[name]
+    conf = tmp_path / "case.conf"
+    conf.write_text(text)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        build_deep(root, "t", depth, age=OLD, leaf=leaf)
+    rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf, op)
+    rc_ours = run_ours(ours, conf, op)
+    assert snapshot(ours) == snapshot(theirs)
+    assert rc_ours == rc_theirs
+    if name == "clean-257-empty":  # the directory not entered was still removed, then the chain
+        assert snapshot(ours) == {"t": "d"}
+    if name == "clean-257-file":
+        assert len(snapshot(ours)) == 1 + 257 + 1
+
+
 def test_default_ages_really_remove_old_files(tmp_path):
     """Guard against a vacuous suite: the basic case does remove things."""
     conf = tmp_path / "c.conf"
@@ -105,6 +160,22 @@ def test_default_ages_really_remove_old_files(tmp_path):
     assert "t/old" in before
     assert "t/old" not in after
     assert {"t/new", "t/sticky", "t/dev", "t/sub/new"} <= after.keys()
+
+
+@pytest.mark.parametrize(("new", "old"), [("c:1h", "c:0"), ("b:1h", "b:0"), ("amC:1h", "cC:0"), ("amB:1h", "bB:0")])
+def test_ctime_and_btime_cases_are_not_vacuous(tmp_path, new, old):
+    """The age-c/b/C/B cases really turn on those timestamps: new against 1h, old against 0."""
+    what = "t/emptyold" if new.startswith("am") else "t/old"
+    results = {}
+    for age in (new, old):
+        conf = tmp_path / f"{age}.conf"
+        conf.write_text(f"d /t - - - {age}\n")
+        root = tmp_path / age
+        build(root, BASIC)
+        assert run_ours(root, conf) == 0
+        results[age] = snapshot(root)
+    assert what in results[new]
+    assert what not in results[old]
 
 
 def test_locked_file_and_directory_survive(tmp_path, oracles):
@@ -229,6 +300,59 @@ def test_mount_points_are_not_cleaned(tmp_path, oracles):
     assert "t/old" not in ours
 
 
+# On a mount root (the line's own directory is one), systemd keeps a root-owned directory
+# lost+found and root-owned regular files .journal, aquota.user and aquota.group; owned by
+# someone else, of another type, or one level further down, they are cleaned like anything.
+_SPECIALS_BELOW = [Node("t/sub/lost+found", "d", age=OLD), Node("t/sub/aquota.user", age=OLD),
+                   Node("t/sub/.journal", age=OLD), Node("t/sub", "d", age=OLD), Node("t/old", age=OLD)]
+MOUNT_ROOT_CASES: dict[str, tuple[bool, list[Node]]] = {
+    # name: (whether /t is a tmpfs mount, tree)
+    "root-owned": (True, [Node("t/lost+found/old", age=OLD), Node("t/lost+found", "d", age=OLD),
+                          Node("t/aquota.user", age=OLD), Node("t/aquota.group", age=OLD),
+                          Node("t/.journal", age=OLD), *_SPECIALS_BELOW, Node("t", "d", age=OLD)]),
+    "user-owned": (True, [Node("t/lost+found/old", age=OLD, uid=1000), Node("t/lost+found", "d", age=OLD, uid=1000),
+                          Node("t/aquota.user", age=OLD, uid=1000), Node("t/aquota.group", age=OLD, uid=1000),
+                          Node("t/.journal", age=OLD, uid=1000), *_SPECIALS_BELOW, Node("t", "d", age=OLD)]),
+    "other-types": (True, [Node("t/lost+found", age=OLD), Node("t/aquota.user", "d", age=OLD),
+                           Node("t/aquota.group", "l", age=OLD), Node("t/.journal", "p", age=OLD),
+                           *_SPECIALS_BELOW, Node("t", "d", age=OLD)]),
+    "not-a-mount": (False, [Node("t/lost+found/old", age=OLD), Node("t/lost+found", "d", age=OLD),
+                            Node("t/aquota.user", age=OLD), Node("t/aquota.group", age=OLD),
+                            Node("t/.journal", age=OLD), *_SPECIALS_BELOW, Node("t", "d", age=OLD)]),
+}
+
+
+@pytest.mark.root
+@pytest.mark.netns
+@pytest.mark.parametrize("name", sorted(MOUNT_ROOT_CASES))
+def test_mount_root_specials_match_systemd(name, tmp_path, oracles):
+    from freshroot.fs.mount import mount
+    from tests.nsutil import in_mount_namespace
+
+    is_mount, nodes = MOUNT_ROOT_CASES[name]
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+
+    def body() -> list[dict[str, str]]:
+        out = []
+        for who in ("theirs", "ours"):
+            root = tmp_path / who
+            (root / "t").mkdir(parents=True)
+            if is_mount:
+                mount("tmpfs", str(root / "t"), "tmpfs")
+            build(root, nodes)
+            rc = (run_oracle(oracles / "systemd-tmpfiles-new", root, conf) if who == "theirs"
+                  else run_ours(root, conf))
+            out.append({**snapshot(root), "exit": str(rc)})
+        return out
+
+    theirs, ours = in_mount_namespace(body)
+    assert ours == theirs
+    kept = {"t/lost+found", "t/lost+found/old", "t/aquota.user", "t/aquota.group", "t/.journal"}
+    assert (kept <= ours.keys()) == (name == "root-owned")
+    assert not {"t/old", "t/sub"} & ours.keys()
+
+
 @pytest.mark.root
 def test_planted_symlink_in_the_path_is_not_followed(tmp_path, oracles):
     """The deliberate difference: a user-owned directory in the path holds a symlink to a
@@ -249,7 +373,7 @@ def test_planted_symlink_in_the_path_is_not_followed(tmp_path, oracles):
         results[who] = snapshot(root)
     assert "secret/x/old" in results["ours"]
     # systemd 262 resolves the starting path by name and cleans the symlink's target. If this
-    # starts failing, systemd fixed it: update docs/tmpfiles.md's list of differences.
+    # starts failing, systemd fixed it: update src/freshroot/tmpfiles/differences.py (safe-start-clean).
     assert "secret/x/old" not in results["theirs"]
 
 

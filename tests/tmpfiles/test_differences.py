@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 from freshroot.tmpfiles.differences import DIFFERENCES, by_name
+from tests.tmpfiles.attacks import attack
 from tests.tmpfiles.harness import Case, D, F, L, apply_both
 
 pytestmark = [pytest.mark.oracle, pytest.mark.root]
 
 # Absolute paths that exist inside the scratch roots and (checked) nowhere on the host.
 ABSENT_ON_HOST = "/freshroot-difference-test-target"
+# The venv entry point, as users run it (the attack tests run both tools as programs).
+OURS = [str(Path(sys.executable).with_name("freshroot-tmpfiles"))]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_difference_has_its_test() -> None:
@@ -22,6 +26,16 @@ def test_every_difference_has_its_test() -> None:
     for d in DIFFERENCES:
         assert callable(getattr(here, d.test, None)), f"{d.name}: no test named {d.test}"
     assert len({d.name for d in DIFFERENCES}) == len(DIFFERENCES)
+
+
+def test_docs_point_at_the_single_list() -> None:
+    """docs/tmpfiles.md and docs/tmpfiles-clean.md name differences.py and copy no entry."""
+    for doc in ("docs/tmpfiles.md", "docs/tmpfiles-clean.md"):
+        text = (REPO / doc).read_text()
+        assert "src/freshroot/tmpfiles/differences.py" in text, f"{doc} does not point at the list"
+        for d in DIFFERENCES:
+            assert f"| {d.name} |" not in text, f"{doc} keeps its own row for {d.name}"
+            assert d.systemd not in text, f"{doc} repeats the entry {d.name}"
 
 
 def _host_clean() -> None:
@@ -91,3 +105,104 @@ def test_copy_into_itself_stops(scratch: Path) -> None:
     assert status == 0
     assert (root / "h/a/a/f").read_text() == "x"
     assert not (root / "h/a/a/a").exists()
+
+
+# --- the starting path of the remove, clean and purge walks (tests/tmpfiles/attacks.py) -------
+
+Fingerprint = dict[str, tuple[object, ...]]
+
+
+def _attack_both(oracles: Path, scratch: Path, line: str, op: str, *, in_root_dir: bool = False,
+                 ) -> tuple[tuple[int, Fingerprint, Fingerprint], tuple[int, Fingerprint, Fingerprint]]:
+    """(status, /secret before, after) for systemd and for freshroot; freshroot's side is
+    checked here: it changed nothing and failed the line (exit 73)."""
+    theirs = attack([str(oracles / "systemd-tmpfiles-new")], scratch / "systemd", line, op, in_root_dir=in_root_dir)
+    ours = attack(OURS, scratch / "freshroot", line, op, in_root_dir=in_root_dir)
+    assert ours[2] == ours[1], "freshroot did not follow the symlink: /secret is unchanged"
+    assert ours[0] == 73, "freshroot failed the line"
+    assert theirs[0] == 0
+    return theirs, ours
+
+
+def test_remove_path_start_is_walked_safely(oracles: Path, scratch: Path) -> None:
+    by_name("safe-start-r")
+    (_, before, after), _ = _attack_both(oracles, scratch, "r {p}/target", "--remove")
+    assert "secret/target" in before
+    assert "secret/target" not in after, "systemd followed the link and removed root's file"
+
+
+def test_recursive_remove_start_is_walked_safely(oracles: Path, scratch: Path) -> None:
+    by_name("safe-start-R")
+    (_, before, after), _ = _attack_both(oracles, scratch, "R {p}/dir", "--remove")
+    assert "secret/dir/file" in before
+    assert "secret/dir" not in after, "systemd followed the link and removed root's directory"
+
+
+def test_truncate_directory_start_is_walked_safely(oracles: Path, scratch: Path) -> None:
+    by_name("safe-start-D")
+    (_, _, after), _ = _attack_both(oracles, scratch, "D {p}/dir", "--remove")
+    assert "secret/dir" in after
+    assert "secret/dir/file" not in after, "systemd followed the link and emptied root's directory"
+
+
+def test_empty_directory_start_is_walked_safely(oracles: Path, scratch: Path) -> None:
+    by_name("safe-start-e")
+    (_, _, after), _ = _attack_both(oracles, scratch, "e {p}/dir - - - 0", "--clean")
+    assert "secret/dir/file" not in after, "systemd followed the link and cleaned root's directory"
+
+
+@pytest.mark.parametrize("line", ["d {p}/dir - - - 0", "D {p}/dir - - - 0", "v {p}/dir - - - 0",
+                                  "q {p}/dir - - - 0", "Q {p}/dir - - - 0", "C {p}/dir - - - 0 /src"])
+def test_clean_walk_start_is_walked_safely(oracles: Path, scratch: Path, line: str) -> None:
+    by_name("safe-start-clean")
+    (_, _, after), _ = _attack_both(oracles, scratch, line, "--clean")
+    assert "secret/dir/file" not in after, "systemd followed the link and cleaned root's directory"
+
+
+def test_purge_start_is_walked_safely(oracles: Path, scratch: Path) -> None:
+    by_name("safe-start-purge")
+    (_, _, after), _ = _attack_both(oracles, scratch, "d$ {p}/dir", "--purge")
+    assert "secret/dir" not in after, "systemd followed the link and purged root's directory"
+
+
+# --- the starting path of recursive Z T A H K: a user's symlink in a root-owned directory -----
+# (With attacks.py's first set-up, the link in the user's own directory, both tools refuse.)
+
+def test_recursive_relabel_start_user_symlink(oracles: Path, scratch: Path) -> None:
+    by_name("recursive-Z-user-symlink")
+    (_, _, after), _ = _attack_both(oracles, scratch, "Z {p}/dir 0777 1000 1000", "--create", in_root_dir=True)
+    assert after["secret/dir"][:3] == (0o40777, 1000, 1000), "systemd gave root's directory to uid 1000"
+    assert after["secret/dir/file"][1:3] == (1000, 1000), "and everything in it"
+
+
+def test_recursive_xattr_start_user_symlink(oracles: Path, scratch: Path) -> None:
+    by_name("recursive-T-user-symlink")
+    (_, _, after), _ = _attack_both(oracles, scratch, "T {p}/dir - - - - user.pwned=1", "--create",
+                                    in_root_dir=True)
+    for p in ("secret/dir", "secret/dir/file"):
+        assert ("user.pwned", b"1") in after[p][4], f"systemd set the xattr on {p}"  # type: ignore[operator]
+
+
+def test_recursive_acl_start_user_symlink(oracles: Path, scratch: Path) -> None:
+    by_name("recursive-A-user-symlink")
+    (_, _, after), _ = _attack_both(oracles, scratch, "A {p}/dir - - - - u:1000:rwx", "--create", in_root_dir=True)
+    for p in ("secret/dir", "secret/dir/file"):
+        names = {k for k, _ in after[p][4]}  # type: ignore[attr-defined]
+        assert "system.posix_acl_access" in names, f"systemd gave uid 1000 an ACL entry on {p}"
+
+
+def test_recursive_attribute_start_user_symlink(oracles: Path, scratch: Path) -> None:
+    by_name("recursive-H-user-symlink")
+    (_, before, after), _ = _attack_both(oracles, scratch, "H {p}/dir - - - - +A", "--create", in_root_dir=True)
+    no_atime = 0x80  # FS_NOATIME_FL, chattr +A
+    for p in ("secret/dir", "secret/dir/file"):
+        assert not int(before[p][5]) & no_atime  # type: ignore[call-overload]
+        assert int(after[p][5]) & no_atime, f"systemd set +A on {p}"  # type: ignore[call-overload]
+
+
+def test_recursive_capability_start_user_symlink(oracles: Path, scratch: Path) -> None:
+    by_name("recursive-K-user-symlink")
+    (_, _, after), _ = _attack_both(oracles, scratch, "K {p}/dir - - - - cap_net_raw=ep", "--create",
+                                    in_root_dir=True)
+    names = {k for k, _ in after["secret/dir/file"][4]}  # type: ignore[attr-defined]
+    assert "security.capability" in names, "systemd set a capability on root's file"

@@ -32,10 +32,12 @@ def test_scripts_are_there() -> None:
 @pytest.mark.parametrize("script", _params())
 def test_script_with_freshroot(script: Path, oracles: Path, scratch: Path) -> None:
     result = run_script(script, "freshroot", oracles / "systemd-tmpfiles-new", scratch / "1")
-    if result.returncode != 0 and script.name in TIMING_SENSITIVE:
-        # A moment of load can push one call past the script's second-sized ages; a real
-        # difference fails the second attempt just the same.
-        result = run_script(script, "freshroot", oracles / "systemd-tmpfiles-new", scratch / "2")
+    for attempt in (2, 3):
+        if result.returncode == 0 or script.name not in TIMING_SENSITIVE:
+            break
+        # A moment of load (a VM test on the other core) can push a few calls past the
+        # script's one-second ages; a real difference fails every attempt just the same.
+        result = run_script(script, "freshroot", oracles / "systemd-tmpfiles-new", scratch / str(attempt))
     assert result.returncode == 0, f"{script.name} failed ({result.returncode}):\n{result.stderr[-4000:]}"
 
 

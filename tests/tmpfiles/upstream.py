@@ -24,7 +24,7 @@ NOT_YET: dict[str, str] = {}
 # Scripts whose outcome depends on how fast each systemd-tmpfiles call starts: they check ages
 # of a few seconds across several calls. With the reference binary slowed to 0.5 s per call
 # they fail too (test_timing_sensitive_scripts_fail_with_a_slow_reference shows it), so a
-# failure of one of these is retried once before it counts.
+# failure of one of these is tried again (three attempts) before it counts.
 TIMING_SENSITIVE: dict[str, str] = {
     "TEST-22-TMPFILES.12.sh": "ages of 2-8 s across ten calls: each call must start in well under 0.3 s",
 }

@@ -13,13 +13,16 @@ older than now - age are removed, except:
 - a directory or file someone holds a BSD lock on (flock, LOCK_EX|LOCK_NB fails): skipped
   with its subtree;
 - directories are removed only when empty, after their contents were cleaned; the parent's
-  atime/mtime are restored after removing from it; the walk stops at depth 256.
+  atime/mtime are restored after removing from it; the walk enters 256 levels of directories
+  below the path: a directory one level deeper is not entered, but still removed if it is old
+  (which succeeds when it is empty), as in systemd.
 
 r and R lines honour their age under --clean (newest systemd): the matched path is removed if
 old; R first cleans below it. X lines without an age take the age of the closest d/D/v/q/Q
 line above them (done when the configuration is read, see tmpfiles.config).
 
-Beyond systemd (written down in docs/tmpfiles.md and tested): systemd opens the starting path
+A deliberate difference (freshroot.tmpfiles.differences: safe-start-clean, safe-start-e,
+safe-start-r, safe-start-R, safe-start-D, safe-start-purge): systemd opens the starting path
 of the walk by name, so a symlink planted by a user in the middle of it is followed. Here the
 starting path is resolved with chase(SAFE) below the root, so no such symlink is followed.
 """
@@ -164,7 +167,7 @@ class Cleaner:
         if self.explain is not None:
             self.explain(Decision(path, action, reason, item))
 
-    # --- opening the starting directory (safely: the deliberate difference) -----------
+    # --- opening the starting directory (safely: differences.py, safe-start-*) --------
 
     def _open_instance(self, path: str) -> int | None:
         """A readable fd for the directory at ``path`` (O_NOATIME where allowed); None when there
@@ -277,7 +280,7 @@ class Cleaner:
                 return -1
         except OSError:
             return -1
-        if not self.dry_run:
+        if not self.dry_run or self.explain is not None:  # --explain tries the lock, as the walk does
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -287,6 +290,9 @@ class Cleaner:
                 return None
             except OSError:
                 pass
+            else:
+                if self.dry_run:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         return fd
 
     def _clean_remove_locked(
@@ -503,13 +509,17 @@ class Cleaner:
         """The directory branch of dir_cleanup(): lock it, clean it, then remove it if it is
         old and empty. Returns (ok, removed): ok is False if something failed that systemd
         counts as a failure; removed (or would be, in a dry run) makes the caller restore its
-        own times, as for a removed file (262: an emptied old directory keeps its mtime)."""
+        own times, as for a removed file (262: an emptied old directory keeps its mtime).
+
+        At the maximum depth the directory is not entered (nor locked), but, as systemd does,
+        it is still removed if it is old: rmdir succeeds when it is empty."""
         if parent_is_mount and name == "lost+found" and sx[R_UID] == 0:
             self._decide(sub, "skip", "root-owned lost+found on a mount root", item)
             return True, False
         if maxdepth <= 0:
             self.log(f'Reached max depth on "{self._display(sub)}".')
-            return True, False
+            self._decide(sub, "stop", f"the walk stops at depth {MAX_DEPTH} and does not enter it", item)
+            return self._remove_subdir(item, sub, name, dfd, sx, cutoff, keep=keep, by_dir=by_dir)
         try:
             sub_fd = os.open(name, _DIR_OPEN | _O_NOATIME, dir_fd=dfd)
         except PermissionError:
@@ -527,37 +537,49 @@ class Cleaner:
             return True, False
         ok = True
         dry = self.dry_run
-        try:
-            if not dry:
+        try:  # the directory stays open (and locked) until it was removed, as in systemd
+            if not dry or self.explain is not None:
+                # A dry run takes no locks (as systemd's); --explain (a dry run too) tries the
+                # lock and lets it go at once, so that it reports what a real run would skip.
                 try:
                     fcntl.flock(sub_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
                     self._decide(sub, "skip", "someone holds a lock on the directory", item)
                     return True, False
+                if dry:
+                    fcntl.flock(sub_fd, fcntl.LOCK_UN)
             if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
                                      cutoff, rootdev, mountpoint=False, maxdepth=maxdepth - 1,
                                      keep_this_level=False, by_file=by_file, by_dir=by_dir):
                 ok = False
-            if keep:
-                self._decide(sub, "keep", "first level below a '~' age", item)
-                return ok, False
-            if not self._old(sx, cutoff, _checks(by_dir), sub, item):
-                return ok, False
-            self._decide(sub, "remove", "older than the age, if empty", item)
-            if self.verbose:
-                self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
-            if dry:
-                return ok, True
-            try:
-                os.rmdir(name, dir_fd=dfd)
-            except OSError as e:
-                if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-                    self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
-                    ok = False
-                return ok, False
-            return ok, True
+            sub_ok, removed = self._remove_subdir(item, sub, name, dfd, sx, cutoff, keep=keep, by_dir=by_dir)
+            return ok and sub_ok, removed
         finally:
             os.close(sub_fd)
+
+    def _remove_subdir(self, item: Item, sub: str, name: str, dfd: int, sx: RawFields, cutoff: int, *,
+                       keep: bool, by_dir: AgeBy) -> tuple[bool, bool]:
+        """rmdir a cleaned directory if it is old (and empty: ENOTEMPTY is no failure).
+        Returns (ok, removed), removed also when a dry run would remove it."""
+        if keep:
+            self._decide(sub, "keep", "first level below a '~' age", item)
+            return True, False
+        if not self._old(sx, cutoff, _checks(by_dir), sub, item):
+            return True, False
+        self._decide(sub, "remove", "older than the age, if empty", item)
+        dry = self.dry_run
+        if self.verbose:
+            self.note(f'{"Would remove" if dry else "Removing"} directory "{self._display(sub)}"')
+        if dry:
+            return True, True
+        try:
+            os.rmdir(name, dir_fd=dfd)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+                self.log(f'Failed to remove directory "{self._display(sub)}": {e.strerror}')
+                return False, False
+            return True, False
+        return True, True
 
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
@@ -637,7 +659,7 @@ class Cleaner:
                     self._old(sx, cutoff, file_checks, prefix + "/" + name, item)
                 continue
             fd = -1
-            if not dry:
+            if not dry or explain:  # --explain tries the lock too (released when fd is closed)
                 try:
                     fd = os_open(name, open_flags, dir_fd=dfd)
                 except OSError as e:

@@ -421,6 +421,9 @@ def glob_item(ctx: Context, item: Item, action: PathAction) -> None:
 
 
 def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
+    """Z T A H (and recursive K): each match chased with SAFE|NOFOLLOW, then walked below.
+    freshroot.fs.chase judges a symlink by its owner, so a user's symlink in a root-owned
+    directory is not followed (differences.py: recursive-Z/T/A/H-user-symlink)."""
     ok = True
     for path in expand(ctx.root_fd, item.path, safe=False):
         from freshroot.fs.chase import ChaseFlags, chase

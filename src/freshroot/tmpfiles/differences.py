@@ -1,9 +1,12 @@
-"""Where the create and remove phases differ from systemd-tmpfiles 262 on purpose.
+"""Where freshroot-tmpfiles differs from systemd-tmpfiles 262 on purpose: the single list.
 
-One table, read by docs (docs/tmpfiles.md) and by the tests: every entry names the test that
-shows the difference (tests/tmpfiles/test_differences.py), and a test checks that each named
-test exists. Everything not listed here is meant to match systemd exactly and is checked by
-the differential tests.
+Every deliberate difference, in any phase (create, remove, clean, purge), is one entry here:
+what systemd does, what freshroot does instead, why, and the test in
+tests/tmpfiles/test_differences.py that runs both tools and shows it (a test checks that each
+named test exists). docs/tmpfiles.md and docs/tmpfiles-clean.md point here and keep no list
+of their own; ``python -m freshroot.tmpfiles.differences`` prints this one as a table.
+Everything not listed here is meant to match systemd exactly and is checked by the
+differential tests.
 """
 
 from __future__ import annotations
@@ -18,6 +21,32 @@ class Difference:
     freshroot: str  # what freshroot does instead
     reason: str
     test: str  # the test function in tests/tmpfiles/test_differences.py
+
+
+# The starting path of the remove, clean and purge walks. systemd opens it by name (glob(3),
+# then open/opendir of the match), so any symlink in it is followed; freshroot walks it with
+# chase(SAFE) below the root. The attacks are tests/tmpfiles/attacks.py's: uid 1000 owns
+# /home/mallory and the symlink /home/mallory/link -> ../../secret, and /secret is root's.
+_BY_NAME = ("resolves the path by name: a symlink a user planted in the middle of it (a link "
+            "in the user's own directory to root's files) is followed, and ")
+_SAFE = ("walks the path with chase(SAFE) below the root: the step from the user's symlink "
+         "to root's directory is refused, nothing behind it is touched, and the line fails "
+         "with a message naming the link (exit 73)")
+_SAFE_REASON = ("the path names the user's directory; acting on root's files because the user "
+                "put a symlink there is the attack the SAFE rule exists to stop (the attack "
+                "suite, tests/tmpfiles/test_symlink_attacks.py)")
+
+# The starting path of the recursive create-phase lines. systemd chases it with CHASE_SAFE,
+# so the planted link above is refused by both tools; but systemd judges a symlink by the
+# directory holding it, so a user's symlink in a root-owned directory leads the recursive
+# walk into root's tree (the safe-symlink-owner rule, with the whole tree at stake).
+_REC_SYSTEMD = ("chases the path with CHASE_SAFE, which judges a symlink by the directory "
+                "holding it: a symlink owned by uid 1000 in a root-owned directory (/srv/link "
+                "-> ../secret) is followed, and ")
+_REC_OURS = ("the symlink is judged by its own owner (freshroot.fs.chase, as in "
+             "safe-symlink-owner): refused, nothing below it is changed, the line fails (exit 73)")
+_REC_REASON = ("a recursive line applies to everything below its path: following a user's "
+               "symlink would hand root's whole tree behind it to the line, ")
 
 
 DIFFERENCES: tuple[Difference, ...] = (
@@ -64,6 +93,84 @@ DIFFERENCES: tuple[Difference, ...] = (
         "an unbounded copy fills the disk and leaves a tree nobody can use",
         "test_copy_into_itself_stops",
     ),
+    Difference(
+        "safe-start-r",
+        _BY_NAME + "'r' (--remove) removes root's file behind it",
+        _SAFE,
+        _SAFE_REASON,
+        "test_remove_path_start_is_walked_safely",
+    ),
+    Difference(
+        "safe-start-R",
+        _BY_NAME + "'R' (--remove) removes root's directory behind it with its contents",
+        _SAFE,
+        _SAFE_REASON,
+        "test_recursive_remove_start_is_walked_safely",
+    ),
+    Difference(
+        "safe-start-D",
+        _BY_NAME + "'D' (--remove) empties root's directory behind it",
+        _SAFE,
+        _SAFE_REASON,
+        "test_truncate_directory_start_is_walked_safely",
+    ),
+    Difference(
+        "safe-start-e",
+        _BY_NAME + "'e' (--clean) cleans root's directory behind it",
+        _SAFE,
+        _SAFE_REASON,
+        "test_empty_directory_start_is_walked_safely",
+    ),
+    Difference(
+        "safe-start-clean",
+        _BY_NAME + "the clean walk of 'd D v q Q C' lines with an age (--clean) cleans root's "
+        "directory behind it",
+        _SAFE,
+        _SAFE_REASON,
+        "test_clean_walk_start_is_walked_safely",
+    ),
+    Difference(
+        "safe-start-purge",
+        _BY_NAME + "--purge removes root's entries behind it ('$' lines)",
+        _SAFE,
+        _SAFE_REASON,
+        "test_purge_start_is_walked_safely",
+    ),
+    Difference(
+        "recursive-Z-user-symlink",
+        _REC_SYSTEMD + "'Z' gives every entry of root's tree behind it the line's mode and owner",
+        _REC_OURS,
+        _REC_REASON + "and with an owner in the line, the user would own all of it",
+        "test_recursive_relabel_start_user_symlink",
+    ),
+    Difference(
+        "recursive-T-user-symlink",
+        _REC_SYSTEMD + "'T' sets the line's extended attributes on every entry of root's tree behind it",
+        _REC_OURS,
+        _REC_REASON + "here the attributes the line names",
+        "test_recursive_xattr_start_user_symlink",
+    ),
+    Difference(
+        "recursive-A-user-symlink",
+        _REC_SYSTEMD + "'A' adds the line's ACL entries to every entry of root's tree behind it",
+        _REC_OURS,
+        _REC_REASON + "and an ACL entry for the user is access to all of it",
+        "test_recursive_acl_start_user_symlink",
+    ),
+    Difference(
+        "recursive-H-user-symlink",
+        _REC_SYSTEMD + "'H' sets the line's file attributes (chattr) on every entry of root's tree behind it",
+        _REC_OURS,
+        _REC_REASON + "here the file attributes the line names (+i would freeze root's files)",
+        "test_recursive_attribute_start_user_symlink",
+    ),
+    Difference(
+        "recursive-K-user-symlink",
+        _REC_SYSTEMD + "'K' sets the line's file capabilities on every file of root's tree behind it",
+        _REC_OURS,
+        _REC_REASON + "here capabilities on root's programs",
+        "test_recursive_capability_start_user_symlink",
+    ),
 )
 
 
@@ -72,3 +179,18 @@ def by_name(name: str) -> Difference:
         if d.name == name:
             return d
     raise KeyError(name)
+
+
+def as_markdown() -> str:
+    """The list as a Markdown table (what ``python -m freshroot.tmpfiles.differences`` prints)."""
+    rows = ["| name | systemd 262 | freshroot | why | test |", "|---|---|---|---|---|"]
+    for d in DIFFERENCES:
+        cells = (d.name, d.systemd, d.freshroot, d.reason, f"`{d.test}`")
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(as_markdown())

@@ -3,7 +3,9 @@
 It runs the remove, clean (and, with files named, purge) phases as a dry run with a listener
 on the walk, and prints what the walk decided about PATH: the line that reached it, and the
 reason (the timestamp that is too new, a lock, an exclusion and the line that made it, a mount
-point). Nothing is changed.
+point). Nothing is changed. A plain dry run takes no locks (neither does systemd's), so the walk
+here tries each flock a real run would take (non-blocking) and releases it at once: a file or
+directory someone holds a lock on is reported as skipped, as a real --clean skips it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def explain(path: str, config: Config, root: str, *, purge: bool = False) -> int
     def listen(d: Decision) -> None:
         if d.path == target:
             seen.append(d)
-        elif target.startswith(d.path.rstrip("/") + "/") and d.action == "skip":
+        elif target.startswith(d.path.rstrip("/") + "/") and d.action in ("skip", "stop"):
             above.append(d)
 
     root_fd = open_root(root)

@@ -9,9 +9,9 @@ removed only when they end up empty. ``R`` then removes the directory itself, ``
 The walk itself is freshroot.tmpfiles.clean's Cleaner, shared by the clean, remove and purge
 phases (one per run, in ``Context.cache``).
 
-Beyond systemd (issue 4, docs/tmpfiles-clean.md): the starting path of r, R and D is walked
-with the safe-transition rule, so a symlink a user planted in the middle of it is not
-followed; systemd resolves it by name.
+A deliberate difference (freshroot.tmpfiles.differences: safe-start-r, safe-start-R,
+safe-start-D): the starting path of r, R and D is walked with the safe-transition rule, so a
+symlink a user planted in the middle of it is not followed; systemd resolves it by name.
 """
 
 from __future__ import annotations
