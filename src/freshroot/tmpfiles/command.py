@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, debug: bool = True) -> Non
     opts.add_argument("-E", dest="exclude_api", action="store_true",
                       help="ignore rules prefixed with /dev, /proc, /run, /sys")
     opts.add_argument("--root", metavar="PATH", help="operate on an alternate file system root")
+    opts.add_argument("--image", metavar="PATH",
+                      help="operate on disk image as filesystem root (mounted with systemd-dissect)")
+    opts.add_argument("--image-policy", metavar="POLICY",
+                      help="specify disk image dissection policy (passed to systemd-dissect)")
     opts.add_argument("--replace", metavar="PATH", help="treat arguments as replacement for PATH")
     opts.add_argument("-n", "--dry-run", action="store_true", help="just print what would be done")
     opts.add_argument("--inline", action="store_true", help="treat arguments as configuration lines")

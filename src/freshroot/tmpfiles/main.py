@@ -27,6 +27,11 @@ def operations(args: argparse.Namespace) -> Operation:
 def run(args: argparse.Namespace) -> int:
     from freshroot.tmpfiles.load import LoadOptions, load
 
+    if getattr(args, "image", None):
+        from freshroot.tmpfiles.image import run_in_image
+
+        return run_in_image(args, run)
+
     options = LoadOptions.from_args(args)
     if getattr(args, "cat_config", False) or getattr(args, "tldr", False):
         from freshroot.tmpfiles.load import run_cat
