@@ -1,4 +1,4 @@
-"""Where the create and remove phases differ from systemd-tmpfiles 262 on purpose.
+"""Where freshroot-tmpfiles differs from systemd-tmpfiles 262 on purpose (create, remove, and reading the files).
 
 One table, read by docs (docs/tmpfiles.md) and by the tests: every entry names the test that
 shows the difference (tests/tmpfiles/test_differences.py), and a test checks that each named
@@ -63,6 +63,18 @@ DIFFERENCES: tuple[Difference, ...] = (
         "the copy's own top directory is never descended into: one level is copied",
         "an unbounded copy fills the disk and leaves a tree nobody can use",
         "test_copy_into_itself_stops",
+    ),
+    Difference(
+        "conf-files-inside-root",
+        "lists the tmpfiles.d files inside --root (chaseat() from the root's fd), but then opens "
+        "each by its root-joined path on the host: a file that is an absolute symlink, or climbs "
+        "with '..', is read from the host's target, or silently skipped (--cat-config: 'Failed to "
+        "chase', exit 1) when the host has none; a bare file name on the command line likewise",
+        "reads each file through the same chase below the root fd: an offline NixOS root's "
+        "/etc/tmpfiles.d links into /nix/store or /etc/static are that root's files",
+        "under --root, the configuration is the target root's; the host's files may not exist or "
+        "say something else",
+        "test_config_files_resolve_inside_root",
     ),
 )
 
