@@ -3,6 +3,8 @@ both tools and shows systemd doing one thing and freshroot the documented other.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from freshroot.tmpfiles.differences import DIFFERENCES, by_name
 from tests.tmpfiles.attacks import attack
 from tests.tmpfiles.harness import Case, D, F, L, apply_both
+from tests.tmpfiles.syntax_oracle import clean_env, make_root, our_created_paths, run_ours, run_reference, would_paths
 
 pytestmark = [pytest.mark.oracle, pytest.mark.root]
 
@@ -206,3 +209,47 @@ def test_recursive_capability_start_user_symlink(oracles: Path, scratch: Path) -
                                     in_root_dir=True)
     names = {k for k, _ in after["secret/dir/file"][4]}  # type: ignore[attr-defined]
     assert "security.capability" in names, "systemd set a capability on root's file"
+
+
+def test_config_files_resolve_inside_root(oracles: Path, scratch: Path,
+                                          capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    """An offline NixOS-style root: /etc/tmpfiles.d entries are absolute symlinks into the store."""
+    _host_clean()
+    by_name("conf-files-inside-root")  # raises KeyError if the table lost the entry
+    from freshroot.tmpfiles.command import build_parser
+    from freshroot.tmpfiles.load import run_cat
+
+    root = make_root(scratch / "root")
+    store = root / ABSENT_ON_HOST.lstrip("/")
+    store.mkdir()
+    (store / "nix.conf").write_text("d /from-the-root-store\n")
+    etc, lib = root / "etc/tmpfiles.d", root / "usr/lib/tmpfiles.d"
+    etc.mkdir()
+    lib.mkdir(parents=True)
+    os.symlink(f"{ABSENT_ON_HOST}/nix.conf", etc / "nix.conf")  # only in the root
+    (lib / "nix.conf").write_text("d /lib-nix\n")
+    os.symlink("../" * 20 + f"{ABSENT_ON_HOST.lstrip('/')}/nix.conf", etc / "climb.conf")  # '..' stops at /
+    host = scratch / "both.conf"  # in the root and on the host, with different lines
+    host.write_text("d /from-the-host\n")
+    (root / str(scratch).lstrip("/")).mkdir(parents=True)
+    (root / str(host).lstrip("/")).write_text("d /from-the-root\n")
+    os.symlink(host, etc / "both.conf")
+
+    ref = run_reference(oracles / "systemd-tmpfiles-new", root, ["--create"])
+    ours, config = run_ours(root, [])
+    # systemd lists nix.conf and climb.conf inside the root (nix.conf hides /usr/lib's), then
+    # opens the root-joined path on the host: not there, silently skipped; both.conf is the host's.
+    assert would_paths(ref, root) == {"/from-the-host"}
+    assert our_created_paths(config) == {"/from-the-root-store", "/from-the-root"}
+    assert ref.rc == ours.rc == 0
+
+    theirs = subprocess.run([str(oracles / "systemd-tmpfiles-new"), f"--root={root}", "--cat-config"],
+                            capture_output=True, env=clean_env(), check=False)
+    rc = run_cat(build_parser().parse_args([f"--root={root}", "--cat-config"]))
+    out = capfdbinary.readouterr()
+    assert (theirs.returncode, rc) == (1, 0)
+    assert f"Failed to chase '{root}/etc/tmpfiles.d/nix.conf': No such file or directory".encode() in theirs.stderr
+    assert f"# {root}/etc/tmpfiles.d/nix.conf -> {store}/nix.conf\nd /from-the-root-store\n".encode() in out.out
+    assert f"# {root}/etc/tmpfiles.d/both.conf -> {host}\nd /from-the-host\n".encode() in theirs.stdout
+    assert f"# {root}/etc/tmpfiles.d/both.conf -> {root}{host}\nd /from-the-root\n".encode() in out.out
+    assert out.err == b""

@@ -42,7 +42,7 @@ def _facts(image: Path) -> dict[str, tuple[str, ...]]:
         content = subprocess.run(["debugfs", "-R", f"cat {path}", str(image)], capture_output=True, text=True,
                                  check=False).stdout if "regular" in stat else ""
         # The inode number differs with creation order; everything else must not.
-        out[path] = tuple(k.split("Type:", 1)[-1] for k in kept) + (content,)
+        out[path] = (*(k.split("Type:", 1)[-1] for k in kept), content)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,224 @@ def test_user_directories_as_reference(tmp_path: Path, oracles: Path, capfdbinar
     assert run_cat(build_parser().parse_args(["--user", "--cat-config"])) == ref.returncode == 0
     assert capfdbinary.readouterr().out == ref.stdout
     assert b"home/.config/user-tmpfiles.d/same.conf" in ref.stdout
+
+
+# --- Symlinks in and to the configuration directories, resolved below --root ------------------
+# systemd 262 lists the files with chaseat() from the root's fd, as freshroot does everything:
+# these cases resolve the same way inside the root and on the host, so both tools must agree
+# byte for byte. Where the two resolutions differ (an absolute link whose target is only in the
+# root, or also on the host), systemd reads the host's file: that is the deliberate difference
+# "conf-files-inside-root", shown in tests/tmpfiles/test_differences.py.
+
+
+def _linked_tree(root: Path, host_only: Path) -> None:
+    """A NixOS-like root: /etc/tmpfiles.d an absolute symlink to /etc/static/tmpfiles.d, and
+    in /run/tmpfiles.d every kind of symlink a file can be."""
+    make_root(root)
+    static = root / "etc/static/tmpfiles.d"
+    static.mkdir(parents=True)
+    (static / "s1.conf").write_text("d /s1\n")
+    os.symlink("s1.conf", static / "s2.conf")  # relative, same directory
+    (static / "bad.conf").write_text("d /bad 0999\n")  # names the file in a message
+    os.symlink("/etc/static/tmpfiles.d", root / "etc/tmpfiles.d")  # the whole directory
+    run = root / "run/tmpfiles.d"
+    run.mkdir(parents=True)
+    lib = root / "usr/lib/tmpfiles.d"
+    lib.mkdir(parents=True)
+    (root / "usr/lib/empty").write_text("")
+    host_only.write_text("d /from-the-host\n")
+    links = {
+        "masked.conf": "/dev/null",  # a mask, though the root has no /dev at all
+        "masked-rel.conf": "../../dev/null",
+        "dangling.conf": "/nowhere/dangling.conf",  # warned about; hides nothing
+        "host.conf": str(host_only),  # exists on the host only: not in the root, so dangling
+        "loop.conf": "loop.conf",
+        "notdir.conf": "/etc/passwd/x",
+        "empty.conf": "../../usr/lib/empty",  # an empty file: a mask, listed
+        "dir.conf": "../../usr",  # not a regular file: skipped, hides nothing
+    }
+    for name, target in links.items():
+        os.symlink(target, run / name)
+        (lib / name).write_text(f"d /lib-{name.removesuffix('.conf')}\n")
+    (lib / "s1.conf").write_text("d /lib-s1\n")  # hidden by /etc's (through the directory link)
+    (lib / "lib.conf").write_text("d /lib\n")
+    (root / "usr/local/lib").mkdir(parents=True)
+    os.symlink("../../lib/tmpfiles.d", root / "usr/local/lib/tmpfiles.d")  # the same directory again
+
+
+@pytest.mark.parametrize("flag", ["--cat-config", "--tldr"])
+def test_cat_config_through_symlinks_same_as_reference(flag: str, tmp_path: Path, oracles: Path,
+                                                       capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    root = tmp_path / "root"
+    _linked_tree(root, tmp_path / "host-only.conf")
+    ref = subprocess.run([str(oracles / "systemd-tmpfiles-new"), f"--root={root}", flag],
+                         capture_output=True, env=clean_env(), check=False)
+    rc = run_cat(build_parser().parse_args([f"--root={root}", flag]))
+    out = capfdbinary.readouterr()
+    assert rc == ref.returncode == 0
+    assert out.out == ref.stdout
+    assert out.err == ref.stderr
+    # What the case is about, spelled out: the directory link was followed inside the root, a
+    # link is shown with its target, masks hide, and what leads nowhere in the root hides nothing.
+    assert f"# {root}/etc/static/tmpfiles.d/s2.conf -> {root}/etc/static/tmpfiles.d/s1.conf\n".encode() in out.out
+    assert f"# {root}/run/tmpfiles.d/empty.conf is a mask.\n".encode() in out.out
+    for shown in (b"d /lib-dangling", b"d /lib-host", b"d /lib-loop", b"d /lib-notdir", b"d /lib-dir", b"d /lib\n"):
+        assert shown in out.out
+    for hidden in (b"lib-masked", b"lib-s1", b"lib-empty", b"from-the-host"):
+        assert hidden not in out.out
+    # systemd's words, root and path run together as systemd prints them.
+    assert f"Failed to chase '{root}run/tmpfiles.d/dangling.conf': No such file or directory\n".encode() in out.err
+    assert f"Failed to chase '{root}run/tmpfiles.d/loop.conf': Too many levels of symbolic links\n".encode() in out.err
+
+
+def test_create_through_symlinks_same_as_reference(tmp_path: Path, oracles: Path) -> None:
+    root = tmp_path / "root"
+    _linked_tree(root, tmp_path / "host-only.conf")
+    ref = run_reference(oracles / "systemd-tmpfiles-new", root, ["--create"])
+    ours, config = run_ours(root, [])
+    assert ours.messages == ref.messages
+    assert ours.rc == ref.rc == 65
+    assert f"{root}/etc/static/tmpfiles.d/bad.conf:1: Invalid mode '0999'." in ours.messages
+    assert would_paths(ref, root) == our_created_paths(config) == {
+        "/s1", "/lib", "/lib-dangling", "/lib-host", "/lib-loop", "/lib-notdir", "/lib-dir"}
+
+
+def test_create_for_real_through_symlinks_same_as_reference(tmp_path: Path, oracles: Path) -> None:
+    """Not a dry run: both tools create into their own copy of the root; the same nodes appear."""
+    roots = {}
+    for who in ("ref", "ours"):
+        roots[who] = tmp_path / who / "root"
+        _linked_tree(roots[who], tmp_path / who / "host-only.conf")
+    ref = run_reference(oracles / "systemd-tmpfiles-new", roots["ref"], ["--create"], dry_run=False)
+    main = "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"
+    ours = subprocess.run([sys.executable, "-c", main, f"--root={roots['ours']}", "--create"],
+                          capture_output=True, env=clean_env(), check=False)
+    assert ours.returncode == ref.rc == 65
+
+    def made(root: Path) -> set[str]:
+        return {p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink()} - {"etc", "run", "usr"}
+
+    assert made(roots["ours"]) == made(roots["ref"]) == {
+        "s1", "lib", "lib-dangling", "lib-host", "lib-loop", "lib-notdir", "lib-dir"}
+
+
+@pytest.mark.parametrize("configs", [
+    ["s2.conf"],  # found through the directory link
+    ["bad.conf"],  # named as systemd names it (the directory resolved)
+    ["dangling.conf"],  # leads nowhere in /run: the next directory's
+    ["loop.conf"],  # an error other than "not there" stops the search
+    ["notdir.conf"],
+    ["nosuch.conf"],
+])
+def test_bare_names_through_symlinks_same_as_reference(configs: list[str], tmp_path: Path, oracles: Path) -> None:
+    root = tmp_path / "root"
+    _linked_tree(root, tmp_path / "host-only.conf")
+    ref = run_reference(oracles / "systemd-tmpfiles-new", root, ["--create", *configs])
+    ours, config = run_ours(root, configs)
+    assert ours.messages == ref.messages
+    assert ours.rc == ref.rc
+    assert would_paths(ref, root) == our_created_paths(config)
+
+
+def test_explicit_path_is_the_hosts_file(tmp_path: Path, oracles: Path) -> None:
+    """A path on the command line is the host's, also under --root (as systemd's fopen())."""
+    root = tmp_path / "root"
+    _linked_tree(root, tmp_path / "host-only.conf")
+    (root / str(tmp_path).lstrip("/")).mkdir(parents=True)
+    (root / str(tmp_path).lstrip("/") / "host-only.conf").write_text("d /from-the-root\n")
+    configs = [str(tmp_path / "host-only.conf")]
+    ref = run_reference(oracles / "systemd-tmpfiles-new", root, ["--create", *configs])
+    ours, config = run_ours(root, configs)
+    assert ours.messages == ref.messages
+    assert ours.rc == ref.rc == 0
+    assert would_paths(ref, root) == our_created_paths(config) == {"/from-the-host"}
+
+
+@pytest.mark.parametrize(("replace", "created"), [
+    # Through the directory link: it takes the place of /etc/static/tmpfiles.d/s1.conf.
+    ("/etc/tmpfiles.d/s1.conf", {"/new", "/lib"}),
+    # A file of that name in a directory before it wins: the arguments are not read at all.
+    ("/usr/lib/tmpfiles.d/s1.conf", {"/s1", "/lib"}),
+    # '..' cannot leave the root: /s1.conf, in no directory of the list, so at the end, where
+    # s1.conf is taken already.
+    ("/usr/lib/tmpfiles.d/../../../../s1.conf", {"/s1", "/lib"}),
+    ("/opt/new.conf", {"/s1", "/lib", "/new"}),  # a directory not in the list: at the end
+    ("/etc/passwd/x.conf", set()),  # cannot be resolved: exit 1, nothing read
+    ("/opt/loop.conf", set()),
+])
+def test_replace_through_symlinks_same_as_reference(replace: str, created: set[str], tmp_path: Path,
+                                                    oracles: Path) -> None:
+    root = make_root(tmp_path / "root")
+    (root / "etc/static/tmpfiles.d").mkdir(parents=True)
+    (root / "etc/static/tmpfiles.d/s1.conf").write_text("d /s1\n")
+    os.symlink("/etc/static/tmpfiles.d", root / "etc/tmpfiles.d")
+    (root / "usr/lib/tmpfiles.d").mkdir(parents=True)
+    (root / "usr/lib/tmpfiles.d/s1.conf").write_text("d /lib-s1\n")
+    (root / "usr/lib/tmpfiles.d/lib.conf").write_text("d /lib\n")
+    (root / "opt").mkdir()
+    os.symlink("loop.conf", root / "opt/loop.conf")
+    new = tmp_path / "new.conf"
+    new.write_text("d /new\n")
+    ref = run_reference(oracles / "systemd-tmpfiles-new", root, ["--create", f"--replace={replace}", str(new)])
+    ours, config = run_ours(root, [str(new)], replace=replace)
+    assert ours.messages == ref.messages
+    assert ours.rc == ref.rc == (0 if created else 1)
+    assert would_paths(ref, root) == our_created_paths(config) == created
+
+
+@pytest.mark.parametrize("root_name", ["nosuch", "a-file"])
+def test_unusable_root_same_as_reference(root_name: str, tmp_path: Path, oracles: Path,
+                                         capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    (tmp_path / "a-file").write_text("")
+    root = tmp_path / root_name
+    ref = subprocess.run([str(oracles / "systemd-tmpfiles-new"), f"--root={root}", "--cat-config"],
+                         capture_output=True, env=clean_env(), check=False)
+    rc = run_cat(build_parser().parse_args([f"--root={root}", "--cat-config"]))
+    out = capfdbinary.readouterr()
+    assert rc == ref.returncode == 1
+    assert (out.out, out.err) == (ref.stdout, ref.stderr)
+
+
+def test_root_given_through_a_symlink_same_as_reference(tmp_path: Path, oracles: Path,
+                                                        capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    root = tmp_path / "root"
+    _tree(root)
+    os.symlink("root", tmp_path / "link")
+    ref = subprocess.run([str(oracles / "systemd-tmpfiles-new"), f"--root={tmp_path}/link", "--cat-config"],
+                         capture_output=True, env=clean_env(), check=False)
+    rc = run_cat(build_parser().parse_args([f"--root={tmp_path}/link", "--cat-config"]))
+    out = capfdbinary.readouterr()
+    assert rc == ref.returncode == 0
+    assert (out.out, out.err) == (ref.stdout, ref.stderr)
+    assert f"# {tmp_path}/link/usr/lib/tmpfiles.d/one.conf -> {root}/usr/lib/tmpfiles.d/one.conf\n".encode() in out.out
+
+
+def test_user_directories_with_symlinks_as_reference(tmp_path: Path, oracles: Path,
+                                                     capfdbinary: pytest.CaptureFixture[bytes],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --root: the host's / is the root, and the same rules hold (links shown, dangling warned)."""
+    conf = tmp_path / "cfg/user-tmpfiles.d"
+    conf.mkdir(parents=True)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store/a.conf").write_text("d /a\n")
+    os.symlink(tmp_path / "store/a.conf", conf / "a.conf")
+    os.symlink(tmp_path / "store/missing.conf", conf / "b.conf")
+    os.symlink("/dev/null", conf / "c.conf")
+    os.symlink(tmp_path / "store", tmp_path / "data", target_is_directory=True)
+    (tmp_path / "store/user-tmpfiles.d").mkdir()
+    (tmp_path / "store/user-tmpfiles.d/c.conf").write_text("d /c\n")
+    (tmp_path / "store/user-tmpfiles.d/d.conf").write_text("d /d\n")
+    env = {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_CONFIG_DIRS": str(tmp_path / "none"), "XDG_RUNTIME_DIR": str(tmp_path / "none"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_DATA_DIRS": str(tmp_path / "none")}
+    ref = subprocess.run([str(oracles / "systemd-tmpfiles-new"), "--user", "--cat-config"],
+                         capture_output=True, env={"PATH": "/usr/bin:/bin", **env}, check=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    rc = run_cat(build_parser().parse_args(["--user", "--cat-config"]))
+    out = capfdbinary.readouterr()
+    assert rc == ref.returncode == 0
+    assert (out.out, out.err) == (ref.stdout, ref.stderr)
+    assert f"# {conf}/a.conf -> {tmp_path}/store/a.conf\n".encode() in out.out
+    assert f"# {tmp_path}/store/user-tmpfiles.d/d.conf\n".encode() in out.out
+    assert b"d /c" not in out.out

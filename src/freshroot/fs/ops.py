@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterator
 
 from freshroot.errors import UnsafePathError
@@ -129,11 +130,13 @@ def chmod_fd(fd: int, mode: int) -> None:
     os.chmod(fd_path(fd), mode)
 
 
-def listdir_fd(fd: int) -> list[str]:
-    """Names in the directory ``fd`` (O_PATH or not), sorted, '.' and '..' left out."""
+def listdir_fd(fd: int, *, sort: bool = True) -> list[str]:
+    """Names in the directory ``fd`` (O_PATH or not), sorted (or, without ``sort``, in the order
+    readdir(3) gives them), '.' and '..' left out."""
     dfd = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return sorted(os.listdir(dfd))
+        names = os.listdir(dfd)
+        return sorted(names) if sort else names
     finally:
         os.close(dfd)
 
@@ -253,6 +256,35 @@ def read_at(dir_fd: int, name: str, limit: int = 16 << 20) -> bytes:
         return read_fd(fd, limit)
     finally:
         os.close(fd)
+
+
+def read_host(path: str, limit: int = sys.maxsize) -> bytes:
+    """Read a file the user named on the host (a command-line argument), opened as open(2) opens
+    it: the kernel resolves the path, so /dev/stdin, /proc/self/fd/N and FIFOs work. Only for
+    paths that are meant as the host's; anything below a target root goes through chase()."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return read_fd(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def read_opath(fd: int, st: os.stat_result, limit: int = sys.maxsize) -> bytes:
+    """Read what an O_PATH fd (from chase(), or open_path_at()) refers to, ``st`` being its
+    fstat, through that fd, never the path again. A directory fails with EISDIR, as read(2)
+    does; anything but a regular file is opened O_NONBLOCK, so a FIFO swapped in cannot block
+    the caller."""
+    flags = os.O_RDONLY if stat.S_ISREG(st.st_mode) else os.O_RDONLY | os.O_NONBLOCK
+    rfd = reopen(fd, flags)
+    try:
+        return read_fd(rfd, limit)
+    finally:
+        os.close(rfd)
+
+
+def real_path_fd(fd: int) -> str:
+    """The path the kernel names for ``fd`` (its /proc magic link): for messages only."""
+    return os.readlink(fd_path(fd))
 
 
 def read_fd(fd: int, limit: int = 16 << 20) -> bytes:

@@ -171,6 +171,18 @@ DIFFERENCES: tuple[Difference, ...] = (
         _REC_REASON + "here capabilities on root's programs",
         "test_recursive_capability_start_user_symlink",
     ),
+    Difference(
+        "conf-files-inside-root",
+        "lists the tmpfiles.d files inside --root (chaseat() from the root's fd), but then opens "
+        "each by its root-joined path on the host: a file that is an absolute symlink, or climbs "
+        "with '..', is read from the host's target, or silently skipped (--cat-config: 'Failed to "
+        "chase', exit 1) when the host has none; a bare file name on the command line likewise",
+        "reads each file through the same chase below the root fd: an offline NixOS root's "
+        "/etc/tmpfiles.d links into /nix/store or /etc/static are that root's files",
+        "under --root, the configuration is the target root's; the host's files may not exist or "
+        "say something else",
+        "test_config_files_resolve_inside_root",
+    ),
 )
 
 

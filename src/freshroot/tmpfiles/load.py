@@ -14,9 +14,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from freshroot.errors import Location
+from freshroot.errors import EXIT_FAILURE, Location
+from freshroot.fs import ops
 from freshroot.tmpfiles.config import ConfigBuilder
-from freshroot.tmpfiles.discovery import SYSTEM_DIRS, ConfFile, list_files, user_dirs
+from freshroot.tmpfiles.discovery import (
+    SYSTEM_DIRS,
+    ConfFile,
+    DiscoveryError,
+    ListedFiles,
+    ReadError,
+    list_files,
+    search,
+    user_dirs,
+)
 from freshroot.tmpfiles.fields import join_root
 from freshroot.tmpfiles.lines import LineTooLong, config_lines
 from freshroot.tmpfiles.messages import Level, LineError, Message, Reporter, SkipLine, stderr_reporter
@@ -76,8 +86,15 @@ class LoadOptions:
 
 
 class _Reader:
-    def __init__(self, options: LoadOptions, report: Reporter) -> None:
+    """Reads the sources of one run. Files below the root (the listed ones, and bare names given
+    on the command line, looked up in the configuration directories) are chased below
+    ``root_fd``; a path given on the command line and the credentials' tmpfiles.extra are the
+    host's, opened as systemd opens them."""
+
+    def __init__(self, options: LoadOptions, report: Reporter, root_fd: int) -> None:
         self.options = options
+        self.root_fd = root_fd
+        self.listed = ListedFiles(root_fd)
         self.report = report
         self.builder = ConfigBuilder()
         self.parser = LineParser(ParseOptions(
@@ -118,21 +135,41 @@ class _Reader:
         return ok
 
     def read_file(self, path: str, *, ignore_missing: bool) -> bool:
-        """read_config_file(): False when the file could not be read or a line failed hard."""
+        """read_config_file() for a command-line argument or the credentials' file: False when
+        the file could not be read or a line failed hard."""
         name = path
         try:
             if path == "-":
                 name = "<stdin>"
                 data = sys.stdin.buffer.read()
+            elif "/" in path:
+                name = os.path.abspath(path)  # the host's file, as systemd's fopen() opens it
+                data = ops.read_host(name)
             else:
-                name = self._search(path)
-                with open(name, "rb") as f:
-                    data = f.read()
+                name, data = search(self.root_fd, self.options.root, self.options.dirs(), path)
+        except ReadError as e:
+            self.report(Message(Level.ERR, f"Failed to read '{e.name}': {e.error.strerror}"))
+            return False
         except OSError as e:
             if ignore_missing and isinstance(e, FileNotFoundError):
                 return True
-            self.report(Message(Level.ERR, f"Failed to read '{path}': {e.strerror}"))
+            self.report(Message(Level.ERR, f"Failed to read '{name}': {e.strerror}"))
             return False
+        return self.parse_data(name, data)
+
+    def read_listed(self, f: ConfFile) -> None:
+        """A file of the list, chased below the root; one that is gone is skipped silently, as
+        systemd skips it."""
+        try:
+            data = self.listed.read(f)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            self.report(Message(Level.ERR, f"Failed to read '{f.path}': {e.strerror}"))
+            return
+        self.parse_data(f.path, data)
+
+    def parse_data(self, name: str, data: bytes) -> bool:
         self.report(Message(Level.DEBUG, f'Reading config file "{name}"\u2026'))
         lines: list[tuple[int, str]] = []
         try:
@@ -148,17 +185,6 @@ class _Reader:
             self.builder.inherit_x_ages()
         return ok
 
-    def _search(self, path: str) -> str:
-        """A bare file name is looked for in the configuration directories (under --root); a path
-        is made absolute, as messages name it."""
-        if "/" in path:
-            return os.path.abspath(path)
-        for d in self.options.dirs():
-            candidate = os.path.join(join_root(self.options.root, d), path)
-            if os.path.exists(candidate):
-                return candidate
-        raise FileNotFoundError(2, "No such file or directory", path)
-
     def read_arguments(self) -> bool:
         if self.options.inline:
             # Each argument is one line, given to the line parser as it is: no comment or
@@ -168,17 +194,16 @@ class _Reader:
             return ok
         return all(self.read_file(c, ignore_missing=False) for c in self.options.configs)
 
-    def read_all(self, files: list[ConfFile], replace_path: str | None,
-                 extra: Mapping[str, str] | None = None) -> bool:
+    def read_all(self, files: list[ConfFile], extra: Mapping[str, str] | None = None) -> bool:
         for f in files:
-            if replace_path is not None and f.path == replace_path:
+            if f.replacement:
                 if not self.read_arguments():
                     return False
             elif extra is not None and f.path in extra:
                 self.parse_text(f.path, list(config_lines(extra[f.path].encode("utf-8", "surrogateescape"))))
                 self.builder.inherit_x_ages()
             elif not f.mask:
-                self.read_file(f.path, ignore_missing=True)
+                self.read_listed(f)
         return True
 
 
@@ -187,15 +212,24 @@ def _with_extra(files: list[ConfFile], root: str, extra: Mapping[str, str]) -> t
     over them, and they win over /usr/local/lib and /usr/lib ones (systemd's precedence)."""
     by_name = {f.name: f for f in files}
     texts: dict[str, str] = {}
-    etc = join_root(root, "/etc/tmpfiles.d") + "/"
     for name, text in extra.items():
         current = by_name.get(name)
-        if current is not None and current.path.startswith(etc):
+        if current is not None and current.dir == "/etc/tmpfiles.d":
             continue
         path = join_root(root, f"/run/tmpfiles.d/{name}")
-        by_name[name] = ConfFile(name, path)
+        by_name[name] = ConfFile(name, path, dir="/run/tmpfiles.d")
         texts[path] = text
     return [by_name[n] for n in sorted(by_name)], texts
+
+
+def _open_root(root: str) -> int:
+    """The root's fd; DiscoveryError, in systemd's words, for a root that cannot be opened."""
+    try:
+        return ops.open_root(root)
+    except FileNotFoundError as e:
+        raise DiscoveryError(f"Failed to determine if '{root}' points to the root directory: {e.strerror}") from None
+    except OSError as e:
+        raise DiscoveryError(f"Failed to open '{root}': {e.strerror}") from None
 
 
 def load(options: LoadOptions, report: Reporter | None = None, *, extra: Mapping[str, str] | None = None) -> Config:
@@ -204,13 +238,38 @@ def load(options: LoadOptions, report: Reporter | None = None, *, extra: Mapping
     ``extra`` (file name -> text) adds files as if they were in /run/tmpfiles.d: the
     declaration's rendered [tmpfiles] rules, which the boot unit writes there.
     """
-    reader = _Reader(options, report or stderr_reporter())
+    report = report or stderr_reporter()
+    try:
+        root_fd = _open_root(options.root)
+    except DiscoveryError as e:
+        return _aborted(report, e)
+    reader = _Reader(options, report, root_fd)
+    try:
+        return _load(options, reader, extra)
+    finally:
+        reader.listed.close()
+        os.close(root_fd)
+
+
+def _aborted(report: Reporter, e: DiscoveryError) -> Config:
+    """systemd gives up before reading anything: exit 1, nothing applied."""
+    report(Message(Level.WARNING, e.message))
+    builder = ConfigBuilder()
+    builder.aborted = True
+    return builder.build()
+
+
+def _load(options: LoadOptions, reader: _Reader, extra: Mapping[str, str] | None) -> Config:
+    root_fd, report = reader.root_fd, reader.report
     if options.replace is not None or not options.configs:
-        files, replace_path = list_files(options.root, options.dirs(), options.replace)
+        try:
+            files = list_files(root_fd, options.root, options.dirs(), options.replace, report)
+        except DiscoveryError as e:
+            return _aborted(report, e)
         texts = None
         if extra:
             files, texts = _with_extra(files, options.root, extra)
-        ok = reader.read_all(files, replace_path, texts)
+        ok = reader.read_all(files, texts)
     else:
         ok = reader.read_arguments()
     if ok:
@@ -221,16 +280,26 @@ def load(options: LoadOptions, report: Reporter | None = None, *, extra: Mapping
     return reader.builder.build()
 
 
-def cat_config(options: LoadOptions, *, tldr: bool) -> int:
+def cat_config(options: LoadOptions, *, tldr: bool, report: Reporter | None = None) -> int:
     """--cat-config / --tldr: print the files systemd would read (command-line files are not
-    shown, as systemd ignores them here), each under a '# path' header."""
+    shown, as systemd ignores them here), each under a '# path' header. 1 if the root cannot be
+    opened or a listed file cannot be found again, as systemd."""
     from freshroot.tmpfiles.discovery import cat_config as render
 
-    files, _ = list_files(options.root, options.dirs())
-    text = render(files, tldr=tldr)
+    report = report or stderr_reporter()
+    try:
+        root_fd = _open_root(options.root)
+    except DiscoveryError as e:
+        report(Message(Level.WARNING, e.message))
+        return EXIT_FAILURE
+    try:
+        files = list_files(root_fd, options.root, options.dirs(), report=report)
+        text, ok = render(root_fd, files, tldr=tldr, report=report)
+    finally:
+        os.close(root_fd)
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
-    return 0
+    return 0 if ok else EXIT_FAILURE
 
 
 def run_cat(args: argparse.Namespace) -> int:
