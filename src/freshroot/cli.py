@@ -113,8 +113,8 @@ def add_common(
     if config:
         parser.add_argument(
             "--config", metavar="PATH", action="append",
-            help="read the declaration from PATH instead of /etc, /run and /usr/lib "
-                 "freshroot.toml and conf.d (may be repeated)",
+            help="read the declaration from PATH instead of freshroot.toml and conf.d in "
+                 "/etc, /run, /usr/local/lib and /usr/lib freshroot/ (may be repeated)",
         )
     if json:
         parser.add_argument(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.fs import bindmount, mount
-from freshroot.persist.audit import audit
+from freshroot.persist.audit import _Matcher, audit
 from tests.fs.helpers import in_child
 from tests.persist.helpers import make_root, setup
 
@@ -41,3 +41,41 @@ def test_groups_ignores_and_mounts(scratch: Path) -> None:
         assert counted.to_json()["unpersisted_bytes"] is None
         assert "/srv" not in {g.path for g in counted.unpersisted}
     in_child(body)
+
+
+def test_file_paths_and_globs_are_ignored(scratch: Path) -> None:
+    root = make_root(scratch)
+    for rel in ("opt/x/a.log", "opt/x/a.txt", "opt/x/deep/b.log", "opt/y/c.log", "srv/keep", "srv/drop"):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    a = setup(root, '[persist]\naudit-ignore = ["/opt/x/*.log", "/etc/passwd"]\n[persist."/persist"]\n'
+                    'directories = ["/var/lib/a"]\n')
+    report = audit(a.p, a.ctx(), ignore=("/srv/drop",), depth=3)
+    groups = {g.path: g.files for g in report.unpersisted}
+    # a.log and deep/b.log match (``*`` crosses ``/``, as for directories); y/c.log does not
+    assert groups == {"/opt/x": 1, "/opt/y": 1, "/etc": 1, "/srv": 1}
+    assert report.files == 4
+
+
+def test_file_globs_are_tested_only_where_they_can_match() -> None:
+    m = _Matcher(("/proc", "/var/tmp", "/etc/passwd"))
+    assert m.glob is None  # no globs: the walk never calls a regex per file
+    assert m.names == {"": {"proc"}, "/var": {"tmp"}, "/etc": {"passwd"}}
+    m = _Matcher(("/opt/x/*.log", "/home/*/.cache"))
+    assert m.files_in("") is None
+    assert m.files_in("/opt") is None  # /opt/x/... is one level further down
+    assert m.files_in("/srv") is None
+    x = m.files_in("/opt/x")
+    assert x is not None
+    rx, endings = x
+    assert rx.match("/opt/x/a.log")
+    assert not rx.match("/opt/x/a.txt")
+    assert endings == (".log",)  # names not ending so are never given to the regex
+    assert m.files_in("/opt/x/deep") is x  # compiled once, not once per directory
+    h = m.files_in("/home/alice")
+    assert h is not None
+    assert h[1] == (".cache",)
+    both = _Matcher(("/a/*.log", "/a/b[12].t?t", "/a/c[!x]")).files_in("/a")
+    assert both is not None
+    assert sorted(both[1]) == ["", ".log", "t"]  # "" (ends in a wildcard): every name goes to the regex

@@ -76,6 +76,11 @@ def test_status_migrate_audit_undo(scratch: Path) -> None:
         code, out, _ = _run("audit", *common, "--json")
         counted = {g["path"]: g for g in json.loads(out)["unpersisted"]}
         assert counted["/opt/tool"] == {"path": "/opt/tool", "files": 1, "bytes": None}  # not measured
+        assert counted["/etc"]["files"] == 1  # /etc/group; /etc/passwd is audit-ignore'd, machine-id declared
+        code, out, _ = _run("audit", *common, "--json", "--ignore", "/opt/tool/state", "--ignore", "/etc/gr*")
+        counted = {g["path"]: g for g in json.loads(out)["unpersisted"]}
+        assert "/opt/tool" not in counted  # a file path on the command line
+        assert "/etc" not in counted  # and a file glob
         code, out, _ = _run("audit", *common, "--json", "--sizes")
         doc = json.loads(out)
         groups = {g["path"]: g for g in doc["unpersisted"]}

@@ -92,6 +92,9 @@ files = [{ path = "/etc/ssh/ssh_host_rsa_key", mode = "0400" }]
     ('users.alice.directories = ["/abs"]', 2, "relative"),
     ('include = ["nonsense"]', 2, "no preset named"),
     ('directories = ["/persist/x"]', 2, "storage"),
+    ('files = [{ path = "/etc/x", early = true }]', 2, "files[0] (/etc/x): early = true is for directories"),
+    ('[[persist."/persist".files]]\npath = "/etc/x"\nearly = true', 4, "files[0] (/etc/x): early = true is for"),
+    ('users.alice.files = [{ path = ".x", early = true }]', 2, "(/home/alice/.x): early = true is for directories"),
 ])
 def test_errors_name_the_line(tmp_path, text, line, words):
     e = _error(tmp_path, f'[persist."/persist"]\n{text}\n')
@@ -99,6 +102,22 @@ def test_errors_name_the_line(tmp_path, text, line, words):
     assert e.location.line == line, str(e)
     assert words in str(e)
     assert str(e).startswith(str(tmp_path / "freshroot.toml") + f":{line}:")
+
+
+def test_early_is_for_directories(tmp_path):
+    p = _parse(tmp_path, """
+[persist."/persist"]
+early = true
+directories = ["/var/log", { path = "/var/lib/late", early = false }]
+files = ["/etc/machine-id", { path = "/etc/adjtime", early = false }]
+""")
+    early = {e.path: e.early for e in p.entries()}
+    # the storage's early is its directories' default; files are never early (the initrd
+    # mounts directories only), and early = false on a file is allowed
+    assert early == {"/var/log": True, "/var/lib/late": False, "/etc/machine-id": False, "/etc/adjtime": False}
+    e = _error(tmp_path, '[persist."/persist"]\nfiles = [{ path = "/etc/x", early = true }]\n')
+    assert e.hint is not None
+    assert "directory early" in e.hint
 
 
 def test_one_path_in_two_storages(tmp_path):

@@ -4,7 +4,9 @@ in storage is no longer declared.
 One walk of the root, fd-relative (scandir on directory fds), never crossing into another
 mount: mount points are known from /proc/self/mountinfo up front (bind mounts of the same file
 system included), and a directory on another device is a mount point too. Files are grouped
-by their directory cut to ``depth`` components and ranked by count.
+by their directory cut to ``depth`` components and ranked by count. Ignore patterns (paths
+and fnmatch globs) match directories (not entered) and files (not counted); see _Matcher for
+how a file is tested only where a pattern can match it.
 
 Sizes are asked for (``sizes=True``, ``audit --sizes``): each file then costs an fstatat,
 which the walk otherwise never makes (file types come from the directory entries, as for
@@ -108,14 +110,53 @@ def _mount_points(root_fd: int) -> set[str]:
     return out
 
 
+_WILD = "*?["
+
+
 class _Matcher:
+    """The ignore patterns, compiled once: exact paths in a set (and by directory, for the
+    files), globs in one regex. ``*`` matches across ``/`` as in fnmatch."""
+
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        self.exact = {p.rstrip("/") or "/" for p in patterns if not any(c in p for c in "*?[")}
-        globs = [fnmatch.translate(p) for p in patterns if any(c in p for c in "*?[")]
-        self.glob = re.compile("|".join(globs)) if globs else None
+        self.exact = {p.rstrip("/") or "/" for p in patterns if not any(c in p for c in _WILD)}
+        self.names: dict[str, set[str]] = {}  # directory -> names of exact paths in it
+        for path in self.exact:
+            parent, _, name = path.rpartition("/")
+            self.names.setdefault(parent, set()).add(name)
+        globs = [p for p in patterns if any(c in p for c in _WILD)]
+        self.globs = [(_literal_prefix(p), _name_suffix(p), fnmatch.translate(p)) for p in globs]
+        self.glob = re.compile("|".join(g for _, _, g in self.globs)) if self.globs else None
+        self._for_files: dict[tuple[int, ...], tuple[re.Pattern[str], tuple[str, ...]]] = {}
 
     def __call__(self, path: str) -> bool:
         return path in self.exact or (self.glob is not None and self.glob.match(path) is not None)
+
+    def files_in(self, path: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+        """The globs that can match a file directly in directory ``path``: one regex, and the
+        endings a name must have to match one of them (a cheap test before the regex); None
+        when no glob can match there, so the walk tests no file name at all."""
+        d = path + "/"
+        which = tuple(i for i, (lit, _, _) in enumerate(self.globs)
+                      if d.startswith(lit) or (lit.startswith(d) and "/" not in lit[len(d):]))
+        if not which:
+            return None
+        found = self._for_files.get(which)
+        if found is None:
+            found = self._for_files[which] = (re.compile("|".join(self.globs[i][2] for i in which)),
+                                              tuple({self.globs[i][1] for i in which}))
+        return found
+
+
+def _literal_prefix(pattern: str) -> str:
+    """What every path a glob matches begins with: the text before its first wildcard."""
+    return pattern[: min(i for i in (pattern.find(c) for c in _WILD) if i >= 0)]
+
+
+def _name_suffix(pattern: str) -> str:
+    """What the last component of every path a glob matches ends with: the literal text after
+    its last wildcard (or class bracket), from its last ``/`` on if it has one."""
+    tail = pattern[max(pattern.rfind(c) for c in "*?[]") + 1:]
+    return tail.rpartition("/")[2]
 
 
 def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: int = 3,
@@ -124,11 +165,12 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     costs what ``find -xdev`` costs) and groups are ranked by file count; with it, by bytes."""
     skip = _Matcher(DEFAULT_IGNORE + p.audit_ignore + ignore)
     declared = {e.path for e in p.entries()} | {s.path for s in p.storages}
-    # Declared files, by directory, so the per-file loop tests a name only where one is declared.
-    declared_names: dict[str, set[str]] = {}
+    # Declared and ignored file paths, by directory, so the per-file loop tests a name only
+    # where one is declared or ignored; globs only where one can match (skip.files_in).
+    known_names: dict[str, set[str]] = {k: set(v) for k, v in skip.names.items()}
     for path in declared:
         parent, _, name = path.rpartition("/")
-        declared_names.setdefault(parent, set()).add(name)
+        known_names.setdefault(parent, set()).add(name)
     mounts = _mount_points(ctx.root_fd)
     report = AuditReport()
     groups: dict[str, list[int]] = {}
@@ -138,7 +180,10 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     walked = 0
     while stack:
         fd, path = stack.pop()
-        here: set[str] | frozenset[str] = declared_names.get(path, frozenset())
+        here: set[str] | frozenset[str] = known_names.get(path, frozenset())
+        globbed = skip.files_in(path) if skip.glob is not None else None
+        if globbed is not None:
+            glob_rx, endings = globbed
         files = size = 0
         try:
             with os.scandir(fd) as it:
@@ -156,8 +201,10 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                             os.close(sub)
                             continue
                         stack.append((sub, child))
-                    elif here and entry.name in here:
-                        walked += 1
+                    elif (here and entry.name in here) or (
+                            globbed is not None and entry.name.endswith(endings)
+                            and glob_rx.match(f"{path}/{entry.name}") is not None):
+                        walked += 1  # declared, or ignored
                     else:
                         files += 1
                         if sizes:

@@ -18,15 +18,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     help="show each persisted path against what is there, and owner/mode drift")
     add_common(p, json=True)
     p = add_command(subparsers, "undo", handler=f"{H}:undo",
-                    help="remove the mounts, links and directories persistence made (never data)")
+                    help="remove the mounts, links and directories persistence made (never data)",
+                    description="remove the mounts, links and directories persistence made (never data), "
+                                "as the journal on the root records them; undo reads no declaration, "
+                                "so it takes no --config")
     add_common(p, config=False, json=True, dry_run=True)
     p = add_command(subparsers, "audit", handler=f"{H}:audit",
                     help="list what on the root is not persisted, and what in storage is no longer declared")
     add_common(p, json=True)
     p.add_argument("--ignore", metavar="PATTERN", action="append", default=[],
-                   help="also skip paths matching PATTERN (a path or a glob; may be repeated)")
+                   help="also skip files and directories matching PATTERN (a path or a glob; may be "
+                        "repeated)")
     p.add_argument("--depth", type=int, default=3, metavar="N", help="group by the first N path components")
-    p.add_argument("--limit", type=int, default=30, metavar="N", help="show the N largest groups")
+    p.add_argument("--limit", type=int, default=30, metavar="N",
+                   help="show the first N directories not persisted: most files first, or most "
+                        "bytes with --sizes (default 30; --json lists all)")
     p.add_argument("--sizes", action=argparse.BooleanOptionalAction, default=False,
                    help="also measure each file and rank groups by bytes (one stat per file, about "
                         "as long as du -sx; without it the walk costs what find -xdev costs)")

@@ -170,6 +170,12 @@ class _StorageParser:
                               location=e.location(where) if where else self.t.location("mount-options"),
                               hint="bind mounts take ro, nosuid, nodev, noexec, noatime, nodiratime, relatime, "
                                    "and x-* options for other tools") from None
+        if kind is Kind.FILE and e.get_bool("early", default=False):
+            raise e.error(f"{t.name(key, i)} ({path}): early = true is for directories: the initrd mounts "
+                          "only directories, files are bound or linked after the switch to the real root",
+                          "early", hint="remove early = true from this file, or persist its directory early")
+        # A storage's early = true is the default of its directories; its files are never early.
+        early = kind is Kind.DIRECTORY and e.get_bool("early", default=self.early)
         hide = e.get_bool("hide", default=self.hide)
         if hide:
             options.append("x-gvfs-hide")
@@ -179,7 +185,7 @@ class _StorageParser:
             kind=kind, path=path, storage=self.path, perms=perms, parent=own_parent,
             how=_enum(e, "how", How, How.AUTO) if kind is Kind.FILE else How.BIND,
             migrate=_enum(e, "migrate", Migrate, self.migrate), hide=hide,
-            create=e.get_bool("create", default=True), early=e.get_bool("early", default=self.early),
+            create=e.get_bool("create", default=True), early=early,
             options=tuple(dict.fromkeys(options)), user=user, home=home, location=location,
         )
 
