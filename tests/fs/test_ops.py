@@ -146,6 +146,40 @@ def test_remove_tree_never_crosses_mounts(root: Root, scratch: Path) -> None:
 
 
 @pytest.mark.root
+@pytest.mark.netns
+def test_remove_contents_one_device_leaves_mounts_and_goes_on(root: Root, scratch: Path) -> None:
+    """systemd's rm_rf_children with a root device: mount points (a bind mount of the same
+    file system too) stay without a word, everything else goes, the first failure comes last."""
+    source = scratch / "source"
+    source.mkdir()
+    (source / "state").write_text("persisted")
+    tree = root.p("tree")
+    for d in ("a/bound", "a/tmpfs", "b/c", "z"):
+        (tree / d).mkdir(parents=True)
+    for f in ("a/f", "b/c/f", "z/f", "top"):
+        (tree / f).write_text("x")
+
+    def child() -> None:
+        mount.unshare_mounts()
+        root_fd = os.open(root.path, os.O_PATH | os.O_DIRECTORY)
+        mount.bind_fd(os.open(source, os.O_PATH), os.open(tree / "a/bound", os.O_PATH))
+        mount.mount("tmpfs", str(tree / "a/tmpfs"), "tmpfs", mount.MS.NOSUID)
+        tree_fd = os.open(tree, os.O_PATH | os.O_DIRECTORY)
+        assert ops.is_mount_point_at(tree_fd, "a") is False
+        a_fd = os.open(tree / "a", os.O_PATH | os.O_DIRECTORY)
+        assert ops.is_mount_point_at(a_fd, "bound")
+        assert ops.is_mount_point_at(a_fd, "tmpfs")
+        with pytest.raises(OSError, match="not empty") as e:
+            ops.remove_contents_one_device(root_fd, "tree")
+        assert e.value.errno == errno.ENOTEMPTY  # "a" kept its mount points
+        assert sorted(os.listdir(tree)) == ["a"]  # the entries after "a" went all the same
+        assert sorted(os.listdir(tree / "a")) == ["bound", "tmpfs"]
+        assert (tree / "a/bound/state").read_text() == "persisted"
+
+    in_child(child)
+
+
+@pytest.mark.root
 def test_chown_and_chmod_through_o_path_on_special_files(root: Root) -> None:
     os.mkfifo(root.p("fifo"))
     os.mknod(root.p("null"), stat.S_IFCHR | 0o600, os.makedev(1, 3))

@@ -200,6 +200,19 @@ def mount_id(dir_fd: int, name: str = "") -> int:
     return mnt_id
 
 
+def is_mount_point_at(dir_fd: int, name: str) -> bool:
+    """Whether the entry ``name`` of ``dir_fd`` is the root of a mount (statx's
+    STATX_ATTR_MOUNT_ROOT, else a mount id other than its directory's), as systemd's
+    is_mount_point_at. Not st_dev: a btrfs subvolume has a device of its own, a bind mount
+    of the same file system has the same."""
+    from freshroot.fs.statx import Mask, statx_at
+
+    known = statx_at(dir_fd, name, Mask.TYPE | Mask.MNT_ID).is_mount_root
+    if known is not None:
+        return known
+    return mount_id(dir_fd, name) != mount_id(dir_fd)
+
+
 def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> None:
     """Remove ``name`` and everything below it, as rm -rf would, but safely.
 
@@ -245,6 +258,47 @@ def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, k
                 os.rmdir(entry, dir_fd=fd)
     finally:
         os.close(fd)
+
+
+def remove_contents_one_device(dir_fd: int, name: str) -> None:
+    """Empty the directory ``name`` as systemd's rm_rf_children with a root device does:
+    directories on another device than ``name`` itself (a btrfs subvolume nested in it,
+    another file system) and mount points are left alone without a word; everything else is
+    removed, going on past failures. The first failure is raised at the end (ENOTEMPTY from
+    a directory below that kept something)."""
+    _check_name(name)
+    failure = _remove_one_device(dir_fd, name, os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev)
+    if failure is not None:
+        raise failure
+
+
+def _remove_one_device(parent_fd: int, name: str, dev: int) -> OSError | None:
+    """The contents of ``name``, as remove_contents_one_device; returns the first failure."""
+    first: OSError | None = None
+    try:
+        fd = open_dir_at(parent_fd, name)
+    except OSError as e:
+        return e
+    try:
+        for entry in os.listdir(fd):
+            try:
+                est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISDIR(est.st_mode):
+                    os.unlink(entry, dir_fd=fd)
+                    continue
+                if est.st_dev != dev or is_mount_point_at(fd, entry):
+                    continue
+                failure = _remove_one_device(fd, entry, dev)
+                if failure is not None:
+                    raise failure
+                os.rmdir(entry, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                first = first or e
+    finally:
+        os.close(fd)
+    return first
 
 
 def read_at(dir_fd: int, name: str, limit: int = 16 << 20) -> bytes:

@@ -193,17 +193,19 @@ def create_directory_or_subvolume(
     with ctx.open_parent(item, path) as parent:
         err: OSError | None = None
         made = False
-        if subvol and nodes.is_btrfs_subvolume(ctx.root_fd):
+        if subvol and _subvolumes_wanted(ctx):
+            from freshroot.fs import btrfs
+
             ctx.action("Would create", "Creating", f"btrfs subvolume {ctx.shown(path)}")
             try:
                 old = os.umask((~item.mode) & 0o777)
                 try:
-                    nodes.make_btrfs_subvolume(parent.fd, name)
+                    btrfs.make_subvolume(parent.fd, name)
                 finally:
                     os.umask(old)
                 made = True
             except OSError as e:
-                if e.errno not in (errno.ENOTTY, errno.EOPNOTSUPP, errno.ENOSYS):
+                if e.errno not in _NOT_SUPPORTED:
                     err = e
                     made = True  # do not fall back to mkdir for real failures
                 else:
@@ -231,6 +233,37 @@ def create_directory_or_subvolume(
         return fd, os.fstat(fd), creation
 
 
+# systemd's ERRNO_IS_NOT_SUPPORTED: the subvolume could not be made here, a directory is.
+_NOT_SUPPORTED = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPFNOSUPPORT,
+                            errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.ENOPROTOOPT})
+_TRUE = frozenset({"1", "yes", "y", "true", "t", "on"})
+_FALSE = frozenset({"0", "no", "n", "false", "f", "off"})
+
+
+def _subvolumes_wanted(ctx: Context) -> bool:
+    """Whether v/q/Q lines make subvolumes: $SYSTEMD_TMPFILES_FORCE_SUBVOL when it is a
+    boolean, else only when the root directory is itself a btrfs subvolume (systemd: a plain
+    directory as root, a chroot say, is not split up into subvolumes)."""
+    value = os.environ.get("SYSTEMD_TMPFILES_FORCE_SUBVOL")
+    if value is not None:
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        ctx.warn("Cannot parse value of $SYSTEMD_TMPFILES_FORCE_SUBVOL, ignoring.")  # at every line, as systemd
+    found = ctx.cache.get("root-is-subvolume")
+    if isinstance(found, bool):
+        return found
+    from freshroot.fs import btrfs
+
+    try:
+        wanted = btrfs.is_subvolume(ctx.root_fd)
+    except OSError:
+        wanted = False
+    ctx.cache["root-is-subvolume"] = wanted
+    return wanted
+
+
 def create_directory(ctx: Context, item: Item, path: str, *, subvol: bool = False) -> None:
     if ctx.dry_run:
         ctx.info(f"Would create {'subvolume' if subvol else 'directory'} {ctx.shown(path)}")
@@ -240,9 +273,43 @@ def create_directory(ctx: Context, item: Item, path: str, *, subvol: bool = Fals
         return
     fd, st, creation = made
     try:
+        failure = None
+        if creation is Creation.NORMAL and item.type in _QUOTA_TYPES:
+            failure = _adjust_quota(ctx, item, fd)
         set_perms(ctx, item, fd, path, st, creation)
+        if failure is not None:  # systemd prefers the quota error to one of the permissions
+            raise failure
     finally:
         os.close(fd)
+
+
+_QUOTA_TYPES = frozenset({ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA, ItemType.CREATE_SUBVOLUME_NEW_QUOTA})
+
+
+def _adjust_quota(ctx: Context, item: Item, fd: int) -> ItemFailed | None:
+    """q and Q on a subvolume just made: systemd's btrfs_subvol_auto_qgroup_fd (Q with a new
+    intermediary qgroup). Not a subvolume, a read-only file system or quotas off are fine."""
+    from freshroot.fs import btrfs
+
+    shown = ctx.shown(item.path)
+    try:
+        changed = btrfs.auto_qgroup(fd, insert_intermediary=item.type is ItemType.CREATE_SUBVOLUME_NEW_QUOTA)
+    except OSError as e:
+        if e.errno == errno.ENOTTY:
+            ctx.debug(f'Couldn\'t adjust quota for subvolume "{shown}" (unsupported fs or dir not a subvolume): '
+                      f"{e.strerror}")
+        elif e.errno == errno.EROFS:
+            ctx.debug(f'Couldn\'t adjust quota for subvolume "{shown}" (fs is read-only).')
+        elif e.errno == errno.ENOTCONN:
+            ctx.debug(f'Couldn\'t adjust quota for subvolume "{shown}" (quota support is disabled).')
+        else:
+            return ctx.os_failure(f'Failed to adjust quota for subvolume "{shown}"', e)
+        return None
+    if changed:
+        ctx.debug(f'Adjusted quota for subvolume "{shown}".')
+    else:
+        ctx.debug(f'Quota for subvolume "{shown}" already in place, no change made.')
+    return None
 
 
 def empty_directory(ctx: Context, item: Item, path: str, creation: Creation) -> None:

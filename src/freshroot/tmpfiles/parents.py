@@ -71,8 +71,10 @@ def _mkdir_parents(ctx: Context, parent: str) -> None:
         resolved = f"{resolved.rstrip('/')}/{name}"
 
 
-def _is_mount_point(parent_fd: int, st: os.stat_result) -> bool:
-    return os.fstat(parent_fd).st_dev != st.st_dev
+def _is_mount_point(parent_fd: int, name: str) -> bool:
+    """By mount ids (systemd's is_mount_point_at), never st_dev: a btrfs subvolume has a
+    device of its own but is no mount point."""
+    return ops.is_mount_point_at(parent_fd, name)
 
 
 def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: str, *, follow: bool) -> bool:
@@ -97,13 +99,19 @@ def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: 
     if follow:
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     ctx.info(f'Wrong file type 0o{stat.S_IFMT(st.st_mode):o}; rm -rf "{ctx.shown(path)}"')
-    if _is_mount_point(parent_fd, st):
+    if _is_mount_point(parent_fd, name):
         raise ctx.error(f'Not removing "{ctx.shown(path)}" because it is a mount point.')
     ctx.action("Would remove", "Removing", ctx.shown(path))
     if not ctx.dry_run:
         ctx.forget_dirs()
+        if stat.S_ISDIR(st.st_mode):
+            # Nested subvolumes and mount points stay, so the rmdir then fails, as systemd's.
+            try:
+                ops.remove_contents_one_device(parent_fd, name)
+            except OSError as e:
+                raise ctx.os_failure(f'Failed to remove contents of "{ctx.shown(path)}"', e) from e
         try:
-            ops.remove_tree_at(parent_fd, name)
+            (ops.rmdir_at if stat.S_ISDIR(st.st_mode) else ops.unlink_at)(parent_fd, name)
         except OSError as e:
             raise ctx.os_failure(f'Failed to remove "{ctx.shown(path)}"', e) from e
     return True
