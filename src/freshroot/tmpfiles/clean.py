@@ -222,7 +222,7 @@ class Cleaner:
 
     # --- r and R under --clean ---------------------------------------------------------
 
-    def _open_parent(self, path: str, what: str = "Failed to open") -> tuple[int, str] | bool:
+    def _open_parent(self, path: str, what: str = "Failed to open directory") -> tuple[int, str] | bool:
         """A readable fd of the directory holding ``path`` (walked with SAFE) and the name in
         it; True when there is nothing there (nothing to do), False when it failed (logged)."""
         try:
@@ -234,7 +234,8 @@ class Cleaner:
             self.log(str(e))
             return False
         except OSError as e:
-            self.log(f"{what} {self._display(path)}: {e}")
+            # systemd opens the whole path by name (opendir, remove()): the error is that one's.
+            self.log(f"{what} {self._display(path)}: {e.strerror or e}")
             return False
 
     def _clean_remove(self, item: Item, path: str, age: Age) -> bool:
@@ -666,11 +667,13 @@ class Cleaner:
                     if e.errno == errno.EPERM and _O_NOATIME:
                         try:
                             fd = os.open(name, _FILE_OPEN, dir_fd=dfd)
-                        except OSError:
-                            fd = -1
-                    elif e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENXIO, errno.EACCES):
-                        self.log(f'Opening file "{self._display(prefix + "/" + name)}" to lock it failed: '
-                                 f"{e.strerror}")
+                        except OSError as e2:
+                            e = e2
+                    if fd < 0 and not dry and e.errno not in (errno.ENOENT, errno.ELOOP):
+                        # A socket (ENXIO) cannot be opened at all: systemd 262 says so, and
+                        # removes it without a lock.
+                        self.log(f'Opening file "{self._display(prefix + "/" + name)}" failed, '
+                                 f"proceeding without lock: {e.strerror}")
                 if fd >= 0:
                     try:
                         flock(fd, lock_flags)

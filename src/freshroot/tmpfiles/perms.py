@@ -97,13 +97,14 @@ def set_xattrs(
     del st, creation
     for name, value in item.xattrs:
         shown = ctx.shown(path)
-        ctx.action("Would set", "Setting", f"extended attribute '{name}={value.decode(errors='replace')}' on {shown}")
+        text = value.decode(errors="replace")
+        ctx.action("Would set", "Setting", f"extended attribute '{name}={text}' on {shown}")
         if ctx.dry_run:
             continue
         try:
             nodes.set_xattr_fd(fd, name, value)
         except OSError as e:
-            raise ctx.os_failure(f"Setting extended attribute {name} on {shown} failed", e) from e
+            raise ctx.os_failure(f"Failed to set extended attribute {name}={text} on '{shown}'", e) from e
 
 
 def set_attribute(
