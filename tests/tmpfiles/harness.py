@@ -303,24 +303,29 @@ def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:
     return status, err.getvalue()
 
 
-def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcome]:
+def run_in(case: Case, scratch: Path, label: str, oracle: Path | None) -> Outcome:
+    """Materialise ``case``'s tree in ``scratch/label`` and apply the case there: with the
+    systemd-tmpfiles binary ``oracle``, or with freshroot when ``oracle`` is None."""
     scratch.mkdir(parents=True, exist_ok=True)
     conf = scratch / "case.conf"
-    conf.write_text(case.config)
-    outcomes = []
-    for label in ("systemd", "freshroot"):
-        root = scratch / label
-        held = materialize(root, case.tree, case.base)
-        try:
-            if label == "systemd":
-                status, err = run_systemd(oracle, root, conf, case)
-            else:
-                status, err = run_freshroot(root, conf, case)
-        finally:
-            for s in held:
-                s.close()
-        outcomes.append(Outcome(status, err, snapshot(root)))
-    return outcomes[0], outcomes[1]
+    if not conf.exists():
+        conf.write_text(case.config)
+    root = scratch / label
+    held = materialize(root, case.tree, case.base)
+    try:
+        if oracle is not None:
+            status, err = run_systemd(oracle, root, conf, case)
+        else:
+            status, err = run_freshroot(root, conf, case)
+    finally:
+        for s in held:
+            s.close()
+    return Outcome(status, err, snapshot(root))
+
+
+def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcome]:
+    (scratch / "case.conf").unlink(missing_ok=True)
+    return run_in(case, scratch, "systemd", oracle), run_in(case, scratch, "freshroot", None)
 
 
 # The refusal of an unsafe path transition: systemd's words (the owners are names from the
@@ -361,17 +366,24 @@ def compare(case: Case, oracle: Path, scratch: Path, *, compare_messages: bool =
     """Every difference between systemd and freshroot for ``case`` (empty when they agree):
     trees, exit status and (unless ``compare_messages`` is false) messages."""
     theirs, ours = apply_both(case, oracle, scratch)
-    problems = diff_trees(theirs.tree, ours.tree, ("systemd", "freshroot"))
+    return differences(case, theirs, ours, scratch, compare_messages=compare_messages)
+
+
+def differences(case: Case, theirs: Outcome, ours: Outcome, scratch: Path, *, labels: tuple[str, str] = (
+        "systemd", "freshroot"), compare_messages: bool = True) -> list[str]:
+    """What :func:`compare` reports for two outcomes of ``case``, run in ``scratch/labels[i]``."""
+    problems = diff_trees(theirs.tree, ours.tree, labels)
     if theirs.status != ours.status:
-        problems.append(f"exit status differs: systemd={theirs.status} freshroot={ours.status}")
+        problems.append(f"exit status differs: {labels[0]}={theirs.status} {labels[1]}={ours.status}")
     if compare_messages and case.env.get("SYSTEMD_LOG_LEVEL", "info") != "debug":
-        problems += diff_messages(messages(theirs.stderr, scratch / "systemd"),
-                                  messages(ours.stderr, scratch / "freshroot"))
+        problems += diff_messages(messages(theirs.stderr, scratch / labels[0]),
+                                  messages(ours.stderr, scratch / labels[1]))
     if problems:
         tree = "".join(f"  {n.kind} {n.path} {n.mode:o} {n.uid}:{n.gid} {n.target or n.content!r}\n"
                        for n in case.tree)
-        problems.append(f"-- args: {' '.join(case.args)}\n-- tree:\n{tree}-- config:\n{case.config}"
-                        f"-- systemd stderr:\n{theirs.stderr}-- freshroot stderr:\n{ours.stderr}")
+        env = "".join(f"-- env: {k}={v}\n" for k, v in case.env.items())
+        problems.append(f"-- args: {' '.join(case.args)}\n{env}-- tree:\n{tree}-- config:\n{case.config}"
+                        f"-- {labels[0]} stderr:\n{theirs.stderr}-- {labels[1]} stderr:\n{ours.stderr}")
     return problems
 
 

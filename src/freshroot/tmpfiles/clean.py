@@ -222,13 +222,21 @@ class Cleaner:
 
     # --- r and R under --clean ---------------------------------------------------------
 
-    def _open_parent(self, path: str, what: str = "Failed to open directory") -> tuple[int, str] | bool:
+    def _open_parent(self, path: str, what: str = "Failed to open directory", *,
+                     remove: bool = False) -> tuple[int, str] | bool:
         """A readable fd of the directory holding ``path`` (walked with SAFE) and the name in
-        it; True when there is nothing there (nothing to do), False when it failed (logged)."""
+        it; True when there is nothing there (nothing to do), False when it failed (logged).
+        With ``remove`` (the path itself is to be removed), a parent that is not a directory
+        is the failure systemd's remove() meets there ("rm PATH: Not a directory")."""
         try:
             with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
                 return reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY), parent.rest
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            return True
+        except NotADirectoryError as e:
+            if remove:
+                self.log(f"rm {self._display(path)}: {e.strerror}")
+                return False
             return True
         except UnsafePathError as e:
             self.log(str(e))
@@ -344,7 +352,7 @@ class Cleaner:
         devices are still spared; then remove ``path`` itself if asked (and if now empty).
         A symlink or file at ``path`` is removed, never followed. The path's parents are
         resolved with chase(SAFE): no planted symlink on the way is followed."""
-        opened = self._open_parent(path)
+        opened = self._open_parent(path, remove=remove_instance)
         if isinstance(opened, bool):
             return opened
         pfd, name = opened

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from typing import assert_never
@@ -356,13 +357,13 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object, *, f
 def create_symlink(ctx: Context, item: Item, path: str) -> None:
     name = base_name(path)
     target = item.argument or ""
+    if item.if_exists and not _target_exists(ctx, path, target):
+        ctx.debug(f"Symlink source path '{target}' does not exist, skipping line.")
+        return
     if ctx.dry_run:
         ctx.info(f"Would create symlink {ctx.shown(path)} -> {target}")
         return
     with ctx.open_parent(item, path) as parent:
-        if item.if_exists and not _target_exists(ctx, parent.fd, target):
-            ctx.debug(f"Symlink target {target} of {ctx.shown(path)} does not exist, skipping.")
-            return
         err: OSError | None = None
         try:
             ops.symlink_at(target, parent.fd, name)
@@ -397,15 +398,24 @@ def create_symlink(ctx: Context, item: Item, path: str) -> None:
                 os.close(fd)
 
 
-def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
-    from freshroot.fs.chase import chase
+def _target_exists(ctx: Context, path: str, target: str) -> bool:
+    """L?: whether the link's target is there, as systemd 262 checks it before anything else:
+    walked with SAFE (relative to the link's directory, inside the root), the last component
+    not followed (a dangling symlink is there). Missing: False. Any other failure (a parent
+    that is not a directory, an unsafe transition) fails the line."""
+    from freshroot.fs.chase import ChaseFlags, chase
 
-    where = target if target.startswith("/") else _dir_path_of(ctx, dir_fd) + "/" + target
+    where = target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target)
     try:
-        with chase(where, root_fd=ctx.root_fd):
+        with chase(where, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW):
             return True
-    except OSError:
+    except FileNotFoundError:
         return False
+    except UnsafePathError as e:
+        raise ctx.error(f"Failed to check if symlink source path '{target}' exists: "
+                        f"{os.strerror(errno.ENOLINK)}") from e
+    except OSError as e:
+        raise ctx.os_failure(f"Failed to check if symlink source path '{target}' exists", e) from e
 
 
 # Lines whose action opens the path itself and can tell "not there" apart: for these a path
