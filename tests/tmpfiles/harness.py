@@ -13,7 +13,9 @@ Messages: every line either tool writes to stderr at the default log level ("inf
 warnings, notices, the info lines of '-' lines that failed) is compared, after the scratch
 root's path is replaced by ``{root}`` in both. Left out: "Would ..." lines (the actions a
 --dry-run reports) and, when a case sets SYSTEMD_LOG_LEVEL=debug, the comparison as a whole
-(debug lines are not meant to match). The lines are compared as sorted lists (a multiset):
+(debug lines are not meant to match), and empty lines (systemd splits a message at its line
+breaks, which a path may hold, and drops the empty parts). The lines are compared as sorted
+lists (a multiset):
 systemd visits the matches of a glob in readdir() order, freshroot in sorted order, so the
 same messages may come in another order. Only the newest systemd's messages are compared
 (``compare_messages=False`` for 252, whose wording is older).
@@ -281,8 +283,9 @@ class Outcome:
 def run_systemd(binary: Path, root: Path, conf: Path, case: Case) -> tuple[int, str]:
     env = {"PATH": "/usr/bin:/bin", "SYSTEMD_LOG_LEVEL": "info", "SYSTEMD_LOG_COLOR": "0", **case.env}
     proc = subprocess.run([str(binary), f"--root={root}", *case.args, str(conf)],
-                          env=env, capture_output=True, text=True, check=False, timeout=60)
-    return proc.returncode, proc.stderr
+                          env=env, capture_output=True, check=False, timeout=60)
+    # Paths are bytes: one that is not UTF-8 comes back as the str freshroot prints for it.
+    return proc.returncode, proc.stderr.decode("utf-8", "surrogateescape")
 
 
 def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:

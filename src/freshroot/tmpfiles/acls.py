@@ -85,7 +85,9 @@ def _set(ctx: Context, fd: int, st: os.stat_result, path: str, new: acl.Acl, *, 
     # add_base_acls_if_needed: missing user::, group::, other:: come from the mode bits.
     new = new.with_base(st.st_mode)
     kind = "default" if default else "access"
-    ctx.action("Would set", "Setting", f"{kind} ACL {new.to_text()} on {ctx.shown(path)}")
+    # acl_to_any_text(TEXT_ABBREVIATE), as systemd prints it (ids, not names: systemd's names
+    # would be the host's).
+    ctx.action("Would set", "Setting", f"{kind} ACL {new.to_text(abbreviate=True)} on {ctx.shown(path)}")
     if ctx.dry_run:
         return
     try:

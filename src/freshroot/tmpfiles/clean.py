@@ -55,7 +55,7 @@ from freshroot.fs.statx import (
     RawStatx,
     raw_ns,
 )
-from freshroot.tmpfiles.globs import GlobIndex, is_glob
+from freshroot.tmpfiles.globs import GlobIndex, byte_chars, is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, ItemGroup, ItemType
 
@@ -346,13 +346,15 @@ class Cleaner:
 
     # --- D and R under --remove, and --purge: the same walk with every age passed ---------
 
-    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool) -> bool:
+    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool, named: bool = False) -> bool:
         """systemd's remove_recursive(): empty ``path`` as dir_cleanup does with an infinite
         cutoff, so x/X exclusions, lines of their own, mount points, locks, live sockets and
         devices are still spared; then remove ``path`` itself if asked (and if now empty).
         A symlink or file at ``path`` is removed, never followed. The path's parents are
-        resolved with chase(SAFE): no planted symlink on the way is followed."""
-        opened = self._open_parent(path, remove=remove_instance)
+        resolved with chase(SAFE): no planted symlink on the way is followed. ``named``: the
+        path is the line's own (not a glob's match), so a parent that is not a directory is
+        the failure systemd's remove() of it meets."""
+        opened = self._open_parent(path, remove=remove_instance and named)
         if isinstance(opened, bool):
             return opened
         pfd, name = opened
@@ -451,7 +453,9 @@ class Cleaner:
         if not (item.purge and item.type.purgeable):
             return True
         ok = True
-        for path in self._instances(item) if item.type.takes_glob else [item.path]:
+        if not item.type.takes_glob:
+            return self.remove_recursive(item, item.path, remove_instance=True, named=True)
+        for path in self._instances(item):
             ok = self.remove_recursive(item, path, remove_instance=True) and ok
         return ok
 
@@ -638,7 +642,7 @@ class Cleaner:
             if name in own_lines:
                 self._decide(prefix + "/" + name, "skip", "it has a line of its own", item)
                 continue
-            if glob_re is not None and glob_re.match(name):
+            if glob_re is not None and glob_re.match(name if name.isascii() else byte_chars(name)):
                 self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
                 continue
             mode = sx[R_MODE]

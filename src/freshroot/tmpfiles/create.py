@@ -378,7 +378,9 @@ def create_symlink(ctx: Context, item: Item, path: str) -> None:
             raise ctx.os_failure(f"Failed to open symlink we just created '{ctx.shown(path)}'", e) from e
         try:
             st = os.fstat(fd)
-            good = stat.S_ISLNK(st.st_mode) and ops.readlink_fd(fd) == target
+            # Compared as bytes: a target given with raw bytes that happen to be UTF-8 reads back
+            # as other characters.
+            good = stat.S_ISLNK(st.st_mode) and os.fsencode(ops.readlink_fd(fd)) == os.fsencode(target)
             if not good:
                 if not item.plus:
                     ctx.debug(f'"{ctx.shown(path)}" is not a symlink or does not point to the correct path.')
