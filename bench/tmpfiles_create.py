@@ -6,7 +6,12 @@
    bound: the ratio is reported, not held to a target).
 
 Both tools run as separate processes (freshroot through ``python -c``, as the command would
-be started), several repetitions each, alternating, median wall time compared.
+be started), several repetitions each, alternating, median wall time compared. Every
+repetition checks both exit statuses (the run stops with the tool's messages when one is not
+0), and the first repetition of each scenario compares the two resulting trees entry by entry
+with the differential harness's snapshot (tests/tmpfiles/harness.py): a difference stops the
+run too, since timing two tools that do different work means nothing. The host scenario's
+root gets this machine's /etc/passwd and /etc/group, so the owners its lines name resolve.
 
     PYTHONPATH=src python bench/tmpfiles_create.py [--reps 7] [--lines 10000]
 """
@@ -47,38 +52,75 @@ def generate(lines: int) -> str:
     return "\n".join(out[:lines]) + "\n"
 
 
-def fresh_root(base: Path, name: str) -> Path:
+class BenchFailure(Exception):  # noqa: N818 - what the run stops with, printed as is
+    pass
+
+
+def fresh_root(base: Path, name: str, *, host_accounts: bool = False) -> Path:
     root = base / name
     if root.exists():
         shutil.rmtree(root)
     (root / "etc").mkdir(parents=True)
-    (root / "etc" / "passwd").write_text(PASSWD)
-    (root / "etc" / "group").write_text(GROUP)
+    if host_accounts:
+        shutil.copyfile("/etc/passwd", root / "etc" / "passwd")
+        shutil.copyfile("/etc/group", root / "etc" / "group")
+    else:
+        (root / "etc" / "passwd").write_text(PASSWD)
+        (root / "etc" / "group").write_text(GROUP)
     (root / "etc" / "machine-id").write_text("0123456789abcdef0123456789abcdef\n")
     return root
 
 
+def _checked(tool: str, proc: subprocess.CompletedProcess[bytes]) -> None:
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-20:]
+        raise BenchFailure(f"{tool} exited with status {proc.returncode}:\n  " + "\n  ".join(tail))
+
+
 def run_systemd(root: Path, args: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run([str(ORACLES / "systemd-tmpfiles-new"), f"--root={root}", *args],
-                   check=False, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.run([str(ORACLES / "systemd-tmpfiles-new"), f"--root={root}", *args],
+                          check=False, capture_output=True)
+    elapsed = time.perf_counter() - start
+    _checked("systemd-tmpfiles", proc)
+    return elapsed
 
 
 def run_freshroot(root: Path, args: list[str]) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     start = time.perf_counter()
     code = "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"
-    subprocess.run([sys.executable, "-c", code, f"--root={root}", *args], check=False, capture_output=True, env=env)
-    return time.perf_counter() - start
+    proc = subprocess.run([sys.executable, "-c", code, f"--root={root}", *args], check=False, capture_output=True,
+                          env=env)
+    elapsed = time.perf_counter() - start
+    _checked("freshroot-tmpfiles", proc)
+    return elapsed
 
 
-def compare(name: str, args: list[str], reps: int, base: Path) -> float:
+def same_trees(name: str, theirs: Path, ours: Path) -> None:
+    """The two roots hold the same entries (type, mode, owner, content, target, xattrs, flags)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.tmpfiles.harness import diff_trees, snapshot
+
+    mine = snapshot(ours)
+    problems = diff_trees(snapshot(theirs), mine, ("systemd", "freshroot"))
+    if problems:
+        shown = "\n  ".join(problems[:30]) + (f"\n  ... and {len(problems) - 30} more" if len(problems) > 30 else "")
+        raise BenchFailure(f"{name}: the trees differ, the timings would compare different work:\n  {shown}")
+    print(f"{name}: both tools left the same tree ({len(mine)} entries)")
+
+
+def compare(name: str, args: list[str], reps: int, base: Path, *, host_accounts: bool = False) -> float:
     ours: list[float] = []
     theirs: list[float] = []
-    for _ in range(reps):
-        theirs.append(run_systemd(fresh_root(base, "s"), args))
-        ours.append(run_freshroot(fresh_root(base, "f"), args))
+    for rep in range(reps):
+        s_root, f_root = fresh_root(base, "s", host_accounts=host_accounts), fresh_root(base, "f",
+                                                                                     host_accounts=host_accounts)
+        theirs.append(run_systemd(s_root, args))
+        ours.append(run_freshroot(f_root, args))
+        if rep == 0:
+            same_trees(name, s_root, f_root)
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(f"{name}: systemd-tmpfiles {statistics.median(theirs) * 1000:.1f} ms, "
           f"freshroot-tmpfiles {statistics.median(ours) * 1000:.1f} ms (median of {reps}); ratio {ratio:.2f}x")
@@ -95,10 +137,14 @@ def main() -> int:
         base = Path(tmp)
         conf = base / "generated.conf"
         conf.write_text(generate(opts.lines))
-        ratio = compare(f"{opts.lines}-line configuration", ["--create", str(conf)], opts.reps, base)
-        host = sorted(str(p) for p in Path("/usr/lib/tmpfiles.d").glob("*.conf"))
-        compare(f"/usr/lib/tmpfiles.d ({len(host)} files) --create --boot", ["--create", "--boot", *host],
-                opts.reps, base)
+        try:
+            ratio = compare(f"{opts.lines}-line configuration", ["--create", str(conf)], opts.reps, base)
+            host = sorted(str(p) for p in Path("/usr/lib/tmpfiles.d").glob("*.conf"))
+            compare(f"/usr/lib/tmpfiles.d ({len(host)} files) --create --boot", ["--create", "--boot", *host],
+                    opts.reps, base, host_accounts=True)
+        except BenchFailure as e:
+            print(f"benchmark stopped: {e}", file=sys.stderr)
+            return 2
     if ratio > opts.target:
         print(f"over target: {ratio:.2f}x > {opts.target}x")
         return 1

@@ -137,6 +137,21 @@ def modifier_cases() -> list[Case]:
         Case("plus-L-same", "L+ /t/x - - - - same\n", (D("/t"), L("/t/x", "same"))),
         Case("L-question-missing", "L? /t/x - - - - missing\n", (D("/t"),), v252=False),
         Case("L-question-present", "L? /t/x - - - - there\n", (D("/t"), F("/t/there")), v252=False),
+        Case("L-question-dangling", "L? /t/x - - - - l\n", (D("/t"), L("/t/l", "nowhere")), v252=False),
+        Case("L-question-absolute", "L? /t/x - - - - /t/there\nL? /t/y - - - - there\n",
+             (D("/t"), F("/t/there")), v252=False),
+        Case("L-question-unsafe", "L? /t/x - - - - /u/f\n", (D("/t"), D("/u", 0o750, 1000, 1000), F("/u/f")),
+             v252=False),
+        Case("L-question-parent-file", "L? /t/f/x - - - - missing\n", (D("/t"), F("/t/f")), v252=False),
+        Case("L-question-dry-run", "L? /t/x - - - - missing\nL? /t/y - - - - there\n",
+             (D("/t"), F("/t/there")), ("--create", "--dry-run"), v252=False),
+        Case("eq-dry-run-missing-parent", "L= /t/a/b - - - - x\nf+-= /t/c/d - - - - y\n", (D("/t"),),
+             ("--create", "--dry-run")),
+        Case("eq-dry-run-parent-not-dir", "C= /t/a/b - - - - /src/one\nd= /t/p/q\n",
+             (D("/t"), F("/t/a"), P("/t/p"), *SOURCE_TREE), ("--create", "--dry-run")),
+        Case("purge-below-file", "d$ /t/f/x\nf$ /t/f/y\nw$ /t/f/z - - - - glob\n", (D("/t"), F("/t/f")),
+             ("--purge",)),
+        Case("L-target-escaped-utf8", "L /t/x - - 100 - \\xdd\\xbd\nL /t/y - - 100 - \\xdd\n", (D("/t"),)),
         Case("L-default-target", "L /t/x\n", (D("/t"),)),
         Case("C-default-source", "C /t/x\n", (D("/t"), D("/usr/share/factory/t/x"),
                                                F("/usr/share/factory/t/x/f", "factory"))),
@@ -224,6 +239,18 @@ def glob_cases() -> list[Case]:
              (*tree, L("/g/dirlink", "sub"))),
         Case("glob-self-loop", "h /g/loop/* - - - - +d\n", (*tree, L("/g/loop", "../g"))),
     ]
+    # glibc's reading of a backslash (an escape, also in a name without other magic; one at
+    # the end matches nothing), of an unclosed '[' (a literal) and of a cut-off range.
+    odd = (D("/g"), F("/g/ab"), F("/g/a\\b"), F("/g/[0-"), F("/g/[ab"), F("/g/x\\"), F("/g/x"), D("/g/dir"),
+           F("/g/dir/f"), D("/g/d\\ir"), F("/g/d\\ir/f"))
+    out += [
+        Case(f"glob-odd-{name}", f"z {pattern} 0600\n", odd) for name, pattern in {
+            "backslash": "/g/a\\\\b", "cut-range": "/g/[0-", "unclosed": "/g/[ab", "trailing-backslash": "/g/x\\\\",
+            "dir-backslash": "/g/d\\\\ir/f", "star-unclosed": "/g/*/[ab", "star-dir-backslash": "/g/*\\\\r/f",
+            "class": "/g/[[:alpha:]]b", "escaped-bracket": "/g/\\\\[ab",
+        }.items()
+    ]
+    out.append(Case("glob-odd-remove", "r /g/[0-\nr /g/x\\\\\nR /g/d\\\\ir\n", odd, ("--remove",)))
     return out
 
 

@@ -6,7 +6,26 @@ the same /etc/passwd, /etc/group, machine-id and os-release, so names and specif
 under --root), runs systemd-tmpfiles with --root on one and freshroot-tmpfiles (in process)
 on the other, and compares the trees entry by entry -- type, mode, uid, gid, size, content
 hash, link target, rdev, xattrs (user.*, trusted.*, security.capability, POSIX ACLs), file
-attributes -- and the exit status. A difference names the path and the property.
+attributes -- the exit status, and the messages (:func:`messages`). A difference names the
+path and the property, or the message only one tool printed.
+
+Messages: every line either tool writes to stderr at the default log level ("info": errors,
+warnings, notices, the info lines of '-' lines that failed) is compared, after the scratch
+root's path is replaced by ``{root}`` in both. Left out: "Would ..." lines (the actions a
+--dry-run reports) and, when a case sets SYSTEMD_LOG_LEVEL=debug, the comparison as a whole
+(debug lines are not meant to match), and empty lines (systemd splits a message at its line
+breaks, which a path may hold, and drops the empty parts). The lines are compared as sorted
+lists (a multiset):
+systemd visits the matches of a glob in readdir() order, freshroot in sorted order, so the
+same messages may come in another order. Only the newest systemd's messages are compared
+(``compare_messages=False`` for 252, whose wording is older).
+
+One message is compared by the paths it names only: the refusal of an unsafe path transition
+(the SAFE walk). systemd writes "Detected unsafe path transition A (owned by U) -> B (owned by
+V) during canonicalization of P." with U and V looked up in the *host's* user database even
+under --root (so they name whoever has that uid on the machine running the test); freshroot
+(freshroot.fs.chase) names the path and the entry it refused in words of its own rule. Both
+become "unsafe path transition to B", B relative to the root.
 """
 
 from __future__ import annotations
@@ -17,6 +36,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -263,8 +283,9 @@ class Outcome:
 def run_systemd(binary: Path, root: Path, conf: Path, case: Case) -> tuple[int, str]:
     env = {"PATH": "/usr/bin:/bin", "SYSTEMD_LOG_LEVEL": "info", "SYSTEMD_LOG_COLOR": "0", **case.env}
     proc = subprocess.run([str(binary), f"--root={root}", *case.args, str(conf)],
-                          env=env, capture_output=True, text=True, check=False, timeout=60)
-    return proc.returncode, proc.stderr
+                          env=env, capture_output=True, check=False, timeout=60)
+    # Paths are bytes: one that is not UTF-8 comes back as the str freshroot prints for it.
+    return proc.returncode, proc.stderr.decode("utf-8", "surrogateescape")
 
 
 def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:
@@ -285,37 +306,87 @@ def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:
     return status, err.getvalue()
 
 
-def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcome]:
+def run_in(case: Case, scratch: Path, label: str, oracle: Path | None) -> Outcome:
+    """Materialise ``case``'s tree in ``scratch/label`` and apply the case there: with the
+    systemd-tmpfiles binary ``oracle``, or with freshroot when ``oracle`` is None."""
     scratch.mkdir(parents=True, exist_ok=True)
     conf = scratch / "case.conf"
-    conf.write_text(case.config)
-    outcomes = []
-    for label in ("systemd", "freshroot"):
-        root = scratch / label
-        held = materialize(root, case.tree, case.base)
-        try:
-            if label == "systemd":
-                status, err = run_systemd(oracle, root, conf, case)
-            else:
-                status, err = run_freshroot(root, conf, case)
-        finally:
-            for s in held:
-                s.close()
-        outcomes.append(Outcome(status, err, snapshot(root)))
-    return outcomes[0], outcomes[1]
+    if not conf.exists():
+        conf.write_text(case.config)
+    root = scratch / label
+    held = materialize(root, case.tree, case.base)
+    try:
+        if oracle is not None:
+            status, err = run_systemd(oracle, root, conf, case)
+        else:
+            status, err = run_freshroot(root, conf, case)
+    finally:
+        for s in held:
+            s.close()
+    return Outcome(status, err, snapshot(root))
 
 
-def compare(case: Case, oracle: Path, scratch: Path) -> list[str]:
-    """Every difference between systemd and freshroot for ``case`` (empty when they agree)."""
+def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcome]:
+    (scratch / "case.conf").unlink(missing_ok=True)
+    return run_in(case, scratch, "systemd", oracle), run_in(case, scratch, "freshroot", None)
+
+
+# The refusal of an unsafe path transition: systemd's words (the owners are names from the
+# *host's* NSS, even under --root) and freshroot's own (freshroot.fs.chase). Compared by the
+# entry the walk refused to step to (systemd's second path, freshroot's "refusing to follow").
+_SYSTEMD_UNSAFE = re.compile(r"Detected unsafe path transition .+? \(owned by [^)]*\) \u2192 (.+?) "
+                             r"\(owned by [^)]*\) during canonicalization of .*\.")
+_FRESHROOT_UNSAFE = re.compile(r".+?: refusing to follow (.+?): it is owned by an unprivileged user and "
+                               r"leads to an entry owned by someone else \(a symlink that user could have planted\)")
+
+
+def _normalised(line: str) -> str:
+    m = _SYSTEMD_UNSAFE.fullmatch(line) or _FRESHROOT_UNSAFE.fullmatch(line)
+    if m is None:
+        return line
+    return f"unsafe path transition to {m.group(1).removeprefix('{root}')}"
+
+
+def messages(stderr: str, root: Path) -> list[str]:
+    """The lines of one run's stderr that are compared (see the module docstring): the root's
+    path written ``{root}``, "Would ..." lines left out, unsafe-transition refusals reduced to
+    the path refused, sorted."""
+    prefix = str(root)
+    return sorted(_normalised(line.replace(prefix, "{root}")) for line in stderr.splitlines()
+                  if line and not line.startswith("Would "))
+
+
+def diff_messages(theirs: list[str], ours: list[str]) -> list[str]:
+    """The lines only one side printed (as many times as it printed them more often)."""
+    from collections import Counter
+
+    a, b = Counter(theirs), Counter(ours)
+    return ([f"message only from systemd: {m!r}" for m in sorted((a - b).elements())]
+            + [f"message only from freshroot: {m!r}" for m in sorted((b - a).elements())])
+
+
+def compare(case: Case, oracle: Path, scratch: Path, *, compare_messages: bool = True) -> list[str]:
+    """Every difference between systemd and freshroot for ``case`` (empty when they agree):
+    trees, exit status and (unless ``compare_messages`` is false) messages."""
     theirs, ours = apply_both(case, oracle, scratch)
-    problems = diff_trees(theirs.tree, ours.tree, ("systemd", "freshroot"))
+    return differences(case, theirs, ours, scratch, compare_messages=compare_messages)
+
+
+def differences(case: Case, theirs: Outcome, ours: Outcome, scratch: Path, *, labels: tuple[str, str] = (
+        "systemd", "freshroot"), compare_messages: bool = True) -> list[str]:
+    """What :func:`compare` reports for two outcomes of ``case``, run in ``scratch/labels[i]``."""
+    problems = diff_trees(theirs.tree, ours.tree, labels)
     if theirs.status != ours.status:
-        problems.append(f"exit status differs: systemd={theirs.status} freshroot={ours.status}")
+        problems.append(f"exit status differs: {labels[0]}={theirs.status} {labels[1]}={ours.status}")
+    if compare_messages and case.env.get("SYSTEMD_LOG_LEVEL", "info") != "debug":
+        problems += diff_messages(messages(theirs.stderr, scratch / labels[0]),
+                                  messages(ours.stderr, scratch / labels[1]))
     if problems:
         tree = "".join(f"  {n.kind} {n.path} {n.mode:o} {n.uid}:{n.gid} {n.target or n.content!r}\n"
                        for n in case.tree)
-        problems.append(f"-- args: {' '.join(case.args)}\n-- tree:\n{tree}-- config:\n{case.config}"
-                        f"-- systemd stderr:\n{theirs.stderr}-- freshroot stderr:\n{ours.stderr}")
+        env = "".join(f"-- env: {k}={v}\n" for k, v in case.env.items())
+        problems.append(f"-- args: {' '.join(case.args)}\n{env}-- tree:\n{tree}-- config:\n{case.config}"
+                        f"-- {labels[0]} stderr:\n{theirs.stderr}-- {labels[1]} stderr:\n{ours.stderr}")
     return problems
 
 

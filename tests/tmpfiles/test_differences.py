@@ -12,7 +12,7 @@ import pytest
 
 from freshroot.tmpfiles.differences import DIFFERENCES, by_name
 from tests.tmpfiles.attacks import attack
-from tests.tmpfiles.harness import Case, D, F, L, apply_both
+from tests.tmpfiles.harness import Case, D, F, L, Outcome, apply_both
 from tests.tmpfiles.syntax_oracle import clean_env, make_root, our_created_paths, run_ours, run_reference, would_paths
 
 pytestmark = [pytest.mark.oracle, pytest.mark.root]
@@ -108,6 +108,27 @@ def test_copy_into_itself_stops(scratch: Path) -> None:
     assert status == 0
     assert (root / "h/a/a/f").read_text() == "x"
     assert not (root / "h/a/a/a").exists()
+
+
+def test_caps_plus_over_existing_capabilities(oracles: Path, scratch: Path) -> None:
+    by_name("caps-plus-existing")  # raises KeyError if the table lost the entry
+    import struct
+
+    case = Case("k-plus", "k /t/f - - - - cap_net_raw+p\nk+ /t/f - - - - cap_kill+p\n", (D("/t"), F("/t/f", "x")))
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    assert theirs.status == ours.status == 0
+
+    def caps(outcome: Outcome) -> tuple[int, int, int | None]:
+        value = bytes.fromhex(outcome.tree["/t/f"]["xattrs"]["security.capability"])  # type: ignore[index]
+        magic, permitted = struct.unpack_from("<II", value)
+        rootid = struct.unpack_from("<I", value, 20)[0] if len(value) >= 24 else None
+        return magic >> 24, permitted, rootid
+
+    both = (1 << 13) | (1 << 5)  # cap_net_raw and cap_kill, permitted
+    revision, permitted, rootid = caps(theirs)
+    assert (revision, permitted) == (3, both), "systemd wrote revision 3"
+    assert rootid, "with a namespace root uid"
+    assert caps(ours) == (2, both, None), "freshroot wrote revision 2"
 
 
 # --- the starting path of the remove, clean and purge walks (tests/tmpfiles/attacks.py) -------

@@ -138,9 +138,11 @@ class Acl:
             entries.append(Entry(t, ident if t in (Tag.USER, Tag.GROUP) else None, perm & 7))
         return cls(tuple(entries))
 
-    def to_text(self, accounts: Accounts | None = None, *, default: bool = False, sep: str = ",") -> str:
-        """getfacl's long form (``user:alice:r-x``); names from ``accounts``, else numeric ids."""
-        prefix = "default:" if default else ""
+    def to_text(self, accounts: Accounts | None = None, *, default: bool = False, sep: str = ",",
+                abbreviate: bool = False) -> str:
+        """getfacl's long form (``user:alice:r-x``); names from ``accounts``, else numeric ids.
+        ``abbreviate``: the tags as one letter (``u:alice:r-x``), as libacl's TEXT_ABBREVIATE."""
+        prefix = ("d:" if abbreviate else "default:") if default else ""
         out = []
         for e in self.entries:
             qualifier = ""
@@ -149,7 +151,8 @@ class Acl:
                 if accounts is not None:
                     found = accounts.user(e.qualifier) if e.tag == Tag.USER else accounts.group(e.qualifier)
                 qualifier = found.name if found is not None else str(e.qualifier)
-            out.append(f"{prefix}{_TEXT[e.tag]}:{qualifier}:{perm_text(e.perm)}")
+            tag = _TEXT[e.tag][0] if abbreviate else _TEXT[e.tag]
+            out.append(f"{prefix}{tag}:{qualifier}:{perm_text(e.perm)}")
         return sep.join(out)
 
 

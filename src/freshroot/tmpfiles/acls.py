@@ -7,7 +7,8 @@
 - Entries written with ``X`` get execute only on directories and on files that already have
   an execute bit somewhere (or get one from the line).
 - Symlinks are skipped; a file system without ACL support is skipped quietly.
-- The argument is parsed as systemd does at parse time: a bad ACL is a warning, not an error.
+- The argument is checked as systemd does at parse time (a bad ACL is a warning there, not an
+  error) and parsed again here, where the line's path is known.
 
 Names (u:alice:rwx) are resolved in the *target root's* accounts; systemd asks the host's
 NSS even under --root. A deliberate difference, see differences.py.
@@ -46,7 +47,8 @@ def _spec(ctx: Context, item: Item) -> acl.AclSpec | None:
     try:
         spec = acl.parse(item.argument or "", _accounts(ctx), want_mask=not item.plus, location=item.location)
     except ConfigError as e:
-        ctx.warn(f'{item.location}: Failed to parse ACL "{item.argument}", ignoring: {e.message}')
+        # The parse of the line has said so already (freshroot.tmpfiles.parse, as systemd does).
+        ctx.debug(f'Failed to parse ACL "{item.argument}", ignoring: {e.message}')
         spec = None
     ctx.cache[key] = spec
     return spec
@@ -83,7 +85,9 @@ def _set(ctx: Context, fd: int, st: os.stat_result, path: str, new: acl.Acl, *, 
     # add_base_acls_if_needed: missing user::, group::, other:: come from the mode bits.
     new = new.with_base(st.st_mode)
     kind = "default" if default else "access"
-    ctx.action("Would set", "Setting", f"{kind} ACL {new.to_text()} on {ctx.shown(path)}")
+    # acl_to_any_text(TEXT_ABBREVIATE), as systemd prints it (ids, not names: systemd's names
+    # would be the host's).
+    ctx.action("Would set", "Setting", f"{kind} ACL {new.to_text(abbreviate=True)} on {ctx.shown(path)}")
     if ctx.dry_run:
         return
     try:

@@ -1,7 +1,8 @@
 """File capabilities for k and K lines: the argument in cap_from_text(3) form, written as the
 ``security.capability`` extended attribute (VFS_CAP_REVISION_2), as libcap's cap_set_fd does.
 
-A bad capability text is a warning (the line does nothing), as a bad ACL is. Symlinks and
+A bad capability text is a warning when the line is read (freshroot.tmpfiles.parse), and the
+line does nothing, as with a bad ACL. Symlinks and
 anything but regular files are skipped: file capabilities only mean something on programs.
 """
 
@@ -106,17 +107,19 @@ def fd_set_caps(
     try:
         effective, permitted, inheritable, rootuid = parse(item.argument or "", start)
     except CapabilityTextError as e:
-        ctx.warn(f"{item.location}: Failed to parse capabilities '{item.argument}', ignoring: {e}")
+        # The parse of the line has warned already (freshroot.tmpfiles.parse, as systemd does).
+        ctx.debug(f"Failed to parse capabilities '{item.argument}', ignoring: {e}")
+        return
+    if st is None:
+        st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        ctx.debug(f"Skipping file capabilities for '{ctx.shown(path)}' (inode type does not support file "
+                  "capabilities).")
         return
     value = encode(effective, permitted, inheritable, rootuid)
     if effective and effective != permitted | inheritable:
         # libcap refuses to store an effective set that is neither empty nor everything.
         raise ctx.error("Inconsistent effective bits")
-    if st is None:
-        st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        ctx.debug(f"Skipping capabilities on {ctx.shown(path)}: not a regular file.")
-        return
     ctx.action("Would set", "Setting", f"capabilities '{item.argument}' on {ctx.shown(path)}")
     if ctx.dry_run:
         return

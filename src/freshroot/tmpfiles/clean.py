@@ -55,7 +55,7 @@ from freshroot.fs.statx import (
     RawStatx,
     raw_ns,
 )
-from freshroot.tmpfiles.globs import GlobIndex, is_glob
+from freshroot.tmpfiles.globs import GlobIndex, byte_chars, is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, ItemGroup, ItemType
 
@@ -222,19 +222,28 @@ class Cleaner:
 
     # --- r and R under --clean ---------------------------------------------------------
 
-    def _open_parent(self, path: str, what: str = "Failed to open") -> tuple[int, str] | bool:
+    def _open_parent(self, path: str, what: str = "Failed to open directory", *,
+                     remove: bool = False) -> tuple[int, str] | bool:
         """A readable fd of the directory holding ``path`` (walked with SAFE) and the name in
-        it; True when there is nothing there (nothing to do), False when it failed (logged)."""
+        it; True when there is nothing there (nothing to do), False when it failed (logged).
+        With ``remove`` (the path itself is to be removed), a parent that is not a directory
+        is the failure systemd's remove() meets there ("rm PATH: Not a directory")."""
         try:
             with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as parent:
                 return reopen(parent.fd, os.O_RDONLY | os.O_DIRECTORY), parent.rest
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            return True
+        except NotADirectoryError as e:
+            if remove:
+                self.log(f"rm {self._display(path)}: {e.strerror}")
+                return False
             return True
         except UnsafePathError as e:
             self.log(str(e))
             return False
         except OSError as e:
-            self.log(f"{what} {self._display(path)}: {e}")
+            # systemd opens the whole path by name (opendir, remove()): the error is that one's.
+            self.log(f"{what} {self._display(path)}: {e.strerror or e}")
             return False
 
     def _clean_remove(self, item: Item, path: str, age: Age) -> bool:
@@ -337,13 +346,15 @@ class Cleaner:
 
     # --- D and R under --remove, and --purge: the same walk with every age passed ---------
 
-    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool) -> bool:
+    def remove_recursive(self, item: Item, path: str, *, remove_instance: bool, named: bool = False) -> bool:
         """systemd's remove_recursive(): empty ``path`` as dir_cleanup does with an infinite
         cutoff, so x/X exclusions, lines of their own, mount points, locks, live sockets and
         devices are still spared; then remove ``path`` itself if asked (and if now empty).
         A symlink or file at ``path`` is removed, never followed. The path's parents are
-        resolved with chase(SAFE): no planted symlink on the way is followed."""
-        opened = self._open_parent(path)
+        resolved with chase(SAFE): no planted symlink on the way is followed. ``named``: the
+        path is the line's own (not a glob's match), so a parent that is not a directory is
+        the failure systemd's remove() of it meets."""
+        opened = self._open_parent(path, remove=remove_instance and named)
         if isinstance(opened, bool):
             return opened
         pfd, name = opened
@@ -442,7 +453,9 @@ class Cleaner:
         if not (item.purge and item.type.purgeable):
             return True
         ok = True
-        for path in self._instances(item) if item.type.takes_glob else [item.path]:
+        if not item.type.takes_glob:
+            return self.remove_recursive(item, item.path, remove_instance=True, named=True)
+        for path in self._instances(item):
             ok = self.remove_recursive(item, path, remove_instance=True) and ok
         return ok
 
@@ -629,7 +642,7 @@ class Cleaner:
             if name in own_lines:
                 self._decide(prefix + "/" + name, "skip", "it has a line of its own", item)
                 continue
-            if glob_re is not None and glob_re.match(name):
+            if glob_re is not None and glob_re.match(name if name.isascii() else byte_chars(name)):
                 self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
                 continue
             mode = sx[R_MODE]
@@ -666,11 +679,13 @@ class Cleaner:
                     if e.errno == errno.EPERM and _O_NOATIME:
                         try:
                             fd = os.open(name, _FILE_OPEN, dir_fd=dfd)
-                        except OSError:
-                            fd = -1
-                    elif e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENXIO, errno.EACCES):
-                        self.log(f'Opening file "{self._display(prefix + "/" + name)}" to lock it failed: '
-                                 f"{e.strerror}")
+                        except OSError as e2:
+                            e = e2
+                    if fd < 0 and not dry and e.errno not in (errno.ENOENT, errno.ELOOP):
+                        # A socket (ENXIO) cannot be opened at all: systemd 262 says so, and
+                        # removes it without a lock.
+                        self.log(f'Opening file "{self._display(prefix + "/" + name)}" failed, '
+                                 f"proceeding without lock: {e.strerror}")
                 if fd >= 0:
                     try:
                         flock(fd, lock_flags)

@@ -4,10 +4,10 @@ which items may share a path, their order, and the age X lines inherit."""
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from dataclasses import dataclass, field
 
 from freshroot.tmpfiles.fields import path_startswith
+from freshroot.tmpfiles.globs import fnmatch_path
 from freshroot.tmpfiles.model import Config, Item, ItemGroup, ItemType
 
 _DIR_TYPES = frozenset({
@@ -55,17 +55,8 @@ def sort_key(item: Item) -> tuple[int, int]:
 
 
 def _fnmatch_pathname_period(pattern: str, name: str) -> bool:
-    """fnmatch(3) with FNM_PATHNAME|FNM_PERIOD, component by component."""
-    pp = pattern.split("/")
-    nn = name.split("/")
-    if len(pp) != len(nn):
-        return False
-    for p, n in zip(pp, nn, strict=True):
-        if n.startswith(".") and not p.startswith("."):
-            return False
-        if not fnmatch.fnmatchcase(n, p):
-            return False
-    return True
+    """fnmatch(3) with FNM_PATHNAME|FNM_PERIOD, as glibc reads the pattern (globs.fnmatch_path)."""
+    return fnmatch_path(pattern, name)
 
 
 @dataclass

@@ -143,7 +143,8 @@ class Context:
             if self.literal_glob and not self._exists(path):
                 raise NoMatch(path) from e
             if item.allow_failure:
-                logger.info(str(e))
+                # systemd chases without CHASE_WARN then: the refusal is not shown.
+                logger.debug(str(e))
                 raise ItemFailed(str(e)) from e
             raise self.error(str(e)) from e
         except OSError as e:

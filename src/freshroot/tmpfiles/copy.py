@@ -22,7 +22,8 @@ from freshroot.tmpfiles.perms import set_perms
 
 def copy_files(ctx: Context, item: Item) -> None:
     source = item.argument or ""
-    ctx.action("Would copy", "Copying", f'tree "{source}" to "{ctx.shown(item.path)}"')
+    # systemd joins the source with --root when it reads the line: its messages show it so.
+    ctx.action("Would copy", "Copying", f'tree "{ctx.shown(source)}" to "{ctx.shown(item.path)}"')
     if ctx.dry_run:
         return
     name = base_name(item.path)

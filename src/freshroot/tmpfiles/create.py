@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import stat
 from collections.abc import Callable
 from typing import assert_never
@@ -47,11 +48,12 @@ def _write(ctx: Context, item: Item, fd: int, path: str) -> None:
         raise ctx.os_failure(f'Failed to write file "{ctx.shown(path)}"', e) from e
 
 
-def _opath(ctx: Context, dir_fd: int, name: str, path: str, what: str) -> int:
+def _opath(ctx: Context, dir_fd: int, name: str, failed: str) -> int:
+    """An O_PATH fd of ``name``; ``failed`` is systemd's message when that fails."""
     try:
         return ops.open_path_at(dir_fd, name)
     except OSError as e:
-        raise ctx.os_failure(f"Failed to open {what} {ctx.shown(path)}", e) from e
+        raise ctx.os_failure(failed, e) from e
 
 
 def create_file(ctx: Context, item: Item, path: str) -> None:
@@ -64,7 +66,7 @@ def create_file(ctx: Context, item: Item, path: str) -> None:
             fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | O_FLAGS,
                          item.mode, dir_fd=parent.fd)
         except FileExistsError:
-            fd = _opath(ctx, parent.fd, name, path, "file")
+            fd = _opath(ctx, parent.fd, name, f"Failed to reopen file {ctx.shown(path)}")
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
@@ -343,6 +345,10 @@ def create_node(ctx: Context, item: Item, path: str, kind: int) -> None:
     """create_fifo and create_device: p, c, b (with '+': replace what is there)."""
     what = {stat.S_IFIFO: "FIFO", stat.S_IFCHR: "device node", stat.S_IFBLK: "device node"}[kind]
     name = base_name(path)
+    # systemd 262 quotes the path in the device node messages, not in the FIFO ones (but in
+    # the FIFO one after a replacement).
+    shown_q = f"'{ctx.shown(path)}'"
+    shown = ctx.shown(path) if kind == stat.S_IFIFO else shown_q
     if ctx.dry_run:
         ctx.info(f"Would create {'fifo' if kind == stat.S_IFIFO else 'device node'} {ctx.shown(path)}")
         return
@@ -360,8 +366,10 @@ def create_node(ctx: Context, item: Item, path: str, kind: int) -> None:
                 if kind != stat.S_IFIFO and err.errno in (errno.EPERM, errno.EACCES):
                     ctx.debug(f"We lack permissions, skipping creation of device node '{ctx.shown(path)}'.")
                     return
-                raise ctx.os_failure(f"Failed to create {what} {ctx.shown(path)}", err) from err
-            raise ctx.os_failure(f"Failed to open {what} we just created {ctx.shown(path)}", e) from e
+                raise ctx.os_failure(f"Failed to create {what} {shown}", err) from err
+            first_open = (f"Failed to open FIFO we just created {shown}" if kind == stat.S_IFIFO
+                          else f"Failed to open device node {shown} we just created")
+            raise ctx.os_failure(first_open, e) from e
         try:
             st = os.fstat(fd)
             if stat.S_IFMT(st.st_mode) != kind:
@@ -370,11 +378,16 @@ def create_node(ctx: Context, item: Item, path: str, kind: int) -> None:
                     return
                 os.close(fd)
                 fd = -1
-                _replace(ctx, parent.fd, name, path, lambda d, n: _make_node(item, d, n, kind))
-                fd = _opath(ctx, parent.fd, name, path, what)
+                _replace(ctx, parent.fd, name, path, lambda d, n: _make_node(item, d, n, kind),
+                         failed=f"Failed to create {what} {shown}")
+                try:
+                    fd = ops.open_path_at(parent.fd, name)
+                except OSError as e:
+                    raise ctx.os_failure(f"Failed to open {what} we just created {shown_q}", e) from e
                 st = os.fstat(fd)
                 if stat.S_IFMT(st.st_mode) != kind:
-                    raise ctx.error(f"{what} we just created is not a {what}, refusing.")
+                    raise ctx.error("FIFO inode we just created is not a FIFO, refusing." if kind == stat.S_IFIFO
+                                    else "Device node we just created is not a device node, refusing.")
                 creation = Creation.FORCE
             set_perms(ctx, item, fd, path, st, creation)
         finally:
@@ -382,9 +395,10 @@ def create_node(ctx: Context, item: Item, path: str, kind: int) -> None:
                 os.close(fd)
 
 
-def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object) -> None:
+def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object, *, failed: str) -> None:
     """The '+' replacement: make the node under a temporary name and rename it over the old
-    one; when the old one is a directory, remove it (rm -rf) and make the node in place."""
+    one; when the old one is a directory, remove it (rm -rf) and make the node in place.
+    ``failed``: systemd's message when making the node fails."""
     assert callable(make)
     ctx.forget_dirs()
     tmp = f".#{name}{os.urandom(8).hex()}"
@@ -394,7 +408,7 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object) -> N
     except OSError as e:
         os.unlink(tmp, dir_fd=dir_fd)
         if e.errno not in (errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY):
-            raise ctx.os_failure(f"Failed to create {ctx.shown(path)}", e) from e
+            raise ctx.os_failure(failed, e) from e
     else:
         return
     try:
@@ -404,19 +418,19 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object) -> N
     try:
         make(dir_fd, name)
     except OSError as e:
-        raise ctx.os_failure(f"Failed to create {ctx.shown(path)}", e) from e
+        raise ctx.os_failure(failed, e) from e
 
 
 def create_symlink(ctx: Context, item: Item, path: str) -> None:
     name = base_name(path)
     target = item.argument or ""
+    if item.if_exists and not _target_exists(ctx, path, target):
+        ctx.debug(f"Symlink source path '{target}' does not exist, skipping line.")
+        return
     if ctx.dry_run:
         ctx.info(f"Would create symlink {ctx.shown(path)} -> {target}")
         return
     with ctx.open_parent(item, path) as parent:
-        if item.if_exists and not _target_exists(ctx, parent.fd, target):
-            ctx.debug(f"Symlink target {target} of {ctx.shown(path)} does not exist, skipping.")
-            return
         err: OSError | None = None
         try:
             ops.symlink_at(target, parent.fd, name)
@@ -431,15 +445,18 @@ def create_symlink(ctx: Context, item: Item, path: str) -> None:
             raise ctx.os_failure(f"Failed to open symlink we just created '{ctx.shown(path)}'", e) from e
         try:
             st = os.fstat(fd)
-            good = stat.S_ISLNK(st.st_mode) and ops.readlink_fd(fd) == target
+            # Compared as bytes: a target given with raw bytes that happen to be UTF-8 reads back
+            # as other characters.
+            good = stat.S_ISLNK(st.st_mode) and os.fsencode(ops.readlink_fd(fd)) == os.fsencode(target)
             if not good:
                 if not item.plus:
                     ctx.debug(f'"{ctx.shown(path)}" is not a symlink or does not point to the correct path.')
                     return
                 os.close(fd)
                 fd = -1
-                _replace(ctx, parent.fd, name, path, lambda d, n: ops.symlink_at(target, d, n))
-                fd = _opath(ctx, parent.fd, name, path, "symlink")
+                _replace(ctx, parent.fd, name, path, lambda d, n: ops.symlink_at(target, d, n),
+                         failed=f"symlink({target}, {ctx.shown(path)}) failed")
+                fd = _opath(ctx, parent.fd, name, f"Failed to open symlink we just created '{ctx.shown(path)}'")
                 st = os.fstat(fd)
                 if not stat.S_ISLNK(st.st_mode):
                     raise ctx.error("Symlink we just created is not a symlink, refusing.")
@@ -450,15 +467,24 @@ def create_symlink(ctx: Context, item: Item, path: str) -> None:
                 os.close(fd)
 
 
-def _target_exists(ctx: Context, dir_fd: int, target: str) -> bool:
-    from freshroot.fs.chase import chase
+def _target_exists(ctx: Context, path: str, target: str) -> bool:
+    """L?: whether the link's target is there, as systemd 262 checks it before anything else:
+    walked with SAFE (relative to the link's directory, inside the root), the last component
+    not followed (a dangling symlink is there). Missing: False. Any other failure (a parent
+    that is not a directory, an unsafe transition) fails the line."""
+    from freshroot.fs.chase import ChaseFlags, chase
 
-    where = target if target.startswith("/") else _dir_path_of(ctx, dir_fd) + "/" + target
+    where = target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target)
     try:
-        with chase(where, root_fd=ctx.root_fd):
+        with chase(where, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW):
             return True
-    except OSError:
+    except FileNotFoundError:
         return False
+    except UnsafePathError as e:
+        raise ctx.error(f"Failed to check if symlink source path '{target}' exists: "
+                        f"{os.strerror(errno.ENOLINK)}") from e
+    except OSError as e:
+        raise ctx.os_failure(f"Failed to check if symlink source path '{target}' exists", e) from e
 
 
 # Lines whose action opens the path itself and can tell "not there" apart: for these a path

@@ -15,7 +15,14 @@ import stat
 from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import reopen
-from freshroot.tmpfiles.globs import _component_regex, expand_braces, is_glob
+from freshroot.tmpfiles.globs import (
+    _component_regex,
+    byte_chars,
+    expand_braces,
+    has_magic,
+    is_glob,
+    unescape_literal,
+)
 
 
 def expand(root_fd: int, pattern: str, *, safe: bool = True) -> list[str]:
@@ -26,7 +33,11 @@ def expand(root_fd: int, pattern: str, *, safe: bool = True) -> list[str]:
     flags = ChaseFlags.SAFE if safe else ChaseFlags.NONE
     for variant in expand_braces(pattern):
         components = [c for c in variant.split("/") if c]
-        found.update(_walk(root_fd, "", components, flags))
+        # glob(3) takes the directory part up to the first component with magic as written
+        # (backslashes removed); from there on every component is matched with fnmatch().
+        literal = next((k for k, c in enumerate(components[:-1]) if has_magic(c)), max(len(components) - 1, 0))
+        prefix = "".join(f"/{unescape_literal(c)}" for c in components[:literal])
+        found.update(_walk(root_fd, prefix, components[literal:], flags))
     return sorted(found)
 
 
@@ -62,11 +73,10 @@ def _walk(root_fd: int, prefix: str, components: list[str], flags: ChaseFlags) -
         return [prefix or "/"] if _exists(root_fd, prefix or "/", flags) else []
     head, rest = components[0], components[1:]
     if not is_glob(head):
-        literal = re.sub(r"\\(.)", r"\1", head)
-        return _walk(root_fd, f"{prefix}/{literal}", rest, flags)
+        return _walk(root_fd, f"{prefix}/{head}", rest, flags)
     regex = re.compile(_component_regex(head) + r"\Z", re.DOTALL)
     out: list[str] = []
     for name in _list(root_fd, prefix, flags):
-        if regex.match(name):
+        if regex.match(byte_chars(name)):
             out.extend(_walk(root_fd, f"{prefix}/{name}", rest, flags))
     return out

@@ -9,6 +9,7 @@ itself is removed when it exists with the wrong type, mount points excepted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import stat
@@ -138,12 +139,19 @@ def _mkdir_parents_rm_if_wrong_type(ctx: Context, child_mode: int, path: str) ->
                     os.mkdir(name, 0o755, dir_fd=fd)
                 except OSError as e:
                     raise ctx.os_failure(f'Failed to mkdir "{name}" at "{ctx.shown(walked or "/")}"', e) from e
-            if ctx.dry_run and missing:
-                return
             try:
+                # In a dry run nothing was removed or made: as in systemd, opening a parent that
+                # is missing or not a directory then fails (and so does the line).
                 with chase(current, root_fd=ctx.root_fd) as c:
+                    if not stat.S_ISDIR(c.st.st_mode):
+                        raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), current)
                     nxt = os.dup(c.fd)
                     walked = c.path.rstrip("/")
+            except FileNotFoundError as e:
+                # systemd logs it, but returns -ENOENT, which mkdir_parents_item ignores: the
+                # line goes on (and reports the missing parent itself).
+                ctx.error(f'Failed to open "{name}" at "{ctx.shown(walked or "/")}": {e.strerror}')
+                return
             except OSError as e:
                 raise ctx.os_failure(f'Failed to open "{name}" at "{ctx.shown(walked or "/")}"', e) from e
             os.close(fd)

@@ -50,6 +50,10 @@ class Resolver:
         self._uids: dict[str, int | None] = {}
         self._gids: dict[str, int | None] = {}
 
+    def accounts(self) -> object:
+        """The root's /etc/passwd and /etc/group (an Accounts), read once."""
+        return self._load()
+
     def _load(self) -> object:
         if self._accounts is None:
             from freshroot.fs.accounts import Accounts
@@ -217,6 +221,12 @@ class LineParser:
                 attribute_value, attribute_mask = fields.parse_attributes(argument, path)
             except ValueError as e:
                 raise LineError(str(e), located=False) from e
+        if letter in "aA":
+            assert argument is not None
+            self._check_acl(argument, plus="+" in mods)
+        if letter in "kK":
+            assert argument is not None
+            self._check_caps(argument)
         # After the per-type checks above, as in systemd.
         if "$" in mods and not itype.purgeable:
             raise LineError(f"Purge flag '$' combined with line type '{letter}' which does not support purging.")
@@ -310,6 +320,32 @@ class LineParser:
             xattrs=tuple((n, v.encode("utf-8", "surrogateescape")) for n, v in xattrs),
             attribute_value=attribute_value, attribute_mask=attribute_mask,
         )
+
+    def _check_acl(self, argument: str, *, plus: bool) -> None:
+        """parse_acls_from_arg(): a bad ACL is a warning (debug with --graceful), not located,
+        and the line then sets nothing (freshroot.tmpfiles.acls parses it again, silently)."""
+        from freshroot.errors import ConfigError
+        from freshroot.fs import acl
+        from freshroot.fs.accounts import Accounts
+
+        accounts = self.resolver.accounts()
+        assert isinstance(accounts, Accounts)
+        try:
+            acl.parse(argument, accounts, want_mask=not plus)
+        except ConfigError:
+            level = Level.DEBUG if self.options.graceful else Level.WARNING
+            self._note(level, f'Failed to parse ACL "{argument}", ignoring: {EINVAL}', located=False)
+
+    def _check_caps(self, argument: str) -> None:
+        """parse_caps_from_arg(): a bad capability text is a warning, not located, and the line
+        then sets nothing (freshroot.tmpfiles.caps parses it again, silently)."""
+        from freshroot.tmpfiles import caps
+
+        try:
+            caps.parse(argument)
+        except caps.CapabilityTextError:
+            self._note(Level.WARNING, f'Failed to parse capabilities "{argument}", ignoring: {EINVAL}',
+                       located=False)
 
     def _included(self, path: str) -> bool:
         """should_include_path(): excluded prefixes win, then included ones, else all."""

@@ -4,6 +4,7 @@ caller obtained safely; none re-resolves a path."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -78,6 +79,10 @@ def set_perms(
         raise ctx.os_failure(f"Failed to set owner or mode of {shown}", e) from e
 
 
+# systemd's ERRNO_IS_NOT_SUPPORTED().
+_NOT_SUPPORTED = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS, errno.EAFNOSUPPORT, errno.EPFNOSUPPORT,
+                            errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.ENOPROTOOPT})
+
 _protected: list[bool] = []
 
 
@@ -97,13 +102,14 @@ def set_xattrs(
     del st, creation
     for name, value in item.xattrs:
         shown = ctx.shown(path)
-        ctx.action("Would set", "Setting", f"extended attribute '{name}={value.decode(errors='replace')}' on {shown}")
+        text = value.decode(errors="replace")
+        ctx.action("Would set", "Setting", f"extended attribute '{name}={text}' on {shown}")
         if ctx.dry_run:
             continue
         try:
             nodes.set_xattr_fd(fd, name, value)
         except OSError as e:
-            raise ctx.os_failure(f"Setting extended attribute {name} on {shown} failed", e) from e
+            raise ctx.os_failure(f"Failed to set extended attribute {name}={text} on '{shown}'", e) from e
 
 
 def set_attribute(
@@ -127,9 +133,14 @@ def set_attribute(
     try:
         previous, current = nodes.change_flags(fd, value, item.attribute_mask)
     except OSError as e:
-        # systemd only warns: file attributes are best effort.
-        ctx.warn(f"Cannot set file attributes for '{shown}', value=0x{item.attribute_value:08x}, "
-                 f"mask=0x{item.attribute_mask:08x}, ignoring: {e.strerror}")
+        # systemd only warns: file attributes are best effort. That the file system does not
+        # support them (ERRNO_IS_NOT_SUPPORTED) is not even a warning.
+        text = (f"Cannot set file attributes for '{shown}', value=0x{item.attribute_value:08x}, "
+                f"mask=0x{item.attribute_mask:08x}, ignoring: {e.strerror}")
+        if e.errno in _NOT_SUPPORTED:
+            ctx.debug(text)
+        else:
+            ctx.warn(text)
         return
     expected = (previous & ~item.attribute_mask) | (value & item.attribute_mask)
     if current != expected:

@@ -4,11 +4,13 @@ The six fields are words: systemd unquotes and C-unescapes them, so anything tha
 change a word (whitespace, quotes, backslashes, control bytes, bytes that are not UTF-8) is
 written as a C escape. The argument is the raw rest of the line: for f, w, L and C systemd
 C-unescapes it, so the same escaping applies (plus a leading or trailing blank, and a lone "-");
-for the other types it is taken as written and may not contain a line break. Binary content
+for the other types it is taken as written (t/T: ``name=value`` words, quoted as systemd
+unquotes them) and may not contain a line break. Binary content
 (a NUL, or bytes that are not UTF-8) is written base64-encoded with the '~' modifier.
 
 '%' is left alone by default: specifiers (%h, %t, ...) mean in rendered settings what they mean
-in tmpfiles.d. ``literal_percent=True`` writes '%%' so that the text means the characters given.
+in tmpfiles.d. ``literal_percent=True`` writes '%%' so that the text means the characters given
+(in the path, and in the arguments systemd expands specifiers in: f, w, L, C, t and T).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from freshroot.tmpfiles.model import USEC_INFINITY
 from freshroot.tmpfiles.timespan import format_timespan
 
 _UNESCAPED_ARGUMENT = frozenset("fFwLC")
+_SPECIFIER_ARGUMENT = frozenset("tT")  # raw arguments whose specifiers systemd expands
 _NAMED = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\t": "\\t", "\n": "\\n", "\r": "\\r",
           "\a": "\\a", "\b": "\\b", "\f": "\\f", "\v": "\\v"}
 
@@ -66,6 +69,8 @@ def escape_argument(value: str, type_letter: str, *, literal_percent: bool = Fal
         if value.strip(" \t") != value or value in ("", "-"):
             raise RenderError(f"the argument of a {type_letter} line cannot start or end with a blank, "
                               "or be empty or '-'")
+        if literal_percent and type_letter in _SPECIFIER_ARGUMENT:
+            return value.replace("%", "%%")  # the extended attributes of t/T are expanded
         return value
     out = "".join(_escape_char(c, space=False) for c in value)
     if literal_percent:
