@@ -124,6 +124,9 @@ def modifier_cases() -> list[Case]:
         Case("minus-c-exists", "c- /t/x - - - 1:3\n", (D("/t"), F("/t/x"))),
         Case("eq-parents", "f= /t/a/b/c - - - - deep\n", (D("/t"), F("/t/a", "blocker"))),
         Case("eq-parents-dangling", "d= /t/a/b\n", (D("/t"), L("/t/a", "nowhere"))),
+        # The message names the followed type (a file), the symlink itself is what goes.
+        Case("eq-parents-link-to-file", "f+= /t/b/c/a - - - - trunc\n",
+             (D("/t"), F("/t/a"), D("/t/b"), L("/t/b/c", "../a"))),
         Case("eq-parents-link-ok", "d= /t/a/b 0700\n", (D("/t"), D("/t/real"), L("/t/a", "real"))),
         Case("eq-parents-fifo", "d= /t/a/b 0700\n", (D("/t"), P("/t/a"))),
         Case("eq-unsafe-parent", "L= /t/u/b/x - - - - target\n",

@@ -97,9 +97,11 @@ def _rm_if_wrong_type(ctx: Context, mode: int, parent_fd: int, name: str, path: 
         raise ctx.error(f'Unsafe transition from "{ctx.shown(posixpath.dirname(path) or "/")}" to "{name}".')
     if stat.S_IFMT(st.st_mode) == mode:
         return False
+    # The message names the type that was found (a symlink's target's, when following, as
+    # 262 says it); what is removed is the entry itself, never what a symlink points to.
+    ctx.info(f'Wrong file type 0o{stat.S_IFMT(st.st_mode):o}; rm -rf "{ctx.shown(path)}"')
     if follow:
         st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
-    ctx.info(f'Wrong file type 0o{stat.S_IFMT(st.st_mode):o}; rm -rf "{ctx.shown(path)}"')
     if _is_mount_point(parent_fd, name):
         raise ctx.error(f'Not removing "{ctx.shown(path)}" because it is a mount point.')
     ctx.action("Would remove", "Removing", ctx.shown(path))
