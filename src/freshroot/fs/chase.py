@@ -174,6 +174,25 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
         walk.close()
 
 
+def chase_child(dir_fd: int, dir_st: os.stat_result, dir_path: str, name: str, *, path: str) -> Chased:
+    """The last step of chase(path, SAFE|NOFOLLOW), for a caller that has already walked to the
+    parent directory (``dir_fd``, its stat and canonical path) without following any symlink:
+    chase() would have come the same way and judged it the same, then done just this.
+
+    ``name`` is one plain component (not "", "." or ".."); ``path`` is for messages only.
+    """
+    child = os.open(name, O_PATH_FLAGS, dir_fd=dir_fd)
+    at = f"{dir_path.rstrip('/')}/{name}"
+    try:
+        child_st = os.fstat(child)
+        if unsafe_transition(dir_st, child_st):
+            raise _refuse(path, at)
+    except BaseException:
+        os.close(child)
+        raise
+    return Chased(child, at, "", child_st)
+
+
 class _Walk:
     """The directories walked so far, root first; each holds an O_PATH fd."""
 
