@@ -307,7 +307,7 @@ class LineParser:
             credential="^" in mods, purge="$" in mods, if_exists="?" in mods,
             mode=mode, mode_set=mode_set, mode_masked=masked, mode_only_create=only_create,
             uid=uid, gid=gid, age=age, argument=argument, binary=binary, device=device,
-            xattrs=tuple((n, v.encode("utf-8", "surrogateescape")) for n, v in xattrs),
+            xattrs=tuple((n, v.encode("utf-8", "surrogateescape")) for n, v in xattrs) if xattrs else (),
             attribute_value=attribute_value, attribute_mask=attribute_mask,
         )
 
