@@ -8,7 +8,6 @@ import enum
 import errno
 import logging
 import os
-import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -265,7 +264,7 @@ def parent_of(path: str) -> str:
 
 
 def base_name(path: str) -> str:
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]  # posixpath.basename, without its generality
     if not name:
         raise OSError(errno.EISDIR, "the path names a directory", path)
     return name
