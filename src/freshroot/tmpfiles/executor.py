@@ -22,7 +22,6 @@ from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR, FreshrootError
 from freshroot.tmpfiles.context import Context, ItemFailed, Operation
 from freshroot.tmpfiles.create import create_item
 from freshroot.tmpfiles.model import Item, ItemGroup
-from freshroot.tmpfiles.remove import clean_item, purge_item, remove_item
 
 PHASES = (Operation.PURGE, Operation.REMOVE | Operation.CLEAN, Operation.CREATE)
 TEARDOWN = Operation.REMOVE | Operation.CLEAN | Operation.PURGE
@@ -69,6 +68,8 @@ def _process_all(ctx: Context, item: Item, operation: Operation) -> bool:
     """process_item for phases other than create: the operations in systemd's order."""
     ok = _create(ctx, item) if Operation.CREATE in operation else True
     if Operation.REMOVE in operation:
+        from freshroot.tmpfiles.remove import remove_item  # see run_phases
+
         ctx.forget_dirs()
         ok = _run(ctx, item, remove_item) and ok
     for op in (Operation.CLEAN, Operation.PURGE):
@@ -120,8 +121,13 @@ def run_phases(ctx: Context, operations: Operation) -> int:
     """Run the requested operations; return systemd's exit status."""
     ok = True
     links = Links(ctx)
-    ctx.extra.setdefault(Operation.CLEAN, clean_item)
-    ctx.extra.setdefault(Operation.PURGE, purge_item)
+    if operations & TEARDOWN:
+        # Imported only for these phases: the cleaner (and statx) is start-up time that a
+        # plain --create does not need.
+        from freshroot.tmpfiles.remove import clean_item, purge_item
+
+        ctx.extra.setdefault(Operation.CLEAN, clean_item)
+        ctx.extra.setdefault(Operation.PURGE, purge_item)
     for phase in PHASES:
         op = operations & phase
         if not op:
