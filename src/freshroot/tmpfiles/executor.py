@@ -25,6 +25,9 @@ from freshroot.tmpfiles.model import Item, ItemGroup
 
 PHASES = (Operation.PURGE, Operation.REMOVE | Operation.CLEAN, Operation.CREATE)
 TEARDOWN = Operation.REMOVE | Operation.CLEAN | Operation.PURGE
+# Read once: in Python 3.11 reading an enum member off its class is slow (EnumType has a
+# __getattr__, so every Operation.CREATE goes through it), and these run per line.
+CREATE = Operation.CREATE
 
 
 class Links:
@@ -59,7 +62,7 @@ def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
         return True
     else:
         ctx.done[id(item)] = done | operation
-    if operation is Operation.CREATE:
+    if operation is CREATE:
         return _create(ctx, item)
     return _process_all(ctx, item, operation)
 
@@ -104,11 +107,11 @@ def _run(ctx: Context, item: Item, fn: Callable[[Context, Item], None]) -> bool:
 
 def process_group(ctx: Context, links: Links, group: ItemGroup, operation: Operation) -> bool:
     ok = True
-    create_only = operation is Operation.CREATE  # identity first: see process_item
-    if create_only or Operation.CREATE in operation:
+    create_only = operation is CREATE  # identity first: see process_item
+    if create_only or CREATE in operation:
         parent = links.parent.get(id(group))
         if parent is not None:
-            ok = process_group(ctx, links, parent, Operation.CREATE)
+            ok = process_group(ctx, links, parent, CREATE)
     if not create_only and operation & TEARDOWN:
         for child in links.children.get(id(group), ()):
             ok = process_group(ctx, links, child, operation & TEARDOWN) and ok

@@ -301,7 +301,7 @@ class LineParser:
         age = self._age(age_s, letter) if age_s not in _EMPTY else None
         return Item(
             type=itype, path=path, location=location,
-            plus="+" in mods or itype is ItemType.TRUNCATE_FILE, boot="!" in mods,
+            plus="+" in mods or letter == "F", boot="!" in mods,  # F is the legacy f+
             allow_failure="-" in mods, try_replace="=" in mods, base64=unbase64,
             credential="^" in mods, purge="$" in mods, if_exists="?" in mods,
             mode=mode, mode_set=mode_set, mode_masked=masked, mode_only_create=only_create,

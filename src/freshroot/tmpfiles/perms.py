@@ -13,6 +13,7 @@ from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.model import Item
 
 FS_DIRSYNC_FL = 0x00010000
+EXISTING = Creation.EXISTING  # read once, as executor.CREATE: set_perms runs per line
 
 # An action on an entry's O_PATH fd: (context, item, fd, path, stat or None, creation mode).
 FdAction = Callable[[Context, Item, int, str, os.stat_result | None, Creation], None]
@@ -41,7 +42,7 @@ def set_perms(
     if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode) and not _hardlinks_protected():
         raise ctx.error(f"Refusing to set permissions on hardlinked file {ctx.shown(path)} while the "
                         "fs.protected_hardlinks sysctl is turned off.")
-    existing = creation is Creation.EXISTING
+    existing = creation is EXISTING
     uid = item.uid.id if item.uid is not None and not (existing and item.uid.only_create) else st.st_uid
     gid = item.gid.id if item.gid is not None and not (existing and item.gid.only_create) else st.st_gid
     do_chown = uid != st.st_uid or gid != st.st_gid

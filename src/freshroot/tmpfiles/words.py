@@ -154,9 +154,14 @@ _PLAIN_SPLIT = re.compile(r"[ \t\n\r]+")
 def split_fields(line: str, count: int) -> tuple[list[str], str | None]:
     """Up to ``count`` words, and the rest of the line after them (None when nothing is left)."""
     stripped = line.lstrip(WHITESPACE)
-    parts = _PLAIN_SPLIT.split(stripped, maxsplit=count)
-    if parts and parts[-1] == "":
-        parts.pop()  # trailing whitespace
+    if stripped.isascii() and stripped.isprintable():
+        # Its only whitespace is " ": str.split (which would also split at other whitespace
+        # than systemd's " \t\n\r") cuts the same words, faster than the regex.
+        parts = stripped.split(None, count)
+    else:
+        parts = _PLAIN_SPLIT.split(stripped, maxsplit=count)
+        if parts and parts[-1] == "":
+            parts.pop()  # trailing whitespace
     rest = parts.pop() if len(parts) > count else None
     # The rest is returned as written, so only the words decide: with nothing to unquote or
     # unescape in them, plain splitting gives the same words, much faster.
