@@ -36,10 +36,15 @@ def _tree(root: Path) -> None:
     (root / "srv/alice").mkdir()
     os.chown(root / "srv/alice", ALICE, ALICE)
     (root / "srv/alice/roots").write_text("z")  # root's file in a user's directory
+    (root / "srv/alice/rootdir").mkdir()  # and root's directory
+    (root / "srv/plain/deep/er").mkdir(parents=True)
+    (root / "srv/plain/up").symlink_to("../plain")
+    (root / "srv/abs").symlink_to("/srv/plain")
 
 
 PATHS = ["/srv/plain/file", "/srv/plain/link", "/srv/to-plain/file", "/srv/dot/file", "/srv/dot/plain",
-         "/srv/file/x", "/srv/missing/x", "/srv/plain/missing", "/srv/alice/roots", "/srv/plain/../file", "/srv"]
+         "/srv/file/x", "/srv/missing/x", "/srv/plain/missing", "/srv/alice/roots", "/srv/plain/../file", "/srv",
+         "/srv/alice/rootdir/x", "/srv/plain/deep/er/x", "/srv/plain/up/deep/x", "/srv/abs/deep/er/x", "/x"]
 
 
 def _outcome(fn: object, path: str) -> tuple[str, ...]:
@@ -68,6 +73,27 @@ def test_open_safe_is_a_full_chase(tmp_path: Path, warm: bool) -> None:
             expected = _outcome(lambda p: chase(p, root_fd=fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW), path)
             got = _outcome(ctx._chase_entry, path)
             assert got == expected, path
+        ctx.forget_dirs()
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_safe_dir_is_a_full_chase(tmp_path: Path, warm: bool) -> None:
+    """safe_dir() walking on from a remembered directory above gives what chase(SAFE) gives."""
+    _tree(tmp_path)
+    fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    dirs = sorted({p.rpartition("/")[0] or "/" for p in PATHS} | set(PATHS) | {"/"})
+    try:
+        ctx = Context(Options(root_fd=fd, root=str(tmp_path)), Config())
+        if warm:  # every directory above remembered first, in another order
+            for path in reversed(dirs):
+                with contextlib.suppress(OSError, UnsafePathError):
+                    ctx.safe_dir(path).close()
+        for path in dirs:
+            expected = _outcome(lambda p: chase(p, root_fd=fd, flags=ChaseFlags.SAFE), path)
+            assert _outcome(ctx.safe_dir, path) == expected, path
+            assert _outcome(ctx.safe_dir, path) == expected, path  # and once remembered
         ctx.forget_dirs()
     finally:
         os.close(fd)

@@ -88,9 +88,10 @@ class Context:
     # The parent directory mkdir_parents_item just chased with SAFE, for open_parent to reuse.
     parent_hint: tuple[str, Chased] | None = None
     verbose: bool = field(init=False, default=False)
-    # Directories already walked with SAFE in this phase, by the path that named them: most
-    # lines share their parent with the line before. Dropped whenever anything is removed,
-    # replaced or given a new owner (the walk could then end elsewhere or be unsafe).
+    # Directories already walked with SAFE in this phase, by the path that named them (with
+    # the directories above them that the walk went through): most lines share their parent,
+    # or its parent, with the line before. Dropped whenever anything is removed, replaced or
+    # given a new owner (the walk could then end elsewhere or be unsafe).
     _dirs: dict[str, Walked] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -200,7 +201,7 @@ class Context:
 
     def safe_dir(self, path: str) -> Chased:
         """chase(path, SAFE) for a directory, remembered for the next line that needs it."""
-        walked = self._dirs.get(path)
+        walked = self._known(path) or self._step_down(path)
         if walked is None:
             c = chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
             if not stat.S_ISDIR(c.st.st_mode):
@@ -211,7 +212,7 @@ class Context:
     def _walked_dir(self, path: str) -> Walked | None:
         """The remembered SAFE walk to the directory ``path`` (walked now if need be; None when
         it is not a directory). The fd stays the cache's: do not close it."""
-        walked = self._dirs.get(path)
+        walked = self._known(path) or self._step_down(path)
         if walked is None:
             c = chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
             if not stat.S_ISDIR(c.st.st_mode):
@@ -220,8 +221,50 @@ class Context:
             walked = self._remember(path, c)
         return walked
 
+    def _known(self, path: str) -> Walked | None:
+        walked = self._dirs.pop(path, None)
+        if walked is not None:
+            self._dirs[path] = walked  # now the most recently used: the oldest go first
+        return walked
+
+    def _step_down(self, path: str) -> Walked | None:
+        """chase(path, SAFE), carried on from the nearest directory above it that was reached
+        without a symlink, one name at a time (chase_child), remembering each directory: the
+        steps and checks chase() would make. None as soon as a step meets anything but a
+        directory (a symlink to follow, a file, a missing name, an unsafe transition): the
+        caller then chases the whole path, which handles it and words any error about it."""
+        if not path.startswith("/") or not is_normalized(path):
+            return None
+        names: list[str] = []  # below the directory found, innermost first
+        above = path
+        walked: Walked | None = None
+        while walked is None:
+            if above == "/":
+                walked = self._known("/") or self._remember_root()
+                continue
+            above, _, name = above.rpartition("/")
+            names.append(name)
+            above = above or "/"
+            found = self._known(above)
+            if found is not None and found.path == above:
+                walked = found
+        for name in reversed(names):
+            try:
+                c = chase_child(walked.fd, walked.st, walked.path, name, path=path)
+            except (OSError, UnsafePathError):
+                return None
+            if not stat.S_ISDIR(c.st.st_mode):
+                c.close()
+                return None
+            walked = self._remember(c.path, c)
+        return walked
+
+    def _remember_root(self) -> Walked:
+        return self._remember("/", Chased(os.dup(self.root_fd), "/", "", os.fstat(self.root_fd)))
+
     def _remember(self, path: str, c: Chased) -> Walked:
-        """Keep ``c`` (a directory) in the cache, which takes its fd; the oldest goes when full."""
+        """Keep ``c`` (a directory) in the cache, which takes its fd; the least recently used
+        goes when it is full."""
         if len(self._dirs) >= _DIRS_MAX:
             os.close(self._dirs.pop(next(iter(self._dirs))).fd)
         walked = self._dirs[path] = Walked(c.detach(), c.st, c.path)
