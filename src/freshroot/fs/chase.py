@@ -188,9 +188,12 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
 
 
 def chase_child(dir_fd: int, dir_st: os.stat_result, dir_path: str, name: str, *, path: str) -> Chased:
-    """The last step of chase(path, SAFE|NOFOLLOW), for a caller that has already walked to the
-    parent directory (``dir_fd``, its stat and canonical path) without following any symlink:
-    chase() would have come the same way and judged it the same, then done just this.
+    """One step of chase(path, SAFE), for a caller that has already walked to the directory
+    (``dir_fd``, its stat and canonical path) without following any symlink, so that chase()
+    would have come the same way and judged it the same: ``name`` opened O_PATH|O_NOFOLLOW
+    below it and checked with the SAFE rule. That is all chase() does for the last name under
+    NOFOLLOW, or for any name that is not a symlink; a symlink to follow is the caller's to
+    hand back to chase().
 
     ``name`` is one plain component (not "", "." or ".."); ``path`` is for messages only.
     """
