@@ -35,6 +35,8 @@ _component = st.text(_char, min_size=1, max_size=12).filter(
     lambda c: c not in (".", "..") and len(c.encode("utf-8", "surrogateescape")) <= 255)
 _path = st.lists(_component, min_size=1, max_size=3).map(lambda cs: "/t/" + "/".join(cs))
 _text = st.text(_char, min_size=1, max_size=40)
+# An argument of "-" is the empty field (for systemd, and so for render_rule), not text.
+_argument = _text.filter(lambda t: t != "-")
 
 
 @st.composite
@@ -45,12 +47,12 @@ def rules(draw: st.DrawFn) -> Rule:
     group = draw(st.none() | st.sampled_from(sorted(GROUPS)))
     argument = data = None
     if kind in ("f", "f+"):
-        argument = draw(st.none() | _text)
+        argument = draw(st.none() | _argument)
     elif kind == "f~":
         kind = "f"
         data = draw(st.binary(min_size=1, max_size=40))
     elif kind.startswith("L"):
-        argument = draw(_text)
+        argument = draw(_argument)
     return Rule(kind, draw(_path), mode, user, group, None, argument, data)
 
 
