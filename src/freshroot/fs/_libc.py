@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from collections.abc import Callable
 
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -34,8 +35,14 @@ def check(result: int, what: str, filename: str | None = None) -> int:
     return result
 
 
-def fchownat_empty(fd: int, uid: int, gid: int) -> None:
-    """fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW): chown what an O_PATH fd is."""
+@functools.cache
+def _fchownat() -> Callable[..., int]:  # set up once: a run may chown thousands of entries
     fn = libc().fchownat
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
+    return fn
+
+
+def fchownat_empty(fd: int, uid: int, gid: int) -> None:
+    """fchownat(fd, "", uid, gid, AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW): chown what an O_PATH fd is."""
+    fn = _fchownat()
     check(fn(fd, b"", uid & 0xFFFFFFFF, gid & 0xFFFFFFFF, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW), "fchownat")

@@ -95,6 +95,19 @@ def _must_be_dir(path: str) -> bool:
     return path.endswith(("/", "/.", "/..")) or path in (".", "..")
 
 
+# (SAFE, NOFOLLOW, NONEXISTENT, PARENT) per combination of flags, worked out once: enum.Flag's
+# "in" is Python code, and a run chases once or twice per line.
+_DECODED: dict[ChaseFlags, tuple[bool, bool, bool, bool]] = {}
+
+
+def _decode(flags: ChaseFlags) -> tuple[bool, bool, bool, bool]:
+    bits = _DECODED.get(flags)
+    if bits is None:
+        bits = _DECODED[flags] = (ChaseFlags.SAFE in flags, ChaseFlags.NOFOLLOW in flags,
+                                  ChaseFlags.NONEXISTENT in flags, ChaseFlags.PARENT in flags)
+    return bits
+
+
 def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Chased:
     """Resolve ``path`` below ``root_fd``; see the module doc. Raises OSError or UnsafePathError.
 
@@ -102,13 +115,13 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
     the returned fd is the parent directory and ``rest`` the last component (never "..");
     the last component itself is not looked at.
     """
-    safe = ChaseFlags.SAFE in flags
+    safe, nofollow, nonexistent, parent = _decode(flags)
     todo = _split(path)
-    must_be_dir = _must_be_dir(path) or ChaseFlags.PARENT in flags
+    must_be_dir = parent or _must_be_dir(path)
     # "link/" and "link/." name what the link points to: NOFOLLOW does not apply (kernel, systemd).
-    nofollow = ChaseFlags.NOFOLLOW in flags and not path.endswith(("/", "/."))
+    nofollow = nofollow and not path.endswith(("/", "/."))
     last = ""
-    if ChaseFlags.PARENT in flags:
+    if parent:
         if not todo or todo[-1] == "..":
             raise OSError(errno.EINVAL, "the path names no entry to create in a parent", path)
         last = todo.pop()
@@ -131,7 +144,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
                 child = os.open(name, O_PATH_FLAGS, dir_fd=walk.top_fd)
             except FileNotFoundError:
                 # As systemd: a missing tail that climbs with ".." names nothing we could create.
-                if ChaseFlags.NONEXISTENT not in flags or ".." in todo:
+                if not nonexistent or ".." in todo:
                     raise
                 rest = "/".join([name, *todo, *([last] if last else [])])
                 return walk.take(rest)
@@ -174,23 +187,40 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
         walk.close()
 
 
+def chase_child(dir_fd: int, dir_st: os.stat_result, dir_path: str, name: str, *, path: str) -> Chased:
+    """One step of chase(path, SAFE), for a caller that has already walked to the directory
+    (``dir_fd``, its stat and canonical path) without following any symlink, so that chase()
+    would have come the same way and judged it the same: ``name`` opened O_PATH|O_NOFOLLOW
+    below it and checked with the SAFE rule. That is all chase() does for the last name under
+    NOFOLLOW, or for any name that is not a symlink; a symlink to follow is the caller's to
+    hand back to chase().
+
+    ``name`` is one plain component (not "", "." or ".."); ``path`` is for messages only.
+    """
+    child = os.open(name, O_PATH_FLAGS, dir_fd=dir_fd)
+    at = f"{dir_path.rstrip('/')}/{name}"
+    try:
+        child_st = os.fstat(child)
+        if unsafe_transition(dir_st, child_st):
+            raise _refuse(path, at)
+    except BaseException:
+        os.close(child)
+        raise
+    return Chased(child, at, "", child_st)
+
+
 class _Walk:
-    """The directories walked so far, root first; each holds an O_PATH fd."""
+    """The directories walked so far, root first; each holds an O_PATH fd. The root's is the
+    caller's (borrowed, never closed here); the others are the walk's."""
 
     def __init__(self, root_fd: int) -> None:
-        fd = os.dup(root_fd)
-        self.root_st = os.fstat(fd)
-        self.fds = [fd]
+        self.root_st = os.fstat(root_fd)
+        self.fds = [root_fd]
         self.names: list[str] = []
         self.stats = [self.root_st]
-
-    @property
-    def top_fd(self) -> int:
-        return self.fds[-1]
-
-    @property
-    def top_st(self) -> os.stat_result:
-        return self.stats[-1]
+        # The innermost directory (plain attributes: read once or twice per component).
+        self.top_fd = root_fd
+        self.top_st = self.root_st
 
     def path(self, *more: str) -> str:
         return "/" + "/".join([*self.names, *more])
@@ -199,24 +229,28 @@ class _Walk:
         self.fds.append(fd)
         self.names.append(name)
         self.stats.append(st)
+        self.top_fd = fd
+        self.top_st = st
 
     def up(self) -> None:
         if len(self.fds) > 1:  # ".." at the root stays at the root
             os.close(self.fds.pop())
             self.names.pop()
             self.stats.pop()
+            self.top_fd = self.fds[-1]
+            self.top_st = self.stats[-1]
 
     def to_root(self) -> None:
         while len(self.fds) > 1:
             self.up()
 
     def take(self, rest: str) -> Chased:
-        """Hand the top entry over to a Chased (which then owns its fd)."""
-        result = Chased(self.fds[-1], self.path(), rest, self.stats[-1])
-        self.fds.pop()
-        return result
+        """Hand the top entry over to a Chased (which then owns its fd; the root's is dup'ed)."""
+        if len(self.fds) == 1:
+            return Chased(os.dup(self.top_fd), "/", rest, self.top_st)
+        return Chased(self.fds.pop(), self.path(), rest, self.top_st)
 
     def close(self) -> None:
-        for fd in self.fds:
+        for fd in self.fds[1:]:
             os.close(fd)
-        self.fds.clear()
+        del self.fds[1:]

@@ -121,9 +121,11 @@ def chown_fd(fd: int, uid: int, gid: int) -> None:
     _libc.fchownat_empty(fd, uid, gid)
 
 
-def chmod_fd(fd: int, mode: int) -> None:
-    """Change the mode of what ``fd`` refers to. Symlinks have no mode: refused with ELOOP."""
-    st = os.fstat(fd)
+def chmod_fd(fd: int, mode: int, st: os.stat_result | None = None) -> None:
+    """Change the mode of what ``fd`` refers to. Symlinks have no mode: refused with ELOOP.
+    ``st``: the fd's stat, when the caller has it (the type of what an fd holds never changes)."""
+    if st is None:
+        st = os.fstat(fd)
     if stat.S_ISLNK(st.st_mode):
         raise OSError(errno.ELOOP, "cannot change the mode of a symbolic link", fd_path(fd))
     # chmod through the /proc magic link acts on the inode the fd holds (O_PATH has no fchmod).

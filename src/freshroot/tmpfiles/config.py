@@ -3,7 +3,6 @@ which items may share a path, their order, and the age X lines inherit."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from freshroot.tmpfiles.fields import path_startswith
@@ -103,7 +102,7 @@ class ConfigBuilder:
                                 else path_startswith(i.path, j.path):
                             candidate = j
                 if candidate is not None and candidate.age is not None:
-                    glob_items[idx] = dataclasses.replace(i, age=candidate.age)
+                    glob_items[idx] = i._replace(age=candidate.age)
 
     def build(self) -> Config:
         return Config(

@@ -8,19 +8,32 @@ import enum
 import errno
 import logging
 import os
-import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from freshroot.errors import UnsafePathError, os_error_message
-from freshroot.fs.chase import Chased, ChaseFlags, chase
+from freshroot.fs.chase import Chased, ChaseFlags, chase, chase_child
 from freshroot.log import logger
 from freshroot.tmpfiles.globs import GlobIndex
 from freshroot.tmpfiles.model import Config, Item, ItemGroup
 
 # What glob(3) reports as "no match" rather than an error for a path without wildcards.
 MISSING = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
+
+_SAFE_NOFOLLOW = ChaseFlags.SAFE | ChaseFlags.NOFOLLOW
+# How many SAFE-walked directories a phase keeps open: lines come grouped by directory, so a
+# few suffice, and each is an open fd (the soft limit is often 1024).
+_DIRS_MAX = 64
+
+
+class Walked(NamedTuple):
+    """A directory chased with SAFE: its O_PATH fd, its stat and its canonical path."""
+
+    fd: int
+    st: os.stat_result
+    path: str
 
 
 class Operation(enum.Flag):
@@ -75,10 +88,11 @@ class Context:
     # The parent directory mkdir_parents_item just chased with SAFE, for open_parent to reuse.
     parent_hint: tuple[str, Chased] | None = None
     verbose: bool = field(init=False, default=False)
-    # Directories already walked with SAFE in this phase, by the path that named them: most
-    # lines share their parent with the line before. Dropped whenever anything is removed,
-    # replaced or given a new owner (the walk could then end elsewhere or be unsafe).
-    _dirs: dict[str, tuple[int, os.stat_result]] = field(init=False, default_factory=dict)
+    # Directories already walked with SAFE in this phase, by the path that named them (with
+    # the directories above them that the walk went through): most lines share their parent,
+    # or its parent, with the line before. Dropped whenever anything is removed, replaced or
+    # given a new owner (the walk could then end elsewhere or be unsafe).
+    _dirs: dict[str, Walked] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         # Whether action/debug messages are shown at all (messages in hot paths are only
@@ -128,9 +142,9 @@ class Context:
 
     def open_parent(self, item: Item, path: str) -> Chased:
         """path_open_parent_safe: the parent directory of ``path``, chased with SAFE."""
-        parent = posixpath.dirname(path) or "/"
         if not is_normalized(path):
             raise self.error(f"Failed to open parent of '{self.shown(path)}': path not normalized.")
+        parent = parent_of(path)
         hint, self.parent_hint = self.parent_hint, None
         if hint is not None:
             if hint[0] == parent:
@@ -160,7 +174,7 @@ class Context:
     def open_safe(self, path: str) -> Chased:
         """path_open_safe: the entry itself, SAFE, not following a symlink at the end."""
         try:
-            return chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
+            return self._chase_entry(path)
         except UnsafePathError as e:
             if self.literal_glob and not self._exists(path):
                 raise NoMatch(path) from e  # glob(3) would not have matched: nothing to refuse
@@ -170,20 +184,97 @@ class Context:
                 raise NoMatch(path) from e
             raise self.error(f"Failed to open path {self.shown(path)}: {e.strerror or e}") from e
 
+    def _chase_entry(self, path: str) -> Chased:
+        """chase(path, SAFE|NOFOLLOW), walking only the last step when the parent directory is
+        (or can be) remembered and was reached without a symlink: chase() would walk the same
+        way to it. A parent whose walk fails is left to the full chase, which says what is wrong
+        in its own words (about ``path``)."""
+        head, _, name = path.rpartition("/")
+        if name and path.startswith("/") and is_normalized(path):
+            parent = head or "/"
+            try:
+                walked = self._walked_dir(parent)
+            except (OSError, UnsafePathError):
+                walked = None
+            if walked is not None and walked.path == parent:
+                return chase_child(walked.fd, walked.st, walked.path, name, path=path)
+        return chase(path, root_fd=self.root_fd, flags=_SAFE_NOFOLLOW)
+
     def safe_dir(self, path: str) -> Chased:
         """chase(path, SAFE) for a directory, remembered for the next line that needs it."""
-        found = self._dirs.get(path)
-        if found is not None:
-            return Chased(os.dup(found[0]), path, "", found[1])
-        c = chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
-        if stat.S_ISDIR(c.st.st_mode) and len(self._dirs) < 4096:
-            self._dirs[path] = (os.dup(c.fd), c.st)
-        return c
+        walked = self._known(path) or self._step_down(path)
+        if walked is None:
+            c = chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
+            if not stat.S_ISDIR(c.st.st_mode):
+                return c
+            walked = self._remember(path, c)
+        return Chased(os.dup(walked.fd), walked.path, "", walked.st)
+
+    def _walked_dir(self, path: str) -> Walked | None:
+        """The remembered SAFE walk to the directory ``path`` (walked now if need be; None when
+        it is not a directory). The fd stays the cache's: do not close it."""
+        walked = self._known(path) or self._step_down(path)
+        if walked is None:
+            c = chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE)
+            if not stat.S_ISDIR(c.st.st_mode):
+                c.close()
+                return None
+            walked = self._remember(path, c)
+        return walked
+
+    def _known(self, path: str) -> Walked | None:
+        walked = self._dirs.pop(path, None)
+        if walked is not None:
+            self._dirs[path] = walked  # now the most recently used: the oldest go first
+        return walked
+
+    def _step_down(self, path: str) -> Walked | None:
+        """chase(path, SAFE), carried on from the nearest directory above it that was reached
+        without a symlink, one name at a time (chase_child), remembering each directory: the
+        steps and checks chase() would make. None as soon as a step meets anything but a
+        directory (a symlink to follow, a file, a missing name, an unsafe transition): the
+        caller then chases the whole path, which handles it and words any error about it."""
+        if not path.startswith("/") or not is_normalized(path):
+            return None
+        names: list[str] = []  # below the directory found, innermost first
+        above = path
+        walked: Walked | None = None
+        while walked is None:
+            if above == "/":
+                walked = self._known("/") or self._remember_root()
+                continue
+            above, _, name = above.rpartition("/")
+            names.append(name)
+            above = above or "/"
+            found = self._known(above)
+            if found is not None and found.path == above:
+                walked = found
+        for name in reversed(names):
+            try:
+                c = chase_child(walked.fd, walked.st, walked.path, name, path=path)
+            except (OSError, UnsafePathError):
+                return None
+            if not stat.S_ISDIR(c.st.st_mode):
+                c.close()
+                return None
+            walked = self._remember(c.path, c)
+        return walked
+
+    def _remember_root(self) -> Walked:
+        return self._remember("/", Chased(os.dup(self.root_fd), "/", "", os.fstat(self.root_fd)))
+
+    def _remember(self, path: str, c: Chased) -> Walked:
+        """Keep ``c`` (a directory) in the cache, which takes its fd; the least recently used
+        goes when it is full."""
+        if len(self._dirs) >= _DIRS_MAX:
+            os.close(self._dirs.pop(next(iter(self._dirs))).fd)
+        walked = self._dirs[path] = Walked(c.detach(), c.st, c.path)
+        return walked
 
     def forget_dirs(self) -> None:
         """Something was removed, replaced or chowned: walk again from now on."""
-        for fd, _ in self._dirs.values():
-            os.close(fd)
+        for walked in self._dirs.values():
+            os.close(walked.fd)
         self._dirs.clear()
 
     def _exists(self, path: str) -> bool:
@@ -203,11 +294,21 @@ class Context:
 
 def is_normalized(path: str) -> bool:
     """systemd's path_is_normalized: no "." or ".." components, no doubled slashes."""
-    return "//" not in path and not any(c in (".", "..") for c in path.split("/"))
+    if "//" in path:
+        return False
+    if "/." not in path and not path.startswith("."):
+        return True  # no component starts with '.' (the usual case, decided without splitting)
+    return not any(c in (".", "..") for c in path.split("/"))
+
+
+def parent_of(path: str) -> str:
+    """posixpath.dirname for a normalized absolute path ("/" for "/name"), without its
+    generality (it shows in per-line profiles)."""
+    return path.rpartition("/")[0] or "/"
 
 
 def base_name(path: str) -> str:
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]  # posixpath.basename, without its generality
     if not name:
         raise OSError(errno.EISDIR, "the path names a directory", path)
     return name

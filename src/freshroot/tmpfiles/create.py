@@ -13,7 +13,6 @@ import os
 import posixpath
 import stat
 from collections.abc import Callable
-from typing import assert_never
 
 from freshroot.errors import UnsafePathError
 from freshroot.fs import nodes, ops
@@ -553,68 +552,107 @@ def _attribute(ctx: Context, item: Item, path: str, creation: Creation) -> None:
 def create_item(ctx: Context, item: Item) -> None:
     if ctx.verbose:  # no message built unless it is shown
         ctx.debug(f"Running create action for entry {item.type} {item.path}")
-    t = item.type
-    match t:
-        case ItemType.IGNORE_PATH | ItemType.IGNORE_DIRECTORY_PATH | ItemType.REMOVE_PATH \
-                | ItemType.RECURSIVE_REMOVE_PATH:
-            return
-        case ItemType.CREATE_FILE | ItemType.TRUNCATE_FILE:
-            parents.mkdir_parents_item(ctx, item, stat.S_IFREG)
-            if item.plus or t is ItemType.TRUNCATE_FILE:
-                truncate_file(ctx, item, item.path)
-            else:
-                create_file(ctx, item, item.path)
-        case ItemType.COPY_FILES:
-            parents.mkdir_parents_item(ctx, item, 0)
-            copy.copy_files(ctx, item)
-        case ItemType.WRITE_FILE:
-            glob_item(ctx, item, write_one_file)
-        case ItemType.CREATE_DIRECTORY | ItemType.TRUNCATE_DIRECTORY:
-            parents.mkdir_parents_item(ctx, item, stat.S_IFDIR)
-            create_directory(ctx, item, item.path)
-        case ItemType.CREATE_SUBVOLUME | ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA \
-                | ItemType.CREATE_SUBVOLUME_NEW_QUOTA:
-            parents.mkdir_parents_item(ctx, item, stat.S_IFDIR)
-            create_directory(ctx, item, item.path, subvol=True)
-        case ItemType.EMPTY_DIRECTORY:
-            glob_item(ctx, item, empty_directory)
-        case ItemType.CREATE_FIFO:
-            parents.mkdir_parents_item(ctx, item, stat.S_IFIFO)
-            create_node(ctx, item, item.path, stat.S_IFIFO)
-        case ItemType.CREATE_SYMLINK:
-            parents.mkdir_parents_item(ctx, item, stat.S_IFLNK)
-            create_symlink(ctx, item, item.path)
-        case ItemType.CREATE_CHAR_DEVICE | ItemType.CREATE_BLOCK_DEVICE:
-            kind = stat.S_IFBLK if t is ItemType.CREATE_BLOCK_DEVICE else stat.S_IFCHR
-            parents.mkdir_parents_item(ctx, item, kind)
-            create_node(ctx, item, item.path, kind)
-        case ItemType.RELABEL_PATH | ItemType.ADJUST_MODE:
-            glob_item(ctx, item, _perms)
-        case ItemType.RECURSIVE_RELABEL_PATH:
-            glob_item_recursively(ctx, item, set_perms)
-        case ItemType.SET_XATTR:
-            glob_item(ctx, item, _xattrs)
-        case ItemType.RECURSIVE_SET_XATTR:
-            glob_item_recursively(ctx, item, set_xattrs)
-        case ItemType.SET_ACL | ItemType.RECURSIVE_SET_ACL:
-            from freshroot.tmpfiles import acls
+    CREATE[item.type](ctx, item)
 
-            if t is ItemType.SET_ACL:
-                glob_item(ctx, item, acls.path_set_acls)
-            else:
-                glob_item_recursively(ctx, item, acls.fd_set_acls)
-        case ItemType.SET_ATTRIBUTE:
-            glob_item(ctx, item, _attribute)
-        case ItemType.RECURSIVE_SET_ATTRIBUTE:
-            if item.attribute_mask:
-                glob_item_recursively(ctx, item, set_attribute)
-        case ItemType.SET_CAPABILITY | ItemType.RECURSIVE_SET_CAPABILITY:
-            from freshroot.tmpfiles import caps
 
-            if t is ItemType.SET_CAPABILITY:
-                glob_item(ctx, item, caps.path_set_caps)
-            else:
-                glob_item_recursively(ctx, item, caps.fd_set_caps)
-        case _:
-            assert_never(t)
+# What create_item does for each line type, as the cases of systemd's create_item switch.
+# A table rather than a match statement: a match tries the cases in turn, and each reads an
+# enum member off its class, which is slow in Python 3.11 (~100 ns, up to 15 per line).
 
+def _nothing(ctx: Context, item: Item) -> None:
+    del ctx, item
+
+
+def _file(ctx: Context, item: Item) -> None:
+    parents.mkdir_parents_item(ctx, item, stat.S_IFREG)
+    if item.plus or item.type is ItemType.TRUNCATE_FILE:
+        truncate_file(ctx, item, item.path)
+    else:
+        create_file(ctx, item, item.path)
+
+
+def _copy(ctx: Context, item: Item) -> None:
+    parents.mkdir_parents_item(ctx, item, 0)
+    copy.copy_files(ctx, item)
+
+
+def _directory(ctx: Context, item: Item) -> None:
+    parents.mkdir_parents_item(ctx, item, stat.S_IFDIR)
+    create_directory(ctx, item, item.path)
+
+
+def _subvolume(ctx: Context, item: Item) -> None:
+    parents.mkdir_parents_item(ctx, item, stat.S_IFDIR)
+    create_directory(ctx, item, item.path, subvol=True)
+
+
+def _fifo(ctx: Context, item: Item) -> None:
+    parents.mkdir_parents_item(ctx, item, stat.S_IFIFO)
+    create_node(ctx, item, item.path, stat.S_IFIFO)
+
+
+def _symlink(ctx: Context, item: Item) -> None:
+    parents.mkdir_parents_item(ctx, item, stat.S_IFLNK)
+    create_symlink(ctx, item, item.path)
+
+
+def _device(ctx: Context, item: Item) -> None:
+    kind = stat.S_IFBLK if item.type is ItemType.CREATE_BLOCK_DEVICE else stat.S_IFCHR
+    parents.mkdir_parents_item(ctx, item, kind)
+    create_node(ctx, item, item.path, kind)
+
+
+def _acls(ctx: Context, item: Item) -> None:
+    from freshroot.tmpfiles import acls
+
+    if item.type is ItemType.SET_ACL:
+        glob_item(ctx, item, acls.path_set_acls)
+    else:
+        glob_item_recursively(ctx, item, acls.fd_set_acls)
+
+
+def _recursive_attribute(ctx: Context, item: Item) -> None:
+    if item.attribute_mask:
+        glob_item_recursively(ctx, item, set_attribute)
+
+
+def _caps(ctx: Context, item: Item) -> None:
+    from freshroot.tmpfiles import caps
+
+    if item.type is ItemType.SET_CAPABILITY:
+        glob_item(ctx, item, caps.path_set_caps)
+    else:
+        glob_item_recursively(ctx, item, caps.fd_set_caps)
+
+
+CREATE: dict[ItemType, Callable[[Context, Item], None]] = {
+    ItemType.IGNORE_PATH: _nothing,
+    ItemType.IGNORE_DIRECTORY_PATH: _nothing,
+    ItemType.REMOVE_PATH: _nothing,
+    ItemType.RECURSIVE_REMOVE_PATH: _nothing,
+    ItemType.CREATE_FILE: _file,
+    ItemType.TRUNCATE_FILE: _file,
+    ItemType.COPY_FILES: _copy,
+    ItemType.WRITE_FILE: lambda ctx, item: glob_item(ctx, item, write_one_file),
+    ItemType.CREATE_DIRECTORY: _directory,
+    ItemType.TRUNCATE_DIRECTORY: _directory,
+    ItemType.CREATE_SUBVOLUME: _subvolume,
+    ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA: _subvolume,
+    ItemType.CREATE_SUBVOLUME_NEW_QUOTA: _subvolume,
+    ItemType.EMPTY_DIRECTORY: lambda ctx, item: glob_item(ctx, item, empty_directory),
+    ItemType.CREATE_FIFO: _fifo,
+    ItemType.CREATE_SYMLINK: _symlink,
+    ItemType.CREATE_CHAR_DEVICE: _device,
+    ItemType.CREATE_BLOCK_DEVICE: _device,
+    ItemType.RELABEL_PATH: lambda ctx, item: glob_item(ctx, item, _perms),
+    ItemType.ADJUST_MODE: lambda ctx, item: glob_item(ctx, item, _perms),
+    ItemType.RECURSIVE_RELABEL_PATH: lambda ctx, item: glob_item_recursively(ctx, item, set_perms),
+    ItemType.SET_XATTR: lambda ctx, item: glob_item(ctx, item, _xattrs),
+    ItemType.RECURSIVE_SET_XATTR: lambda ctx, item: glob_item_recursively(ctx, item, set_xattrs),
+    ItemType.SET_ACL: _acls,
+    ItemType.RECURSIVE_SET_ACL: _acls,
+    ItemType.SET_ATTRIBUTE: lambda ctx, item: glob_item(ctx, item, _attribute),
+    ItemType.RECURSIVE_SET_ATTRIBUTE: _recursive_attribute,
+    ItemType.SET_CAPABILITY: _caps,
+    ItemType.RECURSIVE_SET_CAPABILITY: _caps,
+}

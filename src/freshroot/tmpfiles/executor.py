@@ -16,17 +16,18 @@ slot systemd's process_item gives them: after remove, within the same phase.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 
 from freshroot.errors import EXIT_CANTCREAT, EXIT_DATAERR, FreshrootError
 from freshroot.tmpfiles.context import Context, ItemFailed, Operation
 from freshroot.tmpfiles.create import create_item
 from freshroot.tmpfiles.model import Item, ItemGroup
-from freshroot.tmpfiles.remove import clean_item, purge_item, remove_item
 
 PHASES = (Operation.PURGE, Operation.REMOVE | Operation.CLEAN, Operation.CREATE)
 TEARDOWN = Operation.REMOVE | Operation.CLEAN | Operation.PURGE
+# Read once: in Python 3.11 reading an enum member off its class is slow (EnumType has a
+# __getattr__, so every Operation.CREATE goes through it), and these run per line.
+CREATE = Operation.CREATE
 
 
 class Links:
@@ -40,7 +41,8 @@ class Links:
                 continue
             prefix = group.path
             while True:
-                prefix = posixpath.dirname(prefix) if prefix != "/" else ""
+                # Paths are simplified (absolute, no "//", no trailing "/"): cut the last name.
+                prefix = prefix.rpartition("/")[0]
                 if prefix in ("", "/"):
                     break  # systemd's PATH_FOREACH_PREFIX never yields "/" itself
                 found = ctx.items_by_path.get(prefix) or ctx.globs_by_path.get(prefix)
@@ -51,21 +53,26 @@ class Links:
 
 
 def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
-    todo = operation & ~ctx.done.get(id(item), Operation.NONE)
-    if not todo:
+    # Identity tests before Flag arithmetic: enum.Flag's operators run Python code, and the
+    # create phase (operation is exactly CREATE) passes here once per line and per parent.
+    done = ctx.done.get(id(item))
+    if done is None:
+        ctx.done[id(item)] = operation
+    elif done is operation or not operation & ~done:
         return True
-    ctx.done[id(item)] = ctx.done.get(id(item), Operation.NONE) | operation
-    ok = True
-    if Operation.CREATE in operation:
-        try:
-            create_item(ctx, item)
-        except ItemFailed:
-            ok = item.allow_failure  # failure can only be tolerated for create
-        except (OSError, FreshrootError) as e:
-            # Not expected (every action reports its own failures), but one line never stops the run.
-            ctx.error(f"{ctx.shown(item.path)}: {e.strerror if isinstance(e, OSError) else e}")
-            ok = item.allow_failure
+    else:
+        ctx.done[id(item)] = done | operation
+    if operation is CREATE:
+        return _create(ctx, item)
+    return _process_all(ctx, item, operation)
+
+
+def _process_all(ctx: Context, item: Item, operation: Operation) -> bool:
+    """process_item for phases other than create: the operations in systemd's order."""
+    ok = _create(ctx, item) if Operation.CREATE in operation else True
     if Operation.REMOVE in operation:
+        from freshroot.tmpfiles.remove import remove_item  # see run_phases
+
         ctx.forget_dirs()
         ok = _run(ctx, item, remove_item) and ok
     for op in (Operation.CLEAN, Operation.PURGE):
@@ -73,6 +80,18 @@ def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
             ctx.forget_dirs()
             ok = _run(ctx, item, ctx.extra[op]) and ok
     return ok
+
+
+def _create(ctx: Context, item: Item) -> bool:
+    try:
+        create_item(ctx, item)
+    except ItemFailed:
+        return item.allow_failure  # failure can only be tolerated for create
+    except (OSError, FreshrootError) as e:
+        # Not expected (every action reports its own failures), but one line never stops the run.
+        ctx.error(f"{ctx.shown(item.path)}: {e.strerror if isinstance(e, OSError) else e}")
+        return item.allow_failure
+    return True
 
 
 def _run(ctx: Context, item: Item, fn: Callable[[Context, Item], None]) -> bool:
@@ -88,10 +107,12 @@ def _run(ctx: Context, item: Item, fn: Callable[[Context, Item], None]) -> bool:
 
 def process_group(ctx: Context, links: Links, group: ItemGroup, operation: Operation) -> bool:
     ok = True
-    parent = links.parent.get(id(group))
-    if Operation.CREATE in operation and parent is not None:
-        ok = process_group(ctx, links, parent, Operation.CREATE)
-    if operation & TEARDOWN:
+    create_only = operation is CREATE  # identity first: see process_item
+    if create_only or CREATE in operation:
+        parent = links.parent.get(id(group))
+        if parent is not None:
+            ok = process_group(ctx, links, parent, CREATE)
+    if not create_only and operation & TEARDOWN:
         for child in links.children.get(id(group), ()):
             ok = process_group(ctx, links, child, operation & TEARDOWN) and ok
     for item in group.items:
@@ -103,8 +124,13 @@ def run_phases(ctx: Context, operations: Operation) -> int:
     """Run the requested operations; return systemd's exit status."""
     ok = True
     links = Links(ctx)
-    ctx.extra.setdefault(Operation.CLEAN, clean_item)
-    ctx.extra.setdefault(Operation.PURGE, purge_item)
+    if operations & TEARDOWN:
+        # Imported only for these phases: the cleaner (and statx) is start-up time that a
+        # plain --create does not need.
+        from freshroot.tmpfiles.remove import clean_item, purge_item
+
+        ctx.extra.setdefault(Operation.CLEAN, clean_item)
+        ctx.extra.setdefault(Operation.PURGE, purge_item)
     for phase in PHASES:
         op = operations & phase
         if not op:

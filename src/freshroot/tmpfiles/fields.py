@@ -14,7 +14,7 @@ _OCT = "01234567"
 def parse_mode(text: str) -> int | None:
     """parse_mode(): octal, at most 07777, no sign; leading whitespace is skipped."""
     s = text.lstrip(WHITESPACE)
-    if not s or s[0] in "+-" or any(c not in _OCT for c in s):
+    if not s or s.lstrip(_OCT):  # something other than octal digits (a sign included)
         return None
     value = int(s, 8)
     return value if value <= 0o7777 else None

@@ -8,9 +8,11 @@ configuration error; systemd then exits 1 without changing anything).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -245,10 +247,24 @@ def load(options: LoadOptions, report: Reporter | None = None, *, extra: Mapping
         return _aborted(report, e)
     reader = _Reader(options, report, root_fd)
     try:
-        return _load(options, reader, extra)
+        with _collector_paused():
+            return _load(options, reader, extra)
     finally:
         reader.listed.close()
         os.close(root_fd)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Reading makes a few objects per line and keeps them all: the cyclic collector's passes
+    over them during the read find nothing to free (they were ~8% of a 10k-line read)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _aborted(report: Reporter, e: DiscoveryError) -> Config:

@@ -17,7 +17,7 @@ import stat
 from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
 from freshroot.fs.chase import chase, unsafe_transition
-from freshroot.tmpfiles.context import Context, is_normalized
+from freshroot.tmpfiles.context import Context, is_normalized, parent_of
 from freshroot.tmpfiles.model import Item
 
 
@@ -28,7 +28,7 @@ def mkdir_parents_item(ctx: Context, item: Item, child_mode: int) -> None:
     if ctx.dry_run or not is_normalized(item.path):
         return
     with contextlib.suppress(OSError, ValueError):
-        _mkdir_parents(ctx, posixpath.dirname(item.path))
+        _mkdir_parents(ctx, parent_of(item.path))
 
 
 def _mkdir_parents(ctx: Context, parent: str) -> None:

@@ -121,8 +121,7 @@ class Resolver:
         return None if group is None else group.gid
 
 
-def _empty_or_dash(s: str | None) -> bool:
-    return s is None or s in ("", "-")
+_EMPTY = ("", "-")  # a field left out
 
 
 class LineParser:
@@ -135,6 +134,10 @@ class LineParser:
         # (level, text, located) messages produced by the last parse_line() that kept the line.
         self.notes: list[tuple[Level, str, bool]] = warn if warn is not None else []
         self._notified = False  # whether an unresolvable specifier was reported already
+        # Lines repeat their owners and modes: each field text is worked out once.
+        self._owners: dict[tuple[int, bool], Owner] = {}
+        self._modes: dict[str, tuple[int, bool, bool] | None] = {}
+        self._filtered = bool(options.include_prefixes or options.exclude_prefixes)
 
     def _note(self, level: Level, text: str, located: bool = True) -> None:
         self.notes.append((level, text, located))
@@ -169,7 +172,7 @@ class LineParser:
             raise LineError("Syntax error.")
         words += [""] * (6 - len(words))
         action, raw_path, mode_s, user_s, group_s, age_s = words
-        argument = None if _empty_or_dash(rest) else rest
+        argument = None if rest is None or rest in _EMPTY else rest
 
         if not action:
             raise LineError(f"Command too short '{action}'.")
@@ -233,7 +236,7 @@ class LineParser:
         if "?" in mods and itype is not ItemType.CREATE_SYMLINK:
             raise LineError(f"Modifier '?' combined with line type '{letter}' which does not support this modifier.")
 
-        if not self._included(path):
+        if self._filtered and not self._included(path):
             raise SkipLine()
 
         if not unbase64:
@@ -269,7 +272,7 @@ class LineParser:
 
         missing = False
         uid = gid = None
-        if not _empty_or_dash(user_s):
+        if user_s not in _EMPTY:
             name = user_s[1:] if user_s.startswith(":") else user_s
             value = self.resolver.uid(name)
             if value is None and opts.graceful:
@@ -279,8 +282,8 @@ class LineParser:
             elif value is None:
                 raise LineError(f"Failed to resolve user '{name}': Unknown user")
             else:
-                uid = Owner(value, only_create=user_s.startswith(":"))
-        if not _empty_or_dash(group_s):
+                uid = self._owner(value, user_s.startswith(":"))
+        if group_s not in _EMPTY:
             name = group_s[1:] if group_s.startswith(":") else group_s
             value = self.resolver.gid(name)
             if value is None and opts.graceful:
@@ -290,34 +293,30 @@ class LineParser:
             elif value is None:
                 raise LineError(f"Failed to resolve group '{name}': Unknown group")
             else:
-                gid = Owner(value, only_create=group_s.startswith(":"))
+                gid = self._owner(value, group_s.startswith(":"))
 
         mode_set = masked = only_create = False
-        if not _empty_or_dash(mode_s):
-            m = mode_s
-            while m[:1] in ("~", ":"):
-                masked = masked or m[0] == "~"
-                only_create = only_create or m[0] == ":"
-                m = m[1:]
-            parsed = fields.parse_mode(m)
+        if mode_s not in _EMPTY:
+            parsed = self._mode(mode_s)
             if parsed is None:
                 raise LineError(f"Invalid mode '{mode_s}'.")
-            mode, mode_set = parsed, True
+            mode, masked, only_create = parsed
+            mode_set = True
         else:
             mode = 0o755 if itype.is_directory else 0o644
         if missing and mode & ~0o777:
             self._note(Level.INFO, f"Changing mode 0{mode:o} to 0{mode & 0o777:o} because of changed ownership.")
             mode &= 0o777
 
-        age = self._age(age_s, letter) if not _empty_or_dash(age_s) else None
+        age = self._age(age_s, letter) if age_s not in _EMPTY else None
         return Item(
             type=itype, path=path, location=location,
-            plus="+" in mods or itype is ItemType.TRUNCATE_FILE, boot="!" in mods,
+            plus="+" in mods or letter == "F", boot="!" in mods,  # F is the legacy f+
             allow_failure="-" in mods, try_replace="=" in mods, base64=unbase64,
             credential="^" in mods, purge="$" in mods, if_exists="?" in mods,
             mode=mode, mode_set=mode_set, mode_masked=masked, mode_only_create=only_create,
             uid=uid, gid=gid, age=age, argument=argument, binary=binary, device=device,
-            xattrs=tuple((n, v.encode("utf-8", "surrogateescape")) for n, v in xattrs),
+            xattrs=tuple((n, v.encode("utf-8", "surrogateescape")) for n, v in xattrs) if xattrs else (),
             attribute_value=attribute_value, attribute_mask=attribute_mask,
         )
 
@@ -346,6 +345,27 @@ class LineParser:
         except caps.CapabilityTextError:
             self._note(Level.WARNING, f'Failed to parse capabilities "{argument}", ignoring: {EINVAL}',
                        located=False)
+
+    def _owner(self, value: int, only_create: bool) -> Owner:
+        owner = self._owners.get((value, only_create))
+        if owner is None:
+            owner = self._owners[(value, only_create)] = Owner(value, only_create=only_create)
+        return owner
+
+    def _mode(self, text: str) -> tuple[int, bool, bool] | None:
+        """The mode field: (mode, '~' masked, ':' only on creation), None when invalid."""
+        if text in self._modes:
+            return self._modes[text]
+        m = text
+        masked = only_create = False
+        while m[:1] in ("~", ":"):
+            masked = masked or m[0] == "~"
+            only_create = only_create or m[0] == ":"
+            m = m[1:]
+        parsed = fields.parse_mode(m)
+        result = None if parsed is None else (parsed, masked, only_create)
+        self._modes[text] = result
+        return result
 
     def _included(self, path: str) -> bool:
         """should_include_path(): excluded prefixes win, then included ones, else all."""

@@ -14,6 +14,7 @@ from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.model import Item
 
 FS_DIRSYNC_FL = 0x00010000
+EXISTING = Creation.EXISTING  # read once, as executor.CREATE: set_perms runs per line
 
 # An action on an entry's O_PATH fd: (context, item, fd, path, stat or None, creation mode).
 FdAction = Callable[[Context, Item, int, str, os.stat_result | None, Creation], None]
@@ -39,11 +40,10 @@ def set_perms(
         return
     if st is None:
         st = os.fstat(fd)
-    shown = ctx.shown(path)
     if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode) and not _hardlinks_protected():
-        raise ctx.error(f"Refusing to set permissions on hardlinked file {shown} while the "
+        raise ctx.error(f"Refusing to set permissions on hardlinked file {ctx.shown(path)} while the "
                         "fs.protected_hardlinks sysctl is turned off.")
-    existing = creation is Creation.EXISTING
+    existing = creation is EXISTING
     uid = item.uid.id if item.uid is not None and not (existing and item.uid.only_create) else st.st_uid
     gid = item.gid.id if item.gid is not None and not (existing and item.gid.only_create) else st.st_gid
     do_chown = uid != st.st_uid or gid != st.st_gid
@@ -53,30 +53,32 @@ def set_perms(
         new_mode = st.st_mode & 0o7777
     do_chmod = (new_mode ^ st.st_mode) & 0o7777 != 0
     is_link = stat.S_ISLNK(st.st_mode)
+    # Messages are only built when shown (ctx.verbose): this runs for most lines.
     try:
         if do_chmod and do_chown and not is_link:
             # First reduce to the bits both modes share, so the node never has more access
             # under the old owner than before nor under the new one than intended.
             common = new_mode & st.st_mode
             if (common ^ st.st_mode) & 0o7777:
-                if ctx.verbose:  # no message built unless it is shown
-                    ctx.action("Would temporarily change", "Temporarily changing", f'"{shown}" to mode {common:o}')
+                if ctx.verbose:
+                    ctx.action("Would temporarily change", "Temporarily changing",
+                               f'"{ctx.shown(path)}" to mode {common:o}')
                 if not ctx.dry_run:
-                    ops.chmod_fd(fd, common & 0o7777)
+                    ops.chmod_fd(fd, common & 0o7777, st)
         if do_chown:
-            if ctx.verbose:  # no message built unless it is shown
-                ctx.action("Would change", "Changing", f'"{shown}" to owner {uid}:{gid}')
+            if ctx.verbose:
+                ctx.action("Would change", "Changing", f'"{ctx.shown(path)}" to owner {uid}:{gid}')
             if not ctx.dry_run:
                 if stat.S_ISDIR(st.st_mode) or is_link:
                     ctx.forget_dirs()  # a walk through it may now be judged differently
                 ops.chown_fd(fd, uid if uid != st.st_uid else -1, gid if gid != st.st_gid else -1)
         if (do_chmod or do_chown) and not is_link:
-            if ctx.verbose:  # no message built unless it is shown
-                ctx.action("Would change", "Changing", f'"{shown}" to mode {new_mode:o}')
+            if ctx.verbose:
+                ctx.action("Would change", "Changing", f'"{ctx.shown(path)}" to mode {new_mode:o}')
             if not ctx.dry_run:
-                ops.chmod_fd(fd, new_mode)
+                ops.chmod_fd(fd, new_mode, st)
     except OSError as e:
-        raise ctx.os_failure(f"Failed to set owner or mode of {shown}", e) from e
+        raise ctx.os_failure(f"Failed to set owner or mode of {ctx.shown(path)}", e) from e
 
 
 # systemd's ERRNO_IS_NOT_SUPPORTED().
