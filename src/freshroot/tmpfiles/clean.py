@@ -334,15 +334,20 @@ class Cleaner:
                         return False
         else:
             self._note(f'{"Would remove" if self.dry_run else "Removing"} "{self._display(path)}".')
-            if not self.dry_run:
-                try:
-                    os.unlink(name, dir_fd=pfd)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    self.log(f"rm {self._display(path)}: {e.strerror}")
-                    return False
+            if not self.dry_run and not self._unlink(pfd, name, path):
+                return False
         return ok
+
+    def _unlink(self, pfd: int, name: str, path: str) -> bool:
+        """unlinkat; a file already gone is fine, another failure is logged (False)."""
+        try:
+            os.unlink(name, dir_fd=pfd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            self.log(f"rm {self._display(path)}: {e.strerror}")
+            return False
+        return True
 
     # --- D and R under --remove, and --purge: the same walk with every age passed ---------
 
@@ -373,14 +378,8 @@ class Cleaner:
                     return False
                 if remove_instance:
                     self._say("remove", path, item)
-                    if not self.dry_run:
-                        try:
-                            os.unlink(name, dir_fd=pfd)
-                        except FileNotFoundError:
-                            pass
-                        except OSError as e2:
-                            self.log(f"rm {self._display(path)}: {e2.strerror}")
-                            return False
+                    if not self.dry_run and not self._unlink(pfd, name, path):
+                        return False
                 return True
             finally:
                 os.close(pfd)
