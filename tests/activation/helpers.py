@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from freshroot.activation.apply import run_plan
 from freshroot.activation.plan import build_plan
@@ -45,6 +46,17 @@ def steps_of(root: Path, decl: str) -> list[Step]:
 
 def apply(root: Path, decl: str, *, dry_run: bool = False, fail_fast: bool = False, fix: bool = False) -> Report:
     return run_plan(str(root), [decl], dry_run=dry_run, fail_fast=fail_fast, fix=fix)
+
+
+def journal_of(root: Path) -> dict[str, Any] | None:
+    """The root's apply journal, as status, undo and a resumed apply read it."""
+    from freshroot.plan.journal import read
+
+    fd = open_root(str(root))
+    try:
+        return read(fd)
+    finally:
+        os.close(fd)
 
 
 def snapshot(root: Path) -> dict[str, tuple[object, ...]]:

@@ -11,7 +11,7 @@ from freshroot.plan.action import Step
 from freshroot.plan.executor import Status, StepResult
 from freshroot.plan.progress import TerminalProgress
 
-from .helpers import apply, make_root, write_decl
+from .helpers import apply, journal_of, make_root, write_decl
 from .test_with_persist import in_namespace
 
 
@@ -74,19 +74,12 @@ text = 'ls -A "$FRESHROOT_ROOT/run" > "$FRESHROOT_ROOT/seen"'
 """)
 
     def body() -> None:
-        from freshroot.fs.ops import open_root
-        from freshroot.plan.journal import read as read_journal
-
         first = apply(root, decl)
         assert first.ok, first.render()
         assert "mount tmpfs on /run" in first.result("specialfs").actions
         assert os.statvfs(root / "run").f_flag & (os.ST_NOSUID | os.ST_NODEV) == os.ST_NOSUID | os.ST_NODEV
         assert (root / "seen").read_text().split() == ["freshroot"]  # fresh: only our own state
-        fd = open_root(str(root))
-        try:
-            journal = read_journal(fd)
-        finally:
-            os.close(fd)
+        journal = journal_of(root)
         assert journal is not None
         assert journal["run_id"] == first.run_id  # the run that mounted /run is still seen
         assert journal["state"] == "finished"

@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import freshroot
-from freshroot.fs.ops import open_root
-from freshroot.plan.journal import read as read_journal
 
-from .helpers import make_root, write_decl
+from .helpers import journal_of, make_root, write_decl
 
 DECL = '''
 [activation.a]
@@ -81,11 +79,7 @@ def test_killed_apply_resumes_and_completes(tmp_path):
             proc.wait()
     snippet_pid = int((root / "b-started").read_text())
     assert _group(snippet_pid), "the half-run snippet (and its sleep) are still running"
-    fd = open_root(str(root))
-    try:
-        journal = read_journal(fd)
-    finally:
-        os.close(fd)
+    journal = journal_of(root)
     assert journal is not None
     assert journal["state"] == "running"
     assert journal["steps"]["a"]["state"] == "done"
