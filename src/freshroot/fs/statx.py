@@ -190,6 +190,13 @@ R_MASK, R_ATTRS, R_UID, R_MODE, R_ATTRS_MASK = 0, 1, 2, 3, 4
 R_ATIME, R_BTIME, R_CTIME, R_MTIME = 5, 7, 9, 11  # seconds; the nanoseconds follow each
 R_DEV_MAJOR, R_DEV_MINOR = 13, 14
 
+# A leaner view for the walk's first look at each entry: no uid, no nanoseconds (needed only
+# when the seconds tie with the cutoff, then read with the full unpack). Unpacking 9 fields
+# instead of 15 is a measurable part of the per-entry cost.
+_LEAN = struct.Struct("<8xQ12xH26xQq8xq8xq8xq16xII")
+LeanFields = tuple[int, int, int, int, int, int, int, int, int]
+L_ATTRS, L_MODE, L_ATTRS_MASK, L_ATIME, L_BTIME, L_CTIME, L_MTIME, L_DEV_MAJOR, L_DEV_MINOR = range(9)
+
 
 class RawStatx:
     """statx(dir_fd, name, AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT) as a flat tuple (RawFields).
@@ -201,7 +208,8 @@ class RawStatx:
     buffer (passed as its address). Raises OSError.
 
     The hot loop of the clean walk calls ``fn(dir_fd, name, flags, mask, buf)`` and
-    ``unpack(buf)`` itself, saving a Python call per entry; ``__call__`` is the readable form.
+    ``lean(buf)`` (LeanFields) or ``unpack(buf)`` itself, saving a Python call per entry;
+    ``__call__`` is the readable form.
     """
 
     def __init__(self) -> None:
@@ -213,6 +221,7 @@ class RawStatx:
         self.flags = _libc.AT_NO_AUTOMOUNT | _libc.AT_SYMLINK_NOFOLLOW
         self.mask = int(RAW_MASK)
         self.unpack = _RAW.unpack_from
+        self.lean = _LEAN.unpack_from
 
     def __call__(self, dir_fd: int, name: bytes) -> RawFields:
         flags = self.flags if name else self.flags | _libc.AT_EMPTY_PATH

@@ -41,6 +41,15 @@ from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import reopen
 from freshroot.fs.statx import (
+    L_ATIME,
+    L_ATTRS,
+    L_ATTRS_MASK,
+    L_BTIME,
+    L_CTIME,
+    L_DEV_MAJOR,
+    L_DEV_MINOR,
+    L_MODE,
+    L_MTIME,
     R_ATIME,
     R_ATTRS,
     R_ATTRS_MASK,
@@ -76,6 +85,14 @@ _AGE_CHECKS = ((AgeBy.MTIME, R_MTIME, "modify"), (AgeBy.ATIME, R_ATIME, "access"
 def _checks(by: AgeBy) -> tuple[int, ...]:
     """The RawFields indexes of the timestamps ``by`` names, in systemd's order."""
     return tuple(index for flag, index, _ in _AGE_CHECKS if by & flag)
+
+
+_LEAN_INDEX = {R_ATIME: L_ATIME, R_BTIME: L_BTIME, R_CTIME: L_CTIME, R_MTIME: L_MTIME}
+
+
+def _lean_checks(by: AgeBy) -> tuple[tuple[int, int], ...]:
+    """(LeanFields index, RawFields index) of the timestamps ``by`` names, in systemd's order."""
+    return tuple((_LEAN_INDEX[index], index) for index in _checks(by))
 
 _CLEAN_BY_PATH = frozenset({
     ItemType.CREATE_DIRECTORY, ItemType.TRUNCATE_DIRECTORY, ItemType.CREATE_SUBVOLUME,
@@ -605,10 +622,10 @@ class Cleaner:
         ok = True
         deleted = False
         statx = self._statx
-        statx_fn, statx_buf, statx_unpack = statx.fn, statx.buf, statx.unpack
+        statx_fn, statx_buf, statx_lean, statx_unpack = statx.fn, statx.buf, statx.lean, statx.unpack
         statx_flags, statx_mask = statx.flags, statx.mask
         own_lines = self._own_lines.get("" if path == "/" else path, _NO_NAMES)
-        file_checks = _checks(by_file)
+        file_checks = _lean_checks(by_file)
         cut_s, cut_ns = divmod(cutoff, 1_000_000_000)
         explain = self.explain is not None
         verbose = self.verbose
@@ -630,54 +647,57 @@ class Cleaner:
                 if err.errno != errno.ENOENT:  # ENOENT: vanished mid-walk, nothing to do
                     self.log(f"statx({self._display(prefix + '/' + name)}) failed: {err.strerror}")
                 continue
-            sx = statx_unpack(statx_buf)
-            if sx[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
-                if sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT:
+            # The lean fields first; the full ones (uid, nanoseconds) only where they are read.
+            # The buffer holds this entry's statx until the next call below.
+            lx = statx_lean(statx_buf)
+            if lx[L_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+                if lx[L_ATTRS] & STATX_ATTR_MOUNT_ROOT:
                     self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
                     continue
-            elif sx[R_DEV_MAJOR] != dev_major or sx[R_DEV_MINOR] != dev_minor:
+            elif lx[L_DEV_MAJOR] != dev_major or lx[L_DEV_MINOR] != dev_minor:
                 self._decide(prefix + "/" + name, "skip", "it is on another file system", item)
                 continue
-            if name in own_lines:
+            if own_lines and name in own_lines:
                 self._decide(prefix + "/" + name, "skip", "it has a line of its own", item)
                 continue
             if glob_re is not None and glob_re.match(name if name.isascii() else byte_chars(name)):
                 self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
                 continue
-            mode = sx[R_MODE]
+            mode = lx[L_MODE]
             kind = mode & _S_IFMT
             if kind == _S_IFDIR:
                 sub_ok, removed = self._subdir_cleanup(
-                    item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev, parent_is_mount=mountpoint,
-                    maxdepth=maxdepth, keep=keep_this_level, by_file=by_file, by_dir=by_dir)
+                    item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
+                    parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
+                    by_file=by_file, by_dir=by_dir)
                 ok = ok and sub_ok
                 deleted = deleted or removed
                 continue
             # A plain file (the common case) skips the tests that cannot apply to it.
             if (kind != _S_IFREG or mode & _S_ISVTX or mountpoint) and self._spared(
-                    prefix + "/" + name, name, sx, kind, mountpoint=mountpoint, item=item):
+                    prefix + "/" + name, name, statx_unpack(statx_buf), kind, mountpoint=mountpoint, item=item):
                 continue
             if keep_this_level:
                 self._decide(prefix + "/" + name, "keep", "first level below a '~' age", item)
                 continue
             young = False
-            for index in file_checks:  # needs_cleanup(), inlined
-                t = sx[index]
-                if t > cut_s or (t == cut_s and sx[index + 1] >= cut_ns):
+            for lean_index, raw_index in file_checks:  # needs_cleanup(), inlined
+                t = lx[lean_index]
+                if t > cut_s or (t == cut_s and statx_unpack(statx_buf)[raw_index + 1] >= cut_ns):
                     young = True
                     break
             if young:
                 if explain:
-                    self._old(sx, cutoff, file_checks, prefix + "/" + name, item)
+                    self._old(statx_unpack(statx_buf), cutoff, _checks(by_file), prefix + "/" + name, item)
                 continue
             fd = -1
             if not dry or explain:  # --explain tries the lock too (released when fd is closed)
                 try:
-                    fd = os_open(name, open_flags, dir_fd=dfd)
+                    fd = os_open(bname, open_flags, dir_fd=dfd)
                 except OSError as e:
                     if e.errno == errno.EPERM and _O_NOATIME:
                         try:
-                            fd = os.open(name, _FILE_OPEN, dir_fd=dfd)
+                            fd = os.open(bname, _FILE_OPEN, dir_fd=dfd)
                         except OSError as e2:
                             e = e2
                     if fd < 0 and not dry and e.errno not in (errno.ENOENT, errno.ELOOP):
@@ -689,28 +709,26 @@ class Cleaner:
                     try:
                         flock(fd, lock_flags)
                     except BlockingIOError:
-                        os.close(fd)
+                        os_close(fd)
                         self._decide(prefix + "/" + name, "skip", "someone holds a lock on the file", item)
                         continue
                     except OSError:
                         pass
-            try:
-                if explain:
-                    self._decide(prefix + "/" + name, "remove", "older than the age", item)
-                if verbose:
-                    self.note(f'{"Would remove" if dry else "Removing"} "{self._display(prefix + "/" + name)}"')
-                if not dry:
-                    try:
-                        os_unlink(name, dir_fd=dfd)
-                    except FileNotFoundError:
-                        pass
-                    except OSError as e:
-                        self.log(f'Failed to remove "{self._display(prefix + "/" + name)}", ignoring: {e.strerror}')
-                        ok = False
-                deleted = True
-            finally:
-                if fd >= 0:
-                    os_close(fd)
+            if explain:
+                self._decide(prefix + "/" + name, "remove", "older than the age", item)
+            if verbose:
+                self.note(f'{"Would remove" if dry else "Removing"} "{self._display(prefix + "/" + name)}"')
+            if not dry:
+                try:
+                    os_unlink(bname, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    self.log(f'Failed to remove "{self._display(prefix + "/" + name)}", ignoring: {e.strerror}')
+                    ok = False
+            deleted = True
+            if fd >= 0:
+                os_close(fd)
         if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
             if self.verbose:
                 verb = "Would restore" if dry else "Restoring"
