@@ -205,6 +205,15 @@ def mode_owner_cases() -> list[Case]:
         Case("d-and-z-same-path", "d /t/a 0700 alice\nz /t/a 0755\n", base),
         Case("f-and-w", "f /t/a 0600 - - - first\nw /t/a - - - - second\n", base),
         Case("e-and-d", "d /t/d 0700\ne /t/d 0750\n", base),
+        # A new owner changes how later walks through the directory are judged (SAFE): a
+        # root directory below a user's is an unsafe step, whether the owner came with the
+        # directory's own line (new) or with a later z line (existing), and a directory
+        # given back to root makes the step safe again.
+        Case("owner-new-dir-then-walk", "d /t/u 0755 alice\nd /t/u/r 0755 root\nf /t/u/r/f - - - - x\n"
+             "d /t/u/a 0755 alice\nf /t/u/a/f - - - - y\n", base),
+        Case("owner-z-then-walk", "d /t/e/r 0755\nf /t/e/r/one - - - - 1\nz /t/e 0755 alice\n"
+             "f /t/e/r/two - - - - 2\n", base),
+        Case("owner-back-to-root", "z /t/d 0755 root root\nd /t/d/r 0755\nf /t/d/r/f - - - - x\n", base),
     ]
     return out
 

@@ -14,7 +14,7 @@ from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.model import Item
 
 FS_DIRSYNC_FL = 0x00010000
-EXISTING = Creation.EXISTING  # read once, as executor.CREATE: set_perms runs per line
+EXISTING, NORMAL = Creation.EXISTING, Creation.NORMAL  # read once, as executor.CREATE: set_perms runs per line
 
 # An action on an entry's O_PATH fd: (context, item, fd, path, stat or None, creation mode).
 FdAction = Callable[[Context, Item, int, str, os.stat_result | None, Creation], None]
@@ -69,8 +69,11 @@ def set_perms(
             if ctx.verbose:
                 ctx.action("Would change", "Changing", f'"{ctx.shown(path)}" to owner {uid}:{gid}')
             if not ctx.dry_run:
-                if stat.S_ISDIR(st.st_mode) or is_link:
-                    ctx.forget_dirs()  # a walk through it may now be judged differently
+                if (stat.S_ISDIR(st.st_mode) or is_link) and creation is not NORMAL:
+                    # A walk through it may now be judged differently. None can have gone
+                    # through what this line made a moment ago: the remembered walks stay
+                    # (a d line with an owner would otherwise send the next back to the root).
+                    ctx.forget_dirs()
                 ops.chown_fd(fd, uid if uid != st.st_uid else -1, gid if gid != st.st_gid else -1)
         if (do_chmod or do_chown) and not is_link:
             if ctx.verbose:
