@@ -82,13 +82,15 @@ def run_oracle(binary: Path, root: Path, conf: Path, *ops: str) -> int:
     return proc.returncode
 
 
-def run_ours(root: Path, conf: Path, *ops: str, dry_run: bool = False) -> int:
+def run_ours(root: Path, conf: Path, *ops: str, dry_run: bool = False, workers: int = 1) -> int:
+    """``workers`` > 1: the walk hands its directories to that many worker processes from the
+    first entry on (parallel_after=1), where the command line waits for a big tree."""
     ops = ops or ("--clean",)
     config = load(LoadOptions(configs=(str(conf),), root=str(root)), stderr_reporter(Level.ERR))
     fd = open_root(str(root))
     try:
         ok = sweep(config, fd, clean="--clean" in ops, remove="--remove" in ops, purge="--purge" in ops,
-                   root=str(root), dry_run=dry_run)
+                   root=str(root), dry_run=dry_run, workers=workers, parallel_after=1)
     finally:
         os.close(fd)
     if config.invalid:
@@ -96,8 +98,9 @@ def run_ours(root: Path, conf: Path, *ops: str, dry_run: bool = False) -> int:
     return 0 if ok else 73
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_clean_matches_systemd(name, tmp_path, oracles):
+def test_clean_matches_systemd(name, workers, tmp_path, oracles):
     text, nodes = CASES[name]
     conf = tmp_path / "case.conf"
     conf.write_text(text)
@@ -106,7 +109,7 @@ def test_clean_matches_systemd(name, tmp_path, oracles):
         root.mkdir()
         build(root, nodes)
     rc_theirs = run_oracle(oracles / "systemd-tmpfiles-new", theirs, conf)
-    rc_ours = run_ours(ours, conf)
+    rc_ours = run_ours(ours, conf, workers=workers)
     assert snapshot(ours) == snapshot(theirs)
     assert rc_ours == rc_theirs
 

@@ -50,6 +50,7 @@ from freshroot.fs.statx import (
     L_DEV_MINOR,
     L_MODE,
     L_MTIME,
+    L_NLINK,
     R_ATIME,
     R_ATTRS,
     R_ATTRS_MASK,
@@ -64,11 +65,16 @@ from freshroot.fs.statx import (
     RawStatx,
     raw_ns,
 )
+from freshroot.tmpfiles import cleanworkers
 from freshroot.tmpfiles.globs import GlobIndex, byte_chars, is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import USEC_INFINITY, Age, AgeBy, Config, Item, ItemGroup, ItemType
 
 MAX_DEPTH = 256
+# Entries a clean walk meets before it hands the directories left below its starting path to
+# worker processes (freshroot.tmpfiles.cleanworkers): a small tree is never split.
+PARALLEL_AFTER = 20_000
+_FAILED, _REMOVED = 1, 2  # what a worker's task reports (its exit status bits)
 NSEC_INFINITY = (1 << 64) - 1
 STATX_ATTR_MOUNT_ROOT = 0x2000
 # Plain constants for the hot loop (a module attribute lookup per entry adds up).
@@ -132,10 +138,15 @@ class Cleaner:
     explain: Callable[[Decision], None] | None = None
     verbose: bool = False  # note each removal (always in a dry run), as systemd does at info level
     note: Log = field(default=lambda _m: None)  # where those notes go; ``log`` gets the problems
+    workers: int = 1  # processes for a big clean (freshroot.tmpfiles.cleanworkers); 1: never fork
+    parallel_after: int = PARALLEL_AFTER
     _own_lines: dict[str, frozenset[str]] = field(init=False)  # directory -> names with a line
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
     _statx: RawStatx = field(init=False, default_factory=RawStatx)
+    _visited: int = field(init=False, default=0)  # entries listed so far
+    # In a worker: the lock the workers take turns on for files with more than one link.
+    _link_lock: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.verbose = self.verbose or self.dry_run
@@ -223,10 +234,13 @@ class Cleaner:
         try:
             sx = self._statx(dfd, b"")
             mountpoint = self._is_mount_root(dfd, sx)
+            # Only the quiet, real run may share the walk out: what is printed stays in order.
+            parallel = self.workers > 1 and not self.dry_run and not self.verbose and self.explain is None
             return self._dir_cleanup(
                 item, path, dfd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME), cutoff,
                 (sx[R_DEV_MAJOR], sx[R_DEV_MINOR]), mountpoint=mountpoint,
                 maxdepth=MAX_DEPTH, keep_this_level=age.keep_first_level, by_file=age.by_file, by_dir=age.by_dir,
+                parallel=parallel,
             )
         finally:
             os.close(dfd)
@@ -610,11 +624,60 @@ class Cleaner:
             return True, False
         return True, True
 
+    def _subdirs_in_workers(
+        self, item: Item, prefix: str, dfd: int, subdirs: list[tuple[str, RawFields]], cutoff: int,
+        rootdev: tuple[int, int], *, parent_is_mount: bool, maxdepth: int, keep: bool,
+        by_file: AgeBy, by_dir: AgeBy,
+    ) -> tuple[bool, bool]:
+        """_subdir_cleanup for each of ``subdirs`` (names in ``dfd`` with their statx), shared
+        out to worker processes. Returns (ok, removed) over all of them."""
+        lock = os.memfd_create("freshroot-clean-links", os.MFD_CLOEXEC)
+
+        def work(index: int) -> int:
+            self._link_lock = lock
+            name, sx = subdirs[index]
+            sub_ok, removed = self._subdir_cleanup(
+                item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev, parent_is_mount=parent_is_mount,
+                maxdepth=maxdepth, keep=keep, by_file=by_file, by_dir=by_dir)
+            return (0 if sub_ok else _FAILED) | (_REMOVED if removed else 0)
+
+        try:
+            result = cleanworkers.run_in_workers(self.workers, len(subdirs), work, self.log)
+        finally:
+            os.close(lock)
+        if result & cleanworkers.CRASHED:
+            return False, True  # what it removed is not known: restore the times anyway
+        return not result & _FAILED, bool(result & _REMOVED)
+
+    def _lock_if_still_old(self, dfd: int, bname: bytes, cutoff: int, checks: tuple[tuple[int, int], ...]) -> bool:
+        """Take the workers' link lock, look at the file again, and keep the lock (True) if it
+        is still old; False (lock released) if it is young now or gone."""
+        assert self._link_lock is not None
+        fcntl.lockf(self._link_lock, fcntl.LOCK_EX)
+        try:
+            sx = self._statx(dfd, bname)
+        except OSError:
+            self._unlock_links()
+            return False
+        cut_s, cut_ns = divmod(cutoff, 1_000_000_000)
+        for _, raw_index in checks:
+            t = sx[raw_index]
+            if t > cut_s or (t == cut_s and sx[raw_index + 1] >= cut_ns):
+                self._unlock_links()
+                return False
+        return True
+
+    def _unlock_links(self) -> None:
+        assert self._link_lock is not None
+        fcntl.lockf(self._link_lock, fcntl.LOCK_UN)
+
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
         rootdev: tuple[int, int], *, mountpoint: bool, maxdepth: int, keep_this_level: bool,
-        by_file: AgeBy, by_dir: AgeBy,
+        by_file: AgeBy, by_dir: AgeBy, parallel: bool = False,
     ) -> bool:
+        # ``parallel``: once the walk has met parallel_after entries, the directories left
+        # here go to worker processes (after this directory's own files).
         # The signature mirrors systemd's dir_cleanup() so the two can be read side by side.
         # This loop runs once per entry of the tree: a million times on a big /tmp. Hence the
         # local names, statx without a Python call (see RawStatx), the file type compared as a
@@ -635,11 +698,15 @@ class Cleaner:
         dry = self.dry_run
         os_open, os_close, os_unlink, flock = os.open, os.close, os.unlink, fcntl.flock
         open_flags, lock_flags = _FILE_OPEN | _O_NOATIME, fcntl.LOCK_EX | fcntl.LOCK_NB
+        # Only a renewed ctime makes a file young: without 'c' in the age-by, no turns to take.
+        link_lock = self._link_lock if by_file & AgeBy.CTIME else None
+        deferred: list[tuple[str, RawFields]] = []
         try:
             names = os.listdir(dfd)
         except OSError as e:
             self.log(f"Failed to read directory {self._display(path)}: {e.strerror}")
             return False
+        self._visited += len(names)
         for name in names:
             bname = name.encode("utf-8", "surrogateescape")
             if statx_fn(dfd, bname, statx_flags, statx_mask, statx_buf) < 0:
@@ -666,6 +733,9 @@ class Cleaner:
             mode = lx[L_MODE]
             kind = mode & _S_IFMT
             if kind == _S_IFDIR:
+                if parallel and self._visited >= self.parallel_after:
+                    deferred.append((name, statx_unpack(statx_buf)))
+                    continue
                 sub_ok, removed = self._subdir_cleanup(
                     item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
                     parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
@@ -690,6 +760,11 @@ class Cleaner:
                 if explain:
                     self._old(statx_unpack(statx_buf), cutoff, _checks(by_file), prefix + "/" + name, item)
                 continue
+            # In a worker, a file with other links waits its turn and is looked at again: a
+            # worker that removed another link renewed its ctime (cleanworkers' docstring).
+            held = link_lock is not None and lx[L_NLINK] > 1
+            if held and not self._lock_if_still_old(dfd, bname, cutoff, file_checks):
+                continue
             fd = -1
             if not dry or explain:  # --explain tries the lock too (released when fd is closed)
                 try:
@@ -710,6 +785,8 @@ class Cleaner:
                         flock(fd, lock_flags)
                     except BlockingIOError:
                         os_close(fd)
+                        if held:
+                            self._unlock_links()
                         self._decide(prefix + "/" + name, "skip", "someone holds a lock on the file", item)
                         continue
                     except OSError:
@@ -729,6 +806,22 @@ class Cleaner:
             deleted = True
             if fd >= 0:
                 os_close(fd)
+            if held:
+                self._unlock_links()
+        if len(deferred) == 1:
+            name, sx = deferred[0]
+            deferred = []
+            sub_ok, removed = self._subdir_cleanup(
+                item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev, parent_is_mount=mountpoint,
+                maxdepth=maxdepth, keep=keep_this_level, by_file=by_file, by_dir=by_dir)
+            ok = ok and sub_ok
+            deleted = deleted or removed
+        if deferred:
+            sub_ok, removed = self._subdirs_in_workers(
+                item, prefix, dfd, deferred, cutoff, rootdev, parent_is_mount=mountpoint,
+                maxdepth=maxdepth, keep=keep_this_level, by_file=by_file, by_dir=by_dir)
+            ok = ok and sub_ok
+            deleted = deleted or removed
         if deleted and (self_atime < NSEC_INFINITY or self_mtime < NSEC_INFINITY):
             if self.verbose:
                 verb = "Would restore" if dry else "Restoring"
@@ -777,14 +870,17 @@ def sweep(
     config: Config, root_fd: int, *, clean: bool = False, remove: bool = False, purge: bool = False,
     root: str = "/", dry_run: bool = False, log: Log | None = None,
     explain: Callable[[Decision], None] | None = None, now_ns: int | None = None, verbose: bool = False,
+    workers: int = 1, parallel_after: int = PARALLEL_AFTER,
 ) -> bool:
     """The purge phase, then the remove-and-clean phase, as systemd-tmpfiles runs them (each
     item removed, then cleaned, children before parents). False if any item failed: the
     caller exits 73. ``log`` gets the problems, and each removal with ``verbose``/``dry_run``.
+    ``workers``/``parallel_after``: see Cleaner (the command line takes cleanworkers' default).
     """
     sweeper = Cleaner(config, root_fd, root=root, dry_run=dry_run, log=log or (lambda _m: None),
                       explain=explain, now_ns=now_ns if now_ns is not None else time.time_ns(),
-                      verbose=verbose, note=log or (lambda _m: None))
+                      verbose=verbose, note=log or (lambda _m: None), workers=workers,
+                      parallel_after=parallel_after)
     order = children_first(config)
     ok = True
     if purge:

@@ -22,6 +22,7 @@ import stat
 from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
+from freshroot.tmpfiles import cleanworkers
 from freshroot.tmpfiles.clean import Cleaner
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.create import glob_item
@@ -88,6 +89,7 @@ def sweeper(ctx: Context) -> Cleaner:
     cleaner = Cleaner(
         ctx.config, ctx.root_fd, root=ctx.options.root, dry_run=ctx.dry_run, log=logger.error,
         verbose=ctx.verbose, note=logger.info if ctx.dry_run else logger.debug,
+        workers=cleanworkers.default_workers(),
     )
     ctx.cache["sweeper"] = cleaner
     return cleaner
