@@ -54,9 +54,19 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, in
     return elapsed, usage.ru_maxrss
 
 
-def survivors(root: Path) -> list[str]:
-    """Every path left below the root, sorted."""
-    return sorted(os.path.join(d, n) for d, dirs, files in os.walk(root) for n in dirs + files)
+_DIGEST = """
+import hashlib, os, sys
+paths = sorted(os.path.relpath(os.path.join(d, n), sys.argv[1]) for d, ds, fs in os.walk(sys.argv[1]) for n in ds + fs)
+print(len(paths), hashlib.sha256("\\n".join(paths).encode("utf-8", "surrogateescape")).hexdigest())
+"""
+
+
+def survivors(root: Path) -> str:
+    """How many paths are left below the root, and a digest of them. Worked out in a child
+    process: a list of half a million paths here would raise this process's memory, which
+    every tool started after it inherits in its peak RSS (the pages a fork copies count)."""
+    return subprocess.run([sys.executable, "-c", _DIGEST, str(root)], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 # name -> (command, extra environment). The second freshroot run is the one-process walk, as
@@ -82,7 +92,7 @@ def main() -> None:
         lines = ["d /t - - - am:1h"] + [f"x /t/*/nomatch{i}-*" for i in range(args.globs)]
         conf.write_text("\n".join(lines) + "\n")
         results: dict[str, list[tuple[float, int]]] = {name: [] for name in TOOLS}
-        left: dict[str, list[str]] = {}
+        left: dict[str, str] = {}
         for rep in range(args.reps):
             for name, (argv, extra) in TOOLS.items():
                 root = base / "work"
@@ -93,11 +103,12 @@ def main() -> None:
                 if rep == 0:
                     left[name] = survivors(root)
         # Timing tools that did different work would mean nothing.
-        for name, paths in left.items():
-            if paths != left["systemd-tmpfiles"]:
-                raise SystemExit(f"{name} left {len(paths):,} entries, systemd-tmpfiles "
-                                 f"{len(left['systemd-tmpfiles']):,}: the runs are not comparable")
-        print(f"entries {args.entries:,}  globs {args.globs}  (both tools left the same {len(left['freshroot']):,})")
+        for name, digest in left.items():
+            if digest != left["systemd-tmpfiles"]:
+                raise SystemExit(f"{name} left {digest}, systemd-tmpfiles {left['systemd-tmpfiles']} "
+                                 "(count, digest): the runs are not comparable")
+        count = left["freshroot"].split()[0]
+        print(f"entries {args.entries:,}  globs {args.globs}  (every run left the same {int(count):,} entries)")
         t_ref = statistics.median(t for t, _ in results["systemd-tmpfiles"])
         m_ref = statistics.median(m for _, m in results["systemd-tmpfiles"])
         print(f"systemd-tmpfiles: {t_ref:.2f} s, {m_ref} KiB")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,50 @@ def test_config_files_resolve_inside_root(oracles: Path, scratch: Path,
     assert f"# {root}/etc/tmpfiles.d/both.conf -> {host}\nd /from-the-host\n".encode() in theirs.stdout
     assert f"# {root}/etc/tmpfiles.d/both.conf -> {root}{host}\nd /from-the-root\n".encode() in out.out
     assert out.err == b""
+
+
+def test_clean_workers_remove_what_systemd_removes(oracles: Path, scratch: Path) -> None:
+    """The command line's own threshold: a tree past it (25 directories of 1,000 files, every
+    other one old) is cleaned with two workers, and leaves what systemd's walk leaves."""
+    by_name("clean-workers")
+    from freshroot.tmpfiles.clean import PARALLEL_AFTER
+
+    now = time.time()
+    conf = scratch / "clean.conf"
+    conf.write_text("d /t - - - am:1h\n")
+    roots = {side: scratch / side for side in ("theirs", "ours", "one")}
+    for root in roots.values():
+        for d in range(25):
+            directory = root / "t" / f"d{d:02d}"
+            directory.mkdir(parents=True)
+            for f in range(1000):
+                path = directory / f"f{f:04d}"
+                path.touch()
+                if f % 2 == 0:
+                    os.utime(path, (now - 7200, now - 7200))
+        os.utime(root / "t" / "d03", (now - 7200, now - 7200))
+    assert PARALLEL_AFTER < 25 * 1000  # the tree is past the threshold
+    before = {side: {d: (root / "t" / d).stat().st_mtime_ns for d in ("d00", "d03", "d24")}
+              for side, root in roots.items()}
+    env = {**clean_env(), "FRESHROOT_CLEAN_WORKERS": "2"}
+    runs = {
+        "theirs": [str(oracles / "systemd-tmpfiles-new")],
+        "ours": OURS,
+        "one": OURS,
+    }
+    status = {}
+    for side, argv in runs.items():
+        side_env = {**env, "FRESHROOT_CLEAN_WORKERS": "1"} if side == "one" else env
+        proc = subprocess.run([*argv, f"--root={roots[side]}", "--clean", str(conf)], env=side_env,
+                              capture_output=True, check=False)
+        status[side] = (proc.returncode, proc.stderr)
+
+    def left(root: Path) -> list[str]:
+        return sorted(os.path.relpath(os.path.join(d, n), root) for d, ds, fs in os.walk(root) for n in ds + fs)
+
+    assert status["ours"] == status["one"] == status["theirs"] == (0, b"")
+    assert left(roots["ours"]) == left(roots["theirs"]) == left(roots["one"])
+    assert len(left(roots["ours"])) == 1 + 25 + 25 * 500
+    # The directories' times are restored after the workers removed from them, as systemd does.
+    for side, root in roots.items():
+        assert {d: (root / "t" / d).stat().st_mtime_ns for d in before[side]} == before[side], side

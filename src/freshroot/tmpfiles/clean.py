@@ -21,6 +21,10 @@ r and R lines honour their age under --clean (newest systemd): the matched path 
 old; R first cleans below it. X lines without an age take the age of the closest d/D/v/q/Q
 line above them (done when the configuration is read, see tmpfiles.config).
 
+A big clean walk (past PARALLEL_AFTER entries, in a quiet real run) hands the directories
+left below its starting path to worker processes (freshroot.tmpfiles.cleanworkers; the
+difference clean-workers): the same entries go, faster where there are CPUs to spare.
+
 A deliberate difference (freshroot.tmpfiles.differences: safe-start-clean, safe-start-e,
 safe-start-r, safe-start-R, safe-start-D, safe-start-purge): systemd opens the starting path
 of the walk by name, so a symlink planted by a user in the middle of it is followed. Here the

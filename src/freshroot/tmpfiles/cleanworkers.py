@@ -86,6 +86,8 @@ def run_in_workers(count: int, tasks: int, work: Callable[[int], int],
                     status = 0
                     while len(data := os.read(r, 4)) == 4:
                         status |= work(int.from_bytes(data, "little")) & ~CRASHED
+                except KeyboardInterrupt:  # Ctrl-C reaches every worker: the caller says so once
+                    status |= CRASHED
                 except BaseException as e:  # noqa: BLE001 - a worker must reach os._exit
                     status |= CRASHED
                     with contextlib.suppress(BaseException):  # nothing more can be done

@@ -11,6 +11,12 @@ from collections.abc import Sequence
 
 from freshroot.cli import ArgumentParser, dispatch
 
+# The end of --help for both spellings of the command.
+ENVIRONMENT = ("environment:\n"
+               "  FRESHROOT_CLEAN_WORKERS=N  how many processes a big --clean walk (past 20,000\n"
+               "                             entries) shares its directories out to; default: one\n"
+               "                             per CPU, at most 4; 1 keeps the walk in one process")
+
 
 def add_arguments(parser: argparse.ArgumentParser, *, debug: bool = True) -> None:
     cmds = parser.add_argument_group("commands")
@@ -53,6 +59,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="freshroot-tmpfiles",
         description="Create, delete, and clean up files and directories, as systemd-tmpfiles does.",
+        epilog=ENVIRONMENT,
     )
     parser.add_argument("--version", action="version", version="freshroot-tmpfiles (systemd 262 compatible)")
     add_arguments(parser)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from freshroot.cli import ArgumentParser, add_command
-from freshroot.tmpfiles.command import add_arguments
+from freshroot.tmpfiles.command import ENVIRONMENT, add_arguments
 
 
 def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
         "  (to standard output, or into DIR).",
     )
     add_arguments(parser, debug=False)
+    parser.epilog = ENVIRONMENT
     render = parser.add_argument_group("render (freshroot tmpfiles render)")
     render.add_argument("--config", metavar="PATH", action="append",
                         help="read the declaration from PATH instead of the root's freshroot.toml and conf.d")
