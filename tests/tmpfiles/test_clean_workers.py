@@ -198,3 +198,52 @@ def test_the_cleaned_tree_is_the_same_with_and_without_workers(tmp_path: Path) -
     assert "t/d0/s1/new0" in snapshot(tmp_path / "one")  # young files stay
     assert "t/d1/s0" not in snapshot(tmp_path / "one")  # old directories emptied go
     assert _dir_times(tmp_path / "many") == _dir_times(tmp_path / "one")
+
+
+@pytest.mark.oracle
+def test_a_failure_in_a_worker_fails_the_run_as_in_systemd(tmp_path: Path, oracles: Path) -> None:
+    """An old file that cannot be removed (immutable, chattr +i) in a directory a worker
+    cleans: the message comes once, the run fails (exit 73 from the command line), the other
+    directories are still cleaned; as systemd does it, and as the one-process walk does."""
+    from freshroot.fs import attrs
+
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    nodes = [Node(f"t/d{d}/old{f}", age=OLD) for d in range(4) for f in range(3)]
+    stuck = "t/d2/old1"
+    results = {}
+    try:
+        for side in ("theirs", "one", "many"):
+            root = tmp_path / side
+            build(root, nodes)
+            fd = os.open(root / stuck, os.O_RDONLY)
+            try:
+                try:
+                    attrs.set_flags(fd, attrs.IMMUTABLE, attrs.IMMUTABLE)
+                except OSError as e:
+                    pytest.skip(f"this file system has no immutable flag: {e}")
+            finally:
+                os.close(fd)
+            if side == "theirs":
+                status = run_oracle(oracles / "systemd-tmpfiles-new", root, conf)
+                problems = None
+            else:
+                log = tmp_path / f"{side}.log"
+                ok = _sweep(root, conf, workers=1 if side == "one" else 3, parallel_after=1, log=_error_log(log))
+                status = 0 if ok else 73
+                problems = log.read_text().splitlines()
+            results[side] = (status, problems, sorted(snapshot(root)))
+    finally:
+        for side in ("theirs", "one", "many"):
+            path = tmp_path / side / stuck
+            if path.exists():
+                fd = os.open(path, os.O_RDONLY)
+                attrs.set_flags(fd, 0, attrs.IMMUTABLE)  # let pytest remove the tree
+                os.close(fd)
+    assert results["many"][0] == results["one"][0] == results["theirs"][0] == 73
+    assert results["many"][2] == results["one"][2] == results["theirs"][2]
+    assert stuck in results["many"][2]
+    assert "t/d1/old0" not in results["many"][2]  # the other directories were cleaned
+    shown = f"{tmp_path / 'many'}/{stuck}"
+    assert results["many"][1] == [f'Failed to remove "{shown}", ignoring: Operation not permitted']
+    assert len(results["one"][1]) == 1
