@@ -134,6 +134,27 @@ def test_the_walk_hands_its_directories_to_the_workers(tmp_path: Path, monkeypat
     assert calls == [(3, 4)]
 
 
+def test_a_lone_directory_is_entered_and_shares_out_what_it_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/t holds one directory, which holds five: those five go to the workers."""
+    calls: list[int] = []
+    real = cleanworkers.run_in_workers
+
+    def recording(count: int, tasks: int, work: Callable[[int], int], on_error: Callable[[str], None]) -> int:
+        calls.append(tasks)
+        return real(count, tasks, work, on_error)
+
+    monkeypatch.setattr(cleanworkers, "run_in_workers", recording)
+    nodes = [Node(f"t/only/d{d}/old{f}", age=OLD) for d in range(5) for f in range(3)]
+    nodes += [Node(f"t/only/d{d}", "d", age=OLD) for d in range(5)] + [Node("t/only", "d", age=OLD)]
+    build(tmp_path / "r", nodes)
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - amAM:1h\n")
+    assert _sweep(tmp_path / "r", conf, workers=2, parallel_after=1)
+    assert calls == [5]
+    assert sorted(snapshot(tmp_path / "r")) == ["t"]  # everything old went, the emptied directories too
+
+
 @pytest.mark.oracle
 def test_hard_links_in_sibling_directories_keep_one_as_systemd(tmp_path: Path, oracles: Path) -> None:
     """Removing one link of an old file renews its ctime, so with 'c' in the age-by systemd's
@@ -246,4 +267,4 @@ def test_a_failure_in_a_worker_fails_the_run_as_in_systemd(tmp_path: Path, oracl
     assert "t/d1/old0" not in results["many"][2]  # the other directories were cleaned
     shown = f"{tmp_path / 'many'}/{stuck}"
     assert results["many"][1] == [f'Failed to remove "{shown}", ignoring: Operation not permitted']
-    assert len(results["one"][1]) == 1
+    assert results["one"][1] == [f'Failed to remove "{tmp_path / "one"}/{stuck}", ignoring: Operation not permitted']

@@ -551,7 +551,7 @@ class Cleaner:
     def _subdir_cleanup(
         self, item: Item, sub: str, name: str, dfd: int, sx: RawFields, cutoff: int,
         rootdev: tuple[int, int], *, parent_is_mount: bool, maxdepth: int, keep: bool,
-        by_file: AgeBy, by_dir: AgeBy,
+        by_file: AgeBy, by_dir: AgeBy, parallel: bool = False,
     ) -> tuple[bool, bool]:
         """The directory branch of dir_cleanup(): lock it, clean it, then remove it if it is
         old and empty. Returns (ok, removed): ok is False if something failed that systemd
@@ -597,7 +597,7 @@ class Cleaner:
                     fcntl.flock(sub_fd, fcntl.LOCK_UN)
             if not self._dir_cleanup(item, sub, sub_fd, raw_ns(sx, R_ATIME), raw_ns(sx, R_MTIME),
                                      cutoff, rootdev, mountpoint=False, maxdepth=maxdepth - 1,
-                                     keep_this_level=False, by_file=by_file, by_dir=by_dir):
+                                     keep_this_level=False, by_file=by_file, by_dir=by_dir, parallel=parallel):
                 ok = False
             sub_ok, removed = self._remove_subdir(item, sub, name, dfd, sx, cutoff, keep=keep, by_dir=by_dir)
             return ok and sub_ok, removed
@@ -681,7 +681,8 @@ class Cleaner:
         by_file: AgeBy, by_dir: AgeBy, parallel: bool = False,
     ) -> bool:
         # ``parallel``: once the walk has met parallel_after entries, the directories left
-        # here go to worker processes (after this directory's own files).
+        # here go to worker processes (after this directory's own files); when only one is
+        # left, it is entered here and shares out what it holds.
         # The signature mirrors systemd's dir_cleanup() so the two can be read side by side.
         # This loop runs once per entry of the tree: a million times on a big /tmp. Hence the
         # local names, statx without a Python call (see RawStatx), the file type compared as a
@@ -812,12 +813,12 @@ class Cleaner:
                 os_close(fd)
             if held:
                 self._unlock_links()
-        if len(deferred) == 1:
+        if len(deferred) == 1:  # nothing to share here: the one directory may have more below
             name, sx = deferred[0]
             deferred = []
             sub_ok, removed = self._subdir_cleanup(
                 item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev, parent_is_mount=mountpoint,
-                maxdepth=maxdepth, keep=keep_this_level, by_file=by_file, by_dir=by_dir)
+                maxdepth=maxdepth, keep=keep_this_level, by_file=by_file, by_dir=by_dir, parallel=True)
             ok = ok and sub_ok
             deleted = deleted or removed
         if deferred:
