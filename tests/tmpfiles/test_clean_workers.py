@@ -96,12 +96,52 @@ def test_a_worker_killed_by_a_signal_is_reported(tmp_path: Path) -> None:
     assert sorted(int(p.name) for p in marks.iterdir()) == list(range(1, 10))
 
 
+def test_when_no_worker_can_start_the_walk_does_it_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fork", no_fork)
+        with pytest.raises(OSError, match="temporarily unavailable"):
+            cleanworkers.run_in_workers(2, 3, lambda _i: 0, lambda _m: None)
+        conf = tmp_path / "c.conf"
+        conf.write_text("d /t - - - amAM:1h\n")
+        build(tmp_path / "r", BASIC)
+        assert _sweep(tmp_path / "r", conf, workers=3, parallel_after=1)
+    build(tmp_path / "s", BASIC)
+    assert _sweep(tmp_path / "s", conf, workers=1)
+    assert snapshot(tmp_path / "r") == snapshot(tmp_path / "s")
+
+
+def test_fewer_workers_than_asked_take_every_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_fork, forks = os.fork, list[int]()
+
+    def second_fails() -> int:
+        if forks:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", second_fails)
+    def work(i: int) -> int:
+        _mark(tmp_path, i)
+        return 0
+
+    assert cleanworkers.run_in_workers(3, 12, work, lambda _m: None) == 0
+    assert sorted(int(p.name) for p in tmp_path.iterdir()) == list(range(12))
+    assert len({p.read_text() for p in tmp_path.iterdir()}) == 1  # all in the one worker
+
+
 def test_default_workers_from_the_environment() -> None:
     assert cleanworkers.default_workers({"FRESHROOT_CLEAN_WORKERS": "1"}) == 1
     assert cleanworkers.default_workers({"FRESHROOT_CLEAN_WORKERS": "6"}) == 6
     cpus = len(os.sched_getaffinity(0))
+    assert cleanworkers.default_workers({}) == min(cpus, cleanworkers.MAX_DEFAULT)
     for bad in ("", "0", "-2", "many"):
-        assert cleanworkers.default_workers({"FRESHROOT_CLEAN_WORKERS": bad}) == min(cpus, cleanworkers.MAX_DEFAULT)
+        warnings: list[str] = []
+        assert cleanworkers.default_workers({"FRESHROOT_CLEAN_WORKERS": bad}, warnings.append) == min(
+            cpus, cleanworkers.MAX_DEFAULT)
+        assert warnings == [f"Cannot parse value of $FRESHROOT_CLEAN_WORKERS ({bad!r}), ignoring."]
 
 
 def _sweep(root: Path, conf: Path, **kwargs: object) -> bool:
@@ -268,3 +308,17 @@ def test_a_failure_in_a_worker_fails_the_run_as_in_systemd(tmp_path: Path, oracl
     shown = f"{tmp_path / 'many'}/{stuck}"
     assert results["many"][1] == [f'Failed to remove "{shown}", ignoring: Operation not permitted']
     assert results["one"][1] == [f'Failed to remove "{tmp_path / "one"}/{stuck}", ignoring: Operation not permitted']
+
+
+def test_a_bad_worker_count_is_a_warning_from_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "t").mkdir()
+    conf = tmp_path / "c.conf"
+    conf.write_text("d /t - - - 1h\n")
+    tool = str(Path(sys.executable).with_name("freshroot-tmpfiles"))
+    proc = subprocess.run([tool, f"--root={tmp_path}", "--clean", str(conf)], capture_output=True, text=True,
+                          env={**os.environ, "FRESHROOT_CLEAN_WORKERS": "many"}, check=False)
+    assert proc.returncode == 0
+    assert proc.stderr == "Cannot parse value of $FRESHROOT_CLEAN_WORKERS ('many'), ignoring.\n"

@@ -162,6 +162,13 @@ def cases(draw: st.DrawFn) -> Case:
         # k+ over capabilities set by another line is a deliberate difference (differences.py,
         # "caps-plus-existing"), tested on its own.
         rules = [r for r in rules if not r.startswith("k+")] or rules[:1]
+    if any(r.startswith("L?") and r.rsplit(" ", 1)[-1].startswith("/") for r in rules):
+        # The run makes an absolute symlink (L? to /h/a, /s/f): systemd's w lines and globs
+        # follow it from the host's / even under --root, freshroot's stay in the root
+        # (differences.py: w-follows-inside-root, glob-symlinks-inside-root, each tested on
+        # its own). Keep the two apart, and keep systemd away from the host.
+        rules = [r for r in rules if r.startswith("L?") or not (
+            r.startswith("w") or any(c in r.split(" ")[1] for c in "*?[{"))]
     args = draw(st.sampled_from([("--create",), ("--create",), ("--remove",), ("--create", "--remove"),
                                  ("--create", "--boot"), ("--create", "--remove", "--boot"), ("--purge",),
                                  ("--create", "--purge"), ("--create", "--dry-run")]))

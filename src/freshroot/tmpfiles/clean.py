@@ -634,11 +634,10 @@ class Cleaner:
         by_file: AgeBy, by_dir: AgeBy,
     ) -> tuple[bool, bool]:
         """_subdir_cleanup for each of ``subdirs`` (names in ``dfd`` with their statx), shared
-        out to worker processes. Returns (ok, removed) over all of them."""
-        lock = os.memfd_create("freshroot-clean-links", os.MFD_CLOEXEC)
+        out to worker processes; done here, one after the other, when no worker can be
+        started. Returns (ok, removed) over all of them."""
 
         def work(index: int) -> int:
-            self._link_lock = lock
             name, sx = subdirs[index]
             sub_ok, removed = self._subdir_cleanup(
                 item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev, parent_is_mount=parent_is_mount,
@@ -646,9 +645,16 @@ class Cleaner:
             return (0 if sub_ok else _FAILED) | (_REMOVED if removed else 0)
 
         try:
-            result = cleanworkers.run_in_workers(self.workers, len(subdirs), work, self.log)
-        finally:
-            os.close(lock)
+            self._link_lock = os.memfd_create("freshroot-clean-links", os.MFD_CLOEXEC)
+            try:
+                result = cleanworkers.run_in_workers(self.workers, len(subdirs), work, self.log)
+            finally:
+                os.close(self._link_lock)
+                self._link_lock = None
+        except OSError:  # no memfd, no process to spare: the walk goes on in this one
+            result = 0
+            for index in range(len(subdirs)):
+                result |= work(index)
         if result & cleanworkers.CRASHED:
             return False, True  # what it removed is not known: restore the times anyway
         return not result & _FAILED, bool(result & _REMOVED)

@@ -25,7 +25,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 # A worker's exit status: the OR of what its tasks returned (bits the caller defines, below
 # 0x80), with CRASHED added when it died of a signal or an unexpected exception.
@@ -34,11 +34,16 @@ MAX_DEFAULT = 4
 _PR_SET_PDEATHSIG = 1
 
 
-def default_workers(environ: dict[str, str] | None = None) -> int:
-    """How many processes a big clean uses: $FRESHROOT_CLEAN_WORKERS, else the CPUs we may use (at most 4)."""
-    value = (os.environ if environ is None else environ).get("FRESHROOT_CLEAN_WORKERS", "").strip()
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
+def default_workers(environ: Mapping[str, str] | None = None,
+                    warn: Callable[[str], None] = lambda _m: None) -> int:
+    """How many processes a big clean uses: $FRESHROOT_CLEAN_WORKERS, else the CPUs we may use
+    (at most 4). A value that is not a whole number from 1 up is ignored, with a warning (as
+    systemd-tmpfiles warns about its own variables)."""
+    value = (os.environ if environ is None else environ).get("FRESHROOT_CLEAN_WORKERS")
+    if value is not None:
+        if value.strip().isdigit() and int(value) >= 1:
+            return int(value)
+        warn(f"Cannot parse value of $FRESHROOT_CLEAN_WORKERS ({value!r}), ignoring.")
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -63,7 +68,9 @@ def run_in_workers(count: int, tasks: int, work: Callable[[int], int],
                    on_error: Callable[[str], None]) -> int:
     """Run ``work(i)`` for every i in range(tasks) in ``count`` forked processes, each taking
     the next task as it gets free. Returns the OR of all results, with CRASHED set when a
-    worker did not finish (``on_error`` has been told why, where it could be).
+    worker did not finish (``on_error`` has been told why, where it could be). Raises OSError
+    when not one worker could be started: then nothing was done, and the caller does it. When
+    fewer could be started than asked for, those take every task.
 
     The tasks go through a pipe as 4-byte numbers: writes that small are atomic and a pipe
     read is not split between readers, so each number reaches exactly one worker. A worker
@@ -77,7 +84,12 @@ def run_in_workers(count: int, tasks: int, work: Callable[[int], int],
     pids: list[int] = []
     try:
         for _ in range(max(1, min(count, tasks))):
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory
+                if not pids:
+                    raise
+                break
             if pid == 0:  # the worker
                 status = CRASHED
                 try:

@@ -89,7 +89,7 @@ def sweeper(ctx: Context) -> Cleaner:
     cleaner = Cleaner(
         ctx.config, ctx.root_fd, root=ctx.options.root, dry_run=ctx.dry_run, log=logger.error,
         verbose=ctx.verbose, note=logger.info if ctx.dry_run else logger.debug,
-        workers=cleanworkers.default_workers(),
+        workers=cleanworkers.default_workers(warn=ctx.warn),
     )
     ctx.cache["sweeper"] = cleaner
     return cleaner
