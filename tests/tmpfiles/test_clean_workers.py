@@ -132,6 +132,18 @@ def test_fewer_workers_than_asked_take_every_task(tmp_path: Path, monkeypatch: p
     assert len({p.read_text() for p in tmp_path.iterdir()}) == 1  # all in the one worker
 
 
+def test_when_every_worker_dies_early_the_call_returns_crashed(tmp_path: Path) -> None:
+    """More tasks than the pipe holds, and no worker left to read them: no hang, no error."""
+    log = tmp_path / "errors"
+
+    def work(_i: int) -> int:
+        raise RuntimeError("gone")
+
+    result = cleanworkers.run_in_workers(2, 100_000, work, _error_log(log))
+    assert result & cleanworkers.CRASHED
+    assert log.read_text().splitlines() == ["A clean worker process failed: RuntimeError: gone"] * 2
+
+
 def test_default_workers_from_the_environment() -> None:
     assert cleanworkers.default_workers({"FRESHROOT_CLEAN_WORKERS": "1"}) == 1
     assert cleanworkers.default_workers({"FRESHROOT_CLEAN_WORKERS": "6"}) == 6

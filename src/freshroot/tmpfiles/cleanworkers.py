@@ -109,8 +109,11 @@ def run_in_workers(count: int, tasks: int, work: Callable[[int], int],
             pids.append(pid)
         os.close(r)
         r = -1
-        for i in range(tasks):  # blocks while the pipe is full: the workers drain it
-            os.write(w, i.to_bytes(4, "little"))
+        try:
+            for i in range(tasks):  # blocks while the pipe is full: the workers drain it
+                os.write(w, i.to_bytes(4, "little"))
+        except BrokenPipeError:  # every worker is gone (each said why): the run fails below
+            pass
     finally:
         if r >= 0:
             os.close(r)
