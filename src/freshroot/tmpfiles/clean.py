@@ -669,12 +669,9 @@ class Cleaner:
         except OSError:
             self._unlock_links()
             return False
-        cut_s, cut_ns = divmod(cutoff, 1_000_000_000)
-        for _, raw_index in checks:
-            t = sx[raw_index]
-            if t > cut_s or (t == cut_s and sx[raw_index + 1] >= cut_ns):
-                self._unlock_links()
-                return False
+        if not self._old(sx, cutoff, tuple(raw for _, raw in checks), "", None):  # never explains: no workers then
+            self._unlock_links()
+            return False
         return True
 
     def _unlock_links(self) -> None:
