@@ -62,6 +62,18 @@ def test_safe_refuses_user_planted_symlink_to_root_file(planted: Root, path: str
 
 
 @pytest.mark.root
+def test_the_refusal_names_the_step_and_both_owners(planted: Root) -> None:
+    """home/u/etcdir is the user's symlink to /etc: the step refused goes from it (uid USER) to
+    root's /etc (uid 0), and the message says which entry is whose."""
+    with pytest.raises(UnsafePathError) as refused:
+        chase("home/u/etcdir/secret", root_fd=planted.fd, flags=F.SAFE)
+    message = str(refused.value)
+    assert message.startswith("home/u/etcdir/secret: refusing to follow ")
+    assert (f"the entry before it is owned by an unprivileged user (uid {USER}) and it by someone "
+            "else (uid 0)") in message
+
+
+@pytest.mark.root
 @pytest.mark.parametrize("path", ["home/u/own/file", "home/u/ownlink/file", "home/u/ownlink"])
 def test_safe_allows_a_user_staying_within_their_own_files(planted: Root, path: str) -> None:
     with chase(path, root_fd=planted.fd, flags=F.SAFE) as c:

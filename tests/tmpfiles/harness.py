@@ -336,8 +336,9 @@ def apply_both(case: Case, oracle: Path, scratch: Path) -> tuple[Outcome, Outcom
 # entry the walk refused to step to (systemd's second path, freshroot's "refusing to follow").
 _SYSTEMD_UNSAFE = re.compile(r"Detected unsafe path transition .+? \(owned by [^)]*\) \u2192 (.+?) "
                              r"\(owned by [^)]*\) during canonicalization of .*\.")
-_FRESHROOT_UNSAFE = re.compile(r".+?: refusing to follow (.+?): it is owned by an unprivileged user and "
-                               r"leads to an entry owned by someone else \(a symlink that user could have planted\)")
+_FRESHROOT_UNSAFE = re.compile(r".+?: refusing to follow (.+?): the entry before it is owned by an unprivileged "
+                               r"user \(uid \d+\) and it by someone else \(uid \d+\); that user could have "
+                               r"planted a symlink there")
 
 
 def _normalised(line: str) -> str:

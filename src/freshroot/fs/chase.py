@@ -83,10 +83,13 @@ def _join(components: list[str]) -> str:
     return "/" + "/".join(components)
 
 
-def _refuse(path: str, at: str) -> UnsafePathError:
+def _refuse(path: str, at: str, before: os.stat_result, after: os.stat_result) -> UnsafePathError:
+    """The refusal of the step to ``at``: the entry before it (``before``: a directory or a
+    symlink) is a user's, ``at`` (``after``) someone else's."""
     return UnsafePathError(
-        f"{path}: refusing to follow {at}: it is owned by an unprivileged user and leads to an "
-        "entry owned by someone else (a symlink that user could have planted)"
+        f"{path}: refusing to follow {at}: the entry before it is owned by an unprivileged user "
+        f"(uid {before.st_uid}) and it by someone else (uid {after.st_uid}); that user could have "
+        "planted a symlink there"
     )
 
 
@@ -137,7 +140,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
             if name == "..":
                 walk.up()
                 if safe and unsafe_transition(previous, walk.top_st):
-                    raise _refuse(path, walk.path() + "/..")
+                    raise _refuse(path, walk.path() + "/..", previous, walk.top_st)
                 previous = walk.top_st
                 continue
             try:
@@ -151,7 +154,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
             try:
                 child_st = os.fstat(child)
                 if safe and unsafe_transition(previous, child_st):
-                    raise _refuse(path, walk.path(name))
+                    raise _refuse(path, walk.path(name), previous, child_st)
                 follow = not (nofollow and not todo and not last)
                 if stat.S_ISLNK(child_st.st_mode) and follow:
                     links += 1
@@ -172,7 +175,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
                 if target.startswith("/"):
                     walk.to_root()
                     if safe and unsafe_transition(previous, walk.root_st):
-                        raise _refuse(path, f"{walk.path(name)} -> {target}")
+                        raise _refuse(path, f"{walk.path(name)} -> {target}", previous, walk.root_st)
                     previous = walk.root_st
                 if target.endswith(("/", "/.", "/..")) or target in (".", ".."):
                     must_be_dir = must_be_dir or not todo
@@ -202,7 +205,7 @@ def chase_child(dir_fd: int, dir_st: os.stat_result, dir_path: str, name: str, *
     try:
         child_st = os.fstat(child)
         if unsafe_transition(dir_st, child_st):
-            raise _refuse(path, at)
+            raise _refuse(path, at, dir_st, child_st)
     except BaseException:
         os.close(child)
         raise
