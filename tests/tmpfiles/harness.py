@@ -37,6 +37,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import socket
 import stat
 import subprocess
@@ -394,3 +395,15 @@ def differences(case: Case, theirs: Outcome, ours: Outcome, scratch: Path, *, la
 def check(case: Case, oracle: Path, scratch: Path) -> None:
     problems = compare(case, oracle, scratch)
     assert not problems, f"{case.name}:\n" + "\n".join(problems)
+
+
+def rmtree_scratch(path: Path) -> None:
+    """Remove a case's scratch directory, whatever modes its lines left on the directories in
+    it (0000 included). chattr +A/+d flags do not stop removal; the cases never set the
+    immutable or append-only flags."""
+    for dirpath, dirnames, _ in os.walk(path):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            if not os.path.islink(p):
+                os.chmod(p, 0o700)
+    shutil.rmtree(path, ignore_errors=True)

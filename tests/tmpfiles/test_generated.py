@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import tempfile
 import zlib
 from collections import Counter
@@ -35,7 +34,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.tmpfiles.harness import BDEV, CDEV, Case, D, F, L, Node, P, S, diff_trees, differences, run_in
+from tests.tmpfiles.harness import (
+    BDEV,
+    CDEV,
+    Case,
+    D,
+    F,
+    L,
+    Node,
+    P,
+    S,
+    diff_trees,
+    differences,
+    rmtree_scratch,
+    run_in,
+)
 
 settings.register_profile(
     "tmpfiles-differential",
@@ -220,7 +233,7 @@ def test_generated_cases_match_systemd(oracles: Path, tmp_path: Path, capsys: py
                     problems = differences(case, old, ours, scratch, labels=("systemd-252", "freshroot"),
                                            compare_messages=False)
         finally:
-            _rmtree(scratch)
+            rmtree_scratch(scratch)
         assert not problems, "\n".join(problems)
 
     check()
@@ -232,11 +245,3 @@ def test_generated_cases_match_systemd(oracles: Path, tmp_path: Path, capsys: py
         assert counts["252 agreed"] > 0, "252 never agreed with 262: is the 252 build broken?"
 
 
-def _rmtree(path: Path) -> None:
-    for dirpath, dirnames, _ in os.walk(path):
-        for d in dirnames:
-            p = os.path.join(dirpath, d)
-            if not os.path.islink(p):
-                os.chmod(p, 0o700)
-    # chattr +A/+d flags do not stop removal; immutable/append flags are never generated.
-    shutil.rmtree(path, ignore_errors=True)

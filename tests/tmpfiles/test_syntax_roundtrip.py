@@ -40,7 +40,7 @@ from freshroot.tmpfiles.load import LoadOptions, load
 from freshroot.tmpfiles.messages import Level, Message
 from freshroot.tmpfiles.model import AGE_BY_DEFAULT_DIR, USEC_INFINITY, Age, AgeBy, Item, ItemType
 from freshroot.tmpfiles.render import Rule, render_rule, render_settings, settings_rules
-from tests.tmpfiles.harness import Case, D, F, Node, Outcome, differences, run_in
+from tests.tmpfiles.harness import Case, D, F, Node, Outcome, differences, rmtree_scratch, run_in
 from tests.tmpfiles.syntax_oracle import ETC_PASSWD, GROUP, MACHINE_ID, OS_RELEASE, make_root
 
 USERS = {"root": 0, "daemon": 1, "alice": 1000, "bob": 1001}
@@ -278,13 +278,6 @@ def _apply_both(case: Case, data: bytes, oracles: Path, scratch: Path) -> tuple[
             run_in(case, scratch, "freshroot", None))
 
 
-def _rmtree(path: Path) -> None:
-    for dirpath, dirnames, _ in os.walk(path):
-        for d in dirnames:
-            p = os.path.join(dirpath, d)
-            if not os.path.islink(p):
-                os.chmod(p, 0o700)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.oracle
@@ -305,7 +298,7 @@ def test_rendered_line_means_the_same_to_systemd(rule: Rule, tmp_path: Path, ora
             path = rule.path.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
             _created_as_written(rule, theirs.tree[path])
     finally:
-        _rmtree(scratch)
+        rmtree_scratch(scratch)
 
 
 # --- NixOS' systemd.tmpfiles.settings -----------------------------------------------------
@@ -428,7 +421,7 @@ def test_nixos_settings_mean_the_same_to_systemd(spec: dict[str, dict[str, dict[
         assert not problems, text + "\n".join(problems)
         assert theirs.status == 0, theirs.stderr
     finally:
-        _rmtree(scratch)
+        rmtree_scratch(scratch)
 
 
 def _nix_rule(rule: Rule) -> Rule:
