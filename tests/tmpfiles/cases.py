@@ -292,6 +292,11 @@ def remove_cases() -> list[Case]:
         Case("create-dry-run", "d /r/new 0700\nf /r/f - - - - x\nL /r/l - - - - x\nz /r/d 0700\n", tree,
              ("--create", "--dry-run")),
         Case("R-link-to-dir", "R /r/link\n", tree, ("--remove",)),
+        # A wildcard-free glob line whose path runs into a loop of symlinks: glob(3) matches
+        # nothing, which is no error.
+        *(Case(f"glob-line-through-symlink-loop-{op.strip('-')}", "w+$ /r/c/a - - - - more\nr /r/c/b\n"
+               "R /r/c/d\ne /r/c/e - - - 1s\n", (D("/r"), L("/r/c", "c/a")), (op,))
+          for op in ("--purge", "--remove", "--clean")),
     ]
 
 

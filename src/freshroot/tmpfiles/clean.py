@@ -180,8 +180,15 @@ class Cleaner:
         return ok
 
     def _instances(self, item: Item) -> Iterable[str]:
+        """The paths a glob-type line's pattern matches. A pattern without wildcards matches
+        its path when glob(3) would: when the entry is there (a loop of symlinks on the way,
+        say, is no match and no error, as in systemd)."""
         if not is_glob(item.path) and "{" not in item.path:
-            return [item.path]
+            try:
+                with chase(item.path, root_fd=self.root_fd, flags=ChaseFlags.NOFOLLOW):
+                    return [item.path]
+            except OSError:
+                return []
         return expand(self.root_fd, item.path)
 
     def _cutoff(self, age: Age) -> int | None:
