@@ -13,7 +13,7 @@ from freshroot.activation.plan import build_plan
 from freshroot.config.load import load_declaration
 from freshroot.fs.ops import open_root
 from freshroot.plan.action import Step
-from freshroot.plan.executor import Report
+from freshroot.plan.result import Report
 
 BASE_PASSWD = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 BASE_GROUP = "root:x:0:\nnogroup:x:65534:\n"

@@ -12,10 +12,11 @@ from freshroot.config.load import load_declaration
 from freshroot.errors import EXIT_FAILURE
 from freshroot.fs.ops import open_root
 from freshroot.plan.action import Context
-from freshroot.plan.executor import Report, execute
+from freshroot.plan.executor import execute
 from freshroot.plan.journal import Journal
 from freshroot.plan.lock import ApplyLock
 from freshroot.plan.progress import TerminalProgress
+from freshroot.plan.result import Report
 
 
 def run_plan(

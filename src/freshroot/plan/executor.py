@@ -17,7 +17,6 @@ the declaration's own activation snippets are all :class:`~freshroot.plan.action
 from __future__ import annotations
 
 import dataclasses
-import enum
 import graphlib
 import heapq
 import logging
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from freshroot.errors import ConfigError, FreshrootError, os_error_message
 from freshroot.log import logger
 from freshroot.plan.action import Action, Context, Step
+from freshroot.plan.result import Report, Status, StepResult
 
 if TYPE_CHECKING:
     from freshroot.plan.journal import Journal
@@ -39,88 +39,6 @@ if TYPE_CHECKING:
 # can stop what a killed one left running).
 OUTPUT_KEY = "output"
 CHILD_KEY = "child"
-
-
-class Status(enum.StrEnum):
-    CHANGED = "changed"  # actions were applied (in a dry run: would be)
-    UNCHANGED = "unchanged"  # the root already was as declared
-    SKIPPED = "skipped"  # not run; ``reason`` says why
-    FAILED = "failed"  # planning or applying raised; ``error`` says what
-
-
-@dataclass(frozen=True)
-class StepResult:
-    name: str
-    status: Status
-    description: str = ""
-    actions: tuple[str, ...] = ()  # descriptions of the actions applied (or planned)
-    error: str | None = None
-    reason: str | None = None  # why a step was skipped
-    output: tuple[str, ...] = ()  # what the step printed (snippets)
-    location: str | None = None  # file:line of the declaration
-    duration: float = 0.0
-    resumed: bool = False  # done by an earlier, interrupted run of the same plan
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "status": str(self.status), "actions": list(self.actions)}
-        for key in ("description", "error", "reason", "location"):
-            value = getattr(self, key)
-            if value:
-                out[key] = value
-        if self.output:
-            out["output"] = list(self.output)
-        if self.resumed:
-            out["resumed"] = True
-        out["duration"] = round(self.duration, 6)
-        return out
-
-
-@dataclass(frozen=True)
-class Report:
-    results: tuple[StepResult, ...]
-    dry_run: bool = False
-    root: str = "/"
-    run_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def failed(self) -> tuple[StepResult, ...]:
-        return tuple(r for r in self.results if r.status is Status.FAILED)
-
-    @property
-    def changed(self) -> bool:
-        return any(r.status is Status.CHANGED for r in self.results)
-
-    def result(self, name: str) -> StepResult:
-        for r in self.results:
-            if r.name == name:
-                return r
-        raise KeyError(name)
-
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys((str(s) for s in Status), 0)
-        for r in self.results:
-            counts[str(r.status)] += 1
-        return counts
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "dry_run": self.dry_run,
-            "root": self.root,
-            "run_id": self.run_id,
-            "counts": self.counts(),
-            "failed": [r.name for r in self.failed],
-            "steps": [r.to_json() for r in self.results],
-        }
-
-    def render(self) -> str:
-        from freshroot.plan.render import render_report
-
-        return render_report(self)
 
 
 class Progress(Protocol):
