@@ -28,7 +28,7 @@ def run_plan(
         declaration = load_declaration(root_fd, config, root=root)
         steps = build_plan(declaration)
         ctx = Context(root_fd, root, dry_run=dry_run, action="dry-activate" if dry_run else "activate",
-                      options={"fix": fix})
+                      fix=fix)
         if dry_run:  # changes nothing: no lock file, no journal
             return execute(steps, ctx, fail_fast=fail_fast, progress=progress)
         with ApplyLock(root_fd, root), Journal.open(root_fd, plan_id(declaration, steps)) as journal:

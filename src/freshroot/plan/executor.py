@@ -21,7 +21,7 @@ import graphlib
 import heapq
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,35 +34,12 @@ from freshroot.plan.result import Report, Status, StepResult
 if TYPE_CHECKING:
     from freshroot.plan.journal import Journal
 
-# Context.options keys under which a running step finds where to send its output lines, and
-# whom to tell the pid of a process group it started (the journal keeps it, so a resumed run
-# can stop what a killed one left running).
-OUTPUT_KEY = "output"
-CHILD_KEY = "child"
-
-
 class Progress(Protocol):
     """Told about each step as it starts and ends, and about each line a step prints."""
 
     def start(self, step: Step, index: int, total: int) -> None: ...
     def output(self, step: Step, line: str) -> None: ...
     def finish(self, result: StepResult) -> None: ...
-
-
-def step_output(ctx: Context) -> Callable[[str], None]:
-    """Where a running step sends the lines it prints (captured into its StepResult)."""
-    sink = ctx.options.get(OUTPUT_KEY)
-    if callable(sink):
-        return sink  # type: ignore[no-any-return]
-    return lambda line: logger.info("%s", line)
-
-
-def step_child(ctx: Context) -> Callable[[int], None]:
-    """Whom a running step tells the pid of the process group it started."""
-    sink = ctx.options.get(CHILD_KEY)
-    if callable(sink):
-        return sink  # type: ignore[no-any-return]
-    return lambda pid: None
 
 
 # --- ordering ---------------------------------------------------------------------------
@@ -141,7 +118,7 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
     location = str(step.location) if step.location else None
     base = StepResult(step.name, Status.UNCHANGED, step.description, location=location)
     child = (lambda pid: journal.child(step.name, pid)) if journal is not None else (lambda pid: None)
-    step_ctx = dataclasses.replace(ctx, options={**ctx.options, OUTPUT_KEY: run.emit, CHILD_KEY: child})
+    step_ctx = dataclasses.replace(ctx, output=run.emit, child=child)
     try:
         actions: list[Action] = list(step.planner(step_ctx))
         for action in actions:
