@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from freshroot.activation.apply import run_plan
+from freshroot.plan.handlers import run_plan
 from freshroot.plan.result import Status
 
 SNIPPETS = 50

@@ -97,7 +97,7 @@ def test_the_graph_sees_every_kind_of_import() -> None:
     graph = import_graph()
     assert "freshroot.plan.action" in graph["freshroot.plan.executor"]  # top level
     assert "freshroot.plan.result" in graph["freshroot.plan.journal"]  # inside a function
-    assert "freshroot.tmpfiles.explain" in graph["freshroot.tmpfiles.main"]  # lazy, in a handler
+    assert "freshroot.tmpfiles.explain" in graph["freshroot.tmpfiles.handlers"]  # lazy, in a handler
 
 
 def test_cycles_are_found(tmp_path: Path) -> None:

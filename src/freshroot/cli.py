@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them.
 # A subcommand is listed here only once it works.
 COMMAND_MODULES: tuple[str, ...] = (
-    "freshroot.activation.commands",
+    "freshroot.plan.commands",
     "freshroot.persist.commands",
     "freshroot.config.commands",
     "freshroot.tmpfiles.commands",
