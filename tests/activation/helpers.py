@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from freshroot.activation.plan import build_plan
+from freshroot.compose import build_plan
 from freshroot.config.load import load_declaration
 from freshroot.fs.ops import open_root
 from freshroot.plan.action import Step

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from freshroot.config.load import SEARCH_DIRS
-from freshroot.config.sections import SECTIONS
+from freshroot.features import SECTIONS
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from freshroot.activation.plan import build_plan, plan_id
+from freshroot.compose import build_plan, plan_id
 from freshroot.config.load import load_declaration
 from freshroot.errors import EXIT_FAILURE
 from freshroot.fs.ops import open_root
