@@ -92,10 +92,10 @@ def render(args: argparse.Namespace) -> int:
     root = os.path.abspath(args.root) if args.root else "/"
     root_fd = ops.open_root(root)
     try:
-        table = load_declaration(root_fd, args.config, root=root)
+        declaration = load_declaration(root_fd, args.config, root=root)
     finally:
         os.close(root_fd)
-    rendered = parse_section(table.get_table("tmpfiles")).render()
+    rendered = parse_section(declaration.get_table("tmpfiles")).render()
     problems = check(rendered, root=root)
     for p in problems:
         sys.stderr.write(f"{p}\n")
