@@ -241,3 +241,33 @@ def test_snippets_cannot_take_a_builtin_name() -> None:
     for name in features.BUILTINS:
         with pytest.raises(ConfigError):
             compose.build_plan(declaration(f'[activation."{name}"]\ntext = "true"\n'))
+
+
+# --- docs -------------------------------------------------------------------------------------
+
+ARCHITECTURE = Path(__file__).parents[1] / "docs" / "ARCHITECTURE.md"
+
+
+def features_table() -> str:
+    """docs/ARCHITECTURE.md's table of features, as the registry makes it."""
+    rows = ["| feature | package | sections | builtin steps (runs after) | commands |", "|---|---|---|---|---|"]
+    for feature in features.FEATURES:
+        names = cli._Names()
+        if feature.commands_module is not None:
+            __import__(feature.commands_module, fromlist=["register"]).register(names)
+        sections = ", ".join(f"`[{s.name}]`" for s in feature.sections) or "-"
+        steps = [f"`{s.name}`" + (" ({})".format(", ".join("everything before" if a == features.EVERYTHING else a
+                                                           for a in s.after)) if s.after else "")
+                 for s in feature.steps]
+        if feature.declared_steps:
+            steps.append("one per `[activation.NAME]` (its `deps`)")
+        commands = ", ".join(f"`{name}`" for name, _ in names.commands) or "-"
+        rows.append(f"| `{feature.name}` | `{feature.package}` | {sections} | {', '.join(steps) or '-'} | {commands} |")
+    return "\n".join(rows) + "\n"
+
+
+def test_architecture_doc_shows_the_registry() -> None:
+    text = ARCHITECTURE.read_text()
+    start = text.index("\n", text.index("<!-- features table:")) + 1
+    shown = text[start:text.index("<!-- end of features table -->")]
+    assert shown == features_table(), "docs/ARCHITECTURE.md's features table should read:\n" + features_table()
