@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from freshroot.activation.apply import run_plan
-from freshroot.plan.executor import Status
+from freshroot.plan.handlers import run_plan
+from freshroot.plan.result import Status
 
 SNIPPETS = 50
 REPEAT = 7

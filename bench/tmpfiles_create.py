@@ -101,7 +101,7 @@ def run_systemd(root: Path, args: list[str]) -> tuple[float, float]:
 
 def run_freshroot(root: Path, args: list[str]) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    code = "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"
+    code = "import sys; from freshroot.tmpfiles.commands import main; sys.exit(main())"
     wall, cpu, proc = _timed([sys.executable, "-c", code, f"--root={root}", *args], env)
     _checked("freshroot-tmpfiles", proc)
     return wall, cpu

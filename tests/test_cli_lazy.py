@@ -6,12 +6,12 @@ import importlib
 
 import pytest
 
-from freshroot import cli
+from freshroot import cli, features
 
 
 def all_commands() -> list[str]:
     names = cli._Names()
-    for module in cli.COMMAND_MODULES:
+    for module in features.COMMAND_MODULES:
         importlib.import_module(module).register(names)
     return [n for n, _ in names.commands]
 

@@ -28,7 +28,7 @@ with open({out!r}, "w") as f:
 
 
 @pytest.mark.parametrize(("prog", "module"), [("freshroot", "freshroot.cli"),
-                                              ("freshroot-tmpfiles", "freshroot.tmpfiles.command")])
+                                              ("freshroot-tmpfiles", "freshroot.tmpfiles.commands")])
 def test_help_imports_nothing_heavy(tmp_path, prog: str, module: str) -> None:
     out = tmp_path / "modules.json"
     code = PROBE.format(prog=prog, module=module, out=str(out))

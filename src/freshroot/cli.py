@@ -1,10 +1,11 @@
 """Command-line parsing and dispatch. No logic lives here.
 
-Each subcommand is declared in a small ``commands`` module of its package (argparse
-definitions only, so ``--help`` stays fast) and names its handler as ``"module:function"``;
-the handler module is imported only when that subcommand runs. Every handler takes the
-parsed arguments and returns an exit code. :func:`main` is the one place that turns a
-FreshrootError into ``file:line: message`` and an exit code.
+Each subcommand is declared in the small ``commands`` module of its feature's package (the
+rows of freshroot.features; argparse definitions only, so ``--help`` stays fast) and names
+its handler as ``"module:function"`` in the package's ``handlers`` module, imported only when
+that subcommand runs. Every handler takes the parsed arguments and returns an exit code.
+:func:`main` is the one place that turns a FreshrootError into ``file:line: message`` and an
+exit code.
 """
 
 from __future__ import annotations
@@ -17,22 +18,15 @@ from collections.abc import Callable, Sequence
 from freshroot import __version__
 from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError, os_error_message
 
+# Modules whose register(subparsers) adds subcommands, in the order --help lists them: the
+# rows of the feature registry that have commands.
+from freshroot.features import COMMAND_MODULES
+
 # typing costs ~3 ms of start-up and is needed only by the type checker, which treats any
 # name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
-
-# Modules whose register(subparsers) adds subcommands, in the order --help lists them.
-# A subcommand is listed here only once it works.
-COMMAND_MODULES: tuple[str, ...] = (
-    "freshroot.activation.commands",
-    "freshroot.persist.commands",
-    "freshroot.config.commands",
-    "freshroot.tmpfiles.commands",
-    "freshroot.image.commands",
-    "freshroot.systemd.commands",
-)
 
 Handler = Callable[[argparse.Namespace], int]
 

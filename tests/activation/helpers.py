@@ -8,12 +8,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from freshroot.activation.apply import run_plan
-from freshroot.activation.plan import build_plan
+from freshroot.compose import build_plan
 from freshroot.config.load import load_declaration
 from freshroot.fs.ops import open_root
 from freshroot.plan.action import Step
-from freshroot.plan.executor import Report
+from freshroot.plan.handlers import run_plan
+from freshroot.plan.result import Report
 
 BASE_PASSWD = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 BASE_GROUP = "root:x:0:\nnogroup:x:65534:\n"

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from freshroot.plan.action import Step
-from freshroot.plan.executor import Status, StepResult
 from freshroot.plan.progress import TerminalProgress
+from freshroot.plan.result import Status, StepResult
 
 from .helpers import apply, journal_of, make_root, write_decl
 from .test_with_persist import in_namespace

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from freshroot.plan.executor import Status
+from freshroot.plan.result import Status
 
 from .helpers import apply, make_root, write_decl
 

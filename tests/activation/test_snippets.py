@@ -8,7 +8,8 @@ import pytest
 
 from freshroot.cli import main
 from freshroot.errors import ConfigError
-from freshroot.plan.executor import Status, order
+from freshroot.plan.executor import order
+from freshroot.plan.result import Status
 
 from .helpers import apply, make_root, snapshot, steps_of, write_decl
 

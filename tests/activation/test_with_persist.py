@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from freshroot.fs.bindmount import unshare_mounts
-from freshroot.plan.executor import Status, order
+from freshroot.plan.executor import order
+from freshroot.plan.result import Status
 
 from .helpers import apply, make_root, steps_of, write_decl
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from freshroot import features
 from freshroot.cli import main
-from freshroot.config import sections
 from freshroot.config.parse import parse_text
 from freshroot.config.render import to_toml
 from freshroot.config.table import Table
@@ -143,8 +143,8 @@ def reject_persist(table: Table) -> None:
 
 def test_check_runs_registered_section_parsers(root: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sections.BY_NAME, "persist", sections.Section(
-        "persist", "persist.md", "test", parser="tests.config.test_command:reject_persist"))
+    monkeypatch.setitem(features.BY_SECTION, "persist", features.Feature(
+        "persist", "freshroot.persist", "test", check="tests.config.test_command:reject_persist"))
     assert main(["config", "check", "--root", str(root)]) == EXIT_DATAERR
     err = capsys.readouterr().err
     assert f"{root}/etc/freshroot/freshroot.toml:1: no storage may be called /persist here" in err

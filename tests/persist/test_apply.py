@@ -130,9 +130,9 @@ def test_drift_is_reported_and_fixed(scratch: Path) -> None:
         assert s.state == "ok"
         assert s.drift == ("mode 0755, declared 0700",)
         assert a.plan() == []  # plain apply leaves drift alone
-        fixes = a.plan(options={"fix": True})
+        fixes = a.plan(fix=True)
         assert [type(x) for x in fixes] == [FixPerms]
-        assert a.apply(options={"fix": True}).ok
+        assert a.apply(fix=True).ok
         assert _mode(root / "persist/v") == (1000, 0, 0o700)
         assert status(a.p, a.ctx()).in_sync
     in_child(body)

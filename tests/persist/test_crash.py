@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from freshroot.fs import bindmount, mount
-from freshroot.persist import cli, journal
+from freshroot.persist import handlers, journal
 from freshroot.persist.undo import undo
 from tests.fs.helpers import in_child
 from tests.persist.helpers import Applied, make_root, setup
@@ -83,7 +83,7 @@ def _check(a: Applied, want: dict[str, str]) -> None:
 def _migrate_cli(root: Path) -> None:
     args = argparse.Namespace(root=str(root), config=[str(root / "decl.toml")], dry_run=False, json=False,
                               copy=False, paths=["/var/lib/db", "/etc/state.bin"])
-    cli.migrate(args)
+    handlers.migrate(args)
 
 
 def _journal_lines(root: Path) -> int:

@@ -141,7 +141,7 @@ def test_canonical(path, ok):
 
 
 def test_config_check_runs_the_persist_parser(tmp_path):
-    from freshroot.config.sections import check_sections
+    from freshroot.compose import check_sections
 
     conf = tmp_path / "freshroot.toml"
     conf.write_text('[persist."/persist"]\ndirectories = [{ path = "/x", user = "whoever" }]\n'

@@ -13,9 +13,10 @@ from freshroot.errors import ConfigError, Location, OperationError
 from freshroot.fs.ops import open_root
 from freshroot.plan import journal as journal_mod
 from freshroot.plan.action import Action, Context, Step
-from freshroot.plan.executor import Status, execute, order
+from freshroot.plan.executor import execute, order
 from freshroot.plan.journal import Journal
 from freshroot.plan.lock import ApplyLock, LockHeldError
+from freshroot.plan.result import Status
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from freshroot.activation.plan import build_plan
+from freshroot.compose import build_plan
 from freshroot.config.table import Table
 from freshroot.plan.action import Context
 from freshroot.systemd import resetup

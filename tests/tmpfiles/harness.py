@@ -290,14 +290,14 @@ def run_systemd(binary: Path, root: Path, conf: Path, case: Case) -> tuple[int, 
 
 
 def run_freshroot(root: Path, conf: Path, case: Case) -> tuple[int, str]:
-    from freshroot.tmpfiles import command
+    from freshroot.tmpfiles import commands
 
     err = io.StringIO()
     saved = {k: os.environ.get(k) for k in case.env}
     os.environ.update(case.env)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = command.main([f"--root={root}", *case.args, str(conf)])
+            status = commands.main([f"--root={root}", *case.args, str(conf)])
     finally:
         for k, v in saved.items():
             if v is None:

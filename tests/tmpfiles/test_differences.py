@@ -238,7 +238,7 @@ def test_config_files_resolve_inside_root(oracles: Path, scratch: Path,
     """An offline NixOS-style root: /etc/tmpfiles.d entries are absolute symlinks into the store."""
     _host_clean()
     by_name("conf-files-inside-root")  # raises KeyError if the table lost the entry
-    from freshroot.tmpfiles.command import build_parser
+    from freshroot.tmpfiles.commands import build_parser
     from freshroot.tmpfiles.load import run_cat
 
     root = make_root(scratch / "root")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from freshroot.tmpfiles.command import build_parser
+from freshroot.tmpfiles.commands import build_parser
 from freshroot.tmpfiles.load import run_cat
 from tests.tmpfiles.syntax_oracle import clean_env, make_root, our_created_paths, run_ours, run_reference, would_paths
 
@@ -298,7 +298,7 @@ def test_create_for_real_through_symlinks_same_as_reference(tmp_path: Path, orac
         roots[who] = tmp_path / who / "root"
         _linked_tree(roots[who], tmp_path / who / "host-only.conf")
     ref = run_reference(oracles / "systemd-tmpfiles-new", roots["ref"], ["--create"], dry_run=False)
-    main = "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"
+    main = "import sys; from freshroot.tmpfiles.commands import main; sys.exit(main())"
     ours = subprocess.run([sys.executable, "-c", main, f"--root={roots['ours']}", "--create"],
                           capture_output=True, env=clean_env(), check=False)
     assert ours.returncode == ref.rc == 65

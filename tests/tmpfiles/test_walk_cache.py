@@ -109,7 +109,7 @@ def test_many_directories_within_a_small_fd_limit(tmp_path: Path) -> None:
                   f"w /srv/d{i}/config - - - - b"]
     conf = tmp_path / "many.conf"
     conf.write_text("\n".join(lines) + "\n")
-    code = "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"
+    code = "import sys; from freshroot.tmpfiles.commands import main; sys.exit(main())"
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))

@@ -71,7 +71,7 @@ def shim(kind: str, oracle: Path) -> str:
     if kind == "systemd-slow":  # the reference, started as slowly as a Python program on a busy machine
         return f"#!/bin/sh\nsleep 0.5\nexec {ref} \"$@\""
     return (f"#!/bin/sh\nPYTHONPATH={shlex.quote(visible(SRC))} exec {shlex.quote(visible(sys.executable))} "
-            "-c 'import sys; from freshroot.tmpfiles.command import main; sys.exit(main())' \"$@\"")
+            "-c 'import sys; from freshroot.tmpfiles.commands import main; sys.exit(main())' \"$@\"")
 
 
 def run_script(

@@ -9,12 +9,51 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from freshroot.activation.shadowdb import DbFile
+from freshroot.errors import Location
 
-if TYPE_CHECKING:
-    from freshroot.activation.users import GroupDecl, UserDecl
+
+# What this module reads of a declared user or group (freshroot.activation.users' UserDecl and
+# GroupDecl): described here, not imported, so the users step can import this module without
+# a cycle.
+class UserDecl(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def uid(self) -> int | None: ...
+    @property
+    def group(self) -> str | None: ...
+    @property
+    def extra_groups(self) -> tuple[str, ...]: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def home(self) -> str | None: ...
+    @property
+    def shell(self) -> str | None: ...
+    @property
+    def system(self) -> bool: ...
+    @property
+    def create_home(self) -> bool | None: ...
+    @property
+    def hashed_password(self) -> str | None: ...
+    @property
+    def location(self) -> Location | None: ...
+
+
+class GroupDecl(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def gid(self) -> int | None: ...
+    @property
+    def members(self) -> tuple[str, ...]: ...
+    @property
+    def system(self) -> bool: ...
+    @property
+    def location(self) -> Location | None: ...
 
 SYSTEM_IDS = (100, 999)  # allocated from the top down, as sysusers and useradd -r
 NORMAL_IDS = (1000, 60000)  # from the bottom up

@@ -24,8 +24,7 @@ from freshroot.config.table import Table
 from freshroot.errors import OperationError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import lstat_at, mkdir_parents, rename_at, symlink_at
-from freshroot.plan.action import Action, Context, Planner, Step
-from freshroot.plan.executor import step_output
+from freshroot.plan.action import Action, Context, Planner, Step, step_output
 
 # When /bin/sh is missing and nothing is declared: the first of these the root has.
 SHELLS = ("/usr/bin/dash", "/bin/dash", "/usr/bin/bash", "/bin/bash")
@@ -107,7 +106,7 @@ def _link_planner(path: str, declared: str | None, fallback: Iterable[str]) -> P
             return (Symlink(path, found),)
         if kind == "symlink" and target == declared:
             return ()
-        if kind == "other" and not ctx.options.get("fix"):
+        if kind == "other" and not ctx.fix:
             raise OperationError(f"{ctx.display(path)} is a file, not a symlink; not replacing it",
                                  hint=f"apply --fix replaces it with a link to {declared}")
         if not _exists(ctx, declared):

@@ -51,8 +51,7 @@ from freshroot.fs.ops import (
     symlink_at,
     unlink_at,
 )
-from freshroot.plan.action import Action, Context, Step
-from freshroot.plan.executor import step_output
+from freshroot.plan.action import Action, Context, Step, step_output
 
 MANIFEST = ".freshroot-manifest.json"
 KEYS = frozenset({"text", "source", "mode", "user", "group", "force"})
@@ -256,7 +255,7 @@ class WriteManifest(Action):
 
 def _plan(ctx: Context, entries: list[EtcFile]) -> Iterator[Action]:
     warn = step_output(ctx)
-    force_all = bool(ctx.options.get("fix"))
+    force_all = ctx.fix
     old = _read_manifest(ctx.root_fd)
     new: dict[str, Any] = {}
     accounts = Accounts.load(ctx.root_fd)

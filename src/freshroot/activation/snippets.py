@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 from freshroot.config.table import Table
 from freshroot.errors import Location, OperationError
-from freshroot.plan.action import Action, Context, Step
-from freshroot.plan.executor import step_child, step_output
+from freshroot.plan.action import Action, Context, Step, step_child, step_output
 
 KEYS = frozenset({"text", "deps", "supports-dry-activation", "description"})
 

@@ -1,4 +1,4 @@
-"""``freshroot config``: argument definitions only (handlers in freshroot.config.command)."""
+"""``freshroot config``: argument definitions only (handlers in freshroot.config.handlers)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     from freshroot.cli import ArgumentParser, add_command, add_common
 
     parser = add_command(
-        subparsers, "config", handler="freshroot.config.command:show",
+        subparsers, "config", handler="freshroot.config.handlers:show",
         help="show or check the declaration",
         description="Show or check the declaration: freshroot.toml and conf.d/*.toml from /etc/freshroot, "
         "/run/freshroot, /usr/local/lib/freshroot and /usr/lib/freshroot below --root, or --config.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=ArgumentParser,
                                      required=True)
-    show = add_command(commands, "show", handler="freshroot.config.command:show",
+    show = add_command(commands, "show", handler="freshroot.config.handlers:show",
                        help="print the merged declaration (TOML, or --json)")
     add_common(show, json=True)
     show.add_argument("--verbose", "-v", action="store_true",
                       help="annotate every value with the file:line that set it, and list the files read")
-    check = add_command(commands, "check", handler="freshroot.config.command:check",
+    check = add_command(commands, "check", handler="freshroot.config.handlers:check",
                         help="read and check the declaration; exit 65 on the first problem")
     add_common(check, json=True)

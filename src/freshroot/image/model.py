@@ -223,6 +223,6 @@ def parse_image(name: str, table: Table) -> PortableImage:
     )
 
 
-def parse_portable(root: Table) -> dict[str, PortableImage]:
+def parse_portable(declaration: Table) -> dict[str, PortableImage]:
     """All ``[portable.*]`` tables of a declaration, by name."""
-    return {name: parse_image(name, sub) for name, sub in root.get_table("portable").tables()}
+    return {name: parse_image(name, sub) for name, sub in declaration.get_table("portable").tables()}

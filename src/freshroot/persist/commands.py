@@ -1,4 +1,4 @@
-"""The persistence subcommands (argparse only; handlers live in freshroot.persist.cli)."""
+"""The persistence subcommands (argparse only; handlers live in freshroot.persist.handlers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ TYPE_CHECKING = False  # typing costs start-up time; see freshroot.cli
 if TYPE_CHECKING:
     from typing import Any
 
-H = "freshroot.persist.cli"
+H = "freshroot.persist.handlers"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -163,7 +163,7 @@ class Planner:
 
     def drift(self, e: Entry, source: Fact) -> None:
         have = source.perms()
-        if have is None or not self.ctx.options.get("fix"):
+        if have is None or not self.ctx.fix:
             return
         want = e.perms.with_defaults(Perms(*have)).effective(e.kind)
         if want != have:

@@ -17,12 +17,11 @@ the declaration's own activation snippets are all :class:`~freshroot.plan.action
 from __future__ import annotations
 
 import dataclasses
-import enum
 import graphlib
 import heapq
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,98 +29,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from freshroot.errors import ConfigError, FreshrootError, os_error_message
 from freshroot.log import logger
 from freshroot.plan.action import Action, Context, Step
+from freshroot.plan.result import Report, Status, StepResult
 
 if TYPE_CHECKING:
     from freshroot.plan.journal import Journal
-
-# Context.options keys under which a running step finds where to send its output lines, and
-# whom to tell the pid of a process group it started (the journal keeps it, so a resumed run
-# can stop what a killed one left running).
-OUTPUT_KEY = "output"
-CHILD_KEY = "child"
-
-
-class Status(enum.StrEnum):
-    CHANGED = "changed"  # actions were applied (in a dry run: would be)
-    UNCHANGED = "unchanged"  # the root already was as declared
-    SKIPPED = "skipped"  # not run; ``reason`` says why
-    FAILED = "failed"  # planning or applying raised; ``error`` says what
-
-
-@dataclass(frozen=True)
-class StepResult:
-    name: str
-    status: Status
-    description: str = ""
-    actions: tuple[str, ...] = ()  # descriptions of the actions applied (or planned)
-    error: str | None = None
-    reason: str | None = None  # why a step was skipped
-    output: tuple[str, ...] = ()  # what the step printed (snippets)
-    location: str | None = None  # file:line of the declaration
-    duration: float = 0.0
-    resumed: bool = False  # done by an earlier, interrupted run of the same plan
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "status": str(self.status), "actions": list(self.actions)}
-        for key in ("description", "error", "reason", "location"):
-            value = getattr(self, key)
-            if value:
-                out[key] = value
-        if self.output:
-            out["output"] = list(self.output)
-        if self.resumed:
-            out["resumed"] = True
-        out["duration"] = round(self.duration, 6)
-        return out
-
-
-@dataclass(frozen=True)
-class Report:
-    results: tuple[StepResult, ...]
-    dry_run: bool = False
-    root: str = "/"
-    run_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def failed(self) -> tuple[StepResult, ...]:
-        return tuple(r for r in self.results if r.status is Status.FAILED)
-
-    @property
-    def changed(self) -> bool:
-        return any(r.status is Status.CHANGED for r in self.results)
-
-    def result(self, name: str) -> StepResult:
-        for r in self.results:
-            if r.name == name:
-                return r
-        raise KeyError(name)
-
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys((str(s) for s in Status), 0)
-        for r in self.results:
-            counts[str(r.status)] += 1
-        return counts
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "dry_run": self.dry_run,
-            "root": self.root,
-            "run_id": self.run_id,
-            "counts": self.counts(),
-            "failed": [r.name for r in self.failed],
-            "steps": [r.to_json() for r in self.results],
-        }
-
-    def render(self) -> str:
-        from freshroot.plan.render import render_report
-
-        return render_report(self)
-
 
 class Progress(Protocol):
     """Told about each step as it starts and ends, and about each line a step prints."""
@@ -129,22 +40,6 @@ class Progress(Protocol):
     def start(self, step: Step, index: int, total: int) -> None: ...
     def output(self, step: Step, line: str) -> None: ...
     def finish(self, result: StepResult) -> None: ...
-
-
-def step_output(ctx: Context) -> Callable[[str], None]:
-    """Where a running step sends the lines it prints (captured into its StepResult)."""
-    sink = ctx.options.get(OUTPUT_KEY)
-    if callable(sink):
-        return sink  # type: ignore[no-any-return]
-    return lambda line: logger.info("%s", line)
-
-
-def step_child(ctx: Context) -> Callable[[int], None]:
-    """Whom a running step tells the pid of the process group it started."""
-    sink = ctx.options.get(CHILD_KEY)
-    if callable(sink):
-        return sink  # type: ignore[no-any-return]
-    return lambda pid: None
 
 
 # --- ordering ---------------------------------------------------------------------------
@@ -223,7 +118,7 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
     location = str(step.location) if step.location else None
     base = StepResult(step.name, Status.UNCHANGED, step.description, location=location)
     child = (lambda pid: journal.child(step.name, pid)) if journal is not None else (lambda pid: None)
-    step_ctx = dataclasses.replace(ctx, options={**ctx.options, OUTPUT_KEY: run.emit, CHILD_KEY: child})
+    step_ctx = dataclasses.replace(ctx, output=run.emit, child=child)
     try:
         actions: list[Action] = list(step.planner(step_ctx))
         for action in actions:

@@ -38,7 +38,7 @@ from freshroot.fs.chase import chase
 from freshroot.fs.ops import mkdir_parents, read_fd, reopen
 
 if TYPE_CHECKING:
-    from freshroot.plan.executor import StepResult
+    from freshroot.plan.result import StepResult
 
 DIRECTORY = "/run/freshroot"
 NAME = "journal.json"
@@ -274,7 +274,7 @@ class Journal:
         entry = self.steps.get(name)
         if not entry or entry.get("state") != "done":
             return None
-        from freshroot.plan.executor import Status, StepResult
+        from freshroot.plan.result import Status, StepResult
 
         return StepResult(
             name, Status(entry["status"]), actions=tuple(entry.get("actions", ())),
@@ -294,7 +294,7 @@ class Journal:
                      "records": [dict(r) for r in records]})
 
     def step_done(self, result: StepResult, records: Sequence[Mapping[str, Any]]) -> None:
-        from freshroot.plan.executor import Status
+        from freshroot.plan.result import Status
 
         state = {Status.FAILED: "failed", Status.SKIPPED: "skipped"}.get(result.status, "done")
         event: dict[str, Any] = {"event": "done", "step": result.name, "state": state,

@@ -12,7 +12,7 @@ import time
 from typing import TextIO
 
 from freshroot.plan.action import Step
-from freshroot.plan.executor import StepResult
+from freshroot.plan.result import StepResult
 
 
 class TerminalProgress:

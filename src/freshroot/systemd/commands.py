@@ -1,4 +1,4 @@
-"""The systemd integration's subcommands (argparse only; handlers in freshroot.systemd.cli)."""
+"""The systemd integration's subcommands (argparse only; handlers in freshroot.systemd.handlers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ TYPE_CHECKING = False  # typing costs start-up time; see freshroot.cli
 if TYPE_CHECKING:
     from typing import Any
 
-H = "freshroot.systemd.cli"
+H = "freshroot.systemd.handlers"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -55,7 +55,7 @@ except ImportError as e:
     sys.exit(0)
 sys.exit(main())
 '''
-ENTRY_POINTS = {"freshroot": "freshroot.cli:main", "freshroot-tmpfiles": "freshroot.tmpfiles.command:main"}
+ENTRY_POINTS = {"freshroot": "freshroot.cli:main", "freshroot-tmpfiles": "freshroot.tmpfiles.commands:main"}
 
 
 @dataclass

@@ -46,7 +46,7 @@ def _planner(ctx: Context) -> Iterable[Action]:
     return [RestartResetup(reload=not os.path.exists(GENERATED))]
 
 
-def resetup_steps(declaration: Table, after: Sequence[str]) -> list[Step]:
+def resetup_steps(declaration: Table, after: Sequence[str] = ()) -> list[Step]:
     """The step, after every step in ``after``; nothing without a [tmpfiles] section."""
     if "tmpfiles" not in declaration:
         return []

@@ -1,17 +1,79 @@
-"""``freshroot tmpfiles``: the same command as ``freshroot-tmpfiles`` (systemd-tmpfiles' command
-line), plus ``freshroot tmpfiles render``. Argument definitions only: nothing heavy is imported."""
+"""``freshroot-tmpfiles`` (systemd-tmpfiles' command line, so it can stand in for it) and
+``freshroot tmpfiles`` (the same, plus ``freshroot tmpfiles render``). Argument definitions
+only: nothing heavy is imported; the handlers are in freshroot.tmpfiles.handlers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
-from freshroot.cli import ArgumentParser, add_command
-from freshroot.tmpfiles.command import ENVIRONMENT, add_arguments
+from freshroot.cli import ArgumentParser, add_command, dispatch
+
+# The end of --help for both spellings of the command.
+ENVIRONMENT = ("environment:\n"
+               "  FRESHROOT_CLEAN_WORKERS=N  how many processes a big --clean walk (past 20,000\n"
+               "                             entries) shares its directories out to; default: one\n"
+               "                             per CPU, at most 4; 1 keeps the walk in one process")
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, debug: bool = True) -> None:
+    cmds = parser.add_argument_group("commands")
+    cmds.add_argument("--create", action="store_true", help="create and adjust files and directories")
+    cmds.add_argument("--clean", action="store_true", help="clean up files and directories by age")
+    cmds.add_argument("--remove", action="store_true", help="remove files and directories marked for removal")
+    cmds.add_argument("--purge", action="store_true",
+                      help="delete files and directories marked for creation in the given files (careful!)")
+    cmds.add_argument("--cat-config", action="store_true", help="show configuration files")
+    cmds.add_argument("--tldr", action="store_true", help="show non-comment parts of configuration")
+    opts = parser.add_argument_group("options")
+    opts.add_argument("--user", action="store_true", help="execute user configuration")
+    opts.add_argument("--boot", action="store_true", help="execute actions only safe at boot")
+    opts.add_argument("--graceful", action="store_true", help="quietly ignore unknown users or groups")
+    opts.add_argument("--prefix", action="append", default=[], metavar="PATH",
+                      help="only apply rules with the specified prefix")
+    opts.add_argument("--exclude-prefix", action="append", default=[], metavar="PATH",
+                      help="ignore rules with the specified prefix")
+    opts.add_argument("-E", dest="exclude_api", action="store_true",
+                      help="ignore rules prefixed with /dev, /proc, /run, /sys")
+    opts.add_argument("--root", metavar="PATH", help="operate on an alternate file system root")
+    opts.add_argument("--image", metavar="PATH",
+                      help="operate on disk image as filesystem root (mounted with systemd-dissect)")
+    opts.add_argument("--image-policy", metavar="POLICY",
+                      help="specify disk image dissection policy (passed to systemd-dissect)")
+    opts.add_argument("--replace", metavar="PATH", help="treat arguments as replacement for PATH")
+    opts.add_argument("-n", "--dry-run", action="store_true", help="just print what would be done")
+    opts.add_argument("--inline", action="store_true", help="treat arguments as configuration lines")
+    opts.add_argument("--no-pager", action="store_true", help="accepted for compatibility; never pages")
+    opts.add_argument("--explain", metavar="PATH",
+                      help="(freshroot) say which line keeps, cleans or would remove PATH, and why; "
+                           "changes nothing")
+    if debug:  # `freshroot tmpfiles` already has the global --debug
+        opts.add_argument("--debug", action="store_true", help="log every step; show tracebacks")
+    parser.add_argument("configs", nargs="*", metavar="CONFIGURATION FILE",
+                        help="configuration files (or lines, with --inline); '-' reads standard input")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="freshroot-tmpfiles",
+        description="Create, delete, and clean up files and directories, as systemd-tmpfiles does.",
+        epilog=ENVIRONMENT,
+    )
+    parser.add_argument("--version", action="version", version="freshroot-tmpfiles (systemd 262 compatible)")
+    add_arguments(parser)
+    parser.set_defaults(handler="freshroot.tmpfiles.handlers:run")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(sys.argv[1:] if argv is None else argv, build_parser(), "freshroot-tmpfiles")
 
 
 def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     parser = add_command(
-        subparsers, "tmpfiles", handler="freshroot.tmpfiles.entry:run",
+        subparsers, "tmpfiles", handler="freshroot.tmpfiles.handlers:command",
         help="create, remove and clean files as systemd-tmpfiles does; render tmpfiles.d files",
         description="Takes systemd-tmpfiles' command line (see freshroot-tmpfiles --help).\n\n"
         "freshroot tmpfiles render [--config PATH] [--output DIR] [--json]\n"

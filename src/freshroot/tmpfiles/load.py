@@ -319,5 +319,5 @@ def cat_config(options: LoadOptions, *, tldr: bool, report: Reporter | None = No
 
 
 def run_cat(args: argparse.Namespace) -> int:
-    """The handler part for --cat-config and --tldr (called by freshroot.tmpfiles.main:run)."""
+    """The handler part for --cat-config and --tldr (called by freshroot.tmpfiles.handlers:run)."""
     return cat_config(LoadOptions.from_args(args), tldr=bool(args.tldr))

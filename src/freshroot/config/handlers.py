@@ -7,9 +7,9 @@ import json
 import os
 import sys
 
+from freshroot.compose import check_sections
 from freshroot.config.load import Loaded, load
 from freshroot.config.render import to_json, to_toml
-from freshroot.config.sections import check_sections
 from freshroot.fs.ops import open_root
 
 

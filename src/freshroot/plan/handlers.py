@@ -7,15 +7,16 @@ import json
 import os
 import sys
 
-from freshroot.activation.plan import build_plan, plan_id
+from freshroot.compose import build_plan, plan_id
 from freshroot.config.load import load_declaration
 from freshroot.errors import EXIT_FAILURE
 from freshroot.fs.ops import open_root
 from freshroot.plan.action import Context
-from freshroot.plan.executor import Report, execute
+from freshroot.plan.executor import execute
 from freshroot.plan.journal import Journal
 from freshroot.plan.lock import ApplyLock
 from freshroot.plan.progress import TerminalProgress
+from freshroot.plan.result import Report
 
 
 def run_plan(
@@ -27,7 +28,7 @@ def run_plan(
         declaration = load_declaration(root_fd, config, root=root)
         steps = build_plan(declaration)
         ctx = Context(root_fd, root, dry_run=dry_run, action="dry-activate" if dry_run else "activate",
-                      options={"fix": fix})
+                      fix=fix)
         if dry_run:  # changes nothing: no lock file, no journal
             return execute(steps, ctx, fail_fast=fail_fast, progress=progress)
         with ApplyLock(root_fd, root), Journal.open(root_fd, plan_id(declaration, steps)) as journal:

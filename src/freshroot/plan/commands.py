@@ -1,4 +1,4 @@
-"""``freshroot apply`` and ``freshroot plan``: argument parsing only (handlers in .apply)."""
+"""``freshroot apply`` and ``freshroot plan``: argument parsing only (handlers in freshroot.plan.handlers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from freshroot.cli import ArgumentParser, add_command, add_common
 
 def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     apply = add_command(
-        subparsers, "apply", handler="freshroot.activation.apply:apply_command",
+        subparsers, "apply", handler="freshroot.plan.handlers:apply_command",
         help="bring the root to the declared state (persistence, /etc, users, snippets)",
         description="Run the whole plan under a lock: builtin steps and activation snippets in "
         "dependency order. A failed step does not stop the others (--fail-fast does); the "
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     apply.add_argument("--fix", action="store_true",
                        help="also replace what was changed by hand (drifted owner/mode, edited /etc files)")
     plan = add_command(
-        subparsers, "plan", handler="freshroot.activation.apply:plan_command",
+        subparsers, "plan", handler="freshroot.plan.handlers:plan_command",
         help="show what apply would do, as a tree (apply --dry-run)",
     )
     add_common(plan, json=True)

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -32,8 +31,8 @@ def _root(args: argparse.Namespace) -> int:
         raise OperationError(f"--root {args.root}: {e.strerror}") from e
 
 
-def context(args: argparse.Namespace, options: Mapping[str, Any] | None = None) -> Context:
-    return Context(_root(args), args.root, dry_run=bool(getattr(args, "dry_run", False)), options=options or {})
+def context(args: argparse.Namespace) -> Context:
+    return Context(_root(args), args.root, dry_run=bool(getattr(args, "dry_run", False)))
 
 
 def persistence(ctx: Context, args: argparse.Namespace) -> Persistence:

@@ -1,0 +1,85 @@
+"""The composition root: the feature registry (freshroot.features) made into a plan and a check.
+
+Outside every feature package: features know their own steps, parsers and commands; only this
+module (and the registry's rows) knows them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from freshroot import features
+from freshroot.config.table import Table
+from freshroot.plan.action import Step
+
+
+def resolve(spec: str) -> Callable[..., Any]:
+    """``"module:function"`` -> the function, importing the module only now."""
+    module, _, function = spec.partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module), function)
+    return found
+
+
+def _deps(after: Sequence[str], earlier: Sequence[Step]) -> tuple[str, ...]:
+    """The names in ``after`` that the plan has so far, in the plan's order."""
+    if features.EVERYTHING in after:
+        return tuple(s.name for s in earlier)
+    return tuple(s.name for s in earlier if s.name in after)
+
+
+def build_plan(declaration: Table) -> list[Step]:
+    """The whole plan of an apply: each feature's steps, in registry order.
+
+    A builtin step's deps are what its row says it runs after; a step the declaration names
+    (an [activation.NAME] snippet) keeps the deps the declaration gives it.
+    """
+    steps: list[Step] = []
+    for feature in features.FEATURES:
+        if feature.step_factory is None:
+            continue
+        made: list[Step] = resolve(feature.step_factory)(declaration)
+        for step in made:
+            spec = feature.step(step.name)
+            if spec is not None:
+                step = dataclasses.replace(step, deps=_deps(spec.after, steps))  # noqa: PLW2901
+            elif not feature.declared_steps:
+                raise AssertionError(f"feature {feature.name} made step {step.name!r}, which its registry "
+                                     "row does not declare")
+            steps.append(step)
+    return steps
+
+
+def check(declaration: Table) -> None:
+    """For ``freshroot config check``: every activation-related section parses, and the steps
+    order (no unknown dependency, no cycle)."""
+    from freshroot.plan.executor import order
+
+    order(build_plan(declaration))
+
+
+def plan_id(declaration: Table, steps: list[Step]) -> str:
+    """Identifies the plan for the journal: the declaration's data and the steps' order rules."""
+    text = json.dumps({"declaration": declaration.data, "steps": [[s.name, *s.deps] for s in steps]},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def check_sections(table: Table) -> dict[str, str]:
+    """Refuse unknown top-level keys, run each section's check; the state of each section."""
+    states: dict[str, str] = {}
+    for name in table:
+        feature = features.BY_SECTION.get(name)
+        if feature is None:
+            known = ", ".join(s.name for s in features.SECTIONS)
+            raise table.error(f"unknown section {table.name(name)}", name, hint=f"the sections are: {known}")
+        if feature.check is None:
+            states[name] = "syntax checked (no parser for this section yet)"
+        else:
+            resolve(feature.check)(table)
+            states[name] = "valid"
+    return states

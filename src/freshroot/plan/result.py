@@ -1,0 +1,138 @@
+"""What a run did: each step's result, the report of the whole run, and that report as a
+tree people can read (``freshroot plan``, ``freshroot apply``).
+
+Apart from the executor that makes them, so the journal (which stores and replays results)
+and the progress display read them without importing the executor.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    CHANGED = "changed"  # actions were applied (in a dry run: would be)
+    UNCHANGED = "unchanged"  # the root already was as declared
+    SKIPPED = "skipped"  # not run; ``reason`` says why
+    FAILED = "failed"  # planning or applying raised; ``error`` says what
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    status: Status
+    description: str = ""
+    actions: tuple[str, ...] = ()  # descriptions of the actions applied (or planned)
+    error: str | None = None
+    reason: str | None = None  # why a step was skipped
+    output: tuple[str, ...] = ()  # what the step printed (snippets)
+    location: str | None = None  # file:line of the declaration
+    duration: float = 0.0
+    resumed: bool = False  # done by an earlier, interrupted run of the same plan
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "status": str(self.status), "actions": list(self.actions)}
+        for key in ("description", "error", "reason", "location"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.output:
+            out["output"] = list(self.output)
+        if self.resumed:
+            out["resumed"] = True
+        out["duration"] = round(self.duration, 6)
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    results: tuple[StepResult, ...]
+    dry_run: bool = False
+    root: str = "/"
+    run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> tuple[StepResult, ...]:
+        return tuple(r for r in self.results if r.status is Status.FAILED)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.status is Status.CHANGED for r in self.results)
+
+    def result(self, name: str) -> StepResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((str(s) for s in Status), 0)
+        for r in self.results:
+            counts[str(r.status)] += 1
+        return counts
+
+    def render(self) -> str:
+        return render_report(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "root": self.root,
+            "run_id": self.run_id,
+            "counts": self.counts(),
+            "failed": [r.name for r in self.failed],
+            "steps": [r.to_json() for r in self.results],
+        }
+
+
+_MARK = {"changed": "+", "unchanged": "=", "skipped": "-", "failed": "!"}
+
+
+def _head(result: StepResult, dry_run: bool) -> str:
+    status = str(result.status)
+    if dry_run and status == "changed":
+        status = "would change"
+    text = f"{_MARK[str(result.status)]} {result.name}: {status}"
+    if result.resumed:
+        text += " (done before the interruption)"
+    elif result.reason:
+        text += f" ({result.reason})"
+    return text
+
+
+def render_report(report: Report, *, output: bool = False) -> str:
+    """The plan or the run as a tree: one line per step, its actions below it."""
+    title = f"plan for {report.root}" if report.dry_run else f"apply to {report.root}"
+    lines = [title]
+    results = report.results
+    for i, result in enumerate(results):
+        last = i == len(results) - 1
+        indent = "   " if last else "│  "
+        lines.append(("└─ " if last else "├─ ") + _head(result, report.dry_run).replace("\n", "\n" + indent + "   "))
+        children = list(result.actions)
+        if result.error:
+            children.append("error: " + result.error)
+        if output or result.error:
+            children += [f"| {line}" for line in result.output[-20:]]
+        for j, child in enumerate(children):
+            end = j == len(children) - 1
+            first, *more = child.split("\n")
+            lines.append(indent + ("└─ " if end else "├─ ") + first)
+            lines.extend(indent + ("   " if end else "│  ") + line.strip() for line in more)
+    counts = report.counts()
+    changed = "would change" if report.dry_run else "changed"
+    lines.append(
+        f"{counts['changed']} {changed}, {counts['unchanged']} unchanged, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed"
+    )
+    if report.failed:
+        names = ", ".join(f"{r.name} ({r.location})" if r.location else r.name for r in report.failed)
+        lines.append(f"failed: {names}")
+    return "\n".join(lines)
