@@ -19,6 +19,7 @@ from freshroot.errors import ConfigError, Location
 # tomllib (3.11) puts the position in the message only: "Invalid value (at line 3, column 9)".
 _AT_LINE = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.DOTALL)
 _AT_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$", re.DOTALL)
+MAX_DEPTH = 64  # levels of nested tables and arrays; a declaration has about six
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +62,63 @@ def syntax_error(error: tomllib.TOMLDecodeError, text: str, file: str) -> Config
     return ConfigError(f"TOML syntax error: {message}", location=Location(file))
 
 
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and inline tables nest deeper than MAX_DEPTH, or None.
+
+    A rough scan (strings and comments skipped, headers counted as a level): it only has
+    to find the line of a document already known to be too deep.
+    """
+    depth, line, quote, i = 0, 1, "", 0
+    while i < len(text):
+        c = text[i]
+        if c == "\n":
+            line += 1
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            while i + 1 < len(text) and text[i + 1] != "\n":
+                i += 1
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif c in "]}":
+            depth -= 1
+        i += 1
+    return None
+
+
+def _depth(data: dict[str, Any]) -> int:
+    """How deep tables and arrays nest in ``data``, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = value.values() if isinstance(value, dict) else value
+        stack += [(v, depth + 1) for v in children if isinstance(v, dict | list)]
+    return deepest
+
+
 def parse_text(text: str, file: str) -> Document:
     """Parse TOML ``text`` read from ``file`` (the name used in messages)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise syntax_error(e, text, file) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        # Refused here, so that merging, positions and the section parsers (which walk the
+        # values level by level) never meet a document deep enough to exhaust the stack.
+        raise ConfigError(f"arrays or tables are nested more than {MAX_DEPTH} levels deep",
+                          location=Location(file, _too_deep(text)),
+                          hint="a declaration needs a handful of levels; is this file generated wrongly?")
     return Document(file, data, locate(text, file) if data else LazyPositions(dict))
 
 
