@@ -93,16 +93,30 @@ def _too_deep(text: str) -> int | None:
     return None
 
 
-def _depth(data: dict[str, Any]) -> int:
-    """How deep tables and arrays nest in ``data``, counted without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(data, 1)]
+def _too_deep_path(data: dict[str, Any]) -> KeyPath | None:
+    """The key path of a value nested more than MAX_DEPTH levels deep in ``data``, or None
+    (found without recursion)."""
+    stack: list[tuple[Any, KeyPath]] = [(data, ())]
     while stack:
-        value, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = value.values() if isinstance(value, dict) else value
-        stack += [(v, depth + 1) for v in children if isinstance(v, dict | list)]
-    return deepest
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            return path
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        stack += [(v, (*path, k)) for k, v in items if isinstance(v, dict | list)]
+    return None
+
+
+def _deep_line(text: str, data: dict[str, Any] | None, file: str) -> int | None:
+    line = _too_deep(text)
+    if line is None and data is not None and (path := _too_deep_path(data)) is not None:
+        # Dotted keys (a.b.c... = 1) nest without brackets: ask the position scanner.
+        try:
+            positions = locate(text, file)
+            found = next((p for n in range(len(path), 0, -1) if (p := positions.get(path[:n])) is not None), None)
+        except RecursionError:
+            found = None
+        line = None if found is None else found.line
+    return line
 
 
 def parse_text(text: str, file: str) -> Document:
@@ -113,11 +127,11 @@ def parse_text(text: str, file: str) -> Document:
         raise syntax_error(e, text, file) from None
     except RecursionError:  # tomllib recurses once per level of nested arrays and tables
         data = None
-    if data is None or _depth(data) > MAX_DEPTH:
+    if data is None or _too_deep_path(data) is not None:
         # Refused here, so that merging, positions and the section parsers (which walk the
         # values level by level) never meet a document deep enough to exhaust the stack.
         raise ConfigError(f"arrays or tables are nested more than {MAX_DEPTH} levels deep",
-                          location=Location(file, _too_deep(text)),
+                          location=Location(file, _deep_line(text, data, file)),
                           hint="a declaration needs a handful of levels; is this file generated wrongly?")
     return Document(file, data, locate(text, file) if data else LazyPositions(dict))
 
