@@ -69,6 +69,8 @@ CASES = [
     ("snippet NUL", '[activation.x]\ntext = "true\\u0000"\n', 2, "NUL"),
     ("snippet name", '[activation."a\\tb"]\ntext = "true"\n', 1, "control characters"),
     ("tmpfiles rule NUL", '[tmpfiles]\nrules = ["d /x\\u0000 - - -"]\n', 2, "NUL"),
+    # a vertical tab split the rendered rule in two for splitlines(): zip(strict=True) failed
+    ("tmpfiles rule VT", '[tmpfiles.settings.a]\n[tmpfiles]\nrules = ["d /x - - - - a\\u000bb"]\n', 3, "argument"),
     ("tmpfiles settings name", '[tmpfiles.settings."a\\u0001"."/x".d]\n', 1, "control characters"),
     ("image description", '[portable.a]\nversion = "1"\nunits = ["a.service"]\ndescription = "x\\ny"\n', 4,
      "control character"),

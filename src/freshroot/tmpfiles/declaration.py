@@ -103,7 +103,9 @@ def check(rendered: list[Rendered], *, root: str = "/") -> list[Message]:
     parser = LineParser(ParseOptions(root=root, boot=True, graceful=True, environ=dict(os.environ)))
     problems = []
     for file in rendered:
-        for text, origin in zip(file.text.splitlines(), file.origins, strict=True):
+        # split("\n"), as systemd reads lines: splitlines() also splits at \x0b, \x1d, U+2028...,
+        # which a rendered word may hold, and the lines would no longer match their origins.
+        for text, origin in zip(file.text.split("\n")[:-1], file.origins, strict=True):
             if not text.strip() or text.strip().startswith("#"):
                 continue
             try:
