@@ -36,7 +36,7 @@ CASES = [
     ("mode float", '[persist."/persist"]\nparent = { mode = 7.5 }\ndirectories = ["/x"]\n', 2, "octal mode"),
     ("etc mode -1", '[etc.motd]\ntext = "hi"\nmode = "-1"\n', 3, "octal mode"),
     # 10: paths and options no unit can carry
-    ("trailing space", '[persist."/persist"]\ndirectories = ["/var/x "]\n', 2, "space"),
+    ("trailing space", '[persist."/persist"]\ndirectories = ["/var/x "]\n', 2, "white space"),
     ("newline", '[persist."/persist"]\ndirectories = ["/var/x\\ny"]\n', 2, "control character"),
     ("trailing backslash", '[persist."/persist"]\ndirectories = ["/var/x\\\\"]\n', 2, "backslash"),
     ("long component", f'[persist."/persist"]\ndirectories = ["/var/{LONG}"]\n', 2, "255 bytes"),

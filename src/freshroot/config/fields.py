@@ -240,7 +240,7 @@ def path_problem(path: str, *, relative: bool = False) -> str | None:
     A declared path is absolute (or, with ``relative``, relative: below a user's home) and
     canonical (no '.', '..', doubled or trailing '/'), and a unit file must be able to carry
     it as What=/Where= and systemd must be able to name a unit after it: no control
-    character (NUL, newline, tab...), no trailing space or backslash (systemd strips the one
+    character (NUL, newline, tab...), no trailing white space or backslash (systemd strips the one
     and reads the other as a line continuation), components of at most 255 bytes, shorter
     than 4096 bytes.
     """
@@ -260,8 +260,9 @@ def path_problem(path: str, *, relative: bool = False) -> str | None:
         return "is not canonical (no trailing or doubled '/')"
     if any(c in (".", "..") for c in body.split("/")):
         return "is not canonical (no '.' or '..' components)"
-    if path.endswith((" ", "\\")):
-        return "ends in a space or a backslash, which a unit file cannot carry"
+    if path[-1].isspace() or path.endswith("\\"):
+        # (any white space: unit.render_value refuses what str.strip() would remove)
+        return "ends in white space or a backslash, which a unit file cannot carry"
     data = path.encode("utf-8", "surrogateescape")
     if any(len(c) > NAME_MAX for c in data.split(b"/")):
         return f"has a component longer than {NAME_MAX} bytes"
