@@ -41,6 +41,7 @@ CASES = [
     ("trailing backslash", '[persist."/persist"]\ndirectories = ["/var/x\\\\"]\n', 2, "backslash"),
     ("long component", f'[persist."/persist"]\ndirectories = ["/var/{LONG}"]\n', 2, "255 bytes"),
     ("long path", f'[persist."/persist"]\nfiles = ["{("/" + "y" * 200) * 21}"]\n', 2, "4096"),
+    ("long in storage", f'[persist."/{"s" * 250}"]\nfiles = ["{("/" + "y" * 200) * 20}"]\n', 2, "too long"),
     ("storage newline", '[persist."/per\\nsist"]\ndirectories = ["/x"]\n', 1, "control character"),
     ("home-relative", '[persist."/persist"]\nusers.alice.directories = ["a\\\\"]\n', 2, "backslash"),
     ("option newline", '[persist."/persist"]\ndirectories = [{ path = "/x", options = ["x-a\\nb"] }]\n', 2,

@@ -291,6 +291,12 @@ def _problems(p: Persistence) -> Iterator[tuple[ConfigError, Entry | Storage]]:
                 yield ConfigError(f"storage {s.path} is inside storage {other}", location=s.location), s
     by_path: dict[str, Entry] = {}
     for e in p.entries():
+        # The initrd's units name the source below /sysroot: that, too, must be a valid path.
+        if len(("/sysroot" + e.source).encode("utf-8", "surrogateescape")) >= fields.PATH_MAX:
+            yield ConfigError(f"{e.path}: its place in storage, {e.source}, is too long for a path "
+                              f"(with /sysroot before it in the initrd: {fields.PATH_MAX} bytes or more)",
+                              location=e.location), e
+            continue
         for r in roots:
             if e.path == r or is_below(e.path, r) or is_below(r, e.path):
                 yield ConfigError(f"{e.path} overlaps storage {r}: a storage cannot persist itself",
