@@ -125,6 +125,46 @@ def test_the_base_declaration_is_valid(tmp_path: Path) -> None:
         assert main(["config", "check", "--config", str(decl)]) == 0, err.getvalue()
 
 
+# String fields that may hold a NUL or a newline: file content and shell text, and
+# audit-ignore patterns (only ever matched against paths read from the disk). Every other
+# string of the declaration reaches a unit, an account file, a path, a file name, a rendered
+# line or one line of output.
+MAY_HOLD = {
+    "\x00": {("etc", "motd", "text"), ("persist", "audit-ignore", 0)},
+    "\n": {("etc", "motd", "text"), ("persist", "audit-ignore", 0), ("activation", "hello", "text"),
+           ("activation", "short"),
+           # tmpfiles.d escapes it in the rendered line; an unknown user is tmpfiles' business
+           ("tmpfiles", "settings", "10-app", "/var/lib/app", "d", "user")},
+}
+
+
+def test_nul_and_newline_in_every_string_field(tmp_path: Path) -> None:
+    accepted: dict[str, set[tuple[Any, ...]]] = {"\x00": set(), "\n": set()}
+    for bad, found in accepted.items():
+        for path in _paths(BASE):
+            value: Any = BASE
+            for k in path:
+                value = value[k]
+            if not isinstance(value, str):
+                continue
+            data = _copy(BASE)
+            parent = data
+            for k in path[:-1]:
+                parent = parent[k]
+            parent[path[-1]] = value + bad + "x"
+            decl = tmp_path / "decl.toml"
+            decl.write_text(to_toml(Table(data)))
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code = main(["config", "check", "--config", str(decl)])
+            assert code in (0, 65), err.getvalue()
+            if code == 0:
+                found.add(path)
+            else:
+                assert re.match(rf"freshroot: {re.escape(str(decl))}:\d+: ", err.getvalue()), err.getvalue()
+    assert accepted == MAY_HOLD
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(declarations())
 def test_config_check_never_crashes(data: dict[str, Any]) -> None:

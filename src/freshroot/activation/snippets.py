@@ -93,7 +93,7 @@ def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snip
             _script(table, "text"),
             tuple(deps),
             table.get_bool("supports-dry-activation", default=False),
-            table.get_str("description", "") or "",
+            fields.text(table, "description", default="") or "",  # one line of plan output
             where,
         ))
     return out
