@@ -8,9 +8,8 @@ has the table of the types and their rules.
 
 Each type has a pure check (``*_problem(value) -> str | None``: why the value is refused,
 or None) and a reader taking a :class:`~freshroot.config.table.Table` and a key (None when the
-key is absent, ConfigError naming the line otherwise). The pure checks are what a writer
-asserts again before it writes (defence in depth) and what the generator uses to skip one
-bad entry instead of giving up on all of them.
+key is absent, ConfigError naming the line otherwise). The pure checks serve code that has a
+value but no Table (the /etc name below /etc, a storage's key, a home from passwd).
 
 Digits are ASCII digits only (``str.isdigit`` is also true for "²" and for fullwidth digits).
 """
@@ -98,10 +97,9 @@ def mode_problem(value: object) -> str | None:
     return None
 
 
-def to_mode(value: object) -> int:
+def to_mode(value: int | str) -> int:
     """A value :func:`mode_problem` accepted, as an int."""
-    assert mode_problem(value) is None
-    return int(value, 8) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+    return int(value, 8) if isinstance(value, str) else value
 
 
 def mode(t: Table, key: str = "mode", default: int | None = None) -> int | None:
@@ -115,6 +113,7 @@ def mode(t: Table, key: str = "mode", default: int | None = None) -> int | None:
     value = t.raw(key)
     problem = mode_problem(value)
     if problem is None:
+        assert isinstance(value, int | str)
         return to_mode(value)
     hint = "modes are octal digits: \"0755\" is rwxr-xr-x, \"0640\" is rw-r-----"
     if isinstance(value, str) and (symbolic := symbolic_mode(value)) is not None:
