@@ -79,6 +79,8 @@ hostile = st.one_of(_listed, _listed, _listed, _listed, st.text(max_size=12),
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     out = [path]
+    if len(path) > 8:
+        return out  # not inside the deep arrays a mutation put there
     if isinstance(value, dict):
         for k, v in value.items():
             out += _paths(v, (*path, k))
