@@ -11,7 +11,8 @@ import pytest
 
 from freshroot.activation.accounts_plan import plan_accounts
 from freshroot.activation.shadowdb import DbFile
-from freshroot.activation.users import UserDecl
+from freshroot.activation.users import GroupDecl, UserDecl
+from freshroot.errors import ConfigError, OperationError
 
 from .helpers import apply, make_root, write_decl
 
@@ -198,3 +199,37 @@ def test_concurrent_useradd_is_not_lost(tmp_path, mode):
     shadow = {line.split(":")[0] for line in (root / "etc" / "shadow").read_text().splitlines()}
     assert set(names) - {"nobody"} <= shadow
     assert not [p for p in os.listdir(root / "etc") if p.endswith(".lock") and p != ".pwd.lock"]
+
+
+# Issue 14 #1: values that reach passwd/group/shadow/gshadow are checked by the parser (see
+# tests/config/test_check_faults.py) and again by the writer, for a value that gets there
+# some other way.
+INJECTED_PASSWORD = "!\nroot::0:0:99999:7:::"
+INJECTED_MEMBER = "alice\neve:x:0:alice"
+
+
+def test_writer_refuses_a_field_that_would_split_an_account_line():
+    files = _files("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n")
+    with pytest.raises(OperationError, match="would split the line"):
+        plan_accounts([UserDecl("carol", hashed_password=INJECTED_PASSWORD)], [], files, {}, 0)
+    assert not any(line.startswith("root:") for line in files["shadow"].lines)
+    files = _files("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n", "root:x:0:\n")
+    with pytest.raises(OperationError, match="would split the line"):
+        plan_accounts([], [GroupDecl("g", members=(INJECTED_MEMBER,))], files, {}, 0)
+    assert not any(line.startswith("eve:") for line in files["group"].lines)
+    with pytest.raises(OperationError):
+        files["passwd"].put("x", ["x", "x", "0", "0", "a:b", "/", "/bin/sh"])
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("declaration", [
+    f'[users.carol]\nhashed-password = "{INJECTED_PASSWORD.encode("unicode_escape").decode()}"\n',
+    f'[users.alice]\n[groups.g]\nmembers = ["{INJECTED_MEMBER.encode("unicode_escape").decode()}"]\n',
+    '[users.carol]\nextra-groups = ["root\\nevil"]\n',
+])
+def test_apply_refuses_an_injected_account_line_and_writes_nothing(tmp_path, declaration):
+    root = make_root(tmp_path / "root")
+    before = {p.name: p.read_bytes() for p in (root / "etc").iterdir()}
+    with pytest.raises(ConfigError):
+        apply(root, write_decl(tmp_path, declaration))
+    assert {p.name: p.read_bytes() for p in (root / "etc").iterdir()} == before

@@ -117,3 +117,19 @@ def test_dry_runs_change_nothing(tmp_path: Path) -> None:
     assert "would create storage directory /persist/var/lib/app" in prep.stdout
     assert freshroot("persist-files", "--start", "--root", str(root), "--dry-run").returncode == 0
     assert snapshot(root) == before
+
+
+@pytest.mark.root
+def test_a_bad_entry_is_skipped_at_boot_and_the_others_prepared(tmp_path: Path) -> None:
+    """As the generator skips it (issue 14 #10), persist-prepare and persist-files do: a
+    refusal there would prepare (or bind) nothing at all. The old code prepared the storage
+    of the path no unit can mount."""
+    root = make_root(tmp_path / "root", '[persist."/persist"]\ndirectories = ["/var/log", "/var/bad ", "/srv"]\n')
+    (root / "persist").mkdir()
+    prep = freshroot("persist-prepare", "--root", str(root))
+    assert prep.returncode == 0, prep.stderr
+    assert "freshroot.toml:2: " in prep.stderr
+    assert "this entry is skipped" in prep.stderr
+    assert (root / "persist" / "var" / "log").is_dir()
+    assert (root / "persist" / "srv").is_dir()
+    assert not (root / "persist" / "var" / "bad ").exists()

@@ -151,13 +151,42 @@ def test_render_initrd_and_json(tmp_path: Path) -> None:
 
 
 def test_bad_declaration_never_fails_the_boot(tmp_path: Path) -> None:
-    root = make_root(tmp_path / "root", '[persist."/persist"]\ndirectories = ["var/relative"]\n')
+    root = make_root(tmp_path / "root", '[persist."/persist"]\ndirectories = ["/var/log",\n')
     result = generator(root, tmp_path / "gen")
     assert result.returncode == 0
-    assert "freshroot.toml:2" in result.stderr
-    assert "must be an absolute path" in result.stderr
+    assert "freshroot.toml:" in result.stderr
+    assert "TOML syntax error" in result.stderr
     assert "Traceback" not in result.stderr
     assert list((tmp_path / "gen" / "normal").iterdir()) == []
+
+
+# Each path systemd cannot carry in a unit (issue 14 #10), and a plain mistake.
+UNRENDERABLE = ["/var/trailing ", "/var/new\nline", "/var/back\\", "/var/" + "x" * 256, "var/relative"]
+
+
+@pytest.mark.parametrize("bad", UNRENDERABLE)
+def test_one_bad_entry_costs_only_that_entry(tmp_path: Path, bad: str) -> None:
+    """Before: the generator raised on the bad entry (or on the unit it could not write) and
+    wrote nothing, so /var/log and every other declared path went unpersisted."""
+    import json
+
+    declaration = (f'[persist."/persist"]\ndirectories = [\n  "/var/log",\n  {json.dumps(bad)},\n'
+                   '  { path = "/var/lib/app", options = ["x-a\\nb"] },\n  "/srv"]\nfiles = ["/etc/machine-id"]\n')
+    root = make_root(tmp_path / "root", declaration)
+    result = generator(root, tmp_path / "gen")
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
+    normal = tmp_path / "gen" / "normal"
+    mounts = sorted(p.name for p in normal.glob("*.mount"))
+    assert mounts == ["srv.mount", "var-log.mount"]
+    assert (normal / "freshroot-persist-files.service").exists()
+    assert "freshroot.toml:4:" in result.stderr  # the bad path, named at its line
+    assert "freshroot.toml:5:" in result.stderr  # the option with a newline
+    assert result.stderr.count("this entry is skipped") == 2
+    # config check refuses what the generator skipped, naming the same line.
+    check = freshroot("config", "check", "--root", str(root))
+    assert check.returncode == 65
+    assert "freshroot.toml:4:" in check.stderr
 
 
 def test_unknown_user_and_missing_root_never_fail(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from freshroot.activation.shadowdb import DbFile
+from freshroot.activation.shadowdb import DbFile, is_number
 from freshroot.errors import Location
 
 
@@ -72,7 +72,7 @@ def _ids_of(db: DbFile) -> dict[int, str]:
     out: dict[int, str] = {}
     for name in db.names():
         fields = db.get(name)
-        if fields and len(fields) > 2 and fields[2].isdigit():
+        if fields and len(fields) > 2 and is_number(fields[2]):
             out.setdefault(int(fields[2]), name)
     return out
 
@@ -110,7 +110,7 @@ def _want_group(st: _State, name: str, fixed: int | None, *, system: bool, pair:
     group = st.files["group"]
     existing = group.get(name)
     if existing is not None:
-        have = int(existing[2]) if len(existing) > 2 and existing[2].isdigit() else -1
+        have = int(existing[2]) if len(existing) > 2 and is_number(existing[2]) else -1
         if fixed is not None and fixed != have:
             st.out.errors.append(f"{where}group {name} has gid {have} in /etc/group, not the declared {fixed}")
         return have
@@ -178,7 +178,7 @@ def plan_accounts(
     for u in users:
         if u.group is None and u.name not in declared_groups:
             existing = passwd.get(u.name)
-            pair = int(existing[2]) if existing and existing[2].isdigit() else u.uid
+            pair = int(existing[2]) if existing and is_number(existing[2]) else u.uid
             if pair is None:
                 pair = rec_users.get(u.name)
             where = f"{u.location}: " if u.location else ""
@@ -223,7 +223,7 @@ def plan_accounts(
 
 def _uid(passwd: DbFile, name: str) -> int | None:
     fields = passwd.get(name)
-    return int(fields[2]) if fields and len(fields) > 2 and fields[2].isdigit() else None
+    return int(fields[2]) if fields and len(fields) > 2 and is_number(fields[2]) else None
 
 
 def _want_user(st: _State, u: UserDecl, gid_of: Mapping[str, int], days: int) -> None:
@@ -233,7 +233,7 @@ def _want_user(st: _State, u: UserDecl, gid_of: Mapping[str, int], days: int) ->
     gid = gid_of.get(group_name)
     if gid is None:
         fields = st.files["group"].get(group_name)
-        if fields is None or len(fields) < 3 or not fields[2].isdigit():
+        if fields is None or len(fields) < 3 or not is_number(fields[2]):
             st.out.errors.append(f"{where}user {u.name}: group {group_name} does not exist and is not declared")
             return
         gid = int(fields[2])
@@ -242,7 +242,7 @@ def _want_user(st: _State, u: UserDecl, gid_of: Mapping[str, int], days: int) ->
     existing = passwd.get(u.name)
     created = False
     if existing is not None and len(existing) >= 7:
-        uid = int(existing[2]) if existing[2].isdigit() else -1
+        uid = int(existing[2]) if is_number(existing[2]) else -1
         if u.uid is not None and u.uid != uid:
             st.out.errors.append(f"{where}user {u.name} has uid {uid} in /etc/passwd, not the declared {u.uid}")
             return

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import OperationError
 from freshroot.fs.chase import ChaseFlags, chase
@@ -40,10 +41,7 @@ def parse_environment(section: Table) -> Environment:
     section.reject_unknown(frozenset({"binsh", "usrbinenv"}))
     out = {}
     for key in ("binsh", "usrbinenv"):
-        value = section.get_str(key)
-        if value is not None and not value.startswith("/"):
-            raise section.error(f"environment.{key} must be an absolute path in the root", key)
-        out[key] = value
+        out[key] = fields.opt_path(section, key)  # absolute, canonical, no NUL: a symlink's target
     return Environment(out["binsh"], out["usrbinenv"])
 
 

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location, OperationError
 from freshroot.fs.accounts import Accounts
@@ -56,6 +57,7 @@ from freshroot.plan.action import Action, Context, Step, step_output
 MANIFEST = ".freshroot-manifest.json"
 KEYS = frozenset({"text", "source", "mode", "user", "group", "force"})
 BACKUP_SUFFIX = ".freshroot-orig"
+ROOT = fields.Owner("root")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ def _canonical(table: Table, key: str) -> str:
     if not rel or norm != rel.rstrip("/") or norm.startswith("..") or norm in (".", MANIFEST):
         raise table.error(f'etc."{key}": not a canonical path below /etc', key,
                           hint='write it as [etc."dir/name"], without "..", "." or a trailing "/"')
+    problem = fields.path_problem("/etc/" + norm)
+    if problem is not None:
+        raise table.error(f"{table.name(key)}: {key!r} {problem}", key)
     return "/etc/" + norm
 
 
@@ -97,27 +102,20 @@ def parse_etc(section: Table, root_fd: int | None = None) -> list[EtcFile]:
         path = _canonical(section, key)
         table.reject_unknown(KEYS)
         text = table.get_str("text")
-        source = table.get_str("source")
-        mode_text = table.get_str("mode", "0644") or "0644"
+        source = fields.opt_path(table, "source")
         where = section.location(key)
         if (text is None) == (source is None):
             raise table.error(f'etc."{key}": give exactly one of text and source',
                               hint="text = '...' or source = '/path'")
-        if source is not None and not source.startswith("/"):
-            raise table.error(f'etc."{key}".source must be an absolute path in the root', "source")
-        symlink = mode_text == "symlink"
+        symlink = "mode" in table and table.raw("mode") == "symlink"
         if symlink and source is None:
             raise table.error(f'etc."{key}": mode = "symlink" needs source', "mode")
-        try:
-            mode = 0 if symlink else int(mode_text, 8)
-        except ValueError:
-            raise table.error(f'etc."{key}".mode must be octal ("0644") or "symlink"', "mode") from None
-        if mode & ~0o7777:
-            raise table.error(f'etc."{key}".mode {mode_text} is out of range', "mode")
+        mode = 0 if symlink else fields.mode(table, "mode", 0o644)
+        assert mode is not None
         out.append(EtcFile(
             path,
             None if symlink else (text.encode() if text is not None else None),
-            source, mode, table.get_str("user", "root") or "root", table.get_str("group", "root") or "root",
+            source, mode, str(fields.owner(table, "user", ROOT)), str(fields.owner(table, "group", ROOT)),
             table.get_bool("force", default=False), where,
         ))
     return out

@@ -33,6 +33,11 @@ FILES = ("passwd", "group", "gshadow", "shadow")
 LOCK_TIMEOUT = 15.0  # as glibc's lckpwdf
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() is also true for '²', which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -112,7 +117,7 @@ class ShadowLock:
             text = read_at(self.etc_fd, lock, 64).split(b"\0")[0].strip()
         except OSError:
             return None
-        return int(text) if text.isdigit() else None
+        return int(text) if text.isdigit() else None  # bytes: ASCII digits only
 
     def release(self) -> None:
         for lock in reversed(self.held):
@@ -178,7 +183,18 @@ class DbFile:
         return list(self._index)
 
     def put(self, name: str, fields: list[str]) -> bool:
-        """Set the entry of ``name``; a new one goes before the NIS '+'/'-' lines. True if changed."""
+        """Set the entry of ``name``; a new one goes before the NIS '+'/'-' lines. True if changed.
+
+        A field that would split the line (':', a newline, NUL) is refused: the declaration's
+        parser refuses such values already, this is the second line of defence against a
+        value that reaches here some other way adding an account (a second root line).
+        """
+        for value in fields:
+            if ":" in value or any(c in value for c in "\n\r\0"):
+                raise OperationError(f"refusing to write {self.name}: the entry of {name!r} has a field "
+                                     f"{value!r} with ':', a newline or NUL, which would split the line")
+        if fields and fields[0] != name:
+            raise OperationError(f"refusing to write {self.name}: the entry of {name!r} is named {fields[0]!r}")
         line = ":".join(fields)
         i = self._index.get(name)
         if i is not None:
@@ -217,4 +233,4 @@ class DbFile:
 def shadow_group_gid(group: DbFile) -> int:
     """The gid new shadow files get: Debian's 'shadow' group where there is one."""
     fields = group.get("shadow")
-    return int(fields[2]) if fields and len(fields) > 2 and fields[2].isdigit() else 0
+    return int(fields[2]) if fields and len(fields) > 2 and is_number(fields[2]) else 0

@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import Location, OperationError
 from freshroot.plan.action import Action, Context, Step, step_child, step_output
@@ -52,6 +53,14 @@ class Snippet:
     location: Location | None = None
 
 
+def _script(table: Table, key: str) -> str:
+    """A snippet's text: bash gets it as an argument, which cannot hold a NUL byte."""
+    text = table.req_str(key)
+    if "\0" in text:
+        raise table.error(f"{table.name(key)} contains a NUL byte, which bash cannot be given", key)
+    return text
+
+
 def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snippet]:
     """``[activation.<name>]`` tables (or ``<name> = "text"``, as NixOS allows a plain string)."""
     taken = set(reserved)
@@ -63,11 +72,12 @@ def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snip
                 f"activation.{name}: {name!r} is the name of a builtin step", name,
                 hint=f"choose another name; to run after it, use deps = [{name!r}]",
             )
-        if not name or any(c in name for c in "/\n\t ") or name.startswith("-"):
-            raise activation.error(f"activation.{name!r}: a snippet name is a word without spaces or '/'", name)
+        if not name or any(c in name for c in "/ ") or name.startswith("-") or fields.text_problem(name):
+            raise activation.error(f"{activation.name(name)}: a snippet name is a word without spaces, "
+                                   "'/' or control characters", name)
         value = activation.raw(name)
         if isinstance(value, str):
-            out.append(Snippet(name, value, location=where))
+            out.append(Snippet(name, _script(activation, name), location=where))
             continue
         if not isinstance(value, dict):
             raise activation.error(f"{activation.name(name)} must be a table or a string", name)
@@ -79,10 +89,10 @@ def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snip
                 raise table.error(f"{table.name('deps', i)}: a snippet cannot depend on itself", "deps", i)
         out.append(Snippet(
             name,
-            table.req_str("text"),
+            _script(table, "text"),
             tuple(deps),
             table.get_bool("supports-dry-activation", default=False),
-            table.get_str("description", "") or "",
+            fields.text(table, "description", default="") or "",  # one line of plan output
             where,
         ))
     return out

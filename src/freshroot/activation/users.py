@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from freshroot.activation.accounts_plan import Allocation, plan_accounts
-from freshroot.activation.shadowdb import FILES, DbFile, ShadowLock
+from freshroot.activation.shadowdb import FILES, DbFile, ShadowLock, is_number
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import Location, OperationError
 from freshroot.fs.atomic import replace_at
@@ -80,37 +81,36 @@ class GroupDecl:
     location: Location | None = None
 
 
-def _check_name(table: Table, key: str, what: str) -> None:
-    ok = key and len(key) <= 32 and key[0] not in "-+." and all(c.isalnum() or c in "._-" for c in key[:-1])
-    if not ok or not (key[-1].isalnum() or key[-1] in "._-$") or key.isdigit():
-        raise table.error(f"{what}.{key}: not a valid {what[:-1]} name", key,
-                          hint="letters, digits, '.', '_', '-'; not all digits; at most 32 characters")
-
-
 def _id(table: Table, key: str) -> int | None:
     value = table.get_int(key)
-    if value is not None and not 0 <= value < 2**32 - 1:
-        raise table.error(f"{table.name(key)} is out of range", key)
+    if value is not None and (problem := fields.id_problem(value)) is not None:
+        raise table.error(f"{table.name(key)}: {problem}", key)
     return value
 
 
+def _account_path(table: Table, key: str) -> str | None:
+    """home and shell: absolute, and one field of a passwd line (no ':', no control character)."""
+    value = fields.text(table, key, ":")
+    if value is not None and not value.startswith("/"):
+        raise table.error(f"{table.name(key)}: {value!r} must be an absolute path", key)
+    return value
+
+
+# Every value written into passwd, group, shadow and gshadow is checked here, so that
+# `config check` refuses it; shadowdb.DbFile.put checks each field again before writing.
 def parse_users(section: Table) -> list[UserDecl]:
     out = []
     for name, table in section.tables():
-        _check_name(section, name, "users")
+        fields.account_name(section, name, "user", name)
         table.reject_unknown(USER_KEYS)
-        for key in ("home", "shell"):
-            value = table.get_str(key)
-            if value is not None and (not value.startswith("/") or ":" in value or "\n" in value):
-                raise table.error(f"{table.name(key)} must be an absolute path without ':'", key)
-        description = table.get_str("description")
-        if description is not None and (":" in description or "\n" in description):
-            raise table.error(f"{table.name('description')} cannot contain ':' or a newline", "description")
+        group = table.raw("group") if "group" in table else None
         out.append(UserDecl(
-            name, _id(table, "uid"), table.get_str("group"), tuple(table.get_str_list("extra-groups")),
-            description, table.get_str("home"), table.get_str("shell"), table.get_bool("system", default=False),
+            name, _id(table, "uid"), None if group is None else fields.account_name(table, group, "group", "group"),
+            fields.account_names(table, "extra-groups", "group"),
+            fields.text(table, "description", ":"), _account_path(table, "home"), _account_path(table, "shell"),
+            table.get_bool("system", default=False),
             table.get_bool("create-home", default=False) if "create-home" in table else None,
-            table.get_str("hashed-password"), section.location(name),
+            fields.text(table, "hashed-password", ":"), section.location(name),
         ))
     return out
 
@@ -118,9 +118,9 @@ def parse_users(section: Table) -> list[UserDecl]:
 def parse_groups(section: Table) -> list[GroupDecl]:
     out = []
     for name, table in section.tables():
-        _check_name(section, name, "groups")
+        fields.account_name(section, name, "group", name)
         table.reject_unknown(GROUP_KEYS)
-        out.append(GroupDecl(name, _id(table, "gid"), tuple(table.get_str_list("members")),
+        out.append(GroupDecl(name, _id(table, "gid"), fields.account_names(table, "members", "user"),
                              table.get_bool("system", default=True), section.location(name)))
     return out
 
@@ -173,7 +173,7 @@ def _load(etc_fd: int) -> dict[str, DbFile]:
 
 def _days() -> int:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    return int(epoch if epoch and epoch.isdigit() else time.time()) // 86400
+    return int(epoch if epoch and is_number(epoch) else time.time()) // 86400
 
 
 def _make_home(ctx: Context, path: str, uid: int, gid: int) -> None:

@@ -19,6 +19,7 @@ from freshroot.errors import ConfigError, Location
 # tomllib (3.11) puts the position in the message only: "Invalid value (at line 3, column 9)".
 _AT_LINE = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.DOTALL)
 _AT_END = re.compile(r"^(?P<msg>.*) \(at end of document\)$", re.DOTALL)
+MAX_DEPTH = 64  # levels of nested tables and arrays; a declaration has about six
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +62,77 @@ def syntax_error(error: tomllib.TOMLDecodeError, text: str, file: str) -> Config
     return ConfigError(f"TOML syntax error: {message}", location=Location(file))
 
 
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and inline tables nest deeper than MAX_DEPTH, or None.
+
+    A rough scan (strings and comments skipped, headers counted as a level): it only has
+    to find the line of a document already known to be too deep.
+    """
+    depth, line, quote, i = 0, 1, "", 0
+    while i < len(text):
+        c = text[i]
+        if c == "\n":
+            line += 1
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            while i + 1 < len(text) and text[i + 1] != "\n":
+                i += 1
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif c in "]}":
+            depth -= 1
+        i += 1
+    return None
+
+
+def _too_deep_path(data: dict[str, Any]) -> KeyPath | None:
+    """The key path of a value nested more than MAX_DEPTH levels deep in ``data``, or None
+    (found without recursion)."""
+    stack: list[tuple[Any, KeyPath]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
+            return path
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        stack += [(v, (*path, k)) for k, v in items if isinstance(v, dict | list)]
+    return None
+
+
+def _deep_line(text: str, data: dict[str, Any] | None, file: str) -> int | None:
+    line = _too_deep(text)
+    if line is None and data is not None and (path := _too_deep_path(data)) is not None:
+        # Dotted keys (a.b.c... = 1) nest without brackets: ask the position scanner.
+        try:
+            positions = locate(text, file)
+            found = next((p for n in range(len(path), 0, -1) if (p := positions.get(path[:n])) is not None), None)
+        except RecursionError:
+            found = None
+        line = None if found is None else found.line
+    return line
+
+
 def parse_text(text: str, file: str) -> Document:
     """Parse TOML ``text`` read from ``file`` (the name used in messages)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise syntax_error(e, text, file) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        data = None
+    if data is None or _too_deep_path(data) is not None:
+        # Refused here, so that merging, positions and the section parsers (which walk the
+        # values level by level) never meet a document deep enough to exhaust the stack.
+        raise ConfigError(f"arrays or tables are nested more than {MAX_DEPTH} levels deep",
+                          location=Location(file, _deep_line(text, data, file)),
+                          hint="a declaration needs a handful of levels; is this file generated wrongly?")
     return Document(file, data, locate(text, file) if data else LazyPositions(dict))
 
 

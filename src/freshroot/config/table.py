@@ -24,6 +24,12 @@ _TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", list: 
                dict: "a table", float: "a number"}
 
 
+def _quoted(key: str) -> str:
+    """A TOML basic string of ``key``: control characters escaped, so a message stays one line."""
+    out = key.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in out) + '"'
+
+
 @dataclass(frozen=True)
 class Table:
     """One table of the declaration.
@@ -61,7 +67,7 @@ class Table:
             if isinstance(k, int):
                 out += f"[{k}]"
             else:
-                part = k if k.replace("-", "").replace("_", "").isalnum() else f'"{k}"'
+                part = k if k.replace("-", "").replace("_", "").isalnum() and k.isascii() else _quoted(k)
                 out += f".{part}" if out else part
         return out
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
 from freshroot.image.units import unit_problem
@@ -101,15 +102,11 @@ class PortableImage:
         return dataclasses.replace(self, format=fmt, compression=compression)
 
 
-def parse_size(text: str | int, table: Table, key: str) -> int:
-    """A block size: bytes, or a number with K or M (as mksquashfs -b takes it)."""
-    if isinstance(text, int):
-        value = text
-    else:
-        m = re.fullmatch(r"(\d+)\s*([KkMm]?)", text.strip())
-        if m is None:
-            raise table.error(f"{table.name(key)} must be a size such as 1M, 128K or 131072, not {text!r}", key)
-        value = int(m.group(1)) << {"": 0, "k": 10, "m": 20}[m.group(2).lower()]
+def parse_block_size(table: Table, key: str) -> int:
+    """A block size: the shared size field (bytes, or a number with K or M, as mksquashfs -b
+    takes it), a power of two from 4K to 1M."""
+    value = fields.size(table, key, DEFAULT_BLOCK_SIZE)
+    assert value is not None
     if value < 4096 or value > (1 << 20) or value & (value - 1):
         raise table.error(f"{table.name(key)} must be a power of two between 4K and 1M, not {value}", key)
     return value
@@ -119,6 +116,8 @@ def _host_path(table: Table, key: str, index: int, value: str, *, relative: bool
     """A host path; with ``relative``, relative to the directory of the file it was written in."""
     if not value:
         raise table.error(f"{table.name(key, index)} is empty", key, index)
+    if (problem := fields.text_problem(value)) is not None:
+        raise table.error(f"{table.name(key, index)}: {value!r} {problem}", key, index)
     if not os.path.isabs(value):
         file = table.location(key, index).file
         if not relative or file.startswith("<"):
@@ -174,12 +173,7 @@ def parse_image(name: str, table: Table) -> PortableImage:
         raise table.error(
             f"{table.name('compression')} {compression!r} is not available for {fmt}",
             "compression", hint=f"use one of: {', '.join(COMPRESSORS[fmt])}")
-    block_size = DEFAULT_BLOCK_SIZE
-    if "block-size" in table:
-        raw = table.raw("block-size")
-        if not isinstance(raw, str | int) or isinstance(raw, bool):
-            raise table.error(f"{table.name('block-size')} must be a size such as \"1M\"", "block-size")
-        block_size = parse_size(raw, table, "block-size")
+    block_size = parse_block_size(table, "block-size")
     os_release, prefixes = _os_release(table)
     prefixes = prefixes or (name,)
 
@@ -211,13 +205,16 @@ def parse_image(name: str, table: Table) -> PortableImage:
         sub = Table(item, (*table.path, "symlinks", i), table.file, table.positions)
         sub.reject_unknown({"object", "symlink"})
         target, link = sub.req_str("object"), sub.req_str("symlink")
+        for k, v in (("object", target), ("symlink", link)):
+            if (problem := fields.text_problem(v)) is not None:
+                raise sub.error(f"{sub.name(k)}: {v!r} {problem}", k)
         if not os.path.isabs(link) or os.path.normpath(link) == "/":
             raise sub.error(f"{sub.name('symlink')} must be an absolute path inside the image", "symlink")
         symlinks.append(Symlink(target, os.path.normpath(link), sub.location("symlink")))
 
     return PortableImage(
-        name=name, version=version, description=table.get_str("description"),
-        homepage=table.get_str("homepage"), units=tuple(units), contents=contents,
+        name=name, version=version, description=fields.text(table, "description"),
+        homepage=fields.text(table, "homepage"), units=tuple(units), contents=contents,
         symlinks=tuple(symlinks), os_release=os_release, prefixes=prefixes, format=fmt,
         compression=compression, block_size=block_size, location=where,
     )

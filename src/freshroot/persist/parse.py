@@ -12,10 +12,11 @@ A storage table::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
 from freshroot.fs import bindmount
@@ -46,69 +47,33 @@ NO_PERMS = Perms()
 
 
 def canonical_problem(path: str, *, relative: bool = False) -> str | None:
-    """Why ``path`` is not a canonical absolute (or, for homes, relative) path, or None."""
-    if "\0" in path:
-        return "contains a NUL byte"
-    if relative:
-        if path.startswith("/"):
-            return "must be relative to the user's home"
-    elif not path.startswith("/"):
-        return "must be an absolute path"
-    body = path.strip("/") if not relative else path
-    if not body:
-        return "names no entry"
-    if path.endswith("/") or "//" in path:
-        return "is not canonical (no trailing or doubled '/')"
-    if any(c in (".", "..") for c in body.split("/")):
-        return "is not canonical (no '.' or '..' components)"
-    return None
-
-
-def _mode(t: Table, key: str) -> int | None:
-    if key not in t:
-        return None
-    value = t.raw(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        mode = value
-    elif isinstance(value, str) and value and all(c in "01234567" for c in value):
-        mode = int(value, 8)
-    else:
-        raise t.error(f'{t.name(key)} must be an octal mode such as "0755"', key)
-    if mode > 0o7777:
-        raise t.error(f"{t.name(key)}: {mode:o} is not a file mode (at most 7777)", key)
-    return mode
+    """Why ``path`` is not a declared path (absolute, or for homes relative), or None: the
+    shared path field type, which also refuses what no unit file can carry."""
+    return fields.path_problem(path, relative=relative)
 
 
 def _owner(t: Table, accounts: Accounts | None) -> tuple[int | None, int | None]:
+    """The declared uid and gid. Without ``accounts`` (checking the declaration alone) a
+    name is checked for its syntax and resolved when applying; ids are taken as they are."""
+    user = fields.owner(t, "user")
+    group = fields.owner(t, "group")
     uid = gid = None
-    user = t.get_str("user")
-    group = t.get_str("group")
-    if accounts is None:  # checking the declaration alone: names are resolved when applying
-        return (int(user) if user and user.isdigit() else None), (int(group) if group and group.isdigit() else None)
     if user is not None:
-        found = accounts.user(user)
-        if found is None:
-            if not user.isdigit():
-                raise t.error(f"{t.name('user')}: no user {user!r} in the root's /etc/passwd", "user",
-                              hint="create the user first, or give a numeric uid")
-            uid = int(user)
-        else:
-            uid = found.uid
+        uid = user.id if accounts is None else fields.resolve(user, "user", accounts)
+        if uid is None and accounts is not None:
+            raise t.error(f"{t.name('user')}: no user {user.name!r} in the root's /etc/passwd", "user",
+                          hint="create the user first, or give a numeric uid")
     if group is not None:
-        g = accounts.group(group)
-        if g is None:
-            if not group.isdigit():
-                raise t.error(f"{t.name('group')}: no group {group!r} in the root's /etc/group", "group",
-                              hint="create the group first, or give a numeric gid")
-            gid = int(group)
-        else:
-            gid = g.gid
+        gid = group.id if accounts is None else fields.resolve(group, "group", accounts)
+        if gid is None and accounts is not None:
+            raise t.error(f"{t.name('group')}: no group {group.name!r} in the root's /etc/group", "group",
+                          hint="create the group first, or give a numeric gid")
     return uid, gid
 
 
 def _perms(t: Table, accounts: Accounts | None) -> Perms:
     uid, gid = _owner(t, accounts)
-    return Perms(uid, gid, _mode(t, "mode"))
+    return Perms(uid, gid, fields.mode(t, "mode"))
 
 
 def _enum(t: Table, key: str, kind: type[How] | type[Migrate], default: Any) -> Any:
@@ -123,10 +88,11 @@ def _enum(t: Table, key: str, kind: type[How] | type[Migrate], default: Any) -> 
 
 
 class _StorageParser:
-    def __init__(self, path: str, t: Table, accounts: Accounts | None) -> None:
+    def __init__(self, path: str, t: Table, accounts: Accounts | None, skip: Skip | None = None) -> None:
         self.path = path
         self.t = t
         self.accounts = accounts
+        self.skip = skip
         # Only what is declared: the planner fills the rest from what the root has there,
         # else impermanence's defaults (see planner.parent_perms).
         self.parent = _perms(self._sub(t, "parent"), accounts) if "parent" in t else Perms()
@@ -134,7 +100,7 @@ class _StorageParser:
         self.early = t.get_bool("early", default=False)
         self.hide = t.get_bool("hide-mounts", default=False)
         self.allow_trash = t.get_bool("allow-trash", default=False)
-        self.options = tuple(t.get_str_list("mount-options"))
+        self.options = fields.mount_options(t, "mount-options")
 
     @staticmethod
     def _sub(t: Table, key: str) -> Table:
@@ -152,16 +118,15 @@ class _StorageParser:
             e.reject_unknown(FILE_KEYS if kind is Kind.FILE else ENTRY_KEYS)
         else:
             raise t.error(f"{t.name(key, i)} must be a path or a table with path = ...", key, i)
-        raw = e.req_str("path")
-        problem = canonical_problem(raw, relative=home is not None)
-        if problem is not None:
-            raise ConfigError(f"{t.name(key, i)}: {raw!r} {problem}", location=location)
+        if "path" not in e:
+            raise e.error(f"{e.name('path')} is required")
+        raw = fields.path(e, "path", e.raw("path"), relative=home is not None)
         path = raw if home is None else home.rstrip("/") + "/" + raw
         perms = _perms(e, self.accounts).with_defaults(base)
         own_parent = parent if parent is not None else self.parent
         if "parent" in e:
             own_parent = _perms(self._sub(e, "parent"), self.accounts).with_defaults(own_parent)
-        options = list(self.options) + e.get_str_list("options")
+        options = list(self.options) + list(fields.mount_options(e, "options"))
         try:
             bindmount.parse_options(tuple(options))
         except ValueError as bad:
@@ -181,31 +146,47 @@ class _StorageParser:
             options.append("x-gvfs-hide")
         if self.allow_trash:
             options.append("x-gvfs-trash")
+        how: How = _enum(e, "how", How, How.AUTO) if kind is Kind.FILE else How.BIND
+        migrate: Migrate = _enum(e, "migrate", Migrate, self.migrate)
+        if how is How.SYMLINK and migrate is Migrate.COPY:
+            # A symlink takes the place of the root's file: there is no copy left to keep.
+            where = "migrate" if "migrate" in e else "how"
+            raise e.error(f'{t.name(key, i)} ({path}): migrate = "copy" cannot keep the root\'s file when '
+                          'how = "symlink" replaces it with a link', where,
+                          hint='use migrate = "move" with how = "symlink", or how = "bind" (or "auto") '
+                               'with migrate = "copy"')
         return Entry(
             kind=kind, path=path, storage=self.path, perms=perms, parent=own_parent,
-            how=_enum(e, "how", How, How.AUTO) if kind is Kind.FILE else How.BIND,
-            migrate=_enum(e, "migrate", Migrate, self.migrate), hide=hide,
+            how=how, migrate=migrate, hide=hide,
             create=e.get_bool("create", default=True), early=early,
             options=tuple(dict.fromkeys(options)), user=user, home=home, location=location,
         )
 
     def entries(self, t: Table, **kw: Any) -> list[Entry]:
-        out = [self.entry(Kind.DIRECTORY, v, t, "directories", i, **kw)
-               for i, v in enumerate(t.get_list("directories"))]
-        out += [self.entry(Kind.FILE, v, t, "files", i, **kw) for i, v in enumerate(t.get_list("files"))]
+        out = []
+        for kind, key in ((Kind.DIRECTORY, "directories"), (Kind.FILE, "files")):
+            for i, v in enumerate(t.get_list(key)):
+                try:
+                    out.append(self.entry(kind, v, t, key, i, **kw))
+                except ConfigError as e:
+                    if self.skip is None:
+                        raise
+                    self.skip(e)  # the generator: this entry is left out, the others persist
         return out
 
     def user_entries(self) -> list[Entry]:
         out: list[Entry] = []
-        for name, ut in self.t.get_table("users").tables():
+        users = self.t.get_table("users")
+        for name, ut in users.tables():
+            fields.account_name(users, name, "user", name)
             ut.reject_unknown(USER_KEYS)
             user = self.accounts.user(name) if self.accounts is not None else None
             if user is None and self.accounts is not None:
                 raise self.t.error(f"{self.t.name('users', name)}: no user {name!r} in the root's /etc/passwd",
                                    "users", name, hint="declare the user (or create it) before persisting its files")
-            home = ut.get_str("home") or (user.home if user is not None else f"/home/{name}")
+            home = fields.opt_path(ut, "home") or (user.home if user is not None else f"/home/{name}")
             problem = canonical_problem(home)
-            if problem is not None:
+            if problem is not None:  # a home from the root's passwd
                 raise ut.error(f"home {home!r} of user {name} {problem}", "home")
             mine = Perms(user.uid, user.gid) if user is not None else Perms()
             out += self.entries(ut, user=name, home=home, base=mine)
@@ -241,6 +222,10 @@ def check(declaration: Table) -> Persistence:
     return parse(declaration, None)
 
 
+# Called with each error of an entry (or storage) that ``parse(..., skip=)`` leaves out.
+Skip = Callable[[ConfigError], None]
+
+
 def storage_tables(section: Table) -> Iterator[tuple[str, Table]]:
     """The storages of a ``persist`` section, as (storage path, Table): every key but the
     section-wide settings (PERSIST_KEYS), which are not storages."""
@@ -256,17 +241,34 @@ def storage_tables(section: Table) -> Iterator[tuple[str, Table]]:
         yield key, section.sub(key, value)
 
 
-def parse(declaration: Table, accounts: Accounts | None) -> Persistence:
-    """Parse the ``persist`` section of a whole declaration (``accounts``: the root's)."""
+def parse(declaration: Table, accounts: Accounts | None, *, skip: Skip | None = None) -> Persistence:
+    """Parse the ``persist`` section of a whole declaration (``accounts``: the root's).
+
+    The first error is raised, unless ``skip`` is given (the generator): then an entry or
+    storage with an error is passed to it and left out, and the rest is returned, so one bad
+    entry never leaves every other path unpersisted at boot.
+    """
     section = declaration.get_table("persist")
     storages: list[Storage] = []
     for key, table in storage_tables(section):
-        problem = canonical_problem(key)
-        if problem is not None:
-            raise section.error(f"storage path {key!r} {problem}", key)
-        storages.append(_StorageParser(key, table, accounts).parse())
+        try:
+            problem = canonical_problem(key)
+            if problem is not None:
+                raise section.error(f"storage path {key!r} {problem}", key)
+            storages.append(_StorageParser(key, table, accounts, skip).parse())
+        except ConfigError as e:
+            if skip is None:
+                raise
+            skip(e)
     result = Persistence(tuple(storages), tuple(section.get_str_list("audit-ignore")))
-    validate(result)
+    while (found := next(_problems(result), None)) is not None:
+        error, bad = found
+        if skip is None:
+            raise error
+        skip(error)
+        result = Persistence(
+            tuple(replace(s, entries=tuple(e for e in s.entries if e is not bad)) for s in result.storages
+                  if s is not bad), result.audit_ignore)
     return result
 
 
@@ -276,24 +278,39 @@ def _where(e: Entry) -> str:
 
 def validate(p: Persistence) -> None:
     """Refuse declarations that cannot be applied without surprises."""
+    for error, _ in _problems(p):
+        raise error
+
+
+def _problems(p: Persistence) -> Iterator[tuple[ConfigError, Entry | Storage]]:
+    """What makes ``p`` unappliable, each with the entry (or storage) to blame."""
     roots = [s.path for s in p.storages]
     for s in p.storages:
         for other in roots:
             if other != s.path and is_below(s.path, other):
-                raise ConfigError(f"storage {s.path} is inside storage {other}", location=s.location)
+                yield ConfigError(f"storage {s.path} is inside storage {other}", location=s.location), s
     by_path: dict[str, Entry] = {}
     for e in p.entries():
+        # The initrd's units name the source below /sysroot: that, too, must be a valid path.
+        if len(("/sysroot" + e.source).encode("utf-8", "surrogateescape")) >= fields.PATH_MAX:
+            yield ConfigError(f"{e.path}: its place in storage, {e.source}, is too long for a path "
+                              f"(with /sysroot before it in the initrd: {fields.PATH_MAX} bytes or more)",
+                              location=e.location), e
+            continue
         for r in roots:
             if e.path == r or is_below(e.path, r) or is_below(r, e.path):
-                raise ConfigError(f"{e.path} overlaps storage {r}: a storage cannot persist itself",
-                                  location=e.location)
+                yield ConfigError(f"{e.path} overlaps storage {r}: a storage cannot persist itself",
+                                  location=e.location), e
+                break
         first = by_path.get(e.path)
         if first is not None:
             if first.storage != e.storage:
-                raise ConfigError(
+                yield ConfigError(
                     f"{e.path} is declared in two storages, {first.storage} ({_where(first)}) and {e.storage}",
-                    location=e.location, hint="keep one of them")
-            raise ConfigError(f"{e.path} is declared twice (first at {_where(first)})", location=e.location)
+                    location=e.location, hint="keep one of them"), e
+            else:
+                yield ConfigError(f"{e.path} is declared twice (first at {_where(first)})", location=e.location), e
+            continue
         by_path[e.path] = e
     dirs = {e.path: e for e in p.entries() if e.kind is Kind.DIRECTORY}
     for e in p.entries():
@@ -302,13 +319,13 @@ def validate(p: Persistence) -> None:
             if d is None:
                 continue
             if e.kind is Kind.FILE:
-                raise ConfigError(
+                yield ConfigError(
                     f"file {e.path} is inside the persisted directory {d.path} ({_where(d)})",
-                    location=e.location, hint="it persists with the directory already; remove this entry")
+                    location=e.location, hint="it persists with the directory already; remove this entry"), e
             if d.storage == e.storage:
-                raise ConfigError(
+                yield ConfigError(
                     f"{e.path} is inside {d.path} ({_where(d)}), which {e.storage} persists already",
-                    location=e.location)
+                    location=e.location), e
 
 
 def entry_location(e: Entry) -> Location:

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 
 from freshroot.config.load import load_declaration
 from freshroot.config.table import Table
-from freshroot.errors import FreshrootError
+from freshroot.errors import ConfigError, FreshrootError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
-from freshroot.persist.parse import parse
+from freshroot.persist.parse import Skip, parse
 from freshroot.systemd import units
 from freshroot.systemd.settings import options_from
 
@@ -67,15 +67,23 @@ def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[s
     root_fd = open_root(root)
     try:
         table = load_declaration(root_fd, None, root=root)
-        rendered = render_table(table, Accounts.load(root_fd), python=python, initrd=initrd)
+        rendered = render_table(table, Accounts.load(root_fd), python=python, initrd=initrd, skip=_skipped)
     finally:
         os.close(root_fd)
     return units.write(rendered, normal_dir)
 
 
-def render_table(table: Table, accounts: Accounts, *, python: str, initrd: bool) -> units.Rendered:
-    """The units of a loaded declaration: the one code path of the generator and ``render``."""
-    return units.render(parse(table, accounts), options_from(table, python=python, initrd=initrd))
+def _skipped(error: ConfigError) -> None:
+    """One bad entry (a path no unit can carry, an unknown owner...) costs that entry only:
+    the others still get their units. ``config check`` refuses the same entry."""
+    log(f"{error}; this entry is skipped, the others are persisted", priority=3)
+
+
+def render_table(table: Table, accounts: Accounts, *, python: str, initrd: bool,
+                 skip: Skip | None = None) -> units.Rendered:
+    """The units of a loaded declaration: the one code path of the generator and ``render``
+    (which passes no ``skip``: a bad entry is an error there)."""
+    return units.render(parse(table, accounts, skip=skip), options_from(table, python=python, initrd=initrd))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import os
 import sys
 
 from freshroot.config.load import load_declaration
-from freshroot.errors import OperationError
+from freshroot.errors import ConfigError, OperationError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist.parse import parse
@@ -61,11 +61,17 @@ def install(args: argparse.Namespace) -> int:
     return OperationError.exit_code if report.failed else 0
 
 
+def _skipped(error: ConfigError) -> None:
+    """At boot, as in the generator: an entry no unit was written for is left out here too,
+    and the others are prepared and bound (config check refuses it)."""
+    sys.stderr.write(f"{error}; this entry is skipped, the others are persisted\n")
+
+
 def prepare(args: argparse.Namespace) -> int:
     root_fd = _open(args.root)
     try:
         ctx = Context(root_fd, args.root, dry_run=args.dry_run)
-        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd))
+        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd), skip=_skipped)
         return boot.prepare(p, ctx)
     finally:
         os.close(root_fd)
@@ -77,7 +83,7 @@ def files(args: argparse.Namespace) -> int:
         ctx = Context(root_fd, args.root, dry_run=args.dry_run)
         if args.stop:
             return boot.files_stop(ctx)
-        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd))
+        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd), skip=_skipped)
         return boot.files_start(p, ctx)
     finally:
         os.close(root_fd)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
 from freshroot.tmpfiles.messages import Level, LineError, Message, SkipLine
@@ -73,11 +74,15 @@ def _scalar(entry: Table, key: str) -> str | None:
 def parse_section(section: Table) -> TmpfilesSection:
     section.reject_unknown(frozenset({"rules", "settings", "engine"}))  # engine: systemd units
     rules = tuple((r, section.location("rules", i)) for i, r in enumerate(section.get_str_list("rules")))
+    for i, (line, _) in enumerate(rules):
+        if any(c in line for c in "\n\r\0"):
+            raise section.error(f"{section.name('rules', i)}: a rule is one line, without a newline or NUL",
+                                "rules", i, hint="write one rule per array item")
     settings = []
     for name, paths in section.get_table("settings").tables():
-        if "/" in name or name.startswith(".") or not name:
+        if "/" in name or name.startswith(".") or not name or fields.text_problem(name) is not None:
             raise paths.error(f"{paths.name()}: a settings name becomes a file name, so it cannot "
-                              "contain '/' or start with '.'")
+                              "contain '/' or control characters or start with '.'")
         entries = []
         for path, types in paths.tables():
             for key, entry in types.tables():
@@ -98,7 +103,9 @@ def check(rendered: list[Rendered], *, root: str = "/") -> list[Message]:
     parser = LineParser(ParseOptions(root=root, boot=True, graceful=True, environ=dict(os.environ)))
     problems = []
     for file in rendered:
-        for text, origin in zip(file.text.splitlines(), file.origins, strict=True):
+        # split("\n"), as systemd reads lines: splitlines() also splits at \x0b, \x1d, U+2028...,
+        # which a rendered word may hold, and the lines would no longer match their origins.
+        for text, origin in zip(file.text.split("\n")[:-1], file.origins, strict=True):
             if not text.strip() or text.strip().startswith("#"):
                 continue
             try:
