@@ -9,11 +9,14 @@ same code path as ``apply`` minus the apply() calls, and "changed / unchanged" i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from freshroot.errors import Location
+
+if TYPE_CHECKING:
+    from freshroot.plan.records import Record
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,11 @@ class Action(ABC):
     def apply(self, ctx: Context) -> None:
         """Make the change. Raise OperationError (or OSError) on failure."""
 
-    def record(self) -> Mapping[str, Any] | None:
-        """What the journal keeps so ``undo`` can revert this action; None: nothing to undo."""
-        return None
+    def records(self, ctx: Context) -> Sequence[Record]:
+        """The inverse hook: what this action is about to change, as typed records (each with
+        its ``revert``), looked at just before apply() and kept in the state store before the
+        change is made, for ``undo``. Empty: nothing to undo."""
+        return ()
 
     def to_json(self) -> dict[str, Any]:
         return {"action": type(self).__name__, "description": self.describe()}

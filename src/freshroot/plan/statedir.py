@@ -72,9 +72,10 @@ def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int
     return fd, made
 
 
-def check_fd(fd: int, root: str, path: str) -> os.stat_result:
-    """Raise StateRefusedError unless ``fd`` is a regular file of ours with one link and no
-    access for group or others."""
+def check_fd(fd: int, root: str, path: str, others: int = 0o022) -> os.stat_result:
+    """Raise StateRefusedError unless ``fd`` is a regular file of ours with one link and none of
+    the ``others`` permission bits (the lock: no access at all for group or others; the store:
+    not writable by them)."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         raise _refuse(root, path, "not a regular file")
@@ -82,12 +83,12 @@ def check_fd(fd: int, root: str, path: str) -> os.stat_result:
         raise _refuse(root, path, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
     if st.st_nlink != 1:
         raise _refuse(root, path, f"has {st.st_nlink} hard links (a link to another file?)")
-    if stat.S_IMODE(st.st_mode) & 0o077:
+    if stat.S_IMODE(st.st_mode) & others:
         raise _refuse(root, path, f"mode {stat.S_IMODE(st.st_mode):04o} lets others in")
     return st
 
 
-def open_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int | None:
+def open_file(dir_fd: int, name: str, flags: int, root: str = "/", others: int = 0o022) -> int | None:
     """Open ``name`` in the state directory and check it (see :func:`check_fd`). With O_CREAT
     a missing file is made 0600. None when it is missing (without O_CREAT)."""
     path = f"{DIRECTORY}/{name}"
@@ -100,7 +101,7 @@ def open_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int | None
             raise _refuse(root, path, "not a regular file") from None
         raise
     try:
-        check_fd(fd, root, path)
+        check_fd(fd, root, path, others)
     except BaseException:
         os.close(fd)
         raise
@@ -111,7 +112,7 @@ def replace_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int:
     """Like :func:`open_file` with O_CREAT, but a file that fails the checks is unlinked (it is
     in root's own directory: nobody else's data) and made afresh, exclusively."""
     try:
-        fd = open_file(dir_fd, name, flags | os.O_CREAT, root)
+        fd = open_file(dir_fd, name, flags | os.O_CREAT, root, 0o077)
     except StateRefusedError:
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -121,6 +122,12 @@ def replace_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int:
             raise
         if st is not None:
             os.unlink(name, dir_fd=dir_fd)
-        fd = open_file(dir_fd, name, flags | os.O_CREAT | os.O_EXCL, root)
+        fd = open_file(dir_fd, name, flags | os.O_CREAT | os.O_EXCL, root, 0o077)
     assert fd is not None
     return fd
+
+
+def chase_dir(root_fd: int, path: str) -> int:
+    """An O_PATH fd of directory ``path`` below the root, under chase's SAFE rule."""
+    with chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE) as found:
+        return found.detach()
