@@ -255,6 +255,9 @@ class Refuse(Action):
     def describe(self) -> str:
         return f"refuse {self.path}: {self.reason}"
 
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return ()  # changes nothing
+
     def apply(self, ctx: Context) -> None:
         raise OperationError(f"{ctx.display(self.path)}: {self.reason}")
 

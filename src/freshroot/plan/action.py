@@ -52,8 +52,11 @@ class Action(ABC):
     def records(self, ctx: Context) -> Sequence[Record]:
         """The inverse hook: what this action is about to change, as typed records (each with
         its ``revert``), looked at just before apply() and kept in the state store before the
-        change is made, for ``undo``. Empty: nothing to undo."""
-        return ()
+        change is made, for ``undo``. Empty: it changes nothing. The default says that undo
+        cannot revert it (and undo then says so)."""
+        from freshroot.plan.records import NotReverted
+
+        return (NotReverted(self.describe()),)
 
     def to_json(self) -> dict[str, Any]:
         return {"action": type(self).__name__, "description": self.describe()}

@@ -44,7 +44,7 @@ from freshroot.fs.ops import read_fd
 from freshroot.plan import statedir
 from freshroot.plan.lock import NAME as LOCK_NAME
 from freshroot.plan.lock import start_time
-from freshroot.plan.records import Record, from_json
+from freshroot.plan.records import NotReverted, Record, from_json
 
 if TYPE_CHECKING:
     from freshroot.plan.executor import StepResult
@@ -221,6 +221,7 @@ class Journal:
     root: str = "/"
     _dir_fd: int = field(default=-1, repr=False)
     _log_fd: int = field(default=-1, repr=False)
+    _said: set[str] | None = field(default=None, repr=False)  # the NotReverted changes kept
 
     @classmethod
     def open(cls, root_fd: int, plan: str | None, *, root: str = "/", made: Sequence[str] = ()) -> Journal:
@@ -329,8 +330,20 @@ class Journal:
         self._event({"event": "child", "step": name, "child": pid, "child_start": start_time(pid)})
 
     def change(self, step: str, record: Record) -> None:
-        """``step`` is about to make the change ``record`` describes: kept before it is made."""
-        self._event({"event": "change", "step": step, "record": record.to_json()})
+        """``step`` is about to make the change ``record`` describes: kept before it is made.
+        A change that cannot be reverted is kept once (undo only has to say so once), so
+        applying the same snippets again and again does not grow the store."""
+        entry = {"step": step, "record": record.to_json()}
+        if isinstance(record, NotReverted):
+            if self._said is None:
+                self._said = {json.dumps(c, sort_keys=True) for c in self.data["changes"]
+                              if isinstance(c, dict) and isinstance(c.get("record"), dict)
+                              and c["record"].get("type") == NotReverted.TYPE}
+            key = json.dumps(entry, sort_keys=True)
+            if key in self._said:
+                return
+            self._said.add(key)
+        self._event({"event": "change", **entry})
 
     def step_done(self, result: StepResult) -> None:
         from freshroot.plan.executor import Status
@@ -362,6 +375,7 @@ class Journal:
     def drop_changes(self, indices: Collection[int]) -> None:
         """Forget the changes at ``indices`` of :meth:`changes` (after undo reverted them)."""
         self.data["changes"] = [c for i, c in enumerate(self.data["changes"]) if i not in indices]
+        self._said = None
         self._compact()
 
     def remove(self) -> None:

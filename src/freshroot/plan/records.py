@@ -111,6 +111,22 @@ class Unknown(Record):
         report.kept.append(f"cannot revert a record this version does not know: {self.data[:200]}")
 
 
+@record_type
+@dataclass(frozen=True)
+class NotReverted(Record):
+    """A change freshroot made but cannot revert (its effects are not known: a snippet that
+    declares no ``files``, the tmpfiles.d phases): kept so that undo says so."""
+
+    TYPE: ClassVar[str] = "not-reverted"
+    description: str
+
+    def describe(self) -> str:
+        return f"say it cannot revert: {self.description}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        report.kept.append(f"cannot revert: {self.description}")
+
+
 def _decode(hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -289,8 +305,11 @@ class WroteFile(Record):
         return f"{what} {self.path}"
 
     def revert(self, ctx: Context, report: UndoReport) -> None:
+        self.revert_checked(ctx, report, look(ctx.root_fd, self.path))
+
+    def revert_checked(self, ctx: Context, report: UndoReport, now: Seen) -> None:
+        """Revert, ``now`` being what is at the path."""
         shown = ctx.display(self.path)
-        now = look(ctx.root_fd, self.path)
         if now.digest != self.after:
             if now.kind == self.before_kind and now.digest == Seen(self.before_kind, self.before_content,
                                                                    self.before_text).digest:
