@@ -11,6 +11,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from freshroot.cli import main
+from freshroot.fs.ops import open_root
+from freshroot.plan.journal import last_run, render_last_run
 from tests.nsutil import in_mount_namespace
 from tests.persist.helpers import snapshot
 
@@ -98,6 +100,11 @@ def test_undo_after_a_full_apply_gives_back_the_root(tmp_path: Path) -> None:
         assert (root / "var/lib/banner/state").is_file()
         assert (root / "home/alice").is_dir()
         (root / "persist/var/lib/app/new").write_text("written while applied\n")  # data: never removed
+        run = last_run(apply_fd := open_root(str(root)), str(root))  # what status says
+        os.close(apply_fd)
+        assert run is not None
+        assert run["changes"] > 20
+        assert "recorded change(s): `freshroot undo` reverts them" in render_last_run(run)
 
         code, listed = _undo(root, "--dry-run")
         assert code == 0
