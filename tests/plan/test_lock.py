@@ -154,3 +154,29 @@ def test_the_holder_is_named_only_while_it_is_that_process(tmp_path: Path) -> No
             assert "pid" not in str(e.value)
     finally:
         os.close(fd)
+
+
+def test_a_waiter_locks_the_new_file_when_undo_removed_the_old_one(tmp_path: Path) -> None:
+    """undo removes the lock file and /run/freshroot while holding the lock: a boot service
+    waiting on the old file then takes a new one at the path, never the unlinked one."""
+    fd = open_root(str(tmp_path))
+    held = ApplyLock(fd, str(tmp_path))
+    held.acquire()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(held.fd)  # the parent's lock, not the child's: fork copied the fd
+            waiter = ApplyLock(fd, str(tmp_path), wait=True)
+            waiter.acquire()
+            have, there = os.fstat(waiter.fd), os.stat(tmp_path / "run/freshroot/lock")
+            code = 0 if (have.st_ino, have.st_dev) == (there.st_ino, there.st_dev) else 2
+        finally:
+            os._exit(code)
+    time.sleep(0.3)  # the child is blocked in flock on the old file by now
+    os.unlink(tmp_path / "run/freshroot/lock")
+    os.rmdir(tmp_path / "run/freshroot")
+    held.release()
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0

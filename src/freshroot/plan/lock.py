@@ -65,27 +65,28 @@ class ApplyLock:
         self.made: list[str] = []  # directories of /run/freshroot's path this lock created
 
     def acquire(self) -> None:
-        dir_fd, made = statedir.open_dir(self.root_fd, self.root) or (-1, [])
-        self.made = made
-        try:
-            while True:
+        while True:
+            dir_fd, made = statedir.open_dir(self.root_fd, self.root) or (-1, [])
+            self.made += made
+            try:
                 fd = statedir.replace_file(dir_fd, NAME, os.O_RDWR, self.root)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
                 except OSError as e:
-                    holder = _holder(fd) if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
+                    busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+                    holder = _holder(fd) if busy else None
                     os.close(fd)
-                    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    if not busy:
                         raise
                     raise self._held(holder) from None
                 if self._still_linked(dir_fd, fd):
                     break
                 os.close(fd)  # removed (by undo) while we waited: lock the new one
-            os.ftruncate(fd, 0)
-            write_all(fd, f"{os.getpid()} {start_time(os.getpid())}\n".encode())
-            self.fd = fd
-        finally:
-            os.close(dir_fd)
+            finally:
+                os.close(dir_fd)
+        os.ftruncate(fd, 0)
+        write_all(fd, f"{os.getpid()} {start_time(os.getpid())}\n".encode())
+        self.fd = fd
 
     @staticmethod
     def _still_linked(dir_fd: int, fd: int) -> bool:
