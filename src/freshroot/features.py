@@ -97,6 +97,7 @@ class Feature(_Frozen):
         "declared_steps",
         "name",
         "package",
+        "records",
         "sections",
         "step_factory",
         "steps",
@@ -111,12 +112,13 @@ class Feature(_Frozen):
     step_factory: str | None  # "module:function", (declaration Table) -> list[Step]
     declared_steps: bool  # the factory also makes steps the declaration names ([activation.NAME])
     commands: bool  # package.commands registers subcommands; package.handlers implements them
+    records: tuple[str, ...]  # modules defining the state-store record types of its changes (for undo)
 
     def __init__(self, name: str, package: str, summary: str, *, sections: tuple[Section, ...] = (),
                  check: str | None = None, steps: tuple[StepSpec, ...] = (), step_factory: str | None = None,
-                 declared_steps: bool = False, commands: bool = False) -> None:
+                 declared_steps: bool = False, commands: bool = False, records: tuple[str, ...] = ()) -> None:
         self._set(name=name, package=package, summary=summary, sections=sections, check=check, steps=steps,
-                  step_factory=step_factory, declared_steps=declared_steps, commands=commands)
+                  step_factory=step_factory, declared_steps=declared_steps, commands=commands, records=records)
 
     @property
     def commands_module(self) -> str | None:
@@ -142,7 +144,7 @@ FEATURES: tuple[Feature, ...] = (
             commands=True),
     Feature("specialfs", "freshroot.activation", "/proc, /sys and /dev in an offline root",
             steps=(StepSpec("specialfs", summary="/proc, /sys and /dev in an offline root"),),
-            step_factory=f"{_STEPS}:specialfs"),
+            step_factory=f"{_STEPS}:specialfs", records=("freshroot.activation.specialfs",)),
     Feature("users", "freshroot.activation", "users and groups in passwd, group, shadow and gshadow",
             sections=(
                 Section("users", "[users.<name>]", "activation.md",
@@ -152,7 +154,7 @@ FEATURES: tuple[Feature, ...] = (
             check=_PLAN_CHECK,
             steps=(StepSpec("users", ("specialfs",), "declared users and groups"),
                    StepSpec("groups", ("users",), "(done by users)")),
-            step_factory=f"{_STEPS}:users"),
+            step_factory=f"{_STEPS}:users", records=("freshroot.activation.users",)),
     # After users and groups: its entries may be owned by declared users, as impermanence's
     # createPersistentStorageDirs runs after users and groups.
     Feature("persist", "freshroot.persist", "directories and files kept across boots, bound or linked from storage",
@@ -163,20 +165,21 @@ FEATURES: tuple[Feature, ...] = (
             check="freshroot.persist.parse:check",
             steps=(StepSpec("persist", ("users", "groups"),
                             "bind or link persisted directories and files from storage"),),
-            step_factory="freshroot.persist.steps:build_steps", commands=True),
+            step_factory="freshroot.persist.steps:build_steps", commands=True,
+            records=("freshroot.persist.actions",)),
     Feature("config", "freshroot.config", "the declaration: find, merge, show and check it", commands=True),
     Feature("etc", "freshroot.activation", "files written or linked into /etc",
             sections=(Section("etc", '[etc."path"]', "activation.md", "files written or linked into `/etc`"),),
             check=_PLAN_CHECK,
             steps=(StepSpec("etc", ("users", "groups"), "files declared under [etc]"),),
-            step_factory=f"{_STEPS}:etc"),
+            step_factory=f"{_STEPS}:etc", records=("freshroot.activation.etc",)),
     Feature("environment", "freshroot.activation", "/bin/sh and /usr/bin/env",
             sections=(Section("environment", "[environment]", "activation.md",
                               "`/bin/sh` and `/usr/bin/env` of the root (the `binsh` and `usrbinenv` steps)"),),
             check=_PLAN_CHECK,
             steps=(StepSpec("binsh", ("specialfs",), "/bin/sh"),
                    StepSpec("usrbinenv", ("specialfs",), "/usr/bin/env")),
-            step_factory=f"{_STEPS}:environment"),
+            step_factory=f"{_STEPS}:environment", records=("freshroot.activation.builtins",)),
     # The create phase once owners exist and persisted paths are in place.
     Feature("tmpfiles", "freshroot.tmpfiles", "systemd-tmpfiles, exactly; the [tmpfiles] rules",
             sections=(Section("tmpfiles", "[tmpfiles.*]", "tmpfiles.md",
@@ -188,7 +191,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("activation", "freshroot.activation", "snippets run to bring the machine up",
             sections=(Section("activation", "[activation.<name>]", "activation.md",
                               "snippets of shell, ordered by `deps`, run to bring the machine up; dry activation"),),
-            check=_PLAN_CHECK, step_factory=f"{_STEPS}:snippets", declared_steps=True),
+            check=_PLAN_CHECK, step_factory=f"{_STEPS}:snippets", declared_steps=True,
+            records=("freshroot.activation.snippets",)),
     Feature("image", "freshroot.image", "portable service images",
             sections=(Section("portable", "[portable.<name>]", "images.md", "portable service images to build"),),
             check="freshroot.image.model:parse_portable", commands=True),

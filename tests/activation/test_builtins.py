@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from freshroot.plan.action import Step
+from freshroot.fs.ops import open_root
+from freshroot.plan.action import Context, Step
 from freshroot.plan.progress import TerminalProgress
 from freshroot.plan.result import Status, StepResult
 
@@ -85,6 +86,19 @@ text = 'ls -A "$FRESHROOT_ROOT/run" > "$FRESHROOT_ROOT/seen"'
         assert journal["state"] == "finished"
         second = apply(root, decl)
         assert second.result("specialfs").status is Status.UNCHANGED
+        # undo unmounts the fresh /run (and what is below it) and /proc; the disk's /run shows again
+        from freshroot.plan.undo import undo
+
+        fd = open_root(str(root))
+        try:
+            report = undo(Context(fd, str(root)))
+        finally:
+            os.close(fd)
+        assert f"unmounted {root}/run" in report.done
+        assert f"unmounted {root}/proc" in report.done
+        assert (root / "run/stale-pidfile").read_text() == "4242\n"
+        assert not (root / "proc/self").exists()
+        assert not (root / "run/freshroot").exists()  # a complete undo leaves no store behind
 
     in_namespace(body)
     assert (root / "run/stale-pidfile").read_text() == "4242\n"  # the disk's /run untouched

@@ -15,16 +15,16 @@ import shutil
 import signal
 import struct
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from freshroot.fs import bindmount, mount
-from freshroot.persist import handlers, journal
-from freshroot.persist.undo import undo
+from freshroot.persist import handlers
+from freshroot.plan import journal
+from freshroot.plan.records import Record
+from freshroot.plan.undo import undo
 from tests.fs.helpers import in_child
 from tests.persist.helpers import Applied, make_root, setup
 
@@ -87,22 +87,25 @@ def _migrate_cli(root: Path) -> None:
 
 
 def _journal_lines(root: Path) -> int:
+    """The changes the state store holds (a change is recorded before it is made)."""
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
     try:
-        return len((root / journal.PATH.lstrip("/")).read_bytes().splitlines())
-    except FileNotFoundError:
-        return 0
+        data = journal.read(fd, str(root))
+    finally:
+        os.close(fd)
+    return len(data["changes"]) if data is not None else 0
 
 
 def _stamp_records(w: int) -> None:
     """In the child: write the time of each journal record to ``w`` (each change begins
     with one; before the first the run only reads and plans)."""
-    real = journal._write
+    real = journal.Journal.change
 
-    def stamped(fd: int, record: Mapping[str, Any]) -> None:
+    def stamped(self: journal.Journal, step: str, record: Record) -> None:
         os.write(w, FRAME.pack(b"r", time.monotonic()))
-        real(fd, record)
+        real(self, step, record)
 
-    journal._write = stamped
+    journal.Journal.change = stamped  # type: ignore[method-assign]
 
 
 @dataclass

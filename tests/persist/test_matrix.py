@@ -14,7 +14,7 @@ import pytest
 from freshroot.fs import bindmount
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist.facts import State, look_entry
-from freshroot.persist.undo import undo
+from freshroot.plan.undo import undo
 from tests.fs.helpers import in_child
 from tests.persist.helpers import contents, make_root, setup, snapshot
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
@@ -16,6 +17,7 @@ from freshroot.plan.action import Action, Context, Step
 from freshroot.plan.executor import execute, order
 from freshroot.plan.journal import Journal
 from freshroot.plan.lock import ApplyLock, LockHeldError
+from freshroot.plan.records import Record, UndoReport, record_type
 from freshroot.plan.result import Status
 
 
@@ -35,8 +37,18 @@ class Note(Action):
             raise OperationError(f"{self.text} broke")
         self.log.append(self.text)
 
-    def record(self) -> dict[str, str]:
-        return {"note": self.text}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (Noted(self.text),)
+
+
+@record_type
+@dataclass(frozen=True)
+class Noted(Record):
+    TYPE: ClassVar[str] = "test.note"
+    text: str
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        report.done.append(f"unnote {self.text}")
 
 
 def step(name: str, log: list[str], *deps: str, fail: bool = False, actions: int = 1, dry: bool = True) -> Step:
@@ -137,8 +149,9 @@ def test_journal_resumes_an_unfinished_run(tmp_path):
     data = journal_mod.read(root_fd)
     assert data is not None
     assert data["state"] == "finished"
-    assert data["records"]["a"] == [{"note": "a"}]
-    assert data["records"]["b"] == [{"note": "b"}]
+    # each change recorded once, typed, before it was made (b's planner died before any)
+    assert data["changes"] == [{"step": "a", "record": {"type": "test.note", "v": 1, "text": "a"}},
+                               {"step": "b", "record": {"type": "test.note", "v": 1, "text": "b"}}]
     # a finished run is not resumed: everything runs again, records accumulate
     with Journal.open(root_fd, "plan1") as j:
         assert not j.resuming

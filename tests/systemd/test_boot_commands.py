@@ -3,6 +3,7 @@ scratch root in a private mount namespace."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -70,7 +71,10 @@ def test_prepare_then_files_start_and_stop(tmp_path: Path) -> None:
         s = (root / "persist" / "etc" / "bound.conf").stat()
         assert (s.st_gid, stat.S_IMODE(s.st_mode)) == (991, 0o640)
         assert os.readlink(root / "etc" / "linked.conf") == "/persist/etc/linked.conf"
-        assert (root / "run" / "freshroot" / "persist-files.jsonl").is_file()
+        changes = json.loads((root / "run/freshroot/journal.json").read_text())["changes"]
+        changes += [e for line in (root / "run/freshroot/journal.log").read_text().splitlines()
+                    if (e := json.loads(line)).get("event") == "change"]
+        assert {c["step"] for c in changes} == {"persist-prepare", "persist-files"}
 
         stop = freshroot("persist-files", "--stop", "--root", str(root))
         assert stop.returncode == 0, stop.stdout + stop.stderr
@@ -79,9 +83,9 @@ def test_prepare_then_files_start_and_stop(tmp_path: Path) -> None:
         assert (root / "persist" / "etc" / "bound.conf").read_text() == "kept\n"  # data never removed
         after = snapshot(root)
         created = {k for k in after if k not in before}
-        # what stays is storage (made by --start, holding data) and /run's record directory
-        assert created <= {"persist/etc", "persist/etc/bound.conf", "run", "run/freshroot",
-                           "run/freshroot/persist.jsonl"}, created
+        # what stays is storage (made by --start, holding data); the state store stays with
+        # prepare's changes in it
+        assert created <= {"persist/etc", "persist/etc/bound.conf"}, created
         assert {k for k in before if k not in after} == set()
 
         again = freshroot("persist-files", "--start", "--root", str(root))

@@ -16,9 +16,8 @@ import os
 import posixpath
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from freshroot.config import fields
 from freshroot.config.table import Table
@@ -26,6 +25,7 @@ from freshroot.errors import OperationError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import lstat_at, mkdir_parents, rename_at, symlink_at
 from freshroot.plan.action import Action, Context, Planner, Step, step_output
+from freshroot.plan.records import Record, wrote_files
 
 # When /bin/sh is missing and nothing is declared: the first of these the root has.
 SHELLS = ("/usr/bin/dash", "/bin/dash", "/usr/bin/bash", "/bin/bash")
@@ -87,8 +87,10 @@ class Symlink(Action):
                     os.unlink(tmp, dir_fd=d.fd)
                 raise
 
-    def record(self) -> Mapping[str, Any]:
-        return {"symlink": self.path, "target": self.target}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        # What was there (a symlink, or nothing; a file only with --fix), and the directories
+        # mkdir_parents makes: undo puts the old link back, or removes ours and them.
+        return wrote_files(ctx.root_fd, [(self.path, "symlink:" + self.target)])
 
 
 def _link_planner(path: str, declared: str | None, fallback: Iterable[str]) -> Planner:

@@ -33,7 +33,7 @@ import os
 import posixpath
 import secrets
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,7 @@ from freshroot.fs.ops import (
     unlink_at,
 )
 from freshroot.plan.action import Action, Context, Step, step_output
+from freshroot.plan.records import Record, WroteFile, digest, look, wrote_files
 
 MANIFEST = ".freshroot-manifest.json"
 KEYS = frozenset({"text", "source", "mode", "user", "group", "force"})
@@ -218,8 +219,13 @@ class WriteEtc(Action):
         finally:
             os.close(dir_fd)
 
-    def record(self) -> Mapping[str, Any]:
-        return {"etc": self.entry.path, "digest": self.entry.digest()}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        # The backup link first (undo removes it last), then the file itself with what it held
+        # before: undo puts that back (or removes the file, if there was none) while the file
+        # is still what freshroot wrote.
+        e = self.entry
+        changes = [(e.path + BACKUP_SUFFIX, look(ctx.root_fd, e.path).digest)] if self.backup else []
+        return wrote_files(ctx.root_fd, [*changes, (e.path, e.digest())])
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,9 @@ class RemoveEtc(Action):
 
     def describe(self) -> str:
         return f"remove {self.path} (no longer declared)"
+
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (WroteFile.change(ctx.root_fd, self.path, "missing"),)  # undo writes it back
 
     def apply(self, ctx: Context) -> None:
         with chase(self.path, root_fd=ctx.root_fd, flags=ChaseFlags.PARENT | ChaseFlags.SAFE) as parent, \
@@ -242,10 +251,15 @@ class WriteManifest(Action):
     def describe(self) -> str:
         return f"record {len(self.files)} managed file(s) in /etc/{MANIFEST}"
 
+    def text(self) -> bytes:
+        return (json.dumps({"version": 1, "files": dict(self.files)}, indent=1, sort_keys=True) + "\n").encode()
+
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return wrote_files(ctx.root_fd, [(f"/etc/{MANIFEST}", digest(self.text()))])
+
     def apply(self, ctx: Context) -> None:
-        text = json.dumps({"version": 1, "files": dict(self.files)}, indent=1, sort_keys=True) + "\n"
         with mkdir_parents(ctx.root_fd, "/etc", 0o755) as etc:
-            replace_at(etc.fd, MANIFEST, text.encode(), mode=0o644)
+            replace_at(etc.fd, MANIFEST, self.text(), mode=0o644)
 
 
 # --- planning -----------------------------------------------------------------------------

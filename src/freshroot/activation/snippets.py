@@ -5,6 +5,7 @@
 text = "echo welcome > \"$FRESHROOT_ROOT/etc/motd\""
 deps = ["etc"]
 supports-dry-activation = false
+files = ["/etc/motd"]      # what it writes: undo puts back what was there before it ran
 ```
 
 Each snippet runs as its own bash process (not spliced into one script, as NixOS does), so
@@ -19,15 +20,18 @@ supports-dry-activation is never started by a dry run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import Location, OperationError
 from freshroot.plan.action import Action, Context, Step, step_child, step_output
+from freshroot.plan.records import MadeDirectory, NotReverted, Record, UndoReport, WroteFile, look, record_type
 
-KEYS = frozenset({"text", "deps", "supports-dry-activation", "description"})
+KEYS = frozenset({"text", "deps", "supports-dry-activation", "description", "files"})
 
 # The first line of every snippet's script. Kept on one line, ending in ';', so the
 # snippet's own first line is line 1 and $LINENO in messages matches the declaration.
@@ -51,6 +55,7 @@ class Snippet:
     supports_dry_activation: bool = False
     description: str = ""
     location: Location | None = None
+    files: tuple[str, ...] = ()  # absolute paths in the root the snippet writes (for undo)
 
 
 def _script(table: Table, key: str) -> str:
@@ -87,6 +92,11 @@ def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snip
         for i, dep in enumerate(deps):
             if dep == name:
                 raise table.error(f"{table.name('deps', i)}: a snippet cannot depend on itself", "deps", i)
+        files = table.get_str_list("files")
+        for i, path in enumerate(files):
+            if not path.startswith("/") or posixpath.normpath(path) != path or path == "/" or "\0" in path:
+                raise table.error(f"{table.name('files', i)}: {path!r} is not a canonical absolute path",
+                                  "files", i, hint='write it as "/etc/motd", without "..", "." or a trailing "/"')
         out.append(Snippet(
             name,
             _script(table, "text"),
@@ -94,6 +104,7 @@ def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snip
             table.get_bool("supports-dry-activation", default=False),
             fields.text(table, "description", default="") or "",  # one line of plan output
             where,
+            tuple(files),
         ))
     return out
 
@@ -122,6 +133,12 @@ class RunSnippet(Action):
         lines = self.snippet.text.count("\n") + (0 if self.snippet.text.endswith("\n") else 1)
         return f"run snippet {self.snippet.name} ({lines} line{'s' if lines != 1 else ''} of bash)"
 
+    def records(self, ctx: Context) -> Sequence[Record]:
+        if not self.snippet.files:
+            return (NotReverted(f"snippet {self.snippet.name} (it declares no files)"),)
+        # Parents before what is below them: undo, newest first, empties a directory first.
+        return [SnippetWrote.change(ctx.root_fd, path, "") for path in sorted(self.snippet.files)]
+
     def apply(self, ctx: Context) -> None:
         from freshroot.run import stream
 
@@ -148,6 +165,28 @@ class RunSnippet(Action):
             where = f" at line {line}: `{command}` exited with status {code}"
         raise OperationError(f"snippet {name!r} failed (exit status {status}){where}",
                              location=self.snippet.location)
+
+
+@record_type
+@dataclass(frozen=True)
+class SnippetWrote(WroteFile):
+    """A path a snippet declares it writes (``files``), with what was there before it ran. What
+    the snippet wrote is not known in advance, so undo does not check it: it removes what is
+    there (a file, a symlink, an empty directory) and puts back what was there before."""
+
+    TYPE: ClassVar[str] = "snippet.file"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        now = look(ctx.root_fd, self.path)
+        if self.before_kind == "other":
+            report.kept.append(f"{ctx.display(self.path)}: not a file or symlink before the snippet ran; "
+                               "left as it is")
+            return
+        if now.kind == "other" and self.before_kind == "missing":
+            MadeDirectory(self.path).revert(ctx, report)  # a directory: removed only if empty
+            return
+        if now.kind != "missing" or self.before_kind != "missing":
+            replace(self, after=now.digest).revert_checked(ctx, report, now)
 
 
 def snippet_step(snippet: Snippet) -> Step:

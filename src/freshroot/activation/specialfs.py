@@ -17,12 +17,13 @@ this run, the next one and ``undo`` all keep seeing the same lock and journal.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.plan.action import Action, Context, Step
+from freshroot.plan.records import Record, UndoReport, record_type
 
 # (path in the root, file system type, source); "bind" binds the host's path.
 SPECIAL = (("/proc", "proc", "proc"), ("/sys", "sysfs", "sysfs"), ("/dev", "bind", "/dev"),
@@ -95,8 +96,38 @@ class MountSpecial(Action):
             if carried is not None:
                 os.close(carried)
 
-    def record(self) -> Mapping[str, Any]:
-        return {"mount": self.path, "fstype": self.fstype}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (SpecialMounted(self.path, self.fstype),)
+
+
+@record_type
+@dataclass(frozen=True)
+class SpecialMounted(Record):
+    """proc, sysfs, the host's /dev or a tmpfs mounted on ``path`` of an offline root: unmounted
+    (with what is mounted below it) while that is still what is mounted there."""
+
+    TYPE: ClassVar[str] = "specialfs.mount"
+    FIRST: ClassVar[bool] = True
+    path: str
+    fstype: str  # proc, sysfs, bind (the host's /dev) or tmpfs
+
+    def describe(self) -> str:
+        return f"unmount {self.path} ({self.fstype})"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        from freshroot.fs import mount
+
+        with chase(self.path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as found:
+            if not _is_mount_point(ctx, self.path):
+                return
+            have = mount.find_by_fd(found.fd).fstype
+            want = "devtmpfs" if self.fstype == "bind" else self.fstype
+            if have != want and not (self.fstype == "bind" and have == "tmpfs"):
+                report.kept.append(f"{ctx.display(self.path)}: {have} is mounted there now, not freshroot's "
+                                   f"{self.fstype}; left mounted")
+                return
+            mount.umount_fd(found.fd, mount.MNT.DETACH)
+        report.done.append(f"unmounted {ctx.display(self.path)}")
 
 
 def _plan(ctx: Context) -> Iterable[Action]:

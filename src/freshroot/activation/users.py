@@ -36,9 +36,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from freshroot.activation.accounts_plan import Allocation, plan_accounts
 from freshroot.activation.shadowdb import FILES, DbFile, ShadowLock, is_number
@@ -49,6 +49,7 @@ from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import chown_fd, mkdir_at, mkdir_parents, open_path_at, read_at
 from freshroot.plan.action import Action, Context, Step
+from freshroot.plan.records import Record, UndoReport, digest, look, made_directories, record_type, wrote_files
 
 IDS_DIR = "/var/lib/freshroot/ids"
 IDS_FILE = "ids.json"
@@ -158,10 +159,13 @@ def read_ids(root_fd: int, directory: str = IDS_DIR) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _ids_text(data: Mapping[str, Any]) -> bytes:
+    return (json.dumps(dict(data), indent=1, sort_keys=True) + "\n").encode()
+
+
 def write_ids(root_fd: int, data: Mapping[str, Any], directory: str = IDS_DIR) -> None:
-    text = json.dumps(dict(data), indent=1, sort_keys=True) + "\n"
     with mkdir_parents(root_fd, directory, 0o755) as d:
-        replace_at(d.fd, IDS_FILE, text.encode(), mode=0o644)
+        replace_at(d.fd, IDS_FILE, _ids_text(data), mode=0o644)
 
 
 # --- the step ---------------------------------------------------------------------------------
@@ -225,21 +229,61 @@ class UpdateAccounts(Action):
             if _home_missing(ctx, home):
                 _make_home(ctx, home, uid, gid)
 
-    def record(self) -> Mapping[str, Any]:
-        return {"accounts": list(self.changes)}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        """The files as apply() will write them (the same plan, on the same files, under the
+        apply lock), each with what it holds now; then the homes it will make. undo restores
+        each file while it still holds what freshroot wrote: a useradd since then keeps it
+        (and undo says so)."""
+        files = _files(ctx)
+        result = plan_accounts(self.users, self.groups, files, read_ids(ctx.root_fd, self.ids), _days())
+        if result.errors:
+            return ()  # apply() fails before writing anything
+        lock = look(ctx.root_fd, "/etc/.pwd.lock")  # lckpwdf's file, made if missing, never written
+        writes = [("/etc/.pwd.lock", lock.digest if lock.kind != "missing" else digest(b""))]
+        for db in files.values():  # in DbFile.write's order: the backup, then the file
+            if db.changed():
+                if db.exists:
+                    writes.append((f"/etc/{db.name}-", digest(db.original)))
+                writes.append((f"/etc/{db.name}", digest(db.data())))
+        out = [*made_directories(ctx.root_fd, "/etc"), IdsRemembered(f"{self.ids}/{IDS_FILE}"),
+               *wrote_files(ctx.root_fd, writes)]
+        for home, _uid, _gid in result.homes:
+            out += made_directories(ctx.root_fd, home)
+        return out
 
 
-def _plan(ctx: Context, users: tuple[UserDecl, ...], groups: tuple[GroupDecl, ...], ids: str) -> list[Action]:
+def _files(ctx: Context) -> dict[str, DbFile]:
+    """The account files as they are (without shadow-utils' locks: for planning)."""
     try:
         with chase("/etc", root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as etc:
             etc_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=etc.fd)
     except FileNotFoundError:
-        files = {name: DbFile(name, [], exists=False, mode=0o644) for name in FILES}
-    else:
-        try:
-            files = _load(etc_fd)
-        finally:
-            os.close(etc_fd)
+        return {name: DbFile(name, [], exists=False, mode=0o644) for name in FILES}
+    try:
+        return _load(etc_fd)
+    finally:
+        os.close(etc_fd)
+
+
+@record_type
+@dataclass(frozen=True)
+class IdsRemembered(Record):
+    """The ids handed out, written to ``path``: never reverted, so an id once given to a name is
+    never given to another (its files, a home kept because it holds data, may still exist)."""
+
+    TYPE: ClassVar[str] = "users.ids"
+    path: str
+
+    def describe(self) -> str:
+        return f"keep the ids remembered in {self.path}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        report.kept.append(f"{ctx.display(self.path)}: the ids handed out stay remembered, so they are "
+                           "never given to other names")
+
+
+def _plan(ctx: Context, users: tuple[UserDecl, ...], groups: tuple[GroupDecl, ...], ids: str) -> list[Action]:
+    files = _files(ctx)
     remembered = read_ids(ctx.root_fd, ids)
     result: Allocation = plan_accounts(users, groups, files, remembered, _days())
     if result.errors:

@@ -1,22 +1,29 @@
-"""The changes persistence makes. Each one journals itself before acting (see journal.py),
-re-resolves its paths with chase at apply time, and works on the fds chase returns."""
+"""The changes persistence makes, each beside the record that reverts it.
+
+An action re-resolves its paths with chase at apply time and works on the fds chase returns.
+Its ``records()`` are kept in the state store before it acts (plan/journal.py); each record's
+``revert`` checks that what is there is still what persistence made before it undoes it: a
+directory is removed only if empty, a file only if still empty, a symlink only if it still
+points where freshroot pointed it, a mount only if it still shows the storage it was made
+from. Migrations are not reverted: the data stays in storage, and undo says so.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from freshroot.errors import OperationError
 from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
-from freshroot.persist import journal
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Action, Context
+from freshroot.plan.records import MadeDirectory, Record, UndoReport, record_type
 
 SAFE = ChaseFlags.SAFE
 
@@ -57,11 +64,10 @@ class MakeDirectory(Action):
     def describe(self) -> str:
         return f"create {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
 
-    def record(self) -> Mapping[str, Any]:
-        return {"op": "mkdir", "path": self.path}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (MadeDirectory(self.path),)
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record(), self.dirs)
         with _at(ctx, self.path, self.dirs) as (dfd, name):
             # 0700 until owner and mode are right: no window where others can get in.
             if not ops.mkdir_at(dfd, name, 0o700):
@@ -88,11 +94,10 @@ class MakeFile(Action):
     def describe(self) -> str:
         return f"create empty {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
 
-    def record(self) -> Mapping[str, Any]:
-        return {"op": "mkfile", "path": self.path}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (MadeEmptyFile(self.path),)
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record(), self.dirs)
         with _at(ctx, self.path, self.dirs) as (dfd, name):
             try:
                 fd = ops.create_at(dfd, name, 0o600, exclusive=True)
@@ -117,8 +122,8 @@ class BindMount(Action):
         opts = f" ({','.join(self.options)})" if self.options else ""
         return f"bind-mount {self.source} on {self.target}{opts}"
 
-    def record(self) -> Mapping[str, Any]:
-        return {"op": "bind", "source": self.source, "target": self.target}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (Mounted(self.source, self.target),)
 
     def apply(self, ctx: Context) -> None:
         flags = bindmount.parse_options(self.options)
@@ -127,7 +132,6 @@ class BindMount(Action):
         try:
             if not want(src_st.st_mode):
                 raise OperationError(f"{ctx.display(self.source)}: not a {self.kind.value} any more; not mounting")
-            journal.append(ctx.root_fd, self.record(), self.dirs)
             with _at(ctx, self.target, self.dirs) as (dfd, name):
                 st = ops.lstat_at(dfd, name)
                 if not want(st.st_mode):
@@ -153,14 +157,10 @@ class Symlink(Action):
         extra = " (replacing an empty file)" if self.replaces_empty else ""
         return f"symlink {self.path} -> {self.text}{extra}"
 
-    def record(self) -> Mapping[str, Any]:
-        r: dict[str, Any] = {"op": "symlink", "path": self.path, "text": self.text}
-        if self.replaces_empty is not None:
-            r["replaced_empty"] = list(self.replaces_empty)
-        return r
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (Linked(self.path, self.text, self.replaces_empty),)
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record(), self.dirs)
         with _at(ctx, self.path, self.dirs) as (dfd, name):
             if self.replaces_empty is not None:
                 try:
@@ -185,11 +185,10 @@ class RemoveOwnSymlink(Action):
     def describe(self) -> str:
         return f"remove symlink {self.path} -> {self.text} (the file is bound instead)"
 
-    def record(self) -> Mapping[str, Any]:
-        return {"op": "unlink-symlink", "path": self.path, "text": self.text}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (Unlinked(self.path, self.text),)
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record(), self.dirs)
         with _at(ctx, self.path, self.dirs) as (dfd, name):
             fd = ops.open_path_at(dfd, name)
             try:
@@ -214,13 +213,12 @@ class MigrateData(Action):
         verb = "move" if self.how is Migrate.MOVE else "copy"
         return f"{verb} the data of {self.path} into {self.source}"
 
-    def record(self) -> Mapping[str, Any]:
-        return {"op": "migrate", "path": self.path, "source": self.source, "how": self.how.value}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (Migrated(self.path, self.source),)
 
     def apply(self, ctx: Context) -> None:
         from freshroot.persist.migrate import migrate
 
-        journal.append(ctx.root_fd, self.record(), self.dirs)
         migrate(ctx, self.path, self.source, self.kind, self.how)
 
 
@@ -238,11 +236,10 @@ class FixPerms(Action):
     def describe(self) -> str:
         return f"change {self.path} from {_owner(*self.old)} to {_owner(self.uid, self.gid, self.mode)}"
 
-    def record(self) -> Mapping[str, Any]:
-        return {"op": "perms", "path": self.path, "old": list(self.old)}
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return (PermsChanged(self.path, self.old),)
 
     def apply(self, ctx: Context) -> None:
-        journal.append(ctx.root_fd, self.record(), self.dirs)
         with chase(self.path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as found:
             ops.chown_fd(found.fd, self.uid, self.gid)
             ops.chmod_fd(found.fd, self.mode)
@@ -258,5 +255,155 @@ class Refuse(Action):
     def describe(self) -> str:
         return f"refuse {self.path}: {self.reason}"
 
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return ()  # changes nothing
+
     def apply(self, ctx: Context) -> None:
         raise OperationError(f"{ctx.display(self.path)}: {self.reason}")
+
+
+# --- the records, and how each is reverted ------------------------------------------------------
+
+
+def _parent(ctx: Context, path: str) -> Any:
+    return chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT)
+
+
+@record_type
+@dataclass(frozen=True)
+class MadeEmptyFile(Record):
+    TYPE: ClassVar[str] = "persist.file"
+    path: str
+
+    def describe(self) -> str:
+        return f"remove empty file {self.path}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        shown = ctx.display(self.path)
+        with _parent(ctx, self.path) as parent:
+            st = ops.lstat_at(parent.fd, parent.rest)
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                ops.unlink_at(parent.fd, parent.rest)
+                report.done.append(f"removed empty file {shown}")
+            else:
+                report.kept.append(f"{shown}: holds data now, kept")
+
+
+@record_type
+@dataclass(frozen=True)
+class Mounted(Record):
+    TYPE: ClassVar[str] = "persist.bind"
+    FIRST: ClassVar[bool] = True
+    source: str
+    target: str
+
+    def describe(self) -> str:
+        return f"unmount {self.target} (bound from {self.source})"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        with chase(self.source, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as src:
+            want = (src.st.st_dev, src.st.st_ino)
+        while True:  # a mount made twice (two racing runs) is stacked: remove each
+            with _parent(ctx, self.target) as parent:
+                fd = ops.open_path_at(parent.fd, parent.rest)
+                try:
+                    st = os.fstat(fd)
+                    if (st.st_dev, st.st_ino) != want or not bindmount.is_mount_root(fd, parent.fd):
+                        return
+                    bindmount.umount_fd(fd)
+                    report.done.append(f"unmounted {ctx.display(self.target)}")
+                finally:
+                    os.close(fd)
+
+
+@record_type
+@dataclass(frozen=True)
+class Linked(Record):
+    """A symlink into storage; ``replaced_empty``: (uid, gid, mode) of the empty file it replaced."""
+
+    TYPE: ClassVar[str] = "persist.symlink"
+    path: str
+    text: str
+    replaced_empty: tuple[int, int, int] | None = None
+
+    def describe(self) -> str:
+        return f"remove symlink {self.path} -> {self.text}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        shown = ctx.display(self.path)
+        with _parent(ctx, self.path) as parent:
+            fd = ops.open_path_at(parent.fd, parent.rest)
+            try:
+                ours = stat.S_ISLNK(os.fstat(fd).st_mode) and ops.readlink_fd(fd) == self.text
+            finally:
+                os.close(fd)
+            if not ours:
+                return
+            ops.unlink_at(parent.fd, parent.rest)
+            report.done.append(f"removed symlink {shown}")
+            if self.replaced_empty is not None:
+                uid, gid, mode = self.replaced_empty
+                fd = ops.create_at(parent.fd, parent.rest, 0o600)
+                try:
+                    os.fchown(fd, uid, gid)
+                    os.fchmod(fd, mode)
+                finally:
+                    os.close(fd)
+
+
+@record_type
+@dataclass(frozen=True)
+class Unlinked(Record):
+    """persistence removed its own symlink (a file switched to a bind mount)."""
+
+    TYPE: ClassVar[str] = "persist.unlink-symlink"
+    path: str
+    text: str
+
+    def describe(self) -> str:
+        return f"restore symlink {self.path} -> {self.text}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        shown = ctx.display(self.path)
+        with _parent(ctx, self.path) as parent:
+            try:
+                ops.symlink_at(self.text, parent.fd, parent.rest)
+                report.done.append(f"restored symlink {shown}")
+            except FileExistsError:
+                report.kept.append(f"{shown}: something is there again, symlink not restored")
+
+
+@record_type
+@dataclass(frozen=True)
+class PermsChanged(Record):
+    TYPE: ClassVar[str] = "persist.perms"
+    path: str
+    old: tuple[int, int, int]  # uid, gid, mode
+
+    def describe(self) -> str:
+        return f"restore owner and mode of {self.path}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        uid, gid, mode = self.old
+        with chase(self.path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.NOFOLLOW) as found:
+            ops.chown_fd(found.fd, uid, gid)
+            ops.chmod_fd(found.fd, mode)
+        report.done.append(f"restored owner and mode of {ctx.display(self.path)}")
+
+
+@record_type
+@dataclass(frozen=True)
+class Migrated(Record):
+    """Data moved into storage: never reverted (it is data), and undo says where it is."""
+
+    TYPE: ClassVar[str] = "persist.migrate"
+    path: str
+    source: str
+
+    def describe(self) -> str:
+        return f"keep the data of {self.path} in {self.source}"
+
+    def revert(self, ctx: Context, report: UndoReport) -> None:
+        report.kept.append(f"{ctx.display(self.path)}: its data was migrated to {ctx.display(self.source)} "
+                           "and stays there")
+

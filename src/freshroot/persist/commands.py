@@ -18,10 +18,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     help="show each persisted path against what is there, and owner/mode drift")
     add_common(p, json=True)
     p = add_command(subparsers, "undo", handler=f"{H}:undo",
-                    help="remove the mounts, links and directories persistence made (never data)",
-                    description="remove the mounts, links and directories persistence made (never data), "
-                                "as the journal on the root records them; undo reads no declaration, "
-                                "so it takes no --config")
+                    help="revert what freshroot made on the root, newest first (never data)",
+                    description="revert what freshroot made on the root, newest first: mounts, links, "
+                                "directories, /etc files, /bin/sh and /usr/bin/env, users and groups, "
+                                "snippets' declared files (never data), as the state store on the root "
+                                "records them; undo reads no declaration, so it takes no --config")
     add_common(p, config=False, json=True, dry_run=True)
     p = add_command(subparsers, "audit", handler=f"{H}:audit",
                     help="list what on the root is not persisted, and what in storage is no longer declared")

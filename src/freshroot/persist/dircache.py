@@ -26,7 +26,6 @@ class DirCache:
         fd = os.dup(root_fd)
         self.fds: dict[str, tuple[int, os.stat_result]] = {"/": (fd, os.fstat(fd))}
         self.children: dict[str, set[str]] = {}
-        self.journal_fd: int | None = None  # the journal, open for as long as the plan runs
 
     def get(self, path: str) -> int:
         """An O_PATH fd of directory ``path`` (owned by the cache). Raises OSError."""
@@ -83,9 +82,6 @@ class DirCache:
             os.close(fd)
         self.fds.clear()
         self.children.clear()
-        if self.journal_fd is not None:
-            os.close(self.journal_fd)
-            self.journal_fd = None
 
     def __del__(self) -> None:
         self.close()

@@ -15,7 +15,6 @@ from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
-from freshroot.persist import undo as undo_mod
 from freshroot.persist.facts import State, look_entry
 from freshroot.persist.model import Migrate, Persistence
 from freshroot.persist.parse import parse
@@ -57,7 +56,7 @@ def status(args: argparse.Namespace) -> int:
 
     ctx = context(args)
     report = status_mod.status(persistence(ctx, args), ctx)
-    run = last_run(ctx.root_fd)  # the journal: what the last apply did
+    run = last_run(ctx.root_fd, ctx.root)  # the state store: what the last apply did
     if args.json:
         _print_json({**report.to_json(), "last_apply": run})
     else:
@@ -67,8 +66,10 @@ def status(args: argparse.Namespace) -> int:
 
 
 def undo(args: argparse.Namespace) -> int:
+    from freshroot.plan.undo import undo as undo_all
+
     ctx = context(args)
-    report = undo_mod.undo(ctx)
+    report = undo_all(ctx)
     if args.json:
         _print_json(report.to_json())
     else:

@@ -17,6 +17,7 @@ from freshroot.persist.model import Persistence
 from freshroot.persist.parse import parse
 from freshroot.persist.planner import plan
 from freshroot.plan.action import Action, Context, Step
+from freshroot.plan.journal import Journal, Recorder
 
 STEP_NAME = "persist"
 
@@ -49,17 +50,25 @@ class Outcome:
         return not self.failed
 
 
-def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = True) -> Outcome:
+def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = True,
+                store: Recorder | None = None, step: str = STEP_NAME) -> Outcome:
     """Apply ``actions`` in order (the executor's job in ``apply``; used by the persist
-    commands and tests until and unless they go through it). A failed action does not
-    stop the ones after it unless ``keep_going`` is false."""
+    commands, the boot services and tests). Each action's changes go to ``store`` (the caller's,
+    under the apply lock; by default the root's state store) before the action is applied, as
+    the changes of ``step``. A failed action does not stop the ones after it unless
+    ``keep_going`` is false."""
     out = Outcome()
+    own: Journal | None = None
     try:
         for action in actions:
             if ctx.dry_run:
                 out.applied.append(action)
                 continue
             try:
+                for record in action.records(ctx):
+                    if store is None:  # opened on the first record: a refusal alone writes nothing
+                        store = own = Journal.open(ctx.root_fd, None, root=ctx.root)
+                    store.change(step, record)
                 action.apply(ctx)
             except (FreshrootError, OSError) as e:
                 message = str(e) if isinstance(e, FreshrootError) else OperationError(
@@ -70,6 +79,8 @@ def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = T
             else:
                 out.applied.append(action)
     finally:
+        if own is not None:
+            own.close()
         for cache in {id(c): c for a in actions if (c := getattr(a, "dirs", None)) is not None}.values():
             cache.close()
     return out

@@ -9,51 +9,18 @@ same code path as ``apply`` minus the apply() calls, and "changed / unchanged" i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from freshroot.errors import Location
-from freshroot.log import logger
+from freshroot.plan.context import ChildWatcher, Context, OutputSink, step_child, step_output
 
-# Where a running step sends each line it prints (the executor captures them into the step's
-# result and shows them as they come).
-OutputSink = Callable[[str], None]
-# Whom a running step tells the pid of a process group it started (the journal keeps it, so a
-# resumed run can stop what a killed one left running).
-ChildWatcher = Callable[[int], None]
+if TYPE_CHECKING:
+    from freshroot.plan.records import Record
 
-
-@dataclass(frozen=True)
-class Context:
-    """What a step needs to know about the run."""
-
-    root_fd: int  # O_PATH fd of the target root; every path is resolved below it
-    root: str = "/"  # the root's path, for messages and for tools that need a path
-    dry_run: bool = False
-    action: str = "activate"  # "activate" or "dry-activate" (FRESHROOT_ACTION)
-    fix: bool = False  # apply --fix: also replace what was changed by hand (owner/mode drift, edited files)
-    output: OutputSink | None = None  # set by the executor for each step it runs
-    child: ChildWatcher | None = None  # set by the executor for each step it runs
-
-    def display(self, path: str) -> str:
-        """How a path inside the root is shown: /mnt/etc/x for --root /mnt."""
-        return path if self.root in ("", "/") else self.root.rstrip("/") + path
-
-
-def step_output(ctx: Context) -> OutputSink:
-    """Where a running step sends the lines it prints (captured into its StepResult); outside
-    the executor, the log."""
-    if ctx.output is not None:
-        return ctx.output
-    return lambda line: logger.info("%s", line)
-
-
-def step_child(ctx: Context) -> ChildWatcher:
-    """Whom a running step tells the pid of the process group it started."""
-    if ctx.child is not None:
-        return ctx.child
-    return lambda pid: None
+# Context and its callbacks live in plan.context; steps and actions import them from here too.
+__all__ = ["Action", "ChildWatcher", "Context", "OutputSink", "Planner", "Step", "step_child", "step_output"]
 
 
 class Action(ABC):
@@ -71,9 +38,14 @@ class Action(ABC):
     def apply(self, ctx: Context) -> None:
         """Make the change. Raise OperationError (or OSError) on failure."""
 
-    def record(self) -> Mapping[str, Any] | None:
-        """What the journal keeps so ``undo`` can revert this action; None: nothing to undo."""
-        return None
+    def records(self, ctx: Context) -> Sequence[Record]:
+        """The inverse hook: what this action is about to change, as typed records (each with
+        its ``revert``), looked at just before apply() and kept in the state store before the
+        change is made, for ``undo``. Empty: it changes nothing. The default says that undo
+        cannot revert it (and undo then says so)."""
+        from freshroot.plan.records import NotReverted
+
+        return (NotReverted(self.describe()),)
 
     def to_json(self) -> dict[str, Any]:
         return {"action": type(self).__name__, "description": self.describe()}

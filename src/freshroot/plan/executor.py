@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from freshroot.errors import ConfigError, FreshrootError, os_error_message
 from freshroot.log import logger
@@ -105,7 +105,6 @@ class _Running:
     progress: Progress | None
     output: list[str] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
-    records: list[Mapping[str, Any]] = field(default_factory=list)
 
     def emit(self, line: str) -> None:
         self.output.append(line)
@@ -126,13 +125,11 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
             if ctx.dry_run and not action.applies_in_dry_run:
                 run.applied.append(text)
                 continue
+            if journal is not None:  # before the change: a crash leaves its record
+                for record in action.records(step_ctx):
+                    journal.change(step.name, record)
             action.apply(step_ctx)
             run.applied.append(text)
-            record = action.record()
-            if record is not None:
-                run.records.append(record)
-                if journal is not None:
-                    journal.step_progress(step.name, run.applied, run.records)
     except Exception as e:  # noqa: BLE001 - keep-going: any failure of one step is that step's failure
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("step %s failed", step.name, exc_info=e)
@@ -174,14 +171,14 @@ def execute(
     for index, step in enumerate(ordered):
         if progress is not None:
             progress.start(step, index, len(ordered))
-        result, records = _decide(
+        result = _decide(
             step, ctx, results=results, blocked=blocked, stopped=stopped, journal=journal, progress=progress
         )
         if ctx.dry_run and result.status is Status.FAILED:
             result = _unplannable(result, below[step.name], results)
         results[step.name] = result
         if journal is not None and not result.resumed:
-            journal.step_done(result, records)
+            journal.step_done(result)
         if progress is not None:
             progress.finish(result)
         if result.status is Status.FAILED:
@@ -193,9 +190,6 @@ def execute(
     if journal is not None:
         journal.finish(report.ok)
     return report
-
-
-NoRecords: tuple[Mapping[str, Any], ...] = ()
 
 
 def _unplannable(result: StepResult, deps: set[str], results: Mapping[str, StepResult]) -> StepResult:
@@ -220,22 +214,20 @@ def _decide(
     stopped: str | None,
     journal: Journal | None,
     progress: Progress | None,
-) -> tuple[StepResult, tuple[Mapping[str, Any], ...]]:
+) -> StepResult:
     if stopped is not None:
         blocked.add(step.name)
-        return _skip(step, f"not run: {stopped!r} failed and --fail-fast was given"), NoRecords
+        return _skip(step, f"not run: {stopped!r} failed and --fail-fast was given")
     for dep in step.deps:
         if dep in blocked:
             blocked.add(step.name)
             why = "failed" if results[dep].status is Status.FAILED else "was not run"
-            return _skip(step, f"dependency {dep!r} {why}"), NoRecords
+            return _skip(step, f"dependency {dep!r} {why}")
     if ctx.dry_run and not step.supports_dry_run:
-        return _skip(step, "does not support dry runs; not run"), NoRecords
+        return _skip(step, "does not support dry runs; not run")
     if journal is not None:
         done = journal.completed(step.name)
         if done is not None:
-            return done, NoRecords
+            return done
         journal.step_started(step.name)
-    run = _Running(step, progress)
-    result = _run_step(step, ctx, run, journal)
-    return result, tuple(run.records)
+    return _run_step(step, ctx, _Running(step, progress), journal)

@@ -31,7 +31,8 @@ def run_plan(
                       fix=fix)
         if dry_run:  # changes nothing: no lock file, no journal
             return execute(steps, ctx, fail_fast=fail_fast, progress=progress)
-        with ApplyLock(root_fd, root), Journal.open(root_fd, plan_id(declaration, steps)) as journal:
+        with ApplyLock(root_fd, root) as lock, \
+                Journal.open(root_fd, plan_id(declaration, steps), root=root, made=lock.made) as journal:
             return execute(steps, ctx, fail_fast=fail_fast, journal=journal, progress=progress)
     finally:
         os.close(root_fd)

@@ -1,13 +1,20 @@
-"""The journal: what an apply did, step by step, in /run/freshroot/ below the root.
+"""The state store: what applies did, step by step, and every change freshroot made, in
+/run/freshroot/ below the root. ``status``, resume and ``undo`` read it; nothing else records
+state (the boot services and the persist commands write their changes here too).
 
 Two files. ``journal.json`` is the whole document, rewritten atomically (temporary file +
 rename) when a run starts and when it ends. ``journal.log`` holds what happened in between:
-one JSON line appended (O_APPEND, one write) when a step starts, after each action that
-records something, and when a step ends. A reader (``status``, ``undo``, the next apply)
-takes the document and replays the log over it, ignoring a torn last line, so it sees a
-consistent state whatever moment the writer was killed at. Appending instead of rewriting
-keeps the journal's cost per step constant and small: a rename over an existing file costs
-milliseconds on ext4 (it forces the new data out), and snippets are many.
+one JSON line appended (O_APPEND, one write) when a step starts, for each change *before* it
+is made, and when a step ends. A reader takes the document and replays the log over it,
+ignoring a torn last line, so it sees a consistent state whatever moment the writer was killed
+at. Appending instead of rewriting keeps the cost per step constant and small: a rename over
+an existing file costs milliseconds on ext4 (it forces the new data out), and snippets are many.
+
+Changes: typed records (:mod:`freshroot.plan.records`: a type tag, a version, the fields),
+each written before its change is made, so a crash leaves a record of whatever it was doing
+(undo tolerates records of changes that never happened). They accumulate over runs and boots
+until ``undo`` reverts them (an offline root keeps its /etc files and users across the host's
+reboots; a live root's /run starts empty at every boot, with nothing mounted or made yet).
 
 Resuming: an apply that finds the journal of an unfinished run of the *same plan* (same plan
 id, computed by the caller from the declaration) on the *same boot* continues that run: it
@@ -15,10 +22,9 @@ keeps the run id and skips the steps the journal marks done, so a snippet that c
 before a ``kill -9`` does not run twice; the step that was running is run again (steps are
 idempotent). A finished run, another plan, or another boot starts a new run.
 
-Records: what actions returned from ``Action.record()``, per step, accumulated over the runs
-of this boot (a second apply that changes nothing must not make ``undo`` forget what the
-first one made). ``undo`` consumers take them with :func:`read` and drop them with
-:meth:`Journal.forget`.
+Trust: the files are written and read only under the apply lock, opened without following
+symlinks and checked on the fd (:mod:`freshroot.plan.statedir`); a store that fails the checks
+(owned by a user, hard-linked, ...) is refused with a message, never read or truncated.
 """
 
 from __future__ import annotations
@@ -29,22 +35,40 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from freshroot.fs.atomic import replace_at
-from freshroot.fs.chase import chase
-from freshroot.fs.ops import mkdir_parents, read_fd, reopen
+from freshroot.fs.ops import read_fd
+from freshroot.plan import statedir
+from freshroot.plan.lock import NAME as LOCK_NAME
+from freshroot.plan.lock import start_time
+from freshroot.plan.records import NotReverted, Record, from_json
 
 if TYPE_CHECKING:
     from freshroot.plan.result import StepResult
 
-DIRECTORY = "/run/freshroot"
+DIRECTORY = statedir.DIRECTORY
 NAME = "journal.json"
 LOG = "journal.log"
 PATH = f"{DIRECTORY}/{NAME}"
-VERSION = 1
+VERSION = 2
+READ_LIMIT = 1 << 30
+
+
+class Recorder(Protocol):
+    """Where an action's change records go before the change is made."""
+
+    def change(self, step: str, record: Record) -> None: ...
+
+
+class NoRecords:
+    """A Recorder that keeps nothing (``install`` prepares a disk that has not booted: there is
+    nothing to undo there, and no /run/freshroot belongs in its image)."""
+
+    def change(self, step: str, record: Record) -> None:
+        pass
 
 
 def boot_id() -> str:
@@ -55,14 +79,12 @@ def boot_id() -> str:
         return "unknown"
 
 
-def _read_file(root_fd: int, path: str) -> bytes | None:
-    try:
-        with chase(path, root_fd=root_fd) as found:
-            fd = reopen(found.fd, os.O_RDONLY)
-    except FileNotFoundError:
+def _read_file(dir_fd: int, name: str, root: str) -> bytes | None:
+    fd = statedir.open_file(dir_fd, name, os.O_RDONLY, root)
+    if fd is None:
         return None
     try:
-        return read_fd(fd)
+        return read_fd(fd, READ_LIMIT)
     finally:
         os.close(fd)
 
@@ -86,49 +108,47 @@ def _replay(data: dict[str, Any], log: bytes) -> None:
             continue
         if not isinstance(name, str):
             continue
-        if kind == "child":
+        if kind == "change":
+            data["changes"].append({"step": name, "record": event.get("record")})
+        elif kind == "child":
             data["steps"].setdefault(name, {"state": "running"})["child"] = [event.get("child"),
                                                                             event.get("child_start")]
         elif kind == "start":
             data["steps"][name] = {"state": "running", "started": event.get("time"), "pid": event.get("pid")}
-            data.setdefault("_base", {})[name] = len(data["records"].get(name, ()))
-        elif kind in ("progress", "done"):
+        elif kind == "done":
             entry = data["steps"].setdefault(name, {"state": "running"})
             entry["actions"] = event.get("actions", [])
-            base = data.get("_base", {}).get(name, len(data["records"].get(name, ())))
-            merged = data["records"].get(name, [])[:base] + event.get("records", [])
-            if merged:
-                data["records"][name] = merged
-            if kind == "done":
-                entry.update({k: v for k, v in event.items() if k in ("state", "status", "error", "reason")})
-                entry["finished"] = event.get("time")
-                entry.pop("pid", None)
-                entry.pop("child", None)
+            entry.update({k: v for k, v in event.items() if k in ("state", "status", "error", "reason")})
+            entry["finished"] = event.get("time")
+            entry.pop("pid", None)
+            entry.pop("child", None)
 
 
-def read(root_fd: int) -> dict[str, Any] | None:
-    """The journal of the root (document + log), or None when there is none (or it is not ours)."""
-    raw = _read_file(root_fd, PATH)
+def _load(dir_fd: int, root: str) -> dict[str, Any] | None:
+    raw = _read_file(dir_fd, NAME, root)
     if raw is None:
         return None
     try:
         data = json.loads(raw)
     except ValueError:
-        return None  # written by something else: treated as absent, replaced on the next apply
-    if not isinstance(data, dict) or data.get("version") != VERSION:
+        return None  # torn or foreign (but ours by owner): treated as absent, replaced on the next write
+    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("changes"), list):
         return None
-    _replay(data, _read_file(root_fd, f"{DIRECTORY}/{LOG}") or b"")
-    data.pop("_base", None)
+    _replay(data, _read_file(dir_fd, LOG, root) or b"")
     return data
 
 
-def _start_time(pid: int) -> int | None:
-    """A process's start time (clock ticks after boot): with the pid, it names one process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
+def read(root_fd: int, root: str = "/") -> dict[str, Any] | None:
+    """The store of the root (document + log), or None when there is none. Raises
+    StateRefusedError when it is there but not trustworthy."""
+    opened = statedir.open_dir(root_fd, root, create=False)
+    if opened is None:
         return None
+    dir_fd, _ = opened
+    try:
+        return _load(dir_fd, root)
+    finally:
+        os.close(dir_fd)
 
 
 def _stop_leftovers(data: Mapping[str, Any]) -> None:
@@ -139,21 +159,21 @@ def _stop_leftovers(data: Mapping[str, Any]) -> None:
         if not isinstance(child, list) or len(child) != 2 or not isinstance(child[0], int):
             continue
         pid, started = child
-        if started is None or _start_time(pid) != started:
+        if started is None or start_time(pid) != started:
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         deadline = time.monotonic() + 2
-        while _start_time(pid) == started and time.monotonic() < deadline:
+        while start_time(pid) == started and time.monotonic() < deadline:
             time.sleep(0.005)
 
 
-def last_run(root_fd: int) -> dict[str, Any] | None:
-    """What ``status`` says of the last apply on this boot: its run id, state (running,
-    finished, failed; "killed" for a running one whose process is gone), when, and the steps
-    by state. None when no apply has run since boot."""
-    data = read(root_fd)
-    if data is None:
+def last_run(root_fd: int, root: str = "/") -> dict[str, Any] | None:
+    """What ``status`` says of the last apply: its run id, state (running, finished, failed;
+    "killed" for a running one whose process is gone), when, the steps by state, and how many
+    changes ``undo`` would revert. None when no apply has run."""
+    data = read(root_fd, root)
+    if data is None or data.get("run_id") is None:
         return None
     state = str(data.get("state", "unknown"))
     pid = data.get("pid")
@@ -166,12 +186,13 @@ def last_run(root_fd: int) -> dict[str, Any] | None:
     return {"run_id": data.get("run_id"), "state": state, "same_boot": data.get("boot_id") == boot_id(),
             "started": data.get("started"), "finished": data.get("finished"), "steps": steps,
             "errors": {name: entry["error"] for name, entry in sorted(data.get("steps", {}).items())
-                       if isinstance(entry, dict) and entry.get("error")}}
+                       if isinstance(entry, dict) and entry.get("error")},
+            "changes": len(data.get("changes", ()))}
 
 
 def render_last_run(run: Mapping[str, Any] | None) -> str:
     if run is None:
-        return "last apply: none since boot"
+        return "last apply: none recorded"
     when = run.get("finished") or run.get("started")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if isinstance(when, (int, float)) else "?"
     boot = "" if run.get("same_boot") else ", on an earlier boot"
@@ -181,51 +202,63 @@ def render_last_run(run: Mapping[str, Any] | None) -> str:
     lines.extend(f"  {name}: {error}" for name, error in run["errors"].items())
     if run["state"] == "killed":
         lines.append("  the next apply of the same declaration resumes it")
+    if run.get("changes"):
+        lines.append(f"  {run['changes']} recorded change(s): `freshroot undo` reverts them")
     return "\n".join(lines)
 
 
 @dataclass
 class Journal:
-    """The journal of one run. Create with :meth:`open` (under the apply lock)."""
+    """The store, open for writing. Create with :meth:`open` (under the apply lock): with a
+    plan, for a run of it; with ``plan=None``, to record changes or to undo them without
+    starting a run (the persist commands, the boot services, ``undo``)."""
 
     root_fd: int
-    plan: str
-    run_id: str
+    plan: str | None
+    run_id: str | None
     data: dict[str, Any]
     resuming: bool = False
+    root: str = "/"
     _dir_fd: int = field(default=-1, repr=False)
     _log_fd: int = field(default=-1, repr=False)
+    _said: set[str] | None = field(default=None, repr=False)  # the NotReverted changes kept
 
     @classmethod
-    def open(cls, root_fd: int, plan: str) -> Journal:
-        old = read(root_fd)
+    def open(cls, root_fd: int, plan: str | None, *, root: str = "/", made: Sequence[str] = ()) -> Journal:
+        """``made``: the directories of /run/freshroot's path the caller (the lock) created; the
+        store removes them when ``undo`` has reverted everything."""
+        dir_fd, own = statedir.open_dir(root_fd, root) or (-1, [])
+        try:
+            old = _load(dir_fd, root)
+        except BaseException:
+            os.close(dir_fd)
+            raise
         boot = boot_id()
+        journal = cls(root_fd, plan, None, {}, root=root, _dir_fd=dir_fd)
+        blank: dict[str, Any] = {"version": VERSION, "run_id": None, "state": "none", "steps": {}, "changes": [],
+                                 "made": []}
+        data = old if old is not None else blank
+        data["made"] = [*data.get("made", []), *(p for p in [*made, *own] if p not in data.get("made", []))]
+        if plan is None:
+            journal.data, journal.run_id = data, data.get("run_id")
+            if old is None or made or own:
+                journal._compact(keep_gen=False)
+            else:
+                journal._open_log(truncate=False)
+            return journal
         same_boot = old is not None and old.get("boot_id") == boot
-        resuming = bool(
-            old is not None and same_boot and old.get("plan") == plan and old.get("state") == "running"
-        )
-        records: dict[str, Any] = dict(old.get("records", {})) if old is not None and same_boot else {}
+        resuming = bool(old is not None and same_boot and old.get("plan") == plan and old.get("state") == "running")
         if resuming:
-            assert old is not None
-            data = old
             _stop_leftovers(data)
             data["pid"] = os.getpid()
             data["resumed"] = int(data.get("resumed", 0)) + 1
         else:
             data = {
-                "version": VERSION,
-                "run_id": uuid.uuid4().hex,
-                "plan": plan,
-                "boot_id": boot,
-                "pid": os.getpid(),
-                "started": time.time(),
-                "state": "running",
-                "steps": {},
-                "records": records,
+                "version": VERSION, "run_id": uuid.uuid4().hex, "plan": plan, "boot_id": boot,
+                "pid": os.getpid(), "started": time.time(), "state": "running", "steps": {},
+                "changes": data["changes"], "made": data["made"],
             }
-        with mkdir_parents(root_fd, DIRECTORY, 0o755) as found:
-            dir_fd = found.detach()
-        journal = cls(root_fd, plan, str(data["run_id"]), data, resuming, dir_fd)
+        journal.data, journal.run_id, journal.resuming = data, str(data["run_id"]), resuming
         journal._compact()
         return journal
 
@@ -242,23 +275,31 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _compact(self) -> None:
-        """Write the whole document under a new generation, and start an empty log for it."""
-        self.data["gen"] = uuid.uuid4().hex  # events of older logs no longer apply
-        self.data["updated"] = time.time()
-        text = json.dumps({k: v for k, v in self.data.items() if k != "_base"}, indent=1, sort_keys=True) + "\n"
-        # /run is volatile: atomicity matters (a reader or a resumed run after kill -9), fsync does not.
-        replace_at(self._dir_fd, NAME, text.encode(), mode=0o644, durable=False)
+    def _open_log(self, *, truncate: bool) -> None:
         if self._log_fd >= 0:
             os.close(self._log_fd)
-        self._log_fd = os.open(LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
-                               | os.O_NOFOLLOW, 0o644, dir_fd=self._dir_fd)
+            self._log_fd = -1
+        fd = statedir.open_file(self._dir_fd, LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, self.root)
+        assert fd is not None
+        if truncate:
+            os.ftruncate(fd, 0)  # checked first: never truncate through a planted link
+        self._log_fd = fd
+
+    def _compact(self, *, keep_gen: bool = False) -> None:
+        """Write the whole document under a new generation, and start an empty log for it."""
+        if not keep_gen:
+            self.data["gen"] = uuid.uuid4().hex  # events of older logs no longer apply
+        self.data["updated"] = time.time()
+        text = json.dumps(self.data, indent=1, sort_keys=True) + "\n"
+        # /run is volatile: atomicity matters (a reader or a resumed run after kill -9), fsync does not.
+        replace_at(self._dir_fd, NAME, text.encode(), mode=0o600, durable=False)
+        self._open_log(truncate=True)
 
     def _event(self, event: dict[str, Any]) -> None:
         event.update(run_id=self.run_id, gen=self.data["gen"], time=time.time())
-        line = json.dumps(event, separators=(",", ":")) + "\n"
-        _replay(self.data, line.encode())
-        os.write(self._log_fd, line.encode())  # one write with O_APPEND: a line is whole or torn
+        line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        _replay(self.data, line)
+        os.write(self._log_fd, line)  # one write with O_APPEND: a line is whole or torn
 
     @property
     def steps(self) -> dict[str, Any]:
@@ -286,20 +327,30 @@ class Journal:
 
     def child(self, name: str, pid: int) -> None:
         """``name`` started process group ``pid``: if this run is killed, the next one stops it."""
-        self._event({"event": "child", "step": name, "child": pid, "child_start": _start_time(pid)})
+        self._event({"event": "child", "step": name, "child": pid, "child_start": start_time(pid)})
 
-    def step_progress(self, name: str, actions: Sequence[str], records: Sequence[Mapping[str, Any]]) -> None:
-        """After an action that recorded something: keep it, even if the step never ends."""
-        self._event({"event": "progress", "step": name, "actions": list(actions),
-                     "records": [dict(r) for r in records]})
+    def change(self, step: str, record: Record) -> None:
+        """``step`` is about to make the change ``record`` describes: kept before it is made.
+        A change that cannot be reverted is kept once (undo only has to say so once), so
+        applying the same snippets again and again does not grow the store."""
+        entry = {"step": step, "record": record.to_json()}
+        if isinstance(record, NotReverted):
+            if self._said is None:
+                self._said = {json.dumps(c, sort_keys=True) for c in self.data["changes"]
+                              if isinstance(c, dict) and isinstance(c.get("record"), dict)
+                              and c["record"].get("type") == NotReverted.TYPE}
+            key = json.dumps(entry, sort_keys=True)
+            if key in self._said:
+                return
+            self._said.add(key)
+        self._event({"event": "change", **entry})
 
-    def step_done(self, result: StepResult, records: Sequence[Mapping[str, Any]]) -> None:
+    def step_done(self, result: StepResult) -> None:
         from freshroot.plan.result import Status
 
         state = {Status.FAILED: "failed", Status.SKIPPED: "skipped"}.get(result.status, "done")
         event: dict[str, Any] = {"event": "done", "step": result.name, "state": state,
-                                 "status": str(result.status), "actions": list(result.actions),
-                                 "records": [dict(r) for r in records]}
+                                 "status": str(result.status), "actions": list(result.actions)}
         if result.name not in self.steps:
             self._event({"event": "start", "step": result.name})  # a skipped step never started
         for key in ("error", "reason"):
@@ -315,7 +366,32 @@ class Journal:
 
     # --- for undo -------------------------------------------------------------------------
 
-    def forget(self, step: str) -> None:
-        """Drop the records of ``step`` (after undo reverted them)."""
-        self.data["records"].pop(step, None)
+    def changes(self) -> list[tuple[str, Record]]:
+        """The recorded changes, oldest first, as (step, typed record)."""
+        return [(str(c.get("step")) if isinstance(c, dict) else "", from_json(c.get("record") if isinstance(c, dict)
+                                                                              else c))
+                for c in self.data["changes"]]
+
+    def drop_changes(self, indices: Collection[int]) -> None:
+        """Forget the changes at ``indices`` of :meth:`changes` (after undo reverted them)."""
+        self.data["changes"] = [c for i, c in enumerate(self.data["changes"]) if i not in indices]
+        self._said = None
         self._compact()
+
+    def remove(self) -> None:
+        """Remove the store, the lock file and the directories freshroot made for them (after
+        a complete undo: the root is as it was). The caller holds the lock: whoever opened the
+        lock file meanwhile finds it unlinked after flock, and opens the new one."""
+        for name in (LOG, NAME, LOCK_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=self._dir_fd)
+        made = [str(p) for p in self.data.get("made", [])]
+        self.close()
+        for path in sorted(made, key=len, reverse=True):
+            parent, _, name = path.rpartition("/")
+            with contextlib.suppress(OSError):
+                dir_fd = statedir.chase_dir(self.root_fd, parent or "/")
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                finally:
+                    os.close(dir_fd)

@@ -5,33 +5,29 @@
   (and its parents) with the declared owner and mode, and the mount point on the root, and
   nothing else: the mount units mount. A storage that is missing or not mounted is named,
   with the paths that will not persist this boot.
-- persist-files plans the file entries alone and applies the plan, journalling each change
-  in /run/freshroot/persist-files.jsonl before making it; ``--stop`` reverts exactly those
-  records, newest first, and removes the record.
+- persist-files plans the file entries alone and applies the plan, recording each change in
+  the state store (plan/journal.py) as a change of the step ``persist-files`` before making
+  it; ``--stop`` reverts exactly those changes, newest first, and forgets them.
+
+Both work under the apply lock, waiting for an apply that holds it rather than failing the boot.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from dataclasses import replace
-from typing import Any
 
-from freshroot.errors import FreshrootError
-from freshroot.fs import ops
-from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist import facts
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.facts import State
 from freshroot.persist.model import Entry, Kind, Persistence, Storage
 from freshroot.persist.planner import Planner, plan, storage_problem
 from freshroot.persist.steps import run_actions
-from freshroot.persist.undo import UndoReport, revert
 from freshroot.plan.action import Action, Context
+from freshroot.plan.journal import Journal
+from freshroot.plan.lock import ApplyLock
 
-RECORD_DIR = "/run/freshroot"
-RECORD_NAME = "persist-files.jsonl"
+FILES_STEP = "persist-files"
 EXIT_FAILED = 73
 
 
@@ -79,7 +75,12 @@ def prepare_actions(storages: list[Storage], ctx: Context) -> list[Action]:
 
 def prepare(p: Persistence, ctx: Context) -> int:
     storages, fatal = usable(p, ctx)
-    outcome = run_actions(prepare_actions(storages, ctx), ctx)
+    if ctx.dry_run:
+        outcome = run_actions(prepare_actions(storages, ctx), ctx)
+    else:
+        with ApplyLock(ctx.root_fd, ctx.root, wait=True) as lock, \
+                Journal.open(ctx.root_fd, None, root=ctx.root, made=lock.made) as store:
+            outcome = run_actions(prepare_actions(storages, ctx), ctx, store=store, step="persist-prepare")
     prefix = "would " if ctx.dry_run else ""
     for action in outcome.applied:
         say(prefix + action.describe())
@@ -88,87 +89,31 @@ def prepare(p: Persistence, ctx: Context) -> int:
     return EXIT_FAILED if fatal or not outcome.ok else 0
 
 
-def _record_dir(ctx: Context) -> int:
-    with ops.mkdir_parents(ctx.root_fd, RECORD_DIR, 0o755) as d:
-        return os.dup(d.fd)
-
-
-def _append(fd: int, record: object) -> None:
-    os.write(fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
-
-
 def files_start(p: Persistence, ctx: Context) -> int:
     storages, fatal = usable(p, ctx)
     only_files = Persistence(tuple(replace(s, entries=tuple(e for e in s.entries if e.kind is Kind.FILE))
                                    for s in storages))
     actions = plan(only_files, ctx)
-    failed = 0
     if ctx.dry_run:
         for a in actions:
             say("would " + a.describe())
         return 0
-    dir_fd = _record_dir(ctx)
-    try:
-        fd = ops.open_at(dir_fd, RECORD_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    finally:
-        os.close(dir_fd)
-    try:
-        for action in actions:
-            record = action.record()
-            if record is not None:
-                _append(fd, record)  # before acting: stop tolerates records of what never happened
-            try:
-                action.apply(ctx)
-            except (FreshrootError, OSError) as e:
-                message = str(e) if isinstance(e, FreshrootError) else f"{action.describe()}: {e.strerror or e}"
-                say(f"failed: {message}")
-                failed += 1
-            else:
-                say(action.describe())
-    finally:
-        os.close(fd)
-        for cache in {id(c): c for a in actions if (c := getattr(a, "dirs", None)) is not None}.values():
-            cache.close()
-    return EXIT_FAILED if fatal or failed else 0
-
-
-def read_records(ctx: Context) -> list[dict[str, Any]]:
-    try:
-        with chase(f"{RECORD_DIR}/{RECORD_NAME}", root_fd=ctx.root_fd,
-                   flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
-            fd = ops.reopen(found.fd, os.O_RDONLY)
-    except FileNotFoundError:
-        return []
-    try:
-        data = ops.read_fd(fd, 1 << 26)
-    finally:
-        os.close(fd)
-    out = []
-    for line in data.decode("utf-8", "surrogateescape").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
+    with ApplyLock(ctx.root_fd, ctx.root, wait=True) as lock, \
+            Journal.open(ctx.root_fd, None, root=ctx.root, made=lock.made) as store:
+        outcome = run_actions(actions, ctx, store=store, step=FILES_STEP)
+    for action in outcome.applied:
+        say(action.describe())
+    for _action, message in outcome.failed:
+        say(f"failed: {message}")
+    return EXIT_FAILED if fatal or not outcome.ok else 0
 
 
 def files_stop(ctx: Context) -> int:
-    records = read_records(ctx)
-    report = UndoReport()
-    if ctx.dry_run:
-        for r in reversed(records):
-            say(f"would revert: {r.get('op')} {r.get('path', r.get('target', ''))}")
-        return 0
-    revert(ctx, records, report)
+    from freshroot.plan.undo import undo
+
+    report = undo(ctx, lambda step: step == FILES_STEP, wait=True)
     for line in report.done:
         say(line)
     for line in report.kept:
         say(f"kept: {line}")
-    try:
-        with chase(RECORD_DIR, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as d:
-            ops.unlink_at(d.fd, RECORD_NAME)
-    except FileNotFoundError:
-        pass
     return 0

@@ -31,12 +31,12 @@ from freshroot.fs import ops
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
-from freshroot.persist import journal
 from freshroot.persist.actions import MakeDirectory
 from freshroot.persist.model import Persistence, is_below
 from freshroot.persist.parse import parse
 from freshroot.persist.steps import run_actions
 from freshroot.plan.action import Action, Context
+from freshroot.plan.journal import NoRecords
 from freshroot.systemd.boot import prepare_actions
 
 GENERATOR_DIR = "/usr/lib/systemd/system-generators"
@@ -144,10 +144,9 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
                 report.done.append("would " + a.describe())
             return report
         _storage_roots(p, ctx, report)
-        outcome = run_actions(storage_actions(p, ctx), ctx)
-        # The actions journal for `freshroot undo` under <target>/run; there is nothing to
-        # undo on a disk that has not booted, and no /run/freshroot belongs in its image.
-        journal.remove(root_fd)
+        # No state store: there is nothing to undo on a disk that has not booted, and no
+        # /run/freshroot belongs in its image.
+        outcome = run_actions(storage_actions(p, ctx), ctx, store=NoRecords())
         report.done += [a.describe() for a in outcome.applied]
         report.failed += [m for _a, m in outcome.failed]
         display = "" if target == "/" else target.rstrip("/")
