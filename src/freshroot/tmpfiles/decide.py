@@ -80,6 +80,11 @@ class _Unknown(Exception):  # noqa: N818  (control flow: the line cannot be judg
     pass
 
 
+class _NotThere(_Unknown):
+    """A file or a loop of symlinks where the path needs a directory: glob(3) matches nothing
+    there, and a d line only says so; other lines fail."""
+
+
 def decide(ctx: Context, operations: Operation) -> list[Decision]:
     """Walk the phases as the engine would, changing nothing; return the decisions."""
     from freshroot.tmpfiles.executor import run_phases
@@ -145,7 +150,15 @@ class Decider:
         except UnsafePathError as e:
             raise _Unknown(str(e)) from e
         except OSError as e:
-            raise _Unknown(f"{self.ctx.shown(path)}: {e.strerror or e}") from e
+            kind = _NotThere if e.errno in (errno.ENOTDIR, errno.ELOOP) else _Unknown
+            raise kind(f"{self.ctx.shown(path)}: {e.strerror or e}") from e
+
+    def _match(self, path: str, *, follow: bool = False) -> Node | None:
+        """look() for a glob line's match: what is not there (whatever is in the way) is no match."""
+        try:
+            return self.look(path, follow=follow)
+        except _NotThere:
+            return None
 
     def _predicted(self, path: str) -> Node | bool | None:
         """What the overlay says about ``path``: a Node, None (missing), or False (ask the root)."""
@@ -256,7 +269,7 @@ class Decider:
     def _remove(self, item: Item, changes: list[str]) -> None:
         if item.type is ItemType.REMOVE_PATH:
             for path in self._matches(item):
-                node = self.look(path)
+                node = self._match(path)
                 if node is None:
                     continue
                 if node.kind == stat.S_IFDIR and not node.new and self._has_entries(path):
@@ -265,16 +278,16 @@ class Decider:
                 self.overlay[path] = None
         elif item.type is ItemType.RECURSIVE_REMOVE_PATH:
             for path in self._matches(item):
-                if self.look(path) is not None:
+                if self._match(path) is not None:
                     self._sweep(item, path, changes, remove_instance=True)
         elif item.type is ItemType.TRUNCATE_DIRECTORY:
-            node = self.look(item.path)
+            node = self._match(item.path)
             if node is not None and not node.new:
                 self._sweep(item, item.path, changes, remove_instance=False)
 
-    def _has_entries(self, path: str) -> bool:
+    def _has_entries(self, path: str, *, follow: bool = False) -> bool:
         try:
-            with self._open(path, follow=False) as c:
+            with self._open(path, follow=follow) as c:
                 return bool(ops.listdir_fd(c.fd))
         except (OSError, UnsafePathError) as e:
             raise _Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
@@ -294,21 +307,39 @@ class Decider:
         cleaner = Cleaner(self.ctx.config, self.ctx.root_fd, root=self.ctx.options.root, dry_run=True,
                           log=problems.append, explain=explain)
         ok = cleaner.remove_recursive(item, path, remove_instance=remove_instance)
+        removed = self._really_removed(removed)
         for p in removed:
             changes.append(f"remove {self.ctx.shown(p)}")
             self.overlay[p] = None
         if not ok or problems:
             changes.append(f"fail: {problems[0] if problems else self.ctx.shown(path)}")
 
+    def _really_removed(self, removed: list[str]) -> list[str]:
+        """The walk's dry run says it would remove a directory "if empty": it stays when the
+        walk keeps anything in it (a line of its own, an x line, a mount point, a device)."""
+        gone = set(removed)
+        for path in sorted(removed, key=lambda p: p.count("/"), reverse=True):
+            node = self.look(path)
+            if node is None or node.kind != stat.S_IFDIR or node.new:
+                continue
+            try:
+                with self._open(path, follow=False) as c:
+                    names = ops.listdir_fd(c.fd)
+            except (OSError, UnsafePathError):
+                continue
+            if any(f"{path.rstrip('/')}/{n}" not in gone for n in names):
+                gone.discard(path)
+        return [p for p in removed if p in gone]
+
     # --- the create phase, per line type -------------------------------------------------
 
     def parents(self, item: Item, kind: int, changes: list[str]) -> None:
         """mkdir_parents_item: the missing directories above the path (0755), or with '=' what
         is in the way replaced."""
+        if not is_normalized(item.path):
+            raise _Unknown(f"'{self.ctx.shown(item.path)}' is not normalized: the line fails")
         if item.try_replace:
             self._replace_in_the_way(item, kind, changes)
-            return
-        if not is_normalized(item.path):
             return
         missing: list[str] = []
         above = parent_of(item.path)
@@ -363,11 +394,14 @@ class Decider:
     def write(self, item: Item, changes: list[str]) -> None:
         data = _content(item)
         for path in self._matches(item):
-            node = self.look(path, follow=True)
+            node = self._match(path, follow=True)
             if node is None:
                 continue  # "Not writing missing file"
+            shown = self.ctx.shown(path)
+            if node.kind in (stat.S_IFDIR, stat.S_IFIFO, stat.S_IFSOCK):
+                # Opened O_WRONLY|O_NONBLOCK: EISDIR, or ENXIO without a reader: the line fails.
+                raise _Unknown(f"{shown} is a {_KINDS[node.kind]}: opening it for writing fails")
             if data:
-                shown = self.ctx.shown(path)
                 if item.plus:
                     changes.append(f"append {len(data)} bytes to {shown} (w+: at every apply)")
                 elif node.kind != stat.S_IFREG:
@@ -385,7 +419,10 @@ class Decider:
 
     def directory(self, item: Item, changes: list[str]) -> None:
         self.parents(item, stat.S_IFDIR, changes)
-        node = self.look(item.path)
+        try:
+            node = self.look(item.path)
+        except _NotThere:
+            return  # the engine says it "already exists and is not a directory"; nothing changes
         if node is None:
             subvolume = item.type in _SUBVOLUMES and self._subvolumes()
             self._made(item, "subvolume" if subvolume else "directory", item.path, stat.S_IFDIR, changes)
@@ -400,7 +437,7 @@ class Decider:
 
     def empty(self, item: Item, changes: list[str]) -> None:
         for path in self._matches(item):
-            node = self.look(path, follow=True)
+            node = self._match(path, follow=True)
             if node is not None and node.kind == stat.S_IFDIR:
                 self.perms(item, path, node, _EXISTING, changes)
 
@@ -446,24 +483,35 @@ class Decider:
     def copy(self, item: Item, changes: list[str]) -> None:
         self.parents(item, 0, changes)
         source, path = item.argument or "", item.path
-        src = self.look(source)
-        if src is None:
-            raise _Unknown(f"the source {self.ctx.shown(source)} is missing: the line fails")
+        try:  # as the engine opens it: inside the root, not with the SAFE rule
+            with chase(source, root_fd=self.ctx.root_fd, flags=ChaseFlags.NOFOLLOW) as c:
+                src = _node(c.st)
+        except OSError as e:
+            raise _Unknown(f"the source {self.ctx.shown(source)}: {e.strerror}: the line fails") from e
         node = self.look(path)
         shown, shown_source = self.ctx.shown(path), self.ctx.shown(source)
         if node is None:
             changes.append(f"copy {shown_source} to {shown}")
             uid = item.uid.id if item.uid is not None else src.uid
             gid = item.gid.id if item.gid is not None else src.gid
-            made = replace(src, uid=uid, gid=gid, new=False)
-            self.perms(item, path, made, Creation.COPIED, [])
+            self.overlay[path] = self.perms(item, path, replace(src, uid=uid, gid=gid, new=True), Creation.COPIED, [])
             return
+        if src.kind == stat.S_IFDIR and not node.new:
+            # What copy_tree_at meets at the top (freshroot.tmpfiles.copy._copy_dir).
+            fails = _Unknown(f"{shown} is in the way of the directory {shown_source}: copying fails")
+            if node.kind == stat.S_IFLNK:
+                followed = self.look(path, follow=True)
+                if followed is not None and not (followed.kind == stat.S_IFDIR and not item.plus
+                                                 and self._has_entries(path, follow=True)):
+                    raise fails
+            elif node.kind != stat.S_IFDIR:
+                raise fails
+            elif not item.plus and not self._has_entries(path):
+                changes.append(f"copy {shown_source} into {shown}")
+            elif item.plus and self._missing_below(source, path):
+                changes.append(f"copy what {shown} lacks of {shown_source} (C+)")
         if node.kind != src.kind:
             return  # "file exists already and is of different type"
-        if node.kind == stat.S_IFDIR and not node.new and (
-                (not item.plus and not self._has_entries(path)) or (item.plus and self._missing_below(source, path))):
-            changes.append(f"copy {shown_source} into {shown}" if not item.plus
-                           else f"copy what {shown} lacks of {shown_source} (C+)")
         self.perms(item, path, node, Creation.COPIED, changes)
 
     def _missing_below(self, source: str, path: str) -> bool:
@@ -490,7 +538,7 @@ class Decider:
         compare = _COMPARE[item.type.canonical]
         recursive = item.type in _RECURSIVE
         for path in self._matches(item):
-            node = self.look(path)
+            node = self._match(path)
             if node is None:
                 continue  # no match: glob(3) finds nothing
             for sub, sub_node, fd in self._below(path, node, recursive):
@@ -534,7 +582,10 @@ def _relabel(d: Decider, item: Item, path: str, node: Node, fd: int | None, chan
 def _xattrs(d: Decider, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
     from freshroot.fs import nodes
 
-    del node
+    if item.xattrs and node.kind not in (stat.S_IFREG, stat.S_IFDIR):
+        # user.* attributes exist only on files and directories: the kernel refuses (EPERM).
+        raise _Unknown(f"extended attributes cannot be set on the {_KINDS.get(node.kind, 'node')} "
+                       f"{d.ctx.shown(path)}: the line fails")
     for name, value in item.xattrs:
         try:
             current = nodes.get_xattr_fd(fd, name) if fd is not None else None
@@ -608,7 +659,8 @@ def _attributes(d: Decider, item: Item, path: str, node: Node, fd: int | None, c
             if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS, errno.EINVAL):
                 return  # the engine only notes it: nothing changes
             current = None
-    if current is None or (current & item.attribute_mask) != (value & item.attribute_mask):
+    mask = item.attribute_mask & ~_FIXED_FLAGS
+    if current is None or (current & mask) != (value & mask):
         changes.append(f"set file attributes 0x{value:08x} of {shown}")
 
 
@@ -645,6 +697,10 @@ def _link_target(path: str, target: str) -> str:
     return posixpath.normpath(target if target.startswith("/") else posixpath.join(parent_of(path), target))
 
 
+# File attributes the file system sets itself and FS_IOC_SETFLAGS leaves alone (extents, hashed
+# index, inline data, verity, encryption, huge file, casefold): the engine warns that it could
+# not change them and changes nothing, so they are not a decision.
+_FIXED_FLAGS = 0x00080000 | 0x00001000 | 0x10000000 | 0x00100000 | 0x00000800 | 0x00040000 | 0x40000000
 _SUBVOLUMES = frozenset({ItemType.CREATE_SUBVOLUME, ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA,
                          ItemType.CREATE_SUBVOLUME_NEW_QUOTA})
 _RECURSIVE = frozenset({ItemType.RECURSIVE_RELABEL_PATH, ItemType.RECURSIVE_SET_XATTR, ItemType.RECURSIVE_SET_ACL,
