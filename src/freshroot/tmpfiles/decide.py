@@ -44,28 +44,12 @@ from freshroot.fs import ops
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.chase import Chased, ChaseFlags, chase
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed, Operation, is_normalized, parent_of
+from freshroot.tmpfiles.decide_attrs import COMPARE, KINDS, Node, NotThere, Unknown, node_of
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.model import Item, ItemType
 
 _CREATE, _REMOVE = Operation.CREATE, Operation.REMOVE
 _EXISTING, _NORMAL = Creation.EXISTING, Creation.NORMAL
-_KINDS = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo",
-          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device", stat.S_IFSOCK: "socket"}
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """What is (or, after an earlier line, would be) at a path."""
-
-    kind: int  # stat.S_IFMT
-    mode: int  # & 0o7777
-    uid: int
-    gid: int
-    target: bytes | None = None  # a symlink's
-    size: int = 0
-    nlink: int = 1
-    new: bool = False  # made by this plan: nothing below it, no xattrs, ACLs or attributes
-
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -74,15 +58,6 @@ class Decision:
     item: Item
     operation: Operation
     changes: tuple[str, ...]
-
-
-class _Unknown(Exception):  # noqa: N818  (control flow: the line cannot be judged without running it)
-    pass
-
-
-class _NotThere(_Unknown):
-    """A file or a loop of symlinks where the path needs a directory: glob(3) matches nothing
-    there, and a d line only says so; other lines fail."""
 
 
 def decide(ctx: Context, operations: Operation) -> list[Decision]:
@@ -97,11 +72,6 @@ def decide(ctx: Context, operations: Operation) -> list[Decision]:
         ctx.visit = None
         ctx.done.clear()  # the engine may run the same context afterwards
     return decider.decisions
-
-
-def _node(st: os.stat_result, target: bytes | None = None) -> Node:
-    return Node(stat.S_IFMT(st.st_mode), st.st_mode & 0o7777, st.st_uid, st.st_gid, target, st.st_size,
-                st.st_nlink)
 
 
 class Decider:
@@ -123,7 +93,7 @@ class Decider:
                 handler = _HANDLERS.get(item.type)
                 if handler is not None:
                     handler(self, item, changes)
-        except _Unknown as e:
+        except Unknown as e:
             if not item.allow_failure:
                 changes.append(f"apply '{item.spec} {self.ctx.shown(item.path)}' ({e})")
         except ItemFailed as e:  # a check the engine itself makes (L?): it would fail the same way
@@ -137,27 +107,27 @@ class Decider:
 
     def look(self, path: str, *, follow: bool = False) -> Node | None:
         """The node at ``path`` (not following a final symlink unless ``follow``); None when
-        missing. _Unknown when the path cannot be walked (unsafe, a file on the way)."""
+        missing. Unknown when the path cannot be walked (unsafe, a file on the way)."""
         known = self._predicted(path)
         if known is not False:
             return known  # type: ignore[return-value]
         try:
             with self._open(path, follow=follow) as c:
                 target = os.fsencode(ops.readlink_fd(c.fd)) if stat.S_ISLNK(c.st.st_mode) else None
-                return _node(c.st, target)
+                return node_of(c.st, target)
         except FileNotFoundError:
             return None
         except UnsafePathError as e:
-            raise _Unknown(str(e)) from e
+            raise Unknown(str(e)) from e
         except OSError as e:
-            kind = _NotThere if e.errno in (errno.ENOTDIR, errno.ELOOP) else _Unknown
+            kind = NotThere if e.errno in (errno.ENOTDIR, errno.ELOOP) else Unknown
             raise kind(f"{self.ctx.shown(path)}: {e.strerror or e}") from e
 
     def _match(self, path: str, *, follow: bool = False) -> Node | None:
         """look() for a glob line's match: what is not there (whatever is in the way) is no match."""
         try:
             return self.look(path, follow=follow)
-        except _NotThere:
+        except NotThere:
             return None
 
     def _predicted(self, path: str) -> Node | bool | None:
@@ -182,7 +152,7 @@ class Decider:
         try:
             with self._open(path, follow=follow) as c:
                 if not stat.S_ISREG(c.st.st_mode):
-                    raise _Unknown(f"{self.ctx.shown(path)} is not a regular file")
+                    raise Unknown(f"{self.ctx.shown(path)} is not a regular file")
                 fd = ops.reopen(c.fd, os.O_RDONLY | os.O_NONBLOCK)
             try:
                 out = b""
@@ -192,7 +162,7 @@ class Decider:
             finally:
                 os.close(fd)
         except (OSError, UnsafePathError) as e:
-            raise _Unknown(f"{self.ctx.shown(path)} cannot be read: {getattr(e, 'strerror', None) or e}") from e
+            raise Unknown(f"{self.ctx.shown(path)} cannot be read: {getattr(e, 'strerror', None) or e}") from e
 
     def _matches(self, item: Item) -> list[str]:
         """The paths a glob-type line acts on: its path when it has no wildcards, else the
@@ -273,7 +243,7 @@ class Decider:
                 if node is None:
                     continue
                 if node.kind == stat.S_IFDIR and not node.new and self._has_entries(path):
-                    raise _Unknown(f"{self.ctx.shown(path)} is a directory that is not empty: removing it fails")
+                    raise Unknown(f"{self.ctx.shown(path)} is a directory that is not empty: removing it fails")
                 changes.append(f"remove {self.ctx.shown(path)}")
                 self.overlay[path] = None
         elif item.type is ItemType.RECURSIVE_REMOVE_PATH:
@@ -290,7 +260,7 @@ class Decider:
             with self._open(path, follow=follow) as c:
                 return bool(ops.listdir_fd(c.fd))
         except (OSError, UnsafePathError) as e:
-            raise _Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
+            raise Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
 
     def _sweep(self, item: Item, path: str, changes: list[str], *, remove_instance: bool) -> None:
         """What the engine's clean walk (remove_recursive) would remove: its own dry run."""
@@ -337,7 +307,7 @@ class Decider:
         """mkdir_parents_item: the missing directories above the path (0755), or with '=' what
         is in the way replaced."""
         if not is_normalized(item.path):
-            raise _Unknown(f"'{self.ctx.shown(item.path)}' is not normalized: the line fails")
+            raise Unknown(f"'{self.ctx.shown(item.path)}' is not normalized: the line fails")
         if item.try_replace:
             self._replace_in_the_way(item, kind, changes)
             return
@@ -359,7 +329,7 @@ class Decider:
             node = self.look(path, follow=not last)
             if last:
                 if kind and node is not None and node.kind != kind:
-                    changes.append(f"remove {self.ctx.shown(path)} (a {_KINDS.get(node.kind, 'node')}, "
+                    changes.append(f"remove {self.ctx.shown(path)} (a {KINDS.get(node.kind, 'node')}, "
                                    f"'{item.spec}' replaces it)")
                     self.overlay[path] = None
                 return
@@ -369,7 +339,7 @@ class Decider:
                 if self.look(path) is not None:  # a dangling symlink: removed, then the directory made
                     changes.append(f"remove {self.ctx.shown(path)} (a dangling symlink)")
             else:
-                changes.append(f"remove {self.ctx.shown(path)} (a {_KINDS.get(node.kind, 'node')}, "
+                changes.append(f"remove {self.ctx.shown(path)} (a {KINDS.get(node.kind, 'node')}, "
                                f"'{item.spec}' replaces it)")
             changes.append(f"create directory {self.ctx.shown(path)} 0755")
             self.overlay[path] = Node(stat.S_IFDIR, 0o755, self._euid, self._egid, new=True)
@@ -382,7 +352,7 @@ class Decider:
             self._made(item, "file", path, stat.S_IFREG, changes, extra=f" with {len(data)} bytes" if data else "")
             return
         if node.kind != stat.S_IFREG:
-            raise _Unknown(f"{self.ctx.shown(path)} exists and is not a regular file: the line fails")
+            raise Unknown(f"{self.ctx.shown(path)} exists and is not a regular file: the line fails")
         if (item.plus or item.type is ItemType.TRUNCATE_FILE) and (node.size != len(data) or (
                 data and not node.new and self._read(path, len(data) + 1) != data)):
             what = f"truncate {self.ctx.shown(path)} and write {len(data)} bytes" if data \
@@ -400,12 +370,12 @@ class Decider:
             shown = self.ctx.shown(path)
             if node.kind in (stat.S_IFDIR, stat.S_IFIFO, stat.S_IFSOCK):
                 # Opened O_WRONLY|O_NONBLOCK: EISDIR, or ENXIO without a reader: the line fails.
-                raise _Unknown(f"{shown} is a {_KINDS[node.kind]}: opening it for writing fails")
+                raise Unknown(f"{shown} is a {KINDS[node.kind]}: opening it for writing fails")
             if data:
                 if item.plus:
                     changes.append(f"append {len(data)} bytes to {shown} (w+: at every apply)")
                 elif node.kind != stat.S_IFREG:
-                    changes.append(f"write {shown} (a {_KINDS.get(node.kind, 'node')}: written at every apply)")
+                    changes.append(f"write {shown} (a {KINDS.get(node.kind, 'node')}: written at every apply)")
                 elif node.new or not self._holds(path, data):
                     changes.append(f"write {shown}")
             self.perms(item, path, node, _EXISTING, changes)
@@ -421,7 +391,7 @@ class Decider:
         self.parents(item, stat.S_IFDIR, changes)
         try:
             node = self.look(item.path)
-        except _NotThere:
+        except NotThere:
             return  # the engine says it "already exists and is not a directory"; nothing changes
         if node is None:
             subvolume = item.type in _SUBVOLUMES and self._subvolumes()
@@ -445,7 +415,7 @@ class Decider:
         kind = {ItemType.CREATE_FIFO: stat.S_IFIFO, ItemType.CREATE_CHAR_DEVICE: stat.S_IFCHR}.get(
             item.type, stat.S_IFBLK)
         self.parents(item, kind, changes)
-        what = _KINDS[kind]
+        what = KINDS[kind]
         node = self.look(item.path)
         extra = f" {item.device[0]}:{item.device[1]}" if item.device and kind != stat.S_IFIFO else ""
         if node is None:
@@ -453,7 +423,7 @@ class Decider:
         elif node.kind == kind:
             self.perms(item, item.path, node, _EXISTING, changes)
         elif item.plus:
-            changes.append(f"replace {self.ctx.shown(item.path)} (a {_KINDS.get(node.kind, 'node')}) with a {what}")
+            changes.append(f"replace {self.ctx.shown(item.path)} (a {KINDS.get(node.kind, 'node')}) with a {what}")
             made = Node(kind, item.mode & 0o7777, self._euid, self._egid, new=True)
             self.overlay[item.path] = made
             self.perms(item, item.path, made, Creation.FORCE, [])
@@ -475,7 +445,7 @@ class Decider:
         elif node.kind == stat.S_IFLNK and node.target == raw:
             self.perms(item, path, node, _EXISTING, changes)
         elif item.plus:
-            changes.append(f"replace {shown} (a {_KINDS.get(node.kind, 'node')}) with a symlink to {target}")
+            changes.append(f"replace {shown} (a {KINDS.get(node.kind, 'node')}) with a symlink to {target}")
             made = Node(stat.S_IFLNK, 0o777, self._euid, self._egid, raw, new=True)
             self.overlay[path] = made
             self.perms(item, path, made, Creation.FORCE, [])
@@ -485,9 +455,9 @@ class Decider:
         source, path = item.argument or "", item.path
         try:  # as the engine opens it: inside the root, not with the SAFE rule
             with chase(source, root_fd=self.ctx.root_fd, flags=ChaseFlags.NOFOLLOW) as c:
-                src = _node(c.st)
+                src = node_of(c.st)
         except OSError as e:
-            raise _Unknown(f"the source {self.ctx.shown(source)}: {e.strerror}: the line fails") from e
+            raise Unknown(f"the source {self.ctx.shown(source)}: {e.strerror}: the line fails") from e
         node = self.look(path)
         shown, shown_source = self.ctx.shown(path), self.ctx.shown(source)
         if node is None:
@@ -498,7 +468,7 @@ class Decider:
             return
         if src.kind == stat.S_IFDIR and not node.new:
             # What copy_tree_at meets at the top (freshroot.tmpfiles.copy._copy_dir).
-            fails = _Unknown(f"{shown} is in the way of the directory {shown_source}: copying fails")
+            fails = Unknown(f"{shown} is in the way of the directory {shown_source}: copying fails")
             if node.kind == stat.S_IFLNK:
                 followed = self.look(path, follow=True)
                 if followed is not None and not (followed.kind == stat.S_IFDIR and not item.plus
@@ -523,7 +493,7 @@ class Decider:
                 with chase(source + rel, root_fd=self.ctx.root_fd, flags=ChaseFlags.NOFOLLOW) as s:
                     names = ops.listdir_fd(s.fd) if stat.S_ISDIR(s.st.st_mode) else []
             except OSError as e:
-                raise _Unknown(f"{self.ctx.shown(source + rel)}: {e.strerror}") from e
+                raise Unknown(f"{self.ctx.shown(source + rel)}: {e.strerror}") from e
             for name in names:
                 here = self.look(f"{path}{rel}/{name}")
                 if here is None:
@@ -535,14 +505,18 @@ class Decider:
     # --- z Z t T a A h H k K: each match (and, for the capitals, everything below it) ----------
 
     def adjust(self, item: Item, changes: list[str]) -> None:
-        compare = _COMPARE[item.type.canonical]
+        canonical = item.type.canonical
+        relabel = canonical in (ItemType.RELABEL_PATH, ItemType.RECURSIVE_RELABEL_PATH)
         recursive = item.type in _RECURSIVE
         for path in self._matches(item):
             node = self._match(path)
             if node is None:
                 continue  # no match: glob(3) finds nothing
             for sub, sub_node, fd in self._below(path, node, recursive):
-                compare(self, item, sub, sub_node, fd, changes)
+                if relabel:
+                    self.perms(item, sub, sub_node, _EXISTING, changes)
+                else:
+                    COMPARE[canonical](self.ctx, item, sub, sub_node, fd, changes)
 
     def _below(self, path: str, node: Node, recursive: bool) -> Iterator[tuple[str, Node, int | None]]:
         """The match and (recursive) everything below it, never following a symlink, each
@@ -553,14 +527,14 @@ class Decider:
         try:
             top = self._open(path, follow=False)
         except (OSError, UnsafePathError) as e:
-            raise _Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
+            raise Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
         todo = [(path, top.detach())]
         try:
             while todo:
                 here, fd = todo.pop(0)
                 try:
                     st = os.fstat(fd)
-                    yield here, self.overlay.get(here) or _node(st), fd
+                    yield here, self.overlay.get(here) or node_of(st), fd
                     if recursive and stat.S_ISDIR(st.st_mode):
                         for name in sorted(ops.listdir_fd(fd)):
                             try:
@@ -574,119 +548,6 @@ class Decider:
                 os.close(fd)
 
 
-def _relabel(d: Decider, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    del fd
-    d.perms(item, path, node, _EXISTING, changes)
-
-
-def _xattrs(d: Decider, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    from freshroot.fs import nodes
-
-    if item.xattrs and node.kind not in (stat.S_IFREG, stat.S_IFDIR):
-        # user.* attributes exist only on files and directories: the kernel refuses (EPERM).
-        raise _Unknown(f"extended attributes cannot be set on the {_KINDS.get(node.kind, 'node')} "
-                       f"{d.ctx.shown(path)}: the line fails")
-    for name, value in item.xattrs:
-        try:
-            current = nodes.get_xattr_fd(fd, name) if fd is not None else None
-        except OSError:
-            current = None
-        if current != value:
-            changes.append(f"set extended attribute {name} of {d.ctx.shown(path)}")
-
-
-def _acls(d: Decider, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    from freshroot.fs import acl
-    from freshroot.tmpfiles import acls
-
-    spec = acls._spec(d.ctx, item)
-    if spec is None or node.kind == stat.S_IFLNK:
-        return
-    shown = d.ctx.shown(path)
-    if fd is None:
-        changes.append(f"set the ACL of {shown}")
-        return
-    try:
-        st = os.fstat(fd)
-        for default in (False, True):
-            if default and (spec.default is None or not stat.S_ISDIR(st.st_mode)):
-                continue
-            if default:
-                new = spec.default
-            elif spec.access_exec is not None:
-                new = acls._cond_exec(fd, st, spec, item.plus)
-            else:
-                new = spec.access
-            if new is None:
-                continue
-            current = acl.get_fd(fd, default=True) if default else acls._current(fd, st)
-            if item.plus:
-                new = (current.merged(new) if current is not None else new).with_mask_if_needed()
-            new = new.with_base(st.st_mode)
-            if current is None or acl.Acl.of(current.entries) != acl.Acl.of(new.entries):
-                changes.append(f"set the {'default' if default else 'access'} ACL of {shown}")
-    except OSError as e:
-        if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS):
-            return  # the engine skips a file system without ACLs
-        raise _Unknown(f"{shown}: {e.strerror}") from e
-
-
-def _attributes(d: Decider, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    import fcntl
-    import struct
-
-    from freshroot.fs import nodes
-    from freshroot.tmpfiles.perms import FS_DIRSYNC_FL
-
-    if not item.attribute_mask:
-        return
-    shown = d.ctx.shown(path)
-    if node.kind not in (stat.S_IFREG, stat.S_IFDIR):
-        raise _Unknown(f"file attributes cannot be set on {shown}: the line fails")
-    value = item.attribute_value & item.attribute_mask
-    if node.kind != stat.S_IFDIR:
-        value &= ~FS_DIRSYNC_FL
-    current = None
-    if fd is not None:
-        try:
-            real = nodes._flags_fd(fd)
-            try:
-                buf = fcntl.ioctl(real, nodes.FS_IOC_GETFLAGS, struct.pack("=I", 0))
-                current = struct.unpack("=I", buf)[0]
-            finally:
-                os.close(real)
-        except OSError as e:
-            if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS, errno.EINVAL):
-                return  # the engine only notes it: nothing changes
-            current = None
-    mask = item.attribute_mask & ~_FIXED_FLAGS
-    if current is None or (current & mask) != (value & mask):
-        changes.append(f"set file attributes 0x{value:08x} of {shown}")
-
-
-def _caps(d: Decider, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    from freshroot.fs import nodes
-    from freshroot.tmpfiles import caps
-
-    if node.kind != stat.S_IFREG:
-        return
-    current = b""
-    if fd is not None:
-        try:
-            current = nodes.get_xattr_fd(fd, "security.capability")
-        except OSError:
-            current = b""
-    start = caps.decode(current) if item.plus else (0, 0, 0)
-    try:
-        effective, permitted, inheritable, rootuid = caps.parse(item.argument or "", start)
-    except caps.CapabilityTextError:
-        return
-    if effective and effective != permitted | inheritable:
-        raise _Unknown("inconsistent effective bits: the line fails")
-    if caps.encode(effective, permitted, inheritable, rootuid) != current:
-        changes.append(f"set capabilities '{item.argument}' of {d.ctx.shown(path)}")
-
-
 def _content(item: Item) -> bytes:
     return item.content or b""
 
@@ -697,22 +558,10 @@ def _link_target(path: str, target: str) -> str:
     return posixpath.normpath(target if target.startswith("/") else posixpath.join(parent_of(path), target))
 
 
-# File attributes the file system sets itself and FS_IOC_SETFLAGS leaves alone (extents, hashed
-# index, inline data, verity, encryption, huge file, casefold): the engine warns that it could
-# not change them and changes nothing, so they are not a decision.
-_FIXED_FLAGS = 0x00080000 | 0x00001000 | 0x10000000 | 0x00100000 | 0x00000800 | 0x00040000 | 0x40000000
 _SUBVOLUMES = frozenset({ItemType.CREATE_SUBVOLUME, ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA,
                          ItemType.CREATE_SUBVOLUME_NEW_QUOTA})
 _RECURSIVE = frozenset({ItemType.RECURSIVE_RELABEL_PATH, ItemType.RECURSIVE_SET_XATTR, ItemType.RECURSIVE_SET_ACL,
                         ItemType.RECURSIVE_SET_ATTRIBUTE, ItemType.RECURSIVE_SET_CAPABILITY})
-_Compare = Callable[[Decider, Item, str, Node, "int | None", list[str]], None]
-_COMPARE: dict[ItemType, _Compare] = {
-    ItemType.RELABEL_PATH: _relabel, ItemType.RECURSIVE_RELABEL_PATH: _relabel,
-    ItemType.SET_XATTR: _xattrs, ItemType.RECURSIVE_SET_XATTR: _xattrs,
-    ItemType.SET_ACL: _acls, ItemType.RECURSIVE_SET_ACL: _acls,
-    ItemType.SET_ATTRIBUTE: _attributes, ItemType.RECURSIVE_SET_ATTRIBUTE: _attributes,
-    ItemType.SET_CAPABILITY: _caps, ItemType.RECURSIVE_SET_CAPABILITY: _caps,
-}
 _HANDLERS: dict[ItemType, Callable[[Decider, Item, list[str]], None]] = {
     ItemType.CREATE_FILE: Decider.file, ItemType.TRUNCATE_FILE: Decider.file,
     ItemType.COPY_FILES: Decider.copy, ItemType.WRITE_FILE: Decider.write,
@@ -723,6 +572,7 @@ _HANDLERS: dict[ItemType, Callable[[Decider, Item, list[str]], None]] = {
     ItemType.CREATE_FIFO: Decider.node, ItemType.CREATE_CHAR_DEVICE: Decider.node,
     ItemType.CREATE_BLOCK_DEVICE: Decider.node,
     ItemType.CREATE_SYMLINK: Decider.symlink,
-    **dict.fromkeys(_COMPARE, Decider.adjust),
+    **dict.fromkeys(COMPARE, Decider.adjust),
+    ItemType.RELABEL_PATH: Decider.adjust, ItemType.RECURSIVE_RELABEL_PATH: Decider.adjust,
     ItemType.ADJUST_MODE: Decider.adjust,
 }
