@@ -148,7 +148,8 @@ def test_write_lines_are_planned_when_the_content_differs(tmp_path: Path) -> Non
                     '"f /srv/a 0644", "w+ /srv/a - - - - more"]\n')
     first = freshroot("plan", "--root", str(root), "--config", str(conf))
     lines = _tmpfiles_lines(first.stdout)
-    assert f"write {root}/srv/w" in lines and f"append 4 bytes to {root}/srv/a (w+: at every apply)" in lines
+    assert f"write {root}/srv/w" in lines
+    assert f"append 4 bytes to {root}/srv/a (w+: at every apply)" in lines
     assert freshroot("apply", "--root", str(root), "--config", str(conf)).returncode == 0
     assert (root / "srv/w").read_text() == "new"
     second = freshroot("plan", "--root", str(root), "--config", str(conf))

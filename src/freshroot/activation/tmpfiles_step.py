@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, OperationError
+from freshroot.errors import OperationError
 from freshroot.plan.action import Action, Context, Step
 
 if TYPE_CHECKING:  # the engine is imported when a plan is made, not when the CLI starts
     from freshroot.tmpfiles.context import Context as TmpContext
     from freshroot.tmpfiles.context import Operation
     from freshroot.tmpfiles.decide import Decision
-    from freshroot.tmpfiles.model import Config
 
 STEP_NAME = "tmpfiles"
 
@@ -39,35 +38,6 @@ def _live_systemd(ctx: Context) -> bool:
     from freshroot.systemd.resetup import live_systemd
 
     return live_systemd(ctx)
-
-
-def _load(ctx: Context, declaration: Table) -> Config:
-    from freshroot.tmpfiles.declaration import check, parse_section
-    from freshroot.tmpfiles.load import API_PREFIXES, LoadOptions, load
-    from freshroot.tmpfiles.messages import Level, stderr_reporter
-
-    rendered = parse_section(declaration.get_table("tmpfiles")).render()
-    problems = check(rendered, root=ctx.root or "/")
-    if problems:  # named at their TOML lines, not at the rendered file's
-        raise ConfigError(problems[0].text, location=problems[0].location)
-    extra = {r.name: r.text for r in rendered}
-    exclude = ("/dev",) if ctx.root in ("", "/") else API_PREFIXES
-    options = LoadOptions(root=ctx.root if ctx.root else "/", exclude_prefixes=exclude)
-    return load(options, stderr_reporter(Level.ERR), extra=extra)
-
-
-def decisions(ctx: Context, declaration: Table) -> tuple[TmpContext, list[Decision]]:
-    """What the engine would change in the root (--create --remove), line by line, in its
-    order; with the engine's context, ready to apply them."""
-    from freshroot.tmpfiles.context import Context as TmpContext
-    from freshroot.tmpfiles.context import Operation, Options
-    from freshroot.tmpfiles.decide import decide
-
-    config = _load(ctx, declaration)
-    if config.invalid:
-        raise OperationError("tmpfiles.d has bad lines (the messages above name them)")
-    tmp = TmpContext(Options(root_fd=ctx.root_fd, root=ctx.root), config)
-    return tmp, decide(tmp, Operation.CREATE | Operation.REMOVE)
 
 
 @dataclass(eq=False)
@@ -122,7 +92,9 @@ def tmpfiles_steps(declaration: Table, deps: Iterable[str]) -> list[Step]:
     def planner(ctx: Context) -> Iterable[Action]:
         if _live_systemd(ctx):
             return []  # systemd applies tmpfiles.d; tmpfiles-resetup re-applies it after apply
-        tmp, found = decisions(ctx, declaration)
+        from freshroot.tmpfiles.planned import decisions
+
+        tmp, found = decisions(ctx.root_fd, ctx.root, declaration)
         session = _Session(tmp, len(found))
         return [ApplyLine(d, session) for d in found]
 
