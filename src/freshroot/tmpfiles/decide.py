@@ -38,6 +38,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
@@ -47,6 +48,10 @@ from freshroot.tmpfiles.context import Context, Creation, ItemFailed, Operation,
 from freshroot.tmpfiles.decide_attrs import COMPARE, KINDS, Node, NotThere, Unknown, node_of
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.model import Item, ItemType
+
+if TYPE_CHECKING:  # the clean walk is imported only when a remove line needs it
+    from freshroot.tmpfiles.clean import Cleaner
+    from freshroot.tmpfiles.clean import Decision as Verdict
 
 _CREATE, _REMOVE = Operation.CREATE, Operation.REMOVE
 _EXISTING, _NORMAL = Creation.EXISTING, Creation.NORMAL
@@ -80,6 +85,7 @@ class Decider:
         self.overlay: dict[str, Node | None] = {}  # path -> what an earlier line leaves there
         self.decisions: list[Decision] = []
         self._accounts: Accounts | None = None
+        self._cleaner: Cleaner | None = None
         self._euid, self._egid = os.geteuid(), os.getegid()
 
     # --- the hook --------------------------------------------------------------------
@@ -265,17 +271,18 @@ class Decider:
     def _sweep(self, item: Item, path: str, changes: list[str], *, remove_instance: bool) -> None:
         """What the engine's clean walk (remove_recursive) would remove: its own dry run."""
         from freshroot.tmpfiles.clean import Cleaner
-        from freshroot.tmpfiles.clean import Decision as Verdict
 
         removed: list[str] = []
         problems: list[str] = []
 
-        def explain(verdict: Verdict) -> None:
+        def explain(verdict: Verdict) -> None:  # the walk's own account of what it removes
             if verdict.action == "remove" and verdict.path not in removed:
                 removed.append(verdict.path)
 
-        cleaner = Cleaner(self.ctx.config, self.ctx.root_fd, root=self.ctx.options.root, dry_run=True,
-                          log=problems.append, explain=explain)
+        if self._cleaner is None:  # one per plan: it indexes the whole configuration
+            self._cleaner = Cleaner(self.ctx.config, self.ctx.root_fd, root=self.ctx.options.root, dry_run=True)
+        cleaner = self._cleaner
+        cleaner.log, cleaner.explain = problems.append, explain
         ok = cleaner.remove_recursive(item, path, remove_instance=remove_instance)
         removed = self._really_removed(removed)
         for p in removed:
