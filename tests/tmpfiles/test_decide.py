@@ -156,3 +156,25 @@ def test_plan_is_exact(case: Case, scratch: Path, monkeypatch: pytest.MonkeyPatc
     finally:
         whole.close()
         planned.close()
+
+
+def test_nothing_to_decide_in_a_users_directory_once_applied(scratch: Path) -> None:
+    """Lines below a directory a user owns: the engine opens that directory with the SAFE
+    walk and makes its nodes with *at() calls in it, never judging the node it made by the
+    SAFE rule; the plan looks at them the same way (it once refused the root-owned symlink
+    in alice's directory and listed the L line at every plan)."""
+    config = ("d /home/a 0700 alice alice -\nL /home/a/current - - - - config\n"
+              "f /home/a/config 0600 alice alice - x\np /home/a/fifo 0600 alice -\n"
+              "d /home/a/sub 0700 root root -\nw /home/a/config - - - - x\n")
+    case = Case("users-directory", config, args=("--create",))
+    conf = scratch / "case.conf"
+    conf.write_text(config)
+    root = _Root(case, scratch / "root", conf)
+    try:
+        first = root.decide()
+        assert [c for d in first for c in d.changes][:2] == [f"create directory {root.path}/home 0755",
+                                                             f"create directory {root.path}/home/a 0700 alice:alice"]
+        assert root.run_all() == 0
+        assert root.decide() == []
+    finally:
+        root.close()

@@ -44,10 +44,21 @@ from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.chase import Chased, ChaseFlags, chase
-from freshroot.tmpfiles.context import Context, Creation, ItemFailed, Operation, is_normalized, parent_of
+from freshroot.tmpfiles.context import (
+    Context,
+    Creation,
+    ItemFailed,
+    Operation,
+    base_name,
+    is_normalized,
+    parent_of,
+)
 from freshroot.tmpfiles.decide_attrs import COMPARE, KINDS, Node, NotThere, Unknown, node_of
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.model import Item, ItemType
+
+# How the engine reaches a line's path (Decider._open).
+ENTRY, FOLLOW, AT, WRITE = "entry", "follow", "at", "write"
 
 if TYPE_CHECKING:  # the clean walk is imported only when a remove line needs it
     from freshroot.tmpfiles.clean import Cleaner
@@ -111,14 +122,15 @@ class Decider:
 
     # --- looking at the root (and at what earlier lines would leave) ------------------
 
-    def look(self, path: str, *, follow: bool = False) -> Node | None:
-        """The node at ``path`` (not following a final symlink unless ``follow``); None when
-        missing. Unknown when the path cannot be walked (unsafe, a file on the way)."""
+    def look(self, path: str, how: str = ENTRY) -> Node | None:
+        """The node at ``path``, reached as the engine reaches it for the line (``how``: see
+        _open); None when missing. Unknown when the path cannot be walked (unsafe), NotThere
+        when something that is not a directory is on the way."""
         known = self._predicted(path)
         if known is not False:
             return known  # type: ignore[return-value]
         try:
-            with self._open(path, follow=follow) as c:
+            with self._open(path, how) as c:
                 target = os.fsencode(ops.readlink_fd(c.fd)) if stat.S_ISLNK(c.st.st_mode) else None
                 return node_of(c.st, target)
         except FileNotFoundError:
@@ -129,10 +141,10 @@ class Decider:
             kind = NotThere if e.errno in (errno.ENOTDIR, errno.ELOOP) else Unknown
             raise kind(f"{self.ctx.shown(path)}: {e.strerror or e}") from e
 
-    def _match(self, path: str, *, follow: bool = False) -> Node | None:
+    def _match(self, path: str, how: str = ENTRY) -> Node | None:
         """look() for a glob line's match: what is not there (whatever is in the way) is no match."""
         try:
-            return self.look(path, follow=follow)
+            return self.look(path, how)
         except NotThere:
             return None
 
@@ -148,15 +160,34 @@ class Decider:
                 return None if node is None or node.new else False
         return False
 
-    def _open(self, path: str, *, follow: bool) -> Chased:
-        if follow:
-            return chase(path, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE)
-        return self.ctx._chase_entry(path)
+    def _open(self, path: str, how: str) -> Chased:
+        """An O_PATH fd of ``path`` as the engine opens it for a line:
 
-    def _read(self, path: str, limit: int, *, follow: bool = False) -> bytes:
+        - ENTRY: chase(SAFE|NOFOLLOW) of the entry itself (path_open_safe: z t a h k);
+        - FOLLOW: chase(SAFE), a final symlink followed (e, the parents of a line);
+        - AT: the parent chased with SAFE, the name looked at in it, not followed and not judged
+          by the SAFE rule (open_parent and *at() calls: f d p c b L C r);
+        - WRITE: as AT, but a symlink followed inside the root (what w writes to).
+        """
+        if how == ENTRY:
+            return self.ctx._chase_entry(path)
+        if how == FOLLOW:
+            return chase(path, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE)
+        with self.ctx.safe_dir(parent_of(path)) as parent:
+            name = base_name(path)
+            fd = ops.open_path_at(parent.fd, name)
+            st = os.fstat(fd)
+            if how == WRITE and stat.S_ISLNK(st.st_mode):
+                target = ops.readlink_fd(fd)
+                os.close(fd)
+                where = target if target.startswith("/") else f"{parent.path.rstrip('/')}/{target}"
+                return chase(where, root_fd=self.ctx.root_fd)
+            return Chased(fd, path, "", st)
+
+    def _read(self, path: str, limit: int, how: str = AT) -> bytes:
         """Up to ``limit`` bytes of the regular file at ``path`` (never blocking)."""
         try:
-            with self._open(path, follow=follow) as c:
+            with self._open(path, how) as c:
                 if not stat.S_ISREG(c.st.st_mode):
                     raise Unknown(f"{self.ctx.shown(path)} is not a regular file")
                 fd = ops.reopen(c.fd, os.O_RDONLY | os.O_NONBLOCK)
@@ -245,7 +276,7 @@ class Decider:
     def _remove(self, item: Item, changes: list[str]) -> None:
         if item.type is ItemType.REMOVE_PATH:
             for path in self._matches(item):
-                node = self._match(path)
+                node = self._match(path, AT)
                 if node is None:
                     continue
                 if node.kind == stat.S_IFDIR and not node.new and self._has_entries(path):
@@ -254,16 +285,16 @@ class Decider:
                 self.overlay[path] = None
         elif item.type is ItemType.RECURSIVE_REMOVE_PATH:
             for path in self._matches(item):
-                if self._match(path) is not None:
+                if self._match(path, AT) is not None:
                     self._sweep(item, path, changes, remove_instance=True)
         elif item.type is ItemType.TRUNCATE_DIRECTORY:
-            node = self._match(item.path)
+            node = self._match(item.path, AT)
             if node is not None and not node.new:
                 self._sweep(item, item.path, changes, remove_instance=False)
 
-    def _has_entries(self, path: str, *, follow: bool = False) -> bool:
+    def _has_entries(self, path: str, how: str = AT) -> bool:
         try:
-            with self._open(path, follow=follow) as c:
+            with self._open(path, how) as c:
                 return bool(ops.listdir_fd(c.fd))
         except (OSError, UnsafePathError) as e:
             raise Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
@@ -296,11 +327,11 @@ class Decider:
         walk keeps anything in it (a line of its own, an x line, a mount point, a device)."""
         gone = set(removed)
         for path in sorted(removed, key=lambda p: p.count("/"), reverse=True):
-            node = self.look(path)
+            node = self.look(path, AT)
             if node is None or node.kind != stat.S_IFDIR or node.new:
                 continue
             try:
-                with self._open(path, follow=False) as c:
+                with self._open(path, AT) as c:
                     names = ops.listdir_fd(c.fd)
             except (OSError, UnsafePathError):
                 continue
@@ -320,7 +351,7 @@ class Decider:
             return
         missing: list[str] = []
         above = parent_of(item.path)
-        while above != "/" and self.look(above, follow=True) is None:
+        while above != "/" and self.look(above, FOLLOW) is None:
             missing.append(above)
             above = parent_of(above)
         for path in reversed(missing):
@@ -333,7 +364,7 @@ class Decider:
         for i, name in enumerate(names):
             path = f"{path}/{name}"
             last = i == len(names) - 1
-            node = self.look(path, follow=not last)
+            node = self.look(path, AT if last else FOLLOW)
             if last:
                 if kind and node is not None and node.kind != kind:
                     changes.append(f"remove {self.ctx.shown(path)} (a {KINDS.get(node.kind, 'node')}, "
@@ -343,7 +374,7 @@ class Decider:
             if node is not None and node.kind == stat.S_IFDIR:
                 continue
             if node is None:
-                if self.look(path) is not None:  # a dangling symlink: removed, then the directory made
+                if self.look(path, AT) is not None:  # a dangling symlink: removed, then the directory made
                     changes.append(f"remove {self.ctx.shown(path)} (a dangling symlink)")
             else:
                 changes.append(f"remove {self.ctx.shown(path)} (a {KINDS.get(node.kind, 'node')}, "
@@ -354,7 +385,7 @@ class Decider:
     def file(self, item: Item, changes: list[str]) -> None:
         self.parents(item, stat.S_IFREG, changes)
         path, data = item.path, _content(item)
-        node = self.look(path)
+        node = self.look(path, AT)
         if node is None:
             self._made(item, "file", path, stat.S_IFREG, changes, extra=f" with {len(data)} bytes" if data else "")
             return
@@ -371,7 +402,7 @@ class Decider:
     def write(self, item: Item, changes: list[str]) -> None:
         data = _content(item)
         for path in self._matches(item):
-            node = self._match(path, follow=True)
+            node = self._match(path, WRITE)
             if node is None:
                 continue  # "Not writing missing file"
             shown = self.ctx.shown(path)
@@ -390,14 +421,14 @@ class Decider:
     def _holds(self, path: str, data: bytes) -> bool:
         """Whether writing ``data`` at the start of the file would leave it as it is."""
         if path.startswith(("/proc/", "/sys/")):  # a value, read back as the kernel prints it
-            current = self._read(path, len(data) + 2, follow=True)
+            current = self._read(path, len(data) + 2, WRITE)
             return current.rstrip(b"\n") == data.rstrip(b"\n")
-        return self._read(path, len(data), follow=True) == data
+        return self._read(path, len(data), WRITE) == data
 
     def directory(self, item: Item, changes: list[str]) -> None:
         self.parents(item, stat.S_IFDIR, changes)
         try:
-            node = self.look(item.path)
+            node = self.look(item.path, AT)
         except NotThere:
             return  # the engine says it "already exists and is not a directory"; nothing changes
         if node is None:
@@ -414,7 +445,7 @@ class Decider:
 
     def empty(self, item: Item, changes: list[str]) -> None:
         for path in self._matches(item):
-            node = self._match(path, follow=True)
+            node = self._match(path, FOLLOW)
             if node is not None and node.kind == stat.S_IFDIR:
                 self.perms(item, path, node, _EXISTING, changes)
 
@@ -423,7 +454,7 @@ class Decider:
             item.type, stat.S_IFBLK)
         self.parents(item, kind, changes)
         what = KINDS[kind]
-        node = self.look(item.path)
+        node = self.look(item.path, AT)
         extra = f" {item.device[0]}:{item.device[1]}" if item.device and kind != stat.S_IFIFO else ""
         if node is None:
             self._made(item, what, item.path, kind, changes, extra=extra)
@@ -445,7 +476,7 @@ class Decider:
             if predicted is None or (predicted is False and not _target_exists(self.ctx, path, target)):
                 return  # L?: the target is not there, the line is skipped
         raw = os.fsencode(target)
-        node = self.look(path)
+        node = self.look(path, AT)
         shown = self.ctx.shown(path)
         if node is None:
             self._made(item, "symlink", path, stat.S_IFLNK, changes, target=raw, extra=f" -> {target}")
@@ -465,7 +496,7 @@ class Decider:
                 src = node_of(c.st)
         except OSError as e:
             raise Unknown(f"the source {self.ctx.shown(source)}: {e.strerror}: the line fails") from e
-        node = self.look(path)
+        node = self.look(path, AT)
         shown, shown_source = self.ctx.shown(path), self.ctx.shown(source)
         if node is None:
             changes.append(f"copy {shown_source} to {shown}")
@@ -477,9 +508,9 @@ class Decider:
             # What copy_tree_at meets at the top (freshroot.tmpfiles.copy._copy_dir).
             fails = Unknown(f"{shown} is in the way of the directory {shown_source}: copying fails")
             if node.kind == stat.S_IFLNK:
-                followed = self.look(path, follow=True)
+                followed = self.look(path, WRITE)
                 if followed is not None and not (followed.kind == stat.S_IFDIR and not item.plus
-                                                 and self._has_entries(path, follow=True)):
+                                                 and self._has_entries(path, WRITE)):
                     raise fails
             elif node.kind != stat.S_IFDIR:
                 raise fails
@@ -502,7 +533,7 @@ class Decider:
             except OSError as e:
                 raise Unknown(f"{self.ctx.shown(source + rel)}: {e.strerror}") from e
             for name in names:
-                here = self.look(f"{path}{rel}/{name}")
+                here = self.look(f"{path}{rel}/{name}", AT)
                 if here is None:
                     return True
                 if here.kind == stat.S_IFDIR:
@@ -532,7 +563,7 @@ class Decider:
             yield path, node, None
             return
         try:
-            top = self._open(path, follow=False)
+            top = self._open(path, ENTRY)
         except (OSError, UnsafePathError) as e:
             raise Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
         todo = [(path, top.detach())]
