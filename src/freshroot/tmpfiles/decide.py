@@ -56,6 +56,7 @@ from freshroot.tmpfiles.context import (
 from freshroot.tmpfiles.decide_attrs import COMPARE, KINDS, Node, NotThere, Unknown, node_of
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.model import Item, ItemType
+from freshroot.tmpfiles.perms import _hardlinks_protected, mask_perms
 
 # How the engine reaches a line's path (Decider._open).
 ENTRY, FOLLOW, AT, WRITE = "entry", "follow", "at", "write"
@@ -80,6 +81,8 @@ def decide(ctx: Context, operations: Operation) -> list[Decision]:
     """Walk the phases as the engine would, changing nothing; return the decisions."""
     from freshroot.tmpfiles.executor import run_phases
 
+    if operations & _REMOVE and not any(i.type in _REMOVING for g in ctx.config.all_groups() for i in g.items):
+        operations &= ~_REMOVE  # only r, R and D act in the remove phase: no need to walk it
     decider = Decider(ctx)
     ctx.visit = decider.visit
     try:
@@ -104,9 +107,10 @@ class Decider:
     def visit(self, item: Item, operation: Operation) -> bool:
         changes: list[str] = []
         try:
-            if operation & _REMOVE:
+            # Identity first: enum.Flag's operators run Python code (see executor.CREATE).
+            if operation is not _CREATE and operation & _REMOVE:
                 self._remove(item, changes)
-            if operation & _CREATE:
+            if operation is _CREATE or operation & _CREATE:
                 handler = _HANDLERS.get(item.type)
                 if handler is not None:
                     handler(self, item, changes)
@@ -171,8 +175,8 @@ class Decider:
         """
         if how == ENTRY:
             return self.ctx._chase_entry(path)
-        if how == FOLLOW:
-            return chase(path, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE)
+        if how == FOLLOW:  # chase(SAFE), remembered when it is a directory
+            return self.ctx.safe_dir(path)
         with self.ctx.safe_dir(parent_of(path)) as parent:
             name = base_name(path)
             fd = ops.open_path_at(parent.fd, name)
@@ -245,8 +249,6 @@ class Decider:
     def perms(self, item: Item, path: str, node: Node, creation: Creation, changes: list[str]) -> Node:
         if not item.mode_set and item.uid is None and item.gid is None:
             return node
-        from freshroot.tmpfiles.perms import _hardlinks_protected, mask_perms
-
         shown = self.ctx.shown(path)
         if node.nlink > 1 and node.kind != stat.S_IFDIR and not _hardlinks_protected():
             if not item.allow_failure:
@@ -266,9 +268,9 @@ class Decider:
             changes.append(f"set mode of {shown} to {mode:04o}")
         if node.kind == stat.S_IFLNK:
             mode = node.mode
-        new = replace(node, uid=uid, gid=gid, mode=mode)
-        if new != node:
-            self.overlay[path] = new
+        if (uid, gid, mode) == (node.uid, node.gid, node.mode):
+            return node
+        new = self.overlay[path] = replace(node, uid=uid, gid=gid, mode=mode)
         return new
 
     # --- the remove phase (r, R, D) -----------------------------------------------------
@@ -596,6 +598,7 @@ def _link_target(path: str, target: str) -> str:
     return posixpath.normpath(target if target.startswith("/") else posixpath.join(parent_of(path), target))
 
 
+_REMOVING = frozenset({ItemType.REMOVE_PATH, ItemType.RECURSIVE_REMOVE_PATH, ItemType.TRUNCATE_DIRECTORY})
 _SUBVOLUMES = frozenset({ItemType.CREATE_SUBVOLUME, ItemType.CREATE_SUBVOLUME_INHERIT_QUOTA,
                          ItemType.CREATE_SUBVOLUME_NEW_QUOTA})
 _RECURSIVE = frozenset({ItemType.RECURSIVE_RELABEL_PATH, ItemType.RECURSIVE_SET_XATTR, ItemType.RECURSIVE_SET_ACL,
