@@ -178,3 +178,28 @@ def test_nothing_to_decide_in_a_users_directory_once_applied(scratch: Path) -> N
         assert root.decide() == []
     finally:
         root.close()
+
+
+def test_recursive_lines_hold_one_directory_per_level(scratch: Path) -> None:
+    """Z over a wide tree is decided within a small fd budget (the walk once held an fd for
+    every entry still to visit)."""
+    import resource
+
+    config = "Z /wide 0700 - -\n"
+    case = Case("wide-Z", config, args=("--create",))
+    conf = scratch / "case.conf"
+    conf.write_text(config)
+    root = _Root(case, scratch / "root", conf)
+    for i in range(20):
+        sub = root.path / "wide" / f"d{i}"
+        sub.mkdir(parents=True)
+        for j in range(50):
+            (sub / f"f{j}").write_text("")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(100, hard), hard))
+    try:
+        decisions = root.decide()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        root.close()
+    assert len([c for d in decisions for c in d.changes]) == 1 + 20 + 20 * 50  # every entry's mode

@@ -568,24 +568,35 @@ class Decider:
             top = self._open(path, ENTRY)
         except (OSError, UnsafePathError) as e:
             raise Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
-        todo = [(path, top.detach())]
+        # Depth first, one open directory per level below the match (as the engine's item_do
+        # holds them), never one fd per pending entry.
+        stack: list[tuple[int, str, Iterator[str]]] = []
+        here, fd = path, top.detach()
         try:
-            while todo:
-                here, fd = todo.pop(0)
-                try:
-                    st = os.fstat(fd)
-                    yield here, self.overlay.get(here) or node_of(st), fd
-                    if recursive and stat.S_ISDIR(st.st_mode):
-                        for name in sorted(ops.listdir_fd(fd)):
-                            try:
-                                todo.append((f"{here.rstrip('/')}/{name}", ops.open_path_at(fd, name)))
-                            except FileNotFoundError:
-                                continue
-                finally:
+            while fd >= 0:
+                st = os.fstat(fd)
+                yield here, self.overlay.get(here) or node_of(st), fd
+                if recursive and stat.S_ISDIR(st.st_mode):
+                    stack.append((fd, here, iter(sorted(ops.listdir_fd(fd)))))
+                else:
                     os.close(fd)
+                fd = -1
+                while stack and fd < 0:
+                    dfd, dpath, names = stack[-1]
+                    name = next(names, None)
+                    if name is None:
+                        os.close(stack.pop()[0])
+                        continue
+                    try:
+                        fd = ops.open_path_at(dfd, name)
+                    except FileNotFoundError:
+                        continue
+                    here = f"{dpath.rstrip('/')}/{name}"
         finally:
-            for _, fd in todo:
+            if fd >= 0:
                 os.close(fd)
+            for dfd, _, _ in stack:
+                os.close(dfd)
 
 
 def _content(item: Item) -> bytes:
