@@ -36,7 +36,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -53,7 +53,7 @@ from freshroot.tmpfiles.context import (
     is_normalized,
     parent_of,
 )
-from freshroot.tmpfiles.decide_attrs import COMPARE, KINDS, Node, NotThere, Unknown, node_of
+from freshroot.tmpfiles.decide_attrs import COMPARE, KINDS, Node, NotThere, Unknown, node_of, walk_below
 from freshroot.tmpfiles.globs import GlobIndex, is_glob
 from freshroot.tmpfiles.model import Item, ItemType
 from freshroot.tmpfiles.perms import _hardlinks_protected, mask_perms
@@ -552,51 +552,11 @@ class Decider:
             node = self._match(path)
             if node is None:
                 continue  # no match: glob(3) finds nothing
-            for sub, sub_node, fd in self._below(path, node, recursive):
+            for sub, sub_node, fd in walk_below(self.ctx, self.overlay, path, node, recursive=recursive):
                 if relabel:
                     self.perms(item, sub, sub_node, _EXISTING, changes)
                 else:
                     COMPARE[canonical](self.ctx, item, sub, sub_node, fd, changes)
-
-    def _below(self, path: str, node: Node, recursive: bool) -> Iterator[tuple[str, Node, int | None]]:
-        """The match and (recursive) everything below it, never following a symlink, each
-        with an O_PATH fd (None for what this plan makes)."""
-        if node.new:
-            yield path, node, None
-            return
-        try:
-            top = self._open(path, ENTRY)
-        except (OSError, UnsafePathError) as e:
-            raise Unknown(f"{self.ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
-        # Depth first, one open directory per level below the match (as the engine's item_do
-        # holds them), never one fd per pending entry.
-        stack: list[tuple[int, str, Iterator[str]]] = []
-        here, fd = path, top.detach()
-        try:
-            while fd >= 0:
-                st = os.fstat(fd)
-                yield here, self.overlay.get(here) or node_of(st), fd
-                if recursive and stat.S_ISDIR(st.st_mode):
-                    stack.append((fd, here, iter(sorted(ops.listdir_fd(fd)))))
-                else:
-                    os.close(fd)
-                fd = -1
-                while stack and fd < 0:
-                    dfd, dpath, names = stack[-1]
-                    name = next(names, None)
-                    if name is None:
-                        os.close(stack.pop()[0])
-                        continue
-                    try:
-                        fd = ops.open_path_at(dfd, name)
-                    except FileNotFoundError:
-                        continue
-                    here = f"{dpath.rstrip('/')}/{name}"
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            for dfd, _, _ in stack:
-                os.close(dfd)
 
 
 def _content(item: Item) -> bytes:

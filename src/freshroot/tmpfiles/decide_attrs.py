@@ -1,5 +1,6 @@
 """Facts for the plan's tmpfiles decisions (freshroot.tmpfiles.decide): what is at a path, and
-what the lines that adjust an existing node (t T a A h H k K) would change on it, compared
+what the lines that adjust an existing node (t T a A h H k K) would change on it (and the
+walk below a match for the recursive ones), compared
 the way the engine's own functions (perms, acls, caps) would set it.
 """
 
@@ -8,9 +9,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from freshroot.errors import UnsafePathError
+from freshroot.fs import ops
 from freshroot.tmpfiles.context import Context
 from freshroot.tmpfiles.model import Item, ItemType
 
@@ -44,6 +47,48 @@ class Unknown(Exception):  # noqa: N818  (control flow: the line cannot be judge
 class NotThere(Unknown):
     """A file or a loop of symlinks where the path needs a directory: glob(3) matches nothing
     there, and a d line only says so; other lines fail."""
+
+
+def walk_below(ctx: Context, overlay: Mapping[str, Node | None], path: str, node: Node, *,
+               recursive: bool) -> Iterator[tuple[str, Node, int | None]]:
+    """The match and (recursive) everything below it, never following a symlink, each
+    with an O_PATH fd (None for what this plan makes)."""
+    if node.new:
+        yield path, node, None
+        return
+    try:
+        top = ctx._chase_entry(path)  # as path_open_safe: SAFE|NOFOLLOW
+    except (OSError, UnsafePathError) as e:
+        raise Unknown(f"{ctx.shown(path)}: {getattr(e, 'strerror', None) or e}") from e
+    # Depth first, one open directory per level below the match (as the engine's item_do
+    # holds them), never one fd per pending entry.
+    stack: list[tuple[int, str, Iterator[str]]] = []
+    here, fd = path, top.detach()
+    try:
+        while fd >= 0:
+            st = os.fstat(fd)
+            yield here, overlay.get(here) or node_of(st), fd
+            if recursive and stat.S_ISDIR(st.st_mode):
+                stack.append((fd, here, iter(sorted(ops.listdir_fd(fd)))))
+            else:
+                os.close(fd)
+            fd = -1
+            while stack and fd < 0:
+                dfd, dpath, names = stack[-1]
+                name = next(names, None)
+                if name is None:
+                    os.close(stack.pop()[0])
+                    continue
+                try:
+                    fd = ops.open_path_at(dfd, name)
+                except FileNotFoundError:
+                    continue
+                here = f"{dpath.rstrip('/')}/{name}"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        for dfd, _, _ in stack:
+            os.close(dfd)
 
 
 def xattrs(ctx: Context, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
