@@ -36,13 +36,35 @@ def test_offline_root_is_left_to_its_next_boot(tmp_path: Path) -> None:
         os.close(fd)
 
 
-def test_live_root_restarts_and_reloads_when_unit_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_live_root_restarts_only_when_tmpfiles_would_change(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The restart is planned, and says what it changes, when the unit is missing, the rendered
+    rules are not in /run/tmpfiles.d yet, or the engine would change something; else nothing."""
     monkeypatch.setattr(resetup, "live_systemd", lambda ctx: True)
     monkeypatch.setattr(resetup, "GENERATED", str(tmp_path / "missing.service"))
-    step = resetup_steps(table({"tmpfiles": {}}), [])[0]
-    actions = list(step.planner(Context(-1, "/")))
-    assert actions == [RestartResetup(reload=True)]
-    assert "daemon-reload" not in actions[0].describe()  # said in words
-    assert actions[0].describe().startswith("reload systemd")
-    (tmp_path / "missing.service").write_text("")
-    assert list(step.planner(Context(-1, "/"))) == [RestartResetup(reload=False)]
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\n")
+    step = resetup_steps(table({"tmpfiles": {"rules": ["d /srv/app 0750 root root -"]}}), [])[0]
+    fd = os.open(root, os.O_PATH)
+    try:
+        ctx = Context(fd, str(root))
+        actions = list(step.planner(ctx))
+        assert actions == [RestartResetup(reload=True, changes=(f"create directory {root}/srv 0755",
+                                                                f"create directory {root}/srv/app 0750 root:root"),
+                                          rewrite=("/run/tmpfiles.d/00-freshroot.conf",))]
+        assert "daemon-reload" not in actions[0].describe()  # said in words
+        assert actions[0].describe().startswith("reload systemd")
+        # What the unit does: render the rules, apply them.
+        (tmp_path / "missing.service").write_text("")
+        (root / "run/tmpfiles.d").mkdir(parents=True)
+        (root / "run/tmpfiles.d/00-freshroot.conf").write_text("d /srv/app 0750 root root -\n")
+        (root / "srv/app").mkdir(parents=True)
+        os.chmod(root / "srv/app", 0o750)
+        (root / "srv/app/data").write_text("whatever the service keeps")
+        assert list(step.planner(ctx)) == []
+        os.chmod(root / "srv/app", 0o755)
+        drifted = RestartResetup(reload=False, changes=(f"set mode of {root}/srv/app to 0750",))
+        assert list(step.planner(ctx)) == [drifted]
+    finally:
+        os.close(fd)

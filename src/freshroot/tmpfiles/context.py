@@ -88,6 +88,9 @@ class Context:
     # The parent directory mkdir_parents_item just chased with SAFE, for open_parent to reuse.
     parent_hint: tuple[str, Chased] | None = None
     verbose: bool = field(init=False, default=False)
+    # Set by freshroot.tmpfiles.decide: the phases then only call it for each (item,
+    # operation) they would process, in the engine's order, and change nothing.
+    visit: Callable[[Item, Operation], bool] | None = None
     # Directories already walked with SAFE in this phase, by the path that named them (with
     # the directories above them that the walk went through): most lines share their parent,
     # or its parent, with the line before. Dropped whenever anything is removed, replaced or

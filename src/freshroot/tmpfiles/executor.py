@@ -62,6 +62,8 @@ def process_item(ctx: Context, item: Item, operation: Operation) -> bool:
         return True
     else:
         ctx.done[id(item)] = done | operation
+    if ctx.visit is not None:
+        return ctx.visit(item, operation)
     if operation is CREATE:
         return _create(ctx, item)
     return _process_all(ctx, item, operation)
