@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "freshroot.tmpfiles.commands",
     "freshroot.image.commands",
     "freshroot.systemd.commands",
+    "freshroot.root.commands",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -22,6 +22,7 @@ from freshroot.activation.users import ids_dir, parse_groups, parse_users, users
 from freshroot.config.table import Table
 from freshroot.persist.steps import build_steps as persist_steps
 from freshroot.plan.action import Step
+from freshroot.root.setup import root_steps
 from freshroot.systemd.resetup import resetup_steps
 
 BUILTINS = ("specialfs", "users", "groups", "persist", "etc", "binsh", "usrbinenv", "tmpfiles")
@@ -41,6 +42,7 @@ def build_plan(declaration: Table) -> list[Step]:
     ]
     # The tmpfiles create phase, once owners exist and persisted paths are in place.
     steps += tmpfiles_steps(declaration, [s.name for s in steps if s.name in ("users", "groups", "persist", "etc")])
+    steps += root_steps(declaration)  # [root]: the settings the initrd reads at the next boot
     names = {s.name for s in steps} | set(BUILTINS)  # reserved even when a builtin has nothing to do
     steps += [snippet_step(s) for s in parse_snippets(declaration.get_table("activation"), names)]
     # Last: tmpfiles.d applied again once everything it may refer to is in place.

@@ -39,6 +39,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("portable", "images.md", "portable service images", "freshroot.image.model:parse_portable"),
     Section("tmpfiles", "tmpfiles.md", "tmpfiles.d rules applied at boot",
             "freshroot.tmpfiles.declaration:check_declaration"),
+    Section("root", "root-wipe.md", "how the root is wiped at every boot", "freshroot.root.model:check"),
 )
 BY_NAME = {s.name: s for s in SECTIONS}
 
