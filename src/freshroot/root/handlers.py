@@ -36,8 +36,8 @@ class OldRoot:
 def _declared(args: argparse.Namespace, root_fd: int) -> tuple[RootWipe, RootVolume]:
     declaration = load_declaration(root_fd, args.config, root=args.root)
     root = parse_root(declaration)
-    if not root.wipes:
-        raise UsageError("the declaration has no [root] wipe = \"btrfs\": there are no old roots to look at")
+    if root.wipe != "btrfs":
+        raise UsageError(f"[root] wipe = \"{root.wipe}\": only wipe = \"btrfs\" keeps old roots to look at")
     return root, root_volume(root_fd, args.root)
 
 
@@ -153,8 +153,8 @@ def rescue(args: argparse.Namespace) -> int:
     try:
         declaration = load_declaration(root_fd, args.config, root=args.root)
         root = parse_root(declaration)
-        if not root.wipes:
-            raise UsageError("the declaration has no [root] wipe = \"btrfs\": there are no old roots to rescue from")
+        if root.wipe != "btrfs":
+            raise UsageError(f"[root] wipe = \"{root.wipe}\": only wipe = \"btrfs\" keeps old roots to rescue from")
         volume = root_volume(root_fd, args.root)
         storages = [s.path for s in parse_persist(declaration, None).storages]
         with top_level(volume) as (top, _where):

@@ -1,8 +1,10 @@
 """``[root]``: the declaration of how the root is wiped at every boot, parsed and checked.
 
-``wipe = "btrfs"`` is the only wipe freshroot performs itself (``none``, the default, leaves
-the wipe to something else: a tmpfs root, ``snapshot=on``). ``overlay`` and ``tmpfs`` are
-refused with a message saying so rather than accepted and silently not done.
+``wipe = "btrfs"`` (a fresh snapshot of a blank subvolume, yesterday's root kept) and
+``wipe = "overlay"`` (the installed root as the read-only lower layer of an overlayfs with a
+tmpfs upper) are done by freshroot's initrd scripts; ``none``, the default, leaves the wipe to
+something else (a tmpfs root, ``snapshot=on``). ``tmpfs`` is refused with a message saying so
+rather than accepted and silently not done.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 from freshroot.config.table import Table
 
 KEYS = frozenset({"wipe", "keep", "subvolume", "blank", "old-roots"})
-WIPES = ("none", "btrfs")
-NOT_YET = {"overlay": "an overlayfs root", "tmpfs": "a tmpfs root"}
+WIPES = ("none", "btrfs", "overlay")
+NOT_YET = {"tmpfs": "a tmpfs root with /usr from the disk"}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"([0-9]+)\s*([smhdw])")
 # A subvolume path below the btrfs top level: plain names, no "." or ".." steps.
@@ -23,7 +25,7 @@ _NAME = re.compile(r"[A-Za-z0-9@_+:.-]+")
 
 @dataclass(frozen=True, slots=True)
 class RootWipe:
-    wipe: str  # "none" or "btrfs"
+    wipe: str  # "none", "btrfs" or "overlay"
     subvolume: str = "root"  # the root subvolume (rootflags=subvol=...), from the top level
     blank: str = "blank"  # the read-only snapshot every boot's root is made from
     old_roots: str = "old_roots"  # where yesterday's roots are kept, named by date
@@ -75,7 +77,7 @@ def parse_root(declaration: Table) -> RootWipe:
     assert wipe is not None
     if wipe in NOT_YET:
         raise t.error(f"{t.name('wipe')} = {wipe!r} ({NOT_YET[wipe]}) is not implemented yet",
-                      "wipe", hint='use "btrfs" (a btrfs root subvolume) or "none" (docs/root-wipe.md)')
+                      "wipe", hint='use "btrfs" (a btrfs root subvolume), "overlay" or "none" (docs/root-wipe.md)')
     if wipe not in WIPES:
         raise t.error(f"{t.name('wipe')} must be one of {', '.join(WIPES)}, not {wipe!r}", "wipe")
     keep_count: int | None = None

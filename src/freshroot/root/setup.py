@@ -27,7 +27,8 @@ from freshroot.run import run
 
 CONF = "/etc/freshroot/root-wipe.conf"
 HOOK = "/etc/initramfs-tools/hooks/freshroot-root"
-SCRIPT = "/etc/initramfs-tools/scripts/local-premount/freshroot-root"
+SCRIPT = "/etc/initramfs-tools/scripts/local-premount/freshroot-root"  # wipe = "btrfs"
+BOTTOM = "/etc/initramfs-tools/scripts/local-bottom/freshroot-root"  # wipe = "overlay"
 UPDATE_INITRAMFS = "/usr/sbin/update-initramfs"
 
 
@@ -77,8 +78,8 @@ def declared(declaration: Table, root_fd: int, display: str) -> tuple[RootWipe, 
         if bad:
             section = declaration.get_table("root")
             raise ConfigError(
-                f"[root] wipe = \"btrfs\" would wipe the storage {', '.join(bad)} with the root: it is not a file "
-                f"system of its own in {display}/etc/fstab", location=section.location("wipe"),
+                f"[root] wipe = \"{root.wipe}\" would wipe the storage {', '.join(bad)} with the root: it is not a "
+                f"file system of its own in {display}/etc/fstab", location=section.location("wipe"),
                 hint="give the storage its own file system or btrfs subvolume, mounted by /etc/fstab "
                      "(docs/root-wipe.md)")
     return root, conf_text(root, storages)
@@ -103,7 +104,10 @@ def file_actions(root_fd: int, conf: str, root: RootWipe) -> list[WriteFile]:
     """What differs from the declared settings file and, for a wipe, the initrd files."""
     wanted = [WriteFile(CONF, conf.encode(), 0o644)]
     if root.wipes:
-        wanted += [WriteFile(HOOK, asset("hook"), 0o755), WriteFile(SCRIPT, asset("local-premount"), 0o755)]
+        # Both scripts: each does nothing unless the settings name its wipe, so a change of
+        # wipe needs no new initrd.
+        wanted += [WriteFile(HOOK, asset("hook"), 0o755), WriteFile(SCRIPT, asset("local-premount"), 0o755),
+                   WriteFile(BOTTOM, asset("local-bottom"), 0o755)]
     return [w for w in wanted if read_file(root_fd, w.path) != w.data]
 
 
@@ -115,7 +119,7 @@ def root_steps(declaration: Table) -> list[Step]:
 
     def planner(ctx: Context) -> list[Action]:
         root, conf = declared(declaration, ctx.root_fd, ctx.display("").rstrip("/"))
-        if root.wipes and read_file(ctx.root_fd, SCRIPT) is None:
+        if root.wipes and read_file(ctx.root_fd, SCRIPT if root.wipe == "btrfs" else BOTTOM) is None:
             raise OperationError(f"the initrd of {ctx.display('/')} does not wipe the root yet: run `freshroot "
                                  "install` (it installs the initrd script, rebuilds the initrd and makes the blank)")
         return [a for a in file_actions(ctx.root_fd, conf, root) if a.path == CONF]
@@ -167,7 +171,7 @@ def declared_for_install(declaration: Table, root_fd: int, target: str, *, tree:
         root = parse_root(declaration)
         return Wipe(root, conf_text(root, [s.path for s in parse_persist(declaration, None).storages]), tree)
     root, conf = declared(declaration, root_fd, "" if target == "/" else target.rstrip("/"))
-    volume = root_volume(root_fd, target) if root.wipes else None
+    volume = root_volume(root_fd, target) if root.wipe == "btrfs" else None
     if volume is not None and volume.subvolume != root.subvolume:
         raise OperationError(f"{target} is the btrfs subvolume {volume.subvolume!r}, but [root] subvolume is "
                              f"{root.subvolume!r}: set subvolume = {volume.subvolume!r}")
@@ -196,6 +200,8 @@ def install_root(wipe: Wipe | None, target: str, done: list[str]) -> None:
     if wipe.tree and root.wipes:
         done.append("[root]: the initrd and the blank snapshot are made on the machine itself: run "
                     "`freshroot install` there once it has booted")
+    if root.wipe == "overlay" and not wipe.tree and any(a.path != CONF for a in actions):
+        done.append(rebuild_initrd(target))
     if volume is None:
         return
     with top_level(volume) as (_top, where):
