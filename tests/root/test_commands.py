@@ -241,3 +241,14 @@ def test_apply_step_keeps_the_settings_the_initrd_reads(tmp_path: Path) -> None:
 
 def test_no_root_section_adds_no_step() -> None:
     assert root_steps(parse_text("[persist]\n", "d").table()) == []
+
+
+def test_rescue_snippet_reads_back_as_the_path() -> None:
+    import tomllib
+
+    from freshroot.root.handlers import _snippet
+
+    path = '/var/lib/a "b"\\c\tü'
+    data = tomllib.loads(_snippet(['/per "sist"'], path, is_dir=False))
+    assert data == {"persist": {'/per "sist"': {"files": [path]}}}
+    assert tomllib.loads(_snippet([], "/x", is_dir=True)) == {"persist": {"/persist": {"directories": ["/x"]}}}

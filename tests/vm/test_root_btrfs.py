@@ -96,7 +96,7 @@ freshroot rescue /var/lib/undeclared > again.out 2>&1; echo $? > again.rc
 BREAK = """
 echo kept-3 > /root/boot3-note
 mkdir -p /mnt/top && mount -o subvolid=5 /dev/vda /mnt/top
-btrfs subvolume delete /mnt/blank > break.log 2>&1
+btrfs subvolume delete /mnt/top/blank > break.log 2>&1
 umount /mnt/top
 """
 
@@ -164,6 +164,7 @@ def test_root_btrfs(vm_base, tmp_path):
 
     third = guest.boot(INSPECT + BREAK, disks=disks)
     assert third.script_rc == 0, third.describe()
+    assert "Delete subvolume" in third.text("break.log"), third.text("break.log")
     state = _lines(third.text("state"))
     assert state["app"] == f"750 {UID} {UID} state-1"
     assert "No such file" in state["undeclared"], third.text("state")  # rescued in boot 2, not declared

@@ -139,14 +139,15 @@ def _pick(old: list[OldRoot], wanted: str | None) -> OldRoot:
     return matches[0]
 
 
-def _snippet(declaration_storages: list[str], path: str, is_dir: bool) -> str:
+def _snippet(declaration_storages: list[str], path: str, *, is_dir: bool) -> str:
     storage = declaration_storages[0] if declaration_storages else "/persist"
     key = "directories" if is_dir else "files"
-    return f'[persist."{storage}"]\n{key} = ["{path}"]\n'
+    # JSON's string escapes are TOML's basic-string escapes: any path reads back as itself.
+    return f"[persist.{json.dumps(storage)}]\n{key} = [{json.dumps(path)}]\n"
 
 
 def rescue(args: argparse.Namespace) -> int:
-    path = os.path.normpath(args.path)
+    path = "/" + os.path.normpath(args.path).lstrip("/")
     if not args.path.startswith("/") or path == "/":
         raise UsageError(f"{args.path}: give the absolute path of a file or directory, as it was in the old root")
     root_fd = ops.open_root(args.root)
@@ -163,7 +164,7 @@ def rescue(args: argparse.Namespace) -> int:
                 is_dir = _copy(old_root.fd, root_fd, path, old.name, force=args.force)
     finally:
         os.close(root_fd)
-    sys.stdout.write(f"to keep it across boots, add to the declaration:\n\n{_snippet(storages, path, is_dir)}")
+    sys.stdout.write(f"to keep it across boots, add to the declaration:\n\n{_snippet(storages, path, is_dir=is_dir)}")
     return 0
 
 
