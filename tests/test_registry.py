@@ -41,6 +41,8 @@ text = "true"
 deps = ["etc"]
 [portable.app]
 version = "1"
+[root]
+wipe = "none"
 """
 
 

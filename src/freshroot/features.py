@@ -188,6 +188,13 @@ FEATURES: tuple[Feature, ...] = (
             steps=(StepSpec("tmpfiles", ("users", "groups", "persist", "etc"),
                             "apply tmpfiles.d (offline root, or no systemd)"),),
             step_factory=f"{_STEPS}:tmpfiles", commands=True),
+    Feature("root", "freshroot.root", "the root wiped at every boot, old roots kept for rescue",
+            sections=(Section("root", "[root]", "root-wipe.md",
+                              "how the root is wiped at every boot (`wipe = \"btrfs\"`: a fresh snapshot of a blank "
+                              "subvolume, old roots kept by `keep`; `wipe = \"overlay\"`)"),),
+            check="freshroot.root.model:check",
+            steps=(StepSpec("root", (), "[root]: the settings the initrd reads to wipe the root"),),
+            step_factory="freshroot.root.setup:root_steps", commands=True),
     Feature("activation", "freshroot.activation", "snippets run to bring the machine up",
             sections=(Section("activation", "[activation.<name>]", "activation.md",
                               "snippets of shell, ordered by `deps`, run to bring the machine up; dry activation"),),
@@ -200,8 +207,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("systemd", "freshroot.systemd", "units, the generator, install and the boot commands",
             steps=(StepSpec("tmpfiles-resetup", (EVERYTHING,), "restart freshroot-tmpfiles-resetup.service"),),
             step_factory="freshroot.systemd.resetup:resetup_steps", commands=True),
-    # Coming: Feature("root", "freshroot.root", "the root wiped at every boot", ...) and
-    # Feature("deploy", "freshroot.deploy", "disks, OS roots, remote installs, fleets", ...).
+    # Coming: Feature("deploy", "freshroot.deploy", "disks, OS roots, remote installs, fleets", ...).
 )
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

@@ -21,7 +21,8 @@ def sections_table() -> str:
 def test_every_section_is_documented_with_its_page() -> None:
     text = DOC.read_text()
     table = text[text.index("## The sections"):]
-    rows = {m[1]: m[2] for m in re.finditer(r"^\| `\[([a-z-]+)[.\]].*\[[a-z]+\.md\]\(([a-z]+\.md)\) \|$", table, re.M)}
+    row = r"^\| `\[([a-z-]+)[.\]].*\[[a-z-]+\.md\]\(([a-z-]+\.md)\) \|$"
+    rows = {m[1]: m[2] for m in re.finditer(row, table, re.M)}
     assert rows == {s.name: s.doc for s in SECTIONS}
     assert sections_table() in table, "the table differs from the registry's rows (freshroot.features)"
 

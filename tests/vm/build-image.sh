@@ -22,6 +22,7 @@ packages=(
     python3                             # bookworm: 3.11, what freshroot needs
     openssh-server                      # the host keys the persistence test keeps
     e2fsprogs kmod procps
+    btrfs-progs                         # the btrfs root of the root-wipe test (tests/vm/test_root_btrfs.py)
 )
 
 mkdir -p "$tree"

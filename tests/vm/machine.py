@@ -159,6 +159,7 @@ class Machine:
     memory_mb: int = 1024
     cpus: int = 1
     cmdline: str = ""  # extra kernel command line
+    root_snapshot: bool = True  # False: the root disk keeps what a boot wrote (a wipe of its own)
     accel: str = field(default="")
     boots: int = 0
 
@@ -176,7 +177,7 @@ class Machine:
             "-kernel", str(self.base.kernel), "-initrd", str(self.base.initrd), "-append", append,
         ]
         # The root disk first: it is the first virtio disk, /dev/vda.
-        for n, disk in enumerate([Disk(self.root, "root", snapshot=True), *disks]):
+        for n, disk in enumerate([Disk(self.root, "root", snapshot=self.root_snapshot), *disks]):
             snapshot = ",snapshot=on" if disk.snapshot else ""
             argv += [
                 "-drive", f"if=none,id=disk{n},file={disk.path},format={disk.format},cache=unsafe{snapshot}",

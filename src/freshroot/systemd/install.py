@@ -37,6 +37,7 @@ from freshroot.persist.parse import parse
 from freshroot.persist.steps import run_actions
 from freshroot.plan.action import Action, Context
 from freshroot.plan.journal import NoRecords
+from freshroot.root import setup as root_setup
 from freshroot.systemd.boot import prepare_actions
 
 GENERATOR_DIR = "/usr/lib/systemd/system-generators"
@@ -138,6 +139,7 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         # What the target will boot with decides: its own declaration when it has one.
         table = load_declaration(root_fd, None if present else config, root=target)
         p = parse(table, Accounts.load(accounts_fd))
+        wipe = root_setup.declared_for_install(table, root_fd, target, tree=target != accounts_root)
         ctx = Context(root_fd, target, dry_run=dry_run)
         if dry_run:
             for a in storage_actions(p, ctx):
@@ -156,6 +158,7 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         report.done.append(f"generator {display}{GENERATOR}")
         if copy:
             copy_self(root_fd, report, display)
+        root_setup.install_root(wipe, target, report.done)
     finally:
         os.close(root_fd)
         os.close(accounts_fd)
