@@ -17,13 +17,14 @@ import errno
 import fcntl
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from freshroot.fs import xattr
 from freshroot.fs.ops import _check_name, chmod_fd, chown_fd, fd_path, mount_id
+from freshroot.fs.walk import DirStack, open_regular_at
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Copying an xattr can fail for reasons that do not make the copy wrong (an SELinux label
 # the destination refuses, user.* on a file system without them): reported, not fatal.
 _XATTR_SOFT = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EACCES, errno.EINVAL)
@@ -50,6 +51,18 @@ class _At:
     rel: str
 
 
+@dataclass(slots=True)
+class _Frame:
+    """A directory being copied: the names left to copy, and what its metadata comes from."""
+
+    names: Iterator[str]
+    st: os.stat_result
+    created: bool
+    name: str
+    dname: str
+    rel: str
+
+
 @dataclass
 class _Copier:
     merge: bool
@@ -64,14 +77,64 @@ class _Copier:
             os.close(fd)
         self.links.clear()
 
-    def entry(self, at: _At) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
-        st = os.stat(name, dir_fd=sdir, follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            self.directory(at, st)
+    def run(self, sdir: int, sname: str, ddir: int, dname: str) -> None:
+        """Copy ``sname`` and, for a directory, what is below it: depth first, on an explicit
+        stack (never one Python frame or one held fd per level: see freshroot.fs.walk)."""
+        st = os.stat(sname, dir_fd=sdir, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            self.leaf(_At(sdir, sname, ddir, dname, dname), st)
             return
+        src, dst = DirStack(sdir), DirStack(ddir)
+        frames: list[_Frame] = []
+        try:
+            self.enter(src, dst, frames, sname, dname, st, dname)
+            while frames:
+                frame = frames[-1]
+                child = next(frame.names, None)
+                if child is None:
+                    frames.pop()
+                    src.pop()
+                    dst.pop()
+                    if frame.created:  # an existing directory we merged into keeps its own owner and mode
+                        self.metadata(_At(src.fd(), frame.name, dst.fd(), frame.dname, frame.rel), frame.st)
+                        self.report.copied += 1
+                    continue
+                rel = f"{frame.rel}/{child}"
+                cst = os.stat(child, dir_fd=src.fd(), follow_symlinks=False)
+                if stat.S_ISDIR(cst.st_mode):
+                    self.enter(src, dst, frames, child, child, cst, rel)
+                else:
+                    self.leaf(_At(src.fd(), child, dst.fd(), child, rel), cst)
+        finally:
+            src.close()
+            dst.close()
+
+    def enter(self, src: DirStack, dst: DirStack, frames: list[_Frame], name: str, dname: str,
+              st: os.stat_result, rel: str) -> None:
+        """Make the copy of directory ``name`` (0700 until its metadata is set) and go into both."""
+        created = True
+        try:
+            os.mkdir(dname, 0o700, dir_fd=dst.fd())
+        except FileExistsError:
+            if not self.merge or not stat.S_ISDIR(os.stat(dname, dir_fd=dst.fd(), follow_symlinks=False).st_mode):
+                raise
+            created = False
+        sfd = src.push(name, st)  # EAGAIN if it is no longer the directory stat'ed
+        try:
+            dst.push(dname)
+        except BaseException:
+            src.pop()
+            raise
+        names: list[str] = []
+        if self.cross_mounts or mount_id(sfd) == self.root_mount:
+            names = sorted(os.listdir(sfd))
+        frames.append(_Frame(iter(names), st, created, name, dname, rel))
+
+    def leaf(self, at: _At, st: os.stat_result) -> None:
+        """Copy anything but a directory."""
+        sdir, name, ddir, dname = at.sdir, at.name, at.ddir, at.dname
         if self.merge and _exists(ddir, dname):
-            self.report.skipped.append(rel)
+            self.report.skipped.append(at.rel)
             return
         if stat.S_ISREG(st.st_mode):
             self.regular(at, st)
@@ -79,36 +142,10 @@ class _Copier:
             os.symlink(os.readlink(name, dir_fd=sdir), dname, dir_fd=ddir)
             os.chown(dname, st.st_uid, st.st_gid, dir_fd=ddir, follow_symlinks=False)
             os.utime(dname, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=ddir, follow_symlinks=False)
-        else:  # FIFO, socket, character or block device: a new node of the same kind
+        else:  # FIFO, socket, character or block device: a new node of the same kind, never opened
             os.mknod(dname, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=ddir)
             self.metadata(at, st)
         self.report.copied += 1
-
-    def directory(self, at: _At, st: os.stat_result) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
-        created = True
-        try:
-            os.mkdir(dname, 0o700, dir_fd=ddir)
-        except FileExistsError:
-            if not self.merge or not stat.S_ISDIR(os.stat(dname, dir_fd=ddir, follow_symlinks=False).st_mode):
-                raise
-            created = False
-        src = os.open(name, _DIR_FLAGS, dir_fd=sdir)
-        try:
-            dst = os.open(dname, _DIR_FLAGS, dir_fd=ddir)
-            try:
-                if not _same(os.fstat(src), st):
-                    raise OSError(errno.EAGAIN, "changed while being copied", rel)
-                if self.cross_mounts or mount_id(src) == self.root_mount:
-                    for child in sorted(os.listdir(src)):
-                        self.entry(_At(src, child, dst, child, f"{rel}/{child}"))
-            finally:
-                os.close(dst)
-        finally:
-            os.close(src)
-        if created:  # an existing directory we merged into keeps its own owner and mode
-            self.metadata(at, st)
-            self.report.copied += 1
 
     def regular(self, at: _At, st: os.stat_result) -> None:
         sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
@@ -116,13 +153,13 @@ class _Copier:
             self.report.hardlinks.append(rel)
             first = self.links.get((st.st_dev, st.st_ino))
             if first is not None:
-                # linkat through the magic link of an O_PATH fd links that very inode.
+                # linkat through the magic link of an O_PATH fd links that very inode: the
+                # copy made a moment ago, never the source's inode.
                 os.link(fd_path(first), dname, dst_dir_fd=ddir, follow_symlinks=True)
                 return
-        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=sdir)
+        # Non-blocking, then checked on the fd: a FIFO swapped in for the file cannot hang us.
+        src = open_regular_at(sdir, name, st)
         try:
-            if not _same(os.fstat(src), st):
-                raise OSError(errno.EAGAIN, "changed while being copied", rel)
             dst = os.open(dname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=ddir)
             try:
@@ -136,11 +173,13 @@ class _Copier:
             self.links[(st.st_dev, st.st_ino)] = os.open(dname, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ddir)
 
     def metadata(self, at: _At, st: os.stat_result) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
         """Owner, then mode (chown clears set-id bits), then xattrs and ACLs, then times."""
+        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
         sfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sdir)
         dfd = os.open(dname, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ddir)
         try:
+            if not _same(os.fstat(sfd), st):  # the xattrs must be those of what was copied
+                raise OSError(errno.EAGAIN, "changed while being copied", rel)
             chown_fd(dfd, st.st_uid, st.st_gid)
             chmod_fd(dfd, stat.S_IMODE(st.st_mode))
             for key, value in xattr.get_all_fd(sfd).items():
@@ -210,7 +249,7 @@ def copy_tree_at(
     copier = _Copier(merge=merge, cross_mounts=cross_mounts, keep_hardlinks=hardlinks,
                      root_mount=mount_id(src_dir_fd, src_name))
     try:
-        copier.entry(_At(src_dir_fd, src_name, dst_dir_fd, dst_name, dst_name))
+        copier.run(src_dir_fd, src_name, dst_dir_fd, dst_name)
     finally:
         copier.close()
     return copier.report
