@@ -79,10 +79,6 @@ def _split(path: str) -> list[str]:
     return [c for c in path.split("/") if c and c != "."]
 
 
-def _join(components: list[str]) -> str:
-    return "/" + "/".join(components)
-
-
 def _refuse(path: str, at: str, before: os.stat_result, after: os.stat_result) -> UnsafePathError:
     """The refusal of the step to ``at``: the entry before it (``before``: a directory or a
     symlink) is a user's, ``at`` (``after``) someone else's."""

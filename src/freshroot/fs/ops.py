@@ -88,6 +88,11 @@ def mknod_at(dir_fd: int, name: str, mode: int, device: int = 0) -> None:
     os.mknod(name, mode, device, dir_fd=dir_fd)
 
 
+def mkfifo_at(dir_fd: int, name: str, mode: int) -> None:
+    _check_name(name)
+    os.mkfifo(name, mode, dir_fd=dir_fd)
+
+
 def unlink_at(dir_fd: int, name: str) -> None:
     _check_name(name)
     os.unlink(name, dir_fd=dir_fd)
@@ -139,16 +144,6 @@ def listdir_fd(fd: int, *, sort: bool = True) -> list[str]:
     try:
         names = os.listdir(dfd)
         return sorted(names) if sort else names
-    finally:
-        os.close(dfd)
-
-
-def scandir_fd(fd: int) -> Iterator[os.DirEntry[str]]:
-    """os.scandir on a duplicate of a readable directory fd (scandir closes what it gets)."""
-    dfd = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with os.scandir(dfd) as it:
-            yield from it
     finally:
         os.close(dfd)
 

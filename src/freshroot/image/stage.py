@@ -18,6 +18,8 @@ import stat
 from freshroot.errors import OperationError, os_error_message
 from freshroot.fs import ops
 from freshroot.fs.chase import chase
+from freshroot.fs.copy import copy_data
+from freshroot.fs.walk import DirStack
 from freshroot.image.closure import Resolver, read_regular
 from freshroot.image.model import PortableImage
 
@@ -274,12 +276,7 @@ class Stage:
             try:
                 dst = ops.create_at(dfd, name, 0o600)
                 try:
-                    remaining = st.st_size
-                    while remaining > 0:
-                        n = os.copy_file_range(src, dst, min(remaining, 1 << 30))
-                        if n == 0:
-                            break
-                        remaining -= n
+                    copy_data(src, dst)
                     # Permission bits as on the host; owner and times are set by the builder.
                     os.fchmod(dst, stat.S_IMODE(st.st_mode))
                 finally:
@@ -290,24 +287,44 @@ class Stage:
             os.close(dfd)
 
     def _copy_tree(self, dir_fd: int, rel: str) -> None:
-        for entry in sorted(ops.scandir_fd(dir_fd), key=lambda e: e.name):
-            child_rel = f"{rel}/{entry.name}"
-            child = ops.open_path_at(dir_fd, entry.name)
-            try:
-                st = os.fstat(child)
-                if stat.S_ISLNK(st.st_mode):
-                    target = ops.readlink_fd(child)
-                    self.symlink(child_rel, target)
-                    # A link to a file outside the tree brings the file along (one to a
-                    # directory does not: that could pull in half the host).
-                    resolved = os.path.normpath(target if target.startswith("/") else f"/{rel}/{target}")
-                    if not resolved.startswith(f"/{rel}/") and self._is_host_file(resolved):
-                        self._add(resolved, recursive=False)
-                elif stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                    self._add_final(child, st, child_rel, recursive=True)
-                # sockets, fifos and devices in a content tree are runtime objects: skipped.
-            finally:
-                os.close(child)
+        """Stage what is below the host directory ``dir_fd`` (host ``/rel``): depth first on an
+        explicit stack, within freshroot.fs.walk's fd budget, whatever the depth."""
+        top = ops.reopen(dir_fd, os.O_RDONLY | os.O_DIRECTORY)
+        dirs = DirStack(top)
+        frames = [(iter(sorted(os.listdir(top))), rel)]
+        try:
+            while frames:
+                names, here = frames[-1]
+                name = next(names, None)
+                if name is None:
+                    frames.pop()
+                    if frames:
+                        dirs.pop()
+                    continue
+                child_rel = f"{here}/{name}"
+                child = ops.open_path_at(dirs.fd(), name)
+                try:
+                    st = os.fstat(child)
+                    if stat.S_ISLNK(st.st_mode):
+                        target = ops.readlink_fd(child)
+                        self.symlink(child_rel, target)
+                        # A link to a file outside the tree brings the file along (one to a
+                        # directory does not: that could pull in half the host).
+                        resolved = os.path.normpath(target if target.startswith("/") else f"/{here}/{target}")
+                        if not resolved.startswith(f"/{here}/") and self._is_host_file(resolved):
+                            self._add(resolved, recursive=False)
+                    elif stat.S_ISREG(st.st_mode):
+                        self._add_final(child, st, child_rel, recursive=False)
+                    elif stat.S_ISDIR(st.st_mode) and "/" + child_rel not in self._done:
+                        self._add_final(child, st, child_rel, recursive=False)  # made, not filled
+                        dirs.push(name, st)
+                        frames.append((iter(sorted(os.listdir(dirs.fd()))), child_rel))
+                    # sockets, fifos and devices in a content tree are runtime objects: skipped.
+                finally:
+                    os.close(child)
+        finally:
+            dirs.close()
+            os.close(top)
 
     def _is_host_file(self, path: str) -> bool:
         try:

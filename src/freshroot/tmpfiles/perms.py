@@ -9,11 +9,10 @@ import os
 import stat
 from collections.abc import Callable
 
-from freshroot.fs import nodes, ops
+from freshroot.fs import attrs, ops, xattr
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.model import Item
 
-FS_DIRSYNC_FL = 0x00010000
 EXISTING, NORMAL = Creation.EXISTING, Creation.NORMAL  # read once, as executor.CREATE: set_perms runs per line
 
 # An action on an entry's O_PATH fd: (context, item, fd, path, stat or None, creation mode).
@@ -112,7 +111,7 @@ def set_xattrs(
         if ctx.dry_run:
             continue
         try:
-            nodes.set_xattr_fd(fd, name, value)
+            xattr.set_fd(fd, name, value)
         except OSError as e:
             raise ctx.os_failure(f"Failed to set extended attribute {name}={text} on '{shown}'", e) from e
 
@@ -131,12 +130,12 @@ def set_attribute(
                         f"cannot set on '{shown}'.")
     value = item.attribute_value & item.attribute_mask
     if not stat.S_ISDIR(st.st_mode):
-        value &= ~FS_DIRSYNC_FL
+        value &= ~attrs.DIRSYNC
     ctx.action("Would try to set", "Trying to set", f"file attributes 0x{value:08x} on {shown}")
     if ctx.dry_run:
         return
     try:
-        previous, current = nodes.change_flags(fd, value, item.attribute_mask)
+        previous, current = attrs.change_flags(fd, value, item.attribute_mask)
     except OSError as e:
         # systemd only warns: file attributes are best effort. That the file system does not
         # support them (ERRNO_IS_NOT_SUPPORTED) is not even a warning.
