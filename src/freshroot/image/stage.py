@@ -11,7 +11,6 @@ SOURCE_DATE_EPOCH), which is what makes two builds byte-identical.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
@@ -29,7 +28,6 @@ SCAFFOLD_DIRS = ("proc", "sys", "dev", "run", "tmp", "var/tmp", "var/lib", "var/
                  "etc/systemd/system", "usr/lib")
 SCAFFOLD_FILES = ("etc/resolv.conf", "etc/machine-id")
 UNIT_DIR = "etc/systemd/system"
-MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 
 
 def _quote_os_release(value: str) -> str:
@@ -204,53 +202,20 @@ class Stage:
             raise OperationError(f"cannot copy {path} into the image: {os_error_message(e)}") from e
 
     def _add(self, path: str, *, recursive: bool) -> str:
-        todo = [p for p in path.split("/") if p and p != "."]
-        todo.reverse()
-        names: list[str] = []
-        fds = [os.dup(self.host_fd)]
-        links = 0
-        try:
-            while todo:
-                part = todo.pop()
-                if part == "..":
-                    if names:
-                        names.pop()
-                        os.close(fds.pop())
-                    continue
-                rel = "/".join([*names, part])
-                child = ops.open_path_at(fds[-1], part)
-                st = os.fstat(child)
-                if stat.S_ISLNK(st.st_mode):
-                    target = ops.readlink_fd(child)
-                    os.close(child)
-                    links += 1
-                    if links > MAX_SYMLINKS:
-                        raise OperationError(f"{path}: too many levels of symbolic links")
-                    self.symlink(rel, target)
-                    if target.startswith("/"):
-                        while names:
-                            names.pop()
-                            os.close(fds.pop())
-                    todo.extend(reversed([p for p in target.split("/") if p and p != "."]))
-                    continue
-                if todo:  # an intermediate directory
-                    if not stat.S_ISDIR(st.st_mode):
-                        os.close(child)
-                        raise NotADirectoryError(errno.ENOTDIR, "not a directory", "/" + rel)
-                    self.mkdir(rel, stat.S_IMODE(st.st_mode))
-                    names.append(part)
-                    fds.append(child)
-                    continue
-                try:
-                    self._add_final(child, st, rel, recursive=recursive)
-                finally:
-                    os.close(child)
-                return "/" + rel
-            self.mkdir("", 0o755)
-            return "/"
-        finally:
-            for fd in fds:
-                os.close(fd)
+        """fs.chase's walk of the host path, reproducing in the stage every symlink it follows
+        and every directory it enters (with the host's permission bits)."""
+        def seen(at: str, st: os.stat_result, target: str | None) -> None:
+            if target is not None:
+                self.symlink(at.lstrip("/"), target)
+            elif stat.S_ISDIR(st.st_mode):
+                self.mkdir(at.lstrip("/"), stat.S_IMODE(st.st_mode))
+
+        with chase(path, root_fd=self.host_fd, seen=seen) as found:
+            if found.path == "/":
+                self.mkdir("", 0o755)
+                return "/"
+            self._add_final(found.fd, found.st, found.path.lstrip("/"), recursive=recursive)
+            return found.path
 
     def _add_final(self, fd: int, st: os.stat_result, rel: str, *, recursive: bool) -> None:
         """Stage what the O_PATH ``fd`` (host ``/rel``) is: a file, or a directory and what is in it."""
