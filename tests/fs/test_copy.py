@@ -116,6 +116,34 @@ def test_hardlinks_can_be_kept(tree: Path, root: Root) -> None:
     assert os.stat(tree / "f").st_ino != a.st_ino
 
 
+@pytest.mark.root
+@pytest.mark.parametrize("hardlinks", [False, True])
+def test_a_users_hard_link_to_roots_file_stays_roots(root: Root, hardlinks: bool) -> None:
+    """Issue 14 (unconfirmed there): with fs.protected_hardlinks=0 a user can hard-link a file
+    of root's into a directory that gets migrated. The copy keeps root's owner and mode (the
+    user can read it no more than before), and never links anything to the source's inode.
+    (A global sysctl cannot be changed by a test: root makes the link the user could make.)
+    This held before the copy was unified too: the report was not confirmed."""
+    home = root.p("home")
+    home.mkdir()
+    os.chown(home, USER, USER)
+    secret = root.p("secret")
+    secret.write_text("root only")
+    os.chmod(secret, 0o600)
+    os.link(secret, home / "mine")
+    os.link(secret, home / "again")
+    (home / "own").write_text("the user's")
+    os.chown(home / "own", USER, USER)
+    copy_tree_at(root.fd, "home", root.fd, "copy", hardlinks=hardlinks)
+    for name in ("mine", "again"):
+        st = os.lstat(root.p(f"copy/{name}"))
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600)
+        assert st.st_ino != os.stat(secret).st_ino
+        assert st.st_nlink == (2 if hardlinks else 1)
+    assert os.stat(secret).st_nlink == 3  # nothing linked to the source
+    assert os.lstat(root.p("copy/own")).st_uid == USER
+
+
 def test_large_sparse_file_copies(root: Root) -> None:
     src = root.p("big")
     with open(src, "wb") as f:

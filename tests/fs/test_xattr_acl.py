@@ -45,17 +45,28 @@ def test_xattr_round_trip_on_o_path_fds(root: Root) -> None:
             os.close(fd)
 
 
-def test_xattr_refuses_symlinks_clearly(root: Root) -> None:
+def test_xattr_on_a_symlink_fd_acts_on_the_link_never_its_target(root: Root) -> None:
+    """The magic link of an O_PATH fd of a symlink lands on the link itself and is not followed
+    further: user.* is refused (EPERM, as systemd-tmpfiles reports it), the target's attributes
+    are neither read nor changed."""
     root.p("f").write_text("")
+    os.setxattr(root.p("f"), "user.t", b"target's")
     os.symlink("f", root.p("l"))
     fd = o_path(root, "l")
     try:
-        with pytest.raises(OSError, match="symbolic link") as e:
+        with pytest.raises(PermissionError) as e:
             xattr.set_fd(fd, "user.a", b"1")
-        assert e.value.errno == errno.ELOOP
+        assert e.value.errno == errno.EPERM
+        assert xattr.get_fd(fd, "user.t") is None
+        assert "user.t" not in xattr.list_fd(fd)
+        with pytest.raises(PermissionError):
+            xattr.remove_fd(fd, "user.t")
+        xattr.set_fd(fd, "trusted.on-the-link", b"1")
+        assert os.listxattr(root.p("l"), follow_symlinks=False) == ["trusted.on-the-link"]
     finally:
         os.close(fd)
-    assert os.listxattr(root.p("f")) == []  # and nothing went to the target
+    assert os.listxattr(root.p("f")) == ["user.t"]  # nothing went to the target
+    assert os.getxattr(root.p("f"), "user.t") == b"target's"
 
 
 def test_parse_tmpfiles_acl_text() -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,63 @@ def test_file_globs_are_tested_only_where_they_can_match() -> None:
     both = _Matcher(("/a/*.log", "/a/b[12].t?t", "/a/c[!x]")).files_in("/a")
     assert both is not None
     assert sorted(both[1]) == ["", ".log", "t"]  # "" (ends in a wildcard): every name goes to the regex
+
+
+def _user_tree(root: Path, count: int) -> None:
+    """A user's home with ``count`` subdirectories, one file in each."""
+    home = root / "home/alice"
+    home.mkdir(parents=True)
+    for i in range(count):
+        (home / f"d{i}").mkdir()
+        (home / f"d{i}/f").write_bytes(b"x")
+    for dirpath, dirnames, filenames in os.walk(home):
+        for n in [*dirnames, *filenames]:
+            os.chown(os.path.join(dirpath, n), 1000, 1000)
+    os.chown(home, 1000, 1000)
+
+
+@pytest.mark.root
+def test_thousands_of_subdirectories_within_ulimit_1024(scratch: Path) -> None:
+    """Issue 14 #12. Before: one fd per queued directory, EMFILE skipped in silence: 1,022 of
+    3,000 files reported, and a complete-looking report."""
+    root = make_root(scratch)
+    _user_tree(root, 3000)
+
+    def body() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+        a = setup(root, '[persist."/persist"]\ndirectories = ["/var/log"]\n')
+        report = audit(a.p, a.ctx(), depth=2)
+        assert {g.path: g.files for g in report.unpersisted}["/home/alice"] == 3000
+        assert report.complete
+        assert report.unreadable == []
+    in_child(body)
+
+
+@pytest.mark.root
+def test_what_cannot_be_read_is_reported_and_exits_73(scratch: Path) -> None:
+    """A directory the walk cannot open (here: no fd left) is named, the report says it is
+    incomplete, and the command exits 73. Before: skipped without a word, exit 0."""
+    root = make_root(scratch)
+    deep = root / "srv"
+    for i in range(120):
+        deep = deep / f"l{i}"
+    deep.mkdir(parents=True)
+    (deep / "f").write_bytes(b"x")
+    conf = root / "decl.toml"
+    conf.write_text('[persist."/persist"]\ndirectories = ["/var/log"]\n')
+
+    def body() -> None:
+        from freshroot.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        soft = len(os.listdir("/proc/self/fd")) + 24  # far fewer than a walk 120 deep would hold
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["audit", "--root", str(root), "--config", str(conf), "--json"])
+        doc = json.loads(out.getvalue())
+        assert code == 73, err.getvalue()
+        assert doc["complete"] is False
+        assert doc["unreadable"]
+        assert all(u.startswith("/srv/l0/") for u in doc["unreadable"]), doc["unreadable"]
+        assert "Too many open files" in doc["unreadable"][0]
+    in_child(body)

@@ -292,7 +292,7 @@ def test_a_failure_in_a_worker_fails_the_run_as_in_systemd(tmp_path: Path, oracl
             fd = os.open(root / stuck, os.O_RDONLY)
             try:
                 try:
-                    attrs.set_flags(fd, attrs.IMMUTABLE, attrs.IMMUTABLE)
+                    attrs.change_flags(fd, attrs.IMMUTABLE, attrs.IMMUTABLE)
                 except OSError as e:
                     pytest.skip(f"this file system has no immutable flag: {e}")
             finally:
@@ -311,7 +311,7 @@ def test_a_failure_in_a_worker_fails_the_run_as_in_systemd(tmp_path: Path, oracl
             path = tmp_path / side / stuck
             if path.exists():
                 fd = os.open(path, os.O_RDONLY)
-                attrs.set_flags(fd, 0, attrs.IMMUTABLE)  # let pytest remove the tree
+                attrs.change_flags(fd, 0, attrs.IMMUTABLE)  # let pytest remove the tree
                 os.close(fd)
     assert results["many"][0] == results["one"][0] == results["theirs"][0] == 73
     assert results["many"][2] == results["one"][2] == results["theirs"][2]

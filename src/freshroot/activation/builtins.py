@@ -11,10 +11,8 @@ Each is idempotent and does its work as actions on file descriptors, not in shel
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
-import secrets
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,8 +20,9 @@ from dataclasses import dataclass
 from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import OperationError
+from freshroot.fs.atomic import replace_symlink_at
 from freshroot.fs.chase import ChaseFlags, chase
-from freshroot.fs.ops import lstat_at, mkdir_parents, rename_at, symlink_at
+from freshroot.fs.ops import lstat_at, mkdir_parents
 from freshroot.plan.action import Action, Context, Planner, Step, step_output
 from freshroot.plan.records import Record, wrote_files
 
@@ -78,14 +77,7 @@ class Symlink(Action):
     def apply(self, ctx: Context) -> None:
         directory, name = posixpath.split(self.path)
         with mkdir_parents(ctx.root_fd, directory, 0o755) as d:
-            tmp = f".#{name}.{secrets.token_hex(6)}"
-            symlink_at(self.target, d.fd, tmp)
-            try:
-                rename_at(d.fd, tmp, d.fd, name)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp, dir_fd=d.fd)
-                raise
+            replace_symlink_at(d.fd, name, self.target)
 
     def records(self, ctx: Context) -> Sequence[Record]:
         # What was there (a symlink, or nothing; a file only with --fix), and the directories

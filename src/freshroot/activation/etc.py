@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import posixpath
-import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,15 +40,13 @@ from freshroot.config import fields
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location, OperationError
 from freshroot.fs.accounts import Accounts
-from freshroot.fs.atomic import replace_at
+from freshroot.fs.atomic import replace_at, replace_symlink_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import (
     lstat_at,
     mkdir_parents,
     read_at,
     readlink_fd,
-    rename_at,
-    symlink_at,
     unlink_at,
 )
 from freshroot.plan.action import Action, Context, Step, step_output
@@ -206,9 +203,7 @@ class WriteEtc(Action):
                     os.link(name, name + BACKUP_SUFFIX, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
             if e.symlink:
                 assert e.source is not None
-                tmp = f".#{name}.{secrets.token_hex(6)}"
-                symlink_at(e.source, dir_fd, tmp)
-                rename_at(dir_fd, tmp, dir_fd, name)
+                replace_symlink_at(dir_fd, name, e.source)
                 return
             owner = _owner(Accounts.load(ctx.root_fd), e)
             if owner is None:

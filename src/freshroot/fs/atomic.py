@@ -1,7 +1,10 @@
-"""Atomic replacement of a file: write a temporary file beside it, fsync, rename over it.
+"""Atomic replacement: a new node made under a temporary name beside the old one, then
+renamed over it; the one implementation, for files (replace_at), symlinks
+(replace_symlink_at) and any node a caller makes (replace_node_at).
 
 Readers see the old content or the new, never a half-written file, and after a crash the
-file is either old or new: the rename is durable because the directory is fsync'ed too.
+file is either old or new: the rename is durable because the directory is fsync'ed too. The
+temporary name stays within NAME_MAX, and the temporary node is removed when anything fails.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 
-from freshroot.fs.ops import _check_name, write_all
+from freshroot.fs.ops import _check_name, symlink_at, write_all
 
 
 def temp_name(name: str) -> str:
@@ -60,3 +64,24 @@ def replace_at(
             os.fsync(real_dir)
     finally:
         os.close(real_dir)
+
+
+def replace_node_at(dir_fd: int, name: str, make: Callable[[int, str], None], *, temp: str | None = None) -> None:
+    """Atomically put a node made by ``make(dir_fd, temporary_name)`` at ``name`` in ``dir_fd``
+    (what is there, unless a non-empty directory, is replaced; nothing is written through
+    it). ``temp``: the temporary name, when a caller must use its own (tmpfiles: systemd's).
+    Raises the OSError of ``make`` or of the rename; the temporary node never stays."""
+    _check_name(name)
+    tmp = temp if temp is not None else temp_name(name)
+    make(dir_fd, tmp)
+    try:
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def replace_symlink_at(dir_fd: int, name: str, target: str) -> None:
+    """Atomically make ``name`` in ``dir_fd`` a symlink to ``target``."""
+    replace_node_at(dir_fd, name, lambda d, n: symlink_at(target, d, n))

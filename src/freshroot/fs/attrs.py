@@ -1,31 +1,34 @@
-"""File attributes (chattr/lsattr): FS_IOC_GETFLAGS / FS_IOC_SETFLAGS on a real fd.
+"""File attributes (chattr/lsattr): FS_IOC_GETFLAGS / FS_IOC_SETFLAGS, the one implementation.
 
-The letters are the ones systemd-tmpfiles' ``h`` line accepts, with its ``+``/``-``/``=``
-prefixes, and setting follows its chattr_full(): only regular files and directories are
-touched (on a device node the ioctl would reach a driver, not the file system), a flag
-set that the file system silently drops is noticed by reading the flags back, and when
-a combination is refused the flags are tried one at a time.
+The letters are the ones systemd-tmpfiles' ``h`` line knows (linux/fs.h FS_*_FL, in
+parse_attribute_from_arg()'s order); the line's ``+``/``-``/``=`` syntax and systemd's
+messages are read in freshroot.tmpfiles.fields. Setting follows systemd's chattr_full()
+with CHATTR_FALLBACK_BITWISE: when the kernel refuses a combination (EINVAL: btrfs's
+``c`` with ``C``), the flags are tried one bit at a time, and the flags read back at the end
+say what took. The ioctls need a real fd: the O_PATH fd given is reopened (O_NOATIME where
+allowed, as systemd does), and only for a regular file or a directory, checked on the fd
+first: on a device node the ioctl would reach a driver, and a FIFO would block the reopen.
 """
 
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import os
 import stat
-import struct
-from dataclasses import dataclass
 
-from freshroot.errors import ConfigError, Location
+from freshroot.fs.ops import reopen
 
 FS_IOC_GETFLAGS = 0x80086601  # _IOR('f', 1, long); the kernel reads and writes an int
 FS_IOC_SETFLAGS = 0x40086602  # _IOW('f', 2, long)
+O_NOATIME = getattr(os, "O_NOATIME", 0o1000000)
 
 SECRM, UNRM, COMPR, SYNC, IMMUTABLE, APPEND, NODUMP, NOATIME = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40, 0x80
 JOURNAL_DATA, NOTAIL, DIRSYNC, TOPDIR, EXTENT = 0x4000, 0x8000, 0x10000, 0x20000, 0x80000
 NOCOW, PROJINHERIT = 0x800000, 0x20000000
 
-# systemd-tmpfiles' table, letter -> FS_*_FL, in its order.
+# letter -> FS_*_FL, in systemd-tmpfiles' order.
 LETTERS: dict[str, int] = {
     "A": NOATIME, "S": SYNC, "D": DIRSYNC, "a": APPEND, "c": COMPR, "d": NODUMP, "e": EXTENT,
     "i": IMMUTABLE, "j": JOURNAL_DATA, "s": SECRM, "u": UNRM, "t": NOTAIL, "T": TOPDIR, "C": NOCOW,
@@ -35,112 +38,83 @@ ALL = 0
 for _bit in LETTERS.values():
     ALL |= _bit
 
-_NOT_SUPPORTED = (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS, errno.EINVAL)
-
-
-@dataclass(frozen=True, slots=True)
-class AttrSpec:
-    """A parsed ``h`` argument: set the bits of ``value`` that are in ``mask``."""
-
-    value: int
-    mask: int
-
-
-def parse_spec(text: str, location: Location | None = None) -> AttrSpec:
-    """``[+-=]LETTERS`` as tmpfiles' h line: + sets (default), - clears, = sets exactly these."""
-    mode = text[:1] if text[:1] in ("+", "-", "=") else ""
-    chars = text[len(mode):]
-    if not chars and mode != "=":
-        raise ConfigError(f"file attributes {text!r} name no attribute", location=location,
-                          hint=f"use letters from {''.join(LETTERS)}, e.g. +i or =C")
-    value = mask = 0
-    for ch in chars:
-        bit = LETTERS.get(ch)
-        if bit is None:
-            raise ConfigError(f"unknown file attribute {ch!r} in {text!r}", location=location,
-                              hint=f"known attributes: {''.join(LETTERS)}")
-        if mode != "-":
-            value |= bit
-        mask |= bit
-    if mode == "=":
-        mask |= ALL
-    return AttrSpec(value, mask)
-
 
 def letters(flags: int) -> str:
     """The letters of ``flags`` that the table knows, in table order."""
     return "".join(ch for ch, bit in LETTERS.items() if flags & bit)
 
 
-def get_flags(fd: int) -> int:
-    """The attribute flags of a regular file or directory (a real fd, not O_PATH)."""
-    _check_type(fd)
-    return _get(fd)
-
-
-def _get(fd: int) -> int:
-    buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("=I", 0))
-    return int(struct.unpack("=I", buf[:4])[0])
-
-
-def _set(fd: int, flags: int) -> None:
-    fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("=I", flags & 0xFFFFFFFF))
-
-
-def _check_type(fd: int) -> None:
+def _real_fd(fd: int) -> int:
+    """A readable fd for the flags ioctls, of a regular file or directory only."""
     mode = os.fstat(fd).st_mode
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise OSError(errno.ENOTTY, "file attributes exist only on regular files and directories")
-
-
-@dataclass(frozen=True, slots=True)
-class ChattrResult:
-    previous: int
-    final: int
-    wanted: int
-
-    @property
-    def changed(self) -> bool:
-        return self.previous != self.final
-
-    @property
-    def complete(self) -> bool:
-        """False when the file system refused some of the flags (they are left out of ``final``)."""
-        return self.final == self.wanted
-
-
-def set_flags(fd: int, value: int, mask: int) -> ChattrResult:
-    """Set the bits of ``value`` selected by ``mask`` on a real (not O_PATH) fd.
-
-    Raises OSError for real failures (EPERM, EROFS...); flags the file system does not
-    support are skipped and show up as ``complete == False``.
-    """
-    _check_type(fd)
-    old = _get(fd)
-    new = (old & ~mask) | (value & mask)
-    if new == old:
-        return ChattrResult(old, old, new)
     try:
-        _set(fd, new)
-        if _get(fd) == new:
-            return ChattrResult(old, new, new)
-    except OSError as e:
-        if e.errno not in _NOT_SUPPORTED:
-            raise
-    # A combination was refused (btrfs: c with C) or dropped: one flag at a time.
-    current = old
-    for i in range(32):
-        bit = 1 << i
-        if not mask & bit:
-            continue
-        one = (current & ~bit) | (value & bit)
-        if one == current:
-            continue
+        return reopen(fd, os.O_RDONLY | os.O_NONBLOCK | O_NOATIME)
+    except PermissionError:  # O_NOATIME needs ownership (or CAP_FOWNER)
+        return reopen(fd, os.O_RDONLY | os.O_NONBLOCK)
+
+
+def _get(real: int) -> int:
+    buf = array.array("I", [0])
+    fcntl.ioctl(real, FS_IOC_GETFLAGS, buf)  # fills buf in place
+    return int(buf[0])
+
+
+def _set(real: int, value: int) -> None:
+    buf = array.array("I", [value & 0xFFFFFFFF])
+    fcntl.ioctl(real, FS_IOC_SETFLAGS, buf)
+
+
+def get_flags(fd: int) -> int:
+    """The attribute flags of what ``fd`` (O_PATH or not) refers to."""
+    real = _real_fd(fd)
+    try:
+        return _get(real)
+    finally:
+        os.close(real)
+
+
+def change_flags(fd: int, value: int, mask: int) -> tuple[int, int]:
+    """Set the ``mask`` bits of the flags of what ``fd`` (O_PATH or not) refers to to those of
+    ``value``. Returns (previous, final): final differs from what was asked where the file
+    system dropped or refused a flag. Raises OSError for other failures (EPERM, EROFS...).
+
+    systemd's chattr_full with CHATTR_FALLBACK_BITWISE, call for call: all bits at once; when
+    that fails with EINVAL, or succeeds but the file system kept other flags than asked (ext4
+    keeps the extent flag of a directory), one bit at a time from the previous flags, lowest
+    bit first, where EINVAL skips the bit and any other error is the result (so clearing ext4's
+    extent flag bit by bit ends in EPERM, as in systemd)."""
+    real = _real_fd(fd)
+    try:
+        old = _get(real)
+        new = (old & ~mask) | (value & mask)
+        if new == old:
+            return old, old
         try:
-            _set(fd, one)
+            _set(real, new)
         except OSError as e:
-            if e.errno not in _NOT_SUPPORTED:
+            if e.errno != errno.EINVAL:
                 raise
-            continue
-        current = _get(fd)
-    return ChattrResult(old, current, new)
+        else:
+            current = _get(real)
+            if current == new:
+                return old, current
+        current = old
+        for bit in range(32):
+            one = 1 << bit
+            if not mask & one:
+                continue
+            attempt = (current | one) if value & one else (current & ~one)
+            if attempt == current:
+                continue
+            try:
+                _set(real, attempt)
+            except OSError as e2:
+                if e2.errno != errno.EINVAL:
+                    raise
+                continue
+            current = _get(real)
+        return old, current
+    finally:
+        os.close(real)

@@ -22,12 +22,15 @@ import enum
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
 from freshroot.errors import UnsafePathError
 
 MAX_SYMLINKS = 32  # as the kernel's and systemd's chase's limit
+# chase()'s observer: (canonical path, stat, symlink target or None) of each step.
+Seen = Callable[[str, os.stat_result, "str | None"], None]
 O_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -79,10 +82,6 @@ def _split(path: str) -> list[str]:
     return [c for c in path.split("/") if c and c != "."]
 
 
-def _join(components: list[str]) -> str:
-    return "/" + "/".join(components)
-
-
 def _refuse(path: str, at: str, before: os.stat_result, after: os.stat_result) -> UnsafePathError:
     """The refusal of the step to ``at``: the entry before it (``before``: a directory or a
     symlink) is a user's, ``at`` (``after``) someone else's."""
@@ -111,12 +110,15 @@ def _decode(flags: ChaseFlags) -> tuple[bool, bool, bool, bool]:
     return bits
 
 
-def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Chased:
+def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE, seen: Seen | None = None) -> Chased:
     """Resolve ``path`` below ``root_fd``; see the module doc. Raises OSError or UnsafePathError.
 
     ``path`` may be absolute or relative: both are taken relative to the root. With PARENT
     the returned fd is the parent directory and ``rest`` the last component (never "..");
-    the last component itself is not looked at.
+    the last component itself is not looked at. ``seen(path, stat, target)`` is called for
+    every entry the walk steps onto, in order: each symlink followed (with its target) and
+    each entry entered (target None), by its canonical path (the image stage reproduces the
+    host's links and directories with it).
     """
     safe, nofollow, nonexistent, parent = _decode(flags)
     todo = _split(path)
@@ -169,6 +171,8 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
                 os.close(child)
                 if not target:
                     raise OSError(errno.EINVAL, "empty symbolic link", walk.path(name))
+                if seen is not None:
+                    seen(walk.path(name), child_st, target)
                 # The symlink's owner, not the directory's, is what the next step is checked
                 # against: stricter than systemd for relative links (see docs/fs.md).
                 previous = child_st
@@ -183,6 +187,8 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE) -> Ch
                 continue
             previous = child_st
             walk.push(child, name, child_st)
+            if seen is not None:
+                seen(walk.path(), child_st, None)
         if must_be_dir and not stat.S_ISDIR(walk.top_st.st_mode):
             raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), walk.path())
         return walk.take(last)

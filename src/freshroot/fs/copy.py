@@ -1,13 +1,21 @@
-"""copy_tree_at(): copy a tree between directory fds, safely and faithfully.
+"""The one tree copy: copy_tree_at() and copy_fd_at(), between directory fds, never following
+a symlink.
 
-For tmpfiles' ``C`` lines and for migrating state into /persist. Every entry is opened with
-O_NOFOLLOW relative to its parent's fd, so a symlink anywhere in the source is copied as a
-symlink and never followed, and nothing outside the two trees is read or written. File data
-is reflinked (FICLONE) where the file system can, else copied in the kernel
-(copy_file_range). Modes, owners, extended attributes (ACLs are the
-``system.posix_acl_*`` ones), timestamps (ns), symlinks, FIFOs, sockets and device nodes
-are copied. Files with several hard links become separate copies and are reported, unless
-``hardlinks`` asks for the links to be recreated inside the copy.
+For migrating state into /persist (a faithful copy, the default CopyPolicy) and for tmpfiles'
+``C`` lines (systemd's copy_tree_at, freshroot.tmpfiles.copy's policy). Every entry is opened
+O_PATH|O_NOFOLLOW relative to its directory's fd and acted on through that fd, so a symlink
+anywhere in the source is copied as a symlink and never followed, a file is read only if the
+very inode looked at is a regular file (a FIFO swapped in by a user is never opened), and
+nothing outside the two trees is read or written. The walk is iterative, with at most
+freshroot.fs.walk's budget of fds per tree, whatever the depth.
+
+File data is reflinked (FICLONE) where the file system can, else copied in the kernel
+(copy_file_range). Modes, owners, extended attributes (ACLs are the ``system.posix_acl_*``
+ones), timestamps (ns; directories after their contents), symlinks, FIFOs, sockets and device
+nodes are copied. Files with several hard links become separate copies and are reported,
+unless ``hardlinks`` asks for the links to be recreated inside the copy (only between copies:
+never a link to a source file). A directory of the source that is the copy's top itself
+(copying a tree into itself) is never descended into.
 """
 
 from __future__ import annotations
@@ -17,21 +25,50 @@ import errno
 import fcntl
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from freshroot.fs import xattr
-from freshroot.fs.ops import _check_name, chmod_fd, chown_fd, fd_path, mount_id
+from freshroot.fs.ops import _check_name, chmod_fd, chown_fd, fd_path, mount_id, reopen
+from freshroot.fs.walk import DIR_FLAGS, DirStack
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 # Copying an xattr can fail for reasons that do not make the copy wrong (an SELinux label
 # the destination refuses, user.* on a file system without them): reported, not fatal.
 _XATTR_SOFT = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EACCES, errno.EINVAL)
 
 
+@dataclass(frozen=True, slots=True)
+class CopyPolicy:
+    """What a copy keeps, and how it treats what is in its way.
+
+    ``merge``: existing directories are copied into and existing non-directories left alone
+    (listed in ``skipped``); else the destination must not exist. ``cross_mounts`` False: a
+    mount point below the source (a bind mount of the same file system too: mount ids tell
+    them apart, st_dev does not) is copied as an empty directory. ``hardlinks``: recreate hard
+    links between copied files. ``uid``/``gid``: the owner of every copy (-1: the source's).
+    ``xattr_prefix``: copy only the attributes whose name starts with it.
+
+    ``systemd``: as systemd's copy_tree_at for tmpfiles' ``C`` line: a failure below the top
+    does not stop the rest (the first is raised at the end; EEXIST unless merging), an
+    existing empty directory at the top is filled, a symlink in the way counts as systemd 262
+    counts it, attributes that cannot be copied are skipped in silence, and FIFOs, sockets and
+    devices get owner, mode and times but no attributes.
+    """
+
+    merge: bool = False
+    cross_mounts: bool = True
+    hardlinks: bool = False
+    uid: int = -1
+    gid: int = -1
+    xattr_prefix: str = ""
+    systemd: bool = False
+
+
 @dataclass
 class CopyReport:
-    """What copy_tree_at did that the caller may want to tell someone about."""
+    """What a copy did that the caller may want to tell someone about."""
 
     copied: int = 0
     hardlinks: list[str] = field(default_factory=list)  # copied as separate files (or relinked)
@@ -39,125 +76,224 @@ class CopyReport:
     xattr_failures: list[str] = field(default_factory=list)  # "path: name: reason"
 
 
-@dataclass(frozen=True, slots=True)
-class _At:
-    """One entry being copied: its parent fds and names on both sides, and its report path."""
+@dataclass(slots=True)
+class _Frame:
+    """A directory being copied: the names left, what its metadata comes from, the first failure."""
 
-    sdir: int
-    name: str
-    ddir: int
-    dname: str
+    names: Iterator[str]
+    st: os.stat_result
+    created: bool
     rel: str
+    error: OSError | None = None
+    aborted: bool = False  # a child could not even be opened: no metadata (as systemd)
 
 
-@dataclass
 class _Copier:
-    merge: bool
-    cross_mounts: bool
-    keep_hardlinks: bool
-    report: CopyReport = field(default_factory=CopyReport)
-    root_mount: int = 0  # the mount id (not st_dev: bind mounts share that) of the source
-    links: dict[tuple[int, int], int] = field(default_factory=dict)  # (dev, ino) -> O_PATH fd of the copy
+    def __init__(self, policy: CopyPolicy, root_mount: int) -> None:
+        self.p = policy
+        self.report = CopyReport()
+        self.root_mount = root_mount  # the mount id of the source's top
+        self.links: dict[tuple[int, int], int] = {}  # (dev, ino) -> O_PATH fd of the copy
+        self.skip = (-1, -1)  # (dev, ino) of the destination's top: never copied into itself
 
     def close(self) -> None:
         for fd in self.links.values():
             os.close(fd)
         self.links.clear()
 
-    def entry(self, at: _At) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
-        st = os.stat(name, dir_fd=sdir, follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            self.directory(at, st)
+    def owner(self, st: os.stat_result) -> tuple[int, int]:
+        return (self.p.uid if self.p.uid != -1 else st.st_uid, self.p.gid if self.p.gid != -1 else st.st_gid)
+
+    # --- the tree --------------------------------------------------------------------------
+
+    def run(self, src: int, st: os.stat_result, ddir: int, dname: str) -> None:
+        """Copy what the O_PATH fd ``src`` is to ``dname`` in ``ddir``: depth first, on an
+        explicit stack (never one Python frame or one held fd per level: freshroot.fs.walk)."""
+        if not stat.S_ISDIR(st.st_mode):
+            if self.p.merge and _exists(ddir, dname):
+                self.report.skipped.append(dname)
+                return
+            self.leaf(src, st, ddir, dname, dname)
             return
-        if self.merge and _exists(ddir, dname):
-            self.report.skipped.append(rel)
+        created = self.make_dir(ddir, dname, top=True)
+        top = reopen(src, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            sdirs, ddirs = DirStack(top), DirStack(ddir)
+            try:
+                ddirs.push(dname)
+                self.skip = ddirs.levels[-1].key
+                frames = [self.frame(top, st, created, dname)]
+                self.walk(sdirs, ddirs, frames)
+            finally:
+                sdirs.close()
+                ddirs.close()
+        finally:
+            os.close(top)
+
+    def frame(self, sfd: int, st: os.stat_result, created: bool, rel: str) -> _Frame:
+        names: list[str] = []
+        if self.p.cross_mounts or mount_id(sfd) == self.root_mount:
+            names = sorted(os.listdir(sfd))
+        return _Frame(iter(names), st, created, rel)
+
+    def walk(self, sdirs: DirStack, ddirs: DirStack, frames: list[_Frame]) -> None:
+        while frames:
+            frame = frames[-1]
+            child = None if frame.aborted else next(frame.names, None)
+            if child is None:
+                frames.pop()
+                if frame.created and not frame.aborted:  # a directory merged into keeps its metadata
+                    self.metadata(sdirs.fd(), frame.st, ddirs.fd(), frame.rel, special=False)
+                    self.report.copied += 1
+                if frames:  # the top's fds are the caller's
+                    sdirs.pop()
+                    ddirs.pop()
+                if frame.error is not None:
+                    if not frames:
+                        raise frame.error
+                    self.failed(frames[-1], frame.error, frame.rel)
+                continue
+            rel = f"{frame.rel}/{child}"
+            try:
+                cfd = os.open(child, _PATH, dir_fd=sdirs.fd())
+            except OSError as e:
+                if not self.p.systemd:
+                    raise
+                frame.error, frame.aborted = frame.error or e, True
+                continue
+            try:
+                cst = os.fstat(cfd)
+                if (cst.st_dev, cst.st_ino) == self.skip:
+                    continue
+                if stat.S_ISDIR(cst.st_mode):
+                    created = self.make_dir(ddirs.fd(), child, top=False)
+                    sfd = sdirs.push(child, cst)  # EAGAIN if no longer the directory opened
+                    try:
+                        ddirs.push(child)
+                    except BaseException:
+                        sdirs.pop()
+                        raise
+                    frames.append(self.frame(sfd, cst, created, rel))
+                elif self.p.merge and _exists(ddirs.fd(), child):
+                    self.report.skipped.append(rel)
+                else:
+                    self.leaf(cfd, cst, ddirs.fd(), child, rel)
+            except OSError as e:
+                if not self.p.systemd:
+                    raise
+                self.failed(frame, e, child)
+            finally:
+                os.close(cfd)
+
+    def failed(self, frame: _Frame, e: OSError, name: str) -> None:
+        """systemd's policy: remember the first failure in a directory, and go on."""
+        if isinstance(e, FileExistsError):
+            if not self.p.merge:
+                frame.error = frame.error or OSError(errno.EEXIST, "exists", name)
             return
+        frame.error = frame.error or e
+
+    def make_dir(self, ddir: int, name: str, *, top: bool) -> bool:
+        """Make the copy of a directory (0700 until its metadata is set); False: merge into
+        the one there. Raises what is in the way, as the policy says."""
+        try:
+            os.mkdir(name, 0o700, dir_fd=ddir)
+        except FileExistsError:
+            existing = os.stat(name, dir_fd=ddir, follow_symlinks=False)
+            if not self.p.systemd:
+                if not self.p.merge or not stat.S_ISDIR(existing.st_mode):
+                    raise
+                return False
+            if stat.S_ISLNK(existing.st_mode):
+                # What systemd 262's copy_tree_at does with a symlink in the way, as observed: a
+                # dangling one or (without '+') one to a non-empty directory counts as
+                # "exists", anything else is "not a directory".
+                try:
+                    followed = os.stat(name, dir_fd=ddir)
+                except FileNotFoundError:
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
+                if stat.S_ISDIR(followed.st_mode) and not self.p.merge and not _is_empty_dir(ddir, name, follow=True):
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name) from None
+            if not stat.S_ISDIR(existing.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name) from None
+            if not self.p.merge and not (top and _is_empty_dir(ddir, name, follow=False)):
+                raise
+            return False
+        return True
+
+    # --- one entry ---------------------------------------------------------------------------
+
+    def leaf(self, src: int, st: os.stat_result, ddir: int, dname: str, rel: str) -> None:
+        """Copy what the O_PATH fd ``src`` is, anything but a directory."""
         if stat.S_ISREG(st.st_mode):
-            self.regular(at, st)
+            self.regular(src, st, ddir, dname, rel)
         elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=sdir), dname, dir_fd=ddir)
-            os.chown(dname, st.st_uid, st.st_gid, dir_fd=ddir, follow_symlinks=False)
+            os.symlink(os.readlink("", dir_fd=src), dname, dir_fd=ddir)
+            os.chown(dname, *self.owner(st), dir_fd=ddir, follow_symlinks=False)
             os.utime(dname, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=ddir, follow_symlinks=False)
-        else:  # FIFO, socket, character or block device: a new node of the same kind
+        else:  # FIFO, socket, character or block device: a new node of the same kind, never opened
             os.mknod(dname, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=ddir)
-            self.metadata(at, st)
+            dfd = os.open(dname, _PATH, dir_fd=ddir)
+            try:
+                if stat.S_IFMT(os.fstat(dfd).st_mode) != stat.S_IFMT(st.st_mode):
+                    raise OSError(errno.EAGAIN, "changed while being copied", rel)
+                self.metadata(src, st, dfd, rel, special=True)
+            finally:
+                os.close(dfd)
         self.report.copied += 1
 
-    def directory(self, at: _At, st: os.stat_result) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
-        created = True
-        try:
-            os.mkdir(dname, 0o700, dir_fd=ddir)
-        except FileExistsError:
-            if not self.merge or not stat.S_ISDIR(os.stat(dname, dir_fd=ddir, follow_symlinks=False).st_mode):
-                raise
-            created = False
-        src = os.open(name, _DIR_FLAGS, dir_fd=sdir)
-        try:
-            dst = os.open(dname, _DIR_FLAGS, dir_fd=ddir)
-            try:
-                if not _same(os.fstat(src), st):
-                    raise OSError(errno.EAGAIN, "changed while being copied", rel)
-                if self.cross_mounts or mount_id(src) == self.root_mount:
-                    for child in sorted(os.listdir(src)):
-                        self.entry(_At(src, child, dst, child, f"{rel}/{child}"))
-            finally:
-                os.close(dst)
-        finally:
-            os.close(src)
-        if created:  # an existing directory we merged into keeps its own owner and mode
-            self.metadata(at, st)
-            self.report.copied += 1
-
-    def regular(self, at: _At, st: os.stat_result) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
-        if st.st_nlink > 1:
+    def regular(self, src: int, st: os.stat_result, ddir: int, dname: str, rel: str) -> None:
+        if st.st_nlink > 1 and not self.p.systemd:
             self.report.hardlinks.append(rel)
             first = self.links.get((st.st_dev, st.st_ino))
             if first is not None:
-                # linkat through the magic link of an O_PATH fd links that very inode.
+                # linkat through the magic link of an O_PATH fd links that very inode: the
+                # copy made a moment ago, never the source's inode.
                 os.link(fd_path(first), dname, dst_dir_fd=ddir, follow_symlinks=True)
                 return
-        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=sdir)
+        # The inode the O_PATH fd holds is a regular file: reopening it cannot block.
+        rfd = reopen(src, os.O_RDONLY | os.O_NOCTTY)
         try:
-            if not _same(os.fstat(src), st):
-                raise OSError(errno.EAGAIN, "changed while being copied", rel)
             dst = os.open(dname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=ddir)
             try:
-                _copy_data(src, dst)
+                copy_data(rfd, dst)
+                self.metadata(src, st, dst, rel, special=False)
             finally:
                 os.close(dst)
         finally:
-            os.close(src)
-        self.metadata(at, st)
-        if st.st_nlink > 1 and self.keep_hardlinks:
-            self.links[(st.st_dev, st.st_ino)] = os.open(dname, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ddir)
+            os.close(rfd)
+        if st.st_nlink > 1 and self.p.hardlinks and not self.p.systemd:
+            self.links[(st.st_dev, st.st_ino)] = os.open(dname, _PATH, dir_fd=ddir)
 
-    def metadata(self, at: _At, st: os.stat_result) -> None:
-        sdir, name, ddir, dname, rel = at.sdir, at.name, at.ddir, at.dname, at.rel
-        """Owner, then mode (chown clears set-id bits), then xattrs and ACLs, then times."""
-        sfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=sdir)
-        dfd = os.open(dname, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ddir)
+    def metadata(self, src: int, st: os.stat_result, dst: int, rel: str, *, special: bool) -> None:
+        """Owner, then mode (chown clears set-id bits), then xattrs and ACLs, then times; on
+        the destination's fd (O_PATH or not), from the source's."""
+        chown_fd(dst, *self.owner(st))
+        chmod_fd(dst, stat.S_IMODE(st.st_mode))
+        if not (special and self.p.systemd):
+            self.xattrs(src, dst, rel)
+        os.utime(fd_path(dst), ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    def xattrs(self, src: int, dst: int, rel: str) -> None:
         try:
-            chown_fd(dfd, st.st_uid, st.st_gid)
-            chmod_fd(dfd, stat.S_IMODE(st.st_mode))
-            for key, value in xattr.get_all_fd(sfd).items():
-                try:
-                    xattr.set_fd(dfd, key, value)
-                except OSError as e:
-                    if e.errno not in _XATTR_SOFT:
-                        raise
-                    self.report.xattr_failures.append(f"{rel}: {key}: {e.strerror}")
-        finally:
-            os.close(sfd)
-            os.close(dfd)
-        os.utime(dname, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=ddir, follow_symlinks=False)
-
-
-def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+            values = xattr.get_all_fd(src)
+        except OSError:
+            if self.p.systemd:
+                return  # systemd's copy_xattr copies what it can read
+            raise
+        for key, value in values.items():
+            if not key.startswith(self.p.xattr_prefix):
+                continue
+            try:
+                xattr.set_fd(dst, key, value)
+            except OSError as e:
+                if self.p.systemd:
+                    continue
+                if e.errno not in _XATTR_SOFT:
+                    raise
+                self.report.xattr_failures.append(f"{rel}: {key}: {e.strerror}")
 
 
 def _exists(dir_fd: int, name: str) -> bool:
@@ -168,7 +304,17 @@ def _exists(dir_fd: int, name: str) -> bool:
     return True
 
 
-def _copy_data(src: int, dst: int) -> None:
+def _is_empty_dir(dir_fd: int, name: str, *, follow: bool) -> bool:
+    fd = os.open(name, DIR_FLAGS & ~os.O_NOFOLLOW if follow else DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        return not os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def copy_data(src: int, dst: int) -> None:
+    """Copy the data of the readable fd ``src`` to the writable fd ``dst``, from their offsets:
+    a reflink where the file system can, else in the kernel, else through a buffer."""
     try:
         fcntl.ioctl(dst, FICLONE, src)
     except OSError as e:
@@ -187,6 +333,18 @@ def _copy_data(src: int, dst: int) -> None:
             view = view[os.write(dst, view):]
 
 
+def copy_fd_at(src_fd: int, dst_dir_fd: int, dst_name: str, policy: CopyPolicy = CopyPolicy()) -> CopyReport:
+    """Copy what the O_PATH fd ``src_fd`` refers to (any file type; a symlink is copied as
+    one) to ``dst_name`` in ``dst_dir_fd``, as ``policy`` says."""
+    _check_name(dst_name)
+    copier = _Copier(policy, mount_id(src_fd))
+    try:
+        copier.run(src_fd, os.fstat(src_fd), dst_dir_fd, dst_name)
+    finally:
+        copier.close()
+    return copier.report
+
+
 def copy_tree_at(
     src_dir_fd: int,
     src_name: str,
@@ -197,20 +355,12 @@ def copy_tree_at(
     cross_mounts: bool = True,
     hardlinks: bool = False,
 ) -> CopyReport:
-    """Copy ``src_name`` in ``src_dir_fd`` (any file type) to ``dst_name`` in ``dst_dir_fd``.
-
-    The destination must not exist, unless ``merge``: then existing directories are copied
-    into and existing non-directories are left alone (listed in ``skipped``). With
-    ``cross_mounts`` False, a mount point below the source (a bind mount of the same file system
-    too: mount ids tell them apart, st_dev does not) is copied as an empty directory.
-    ``hardlinks`` recreates hard links between copied files instead of copying each.
-    """
+    """Copy ``src_name`` in ``src_dir_fd`` (any file type) to ``dst_name`` in ``dst_dir_fd``:
+    a faithful copy (see CopyPolicy for ``merge``, ``cross_mounts`` and ``hardlinks``)."""
     _check_name(src_name)
-    _check_name(dst_name)
-    copier = _Copier(merge=merge, cross_mounts=cross_mounts, keep_hardlinks=hardlinks,
-                     root_mount=mount_id(src_dir_fd, src_name))
+    src = os.open(src_name, _PATH, dir_fd=src_dir_fd)
     try:
-        copier.entry(_At(src_dir_fd, src_name, dst_dir_fd, dst_name, dst_name))
+        return copy_fd_at(src, dst_dir_fd, dst_name,
+                          CopyPolicy(merge=merge, cross_mounts=cross_mounts, hardlinks=hardlinks))
     finally:
-        copier.close()
-    return copier.report
+        os.close(src)

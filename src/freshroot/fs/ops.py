@@ -88,6 +88,11 @@ def mknod_at(dir_fd: int, name: str, mode: int, device: int = 0) -> None:
     os.mknod(name, mode, device, dir_fd=dir_fd)
 
 
+def mkfifo_at(dir_fd: int, name: str, mode: int) -> None:
+    _check_name(name)
+    os.mkfifo(name, mode, dir_fd=dir_fd)
+
+
 def unlink_at(dir_fd: int, name: str) -> None:
     _check_name(name)
     os.unlink(name, dir_fd=dir_fd)
@@ -139,16 +144,6 @@ def listdir_fd(fd: int, *, sort: bool = True) -> list[str]:
     try:
         names = os.listdir(dfd)
         return sorted(names) if sort else names
-    finally:
-        os.close(dfd)
-
-
-def scandir_fd(fd: int) -> Iterator[os.DirEntry[str]]:
-    """os.scandir on a duplicate of a readable directory fd (scandir closes what it gets)."""
-    dfd = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with os.scandir(dfd) as it:
-            yield from it
     finally:
         os.close(dfd)
 
@@ -233,33 +228,51 @@ def remove_tree_at(dir_fd: int, name: str, *, cross_mounts: bool = False) -> Non
     mount = None if cross_mounts else mount_id(dir_fd)
     if mount is not None and mount_id(dir_fd, name) != mount:
         raise OSError(errno.EBUSY, "is a mount point, not removing it", name)
-    _remove_contents(dir_fd, name, name, mount, kept)
+    _remove_contents(dir_fd, name, mount, kept)
     if kept:
         raise OSError(errno.EBUSY, f"is a mount point, left in place with its parents ({len(kept)} in all)", kept[0])
     os.rmdir(name, dir_fd=dir_fd)
 
 
-def _remove_contents(parent_fd: int, name: str, where: str, mount: int | None, kept: list[str]) -> None:
-    fd = open_dir_at(parent_fd, name)
-    try:
+def _remove_contents(dir_fd: int, name: str, mount: int | None, kept: list[str]) -> None:
+    """Empty directory ``name``, depth first on an explicit stack (never one Python frame or
+    one held fd per level: freshroot.fs.walk). A directory below that is (or has become) a
+    mount point is listed in ``kept`` with its parents left in place."""
+    from freshroot.fs.walk import DirStack
+
+    dirs = DirStack(dir_fd)
+    todo: list[tuple[Iterator[str], int]] = []  # names left in each directory, len(kept) on entering it
+
+    def enter(entry: str, est: os.stat_result | None) -> None:
+        fd = dirs.push(entry, est)
         if mount is not None and mount_id(fd) != mount:
-            kept.append(where)  # swapped for a mount point since we looked
+            kept.append(dirs.path())  # swapped for a mount point since we looked
+            dirs.pop()
             return
-        for entry in os.listdir(fd):
+        todo.append((iter(os.listdir(fd)), len(kept)))
+
+    try:
+        enter(name, None)
+        while todo:
+            names, before = todo[-1]
+            entry = next(names, None)
+            if entry is None:
+                todo.pop()
+                left = dirs.levels[-1].name
+                dirs.pop()
+                if todo and len(kept) == before:
+                    os.rmdir(left, dir_fd=dirs.fd())
+                continue
+            fd = dirs.fd()
             est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
             if not stat.S_ISDIR(est.st_mode):
                 os.unlink(entry, dir_fd=fd)
-                continue
-            path = f"{where}/{entry}"
-            if mount is not None and mount_id(fd, entry) != mount:
-                kept.append(path)
-                continue
-            before = len(kept)
-            _remove_contents(fd, entry, path, mount, kept)
-            if len(kept) == before:
-                os.rmdir(entry, dir_fd=fd)
+            elif mount is not None and mount_id(fd, entry) != mount:
+                kept.append(dirs.path(entry))
+            else:
+                enter(entry, est)
     finally:
-        os.close(fd)
+        dirs.close()
 
 
 def remove_contents_one_device(dir_fd: int, name: str) -> None:
@@ -267,22 +280,30 @@ def remove_contents_one_device(dir_fd: int, name: str) -> None:
     directories on another device than ``name`` itself (a btrfs subvolume nested in it,
     another file system) and mount points are left alone without a word; everything else is
     removed, going on past failures. The first failure is raised at the end (ENOTEMPTY from
-    a directory below that kept something)."""
+    a directory below that kept something). Iterative, within an fd budget (freshroot.fs.walk)."""
+    from freshroot.fs.walk import DirStack
+
     _check_name(name)
-    failure = _remove_one_device(dir_fd, name, os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev)
-    if failure is not None:
-        raise failure
-
-
-def _remove_one_device(parent_fd: int, name: str, dev: int) -> OSError | None:
-    """The contents of ``name``, as remove_contents_one_device; returns the first failure."""
-    first: OSError | None = None
+    dev = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_dev
+    dirs = DirStack(dir_fd)
+    # Per directory being emptied: the names left, and the first failure inside it.
+    todo: list[tuple[Iterator[str], list[OSError]]] = []
     try:
-        fd = open_dir_at(parent_fd, name)
-    except OSError as e:
-        return e
-    try:
-        for entry in os.listdir(fd):
+        todo.append((iter(os.listdir(dirs.push(name))), []))
+        while todo:
+            names, failed = todo[-1]
+            entry = next(names, None)
+            if entry is None:
+                todo.pop()
+                left = dirs.levels[-1].name
+                dirs.pop()
+                if not todo:
+                    if failed:
+                        raise failed[0]
+                    return
+                _done_with(dirs.fd(), left, failed, todo[-1][1])
+                continue
+            fd = dirs.fd()
             try:
                 est = os.stat(entry, dir_fd=fd, follow_symlinks=False)
                 if not stat.S_ISDIR(est.st_mode):
@@ -290,17 +311,32 @@ def _remove_one_device(parent_fd: int, name: str, dev: int) -> OSError | None:
                     continue
                 if est.st_dev != dev or is_mount_point_at(fd, entry):
                     continue
-                failure = _remove_one_device(fd, entry, dev)
-                if failure is not None:
-                    raise failure
-                os.rmdir(entry, dir_fd=fd)
             except FileNotFoundError:
                 continue
             except OSError as e:
-                first = first or e
+                failed[:] = failed or [e]
+                continue
+            try:
+                todo.append((iter(os.listdir(dirs.push(entry))), []))
+            except OSError as e:  # could not be opened: its failure, as if emptying it failed
+                if not isinstance(e, FileNotFoundError):
+                    failed[:] = failed or [e]
     finally:
-        os.close(fd)
-    return first
+        dirs.close()
+
+
+def _done_with(parent_fd: int, name: str, inside: list[OSError], failed: list[OSError]) -> None:
+    """A directory below has been emptied: remove it, or pass on its first failure."""
+    if inside:
+        if not isinstance(inside[0], FileNotFoundError):
+            failed[:] = failed or inside
+        return
+    try:
+        os.rmdir(name, dir_fd=parent_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        failed[:] = failed or [e]
 
 
 def read_at(dir_fd: int, name: str, limit: int = 16 << 20) -> bytes:

@@ -11,13 +11,14 @@ SOURCE_DATE_EPOCH), which is what makes two builds byte-identical.
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
 from freshroot.errors import OperationError, os_error_message
 from freshroot.fs import ops
 from freshroot.fs.chase import chase
+from freshroot.fs.copy import copy_data
+from freshroot.fs.walk import DirStack
 from freshroot.image.closure import Resolver, read_regular
 from freshroot.image.model import PortableImage
 
@@ -27,7 +28,6 @@ SCAFFOLD_DIRS = ("proc", "sys", "dev", "run", "tmp", "var/tmp", "var/lib", "var/
                  "etc/systemd/system", "usr/lib")
 SCAFFOLD_FILES = ("etc/resolv.conf", "etc/machine-id")
 UNIT_DIR = "etc/systemd/system"
-MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 
 
 def _quote_os_release(value: str) -> str:
@@ -202,53 +202,20 @@ class Stage:
             raise OperationError(f"cannot copy {path} into the image: {os_error_message(e)}") from e
 
     def _add(self, path: str, *, recursive: bool) -> str:
-        todo = [p for p in path.split("/") if p and p != "."]
-        todo.reverse()
-        names: list[str] = []
-        fds = [os.dup(self.host_fd)]
-        links = 0
-        try:
-            while todo:
-                part = todo.pop()
-                if part == "..":
-                    if names:
-                        names.pop()
-                        os.close(fds.pop())
-                    continue
-                rel = "/".join([*names, part])
-                child = ops.open_path_at(fds[-1], part)
-                st = os.fstat(child)
-                if stat.S_ISLNK(st.st_mode):
-                    target = ops.readlink_fd(child)
-                    os.close(child)
-                    links += 1
-                    if links > MAX_SYMLINKS:
-                        raise OperationError(f"{path}: too many levels of symbolic links")
-                    self.symlink(rel, target)
-                    if target.startswith("/"):
-                        while names:
-                            names.pop()
-                            os.close(fds.pop())
-                    todo.extend(reversed([p for p in target.split("/") if p and p != "."]))
-                    continue
-                if todo:  # an intermediate directory
-                    if not stat.S_ISDIR(st.st_mode):
-                        os.close(child)
-                        raise NotADirectoryError(errno.ENOTDIR, "not a directory", "/" + rel)
-                    self.mkdir(rel, stat.S_IMODE(st.st_mode))
-                    names.append(part)
-                    fds.append(child)
-                    continue
-                try:
-                    self._add_final(child, st, rel, recursive=recursive)
-                finally:
-                    os.close(child)
-                return "/" + rel
-            self.mkdir("", 0o755)
-            return "/"
-        finally:
-            for fd in fds:
-                os.close(fd)
+        """fs.chase's walk of the host path, reproducing in the stage every symlink it follows
+        and every directory it enters (with the host's permission bits)."""
+        def seen(at: str, st: os.stat_result, target: str | None) -> None:
+            if target is not None:
+                self.symlink(at.lstrip("/"), target)
+            elif stat.S_ISDIR(st.st_mode):
+                self.mkdir(at.lstrip("/"), stat.S_IMODE(st.st_mode))
+
+        with chase(path, root_fd=self.host_fd, seen=seen) as found:
+            if found.path == "/":
+                self.mkdir("", 0o755)
+                return "/"
+            self._add_final(found.fd, found.st, found.path.lstrip("/"), recursive=recursive)
+            return found.path
 
     def _add_final(self, fd: int, st: os.stat_result, rel: str, *, recursive: bool) -> None:
         """Stage what the O_PATH ``fd`` (host ``/rel``) is: a file, or a directory and what is in it."""
@@ -274,12 +241,7 @@ class Stage:
             try:
                 dst = ops.create_at(dfd, name, 0o600)
                 try:
-                    remaining = st.st_size
-                    while remaining > 0:
-                        n = os.copy_file_range(src, dst, min(remaining, 1 << 30))
-                        if n == 0:
-                            break
-                        remaining -= n
+                    copy_data(src, dst)
                     # Permission bits as on the host; owner and times are set by the builder.
                     os.fchmod(dst, stat.S_IMODE(st.st_mode))
                 finally:
@@ -290,24 +252,44 @@ class Stage:
             os.close(dfd)
 
     def _copy_tree(self, dir_fd: int, rel: str) -> None:
-        for entry in sorted(ops.scandir_fd(dir_fd), key=lambda e: e.name):
-            child_rel = f"{rel}/{entry.name}"
-            child = ops.open_path_at(dir_fd, entry.name)
-            try:
-                st = os.fstat(child)
-                if stat.S_ISLNK(st.st_mode):
-                    target = ops.readlink_fd(child)
-                    self.symlink(child_rel, target)
-                    # A link to a file outside the tree brings the file along (one to a
-                    # directory does not: that could pull in half the host).
-                    resolved = os.path.normpath(target if target.startswith("/") else f"/{rel}/{target}")
-                    if not resolved.startswith(f"/{rel}/") and self._is_host_file(resolved):
-                        self._add(resolved, recursive=False)
-                elif stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
-                    self._add_final(child, st, child_rel, recursive=True)
-                # sockets, fifos and devices in a content tree are runtime objects: skipped.
-            finally:
-                os.close(child)
+        """Stage what is below the host directory ``dir_fd`` (host ``/rel``): depth first on an
+        explicit stack, within freshroot.fs.walk's fd budget, whatever the depth."""
+        top = ops.reopen(dir_fd, os.O_RDONLY | os.O_DIRECTORY)
+        dirs = DirStack(top)
+        frames = [(iter(sorted(os.listdir(top))), rel)]
+        try:
+            while frames:
+                names, here = frames[-1]
+                name = next(names, None)
+                if name is None:
+                    frames.pop()
+                    if frames:
+                        dirs.pop()
+                    continue
+                child_rel = f"{here}/{name}"
+                child = ops.open_path_at(dirs.fd(), name)
+                try:
+                    st = os.fstat(child)
+                    if stat.S_ISLNK(st.st_mode):
+                        target = ops.readlink_fd(child)
+                        self.symlink(child_rel, target)
+                        # A link to a file outside the tree brings the file along (one to a
+                        # directory does not: that could pull in half the host).
+                        resolved = os.path.normpath(target if target.startswith("/") else f"/{here}/{target}")
+                        if not resolved.startswith(f"/{here}/") and self._is_host_file(resolved):
+                            self._add(resolved, recursive=False)
+                    elif stat.S_ISREG(st.st_mode):
+                        self._add_final(child, st, child_rel, recursive=False)
+                    elif stat.S_ISDIR(st.st_mode) and "/" + child_rel not in self._done:
+                        self._add_final(child, st, child_rel, recursive=False)  # made, not filled
+                        dirs.push(name, st)
+                        frames.append((iter(sorted(os.listdir(dirs.fd()))), child_rel))
+                    # sockets, fifos and devices in a content tree are runtime objects: skipped.
+                finally:
+                    os.close(child)
+        finally:
+            dirs.close()
+            os.close(top)
 
     def _is_host_file(self, path: str) -> bool:
         try:

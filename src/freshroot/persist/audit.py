@@ -16,16 +16,17 @@ so sizing is what du -sx costs, not what find costs (bench/audit.py measures bot
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import os
 import re
-import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from freshroot.errors import OperationError, os_error_message
 from freshroot.fs import mount, ops
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.fs.walk import DirStack, usage
 from freshroot.persist.model import Persistence, is_below
 from freshroot.plan.action import Context
 
@@ -53,6 +54,11 @@ class AuditReport:
     undeclared: list[Group] = field(default_factory=list)  # in storage, no longer declared
     entries: int = 0  # entries looked at on the root
     sized: bool = False  # True: sizes were measured (audit --sizes)
+    unreadable: list[str] = field(default_factory=list)  # "path: why": not counted, report incomplete
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable
 
     @property
     def files(self) -> int:
@@ -67,7 +73,8 @@ class AuditReport:
                 "unpersisted_bytes": self.bytes if self.sized else None,
                 "unpersisted": [g.to_json() if self.sized else {**g.to_json(), "bytes": None}
                                 for g in self.unpersisted],
-                "undeclared_in_storage": [g.to_json() for g in self.undeclared]}
+                "undeclared_in_storage": [g.to_json() for g in self.undeclared],
+                "complete": self.complete, "unreadable": list(self.unreadable)}
 
     def render(self, limit: int = 30) -> str:
         if not self.sized:
@@ -83,6 +90,12 @@ class AuditReport:
         if self.undeclared:
             lines.append("in storage but no longer declared:")
             lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.undeclared]
+        if self.unreadable:
+            lines.append(f"INCOMPLETE: {len(self.unreadable)} entries could not be read, and what is in "
+                         "them is not counted above:")
+            lines += [f"  {u}" for u in self.unreadable[:limit]]
+            if len(self.unreadable) > limit:
+                lines.append(f"  ... and {len(self.unreadable) - limit} more (--limit, --json)")
         return "\n".join(lines)
 
 
@@ -176,15 +189,22 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     groups: dict[str, list[int]] = {}
     root = ops.reopen(ctx.root_fd, _DIR_FLAGS)
     dev = os.fstat(root).st_dev
-    stack: list[tuple[int, str]] = [(root, "")]
+    # Depth first with the names of the subdirectories still to visit, not open fds: a
+    # directory with 3,000 subdirectories costs no more fds than one with three, and a deep
+    # tree no more than freshroot.fs.walk's budget.
+    dirs = DirStack(root)
+    frames: list[tuple[Iterator[str], str]] = []
     walked = 0
-    while stack:
-        fd, path = stack.pop()
+
+    def scan(fd: int, path: str) -> list[str]:
+        """Count the files of one directory; return the subdirectories to walk."""
+        nonlocal walked
         here: set[str] | frozenset[str] = known_names.get(path, frozenset())
         globbed = skip.files_in(path) if skip.glob is not None else None
         if globbed is not None:
             glob_rx, endings = globbed
         files = size = 0
+        subdirs: list[str] = []
         try:
             with os.scandir(fd) as it:
                 for entry in it:
@@ -193,14 +213,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                         child = f"{path}/{entry.name}"
                         if child in declared or child in mounts or skip(child):
                             continue
-                        try:
-                            sub = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
-                        except OSError:
-                            continue
-                        if os.fstat(sub).st_dev != dev:
-                            os.close(sub)
-                            continue
-                        stack.append((sub, child))
+                        subdirs.append(entry.name)
                     elif (here and entry.name in here) or (
                             globbed is not None and entry.name.endswith(endings)
                             and glob_rx.match(f"{path}/{entry.name}") is not None):
@@ -210,48 +223,77 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                         if sizes:
                             try:
                                 size += entry.stat(follow_symlinks=False).st_size
-                            except OSError:
+                            except FileNotFoundError:
                                 continue
-        finally:
-            os.close(fd)
+                            except OSError as e:
+                                report.unreadable.append(f"{path}/{entry.name}: {os_error_message(e)}")
+        except OSError as e:
+            report.unreadable.append(f"{path or '/'}: {os_error_message(e)}")
         walked += files
         if files:
             parts = path.split("/")
             g = groups.setdefault("/".join(parts[: depth + 1]) or "/", [0, 0])
             g[0] += files
             g[1] += size
+        return subdirs
+
+    try:
+        frames.append((iter(scan(root, "")), ""))
+        while frames:
+            names, path = frames[-1]
+            sub = next(names, None)
+            if sub is None:
+                frames.pop()
+                if frames:
+                    try:
+                        dirs.pop()
+                    except OSError as e:  # ESTALE: moved while walked, deeper than the fd budget
+                        raise OperationError(f"{ctx.display(path or '/')}: {os_error_message(e)}; "
+                                             "audit again when the tree holds still") from e
+                continue
+            child = f"{path}/{sub}"
+            try:
+                fd = dirs.push(sub)
+            except FileNotFoundError:
+                continue  # removed since it was listed: nothing there to lose
+            except OSError as e:
+                report.unreadable.append(f"{child}: {os_error_message(e)}")
+                continue
+            if dirs.levels[-1].key[0] != dev:
+                dirs.pop()  # another file system: a mount point
+                continue
+            frames.append((iter(scan(fd, child)), child))
+    finally:
+        dirs.close()
+        os.close(root)
     report.entries = walked
     order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
     report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=order)
     report.sized = sizes
-    report.undeclared = undeclared(p, ctx)
+    report.undeclared = undeclared(p, ctx, report.unreadable)
     return report
 
 
-def _size(dir_fd: int, name: str) -> tuple[int, int]:
-    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    if not stat.S_ISDIR(st.st_mode):
-        return 1, st.st_size
-    files = size = 0
-    fd = ops.open_dir_at(dir_fd, name)
-    try:
-        for child in os.listdir(fd):
-            f, s = _size(fd, child)
-            files, size = files + f, size + s
-    finally:
-        os.close(fd)
-    return files, size
+def _size(dir_fd: int, name: str, path: str, unreadable: list[str]) -> tuple[int, int]:
+    """Files and bytes of ``name`` and what is below it (iterative, within an fd budget)."""
+    used = usage(dir_fd, name, lambda below, e: unreadable.append(f"{path}/{below}: {os_error_message(e)}"))
+    return used.files, used.size
 
 
-def undeclared(p: Persistence, ctx: Context) -> list[Group]:
-    """Entries of each storage that are neither declared nor on the way to a declared one."""
+def undeclared(p: Persistence, ctx: Context, unreadable: list[str] | None = None) -> list[Group]:
+    """Entries of each storage that are neither declared nor on the way to a declared one.
+    What cannot be read is added to ``unreadable``."""
     out: list[Group] = []
+    unreadable = [] if unreadable is None else unreadable
     for s in p.storages:
         sources = {e.source for e in s.entries}
         on_the_way = {a for src in sources for a in _ancestors(src) if is_below(a, s.path)}
         try:
             top = chase(s.path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE)
-        except OSError:
+        except FileNotFoundError:
+            continue  # no storage there: nothing in it to list
+        except OSError as e:
+            unreadable.append(f"{s.path}: {os_error_message(e)}")
             continue
         with top:
             todo = [(ops.reopen(top.fd, _DIR_FLAGS), s.path.rstrip("/"))]
@@ -262,12 +304,15 @@ def undeclared(p: Persistence, ctx: Context) -> list[Group]:
                     child = f"{path}/{name}"
                     if child in sources:
                         continue
-                    if child in on_the_way:
-                        with contextlib.suppress(OSError):
+                    try:
+                        if child in on_the_way:  # as many as there are declared paths: fds are fine
                             todo.append((ops.open_dir_at(fd, name), child))
+                        else:
+                            out.append(Group(child, *_size(fd, name, child, unreadable)))
+                    except FileNotFoundError:
                         continue
-                    with contextlib.suppress(OSError):
-                        out.append(Group(child, *_size(fd, name)))
+                    except OSError as e:
+                        unreadable.append(f"{child}: {os_error_message(e)}")
             finally:
                 os.close(fd)
     return sorted(out, key=lambda g: g.path)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from freshroot.config.load import load_declaration
-from freshroot.errors import OperationError, UsageError
+from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist import audit as audit_mod
@@ -90,7 +90,8 @@ def audit(args: argparse.Namespace) -> int:
         _print_json(report.to_json())
     else:
         _out(report.render(limit=args.limit))
-    return 0
+    # Something could not be read: the counts are lower bounds, and a script must know.
+    return 0 if report.complete else EXIT_CANTCREAT
 
 
 def migrate(args: argparse.Namespace) -> int:

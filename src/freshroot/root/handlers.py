@@ -20,6 +20,7 @@ from freshroot.errors import OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
+from freshroot.fs.walk import usage
 from freshroot.persist.parse import parse as parse_persist
 from freshroot.root.model import RootWipe, parse_root
 from freshroot.root.top import RootVolume, root_volume, top_level
@@ -42,28 +43,8 @@ def _declared(args: argparse.Namespace, root_fd: int) -> tuple[RootWipe, RootVol
 
 
 def _size(dir_fd: int) -> int:
-    """Bytes allocated below ``dir_fd``, walked with a stack of fds (no recursion)."""
-    total = 0
-    stack = [os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)]
-    try:
-        while stack:
-            fd = stack.pop()
-            try:
-                for entry in ops.scandir_fd(fd):
-                    st = entry.stat(follow_symlinks=False)
-                    total += st.st_blocks * 512
-                    if stat.S_ISDIR(st.st_mode):
-                        try:
-                            stack.append(os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                                 | os.O_CLOEXEC, dir_fd=fd))
-                        except OSError:
-                            continue
-            finally:
-                os.close(fd)
-    finally:
-        for fd in stack:
-            os.close(fd)
-    return total
+    """Bytes allocated below ``dir_fd`` (as du counts them; what cannot be read is left out)."""
+    return usage(dir_fd, ".", lambda below, e: None).allocated
 
 
 def list_old_roots(top: int, root: RootWipe, *, sizes: bool = True) -> list[OldRoot]:

@@ -13,7 +13,7 @@ import re
 import stat
 import struct
 
-from freshroot.fs import nodes
+from freshroot.fs import xattr
 from freshroot.tmpfiles.context import Context, Creation
 from freshroot.tmpfiles.model import Item
 from freshroot.tmpfiles.perms import path_action
@@ -101,9 +101,10 @@ def fd_set_caps(
     start = (0, 0, 0)
     if item.plus:  # k+: change the listed capabilities, keep the rest
         try:
-            start = decode(nodes.get_xattr_fd(fd, "security.capability"))
+            current = xattr.get_fd(fd, "security.capability")
         except OSError:
-            start = (0, 0, 0)
+            current = None
+        start = (0, 0, 0) if current is None else decode(current)
     try:
         effective, permitted, inheritable, rootuid = parse(item.argument or "", start)
     except CapabilityTextError as e:
@@ -124,7 +125,7 @@ def fd_set_caps(
     if ctx.dry_run:
         return
     try:
-        nodes.set_xattr_fd(fd, "security.capability", value)
+        xattr.set_fd(fd, "security.capability", value)
     except OSError as e:
         raise ctx.os_failure(f"Failed to set capabilities on {ctx.shown(path)}", e) from e
 

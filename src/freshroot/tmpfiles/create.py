@@ -15,7 +15,7 @@ import stat
 from collections.abc import Callable
 
 from freshroot.errors import UnsafePathError
-from freshroot.fs import nodes, ops
+from freshroot.fs import atomic, ops
 from freshroot.tmpfiles import copy, parents
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed, NoMatch, base_name
 from freshroot.tmpfiles.globs import is_glob
@@ -334,7 +334,7 @@ def empty_directory(ctx: Context, item: Item, path: str, creation: Creation) -> 
 
 def _make_node(item: Item, dir_fd: int, name: str, kind: int) -> None:
     if kind == stat.S_IFIFO:
-        nodes.mkfifo_at(dir_fd, name, item.mode)
+        ops.mkfifo_at(dir_fd, name, item.mode)
     else:
         major, minor = item.device or (0, 0)
         ops.mknod_at(dir_fd, name, item.mode | kind, os.makedev(major, minor))
@@ -400,12 +400,18 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object, *, f
     ``failed``: systemd's message when making the node fails."""
     assert callable(make)
     ctx.forget_dirs()
-    tmp = f".#{name}{os.urandom(8).hex()}"
-    make(dir_fd, tmp)
+    made: list[str] = []
+
+    def make_temporary(d: int, n: str) -> None:
+        make(d, n)
+        made.append(n)
+
     try:
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        # systemd's temporary name (tempfn_random): too long a name fails, as there.
+        atomic.replace_node_at(dir_fd, name, make_temporary, temp=f".#{name}{os.urandom(8).hex()}")
     except OSError as e:
-        os.unlink(tmp, dir_fd=dir_fd)
+        if not made:
+            raise  # making the node failed: the caller's to report, as before the rename
         if e.errno not in (errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY):
             raise ctx.os_failure(failed, e) from e
     else:

@@ -92,7 +92,7 @@ def walk_below(ctx: Context, overlay: Mapping[str, Node | None], path: str, node
 
 
 def xattrs(ctx: Context, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    from freshroot.fs import nodes
+    from freshroot.fs import xattr
 
     if item.xattrs and node.kind not in (stat.S_IFREG, stat.S_IFDIR):
         # user.* attributes exist only on files and directories: the kernel refuses (EPERM).
@@ -100,7 +100,7 @@ def xattrs(ctx: Context, item: Item, path: str, node: Node, fd: int | None, chan
                        f"{ctx.shown(path)}: the line fails")
     for name, value in item.xattrs:
         try:
-            current = nodes.get_xattr_fd(fd, name) if fd is not None else None
+            current = xattr.get_fd(fd, name) if fd is not None else None
         except OSError:
             current = None
         if current != value:
@@ -144,11 +144,7 @@ def acls(ctx: Context, item: Item, path: str, node: Node, fd: int | None, change
 
 
 def attributes(ctx: Context, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    import fcntl
-    import struct
-
-    from freshroot.fs import nodes
-    from freshroot.tmpfiles.perms import FS_DIRSYNC_FL
+    from freshroot.fs import attrs
 
     if not item.attribute_mask:
         return
@@ -157,16 +153,11 @@ def attributes(ctx: Context, item: Item, path: str, node: Node, fd: int | None, 
         raise Unknown(f"file attributes cannot be set on {shown}: the line fails")
     value = item.attribute_value & item.attribute_mask
     if node.kind != stat.S_IFDIR:
-        value &= ~FS_DIRSYNC_FL
+        value &= ~attrs.DIRSYNC
     current = None
     if fd is not None:
         try:
-            real = nodes._flags_fd(fd)
-            try:
-                buf = fcntl.ioctl(real, nodes.FS_IOC_GETFLAGS, struct.pack("=I", 0))
-                current = struct.unpack("=I", buf)[0]
-            finally:
-                os.close(real)
+            current = attrs.get_flags(fd)
         except OSError as e:
             if e.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS, errno.EINVAL):
                 return  # the engine only notes it: nothing changes
@@ -177,7 +168,7 @@ def attributes(ctx: Context, item: Item, path: str, node: Node, fd: int | None, 
 
 
 def caps(ctx: Context, item: Item, path: str, node: Node, fd: int | None, changes: list[str]) -> None:
-    from freshroot.fs import nodes
+    from freshroot.fs import xattr
     from freshroot.tmpfiles import caps as engine
 
     if node.kind != stat.S_IFREG:
@@ -185,7 +176,7 @@ def caps(ctx: Context, item: Item, path: str, node: Node, fd: int | None, change
     current = b""
     if fd is not None:
         try:
-            current = nodes.get_xattr_fd(fd, "security.capability")
+            current = xattr.get_fd(fd, "security.capability") or b""
         except OSError:
             current = b""
     start = engine.decode(current) if item.plus else (0, 0, 0)

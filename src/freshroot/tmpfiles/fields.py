@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 
+from freshroot.fs import attrs
 from freshroot.tmpfiles.model import AGE_BY_DEFAULT_DIR, AGE_BY_DEFAULT_FILE, AgeBy
 from freshroot.tmpfiles.words import WHITESPACE, EscapeError, extract_first_word
 
@@ -84,29 +85,6 @@ def parse_age_by(text: str) -> tuple[AgeBy, AgeBy] | None:
     return (by_file or AGE_BY_DEFAULT_FILE), (by_dir or AGE_BY_DEFAULT_DIR)
 
 
-# chattr letters (linux/fs.h FS_*_FL), as parse_attribute_from_arg() knows them.
-ATTRIBUTES: dict[str, int] = {
-    "A": 0x00000080,  # FS_NOATIME_FL
-    "S": 0x00000008,  # FS_SYNC_FL
-    "D": 0x00010000,  # FS_DIRSYNC_FL
-    "a": 0x00000020,  # FS_APPEND_FL
-    "c": 0x00000004,  # FS_COMPR_FL
-    "d": 0x00000040,  # FS_NODUMP_FL
-    "e": 0x00080000,  # FS_EXTENT_FL
-    "i": 0x00000010,  # FS_IMMUTABLE_FL
-    "j": 0x00004000,  # FS_JOURNAL_DATA_FL
-    "s": 0x00000001,  # FS_SECRM_FL
-    "u": 0x00000002,  # FS_UNRM_FL
-    "t": 0x00008000,  # FS_NOTAIL_FL
-    "T": 0x00020000,  # FS_TOPDIR_FL
-    "C": 0x00800000,  # FS_NOCOW_FL
-    "P": 0x20000000,  # FS_PROJINHERIT_FL
-}
-CHATTR_ALL = 0
-for _v in ATTRIBUTES.values():
-    CHATTR_ALL |= _v
-
-
 def parse_attributes(argument: str | None, path: str) -> tuple[int, int]:
     """parse_attribute_from_arg(): ``[+-=]letters`` -> (value, mask). Raises ValueError with
     systemd's message (which names the path, not the line)."""
@@ -120,7 +98,7 @@ def parse_attributes(argument: str | None, path: str) -> tuple[int, int]:
     value = 0
     mask = 0
     for c in p:
-        flag = ATTRIBUTES.get(c)
+        flag = attrs.LETTERS.get(c)
         if flag is None:
             raise ValueError(f"Unknown file attribute '{c}' on '{path}'.")
         if mode in "+=":
@@ -129,7 +107,7 @@ def parse_attributes(argument: str | None, path: str) -> tuple[int, int]:
             value &= ~flag
         mask |= flag
     if mode == "=":
-        mask |= CHATTR_ALL
+        mask |= attrs.ALL
     return value, mask
 
 

@@ -9,11 +9,11 @@ import os
 import stat
 from collections.abc import Callable
 
-from freshroot.fs import nodes, ops
+from freshroot.fs import attrs, ops, xattr
+from freshroot.fs.walk import DirStack
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed
 from freshroot.tmpfiles.model import Item
 
-FS_DIRSYNC_FL = 0x00010000
 EXISTING, NORMAL = Creation.EXISTING, Creation.NORMAL  # read once, as executor.CREATE: set_perms runs per line
 
 # An action on an entry's O_PATH fd: (context, item, fd, path, stat or None, creation mode).
@@ -112,7 +112,7 @@ def set_xattrs(
         if ctx.dry_run:
             continue
         try:
-            nodes.set_xattr_fd(fd, name, value)
+            xattr.set_fd(fd, name, value)
         except OSError as e:
             raise ctx.os_failure(f"Failed to set extended attribute {name}={text} on '{shown}'", e) from e
 
@@ -131,12 +131,12 @@ def set_attribute(
                         f"cannot set on '{shown}'.")
     value = item.attribute_value & item.attribute_mask
     if not stat.S_ISDIR(st.st_mode):
-        value &= ~FS_DIRSYNC_FL
+        value &= ~attrs.DIRSYNC
     ctx.action("Would try to set", "Trying to set", f"file attributes 0x{value:08x} on {shown}")
     if ctx.dry_run:
         return
     try:
-        previous, current = nodes.change_flags(fd, value, item.attribute_mask)
+        previous, current = attrs.change_flags(fd, value, item.attribute_mask)
     except OSError as e:
         # systemd only warns: file attributes are best effort. That the file system does not
         # support them (ERRNO_IS_NOT_SUPPORTED) is not even a warning.
@@ -162,35 +162,72 @@ def path_action(ctx: Context, item: Item, path: str, action: FdAction, creation:
 
 def recursive_action(ctx: Context, item: Item, fd: int, path: str, action: FdAction) -> bool:
     """systemd's item_do: act on ``fd``, then on everything below it (never following
-    symlinks). Returns False when something failed (after trying everything)."""
+    symlinks), depth first in name order. Returns False when something failed (after trying
+    everything). Iterative, within freshroot.fs.walk's fd budget: a user's tree of any depth
+    (a Z line over a home) neither ends in RecursionError nor runs out of fds."""
     ok = True
-    try:
-        st = os.fstat(fd)
-    except OSError as e:
-        ctx.error(f"fstat() on file failed: {e.strerror}")
-        return False
-    try:
-        action(ctx, item, fd, path, st, Creation.EXISTING)
-    except ItemFailed:
-        ok = False
-    if stat.S_ISDIR(st.st_mode):
+
+    def visit(entry: int, at: str) -> tuple[list[str], os.stat_result] | None:
+        """Act on one entry; for a directory, return its names (and stat) to go into."""
+        nonlocal ok
         try:
-            names = ops.listdir_fd(fd)
+            st = os.fstat(entry)
         except OSError as e:
-            ctx.error(f"Failed to opendir() '{ctx.shown(path)}': {e.strerror}")
-            return False
-        for name in names:
+            ctx.error(f"fstat() on file failed: {e.strerror}")
+            ok = False
+            return None
+        try:
+            action(ctx, item, entry, at, st, Creation.EXISTING)
+        except ItemFailed:
+            ok = False
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        try:
+            return ops.listdir_fd(entry), st
+        except OSError as e:
+            ctx.error(f"Failed to opendir() '{ctx.shown(at)}': {e.strerror}")
+            ok = False
+            return None
+
+    top = visit(fd, path)
+    if top is None:
+        return ok
+    dirs = DirStack(fd)
+    frames = [(iter(top[0]), path)]
+    try:
+        while frames:
+            names, here = frames[-1]
+            name = next(names, None)
+            if name is None:
+                frames.pop()
+                if frames:
+                    try:
+                        dirs.pop()
+                    except OSError as e:  # moved meanwhile: where the walk is, is unknown
+                        ctx.error(f"Failed to go back up to '{ctx.shown(frames[-1][1])}': {e.strerror}")
+                        return False
+                continue
             try:
-                child = ops.open_path_at(fd, name)
+                child = ops.open_path_at(dirs.fd(), name)
             except FileNotFoundError:
                 continue
             except OSError as e:
                 ctx.error(f"Failed to open file '{name}': {e.strerror}")
                 ok = False
                 continue
+            at = here.rstrip("/") + "/" + name
             try:
-                ok = recursive_action(ctx, item, child, path.rstrip("/") + "/" + name, action) and ok
+                below = visit(child, at)
+                if below is not None:
+                    try:
+                        dirs.push(name, below[1])  # the very directory acted on, or EAGAIN
+                    except OSError as e:
+                        ctx.error(f"Failed to opendir() '{ctx.shown(at)}': {e.strerror}")
+                        ok = False
+                    else:
+                        frames.append((iter(below[0]), at))
             finally:
                 os.close(child)
+    finally:
+        dirs.close()
     return ok
-
