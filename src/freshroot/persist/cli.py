@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from freshroot.activation.owners import resolve_accounts
 from freshroot.config.load import load_declaration
 from freshroot.errors import OperationError, UsageError
-from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
@@ -38,7 +38,7 @@ def context(args: argparse.Namespace, options: Mapping[str, Any] | None = None) 
 
 def persistence(ctx: Context, args: argparse.Namespace) -> Persistence:
     table = load_declaration(ctx.root_fd, args.config, root=ctx.root)
-    return parse(table, Accounts.load(ctx.root_fd))
+    return parse(table, resolve_accounts(ctx.root_fd, table).accounts)
 
 
 def _out(text: str) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from freshroot.activation.owners import resolve_accounts
 from freshroot.config.table import Table
 from freshroot.errors import FreshrootError, OperationError
-from freshroot.fs.accounts import Accounts
 from freshroot.persist.model import Persistence
 from freshroot.persist.parse import parse
 from freshroot.persist.planner import plan
@@ -22,7 +22,8 @@ STEP_NAME = "persist"
 
 
 def load(declaration: Table, root_fd: int) -> Persistence:
-    return parse(declaration, Accounts.load(root_fd))
+    # The declaration's own users count: `plan` before the users step has created them.
+    return parse(declaration, resolve_accounts(root_fd, declaration).accounts)
 
 
 def build_steps(declaration: Table) -> list[Step]:

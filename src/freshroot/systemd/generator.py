@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from freshroot.activation.owners import resolve_accounts
 from freshroot.config.load import load_declaration
 from freshroot.config.table import Table
 from freshroot.errors import FreshrootError
@@ -67,7 +68,7 @@ def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[s
     root_fd = open_root(root)
     try:
         table = load_declaration(root_fd, None, root=root)
-        rendered = render_table(table, Accounts.load(root_fd), python=python, initrd=initrd)
+        rendered = render_table(table, resolve_accounts(root_fd, table).accounts, python=python, initrd=initrd)
     finally:
         os.close(root_fd)
     return units.write(rendered, normal_dir)

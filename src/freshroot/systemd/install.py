@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freshroot.activation.owners import record_ids, resolve_accounts
 from freshroot.config.load import expand_paths, load_declaration
 from freshroot.errors import OperationError, UsageError
 from freshroot.fs import ops
-from freshroot.fs.accounts import Accounts
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist import journal
@@ -137,13 +137,18 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
             raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
         # What the target will boot with decides: its own declaration when it has one.
         table = load_declaration(root_fd, None if present else config, root=target)
-        p = parse(table, Accounts.load(accounts_fd))
+        # Owners named by users the declaration declares get the ids the users step will
+        # give them at the first boot (and those are remembered in storage when it keeps ids).
+        resolved = resolve_accounts(accounts_fd, table)
+        p = parse(table, resolved.accounts)
         ctx = Context(root_fd, target, dry_run=dry_run)
         if dry_run:
             for a in storage_actions(p, ctx):
                 report.done.append("would " + a.describe())
             return report
         _storage_roots(p, ctx, report)
+        if record_ids(root_fd, resolved):
+            report.done.append(f"ids of declared users and groups remembered in {ctx.display(resolved.ids_dir)}")
         outcome = run_actions(storage_actions(p, ctx), ctx)
         # The actions journal for `freshroot undo` under <target>/run; there is nothing to
         # undo on a disk that has not booted, and no /run/freshroot belongs in its image.
