@@ -18,6 +18,7 @@ from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
 from freshroot.persist import undo as undo_mod
 from freshroot.persist.facts import State, look_entry
+from freshroot.persist.image import hidden_paths
 from freshroot.persist.model import Migrate, Persistence
 from freshroot.persist.parse import parse
 from freshroot.persist.planner import Planner, storage_problem
@@ -59,12 +60,22 @@ def status(args: argparse.Namespace) -> int:
     ctx = context(args)
     report = status_mod.status(persistence(ctx, args), ctx)
     run = last_run(ctx.root_fd)  # the journal: what the last apply did
+    hidden = hidden_paths(ctx.root_fd)
     if args.json:
-        _print_json({**report.to_json(), "last_apply": run})
+        _print_json({**report.to_json(), "last_apply": run, "hidden_image_content": hidden})
     else:
         _out(report.render())
         _out(render_last_run(run))
+        _hidden(hidden)
     return 0
+
+
+def _hidden(paths: list[str]) -> None:
+    """What the image brought into persisted paths and storage hides (persist/image.py)."""
+    if paths:
+        _out("hidden image content (the image's, under storage; back with the image at each boot):")
+        for path in paths:
+            _out(f"  {path}")
 
 
 def undo(args: argparse.Namespace) -> int:
@@ -86,10 +97,12 @@ def audit(args: argparse.Namespace) -> int:
     ctx = context(args)
     report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1),
                              sizes=args.sizes)
+    hidden = hidden_paths(ctx.root_fd)
     if args.json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "hidden_image_content": hidden})
     else:
         _out(report.render(limit=args.limit))
+        _hidden(hidden)
     return 0
 
 
