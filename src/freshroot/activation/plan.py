@@ -15,6 +15,8 @@ import json
 
 from freshroot.activation.builtins import binsh_step, parse_environment, usrbinenv_step
 from freshroot.activation.etc import etc_step, parse_etc
+from freshroot.activation.identity import identity_steps
+from freshroot.activation.modprobe import modprobe_step
 from freshroot.activation.snippets import parse_snippets, snippet_step
 from freshroot.activation.specialfs import specialfs_step
 from freshroot.activation.tmpfiles_step import tmpfiles_steps
@@ -24,18 +26,26 @@ from freshroot.persist.steps import build_steps as persist_steps
 from freshroot.plan.action import Step
 from freshroot.systemd.resetup import resetup_steps
 
-BUILTINS = ("specialfs", "users", "groups", "persist", "etc", "binsh", "usrbinenv", "tmpfiles")
+BUILTINS = ("specialfs", "modprobe", "users", "groups", "machine-id", "ssh-host-keys", "persist", "etc", "binsh",
+            "usrbinenv", "tmpfiles")
 
 
 def build_plan(declaration: Table) -> list[Step]:
     environment = parse_environment(declaration.get_table("environment"))
     users = parse_users(declaration.get_table("users"))
     groups = parse_groups(declaration.get_table("groups"))
+    # The identity (machine id, SSH host keys) is in storage before persist binds it.
+    identity = identity_steps(declaration)
     steps = [
         specialfs_step(),
+        modprobe_step(),
         *users_steps(users, groups, ids_dir(declaration)),
-        *(dataclasses.replace(s, deps=(*s.deps, "users", "groups")) for s in persist_steps(declaration)),
-        etc_step(parse_etc(declaration.get_table("etc"))),
+        *identity,
+        *(dataclasses.replace(s, deps=(*s.deps, "users", "groups", *(i.name for i in identity)))
+          for s in persist_steps(declaration)),
+        # persist before etc: an [etc] file inside a persisted /etc directory lands in storage
+        etc_step(parse_etc(declaration.get_table("etc")),
+                 deps=("users", "groups", *(["persist"] if "persist" in declaration else []))),
         binsh_step(environment),
         usrbinenv_step(environment),
     ]

@@ -8,7 +8,7 @@ parsed, so users created by an earlier step of the same run are known.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from freshroot.activation.owners import resolve_accounts
 from freshroot.config.table import Table
@@ -26,13 +26,21 @@ def load(declaration: Table, root_fd: int) -> Persistence:
     return parse(declaration, resolve_accounts(root_fd, declaration).accounts)
 
 
+def without_identity(p: Persistence) -> Persistence:
+    """/etc/machine-id is the machine-id step's (activation/identity.py): written, not bound."""
+    from freshroot.activation.identity import HANDLED
+
+    return Persistence(tuple(replace(s, entries=tuple(e for e in s.entries if e.path not in HANDLED))
+                             for s in p.storages))
+
+
 def build_steps(declaration: Table) -> list[Step]:
     """The persistence step(s) of the plan. Nothing if the declaration has no [persist]."""
     if "persist" not in declaration:
         return []
 
     def planner(ctx: Context) -> Iterable[Action]:
-        return plan(load(declaration, ctx.root_fd), ctx)
+        return plan(without_identity(load(declaration, ctx.root_fd)), ctx)
 
     return [Step(STEP_NAME, planner, description="bind or link persisted directories and files from storage",
                  location=declaration.location("persist"))]

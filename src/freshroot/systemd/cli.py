@@ -49,7 +49,8 @@ def render(args: argparse.Namespace) -> int:
 def install(args: argparse.Namespace) -> int:
     target = args.extra_files or args.root
     report = install_mod.install(target=target, accounts_root=args.root, config=args.config,
-                                 copy=args.copy_self, dry_run=args.dry_run)
+                                 copy=args.copy_self, dry_run=args.dry_run, machine_id=args.machine_id,
+                                 host_keys=args.host_keys)
     for line in report.done:
         sys.stdout.write(line + "\n")
     for line in report.failed:

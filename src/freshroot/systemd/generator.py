@@ -18,7 +18,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from freshroot.activation.owners import resolve_accounts
 from freshroot.config.load import load_declaration
 from freshroot.config.table import Table
 from freshroot.errors import FreshrootError
@@ -68,13 +67,15 @@ def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[s
     root_fd = open_root(root)
     try:
         table = load_declaration(root_fd, None, root=root)
-        rendered = render_table(table, resolve_accounts(root_fd, table).accounts, python=python, initrd=initrd)
+        # The units name no owner (the activation resolves them, after the users step), so a
+        # bad owner fails that entry at boot, not every unit: paths only here.
+        rendered = render_table(table, None, python=python, initrd=initrd)
     finally:
         os.close(root_fd)
     return units.write(rendered, normal_dir)
 
 
-def render_table(table: Table, accounts: Accounts, *, python: str, initrd: bool) -> units.Rendered:
+def render_table(table: Table, accounts: Accounts | None, *, python: str, initrd: bool) -> units.Rendered:
     """The units of a loaded declaration: the one code path of the generator and ``render``."""
     return units.render(parse(table, accounts), options_from(table, python=python, initrd=initrd))
 

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freshroot.activation.identity import install_identity, valid_id
 from freshroot.activation.owners import record_ids, resolve_accounts
 from freshroot.config.load import expand_paths, load_declaration
-from freshroot.errors import OperationError, UsageError
+from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
@@ -125,9 +126,13 @@ def copy_self(root_fd: int, report: InstallReport, display: str) -> None:
 
 
 def install(*, target: str, accounts_root: str, config: Sequence[str] | None, copy: bool,
-            dry_run: bool = False) -> InstallReport:
+            dry_run: bool = False, machine_id: str | None = None, host_keys: str | None = None) -> InstallReport:
     """Prepare ``target`` (a root, or an --extra-files tree) as the module doc says."""
     report = InstallReport()
+    if machine_id is not None and not valid_id(machine_id):
+        raise ConfigError(f"--machine-id {machine_id!r}: not a machine id (32 lowercase hex digits)")
+    if host_keys is not None and not os.path.isdir(host_keys):
+        raise ConfigError(f"--host-keys {host_keys}: not a directory")
     os.makedirs(target, exist_ok=True)
     root_fd = ops.open_root(target)
     accounts_fd = ops.open_root(accounts_root)
@@ -156,6 +161,8 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         report.done += [a.describe() for a in outcome.applied]
         report.failed += [m for _a, m in outcome.failed]
         display = "" if target == "/" else target.rstrip("/")
+        # The first boot's identity, in storage before it (activation/identity.py).
+        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=host_keys, display=display)
         if config is not None:
             copy_declaration(root_fd, config, report, display)
         _write(root_fd, GENERATOR, GENERATOR_SCRIPT.encode(), 0o755)

@@ -41,7 +41,7 @@ def live_systemd(ctx: Context) -> bool:
 
 
 def _planner(ctx: Context) -> Iterable[Action]:
-    if not live_systemd(ctx):
+    if not live_systemd(ctx) or ctx.options.get("boot"):  # at boot, the activation's own tmpfiles step
         return []
     return [RestartResetup(reload=not os.path.exists(GENERATED))]
 
