@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,7 @@ def boot(root: str, config: list[str] | None) -> int:
     from freshroot.plan.journal import Journal
     from freshroot.plan.lock import ApplyLock
 
+    started = time.monotonic()
     root_fd = open_root(root)
     try:
         try:
@@ -138,8 +140,10 @@ def boot(root: str, config: list[str] | None) -> int:
         for action in r.actions:
             _say(f"freshroot: {r.name}: {action}")
     failed = [r.name for r in report.failed]
-    _say(f"freshroot: activation done, {len(report.results)} steps" + (f"; failed: {', '.join(failed)}" if failed
-                                                                           else ""), err=bool(failed))
+    slowest = sorted(report.results, key=lambda r: r.duration, reverse=True)[:3]
+    timing = ", ".join(f"{r.name} {r.duration:.2f} s" for r in slowest)
+    _say(f"freshroot: activation done, {len(report.results)} steps in {time.monotonic() - started:.2f} s "
+         f"(slowest: {timing})" + (f"; failed: {', '.join(failed)}" if failed else ""), err=bool(failed))
     return 0 if report.ok else 1
 
 
