@@ -16,6 +16,7 @@ from freshroot.activation import identity, modprobe
 from freshroot.fs.ops import open_root
 from freshroot.persist import image
 from freshroot.plan.action import Context
+from tests.nsutil import in_mount_namespace
 from tests.persist.helpers import declaration
 from tests.systemd.helpers import env, freshroot
 
@@ -228,3 +229,35 @@ def test_modprobe_points_at_the_root_s_binary() -> None:
 
 def test_modprobe_nothing_to_point_at() -> None:
     assert modprobe.planned("/sbin/modprobe", lambda p: False) is None
+
+
+def test_a_transient_machine_id_is_replaced_by_storage_s(tmp_path: Path) -> None:
+    """systemd's transient id (a mount on /etc/machine-id when the image had none): unmounted
+    and the root's file written with storage's id, so systemd-machine-id-commit has nothing
+    to commit (its ConditionPathIsMountPoint fails) instead of failing on a bound file."""
+    _ids(tmp_path, "", ID_B)
+    transient = tmp_path / "transient-id"
+    transient.write_text(ID_A + "\n")
+
+    def body() -> None:
+        from freshroot.fs.mount import MS, mount
+
+        mount(str(transient), str(tmp_path / "etc" / "machine-id"), None, MS.BIND)
+        fd = open_root(str(tmp_path))
+        try:
+            ctx = Context(fd, str(tmp_path))
+            e = identity.machine_id_entry(declaration('[persist."/persist"]\ninclude = ["machine-id"]\n'))
+            assert e is not None
+            actions = identity._machine_id_actions(ctx, e)
+            want = (f"unmount the transient machine id, then write machine id {ID_B} to /etc/machine-id "
+                    "(the id in storage)")
+            assert [a.describe() for a in actions] == [want]
+            for a in actions:
+                a.apply(ctx)
+            assert not identity._is_mount_point(fd, identity.MACHINE_ID)
+        finally:
+            os.close(fd)
+        assert (tmp_path / "etc" / "machine-id").read_text() == ID_B + "\n"
+
+    in_mount_namespace(body)
+    assert (tmp_path / "etc" / "machine-id").read_text() == ID_B + "\n"
