@@ -180,3 +180,41 @@ def test_without_a_boot_mark_nothing_is_image_content(tmp_path: Path) -> None:
     root = build(tmp_path, "directory", "image", "data")
     shutil.rmtree(root / "run", ignore_errors=True)
     assert any(line.startswith("refuse") for line in decide(root, "directory", boot=False))
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_image_content_applied_for_real(tmp_path: Path, kind: str, storage: str) -> None:
+    """Applied, not only planned: the root then shows storage's copy (seeded from the image's
+    when storage had none), and a second plan has nothing left to do."""
+    root = build(tmp_path, kind, "image", storage)
+    time.sleep(2 * image.SLACK)
+    fd = open_root(str(root))
+    try:
+        image.mark_boot(fd)
+    finally:
+        os.close(fd)
+    rel = PATHS[kind]
+
+    def body() -> None:
+        fd = open_root(str(root))
+        try:
+            ctx = Context(fd, str(root), options={"boot": True})
+            for action in plan(load(_decl(kind), fd), ctx):
+                action.apply(ctx)
+            assert plan(load(_decl(kind), fd), ctx) == []
+        finally:
+            os.close(fd)
+        seen = root / rel
+        if kind == "directory":
+            names = sorted(p.name for p in seen.iterdir())
+            assert names == (["kept.log"] if storage == "data" else ["journal"])  # seeded only when empty
+        else:
+            want = "user data in storage\n" if storage == "data" else "image's\n"
+            assert seen.is_symlink() == (kind == "symlinked-file")
+            if seen.is_symlink():  # a link in the root's terms: read it there
+                assert os.readlink(seen) == "/persist/" + rel
+                seen = root / "persist" / rel
+            assert seen.read_text() == want
+
+    in_mount_namespace(body)
