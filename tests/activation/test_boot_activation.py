@@ -261,3 +261,17 @@ def test_a_transient_machine_id_is_replaced_by_storage_s(tmp_path: Path) -> None
 
     in_mount_namespace(body)
     assert (tmp_path / "etc" / "machine-id").read_text() == ID_B + "\n"
+
+
+def test_extra_files_storage_gets_the_root_s_machine_id(tmp_path: Path) -> None:
+    """install --root, then install --extra-files for the persist disk: one id, not two."""
+    root = _root(tmp_path, INSTALL_DECL)
+    (root / "etc" / "machine-id").write_text("")
+    first = freshroot("install", "--root", str(root))
+    assert first.returncode == 0, first.stderr
+    machine_id = (root / "etc" / "machine-id").read_text()
+    extra = tmp_path / "extra"
+    second = freshroot("install", "--extra-files", str(extra), "--root", str(root), "--config",
+                       str(root / "etc" / "freshroot" / "freshroot.toml"))
+    assert second.returncode == 0, second.stderr
+    assert (extra / "persist" / "etc" / "machine-id").read_text() == machine_id

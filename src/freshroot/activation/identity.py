@@ -241,10 +241,11 @@ def identity_steps(declaration: Table) -> list[Step]:
 
 
 def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None, host_keys: str | None,
-                     display: str) -> list[str]:
+                     display: str, source_fd: int | None = None) -> list[str]:
     """``install``: the machine id (given, the root's, or new) into storage and into the
     root's empty /etc/machine-id; the host keys of ``host_keys`` into storage. Nothing that
-    exists is replaced."""
+    exists is replaced. ``source_fd``: the root whose id counts as "the root's" (--root, when
+    ``root_fd`` is an --extra-files tree)."""
     done: list[str] = []
     e = machine_id_entry(declaration)
     if machine_id is not None and not valid_id(machine_id):
@@ -252,6 +253,8 @@ def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None
     if e is not None:
         stored, _ = _read_small(root_fd, e.source)
         have, _ = _read_small(root_fd, MACHINE_ID)
+        if source_fd is not None and (not have or not valid_id(have)):
+            have, _ = _read_small(source_fd, MACHINE_ID)
         if stored is None:
             stored = machine_id or (have if have and valid_id(have) else new_id())
             write_file(root_fd, e.source, (stored + "\n").encode(), 0o444)

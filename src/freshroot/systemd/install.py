@@ -162,7 +162,8 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         report.failed += [m for _a, m in outcome.failed]
         display = "" if target == "/" else target.rstrip("/")
         # The first boot's identity, in storage before it (activation/identity.py).
-        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=host_keys, display=display)
+        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=host_keys, display=display,
+                                        source_fd=accounts_fd)
         if config is not None:
             copy_declaration(root_fd, config, report, display)
         _write(root_fd, GENERATOR, GENERATOR_SCRIPT.encode(), 0o755)
