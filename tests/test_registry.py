@@ -28,6 +28,7 @@ ALLOWED = {
 FULL = """\
 [persist."/persist"]
 directories = ["/var/log"]
+include = ["machine-id", "ssh-host-keys"]
 [users.alice]
 [groups.staff]
 [etc."motd"]

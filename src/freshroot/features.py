@@ -145,6 +145,9 @@ FEATURES: tuple[Feature, ...] = (
     Feature("specialfs", "freshroot.activation", "/proc, /sys and /dev in an offline root",
             steps=(StepSpec("specialfs", summary="/proc, /sys and /dev in an offline root"),),
             step_factory=f"{_STEPS}:specialfs", records=("freshroot.activation.specialfs",)),
+    Feature("modprobe", "freshroot.activation", "the kernel's module loader pointed at the root's modprobe",
+            steps=(StepSpec("modprobe", ("specialfs",), "/proc/sys/kernel/modprobe points at the root's modprobe"),),
+            step_factory=f"{_STEPS}:modprobe"),
     Feature("users", "freshroot.activation", "users and groups in passwd, group, shadow and gshadow",
             sections=(
                 Section("users", "[users.<name>]", "activation.md",
@@ -155,6 +158,11 @@ FEATURES: tuple[Feature, ...] = (
             steps=(StepSpec("users", ("specialfs",), "declared users and groups"),
                    StepSpec("groups", ("users",), "(done by users)")),
             step_factory=f"{_STEPS}:users", records=("freshroot.activation.users",)),
+    # The identity a wiped root must keep from its first boot: in storage before persist links it.
+    Feature("identity", "freshroot.activation", "the machine id and SSH host keys, kept in storage",
+            steps=(StepSpec("machine-id", ("specialfs",), "/etc/machine-id from storage"),
+                   StepSpec("ssh-host-keys", ("specialfs",), "SSH host keys generated into storage")),
+            step_factory=f"{_STEPS}:identity"),
     # After users and groups: its entries may be owned by declared users, as impermanence's
     # createPersistentStorageDirs runs after users and groups.
     Feature("persist", "freshroot.persist", "directories and files kept across boots, bound or linked from storage",
@@ -163,7 +171,7 @@ FEATURES: tuple[Feature, ...] = (
                               "mounts, symlinked files, owners and modes, presets (`include`), `users.<name>` "
                               "home contents"),),
             check="freshroot.persist.parse:check",
-            steps=(StepSpec("persist", ("users", "groups"),
+            steps=(StepSpec("persist", ("users", "groups", "machine-id", "ssh-host-keys"),
                             "bind or link persisted directories and files from storage"),),
             step_factory="freshroot.persist.steps:build_steps", commands=True,
             records=("freshroot.persist.actions",)),
@@ -171,7 +179,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("etc", "freshroot.activation", "files written or linked into /etc",
             sections=(Section("etc", '[etc."path"]', "activation.md", "files written or linked into `/etc`"),),
             check=_PLAN_CHECK,
-            steps=(StepSpec("etc", ("users", "groups"), "files declared under [etc]"),),
+            # After persist: an [etc] file inside a persisted /etc directory lands in storage.
+            steps=(StepSpec("etc", ("users", "groups", "persist"), "files declared under [etc]"),),
             step_factory=f"{_STEPS}:etc", records=("freshroot.activation.etc",)),
     Feature("environment", "freshroot.activation", "/bin/sh and /usr/bin/env",
             sections=(Section("environment", "[environment]", "activation.md",

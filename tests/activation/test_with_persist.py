@@ -56,7 +56,9 @@ def test_plan_does_not_fail_on_users_it_would_create(tmp_path):
     (root / "persist").mkdir()
     report = apply(root, write_decl(tmp_path, DECL + "[users.alice]\n"), dry_run=True)
     assert report.ok
-    assert "cannot be planned before the changes of 'users'" in (report.result("persist").reason or "")
+    # planned, not skipped: alice resolves to the uid the users step will give her (issue 19)
+    actions = report.result("persist").actions
+    assert any("/persist/var/lib/alice-data (0700 1000:" in a for a in actions), actions
 
 
 @pytest.mark.root

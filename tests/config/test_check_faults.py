@@ -102,7 +102,9 @@ def test_symbolic_mode_is_refused_with_the_octal_to_write(tmp_path: Path,
 
 @pytest.mark.parametrize("declaration", [
     '[persist."/persist"]\ndirectories = [{ path = "/x", mode = 0o750, user = 1000, group = "1000" }]\n',
-    '[persist."/persist"]\ndirectories = [{ path = "/srv/data dir-é", user = "app", mode = "0700" }]\n',
+    # "app" is declared: config check resolves it as the users step will create it.
+    ('[persist."/persist"]\ndirectories = [{ path = "/srv/data dir-é", user = "app", mode = "0700" }]\n'
+     '[users.app]\nsystem = true\n'),
     '[etc.motd]\ntext = "hi"\nmode = 0o600\nuser = 0\ngroup = "root"\n',
     ('[users.alice]\nextra-groups = ["wheel"]\nhashed-password = "$y$j9T$abc/def.$ghi"\n'
      'description = "Alice, Room 1"\n[groups.wheel]\nmembers = ["alice", "svc$"]\n'),

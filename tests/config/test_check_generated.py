@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,25 @@ BASE: dict[str, Any] = {
                          "block-size": "128K", "description": "App", "os-release": {"ID": "debian"},
                          "symlinks": [{"object": "/usr/bin/app", "symlink": "/bin/app"}]}},
 }
+
+# config check resolves owners against the root (and the declaration's own users): a scratch
+# root whose accounts are known, so the verdicts do not depend on the host's /etc/passwd.
+ACCOUNTS = {
+    "passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:990:990::/var/lib/app:/usr/sbin/nologin\n",
+    "group": "root:x:0:\napp:x:990:\n",
+    "shadow": "root:*:19000:0:99999:7:::\napp:!:19000::::::\n",
+    "gshadow": "root:*::\napp:!::\n",
+}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("root")
+    (path / "etc").mkdir()
+    for name, text in ACCOUNTS.items():
+        (path / "etc" / name).write_text(text)
+    return str(path)
+
 
 HOSTILE: list[Any] = [
     "", " ", "\x00", "a\x00b", "a\nb", "/var/x\n", "/var/x ", "/var/x\\", "\t", "\x1b[31m", "\u2028", "-1",
@@ -118,13 +138,13 @@ def declarations(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-def test_the_base_declaration_is_valid(tmp_path: Path) -> None:
+def test_the_base_declaration_is_valid(tmp_path: Path, root: str) -> None:
     """The mutations start from a declaration that passes: each refusal is the mutation's."""
     decl = tmp_path / "decl.toml"
     decl.write_text(to_toml(Table(BASE)))
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        assert main(["config", "check", "--config", str(decl)]) == 0, err.getvalue()
+        assert main(["config", "check", "--root", root, "--config", str(decl)]) == 0, err.getvalue()
 
 
 # String fields that may hold a NUL or a newline: file content and shell text, and
@@ -140,7 +160,7 @@ MAY_HOLD = {
 }
 
 
-def test_nul_and_newline_in_every_string_field(tmp_path: Path) -> None:
+def test_nul_and_newline_in_every_string_field(tmp_path: Path, root: str) -> None:
     accepted: dict[str, set[tuple[Any, ...]]] = {"\x00": set(), "\n": set()}
     for bad, found in accepted.items():
         for path in _paths(BASE):
@@ -158,7 +178,7 @@ def test_nul_and_newline_in_every_string_field(tmp_path: Path) -> None:
             decl.write_text(to_toml(Table(data)))
             err = io.StringIO()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                code = main(["config", "check", "--config", str(decl)])
+                code = main(["config", "check", "--root", root, "--config", str(decl)])
             assert code in (0, 65), err.getvalue()
             if code == 0:
                 found.add(path)
@@ -169,7 +189,7 @@ def test_nul_and_newline_in_every_string_field(tmp_path: Path) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(declarations())
-def test_config_check_never_crashes(data: dict[str, Any]) -> None:
+def test_config_check_never_crashes(root: str, data: dict[str, Any]) -> None:
     try:
         text = to_toml(Table(data))
         tomllib.loads(text)
@@ -180,7 +200,7 @@ def test_config_check_never_crashes(data: dict[str, Any]) -> None:
         decl.write_text(text)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["config", "check", "--config", str(decl)])
+            code = main(["config", "check", "--root", root, "--config", str(decl)])
     message = err.getvalue()
     assert code in (0, 65), f"{code}: {message}\n{text}"
     assert "internal error" not in message, message
@@ -192,7 +212,7 @@ def test_config_check_never_crashes(data: dict[str, Any]) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=60, max_value=4000), st.sampled_from(["[", "{ a = "]))
-def test_deep_documents_are_refused_with_their_line(depth: int, opener: str) -> None:
+def test_deep_documents_are_refused_with_their_line(root: str, depth: int, opener: str) -> None:
     closer = "]" if opener == "[" else " }"
     text = '[persist."/persist"]\ndirectories = ["/x"]\ny = ' + opener * depth + "1" * (opener == "{ a = ") + \
         closer * depth + "\n"
@@ -201,6 +221,6 @@ def test_deep_documents_are_refused_with_their_line(depth: int, opener: str) -> 
         decl.write_text(text)
         err = io.StringIO()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            code = main(["config", "check", "--config", str(decl)])
+            code = main(["config", "check", "--root", root, "--config", str(decl)])
     assert code == 65, err.getvalue()
     assert f"{decl}:3: " in err.getvalue()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.systemd.helpers import RICH, freshroot, generator, make_root, tree, unit
+from tests.systemd.helpers import RICH, env, freshroot, generator, make_root, tree, unit
 
 
 @pytest.fixture
@@ -21,97 +22,49 @@ def rendered(tmp_path: Path) -> Path:
     return tmp_path / "gen" / "normal"
 
 
-def test_directory_mount_unit(rendered: Path) -> None:
-    u = unit(rendered, "var-lib-app\\x2ddata.mount")
-    assert u["Mount.What"] == ["/persist/var/lib/app-data"]
-    assert u["Mount.Where"] == ["/var/lib/app-data"]
-    assert u["Mount.Type"] == ["none"]
-    assert u["Mount.Options"] == ["bind,x-gvfs-hide,x-gvfs-trash"]
-    assert u["Unit.DefaultDependencies"] == ["no"]
-    assert "local-fs.target" in u["Unit.Before"]
-    assert u["Unit.Conflicts"] == ["umount.target"]
-    assert u["Unit.RequiresMountsFor"] == ["/persist/var/lib/app-data"]
-    assert u["Unit.AssertPathIsDirectory"] == ["/persist/var/lib/app-data"]
-    assert u["Unit.After"] == ["freshroot-prepare.service"]
-    assert "/persist" in u["Unit.Description"][0]
-
-
-def test_declared_options_and_odd_names(rendered: Path) -> None:
-    u = unit(rendered, "srv-data\\x20dir\\x2d\\xc3\\xa9.mount")
-    assert u["Mount.Options"] == ["bind,ro,x-gvfs-hide,x-gvfs-trash"]
-    assert u["Mount.Where"] == ["/srv/data dir-é"]
-    assert u["Unit.RequiresMountsFor"] == ['"/persist/srv/data dir-é"']
-
-
-def test_user_home_entries(rendered: Path) -> None:
-    u = unit(rendered, "home-alice-.ssh.mount")
-    assert u["Mount.What"] == ["/persist/home/alice/.ssh"]
-    assert (rendered / "local-fs.target.requires" / "home-alice-Documents.mount").is_symlink()
-
-
-def test_one_service_for_all_files(rendered: Path) -> None:
-    services = sorted(p.name for p in rendered.glob("*.service"))
-    assert services == ["freshroot-persist-files.service", "freshroot-prepare.service",
-                        "freshroot-tmpfiles-resetup.service", "freshroot-tmpfiles-setup.service"]
-    u = unit(rendered, "freshroot-persist-files.service")
+def test_one_activation_service_does_it_all(rendered: Path) -> None:
+    """Issue 19: the whole declaration at every boot, in one process, where NixOS runs its
+    activation: after the root and the storages are mounted, before sysinit.target's services."""
+    assert sorted(tree(rendered)) == ["freshroot-activate.service", "freshroot-tmpfiles-resetup.service",
+                                      "sysinit.target.wants/freshroot-activate.service"]
+    u = unit(rendered, "freshroot-activate.service")
     assert u["Service.Type"] == ["oneshot"]
     assert u["Service.RemainAfterExit"] == ["yes"]
-    assert u["Service.ExecStart"][0].endswith("-m freshroot persist-files --start")
-    assert u["Service.ExecStop"][0].endswith("-m freshroot persist-files --stop")
-    # after every directory mount, so files inside persisted directories see them
-    mounts = {p.name for p in rendered.glob("*.mount")}
-    assert mounts <= set(u["Unit.After"])
-    assert "freshroot-prepare.service" in u["Unit.After"]
-    text = (rendered / "freshroot-persist-files.service").read_text()
-    for path in ("/etc/machine-id", "/etc/ssh/ssh_host_ed25519_key", "/etc/adjtime", "/home/alice/.bashrc"):
-        assert path in text
+    assert u["Service.ExecStart"][0].endswith("-m freshroot apply --boot")
+    assert u["Unit.DefaultDependencies"] == ["no"]
+    after, before = u["Unit.After"], u["Unit.Before"]
+    assert {"local-fs.target", "systemd-remount-fs.service", "persist.mount", "data.mount"} <= set(after)
+    assert {"sysinit.target", "systemd-tmpfiles-setup.service", "systemd-journal-flush.service",
+            "systemd-machine-id-commit.service", "systemd-random-seed.service"} <= set(before)
+    assert "Requires" not in str(u.keys())  # a missing storage is said in words; the boot goes on
 
 
-def test_prepare_runs_before_the_mounts_and_after_the_storages(rendered: Path) -> None:
-    u = unit(rendered, "freshroot-prepare.service")
-    assert "persist.mount" in u["Unit.After"]
-    assert "data.mount" in u["Unit.After"]
-    assert "Requires" not in str(u.keys())  # it must run, and say so, when a storage is missing
-    assert u["Service.ExecStart"][0].endswith("-m freshroot persist-prepare")
-    assert (rendered / "local-fs.target.requires" / "freshroot-prepare.service").is_symlink()
+def test_no_mount_units_in_the_main_system(rendered: Path) -> None:
+    """Bind mounts are made by the activation with apply's planner, so boot and apply decide
+    the same for every path (image content hidden, user data migrated or refused)."""
+    assert not list(rendered.glob("*.mount"))
+    assert not (rendered / "local-fs.target.requires").exists()
 
 
-def test_degraded_storage_is_wanted_not_required(rendered: Path) -> None:
-    name = "var-cache-big\\x2dcache.mount"
-    assert os.readlink(rendered / "local-fs.target.wants" / name) == "../" + name
-    assert not (rendered / "local-fs.target.requires" / name).exists()
-    u = unit(rendered, name)
-    assert u["Unit.AssertPathIsMountPoint"] == ["/data"]  # require-mount: a clear failure
-    # a required storage's mounts are required
-    assert (rendered / "local-fs.target.requires" / "var-log.mount").is_symlink()
-    assert not (rendered / "local-fs.target.wants" / "var-log.mount").exists()
-
-
-def test_tmpfiles_units(rendered: Path) -> None:
-    setup = unit(rendered, "freshroot-tmpfiles-setup.service")
-    assert setup["Service.ExecStart"][0].split()[1:] == ["--create", "--remove", "--boot", "--exclude-prefix=/dev"]
-    assert setup["Service.ExecStart"][0].split()[0].endswith("systemd-tmpfiles")  # engine = "systemd"
-    assert "tmpfiles render --output /run/tmpfiles.d" in setup["Service.ExecStartPre"][0]
-    assert "sysinit.target" in setup["Unit.Before"]
+def test_tmpfiles_resetup_unit_is_apply_s(rendered: Path) -> None:
     resetup = unit(rendered, "freshroot-tmpfiles-resetup.service")
     assert "--boot" not in resetup["Service.ExecStart"][0]
-    assert (rendered / "sysinit.target.wants" / "freshroot-tmpfiles-setup.service").is_symlink()
-    assert not (rendered / "sysinit.target.wants" / "freshroot-tmpfiles-resetup.service").exists()  # apply's
-
-
-def test_freshroot_engine(tmp_path: Path) -> None:
-    root = make_root(tmp_path / "root", RICH.replace('engine = "systemd"', 'engine = "freshroot"'))
-    assert generator(root, tmp_path / "gen").returncode == 0
-    setup = unit(tmp_path / "gen" / "normal", "freshroot-tmpfiles-setup.service")
-    assert " -m freshroot tmpfiles --create --remove --boot" in setup["Service.ExecStart"][0]
+    assert "freshroot-activate.service" in resetup["Unit.After"]
+    assert not (rendered / "sysinit.target.wants" / "freshroot-tmpfiles-resetup.service").exists()
 
 
 def test_no_tmpfiles_section_no_tmpfiles_units(tmp_path: Path) -> None:
     root = make_root(tmp_path / "root", '[persist."/persist"]\ndirectories = ["/var/lib/x"]\n')
     assert generator(root, tmp_path / "gen").returncode == 0
     names = set(tree(tmp_path / "gen" / "normal"))
-    assert names == {"freshroot-prepare.service", "var-lib-x.mount", "local-fs.target.requires/var-lib-x.mount",
-                     "local-fs.target.requires/freshroot-prepare.service"}
+    assert names == {"freshroot-activate.service", "sysinit.target.wants/freshroot-activate.service"}
+
+
+def test_a_declaration_without_persist_still_activates(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "root", '[users.app]\nsystem = true\n')
+    assert generator(root, tmp_path / "gen").returncode == 0
+    u = unit(tmp_path / "gen" / "normal", "freshroot-activate.service")
+    assert "persist.mount" not in u["Unit.After"]
 
 
 def test_initrd_has_only_early_paths_below_sysroot(tmp_path: Path) -> None:
@@ -130,7 +83,7 @@ def test_initrd_has_only_early_paths_below_sysroot(tmp_path: Path) -> None:
 def test_main_system_units_not_written_in_initrd_and_back(tmp_path: Path) -> None:
     root = make_root(tmp_path / "root")
     generator(root, tmp_path / "gen")
-    assert "var-log.mount" in tree(tmp_path / "gen" / "normal")  # early paths are mounted after switch too
+    assert "var-log.mount" not in tree(tmp_path / "gen" / "normal")  # the activation binds it after switch
     assert not list((tmp_path / "gen" / "early").iterdir())
     assert not list((tmp_path / "gen" / "late").iterdir())
 
@@ -140,7 +93,7 @@ def test_render_writes_what_the_generator_writes(rendered: Path, tmp_path: Path)
     result = freshroot("render", "--units", str(out), "--root", str(tmp_path / "root"))
     assert result.returncode == 0, result.stderr
     assert tree(out) == tree(rendered)
-    assert len(tree(out)) > 10
+    assert len(tree(out)) == 3
 
 
 def test_render_initrd_and_json(tmp_path: Path) -> None:
@@ -167,7 +120,9 @@ UNRENDERABLE = ["/var/trailing ", "/var/new\nline", "/var/back\\", "/var/" + "x"
 @pytest.mark.parametrize("bad", UNRENDERABLE)
 def test_one_bad_entry_costs_only_that_entry(tmp_path: Path, bad: str) -> None:
     """Before: the generator raised on the bad entry (or on the unit it could not write) and
-    wrote nothing, so /var/log and every other declared path went unpersisted."""
+    wrote nothing, so /var/log and every other declared path went unpersisted. Now the
+    generator writes the activation, and at boot the activation binds every other entry and
+    fails (priority err) naming the bad ones."""
     import json
 
     declaration = (f'[persist."/persist"]\ndirectories = [\n  "/var/log",\n  {json.dumps(bad)},\n'
@@ -177,13 +132,26 @@ def test_one_bad_entry_costs_only_that_entry(tmp_path: Path, bad: str) -> None:
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
     normal = tmp_path / "gen" / "normal"
-    mounts = sorted(p.name for p in normal.glob("*.mount"))
-    assert mounts == ["srv.mount", "var-log.mount"]
-    assert (normal / "freshroot-persist-files.service").exists()
+    assert (normal / "freshroot-activate.service").exists()
     assert "freshroot.toml:4:" in result.stderr  # the bad path, named at its line
     assert "freshroot.toml:5:" in result.stderr  # the option with a newline
     assert result.stderr.count("this entry is skipped") == 2
-    # config check refuses what the generator skipped, naming the same line.
+    if os.geteuid() == 0:
+        for d in ("persist", "run", "var/log", "srv"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "var" / "log" / "old.log").write_text("image\n")
+        boot = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-m", "freshroot",
+                               "apply", "--boot", "--root", str(root)], env=env(JOURNAL_STREAM="8:1"),
+                              capture_output=True, text=True, check=False)
+        out = boot.stdout + boot.stderr
+        assert boot.returncode == 1, out  # the unit fails: systemctl --failed names it
+        assert "Traceback" not in out, out
+        assert "<3>freshroot: step persist failed" in out, out
+        assert "freshroot.toml:4:" in out, out
+        assert "freshroot.toml:5:" in out, out
+        # every other entry was applied: storage made for them (binds end with the namespace)
+        assert (root / "persist" / "var" / "log").is_dir(), out
+        assert (root / "persist" / "srv").is_dir(), out
     check = freshroot("config", "check", "--root", str(root))
     assert check.returncode == 65
     assert "freshroot.toml:4:" in check.stderr
@@ -224,7 +192,11 @@ def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path, initrd: bool,
 
 
 @pytest.mark.skipif(shutil.which("systemd-escape") is None, reason="needs systemd-escape")
-def test_mount_unit_names_round_trip(rendered: Path) -> None:
+def test_mount_unit_names_round_trip(tmp_path: Path) -> None:
+    root = make_root(tmp_path / "root", RICH.replace('"/var/lib/app-data"', '{ path = "/srv/a b-é", early = true }'))
+    assert generator(root, tmp_path / "gen", initrd=True).returncode == 0
+    rendered = tmp_path / "gen" / "normal"
+    assert len(list(rendered.glob("*.mount"))) == 2
     for path in rendered.glob("*.mount"):
         where = unit(rendered, path.name)["Mount.Where"][0]
         back = subprocess.run(["systemd-escape", "--unescape", "--path", path.name.removesuffix(".mount")],
@@ -237,5 +209,4 @@ def test_all_degraded_storages_never_stop_the_boot(tmp_path: Path) -> None:
                      'directories = ["/var/lib/x"]\nfiles = ["/etc/y"]\n')
     assert generator(root, tmp_path / "gen").returncode == 0
     links = {k for k, v in tree(tmp_path / "gen" / "normal").items() if v.startswith("-> ")}
-    assert links == {"local-fs.target.wants/var-lib-x.mount", "local-fs.target.wants/freshroot-prepare.service",
-                     "local-fs.target.wants/freshroot-persist-files.service"}
+    assert links == {"sysinit.target.wants/freshroot-activate.service"}  # wanted: a failure never stops it

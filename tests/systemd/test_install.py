@@ -46,7 +46,11 @@ def test_install_root(target: Path, tmp_path: Path) -> None:
     assert owner(p / "home" / "alice" / ".ssh") == (1000, 1000, 0o755)
     assert owner(p / "var" / "log") == (0, 0, 0o755)
     assert owner(p / "etc" / "ssh") == (0, 0, 0o755)  # parents of persisted files too
-    assert not (p / "etc" / "machine-id").exists()  # files are the files service's, at boot
+    # the machine id is written before the first boot, into storage and the root's empty file
+    machine_id = (p / "etc" / "machine-id").read_text().strip()
+    assert len(machine_id) == 32
+    assert (target / "etc" / "machine-id").read_text().strip() == machine_id
+    assert not (p / "etc" / "adjtime").exists()  # other files are the activation's, at boot
     assert (target / "data" / "var" / "cache" / "big-cache").is_dir()
     assert (target / "etc" / "freshroot" / "freshroot.toml").read_text() == RICH
     gen = target / "usr" / "lib" / "systemd" / "system-generators" / "freshroot-generator"
@@ -113,7 +117,7 @@ def test_copy_self_gives_a_working_generator(target: Path, tmp_path: Path) -> No
         capture_output=True, text=True, check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert (out / "var-log.mount").is_file()
+    assert (out / "freshroot-activate.service").is_file()
 
 
 def test_generator_script_without_freshroot_exits_zero(tmp_path: Path) -> None:

@@ -42,9 +42,11 @@ LABEL=persist  /persist  ext4  defaults,nofail,x-systemd.device-timeout=30s  0 2
 EOF
 mkdir -p "$tree/persist"
 
-# A fixed machine id: every boot of the wiped root is then the same machine, and systemd does
-# not treat each boot as a first boot (systemd-firstboot would prompt on the console).
-echo 0f5e8c7d2b1a4e3f9c8d7e6f5a4b3c2d >"$tree/etc/machine-id"
+# No machine id baked in, as Debian's cloud images ship it: an empty /etc/machine-id. systemd
+# then writes a new id at every boot of the wiped root (an empty file is not a first boot, so
+# systemd-firstboot does not prompt); keeping one id across boots is freshroot's job
+# (`freshroot install --machine-id`, the machine-id preset).
+: >"$tree/etc/machine-id"
 
 # Passwordless root with autologin on the serial console, for looking at a guest by hand.
 in_tree passwd -d root

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from freshroot.activation.builtins import binsh_step, parse_environment, usrbinenv_step
 from freshroot.activation.etc import etc_step, parse_etc
+from freshroot.activation.identity import host_key_step, machine_id_step
+from freshroot.activation.modprobe import modprobe_step
 from freshroot.activation.snippets import parse_snippets, snippet_step
 from freshroot.activation.specialfs import specialfs_step
 from freshroot.activation.tmpfiles_step import tmpfiles_steps
@@ -20,9 +22,18 @@ def specialfs(declaration: Table) -> list[Step]:
     return [specialfs_step()]
 
 
+def modprobe(declaration: Table) -> list[Step]:
+    return [modprobe_step()]
+
+
 def users(declaration: Table) -> list[Step]:
     return users_steps(parse_users(declaration.get_table("users")), parse_groups(declaration.get_table("groups")),
                        ids_dir(declaration))
+
+
+def identity(declaration: Table) -> list[Step]:
+    """The machine id and SSH host keys, into storage before persist binds or links them."""
+    return [*machine_id_step(declaration), *host_key_step(declaration)]
 
 
 def etc(declaration: Table) -> list[Step]:

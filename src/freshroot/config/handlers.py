@@ -22,6 +22,22 @@ def _load(args: argparse.Namespace) -> Loaded:
         os.close(root_fd)
 
 
+def _check_owners(args: argparse.Namespace, loaded: Loaded) -> None:
+    """Persisted entries' owners resolve against the root and the declaration's own users
+    (freshroot.activation.owners), as install, plan and the generator resolve them. A root
+    without /etc/passwd (a declaration checked on its own) has nothing to resolve against."""
+    if "persist" not in loaded.table or not os.path.exists(os.path.join(args.root, "etc/passwd")):
+        return
+    from freshroot.activation.owners import resolve_accounts
+    from freshroot.persist.parse import parse
+
+    root_fd = open_root(args.root)
+    try:
+        parse(loaded.table, resolve_accounts(root_fd, loaded.table).accounts)
+    finally:
+        os.close(root_fd)
+
+
 def show(args: argparse.Namespace) -> int:
     loaded = _load(args)
     verbose = bool(getattr(args, "verbose", False))
@@ -42,6 +58,7 @@ def show(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     states = check_sections(loaded.table)
+    _check_owners(args, loaded)
     if args.json:
         document = {"ok": True, "files": list(loaded.files), "masked": list(loaded.masked), "sections": states}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

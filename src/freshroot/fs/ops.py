@@ -45,6 +45,16 @@ def reopen(fd: int, flags: int) -> int:
     return os.open(fd_path(fd), flags | os.O_CLOEXEC)
 
 
+def scandir_fd(fd: int) -> Iterator[os.DirEntry[str]]:
+    """os.scandir on a duplicate of a directory fd (O_PATH or not; scandir closes what it gets)."""
+    dfd = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(dfd) as it:
+            yield from it
+    finally:
+        os.close(dfd)
+
+
 def open_at(dir_fd: int, name: str, flags: int, mode: int = 0o644) -> int:
     _check_name(name)
     return os.open(name, flags | _NOFOLLOW, mode, dir_fd=dir_fd)

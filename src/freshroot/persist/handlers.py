@@ -9,13 +9,14 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from freshroot.activation.owners import resolve_accounts
 from freshroot.config.load import load_declaration
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
-from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
 from freshroot.persist.facts import State, look_entry
+from freshroot.persist.image import hidden_paths
 from freshroot.persist.model import Migrate, Persistence
 from freshroot.persist.parse import parse
 from freshroot.persist.planner import Planner, storage_problem
@@ -36,7 +37,7 @@ def context(args: argparse.Namespace) -> Context:
 
 def persistence(ctx: Context, args: argparse.Namespace) -> Persistence:
     table = load_declaration(ctx.root_fd, args.config, root=ctx.root)
-    return parse(table, Accounts.load(ctx.root_fd))
+    return parse(table, resolve_accounts(ctx.root_fd, table).accounts)
 
 
 def _out(text: str) -> None:
@@ -57,12 +58,22 @@ def status(args: argparse.Namespace) -> int:
     ctx = context(args)
     report = status_mod.status(persistence(ctx, args), ctx)
     run = last_run(ctx.root_fd, ctx.root)  # the state store: what the last apply did
+    hidden = hidden_paths(ctx.root_fd)
     if args.json:
-        _print_json({**report.to_json(), "last_apply": run})
+        _print_json({**report.to_json(), "last_apply": run, "hidden_image_content": hidden})
     else:
         _out(report.render())
         _out(render_last_run(run))
+        _hidden(hidden)
     return 0
+
+
+def _hidden(paths: list[str]) -> None:
+    """What the image brought into persisted paths and storage hides (persist/image.py)."""
+    if paths:
+        _out("hidden image content (the image's, under storage; back with the image at each boot):")
+        for path in paths:
+            _out(f"  {path}")
 
 
 def undo(args: argparse.Namespace) -> int:
@@ -86,10 +97,12 @@ def audit(args: argparse.Namespace) -> int:
     ctx = context(args)
     report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1),
                              sizes=args.sizes)
+    hidden = hidden_paths(ctx.root_fd)
     if args.json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "hidden_image_content": hidden})
     else:
         _out(report.render(limit=args.limit))
+        _hidden(hidden)
     # Something could not be read: the counts are lower bounds, and a script must know.
     return 0 if report.complete else EXIT_CANTCREAT
 

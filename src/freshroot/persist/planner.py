@@ -22,7 +22,7 @@ from freshroot.errors import FreshrootError, OperationError, os_error_message
 from freshroot.fs import bindmount, durable
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
-from freshroot.persist import facts
+from freshroot.persist import facts, image
 from freshroot.persist.actions import (
     BindMount,
     FixPerms,
@@ -203,6 +203,8 @@ class Planner:
                 return self.refuse(e, f"is {facts.kind_name(target.st)}, not a {e.kind.value}")
             case State.BLOCKED:
                 return self.refuse(e, "a parent of it is not a directory")
+            case State.DATA if image.is_image_content(self.ctx, e.path):
+                return self.hide_image(e, source, target, how)
             case State.DATA:
                 if not self.plan_migration(e, source, target, how):
                     return None
@@ -242,6 +244,29 @@ class Planner:
         if e.kind is Kind.DIRECTORY:
             self.pending[e.path] = e.source
         return None
+
+    def hide_image(self, e: Entry, source: Fact, target: Fact, how: How) -> None:
+        """The root holds the image's content at ``e.path`` (persist/image.py): storage goes
+        over it, seeded from it when storage has nothing yet (a directory: also when empty).
+        The same at boot and in apply."""
+        if not source.exists:
+            if not self.storage_parents(e):
+                return
+            owner = self.source_owner(e, target)
+            if e.kind is Kind.DIRECTORY:
+                self.mkdir(e.source, owner, "storage directory")
+            self.actions.append(image.SeedFromImage(e.path, e.source, e.kind, owner, dirs=self.dirs))
+        else:
+            self.drift(e, source)
+            if e.kind is Kind.DIRECTORY and source.state is State.EMPTY:  # e.g. made by install
+                self.actions.append(image.SeedFromImage(e.path, e.source, e.kind, dirs=self.dirs))
+        self.actions.append(image.HideImageContent(e.path, unlink=how is How.SYMLINK))
+        if how is How.SYMLINK:
+            self.actions.append(Symlink(e.path, e.source, dirs=self.dirs))
+            return
+        self.actions.append(BindMount(e.source, e.path, e.kind, e.options, dirs=self.dirs))
+        if e.kind is Kind.DIRECTORY:
+            self.pending[e.path] = e.source
 
     def safe_entry(self, e: Entry) -> None:
         """Plan ``e``; a path that cannot be looked at safely refuses this entry, not the plan."""

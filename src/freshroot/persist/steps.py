@@ -8,22 +8,52 @@ parsed, so users created by an earlier step of the same run are known.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from freshroot.activation.owners import resolve_accounts
 from freshroot.config.table import Table
-from freshroot.errors import FreshrootError, OperationError
-from freshroot.fs.accounts import Accounts
+from freshroot.errors import ConfigError, FreshrootError, OperationError
 from freshroot.persist.model import Persistence
-from freshroot.persist.parse import parse
+from freshroot.persist.parse import Skip, parse
 from freshroot.persist.planner import plan
 from freshroot.plan.action import Action, Context, Step
 from freshroot.plan.journal import Journal, Recorder
+from freshroot.plan.records import Record
 
 STEP_NAME = "persist"
 
 
-def load(declaration: Table, root_fd: int) -> Persistence:
-    return parse(declaration, Accounts.load(root_fd))
+def load(declaration: Table, root_fd: int, skip: Skip | None = None) -> Persistence:
+    # The declaration's own users count: `plan` before the users step has created them.
+    return parse(declaration, resolve_accounts(root_fd, declaration).accounts, skip=skip)
+
+
+@dataclass(frozen=True)
+class RefuseEntries(Action):
+    """At boot, the entries the declaration gets wrong: every other entry is applied first,
+    then this fails the step, so the journal (priority err) and ``systemctl --failed`` name
+    them, and one bad entry never leaves /var/log unpersisted. ``apply`` refuses the whole
+    declaration before any step instead."""
+
+    errors: tuple[str, ...]
+
+    def describe(self) -> str:
+        entries = "entry" if len(self.errors) == 1 else "entries"
+        return f"refuse {len(self.errors)} persisted {entries} the declaration gets wrong"
+
+    def apply(self, ctx: Context) -> None:
+        raise OperationError("; ".join(self.errors))
+
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return ()  # changes nothing
+
+
+def without_identity(p: Persistence) -> Persistence:
+    """/etc/machine-id is the machine-id step's (activation/identity.py): written, not bound."""
+    from freshroot.activation.identity import HANDLED
+
+    return Persistence(tuple(replace(s, entries=tuple(e for e in s.entries if e.path not in HANDLED))
+                             for s in p.storages))
 
 
 def build_steps(declaration: Table) -> list[Step]:
@@ -32,7 +62,12 @@ def build_steps(declaration: Table) -> list[Step]:
         return []
 
     def planner(ctx: Context) -> Iterable[Action]:
-        return plan(load(declaration, ctx.root_fd), ctx)
+        skipped: list[ConfigError] = []
+        p = load(declaration, ctx.root_fd, skip=skipped.append if ctx.boot else None)
+        actions = list(plan(without_identity(p), ctx))
+        if skipped:
+            actions.append(RefuseEntries(tuple(str(e) for e in skipped)))
+        return actions
 
     return [Step(STEP_NAME, planner, description="bind or link persisted directories and files from storage",
                  location=declaration.location("persist"))]

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     apply.add_argument("--fail-fast", action="store_true", help="stop at the first failed step")
     apply.add_argument("--fix", action="store_true",
                        help="also replace what was changed by hand (drifted owner/mode, edited /etc files)")
+    apply.add_argument("--boot", action="store_true",
+                       help="the activation at boot (freshroot-activate.service runs it): the same plan, the "
+                       "boot marked first, tmpfiles.d last, failures logged for the journal")
     plan = add_command(
         subparsers, "plan", handler="freshroot.plan.handlers:plan_command",
         help="show what apply would do, as a tree (apply --dry-run)",

@@ -28,6 +28,7 @@ class Context:
     dry_run: bool = False
     action: str = "activate"  # "activate" or "dry-activate" (FRESHROOT_ACTION)
     fix: bool = False  # apply --fix: also replace what was changed by hand (owner/mode drift, edited files)
+    boot: bool = False  # the boot activation (apply --boot): the root is as its image left it this boot
     output: OutputSink | None = None  # set by the executor for each step it runs
     child: ChildWatcher | None = None  # set by the executor for each step it runs
 

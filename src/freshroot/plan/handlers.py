@@ -47,6 +47,10 @@ def _finish(report: Report, as_json: bool) -> int:
 
 
 def apply_command(args: argparse.Namespace) -> int:
+    if getattr(args, "boot", False):
+        from freshroot.systemd.activate import boot_command
+
+        return boot_command(args)
     report = run_plan(args.root, args.config, dry_run=args.dry_run, fail_fast=args.fail_fast, fix=args.fix,
                       progress=TerminalProgress())
     return _finish(report, args.json)

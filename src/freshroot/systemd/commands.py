@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         "passwd and group name the owners)")
     p.add_argument("--copy-self", action="store_true",
                    help="also copy this freshroot into the target's /usr/lib/python3/dist-packages and /usr/bin")
+    p.add_argument("--machine-id", metavar="ID",
+                   help="the machine id to keep in storage (default: the root's, else a new one), when "
+                        "/etc/machine-id is persisted; also written to the root's empty /etc/machine-id")
+    p.add_argument("--host-keys", metavar="DIR",
+                   help="copy the SSH host keys in DIR (ssh_host_*) into storage, for the persisted ones")
     p = add_command(subparsers, "persist-prepare", handler=f"{H}:prepare",
                     help="(boot) create storage directories and mount points; run by freshroot-prepare.service")
     add_common(p, dry_run=True)

@@ -67,19 +67,21 @@ def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[s
     root_fd = open_root(root)
     try:
         table = load_declaration(root_fd, None, root=root)
-        rendered = render_table(table, Accounts.load(root_fd), python=python, initrd=initrd, skip=_skipped)
+        # The units name no owner (the activation resolves them, after the users step), so a
+        # bad owner fails that entry at boot, not every unit: paths only here.
+        rendered = render_table(table, None, python=python, initrd=initrd, skip=_skipped)
     finally:
         os.close(root_fd)
     return units.write(rendered, normal_dir)
 
 
 def _skipped(error: ConfigError) -> None:
-    """One bad entry (a path no unit can carry, an unknown owner...) costs that entry only:
-    the others still get their units. ``config check`` refuses the same entry."""
+    """One bad entry (a path no unit can carry...) costs that entry only: the others still
+    get their units. ``config check`` refuses the same entry."""
     log(f"{error}; this entry is skipped, the others are persisted", priority=3)
 
 
-def render_table(table: Table, accounts: Accounts, *, python: str, initrd: bool,
+def render_table(table: Table, accounts: Accounts | None, *, python: str, initrd: bool,
                  skip: Skip | None = None) -> units.Rendered:
     """The units of a loaded declaration: the one code path of the generator and ``render``
     (which passes no ``skip``: a bad entry is an error there)."""

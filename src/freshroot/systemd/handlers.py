@@ -7,9 +7,9 @@ import json
 import os
 import sys
 
+from freshroot.activation.owners import resolve_accounts
 from freshroot.config.load import load_declaration
 from freshroot.errors import ConfigError, OperationError
-from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist.parse import parse
 from freshroot.plan.action import Context
@@ -29,7 +29,7 @@ def render(args: argparse.Namespace) -> int:
     root_fd = _open(args.root)
     try:
         table = load_declaration(root_fd, args.config, root=args.root)
-        rendered = render_table(table, Accounts.load(root_fd), python=args.python or sys.executable,
+        rendered = render_table(table, resolve_accounts(root_fd, table).accounts, python=args.python or sys.executable,
                                 initrd=args.initrd)
     finally:
         os.close(root_fd)
@@ -49,7 +49,8 @@ def render(args: argparse.Namespace) -> int:
 def install(args: argparse.Namespace) -> int:
     target = args.extra_files or args.root
     report = install_mod.install(target=target, accounts_root=args.root, config=args.config,
-                                 copy=args.copy_self, dry_run=args.dry_run)
+                                 copy=args.copy_self, dry_run=args.dry_run, machine_id=args.machine_id,
+                                 host_keys=args.host_keys)
     for line in report.done:
         sys.stdout.write(line + "\n")
     for line in report.failed:
@@ -71,7 +72,8 @@ def prepare(args: argparse.Namespace) -> int:
     root_fd = _open(args.root)
     try:
         ctx = Context(root_fd, args.root, dry_run=args.dry_run)
-        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd), skip=_skipped)
+        table = load_declaration(root_fd, args.config, root=args.root)
+        p = parse(table, resolve_accounts(root_fd, table).accounts, skip=_skipped)
         return boot.prepare(p, ctx)
     finally:
         os.close(root_fd)
@@ -83,7 +85,8 @@ def files(args: argparse.Namespace) -> int:
         ctx = Context(root_fd, args.root, dry_run=args.dry_run)
         if args.stop:
             return boot.files_stop(ctx)
-        p = parse(load_declaration(root_fd, args.config, root=args.root), Accounts.load(root_fd), skip=_skipped)
+        table = load_declaration(root_fd, args.config, root=args.root)
+        p = parse(table, resolve_accounts(root_fd, table).accounts, skip=_skipped)
         return boot.files_start(p, ctx)
     finally:
         os.close(root_fd)

@@ -25,10 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freshroot.activation.identity import install_identity, valid_id
+from freshroot.activation.owners import record_ids, resolve_accounts
 from freshroot.config.load import expand_paths, load_declaration
-from freshroot.errors import OperationError, UsageError
+from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.fs import ops
-from freshroot.fs.accounts import Accounts
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist.actions import MakeDirectory
@@ -126,9 +127,13 @@ def copy_self(root_fd: int, report: InstallReport, display: str) -> None:
 
 
 def install(*, target: str, accounts_root: str, config: Sequence[str] | None, copy: bool,
-            dry_run: bool = False) -> InstallReport:
+            dry_run: bool = False, machine_id: str | None = None, host_keys: str | None = None) -> InstallReport:
     """Prepare ``target`` (a root, or an --extra-files tree) as the module doc says."""
     report = InstallReport()
+    if machine_id is not None and not valid_id(machine_id):
+        raise ConfigError(f"--machine-id {machine_id!r}: not a machine id (32 lowercase hex digits)")
+    if host_keys is not None and not os.path.isdir(host_keys):
+        raise ConfigError(f"--host-keys {host_keys}: not a directory")
     os.makedirs(target, exist_ok=True)
     root_fd = ops.open_root(target)
     accounts_fd = ops.open_root(accounts_root)
@@ -138,7 +143,10 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
             raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
         # What the target will boot with decides: its own declaration when it has one.
         table = load_declaration(root_fd, None if present else config, root=target)
-        p = parse(table, Accounts.load(accounts_fd))
+        # Owners named by users the declaration declares get the ids the users step will
+        # give them at the first boot (and those are remembered in storage when it keeps ids).
+        resolved = resolve_accounts(accounts_fd, table)
+        p = parse(table, resolved.accounts)
         wipe = root_setup.declared_for_install(table, root_fd, target, tree=target != accounts_root)
         ctx = Context(root_fd, target, dry_run=dry_run)
         if dry_run:
@@ -146,12 +154,17 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
                 report.done.append("would " + a.describe())
             return report
         _storage_roots(p, ctx, report)
+        if record_ids(root_fd, resolved):
+            report.done.append(f"ids of declared users and groups remembered in {ctx.display(resolved.ids_dir)}")
         # No state store: there is nothing to undo on a disk that has not booted, and no
         # /run/freshroot belongs in its image.
         outcome = run_actions(storage_actions(p, ctx), ctx, store=NoRecords())
         report.done += [a.describe() for a in outcome.applied]
         report.failed += [m for _a, m in outcome.failed]
         display = "" if target == "/" else target.rstrip("/")
+        # The first boot's identity, in storage before it (activation/identity.py).
+        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=host_keys, display=display,
+                                        source_fd=accounts_fd)
         if config is not None:
             copy_declaration(root_fd, config, report, display)
         _write(root_fd, GENERATOR, GENERATOR_SCRIPT.encode(), 0o755)

@@ -52,7 +52,7 @@ def live_systemd(ctx: Context) -> bool:
 
 def _planner(declaration: Table) -> Planner:
     def planner(ctx: Context) -> Iterable[Action]:
-        if not live_systemd(ctx):
+        if not live_systemd(ctx) or ctx.boot:  # at boot, the activation's own tmpfiles step
             return []
         from freshroot.tmpfiles.planned import decisions, stale_rendered
 

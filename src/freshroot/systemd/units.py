@@ -30,6 +30,7 @@ from freshroot.systemd.mounts import BindMount
 from freshroot.systemd.output import Dependency, UnitDirectory
 from freshroot.systemd.unit import UnitFile, command
 
+ACTIVATE = "freshroot-activate.service"
 PREPARE = "freshroot-prepare.service"
 FILES = "freshroot-persist-files.service"
 TMPFILES_SETUP = "freshroot-tmpfiles-setup.service"
@@ -201,7 +202,7 @@ def tmpfiles_units(options: Options) -> list[UnitFile]:
     u.add("Description", f"Re-apply tmpfiles.d after a change ({options.engine} tmpfiles)")
     u.add("Documentation", DOCS, "man:tmpfiles.d(5)")
     u.add("DefaultDependencies", "no")
-    u.add("After", "local-fs.target", TMPFILES_SETUP)
+    u.add("After", "local-fs.target", TMPFILES_SETUP, ACTIVATE)
     u.add("Before", "sysinit.target", "shutdown.target")
     u.add("Conflicts", "shutdown.target")
     svc = resetup.section("Service")
@@ -211,6 +212,35 @@ def tmpfiles_units(options: Options) -> list[UnitFile]:
     svc.add("ExecStart", command(tmpfiles_argv(options, "--create", "--remove", "--exclude-prefix=/dev")))
     svc.add("SuccessExitStatus", "DATAERR CANTCREAT")
     return [setup, resetup]
+
+
+def activate_unit(p: Persistence, options: Options) -> UnitFile:
+    """The declaration's whole activation at boot, in one process (systemd/activate.py), where
+    NixOS runs its activation script: once the root and the storages are mounted, before
+    sysinit.target and the early services that read what it makes (persisted /var/log for the
+    journal flush, /var/lib/systemd for the random seed, /etc/machine-id for its commit)."""
+    unit = UnitFile(ACTIVATE, comment="Written by freshroot-generator: `freshroot apply --boot` at every boot")
+    u = unit.section("Unit")
+    u.add("Description", "Apply the freshroot declaration (users, persistence, /etc, snippets, tmpfiles)")
+    u.add("Documentation", DOCS)
+    u.add("DefaultDependencies", "no")
+    # After, not Requires, the storages' mounts (a nofail mount is not ordered before
+    # local-fs.target): a missing storage is said in words, and a degraded one boots on.
+    after = ["systemd-remount-fs.service", "local-fs.target", "systemd-journald.socket"]
+    for s in p.storages:
+        after += prefix_mounts(s.path)
+    u.add("After", *dict.fromkeys(after))
+    u.add("Before", "sysinit.target", "systemd-tmpfiles-setup.service", "systemd-journal-flush.service",
+          "systemd-random-seed.service", "systemd-machine-id-commit.service", "systemd-update-utmp.service",
+          "shutdown.target")
+    u.add("Conflicts", "shutdown.target")
+    svc = unit.section("Service")
+    svc.add("Type", "oneshot")
+    svc.add("RemainAfterExit", "yes")
+    svc.add("ExecStart", command(_program(options, "apply", "--boot")))
+    svc.add("StandardOutput", "journal+console")
+    svc.add("SyslogIdentifier", "freshroot")
+    return unit
 
 
 def render(p: Persistence, options: Options) -> Rendered:
@@ -223,28 +253,13 @@ def render(p: Persistence, options: Options) -> Rendered:
                     out.units.append(unit)
                     out.links.append(Link("initrd-fs.target", _pull(s.degraded), unit.name))
         return out
-    mounts: list[str] = []
-    degraded_only = all(s.degraded for s in p.storages)
-    for s in p.storages:
-        for e in sorted(s.entries, key=lambda e: e.path):
-            if e.kind is Kind.DIRECTORY:
-                unit = mount_unit(e, s)
-                out.units.append(unit)
-                mounts.append(unit.name)
-                out.links.append(Link("local-fs.target", _pull(s.degraded), unit.name))
-    if p.storages:
-        out.units.insert(0, prepare_unit(p, options))
-        # prepare fails only for a storage that must be there: then the boot should stop.
-        out.links.append(Link("local-fs.target", _pull(degraded_only), PREPARE))
-    has_files = [s for s in p.storages if any(e.kind is Kind.FILE for e in s.entries)]
-    if has_files:
-        out.units.append(files_unit(p, mounts, options))
-        out.links.append(Link("local-fs.target", _pull(all(s.degraded for s in has_files)), FILES))
+    # One service does it all, bind mounts included, with the planner `apply` uses, so boot
+    # and apply decide the same for every path (docs/systemd.md says why not mount units).
+    out.units.append(activate_unit(p, options))
+    out.links.append(Link("sysinit.target", "wants", ACTIVATE))
     if options.engine is not None:
-        out.units += tmpfiles_units(options)
-        out.links.append(Link("sysinit.target", "wants", TMPFILES_SETUP))
-        # The re-setup is not pulled in at boot (setup just did that work): `freshroot apply`
-        # restarts it. It is written so that it exists to be restarted.
+        # The activation applies tmpfiles.d at boot; `freshroot apply` restarts the re-setup.
+        out.units += [u for u in tmpfiles_units(options) if u.name == TMPFILES_RESETUP]
     return out
 
 

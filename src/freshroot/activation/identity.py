@@ -1,0 +1,285 @@
+"""The machine's identity on a root wiped at every boot: /etc/machine-id and the SSH host keys.
+
+``machine-id`` (when the declaration persists /etc/machine-id, e.g. the ``machine-id``
+preset): the id lives in storage, and the root's /etc/machine-id is *written* with it, not
+bound over. systemd reads /etc/machine-id before any unit runs and, when it found none,
+mounts a transient one there that systemd-machine-id-commit.service later writes to disk;
+that service fails on a file bound from another file system ("not on a temporary file
+system"). So, as impermanence ended up doing: storage keeps the id; the root gets a plain
+file with the same content; a transient mount is replaced by it (commit then has nothing to
+do and is skipped by its condition). Which id wins:
+
+| root's /etc/machine-id                     | storage missing        | storage holds an id        |
+|--------------------------------------------|------------------------|----------------------------|
+| missing, empty, "uninitialized", transient | a new id, in both      | storage's, written to root |
+| an id, the image's (fresh root)            | root's, into storage   | storage's, written to root |
+| an id written since boot / a kept root     | root's, into storage   | same: nothing; else refused|
+
+``freshroot install --machine-id ID`` writes the id into storage and into the root's empty
+/etc/machine-id before the first boot, so even PID 1 and journald start with the final id.
+
+``ssh-host-keys``: for each persisted ``/etc/ssh/ssh_host_TYPE_key`` that neither storage nor
+the root has, ``ssh-keygen`` writes a new key straight into storage before persistence binds
+it, so the first boot already has the key every later boot has (sshd's own key generation
+then finds it). ``install --host-keys DIR`` copies existing keys into storage instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from freshroot.config.table import Table
+from freshroot.errors import OperationError, UnsafePathError
+from freshroot.fs import ops
+from freshroot.fs.atomic import replace_at
+from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist.model import Entry, Kind, Persistence
+from freshroot.plan.action import Action, Context, Step
+
+MACHINE_ID = "/etc/machine-id"
+HOST_KEY = re.compile(r"^/etc/ssh/ssh_host_(rsa|ecdsa|ed25519|dsa)_key$")
+SSH_KEYGEN = ("/usr/bin/ssh-keygen", "/bin/ssh-keygen")
+STEP_MACHINE_ID = "machine-id"
+STEP_HOST_KEYS = "ssh-host-keys"
+HANDLED = frozenset({MACHINE_ID})  # entries these steps own; the persist step leaves them alone
+
+
+def valid_id(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def new_id() -> str:
+    """A random v4 UUID without dashes, as systemd-machine-id-setup writes it."""
+    b = bytearray(secrets.token_bytes(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return b.hex()
+
+
+def _persistence(declaration: Table) -> Persistence:
+    from freshroot.persist.parse import parse
+
+    # Paths only: owners are not needed here. A bad entry is the persist step's to report
+    # (at boot it skips it and applies the others; apply refuses the declaration first).
+    return parse(declaration, None, skip=lambda error: None)
+
+
+def _file_entries(declaration: Table) -> list[Entry]:
+    if "persist" not in declaration:
+        return []
+    return [e for e in _persistence(declaration).entries() if e.kind is Kind.FILE]
+
+
+def machine_id_entry(declaration: Table) -> Entry | None:
+    return next((e for e in _file_entries(declaration) if e.path == MACHINE_ID), None)
+
+
+def _read_small(root_fd: int, path: str) -> tuple[str | None, os.stat_result | None]:
+    """(content stripped, stat) of a regular file, following a mount but not a symlink."""
+    try:
+        with chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
+            if not stat.S_ISREG(found.st.st_mode):
+                return None, found.st
+            fd = ops.reopen(found.fd, os.O_RDONLY | os.O_NONBLOCK)
+            st = found.st
+        try:
+            return ops.read_fd(fd, 4096).decode("ascii", "replace").strip(), st
+        finally:
+            os.close(fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+
+
+def _is_mount_point(root_fd: int, path: str) -> bool:
+    try:
+        with chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as p:
+            return ops.is_mount_point_at(p.fd, p.rest)
+    except (OSError, UnsafePathError):
+        return False
+
+
+def write_file(root_fd: int, path: str, data: bytes, mode: int) -> None:
+    parent, name = path.rsplit("/", 1)
+    with ops.mkdir_parents(root_fd, parent or "/", 0o755) as d:
+        replace_at(d.fd, name, data, mode=mode, uid=0, gid=0)
+
+
+@dataclass(frozen=True)
+class WriteMachineId(Action):
+    path: str
+    machine_id: str
+    why: str
+    unmount: bool = False  # systemd's transient id is mounted there
+
+    def describe(self) -> str:
+        first = "unmount the transient machine id, then " if self.unmount else ""
+        return f"{first}write machine id {self.machine_id} to {self.path} ({self.why})"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "machine-id", "path": self.path}
+
+    def apply(self, ctx: Context) -> None:
+        if self.unmount:
+            from freshroot.fs.mount import umount
+
+            umount(ctx.root.rstrip("/") + self.path if ctx.root not in ("", "/") else self.path)
+        write_file(ctx.root_fd, self.path, (self.machine_id + "\n").encode(), 0o444)
+
+
+def _machine_id_actions(ctx: Context, e: Entry) -> list[Action]:
+    from freshroot.persist.image import is_image_content
+
+    stored, _ = _read_small(ctx.root_fd, e.source)
+    have, st = _read_small(ctx.root_fd, MACHINE_ID)
+    transient = st is not None and _is_mount_point(ctx.root_fd, MACHINE_ID)
+    root_id = have if have is not None and valid_id(have) and not transient else None
+    out: list[Action] = []
+    if stored is None or not valid_id(stored):
+        if stored:  # something that is not an id: never overwritten
+            raise OperationError(f"{ctx.display(e.source)} holds no machine id; not replacing it",
+                                 hint="remove it, or write the id (32 hex digits) there")
+        if root_id is not None:
+            stored, why = root_id, "the root's id, kept in storage"
+        elif have is not None and transient and valid_id(have):
+            stored, why = have, "this boot's transient id, kept in storage"
+        else:
+            stored, why = new_id(), "a new id"
+        out.append(WriteMachineId(e.source, stored, why))
+    if root_id == stored:
+        return out
+    if root_id is not None and not is_image_content(ctx, MACHINE_ID) and not out:
+        raise OperationError(f"{ctx.display(MACHINE_ID)} ({root_id}) and {ctx.display(e.source)} ({stored}) "
+                             "hold different machine ids; freshroot will not choose between them",
+                             hint="keep one: remove the other, then apply again")
+    out.append(WriteMachineId(MACHINE_ID, stored, "the id in storage", unmount=transient))
+    return out
+
+
+def machine_id_step(declaration: Table) -> list[Step]:
+    if machine_id_entry(declaration) is None:
+        return []
+
+    def planner(ctx: Context) -> Iterable[Action]:
+        from freshroot.persist.planner import storage_problem
+
+        e = machine_id_entry(declaration)
+        storage = next(s for s in _persistence(declaration).storages if s.path == e.storage) if e else None
+        if e is None or storage is None or storage_problem(ctx, storage) is not None:
+            return []  # the persist step says what is wrong with the storage
+        return _machine_id_actions(ctx, e)
+
+    return [Step(STEP_MACHINE_ID, planner, ("specialfs",), description="/etc/machine-id from storage",
+                 location=declaration.location("persist"))]
+
+
+# --- SSH host keys ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerateHostKey(Action):
+    source: str
+    key_type: str
+
+    def describe(self) -> str:
+        return f"generate the SSH host key {self.source} ({self.key_type}) in storage"
+
+    def record(self) -> Mapping[str, Any]:
+        return {"op": "host-key", "path": self.source}
+
+    def apply(self, ctx: Context) -> None:
+        from freshroot.run import run
+
+        keygen = next((p for p in SSH_KEYGEN if os.path.exists(p)), None)
+        if keygen is None:
+            raise OperationError("ssh-keygen is not installed: cannot generate the SSH host keys")
+        parent = self.source.rsplit("/", 1)[0]
+        with ops.mkdir_parents(ctx.root_fd, parent, 0o755):
+            pass
+        full = self.source if ctx.root in ("", "/") else ctx.root.rstrip("/") + self.source
+        run([keygen, "-q", "-t", self.key_type, "-N", "", "-C", "", "-f", full])
+
+
+def _exists(root_fd: int, path: str) -> bool:
+    try:
+        with chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW):
+            return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def host_key_step(declaration: Table) -> list[Step]:
+    keys = [e for e in _file_entries(declaration) if HOST_KEY.match(e.path)]
+    if not keys:
+        return []
+
+    def planner(ctx: Context) -> Iterable[Action]:
+        from freshroot.persist.planner import storage_problem
+
+        p = _persistence(declaration)
+        usable = {s.path for s in p.storages if storage_problem(ctx, s) is None}
+        out: list[Action] = []
+        for e in keys:
+            match = HOST_KEY.match(e.path)
+            assert match is not None
+            if e.storage in usable and not _exists(ctx.root_fd, e.source) and not _exists(ctx.root_fd, e.path):
+                out.append(GenerateHostKey(e.source, match.group(1)))
+        return out
+
+    return [Step(STEP_HOST_KEYS, planner, ("specialfs",), description="SSH host keys generated into storage",
+                 location=declaration.location("persist"))]
+
+
+def identity_steps(declaration: Table) -> list[Step]:
+    return [*machine_id_step(declaration), *host_key_step(declaration)]
+
+
+# --- install ------------------------------------------------------------------------------
+
+
+def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None, host_keys: str | None,
+                     display: str, source_fd: int | None = None) -> list[str]:
+    """``install``: the machine id (given, the root's, or new) into storage and into the
+    root's empty /etc/machine-id; the host keys of ``host_keys`` into storage. Nothing that
+    exists is replaced. ``source_fd``: the root whose id counts as "the root's" (--root, when
+    ``root_fd`` is an --extra-files tree)."""
+    done: list[str] = []
+    e = machine_id_entry(declaration)
+    if machine_id is not None and not valid_id(machine_id):
+        raise OperationError(f"--machine-id {machine_id!r}: not a machine id (32 lowercase hex digits)")
+    if e is not None:
+        stored, _ = _read_small(root_fd, e.source)
+        have, _ = _read_small(root_fd, MACHINE_ID)
+        if source_fd is not None and (not have or not valid_id(have)):
+            have, _ = _read_small(source_fd, MACHINE_ID)
+        if stored is None:
+            stored = machine_id or (have if have and valid_id(have) else new_id())
+            write_file(root_fd, e.source, (stored + "\n").encode(), 0o444)
+            done.append(f"machine id {stored} -> {display}{e.source}")
+        elif machine_id is not None and stored != machine_id:
+            raise OperationError(f"{display}{e.source} already holds machine id {stored}, not {machine_id}")
+        if not have or not valid_id(have):
+            write_file(root_fd, MACHINE_ID, (stored + "\n").encode(), 0o444)
+            done.append(f"machine id {stored} -> {display}{MACHINE_ID}")
+    elif machine_id is not None:
+        raise OperationError("--machine-id: the declaration does not persist /etc/machine-id",
+                             hint='add include = ["machine-id"] to a storage')
+    if host_keys is not None:
+        entries = {e.path.rsplit("/", 1)[1]: e for e in _file_entries(declaration) if e.path.startswith("/etc/ssh/")}
+        for name in sorted(os.listdir(host_keys)):
+            entry = entries.get(name)
+            if entry is None or not name.startswith("ssh_host_"):
+                continue
+            if _exists(root_fd, entry.source):
+                done.append(f"kept {display}{entry.source}")
+                continue
+            with open(os.path.join(host_keys, name), "rb") as f:
+                data = f.read()
+            write_file(root_fd, entry.source, data, 0o644 if name.endswith(".pub") else 0o600)
+            done.append(f"host key {name} -> {display}{entry.source}")
+    return done
