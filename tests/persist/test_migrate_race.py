@@ -16,6 +16,7 @@ import os
 import pickle
 import random
 import select
+import shutil
 import time
 from pathlib import Path
 
@@ -38,6 +39,7 @@ ROUNDS = 4
 INITIAL = 1500  # files on the root before the migration: it takes long enough to race with
 PERIOD = 0.0005  # the writer's pace: one new file every 0.5 ms
 WRITER_LIMIT = 30.0  # seconds: a writer never outlives a stuck migration by much
+WRITER_FILES = 20000  # nor fills the scratch file system when the machine is slow
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
@@ -72,7 +74,7 @@ def _writer(app: Path, stop: int, report: int, cpu: set[int], seed: int) -> None
     i = 0
     next_at = time.monotonic()
     deadline = time.monotonic() + WRITER_LIMIT
-    while not select.select([stop], [], [], 0)[0] and time.monotonic() < deadline:
+    while not select.select([stop], [], [], 0)[0] and time.monotonic() < deadline and i < WRITER_FILES:
         data = rng.randbytes(rng.randrange(1, 3000))
         name = f"new{i:06d}" if i % 10 else f"d{i:06d}/inner"
         try:
@@ -175,6 +177,7 @@ def _one_round(base: Path, n: int) -> tuple[int, int]:
     states = {p.read_bytes() for p in (store / "state", app / "state") if p.is_file()}
     assert last_state in states, f"the writer's last state {last_state!r} is lost (found {states})"
     assert not [p for p in store.iterdir() if p.name.startswith(".freshroot")], "a temporary was left in storage"
+    shutil.rmtree(root)
     return len(written), code
 
 
@@ -185,7 +188,7 @@ def test_migrate_keeps_every_file_a_writer_writes_meanwhile(scratch: Path) -> No
         bindmount.unshare_mounts()
         # A tmpfs (as a wiped root is), private to this namespace: the writer's files never
         # reach the disk, and die with the namespace.
-        mount.mount("tmpfs", str(scratch), "tmpfs", data="size=512m")
+        mount.mount("tmpfs", str(scratch), "tmpfs", data="size=1g")
         total = 0
         for n in range(ROUNDS):
             wrote, _ = _one_round(scratch, n)
@@ -310,3 +313,33 @@ def test_migrate_copy_then_apply_binds_over_the_identical_copy(scratch: Path) ->
         assert not is_mounted(root / "var/lib/app")
         assert (root / "var/lib/app/sub/rows").read_text() == "precious"
     in_child(body)
+
+
+def test_a_file_open_for_writing_stays_on_the_root(scratch: Path) -> None:
+    """A program holding a file open for writing (a database, a log) could write to it after it
+    was copied: the read lease is refused, so the file stays on the root and migrate says so
+    (exit 73); everything else is moved. The old migrate removed it anyway."""
+    root = make_root(scratch)
+    conf = root / "decl.toml"
+    conf.write_text(DECL)
+    app = root / "var/lib/app"
+    (app / "sub").mkdir(parents=True)
+    (app / "sub/rows").write_text("rows")
+    (app / "journal").write_text("begin\n")
+    held = os.open(app / "journal", os.O_WRONLY | os.O_APPEND)
+    try:
+        code, _, err = _run("migrate", "--root", str(root), "--config", str(conf), "/var/lib/app")
+        os.write(held, b"commit\n")  # the program goes on writing: nothing is lost
+    finally:
+        os.close(held)
+    assert code == 73, err
+    assert "/var/lib/app/journal: open for writing" in err
+    assert (app / "journal").read_text() == "begin\ncommit\n"
+    assert not (app / "sub").exists()
+    assert (root / "persist/var/lib/app/sub/rows").read_text() == "rows"
+    assert not (root / "persist/var/lib/app/journal").exists()  # no stale copy left in storage
+    # Once the program is stopped, migrating again finishes the move.
+    code, _, err = _run("migrate", "--root", str(root), "--config", str(conf), "/var/lib/app")
+    assert code == 0, err
+    assert (root / "persist/var/lib/app/journal").read_text() == "begin\ncommit\n"
+    assert not list(app.iterdir())

@@ -59,6 +59,10 @@ def take_read_lease(fd: int) -> bool | None:
         if e.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES):
             return None
         raise
+    # F_SETLEASE makes us the fd's owner, and a lease break would then send us SIGIO, whose
+    # default action ends the process: with no owner no signal is sent, and F_GETLEASE still
+    # shows the break.
+    fcntl.fcntl(fd, fcntl.F_SETOWN, 0)
     return True
 
 

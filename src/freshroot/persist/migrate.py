@@ -57,6 +57,8 @@ _TOKEN = 12  # hex digits of a temporary name's random part
 _FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
+_MOVING = (errno.ENOENT, errno.ENOTDIR, errno.EAGAIN, errno.ELOOP)  # an entry changed under a copy
+COPY_ATTEMPTS = 3  # whole-tree copies tried before storage starts from the directory alone
 
 
 class Mode(Enum):
@@ -208,9 +210,11 @@ class _Walk:
         tmp = TMP_PREFIX + _token()
         try:
             copy_tree_at(f.rfd, name, f.sfd, tmp, cross_mounts=False)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 ops.remove_tree_at(f.sfd, tmp)
+            if isinstance(e, OSError) and e.errno in _MOVING:
+                return  # removed, renamed or swapped meanwhile: the next pass sees what is there
             raise
         self.staged.append((f.staged, tmp, name))
 
@@ -317,19 +321,22 @@ class _Walk:
             raise
         return _Frame(rfd, sfd, rel, names, name)
 
-    def replace(self, rdir: int, rname: str, sdir: int, sname: str) -> None:
+    def replace(self, rdir: int, rname: str, sdir: int, sname: str) -> bool:
         """Copy one root entry over storage's (our own, older copy): to a temporary name,
-        fsynced, renamed into place."""
+        fsynced, renamed into place. False: it vanished or changed while being copied."""
         tmp = TMP_PREFIX + _token()
         try:
             copy_tree_at(rdir, rname, sdir, tmp, cross_mounts=False)
             durable.fsync_tree_at(sdir, tmp)
             ops.rename_at(sdir, tmp, sdir, sname)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(OSError):
                 ops.remove_tree_at(sdir, tmp)
+            if isinstance(e, OSError) and e.errno in _MOVING:
+                return False
             raise
         _fsync_dir(sdir)
+        return True
 
     def settle(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result,
                placeholder: os.stat_result | None = None) -> None:
@@ -341,16 +348,16 @@ class _Walk:
             return
         opened = _open_file(rdir, rname)
         if opened is None:
-            self.kept.append(f"{rel}: changed while being migrated")
+            self.keep(rel, "changed while being migrated", sdir, sname)
             return
         fd, st0 = opened
         try:
             if (st0.st_dev, st0.st_ino) != (rst.st_dev, rst.st_ino):
-                self.kept.append(f"{rel}: changed while being migrated")
+                self.keep(rel, "changed while being migrated", sdir, sname)
                 return
             lease = take_read_lease(fd) if self.mode is Mode.MOVE else None
             if lease is False:
-                self.kept.append(f"{rel}: open for writing by a program")
+                self.keep(rel, "open for writing by a program", sdir, sname)
                 return
             if not self.same_file(fd, sdir, sname):
                 if self.mode is Mode.CHECK:
@@ -362,18 +369,27 @@ class _Walk:
                     return
                 # Storage holds our own, older copy: the root's file changed after it was
                 # copied. Copy it again, and go on only if the new copy is what fd holds.
-                self.replace(rdir, rname, sdir, sname)
-                if not self.same_file(fd, sdir, sname):
-                    self.kept.append(f"{rel}: changed while being migrated")
+                if not self.replace(rdir, rname, sdir, sname) or not self.same_file(fd, sdir, sname):
+                    self.keep(rel, "changed while being migrated", sdir, sname)
                     return
             if self.mode is not Mode.MOVE:
                 return
             if not _unchanged(st0, os.fstat(fd)) or (lease and not lease_intact(fd)):
-                self.kept.append(f"{rel}: changed while being migrated")
+                self.keep(rel, "changed while being migrated", sdir, sname)
                 return
             self.take_away(rdir, rname, rel, st0, lambda: not lease or lease_intact(fd), placeholder)
         finally:
             os.close(fd)  # and with it the lease
+
+    def keep(self, rel: str, why: str, sdir: int, sname: str) -> None:
+        """Leave a root entry where it is. In a run that found storage empty, storage's copy of
+        it is our own and stale: it goes, so that migrating again copies the entry afresh
+        instead of finding two that differ."""
+        self.kept.append(f"{rel}: {why}")
+        if self.fresh and self.mode is Mode.MOVE:
+            st = _lstat(sdir, sname)
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                ops.unlink_at(sdir, sname)
 
     def same_file(self, fd: int, sdir: int, sname: str) -> bool:
         opened = _open_file(sdir, sname)
@@ -385,7 +401,8 @@ class _Walk:
         finally:
             os.close(sfd)
 
-    def settle_other(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result) -> None:
+    def settle_other(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result,
+                     *, again: bool = True) -> None:
         """A symlink, FIFO, socket or device node: the same type and link text or device."""
         sst = _lstat(sdir, sname)
         same = sst is not None and stat.S_IFMT(sst.st_mode) == stat.S_IFMT(rst.st_mode)
@@ -397,9 +414,11 @@ class _Walk:
         elif same and sst is not None:
             same = sst.st_rdev == rst.st_rdev
         if not same:
-            if self.mode is Mode.MOVE and self.fresh and sst is not None and not stat.S_ISDIR(sst.st_mode):
-                self.replace(rdir, rname, sdir, sname)
-                self.settle_other(rdir, rname, sdir, sname, rel, rst)  # compare the new copy, once more
+            if again and self.mode is Mode.MOVE and self.fresh and sst is not None and not stat.S_ISDIR(sst.st_mode):
+                if not self.replace(rdir, rname, sdir, sname):
+                    self.kept.append(f"{rel}: changed while being migrated")
+                    return
+                self.settle_other(rdir, rname, sdir, sname, rel, rst, again=False)  # the new copy, once
                 return
             self.conflicts.append(f"{rel}: {kind_name(rst)} on the root, {kind_name(sst)} in storage"
                                   if sst is None or stat.S_IFMT(sst.st_mode) != stat.S_IFMT(rst.st_mode)
@@ -425,7 +444,14 @@ class _Walk:
                 empty = est.st_dev, est.st_ino
             finally:
                 os.close(fd)
-            rename_exchange(rdir, away, rdir, rname)
+            try:
+                rename_exchange(rdir, away, rdir, rname)
+            except FileNotFoundError:  # the program removed it itself: the empty file is the mount point
+                try:
+                    rename_noreplace(rdir, away, rdir, rname)
+                except FileExistsError:
+                    ops.unlink_at(rdir, away)
+                return
         else:
             try:
                 if len(os.fsencode(away)) > 255:
@@ -532,13 +558,7 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                     ops.remove_tree_at(sparent.fd, stale)
             fresh = not _has_data(sparent.fd, sname)
             if fresh:
-                tmp = f"{TMP_PREFIX}{sname}.{_token()}"
-                # A mount point inside is copied as an empty directory and left alone by
-                # the removal below: what is on another file system stays where it is.
-                copy_tree_at(tparent.fd, tname, sparent.fd, tmp, cross_mounts=False)
-                durable.fsync_tree_at(sparent.fd, tmp)
-                ops.rename_at(sparent.fd, tmp, sparent.fd, sname)
-                _fsync_dir(sparent.fd)
+                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst)
             else:
                 found = compare(ctx, path, source)
                 if found.conflicts:
@@ -558,6 +578,39 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                 walk.settle(tparent.fd, tname, sparent.fd, sname, "", tst, placeholder=tst)
                 _report(shown, walk.kept, walk.conflicts)
     return True
+
+
+def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result) -> None:
+    """The first copy into an empty storage: the whole entry to a temporary name, fsynced,
+    renamed into place. A mount point inside is copied as an empty directory and left alone by
+    the removal: what is on another file system stays where it is. When a directory keeps
+    changing under the copy (an entry removed or swapped while being copied), storage starts
+    from the directory alone, with its owner, mode and times, and the passes copy the rest
+    entry by entry."""
+    for attempt in range(COPY_ATTEMPTS + 1):
+        tmp = f"{TMP_PREFIX}{sname}.{_token()}"
+        try:
+            if attempt < COPY_ATTEMPTS:
+                copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False)
+            else:
+                ops.mkdir_at(sdir, tmp, 0o700)
+                fd = ops.open_dir_at(sdir, tmp)
+                try:
+                    os.fchown(fd, tst.st_uid, tst.st_gid)
+                    os.fchmod(fd, stat.S_IMODE(tst.st_mode))
+                    os.utime(fd, ns=(tst.st_atime_ns, tst.st_mtime_ns))
+                finally:
+                    os.close(fd)
+            durable.fsync_tree_at(sdir, tmp)
+            ops.rename_at(sdir, tmp, sdir, sname)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                ops.remove_tree_at(sdir, tmp)
+            if isinstance(e, OSError) and e.errno in _MOVING and stat.S_ISDIR(tst.st_mode):
+                continue
+            raise
+        _fsync_dir(sdir)
+        return
 
 
 def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool) -> None:
