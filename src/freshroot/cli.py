@@ -90,6 +90,16 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def root_path(value: str) -> str:
+    """--root as an absolute, real path, made so once here for every command that takes it:
+    snippets run with the root as their working directory and get it as $FRESHROOT_ROOT, so
+    a relative one would name a directory inside the root (freshroot-tmpfiles parses its own
+    --root, with systemd-tmpfiles' rule: made absolute against the working directory)."""
+    import os
+
+    return os.path.realpath(value) if value else value
+
+
 def add_common(
     parser: argparse.ArgumentParser,
     *,
@@ -102,7 +112,7 @@ def add_common(
     """The options most subcommands share, spelled the same way everywhere."""
     if root:
         parser.add_argument(
-            "--root", metavar="DIR", default="/", help=root_help,
+            "--root", metavar="DIR", default="/", type=root_path, help=root_help,
         )
     if config:
         parser.add_argument(

@@ -27,6 +27,7 @@ with it, or wiped with it. With it:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -38,14 +39,16 @@ from typing import Any
 
 from freshroot.config import fields
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, Location, OperationError
+from freshroot.errors import ConfigError, Location, OperationError, UnsafePathError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.atomic import replace_at, replace_symlink_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import (
+    fd_path,
     lstat_at,
     mkdir_parents,
     read_at,
+    read_fd,
     readlink_fd,
     unlink_at,
 )
@@ -56,22 +59,24 @@ MANIFEST = ".freshroot-manifest.json"
 KEYS = frozenset({"text", "source", "mode", "user", "group", "force"})
 BACKUP_SUFFIX = ".freshroot-orig"
 ROOT = fields.Owner("root")
+SOURCE_LIMIT = 16 << 20  # a copied source is read whole: /etc is for configuration, not data
 
 
 @dataclass(frozen=True)
 class EtcFile:
     path: str  # "/etc/..." canonical
-    text: bytes | None = None  # content, or None for a symlink
-    source: str | None = None  # with text None: what the symlink points to; else where text came from
+    text: bytes | None = None  # content (for a copied source: read at plan time), None for a symlink
+    source: str | None = None  # what the symlink points to (link), else where text comes from
     mode: int = 0o644
     user: str = "root"
     group: str = "root"
     force: bool = False
     location: Location | None = None
+    link: bool = False  # mode = "symlink": a link to source; without it source's content is copied
 
     @property
     def symlink(self) -> bool:
-        return self.text is None
+        return self.link
 
     def digest(self) -> str:
         return _digest(self.text) if self.text is not None else "symlink:" + (self.source or "")
@@ -114,7 +119,7 @@ def parse_etc(section: Table, root_fd: int | None = None) -> list[EtcFile]:
             path,
             None if symlink else (text.encode() if text is not None else None),
             source, mode, str(fields.owner(table, "user", ROOT)), str(fields.owner(table, "group", ROOT)),
-            table.get_bool("force", default=False), where,
+            table.get_bool("force", default=False), where, link=symlink,
         ))
     return out
 
@@ -157,15 +162,61 @@ def _read_manifest(root_fd: int) -> dict[str, Any]:
 
 
 def _read_source(ctx: Context, entry: EtcFile) -> bytes:
+    """The content of a copied ``source``: chased from the root with SAFE (no symlink a user
+    planted is followed out of their files), opened without blocking (a FIFO never hangs
+    apply), a regular file only."""
     assert entry.source is not None
+    shown = ctx.display(entry.source)
     try:
         with chase(entry.source, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as found:
-            fd = os.open(f"/proc/self/fd/{found.fd}", os.O_RDONLY | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            return f.read()
+            if not stat.S_ISREG(found.st.st_mode):
+                raise ConfigError(f"etc: source {shown} is not a regular file", location=entry.location)
+            fd = os.open(fd_path(found.fd), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > SOURCE_LIMIT:
+                raise ConfigError(f"etc: source {shown} is not a regular file of at most "
+                                  f"{SOURCE_LIMIT >> 20} MiB", location=entry.location)
+            return read_fd(fd, SOURCE_LIMIT)
+        finally:
+            os.close(fd)
+    except UnsafePathError as e:
+        raise ConfigError(f"etc: source {shown}: {e.message}", location=entry.location) from None
     except OSError as e:
-        raise ConfigError(f"etc: cannot read source {ctx.display(entry.source)}: {e.strerror}",
+        raise ConfigError(f"etc: cannot read source {shown}: {e.strerror}",
                           location=entry.location) from None
+
+
+def _link_problem(root_fd: int, source: str) -> str | None:
+    """Why a symlink from /etc to ``source`` could be turned against root-run readers, or
+    None: every entry its resolution goes through (the root, each directory, each symlink and
+    the paths they point to, the target itself) must be root's, and none writable by another
+    user (by others, or by a group other than root's). Missing components are fine when the
+    directory above them is safe: nobody else can create them."""
+    todo, links = [source], 0
+    while todo:
+        parts = [c for c in todo.pop().split("/") if c and c != "."]
+        for i in range(len(parts) + 1):
+            try:
+                found = chase("/" + "/".join(parts[:i]), root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            except UnsafePathError as e:
+                return e.message
+            with found:
+                st = found.st
+                if st.st_uid != 0:
+                    return f"{found.path} is owned by uid {st.st_uid}, not root"
+                if stat.S_ISLNK(st.st_mode):
+                    links += 1
+                    if links > 32:
+                        return "too many symlinks on the way"
+                    target = readlink_fd(found.fd)
+                    todo.append(target if target.startswith("/")
+                                else posixpath.join(posixpath.dirname(found.path), target))
+                elif st.st_mode & 0o002 or (st.st_mode & 0o020 and st.st_gid != 0):
+                    return f"{found.path} is writable by users other than root ({stat.S_IMODE(st.st_mode):04o})"
+    return None
 
 
 def _owner(accounts: Accounts, entry: EtcFile) -> tuple[int, int] | None:
@@ -268,9 +319,14 @@ def _plan(ctx: Context, entries: list[EtcFile]) -> Iterator[Action]:
     accounts = Accounts.load(ctx.root_fd)
     for declared in entries:
         entry = declared
-        if entry.source is not None and not entry.symlink:
-            entry = EtcFile(entry.path, _read_source(ctx, entry), entry.source, entry.mode, entry.user,
-                            entry.group, entry.force, entry.location)
+        if entry.source is not None and not entry.symlink:  # copied: content, declared mode and owner
+            entry = dataclasses.replace(entry, text=_read_source(ctx, entry))
+        elif entry.symlink and entry.source is not None:
+            problem = _link_problem(ctx.root_fd, entry.source)
+            if problem is not None:
+                raise ConfigError(f'etc."{entry.path.removeprefix("/etc/")}": refusing mode = "symlink" to '
+                                  f"{ctx.display(entry.source)}: {problem}", location=entry.location,
+                                  hint="without mode = \"symlink\" the source's content is copied instead")
         want = entry.digest()
         have = _inspect(ctx.root_fd, entry.path)
         managed = old.get(entry.path)

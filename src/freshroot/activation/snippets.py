@@ -116,7 +116,7 @@ def snippet_env(ctx: Context, name: str) -> dict[str, str]:
         **BASE_ENV,
         "HOME": os.environ.get("HOME", "/root"),
         "FRESHROOT_ACTION": "dry-activate" if ctx.dry_run else "activate",
-        "FRESHROOT_ROOT": ctx.root,
+        "FRESHROOT_ROOT": os.path.abspath(ctx.root),  # the cwd below is the root: never relative
         "FRESHROOT_SNIPPET": name,
     }
 

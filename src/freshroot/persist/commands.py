@@ -38,7 +38,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="also measure each file and rank groups by bytes (one stat per file, about "
                         "as long as du -sx; without it the walk costs what find -xdev costs)")
     p = add_command(subparsers, "migrate", handler=f"{H}:migrate",
-                    help="move what the root holds at declared paths into storage, crash-safe")
+                    help="move what the root holds at declared paths into storage, crash-safe",
+                    description="move what the root holds at declared paths into storage, crash-safe, under "
+                                "the apply lock: an entry is removed from the root only once storage holds "
+                                "the same; what changes or appears meanwhile stays on the root and is reported")
     add_common(p, json=True, dry_run=True)
     p.add_argument("paths", nargs="+", metavar="PATH", help="declared paths, as on the root (/var/lib/foo)")
-    p.add_argument("--copy", action="store_true", help="leave the root's copy in place (it is hidden by the mount)")
+    p.add_argument("--copy", action="store_true",
+                   help="copy into storage and leave the root's copy in place: apply then binds over it, "
+                        "hiding it, as long as storage holds the same data (it refuses once they differ)")

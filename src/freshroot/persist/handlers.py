@@ -109,6 +109,17 @@ def audit(args: argparse.Namespace) -> int:
 
 def migrate(args: argparse.Namespace) -> int:
     ctx = context(args)
+    if ctx.dry_run:
+        return _migrate(ctx, args)
+    from freshroot.plan.lock import ApplyLock
+
+    # The apply lock: no apply, and no other migrate, works on the root while this one
+    # copies and removes (a second one is refused, naming this one).
+    with ApplyLock(ctx.root_fd, ctx.root):
+        return _migrate(ctx, args)
+
+
+def _migrate(ctx: Context, args: argparse.Namespace) -> int:
     p = persistence(ctx, args)
     planner = Planner(ctx)
     how = Migrate.COPY if args.copy else Migrate.MOVE

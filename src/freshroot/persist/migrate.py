@@ -1,15 +1,32 @@
 """Moving data that sits on the root into storage, so that no byte is lost at any moment.
 
-1. copy the root's entry to ``.freshroot-migrate.NAME`` beside its place in storage,
-   fsyncing every file and directory written;
-2. rename the copy into place (atomic; it replaces an empty directory or empty file) and
-   fsync the storage directory: from here the data is durable in storage;
-3. only then, for ``move``, empty the root's entry (the directory stays, as the mount
-   point; a file is replaced by an empty one with the same owner and mode).
+Callers hold the apply lock (``freshroot migrate`` and ``apply`` both take it), so one
+migration at a time touches a root and its storage.
 
-A crash in 1 leaves a stale temporary copy, removed by the next run; a crash after 2 leaves
-data in both places, and the next run sees that the root's copy is contained in storage
-(same entries, same bytes) and carries on with 3. If the two differ it stops.
+1. When storage holds nothing yet, the root's entry is copied to a temporary name of its
+   own (``.freshroot-migrate.NAME.<random>``) beside its place in storage, every file and
+   directory fsynced, and renamed into place (atomic; it replaces an empty directory or
+   file), then the storage directory is fsynced: from here the data is durable in storage.
+2. Only then, for ``move``, the root's entry is emptied entry by entry, never by removing a
+   whole tree: an entry is removed only once storage is known to hold the same entry (same
+   type; for a file the same bytes, compared through the very fd that was checked for
+   identity, with no change to its size, mtime or ctime meanwhile, and held under a read
+   lease so that nobody had it open for writing; a symlink the same text). The entry is first
+   renamed away without replacing anything and looked at under its new name, so a file a
+   program renames over the name at the last moment is put back, not removed. What is in
+   storage but not on the root stays; what appeared on the root after the copy is copied in
+   (each new entry under a temporary name, fsynced, renamed into place) and then removed
+   the same way, by further passes. A directory is removed with rmdir, so only when empty.
+3. Whatever is still on the root afterwards (an entry held open for writing, changed in a
+   way storage cannot take, or still appearing after the last pass) stays there and is
+   reported; the migration then fails, so apply does not hide it under the mount.
+
+A kill at any moment leaves either no storage copy (plus a stale temporary, removed by the
+next run), or storage holding everything the root held at the copy. The next run compares
+the two: entries only on the root are copied in, entries in both must be the same, or it
+stops ("both hold data, and they differ"). A file renamed away at the moment of the kill is
+renamed back by the next run. The top-level file of a declared file is swapped for an
+empty one (the mount point) with RENAME_EXCHANGE.
 """
 
 from __future__ import annotations
@@ -17,23 +34,28 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from dataclasses import dataclass
 
 from freshroot.errors import OperationError
 from freshroot.fs import bindmount, durable, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
+from freshroot.persist.facts import kind_name
+from freshroot.persist.migrate_walk import MOVING, TMP_PREFIX, Mode, Walk, fsync_dir, is_temp, lstat_or_none, token
 from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Context
 
-TMP_PREFIX = ".freshroot-migrate."
 SAFE = ChaseFlags.SAFE
+PASSES = 8  # passes over the root's tree while entries keep appearing there
+SHOWN = 5  # entries named in a message; the rest are counted
+COPY_ATTEMPTS = 3  # whole-tree copies tried before storage starts from the directory alone
+__all__ = ["TMP_PREFIX", "Comparison", "compare", "migrate"]
 
 
 def _has_data(dir_fd: int, name: str) -> bool | None:
     """None: missing; False: an empty file or directory; True: anything else."""
-    try:
-        st = ops.lstat_at(dir_fd, name)
-    except FileNotFoundError:
+    st = lstat_or_none(dir_fd, name)
+    if st is None:
         return None
     if stat.S_ISDIR(st.st_mode):
         fd = ops.open_dir_at(dir_fd, name)
@@ -44,31 +66,48 @@ def _has_data(dir_fd: int, name: str) -> bool | None:
     return not (stat.S_ISREG(st.st_mode) and st.st_size == 0)
 
 
-def _fsync_dir(dir_fd: int) -> None:
-    fd = ops.reopen(dir_fd, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _listed(items: list[str]) -> str:
+    shown = "; ".join(items[:SHOWN])
+    return shown + (f"; and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def _empty(dir_fd: int, name: str, st: os.stat_result) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        fd = ops.open_dir_at(dir_fd, name)
-        try:
-            for child in os.listdir(fd):
-                ops.remove_tree_at(fd, child)
-        finally:
-            os.close(fd)
-        return
-    # unlink, not truncate: a hard link elsewhere must keep its bytes
-    ops.unlink_at(dir_fd, name)
-    fd = ops.create_at(dir_fd, name, 0o600, exclusive=True)
-    try:
-        os.fchown(fd, st.st_uid, st.st_gid)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))
-    finally:
-        os.close(fd)
+@dataclass(frozen=True)
+class Comparison:
+    """The root's entry against storage's, as the planner needs it."""
+
+    conflicts: tuple[str, ...]  # in both, and different: nothing may choose between them
+    missing: tuple[str, ...]  # on the root only: a migration copies them in
+
+    @property
+    def contained(self) -> bool:
+        """Storage holds everything the root holds: hiding the root's copy loses nothing."""
+        return not self.conflicts and not self.missing
+
+
+def compare(ctx: Context, path: str, source: str) -> Comparison:
+    """Compare what the root holds at ``path`` with what storage holds at ``source``. Reads
+    only; files are opened without blocking and compared byte for byte."""
+    with chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as t, \
+            chase(source, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as s:
+        tst, sst = lstat_or_none(t.fd, t.rest), lstat_or_none(s.fd, s.rest)
+        if tst is None:
+            return Comparison((), ())
+        if sst is None:
+            return Comparison((), ("",))
+        walk = Walk(Mode.CHECK, fresh=False, mount=0)
+        if stat.S_ISDIR(tst.st_mode) and stat.S_ISDIR(sst.st_mode):
+            rfd, sfd = ops.open_dir_at(t.fd, t.rest), ops.open_dir_at(s.fd, s.rest)
+            try:
+                walk.mount = ops.mount_id(rfd)
+                walk.run(rfd, sfd)
+            finally:
+                os.close(rfd)
+                os.close(sfd)
+        elif stat.S_ISDIR(tst.st_mode) or stat.S_ISDIR(sst.st_mode):
+            walk.conflicts.append(f": {kind_name(tst)} on the root, {kind_name(sst)} in storage")
+        else:
+            walk.settle(t.fd, t.rest, s.fd, s.rest, "", tst)
+        return Comparison(tuple(walk.conflicts), tuple(walk.missing))
 
 
 def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> bool:
@@ -76,9 +115,8 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
     shown, shown_source = ctx.display(path), ctx.display(source)
     with chase(path, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as tparent:
         tname = tparent.rest
-        try:
-            tst = ops.lstat_at(tparent.fd, tname)
-        except FileNotFoundError:
+        tst = lstat_or_none(tparent.fd, tname)
+        if tst is None:
             return False
         want = stat.S_ISDIR if kind is Kind.DIRECTORY else stat.S_ISREG
         if not want(tst.st_mode):
@@ -93,23 +131,104 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
             return False
         with chase(source, root_fd=ctx.root_fd, flags=SAFE | ChaseFlags.PARENT) as sparent:
             sname = sparent.rest
-            if _has_data(sparent.fd, sname):
-                if not durable.contained_at(tparent.fd, tname, sparent.fd, sname):
-                    raise OperationError(
-                        f"{shown} and {shown_source} both hold data, and they differ; "
-                        "freshroot will not choose between them",
-                        hint="compare them, keep one (move or delete the other), then apply again")
-                # An earlier, interrupted run made the copy: go on to remove the original.
+            for stale in ops.listdir_fd(sparent.fd):  # under the lock: no other run is using one
+                if stale == TMP_PREFIX + sname or (stale.startswith(TMP_PREFIX + sname + ".") and is_temp(stale)):
+                    ops.remove_tree_at(sparent.fd, stale)
+            fresh = not _has_data(sparent.fd, sname)
+            if fresh:
+                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst)
             else:
-                tmp = TMP_PREFIX + sname
-                with contextlib.suppress(FileNotFoundError):
-                    ops.remove_tree_at(sparent.fd, tmp)
-                # A mount point inside is copied as an empty directory and left alone by
-                # the removal below: what is on another file system stays where it is.
-                copy_tree_at(tparent.fd, tname, sparent.fd, tmp, cross_mounts=False)
-                durable.fsync_tree_at(sparent.fd, tmp)
-                ops.rename_at(sparent.fd, tmp, sparent.fd, sname)
-                _fsync_dir(sparent.fd)
-        if how is Migrate.MOVE:
-            _empty(tparent.fd, tname, tst)
+                found = compare(ctx, path, source)
+                if found.conflicts:
+                    raise OperationError(
+                        f"{shown} and {shown_source} both hold data, and they differ "
+                        f"({_listed(list(found.conflicts))}); freshroot will not choose between them",
+                        hint="compare them, keep one (move or delete the other), then apply again")
+                if found.contained and how is Migrate.COPY:
+                    return True
+                # An earlier, interrupted run made the copy: carry on from where it stopped.
+            if kind is Kind.DIRECTORY:
+                if fresh and how is Migrate.COPY:
+                    return True
+                _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh)
+            elif how is Migrate.MOVE:
+                walk = Walk(Mode.MOVE, fresh=fresh, mount=0)
+                walk.settle(tparent.fd, tname, sparent.fd, sname, "", tst, placeholder=tst)
+                _report(shown, walk.kept, walk.conflicts)
     return True
+
+
+def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result) -> None:
+    """The first copy into an empty storage: the whole entry to a temporary name, fsynced,
+    renamed into place. A mount point inside is copied as an empty directory and left alone by
+    the removal: what is on another file system stays where it is. When a directory keeps
+    changing under the copy (an entry removed or swapped while being copied), storage starts
+    from the directory alone, with its owner, mode and times, and the passes copy the rest
+    entry by entry."""
+    for attempt in range(COPY_ATTEMPTS + 1):
+        tmp = f"{TMP_PREFIX}{sname}.{token()}"
+        try:
+            if attempt < COPY_ATTEMPTS:
+                copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False)
+            else:
+                ops.mkdir_at(sdir, tmp, 0o700)
+                fd = ops.open_dir_at(sdir, tmp)
+                try:
+                    os.fchown(fd, tst.st_uid, tst.st_gid)
+                    os.fchmod(fd, stat.S_IMODE(tst.st_mode))
+                    os.utime(fd, ns=(tst.st_atime_ns, tst.st_mtime_ns))
+                finally:
+                    os.close(fd)
+            durable.fsync_tree_at(sdir, tmp)
+            ops.rename_at(sdir, tmp, sdir, sname)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                ops.remove_tree_at(sdir, tmp)
+            if isinstance(e, OSError) and e.errno in MOVING and stat.S_ISDIR(tst.st_mode):
+                continue
+            raise
+        fsync_dir(sdir)
+        return
+
+
+def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool) -> None:
+    """Copy in what storage lacks and remove from the root what storage holds, pass after
+    pass while entries keep appearing on the root (at most PASSES); report what stays."""
+    rfd = ops.open_dir_at(tdir, tname)
+    try:
+        sfd = ops.open_dir_at(sdir, sname)
+        try:
+            mount = ops.mount_id(rfd)
+            for n in range(PASSES):
+                if n > 0 or not fresh:  # a fresh copy holds everything already
+                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount)
+                    try:
+                        stage.run(rfd, sfd)
+                        stage.flush()
+                    finally:
+                        stage.discard()
+                    if how is Migrate.COPY:
+                        return
+                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount)
+                walk.run(rfd, sfd)
+                if not walk.missing and not walk.kept:
+                    break
+                if not walk.moved and n > 0:
+                    break  # no progress: what is left will not settle now
+            walk.kept += [f"{rel}: appeared during the last pass" for rel in walk.missing]
+        finally:
+            os.close(sfd)
+    finally:
+        os.close(rfd)
+    _report(shown, walk.kept, walk.conflicts)
+
+
+def _report(shown: str, kept: list[str], conflicts: list[str]) -> None:
+    problems = conflicts + kept
+    if not problems:
+        return
+    raise OperationError(
+        f"{shown}: {len(problems)} entries stay on the root, storage holds the rest: "
+        + _listed([shown + p for p in problems]),
+        hint="what changed or appeared during the migration is never removed; stop the program writing "
+             "there, compare, then migrate again")

@@ -19,7 +19,7 @@ import stat
 from dataclasses import dataclass, field
 
 from freshroot.errors import FreshrootError, OperationError, os_error_message
-from freshroot.fs import bindmount, durable
+from freshroot.fs import bindmount
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
 from freshroot.persist import facts, image
@@ -35,6 +35,7 @@ from freshroot.persist.actions import (
 )
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.facts import Fact, State
+from freshroot.persist.migrate import Comparison, compare
 from freshroot.persist.model import ROOT_PARENT, Entry, How, Kind, Migrate, Perms, Persistence, Storage, is_below
 from freshroot.plan.action import Action, Context
 
@@ -290,16 +291,21 @@ class Planner:
 
     def plan_migration(self, e: Entry, source: Fact, target: Fact, how: How) -> bool:
         shown, shown_source = self.ctx.display(e.path), self.ctx.display(e.source)
+        found = self.compare(e) if source.state is State.DATA else None
         if e.migrate is Migrate.NO:
-            if source.state is State.DATA:
+            if found is not None and found.contained and how is not How.SYMLINK:
+                # Everything the root holds there is in storage already (`migrate --copy`
+                # made it so): the mount hides a copy, and nothing is lost.
+                return True
+            if found is not None:
                 self.refuse(e, f"both {shown} and {shown_source} hold data; freshroot will not hide one under "
-                               "the other: compare them, keep one, then apply again")
+                               f"the other{_differ(found, shown)}: compare them, keep one, then apply again")
             else:
                 self.refuse(e, f"holds data and {shown_source} in storage is empty; {migrate_hint(e)}")
             return False
-        if source.state is State.DATA and not self.contained(e):
-            self.refuse(e, f"both {shown} and {shown_source} hold data, and they differ; freshroot will not "
-                           "choose between them: compare them, keep one, then apply again")
+        if found is not None and found.conflicts:
+            self.refuse(e, f"both {shown} and {shown_source} hold data, and they differ{_differ(found, shown)}; "
+                           "freshroot will not choose between them: compare them, keep one, then apply again")
             return False
         if e.migrate is Migrate.COPY and how is How.SYMLINK:
             self.refuse(e, "migrate = \"copy\" keeps the root's copy, which a symlink cannot sit on; "
@@ -318,14 +324,21 @@ class Planner:
         return True
 
 
-    def contained(self, e: Entry) -> bool:
-        """Whether the root's copy is all in storage already (an interrupted migration)."""
+    def compare(self, e: Entry) -> Comparison:
+        """The root's copy against storage's, when both hold data: the same (`migrate --copy`,
+        or an interrupted migration), storage lacking some of it, or different."""
         try:
-            with chase(e.path, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as t, \
-                    chase(e.source, root_fd=self.ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as s:
-                return durable.contained_at(t.fd, t.rest, s.fd, s.rest)
-        except OSError:
-            return False
+            return compare(self.ctx, e.path, e.source)
+        except OSError as error:
+            return Comparison((f": {os_error_message(error)}",), ())
+
+
+def _differ(found: Comparison, shown: str) -> str:
+    if found.conflicts:
+        return f" ({shown}{found.conflicts[0]})"
+    if found.missing:
+        return f" (storage lacks {shown}{found.missing[0]})"
+    return ""
 
 
 def _ancestors(path: str) -> list[str]:

@@ -1,0 +1,85 @@
+"""Taking an entry out from under other writers: renameat2 without replacing (or exchanging),
+and read leases.
+
+A migration removes an entry only once it knows storage holds the same bytes. Removing by
+name races with a program that renames a new file over that name, so the entry is first
+renamed away (RENAME_NOREPLACE, which never clobbers) and looked at under its new name. A
+read lease (fcntl F_SETLEASE) is granted only while no process has the file open for
+writing, and an open for writing while it is held starts a lease break that F_GETLEASE
+shows: together they say that nobody wrote to the file while it was compared and removed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import functools
+import os
+from collections.abc import Callable
+
+from freshroot.fs._libc import check, libc
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+F_SETLEASE = 1024  # linux/fcntl.h (F_LINUX_SPECIFIC_BASE + 0); not in every Python's fcntl
+F_GETLEASE = 1025
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int]:
+    fn = libc().renameat2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return fn
+
+
+def _rename(src_dir_fd: int, src: str, dst_dir_fd: int, dst: str, flags: int) -> None:
+    check(_renameat2()(src_dir_fd, os.fsencode(src), dst_dir_fd, os.fsencode(dst), flags), "renameat2", src)
+
+
+def rename_noreplace(src_dir_fd: int, src: str, dst_dir_fd: int, dst: str) -> None:
+    """Rename, failing with FileExistsError instead of replacing what is at ``dst``."""
+    _rename(src_dir_fd, src, dst_dir_fd, dst, RENAME_NOREPLACE)
+
+
+def rename_exchange(a_dir_fd: int, a: str, b_dir_fd: int, b: str) -> None:
+    """Swap two entries atomically (both must exist)."""
+    _rename(a_dir_fd, a, b_dir_fd, b, RENAME_EXCHANGE)
+
+
+def take_read_lease(fd: int) -> bool | None:
+    """Take a read lease on ``fd`` (a regular file opened O_RDONLY). True: held; False: some
+    process has the file open for writing; None: leases are not available here (disabled,
+    or a file system without them), so the caller must do without."""
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EBUSY):
+            return False
+        if e.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES):
+            return None
+        raise
+    # F_SETLEASE makes us the fd's owner, and a lease break would then send us SIGIO, whose
+    # default action ends the process: with no owner no signal is sent, and F_GETLEASE still
+    # shows the break.
+    fcntl.fcntl(fd, fcntl.F_SETOWN, 0)
+    return True
+
+
+def lease_intact(fd: int) -> bool:
+    """Whether the read lease taken on ``fd`` is still held and nobody has begun to break it
+    (an open for writing shows as the type it is being broken to)."""
+    return fcntl.fcntl(fd, F_GETLEASE) == fcntl.F_RDLCK
+
+
+@functools.cache
+def _syncfs() -> Callable[..., int]:
+    fn = libc().syncfs
+    fn.argtypes = [ctypes.c_int]
+    return fn
+
+
+def syncfs(fd: int) -> None:
+    """Flush the whole file system ``fd`` is on: one call makes many new files durable,
+    where an fsync of each would cost a flush apiece."""
+    check(_syncfs()(fd), "syncfs")
