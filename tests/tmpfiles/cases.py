@@ -381,6 +381,13 @@ def acl_cap_cases() -> list[Case]:
     for name, text in caps.items():
         out.append(Case(f"cap-k-{name}", f"k /a/x - - - - {text}\n", tree, v252=False))
         out.append(Case(f"cap-K-{name}", f"K /a - - - - {text}\n", tree, v252=False))
+    # A capability text that does not parse: k does not even open its path (so an unsafe
+    # transition on the way is no failure), K still walks and fails there (found by the
+    # generated cases).
+    unsafe = (D("/h"), D("/h/u", 0o755, 1000, 0), D("/h/u/b"))
+    out += [Case("cap-k-bad-unsafe-path", "k /h/u/b - - - - nonsense+ep\n", unsafe, v252=False),
+            Case("cap-K-bad-unsafe-path", "K /h/u/b - - - - nonsense+ep\n", unsafe, v252=False),
+            Case("cap-k-good-unsafe-path", "k /h/u/b - - - - cap_chown+ep\n", unsafe, v252=False)]
     return out
 
 

@@ -626,6 +626,12 @@ def _caps(ctx: Context, item: Item) -> None:
     from freshroot.tmpfiles import caps
 
     if item.type is ItemType.SET_CAPABILITY:
+        # As systemd: a `k` whose capability text did not parse (warned while reading) does
+        # not even open its path, while `K` still walks its tree (and may fail on the way).
+        try:
+            caps.parse(item.argument or "")
+        except caps.CapabilityTextError:
+            return
         glob_item(ctx, item, caps.path_set_caps)
     else:
         glob_item_recursively(ctx, item, caps.fd_set_caps)

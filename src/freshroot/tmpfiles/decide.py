@@ -548,6 +548,13 @@ class Decider:
         canonical = item.type.canonical
         relabel = canonical in (ItemType.RELABEL_PATH, ItemType.RECURSIVE_RELABEL_PATH)
         recursive = item.type in _RECURSIVE
+        if item.type is ItemType.SET_CAPABILITY:
+            from freshroot.tmpfiles import caps
+
+            try:
+                caps.parse(item.argument or "")
+            except caps.CapabilityTextError:
+                return  # the engine does not even open the path (freshroot.tmpfiles.create._caps)
         for path in self._matches(item):
             node = self._match(path)
             if node is None:
