@@ -71,7 +71,7 @@ def test_tmpfiles_relative_root_as_systemd_tmpfiles(scratch: Path, oracles: Path
     conf = scratch / "x.conf"
     conf.write_text("d /made 0750 - - -\nf /made/file 0640 - - - hello\n")
     trees = {}
-    ours = [sys.executable, "-c", "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"]
+    ours = [sys.executable, "-c", "import sys; from freshroot.tmpfiles.commands import main; sys.exit(main())"]
     for name, argv in (("ours", ours), ("theirs", [str(oracles / "systemd-tmpfiles-new")])):
         base = scratch / name
         (base / "tree").mkdir(parents=True)

@@ -22,7 +22,6 @@ OTHER_COMMAND_NAMES = ("cli.py", "command.py", "entry.py", "main.py", "apply.py"
 # Kept on purpose, each with its reason in its docstring and in docs/ARCHITECTURE.md.
 ALLOWED = {
     "cli.py",  # freshroot/cli.py: the top-level parser and dispatcher itself
-    "tmpfiles/command.py",  # the import path of freshroot-tmpfiles scripts installed before the rename
 }
 
 FULL = """\

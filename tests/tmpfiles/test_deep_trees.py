@@ -44,7 +44,7 @@ def test_z_over_a_1500_deep_tree_within_256_fds(tmp_path: Path) -> None:
     os.close(fd)
     conf = tmp_path / "z.conf"
     conf.write_text("Z /home/alice 0750 1000 1000 -\n")
-    code = "import sys; from freshroot.tmpfiles.command import main; sys.exit(main())"
+    code = "import sys; from freshroot.tmpfiles.commands import main; sys.exit(main())"
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
