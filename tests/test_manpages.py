@@ -46,7 +46,7 @@ def _text(page: str) -> str:
 
 def test_every_command_and_option_is_on_freshroot_8(pages):
     text = _text(pages["freshroot.8"])
-    for name, _summary, parser in manpages._full_command_parsers():
+    for name, _summary, parser in manpages.full_command_parsers():
         assert f".SS {name}\n" in text
         for option in _options(parser):
             assert f"\\fB{option}\\fR" in text, (name, option)

@@ -123,7 +123,7 @@ def _options(parser: argparse.ArgumentParser) -> Iterator[str]:
             yield _line(inline(_help(action, parser)))
 
 
-def _full_command_parsers() -> list[tuple[str, str, argparse.ArgumentParser]]:
+def full_command_parsers() -> list[tuple[str, str, argparse.ArgumentParser]]:
     """(name, help, parser) of each freshroot command, each built with all its arguments (the
     CLI builds only the command it runs, see cli.build_parser)."""
     from freshroot import cli
@@ -172,7 +172,7 @@ def freshroot_page() -> str:
     lines += [".PP", ("Every command says what it does with \\fB\\-\\-help\\fR; this page lists them all. "
               "The declaration they read is described in \\fBfreshroot.toml\\fR(5).")]
     lines += [".SH OPTIONS", *_options(parser), ".SH COMMANDS"]
-    for name, summary, sub in _full_command_parsers():
+    for name, summary, sub in full_command_parsers():
         lines += _command_sections(name, summary, sub)
     lines += [".SH EXIT STATUS"]
     for code, meaning in EXIT_STATUS:
