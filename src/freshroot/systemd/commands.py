@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="write a tree for nixos-anywhere --extra-files into DIR instead (--root: whose "
                         "passwd and group name the owners)")
     p.add_argument("--copy-self", action="store_true",
-                   help="also copy this freshroot into the target's /usr/lib/python3/dist-packages and /usr/bin")
+                   help="also copy this freshroot into the site directory of the target's /usr/bin/python3 "
+                        "(its sysconfig), with its commands in /usr/bin")
     p = add_command(subparsers, "persist-prepare", handler=f"{H}:prepare",
                     help="(boot) create storage directories and mount points; run by freshroot-prepare.service")
     add_common(p, dry_run=True)
