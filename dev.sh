@@ -26,6 +26,8 @@ APT_PACKAGES=(
     ca-certificates openssh-server hyperfine
     man-db groff-base   # man -l and groff -ww on the generated man pages
     zsh fish            # the completion scripts run in each shell
+    debhelper dh-python lintian fakeroot   # build and lint the Debian package (tests/test_packages.py)
+    rpm rpmlint         # lint the RPM spec
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
