@@ -182,7 +182,7 @@ complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot persist-files
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot persist-files'"'"'' -l stop -d 'undo what --start did, newest first'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot completion'"'"'' -s h -l help -d 'show this help message and exit'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot completion'"'"'' -l debug -d 'log every step and command; show tracebacks'
-complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot completion'"'"'' -l root -r -f -a '(__fish_complete_directories (commandline -ct))' -d 'operate on the root file system at DIR (an offline root such as /mnt)'
+complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot completion'"'"'' -l root -r -f -a '(__fish_complete_directories (commandline -ct))' -d 'read the declaration below DIR (where the scripts find image names)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot completion'"'"'' -l config -r -F -d 'read the declaration from PATH instead of freshroot.toml and conf.d in /etc, /run, /usr/local/lib and /usr/lib freshroot/ (may be repeated)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot completion'"'"'' -f -a 'bash zsh fish'
 complete -c freshroot-tmpfiles -f

@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = add_command(
         subparsers, "completion", handler="freshroot.shell.handlers:completion",
         help="print the shell completion script for bash, zsh or fish",
-        description="Print the completion script of freshroot and freshroot-tmpfiles for SHELL, written from "
-        "their own parsers (the packages install it). To try it in a running shell:\n\n"
+        description="Print the completion script of freshroot and freshroot-tmpfiles for SHELL, written\n"
+        "from their own parsers (the packages install it). To try it in a running shell:\n\n"
         "  bash:  source <(freshroot completion bash)\n"
         "  zsh:   source <(freshroot completion zsh)\n"
         "  fish:  freshroot completion fish | source",
@@ -27,4 +27,4 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     # What the scripts call to complete `image build NAME`: the declared image names, one a
     # line. Not for people, so not in --help.
     parser.add_argument("--images", action="store_true", help=argparse.SUPPRESS)
-    add_common(parser)
+    add_common(parser, root_help="read the declaration below DIR (where the scripts find image names)")
