@@ -144,3 +144,5 @@ def test_fish(scripts, root):
     assert offered("freshroot image build --format ") == ["erofs", "squashfs"]
     assert offered("freshroot apply --fa") == ["--fail-fast"]
     assert offered("freshroot-tmpfiles --cr") == ["--create"]
+    assert offered(f"{scripts['prog']} image build --root {root} ") == ["db-server", "web"]
+    assert offered(f"{scripts['prog']} image build --root={root} w") == ["web"]

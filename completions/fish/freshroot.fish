@@ -23,6 +23,27 @@ function __freshroot_path
     echo $cmdpath
 end
 
+# The declared image names, read with the --root and --config typed on the line.
+function __freshroot_images
+    set -l tokens (commandline -opc)
+    set -l context
+    set -l option ""
+    for word in $tokens[2..-1]
+        if test -n "$option"
+            set -a context $option $word
+            set option ""
+            continue
+        end
+        switch $word
+            case --root --config
+                set option $word
+            case '--root=*' '--config=*'
+                set -a context $word
+        end
+    end
+    $tokens[1] completion --images $context 2>/dev/null
+end
+
 complete -c freshroot -f
 complete -c freshroot -n 'test (__freshroot_path) = freshroot' -a apply -d 'bring the root to the declared state (persistence, /etc, users, snippets)'
 complete -c freshroot -n 'test (__freshroot_path) = freshroot' -a plan -d 'show what apply would do, as a tree (apply --dry-run)'
@@ -148,7 +169,7 @@ complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image build'"
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image build'"'"'' -l json -d 'print one JSON document on stdout instead of text'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image build'"'"'' -l output -s o -r -f -a '(__fish_complete_directories (commandline -ct))' -d 'directory to write NAME_VERSION.raw to (default: the current directory)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image build'"'"'' -l format -r -f -a 'squashfs erofs' -d 'file system of the image (default: the declaration'"'"'s format, else squashfs)'
-complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image build'"'"'' -f -a '(freshroot completion --images 2>/dev/null)'
+complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image build'"'"'' -f -a '(__freshroot_images)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image inspect'"'"'' -s h -l help -d 'show this help message and exit'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image inspect'"'"'' -l debug -d 'log every step and command; show tracebacks'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot image inspect'"'"'' -l json -d 'print one JSON document on stdout instead of text'

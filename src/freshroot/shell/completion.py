@@ -275,6 +275,27 @@ function __freshroot_path
     end
     echo $cmdpath
 end
+
+# The declared image names, read with the --root and --config typed on the line.
+function __freshroot_images
+    set -l tokens (commandline -opc)
+    set -l context
+    set -l option ""
+    for word in $tokens[2..-1]
+        if test -n "$option"
+            set -a context $option $word
+            set option ""
+            continue
+        end
+        switch $word
+            case --root --config
+                set option $word
+            case '--root=*' '--config=*'
+                set -a context $word
+        end
+    end
+    $tokens[1] completion --images $context 2>/dev/null
+end
 """
 
 
@@ -284,7 +305,7 @@ def _fish_kind(kind: str) -> str:
     if kind == "file":
         return "-F"
     if kind == "images":
-        return "-f -a '(freshroot completion --images 2>/dev/null)'"
+        return "-f -a '(__freshroot_images)'"
     if kind.startswith("choice:"):
         return "-f -a " + shlex.quote(kind.removeprefix("choice:"))
     return "-f"
