@@ -171,11 +171,11 @@ def test_rpm_spec_builds(tmp_path):
          str(REPO / "freshroot.spec")], capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     rpm = tmp_path / "RPMS" / "noarch" / f"freshroot-{__version__}-1.noarch.rpm"
-    files = set(subprocess.run(["rpm", "-qlp", str(rpm)], capture_output=True, text=True, check=True).stdout.split())
+    packaged = set(subprocess.run(["rpm", "-qlp", str(rpm)], capture_output=True, text=True, check=True).stdout.split())
     for path in (f"{site}/freshroot/cli.py", "/usr/bin/freshroot", "/usr/bin/freshroot-tmpfiles",
                  "/usr/lib/systemd/system-generators/freshroot-generator",
                  "/usr/share/bash-completion/completions/freshroot", "/usr/share/zsh/site-functions/_freshroot",
                  "/usr/share/fish/vendor_completions.d/freshroot.fish",
                  f"/usr/share/licenses/freshroot-{__version__}/LICENSE",
                  *(f"/usr/share/man/man{page[-1]}/{page}" for page in PAGES)):
-        assert path in files, path
+        assert path in packaged, path
