@@ -24,6 +24,10 @@ APT_PACKAGES=(
     passwd              # useradd, for the concurrent-lock test
     qemu-system-x86 qemu-utils debootstrap debian-archive-keyring   # the VM boot tests (docs/testing-vm.md)
     ca-certificates openssh-server hyperfine
+    man-db groff-base   # man -l and groff -ww on the generated man pages
+    zsh fish            # the completion scripts run in each shell
+    debhelper dh-python lintian fakeroot   # build and lint the Debian package (tests/test_packages.py)
+    rpm rpmlint         # lint the RPM spec
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -216,6 +216,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("systemd", "freshroot.systemd", "units, the generator, install and the boot commands",
             steps=(StepSpec("tmpfiles-resetup", (EVERYTHING,), "restart freshroot-tmpfiles-resetup.service"),),
             step_factory="freshroot.systemd.resetup:resetup_steps", commands=True),
+    Feature("shell", "freshroot.shell", "shell completion for bash, zsh and fish, written from the parsers",
+            commands=True),
     # Coming: Feature("deploy", "freshroot.deploy", "disks, OS roots, remote installs, fleets", ...).
 )
 

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="write a tree for nixos-anywhere --extra-files into DIR instead (--root: whose "
                         "passwd and group name the owners)")
     p.add_argument("--copy-self", action="store_true",
-                   help="also copy this freshroot into the target's /usr/lib/python3/dist-packages and /usr/bin")
+                   help="also copy this freshroot into the site directory of the target's /usr/bin/python3 "
+                        "(its sysconfig), with its commands in /usr/bin")
     p.add_argument("--machine-id", metavar="ID",
                    help="the machine id to keep in storage (default: the root's, else a new one), when "
                         "/etc/machine-id is persisted; also written to the root's empty /etc/machine-id")

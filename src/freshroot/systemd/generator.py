@@ -88,12 +88,35 @@ def render_table(table: Table, accounts: Accounts | None, *, python: str, initrd
     return units.render(parse(table, accounts, skip=skip), options_from(table, python=python, initrd=initrd))
 
 
+USAGE = "usage: freshroot-generator [-h] [--version] NORMAL-DIR [EARLY-DIR LATE-DIR]\n"
+HELP = (USAGE + "\n"
+        "The systemd generator of freshroot: systemd runs it at boot with its three output\n"
+        "directories. It reads the declaration (/etc/freshroot/freshroot.toml and conf.d) and\n"
+        "writes the bind mounts and services that persist what it declares into NORMAL-DIR.\n"
+        "It never fails the boot: an error is logged and no unit is written.\n"
+        "\n"
+        "options:\n"
+        "  -h, --help  show this help message and exit\n"
+        "  --version   show freshroot's version and exit\n"
+        "\n"
+        "`freshroot render --units DIR` writes the same units. See freshroot-generator(8).\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) not in (1, 3):
-        sys.stderr.write("usage: freshroot-generator NORMAL-DIR [EARLY-DIR LATE-DIR]\n"
-                         "(run by systemd; `freshroot render --units DIR` writes the same units)\n")
-        return 0 if args else 2
+    # Options first: systemd passes only absolute directories, so anything starting with "-"
+    # is a person asking, never a directory to write units into.
+    if any(a in ("-h", "--help") for a in args):
+        sys.stdout.write(HELP)
+        return 0
+    if "--version" in args:
+        from freshroot import __version__
+
+        sys.stdout.write(f"freshroot-generator (freshroot) {__version__}\n")
+        return 0
+    if len(args) not in (1, 3) or any(a.startswith("-") for a in args):
+        sys.stderr.write(USAGE + "(run by systemd; `freshroot render --units DIR` writes the same units)\n")
+        return 2 if not args or any(a.startswith("-") for a in args) else 0
     initrd = in_initrd()
     root = declaration_root(initrd)
     try:

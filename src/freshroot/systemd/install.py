@@ -28,7 +28,7 @@ from pathlib import Path
 from freshroot.activation.identity import install_identity, valid_id
 from freshroot.activation.owners import record_ids, resolve_accounts
 from freshroot.config.load import expand_paths, load_declaration
-from freshroot.errors import ConfigError, OperationError, UsageError
+from freshroot.errors import CommandError, ConfigError, OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
@@ -39,6 +39,7 @@ from freshroot.persist.steps import run_actions
 from freshroot.plan.action import Action, Context
 from freshroot.plan.journal import NoRecords
 from freshroot.root import setup as root_setup
+from freshroot.run import run
 from freshroot.systemd.boot import prepare_actions
 
 GENERATOR_DIR = "/usr/lib/systemd/system-generators"
@@ -111,19 +112,53 @@ def copy_declaration(root_fd: int, paths: Sequence[str], report: InstallReport, 
         report.done.append(f"declaration {source.path} -> {display}{target}")
 
 
-def copy_self(root_fd: int, report: InstallReport, display: str) -> None:
-    """This freshroot into the target's Python path, with its entry points in /usr/bin."""
+# Asked of the target's own /usr/bin/python3: where its sysconfig installs pure-Python
+# packages (what pip would use: /usr/local/lib/python3.N/dist-packages on Debian,
+# .../site-packages on Fedora and Arch), if `python3 -I` searches it, else the first
+# directory it does search.
+SITE_PROBE = ("import site, sysconfig\n"
+              "purelib = sysconfig.get_path('purelib')\n"
+              "dirs = site.getsitepackages()\n"
+              "print(purelib if purelib in dirs else dirs[0])\n")
+
+
+def target_site(target: str) -> tuple[str, str]:
+    """The site directory the target's ``/usr/bin/python3 -I`` (the generator's interpreter)
+    searches, and how it was found. The target's interpreter is run in it with chroot; when
+    there is none that runs here (an --extra-files tree, no Python yet, another architecture)
+    the layout decides, Debian's dist-packages being the last resort."""
+    python = os.path.join(target, "usr/bin/python3")
+    if os.path.lexists(python):
+        own = target.rstrip("/") == ""
+        argv = ["/usr/bin/python3", "-I", "-c", SITE_PROBE]
+        try:
+            result = run(argv if own else ["chroot", target, *argv], check=False, timeout=60)
+        except CommandError:
+            result = None
+        site = result.stdout.strip() if result is not None and result.returncode == 0 else ""
+        if site.startswith("/") and "\n" not in site and ".." not in site.split("/"):
+            return site, "asked the target's /usr/bin/python3"
+    for pattern in ("usr/lib/python3/dist-packages", "usr/lib/python3.*/site-packages"):
+        for found in sorted(Path(target).glob(pattern)):
+            return "/" + found.relative_to(target).as_posix(), "the target's layout"
+    return SITE, "no Python in the target: Debian's path"
+
+
+def copy_self(root_fd: int, report: InstallReport, display: str, root: str = "") -> None:
+    """This freshroot into the target's Python path (:func:`target_site` of ``root``), with
+    its entry points in /usr/bin."""
+    site, how = target_site(root) if root else (SITE, "default")
     package = Path(__file__).resolve().parents[1]
     for src in sorted(package.rglob("*")):
         if "__pycache__" in src.parts or src.suffix == ".pyc" or not src.is_file():
             continue
         rel = src.relative_to(package.parent).as_posix()
-        _write(root_fd, f"{SITE}/{rel}", src.read_bytes(), 0o644)
+        _write(root_fd, f"{site}/{rel}", src.read_bytes(), 0o644)
     for name, target in ENTRY_POINTS.items():
         module, function = target.split(":")
         script = f"#!/usr/bin/python3 -I\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
         _write(root_fd, f"/usr/bin/{name}", script.encode(), 0o755)
-    report.done.append(f"freshroot copied into {display}{SITE}/freshroot, entry points in {display}/usr/bin")
+    report.done.append(f"freshroot copied into {display}{site}/freshroot ({how}), entry points in {display}/usr/bin")
 
 
 def install(*, target: str, accounts_root: str, config: Sequence[str] | None, copy: bool,
@@ -170,7 +205,7 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         _write(root_fd, GENERATOR, GENERATOR_SCRIPT.encode(), 0o755)
         report.done.append(f"generator {display}{GENERATOR}")
         if copy:
-            copy_self(root_fd, report, display)
+            copy_self(root_fd, report, display, target)
         root_setup.install_root(wipe, target, report.done)
     finally:
         os.close(root_fd)

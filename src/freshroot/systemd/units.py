@@ -36,7 +36,7 @@ FILES = "freshroot-persist-files.service"
 TMPFILES_SETUP = "freshroot-tmpfiles-setup.service"
 TMPFILES_RESETUP = "freshroot-tmpfiles-resetup.service"
 SYSROOT = "/sysroot"
-DOCS = "man:freshroot(8) file:/usr/share/doc/freshroot/systemd.md"
+DOCS = "man:freshroot-generator(8) man:freshroot(8)"  # the man pages the packages install (man/)
 
 
 class Engine(StrEnum):

@@ -55,13 +55,27 @@ def add_arguments(parser: argparse.ArgumentParser, *, debug: bool = True) -> Non
                         help="configuration files (or lines, with --inline); '-' reads standard input")
 
 
+# The systemd release whose systemd-tmpfiles this one matches (tests/tmpfiles compare with it).
+SYSTEMD_VERSION = "262"
+
+
+def version_text() -> str:
+    """systemd's two --version lines (a script that reads "systemd N" from the first line
+    sees the release this one behaves as; the features line names only what tmpfiles uses),
+    then freshroot's own version."""
+    from freshroot import __version__
+
+    return (f"systemd {SYSTEMD_VERSION} ({SYSTEMD_VERSION})\n+ACL -SELINUX -SMACK\n"
+            f"freshroot-tmpfiles (freshroot {__version__}), systemd-tmpfiles {SYSTEMD_VERSION} reimplemented")
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="freshroot-tmpfiles",
         description="Create, delete, and clean up files and directories, as systemd-tmpfiles does.",
         epilog=ENVIRONMENT,
     )
-    parser.add_argument("--version", action="version", version="freshroot-tmpfiles (systemd 262 compatible)")
+    parser.add_argument("--version", action="version", version=version_text())
     add_arguments(parser)
     parser.set_defaults(handler="freshroot.tmpfiles.handlers:run")
     return parser

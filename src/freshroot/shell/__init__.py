@@ -1,0 +1,1 @@
+"""Shell completion for bash, zsh and fish, written from the argparse parsers."""
