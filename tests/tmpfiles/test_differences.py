@@ -72,6 +72,21 @@ def test_w_through_absolute_symlink_writes_inside_root(oracles: Path, scratch: P
     assert not Path(ABSENT_ON_HOST).exists()
 
 
+def test_eq_parents_follow_absolute_symlink_inside_root(oracles: Path, scratch: Path) -> None:
+    _host_clean()
+    by_name("eq-parents-follow-inside-root")  # raises KeyError if the table lost the entry
+    tree = (D("/t"), D(ABSENT_ON_HOST), F(f"{ABSENT_ON_HOST}/file", "old"), L("/t/x", f"{ABSENT_ON_HOST}/file"))
+    case = Case("eq-abs-link", "f+= /t/x/y - - - - new\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    # systemd looked for the host's target, found none, and names the link itself; freshroot
+    # names the root's file. Both remove the link and create the file below a new directory.
+    assert "Wrong file type 0o120000" in theirs.stderr
+    assert "Wrong file type 0o100000" in ours.stderr
+    assert ours.tree["/t/x/y"]["type"] == theirs.tree["/t/x/y"]["type"]
+    assert ours.tree[f"{ABSENT_ON_HOST}/file"] == theirs.tree[f"{ABSENT_ON_HOST}/file"]  # the target untouched
+    assert not Path(ABSENT_ON_HOST).exists()
+
+
 def test_acl_names_resolve_in_target_root(oracles: Path, scratch: Path) -> None:
     by_name("acl-names-in-root")  # raises KeyError if the table lost the entry
     import pwd
