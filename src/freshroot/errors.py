@@ -87,6 +87,28 @@ class ConfigError(FreshrootError):
     exit_code = EXIT_DATAERR
 
 
+class DeclarationError(ConfigError):
+    """Every problem found in a declaration at once (the shared check reports them all).
+
+    ``str()`` is one ``file:line: message`` per line; ``errors`` holds each one."""
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        flat: list[ConfigError] = []
+        for e in errors:
+            flat += e.errors if isinstance(e, DeclarationError) else [e]
+        super().__init__(flat[0].message if flat else "the declaration is not valid",
+                         location=flat[0].location if flat else None, hint=flat[0].hint if flat else None)
+        self.errors = flat
+
+    def __str__(self) -> str:
+        if len(self.errors) == 1:
+            return str(self.errors[0])
+        lines = [str(e) for e in self.errors]
+        return "\n".join(lines) + f"\n{len(self.errors)} problems in the declaration; nothing was changed"
+
+
 class OperationError(FreshrootError):
     """Applying something to the file system failed. Exit 73."""
 

@@ -9,7 +9,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from freshroot.config.load import load_declaration
+from freshroot.compose import load_checked
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
@@ -35,7 +35,7 @@ def context(args: argparse.Namespace) -> Context:
 
 
 def persistence(ctx: Context, args: argparse.Namespace) -> Persistence:
-    table = load_declaration(ctx.root_fd, args.config, root=ctx.root)
+    table = load_checked(ctx.root_fd, args.config, root=ctx.root)
     return parse(table, Accounts.load(ctx.root_fd))
 
 

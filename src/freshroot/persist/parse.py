@@ -18,7 +18,7 @@ from typing import Any
 
 from freshroot.config import fields
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, Location
+from freshroot.errors import ConfigError, DeclarationError, Location
 from freshroot.fs import bindmount
 from freshroot.fs.accounts import Accounts
 from freshroot.persist import presets
@@ -203,7 +203,12 @@ class _StorageParser:
         return out
 
     def parse(self) -> Storage:
-        self.t.reject_unknown(STORAGE_KEYS)
+        try:
+            self.t.reject_unknown(STORAGE_KEYS)
+        except ConfigError as e:
+            if self.skip is None:
+                raise
+            self.skip(e)  # reported; the entries are still checked (and at boot, persisted)
         declared = self.entries(self.t) + self.user_entries()
         seen = {e.path for e in declared}
         # A preset gives way to what the declaration says about the same path.
@@ -217,9 +222,14 @@ class _StorageParser:
 
 
 def check(declaration: Table) -> Persistence:
-    """The declaration alone, for ``freshroot config check``: everything is validated but
-    user and group names, which are resolved against a root's passwd when applying."""
-    return parse(declaration, None)
+    """The declaration alone, for the shared check (compose.check_declaration): everything is
+    validated but user and group names, which are resolved against a root's passwd when
+    applying. Every bad entry and storage is reported, not only the first (DeclarationError)."""
+    errors: list[ConfigError] = []
+    result = parse(declaration, None, skip=errors.append)
+    if errors:
+        raise DeclarationError(errors)
+    return result
 
 
 # Called with each error of an entry (or storage) that ``parse(..., skip=)`` leaves out.

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from freshroot.config.load import expand_paths, load_declaration
+from freshroot.compose import load_checked
+from freshroot.config.load import expand_paths
 from freshroot.errors import OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.accounts import Accounts
@@ -137,7 +138,7 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         if config is None and not present:
             raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
         # What the target will boot with decides: its own declaration when it has one.
-        table = load_declaration(root_fd, None if present else config, root=target)
+        table = load_checked(root_fd, None if present else config, root=target)
         p = parse(table, Accounts.load(accounts_fd))
         wipe = root_setup.declared_for_install(table, root_fd, target, tree=target != accounts_root)
         ctx = Context(root_fd, target, dry_run=dry_run)

@@ -82,7 +82,7 @@ def command(args: argparse.Namespace) -> int:
 def render(args: argparse.Namespace) -> int:
     import json
 
-    from freshroot.config.load import load_declaration
+    from freshroot.compose import load_checked
     from freshroot.fs import ops
     from freshroot.fs.atomic import replace_at
     from freshroot.tmpfiles.declaration import check, parse_section
@@ -92,7 +92,7 @@ def render(args: argparse.Namespace) -> int:
     root = os.path.abspath(args.root) if args.root else "/"
     root_fd = ops.open_root(root)
     try:
-        declaration = load_declaration(root_fd, args.config, root=root)
+        declaration = load_checked(root_fd, args.config, root=root)
     finally:
         os.close(root_fd)
     rendered = parse_section(declaration.get_table("tmpfiles")).render()
