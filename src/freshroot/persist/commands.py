@@ -22,8 +22,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                     description="revert what freshroot made on the root, newest first: mounts, links, "
                                 "directories, /etc files, /bin/sh and /usr/bin/env, users and groups, "
                                 "snippets' declared files (never data), as the state store on the root "
-                                "records them; undo reads no declaration, so it takes no --config")
-    add_common(p, config=False, json=True, dry_run=True)
+                                "records them. Undo works from that record, not from the declaration: "
+                                "--config, as every command takes it, is only checked (a bad declaration "
+                                "is refused, exit 65, before anything is undone)")
+    add_common(p, json=True, dry_run=True)
     p = add_command(subparsers, "audit", handler=f"{H}:audit",
                     help="list what on the root is not persisted, and what in storage is no longer declared")
     add_common(p, json=True)

@@ -69,6 +69,8 @@ def undo(args: argparse.Namespace) -> int:
     from freshroot.plan.undo import undo as undo_all
 
     ctx = context(args)
+    if args.config is not None:  # accepted as every command accepts it; checked, not needed
+        load_checked(ctx.root_fd, args.config, root=ctx.root)
     report = undo_all(ctx)
     if args.json:
         _print_json(report.to_json())

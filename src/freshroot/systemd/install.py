@@ -135,6 +135,8 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
     accounts_fd = ops.open_root(accounts_root)
     try:
         present = _has_declaration(root_fd)
+        if config is not None and "-" in config and not present:
+            raise UsageError("install copies the --config files into the target: give a file, not - (stdin)")
         if config is None and not present:
             raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
         # What the target will boot with decides: its own declaration when it has one.

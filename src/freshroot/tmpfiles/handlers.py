@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from freshroot.errors import EXIT_FAILURE, ConfigError, OperationError, UsageError
+from freshroot.errors import EXIT_FAILURE, ConfigError, OperationError, TmpfilesUsageError, UsageError
 from freshroot.fs.ops import open_root
 from freshroot.tmpfiles.context import Context, Operation, Options
 
@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         return explain(args.explain, load(options), options.root, purge=bool(args.configs))
     ops = operations(args)
     if not ops:
-        raise UsageError("You need to specify at least one of --clean, --create, --remove, or --purge.")
+        raise TmpfilesUsageError("You need to specify at least one of --clean, --create, --remove, or --purge.")
     if Operation.PURGE in ops and not args.configs:
-        raise UsageError("Refusing --purge without specification of a configuration file.")
+        raise TmpfilesUsageError("Refusing --purge without specification of a configuration file.")
     config = load(options)
     if config.read_failed:
         return EXIT_FAILURE
