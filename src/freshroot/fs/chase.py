@@ -78,6 +78,17 @@ def unsafe_transition(a: os.stat_result, b: os.stat_result) -> bool:
     return a.st_uid not in (0, b.st_uid)
 
 
+def root_made_file(st: os.stat_result) -> bool:
+    """A regular file owned by root with a single link: the one entry SAFE accepts after a
+    user's directory (a regular file is always the last component of a walk).
+
+    A user cannot plant such a file: what they create is theirs, a symlink is never this, and a
+    hard link to someone else's file has two links. It is what root wrote there (through the
+    symlink a first boot made into a persisted home, say), and refusing it would block the
+    user's own state (docs/fs.md)."""
+    return stat.S_ISREG(st.st_mode) and st.st_uid == 0 and st.st_nlink == 1
+
+
 def _split(path: str) -> list[str]:
     return [c for c in path.split("/") if c and c != "."]
 
@@ -88,7 +99,7 @@ def _refuse(path: str, at: str, before: os.stat_result, after: os.stat_result) -
     return UnsafePathError(
         f"{path}: refusing to follow {at}: the entry before it is owned by an unprivileged user "
         f"(uid {before.st_uid}) and it by someone else (uid {after.st_uid}); that user could have "
-        "planted a symlink there"
+        "planted a symlink there (or a hard link to someone else's file)"
     )
 
 
@@ -155,7 +166,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE, seen:
                 return walk.take(rest)
             try:
                 child_st = os.fstat(child)
-                if safe and unsafe_transition(previous, child_st):
+                if safe and unsafe_transition(previous, child_st) and not root_made_file(child_st):
                     raise _refuse(path, walk.path(name), previous, child_st)
                 follow = not (nofollow and not todo and not last)
                 if stat.S_ISLNK(child_st.st_mode) and follow:
@@ -210,7 +221,7 @@ def chase_child(dir_fd: int, dir_st: os.stat_result, dir_path: str, name: str, *
     at = f"{dir_path.rstrip('/')}/{name}"
     try:
         child_st = os.fstat(child)
-        if unsafe_transition(dir_st, child_st):
+        if unsafe_transition(dir_st, child_st) and not root_made_file(child_st):
             raise _refuse(path, at, dir_st, child_st)
     except BaseException:
         os.close(child)

@@ -61,6 +61,9 @@ class MakeDirectory(Action):
     why: str = "directory"
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"create {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
 
@@ -91,6 +94,9 @@ class MakeFile(Action):
     why: str = "file"
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"create empty {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
 
@@ -117,6 +123,9 @@ class BindMount(Action):
     kind: Kind
     options: tuple[str, ...] = ()
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def touches(self) -> tuple[str, ...]:
+        return (self.source, self.target)
 
     def describe(self) -> str:
         opts = f" ({','.join(self.options)})" if self.options else ""
@@ -153,6 +162,9 @@ class Symlink(Action):
     replaces_empty: tuple[int, int, int] | None = None
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         extra = " (replacing an empty file)" if self.replaces_empty else ""
         return f"symlink {self.path} -> {self.text}{extra}"
@@ -182,6 +194,9 @@ class RemoveOwnSymlink(Action):
     text: str
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"remove symlink {self.path} -> {self.text} (the file is bound instead)"
 
@@ -209,6 +224,9 @@ class MigrateData(Action):
     how: Migrate
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path, self.source)
+
     def describe(self) -> str:
         verb = "move" if self.how is Migrate.MOVE else "copy"
         return f"{verb} the data of {self.path} into {self.source}"
@@ -233,6 +251,9 @@ class FixPerms(Action):
     old: tuple[int, int, int]
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"change {self.path} from {_owner(*self.old)} to {_owner(self.uid, self.gid, self.mode)}"
 
@@ -251,6 +272,9 @@ class Refuse(Action):
 
     path: str
     reason: str
+
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
 
     def describe(self) -> str:
         return f"refuse {self.path}: {self.reason}"

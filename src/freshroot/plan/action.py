@@ -47,6 +47,12 @@ class Action(ABC):
 
         return (NotReverted(self.describe()),)
 
+    def touches(self) -> tuple[str, ...]:
+        """The paths (below the root) this action acts on. In an ``isolated`` step, an action
+        that failed skips only the later actions touching one of its paths or a path below
+        one; the others are still applied. Empty: it fails alone."""
+        return ()
+
     def to_json(self) -> dict[str, Any]:
         return {"action": type(self).__name__, "description": self.describe()}
 
@@ -64,3 +70,7 @@ class Step:
     description: str = ""
     supports_dry_run: bool = True  # False: in a dry run the step is listed as skipped
     location: Location | None = None  # where the declaration defines it
+    # Its actions succeed or fail on their own (persisted entries, /etc files): a failure
+    # costs that action and the later ones touching its paths (Action.touches), the rest is
+    # applied, and the step is reported failed with every failure named.
+    isolated: bool = False
