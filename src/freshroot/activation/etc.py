@@ -34,7 +34,7 @@ import posixpath
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from freshroot.config import fields
 from freshroot.config.table import Table
@@ -251,6 +251,8 @@ class RefuseEtc(Action):
 
     path: str
     error: OperationError = field(compare=False)
+
+    refusal: ClassVar[bool] = True
 
     def touches(self) -> tuple[str, ...]:
         return (self.path,)

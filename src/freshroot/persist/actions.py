@@ -273,6 +273,8 @@ class Refuse(Action):
     path: str
     reason: str
 
+    refusal: ClassVar[bool] = True
+
     def touches(self) -> tuple[str, ...]:
         return (self.path,)
 

@@ -15,7 +15,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     from freshroot.cli import add_command, add_common
 
     p = add_command(subparsers, "status", handler=f"{H}:status",
-                    help="show each persisted path against what is there, and owner/mode drift")
+                    help="show each persisted path against what is there, and owner/mode drift",
+                    description="Show each persisted path against what is there, and owner/mode "
+                    "drift. Exit status: 0 everything in place, 2 changes pending or drift, 3 a "
+                    "conflict (apply would refuse an entry), 4 a storage missing or not mounted "
+                    "(the worst one found); 65 a bad declaration or arguments, 73 an operation "
+                    "failed (docs/exit-codes.md).")
     add_common(p, json=True)
     p = add_command(subparsers, "undo", handler=f"{H}:undo",
                     help="revert what freshroot made on the root, newest first (never data)",

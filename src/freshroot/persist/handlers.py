@@ -62,7 +62,7 @@ def status(args: argparse.Namespace) -> int:
     else:
         _out(report.render())
         _out(render_last_run(run))
-    return 0
+    return report.exit_code  # 0 in place, 2 pending/drift, 3 conflict, 4 storage missing
 
 
 def undo(args: argparse.Namespace) -> int:

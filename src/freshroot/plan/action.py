@@ -29,6 +29,9 @@ class Action(ABC):
     # True for an action that is itself dry-run aware (a snippet that supports dry
     # activation): the executor applies it in a dry run too, and it honours ctx.dry_run.
     applies_in_dry_run: ClassVar[bool] = False
+    # True for an action that only says why something declared will not be done (applying it
+    # fails): a dry run counts it as a failure to come, so ``plan`` exits 1 on it.
+    refusal: ClassVar[bool] = False
 
     @abstractmethod
     def describe(self) -> str:

@@ -125,6 +125,9 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
         for action in actions:
             text = action.describe()
             if ctx.dry_run and not action.applies_in_dry_run:
+                if action.refusal:  # the apply would fail here: the plan says so
+                    failures.append(text)
+                    continue
                 run.applied.append(text)
                 continue
             if step.isolated:
@@ -224,7 +227,7 @@ def _unplannable(result: StepResult, deps: set[str], results: Mapping[str, StepR
     """In a dry run, a step that fails to plan after a dependency that *would* change (a user
     that does not exist yet) cannot be planned honestly: it is skipped, saying why, not failed."""
     pending = sorted(d for d in deps if results[d].status is Status.CHANGED)
-    if not pending:
+    if not pending or result.partial:  # partial: it was planned; what it refuses, it refuses
         return result
     names = ", ".join(repr(d) for d in pending)
     return dataclasses.replace(

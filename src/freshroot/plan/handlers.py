@@ -53,6 +53,13 @@ def apply_command(args: argparse.Namespace) -> int:
     return _finish(report, args.json)
 
 
+# plan --detailed-exitcode, as terraform plan's: changes pending (docs/exit-codes.md).
+EXIT_CHANGES = 2
+
+
 def plan_command(args: argparse.Namespace) -> int:
     report = run_plan(args.root, args.config, dry_run=True, fix=args.fix, progress=TerminalProgress())
-    return _finish(report, args.json)
+    code = _finish(report, args.json)  # 1: a step would fail, or a refusal is predicted
+    if code == 0 and args.detailed_exitcode and report.changed:
+        return EXIT_CHANGES
+    return code
