@@ -157,6 +157,7 @@ class _StorageParser:
                                'with migrate = "copy"')
         return Entry(
             kind=kind, path=path, storage=self.path, perms=perms, parent=own_parent,
+            ancestors=parent if parent is not None else self.parent,
             how=how, migrate=migrate, hide=hide,
             create=e.get_bool("create", default=True), early=early,
             options=tuple(dict.fromkeys(options)), user=user, home=home, location=location,
@@ -322,6 +323,17 @@ def _problems(p: Persistence) -> Iterator[tuple[ConfigError, Entry | Storage]]:
                 yield ConfigError(f"{e.path} is declared twice (first at {_where(first)})", location=e.location), e
             continue
         by_path[e.path] = e
+    declared: dict[str, Entry] = {}  # storage directory -> the first entry declaring its `parent`
+    for e in p.entries():
+        if e.parent == e.ancestors:
+            continue
+        where = e.source.rsplit("/", 1)[0]
+        first = declared.setdefault(where, e)
+        if first.parent != e.parent:
+            yield ConfigError(f"{e.path}: its parent {where} is declared differently by {first.path} "
+                              f"({_where(first)})", location=e.location,
+                              hint="give the entries in one directory the same parent = { ... }, or "
+                                   "declare it on one of them"), e
     dirs = {e.path: e for e in p.entries() if e.kind is Kind.DIRECTORY}
     for e in p.entries():
         for a in parents(e.path):  # O(depth) per entry: real declarations have hundreds
