@@ -124,7 +124,8 @@ class Planner:
             default = Perms(*on_root)
         # `parent` is the entry's own parent's (impermanence's parentDirectory); the parents
         # above it, which other entries may share, get the storage's alone.
-        declared = self.parents.get(e.storage.rstrip("/") + root_path, e.ancestors)
+        own = e.parent if root_path == e.path.rsplit("/", 1)[0] else e.ancestors
+        declared = self.parents.get(e.storage.rstrip("/") + root_path, own)
         return declared.with_defaults(default).effective(Kind.DIRECTORY)
 
     def storage_parents(self, e: Entry) -> bool:
