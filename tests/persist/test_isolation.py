@@ -124,10 +124,12 @@ def test_safe_accepts_a_file_root_made_in_a_users_directory_and_nothing_a_user_p
     (home / "dir").mkdir()  # root's directory in a user's: still refused (a walk could go on below it)
     fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
     try:
-        with chase("/home/made-by-root", root_fd=fd, flags=ChaseFlags.SAFE) as found:
+        with chase("/home/made-by-root", root_fd=fd, flags=ChaseFlags.SAFE | ChaseFlags.ROOT_FILES) as found:
             assert found.st.st_uid == 0
         for name in ("hard", "link", "dir"):
             with pytest.raises(UnsafePathError):
-                chase(f"/home/{name}", root_fd=fd, flags=ChaseFlags.SAFE)
+                chase(f"/home/{name}", root_fd=fd, flags=ChaseFlags.SAFE | ChaseFlags.ROOT_FILES)
+        with pytest.raises(UnsafePathError):  # without ROOT_FILES: systemd's rule (tmpfiles)
+            chase("/home/made-by-root", root_fd=fd, flags=ChaseFlags.SAFE)
     finally:
         os.close(fd)

@@ -40,6 +40,9 @@ class ChaseFlags(enum.Flag):
     NOFOLLOW = enum.auto()  # do not follow a symlink in the last component
     NONEXISTENT = enum.auto()  # a missing tail is fine: return the existing prefix and the rest
     PARENT = enum.auto()  # resolve everything but the last component; Chased.rest is its name
+    # With SAFE: accept a regular file root made in a user's directory (root_made_file). For
+    # persistence, where such a file is the user's state; tmpfiles keeps systemd's rule.
+    ROOT_FILES = enum.auto()
 
 
 @dataclass
@@ -99,7 +102,7 @@ def _refuse(path: str, at: str, before: os.stat_result, after: os.stat_result) -
     return UnsafePathError(
         f"{path}: refusing to follow {at}: the entry before it is owned by an unprivileged user "
         f"(uid {before.st_uid}) and it by someone else (uid {after.st_uid}); that user could have "
-        "planted a symlink there (or a hard link to someone else's file)"
+        "planted a symlink there"
     )
 
 
@@ -132,6 +135,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE, seen:
     host's links and directories with it).
     """
     safe, nofollow, nonexistent, parent = _decode(flags)
+    root_files = safe and ChaseFlags.ROOT_FILES in flags
     todo = _split(path)
     must_be_dir = parent or _must_be_dir(path)
     # "link/" and "link/." name what the link points to: NOFOLLOW does not apply (kernel, systemd).
@@ -166,7 +170,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE, seen:
                 return walk.take(rest)
             try:
                 child_st = os.fstat(child)
-                if safe and unsafe_transition(previous, child_st) and not root_made_file(child_st):
+                if safe and unsafe_transition(previous, child_st) and not (root_files and root_made_file(child_st)):
                     raise _refuse(path, walk.path(name), previous, child_st)
                 follow = not (nofollow and not todo and not last)
                 if stat.S_ISLNK(child_st.st_mode) and follow:
@@ -221,7 +225,7 @@ def chase_child(dir_fd: int, dir_st: os.stat_result, dir_path: str, name: str, *
     at = f"{dir_path.rstrip('/')}/{name}"
     try:
         child_st = os.fstat(child)
-        if unsafe_transition(dir_st, child_st) and not root_made_file(child_st):
+        if unsafe_transition(dir_st, child_st):
             raise _refuse(path, at, dir_st, child_st)
     except BaseException:
         os.close(child)

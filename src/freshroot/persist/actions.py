@@ -25,7 +25,8 @@ from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Action, Context
 from freshroot.plan.records import MadeDirectory, Record, UndoReport, record_type
 
-SAFE = ChaseFlags.SAFE
+# A plain file root made in a user's storage directory is that user's state (docs/fs.md).
+SAFE = ChaseFlags.SAFE | ChaseFlags.ROOT_FILES
 
 
 def _owner(uid: int, gid: int, mode: int) -> str:
