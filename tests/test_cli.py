@@ -107,19 +107,20 @@ def test_handler_gets_common_options(capsys) -> None:
     (["ok", "--root"], "argument --root: expected one argument", "Try 'freshroot ok --help'"),
     (["no-such-command"], "invalid choice: 'no-such-command'", "Try 'freshroot --help'"),
 ])
-def test_usage_errors_exit_1(capsys, argv, message, hint) -> None:
+def test_usage_errors_exit_65(capsys, argv, message, hint) -> None:
+    """Bad arguments are bad input, as a bad declaration is: 65 (docs/exit-codes.md)."""
     with pytest.raises(SystemExit) as e:
         run(capsys, *argv)
-    assert e.value.code == 1
+    assert e.value.code == 65
     err = capsys.readouterr().err
     assert message in err
     assert hint in err
     assert "Traceback" not in err
 
 
-def test_no_command_prints_help_and_exits_1(capsys) -> None:
+def test_no_command_prints_help_and_exits_65(capsys) -> None:
     code, _, err = run(capsys)
-    assert code == 1
+    assert code == 65
     assert "usage: freshroot" in err
 
 
@@ -136,6 +137,6 @@ def test_entry_points_help(argv: list[str]) -> None:
 def test_entry_point_usage_error_has_no_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "freshroot", "--bogus"], capture_output=True, text=True,
                           check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 65
     assert "Traceback" not in proc.stderr
     assert "unrecognized arguments: --bogus" in proc.stderr

@@ -39,5 +39,5 @@ def test_each_command_gets_its_real_arguments(name: str, capsys: pytest.CaptureF
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["no-such-command"])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 65
     assert "invalid choice: 'no-such-command'" in capsys.readouterr().err

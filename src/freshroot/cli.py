@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from freshroot import __version__
-from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError, os_error_message
+from freshroot.errors import EXIT_DATAERR, EXIT_FAILURE, FreshrootError, OperationError, os_error_message
 
 # Modules whose register(subparsers) adds subcommands, in the order --help lists them: the
 # rows of the feature registry that have commands.
@@ -69,8 +69,11 @@ def _terminal_columns() -> int:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 1 (as systemd's tools do) with a one-line hint,
-    and help formatted by :class:`HelpFormatter` unless told otherwise."""
+    """argparse, but a usage error exits 65 (bad arguments, docs/exit-codes.md; 1 for
+    freshroot-tmpfiles, as systemd-tmpfiles) with a one-line hint, and help formatted by
+    :class:`HelpFormatter` unless told otherwise."""
+
+    usage_exit = EXIT_DATAERR
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
@@ -80,7 +83,7 @@ class ArgumentParser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.stderr.write(f"Try '{self.prog} --help' for more information.\n")
-        raise SystemExit(EXIT_FAILURE)
+        raise SystemExit(self.usage_exit)
 
 
 def add_global_options(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +121,8 @@ def add_common(
         parser.add_argument(
             "--config", metavar="PATH", action="append",
             help="read the declaration from PATH instead of freshroot.toml and conf.d in "
-                 "/etc, /run, /usr/local/lib and /usr/lib freshroot/ (may be repeated)",
+                 "/etc, /run, /usr/local/lib and /usr/lib freshroot/ (may be repeated; - reads "
+                 "standard input, and a pipe is read too)",
         )
     if json:
         parser.add_argument(
@@ -237,7 +241,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return EXIT_FAILURE
+        return parser.usage_exit
     try:
         return resolve_handler(handler)(args)
     except FreshrootError as e:

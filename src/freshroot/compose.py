@@ -15,6 +15,7 @@ from typing import Any
 
 from freshroot import features
 from freshroot.config.table import Table
+from freshroot.errors import ConfigError, DeclarationError
 from freshroot.plan.action import Step
 
 
@@ -69,17 +70,82 @@ def plan_id(declaration: Table, steps: list[Step]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def check_sections(table: Table) -> dict[str, str]:
-    """Refuse unknown top-level keys, run each section's check; the state of each section."""
+def problems(table: Table) -> tuple[dict[str, str], list[ConfigError]]:
+    """Every section's verdict and every error found, all at once: unknown sections (with
+    "did you mean", and the freshroot name of a NixOS/impermanence one), each owner's check
+    (a check that collects, as persist's does, gives each of its errors), and for the
+    activation-related sections whether the plan's steps order."""
+    from freshroot.config.hints import suggest_section
+
+    errors: list[ConfigError] = []
     states: dict[str, str] = {}
+    verdicts: dict[str, str] = {}  # check spec -> its verdict: each check runs once
+    known = [s.name for s in features.SECTIONS]
     for name in table:
         feature = features.BY_SECTION.get(name)
         if feature is None:
-            known = ", ".join(s.name for s in features.SECTIONS)
-            raise table.error(f"unknown section {table.name(name)}", name, hint=f"the sections are: {known}")
+            value = table.raw(name)
+            hint = suggest_section(name, value if isinstance(value, dict) else (), known)
+            errors.append(table.error(f"unknown section {table.name(name)}", name,
+                                      hint=hint or f"the sections are: {', '.join(known)}"))
+            continue
         if feature.check is None:
             states[name] = "syntax checked (no parser for this section yet)"
-        else:
-            resolve(feature.check)(table)
-            states[name] = "valid"
+            continue
+        if feature.check not in verdicts:
+            try:
+                resolve(feature.check)(table)
+            except ConfigError as e:
+                errors.append(e)
+                verdicts[feature.check] = "invalid"
+            else:
+                verdicts[feature.check] = "valid"
+        states[name] = verdicts[feature.check]
+    if _PLAN_CHECK not in verdicts:  # the plan's order, even when no section asked for it
+        try:
+            check(table)
+        except ConfigError as e:
+            errors.append(e)
+    return states, errors
+
+
+_PLAN_CHECK = "freshroot.compose:check"
+
+
+def check_declaration(table: Table) -> dict[str, str]:
+    """The one check every command runs on the declaration before it does anything (no lock,
+    no journal, nothing written): ``apply``, ``plan``, ``config check``, ``render``, ``install``,
+    ``status``... A DeclarationError with every problem, or the state of each section."""
+    states, errors = problems(table)
+    if errors:
+        raise DeclarationError(errors)
     return states
+
+
+def check_sections(table: Table) -> dict[str, str]:
+    """Refuse unknown top-level keys, run each section's check; the state of each section."""
+    return check_declaration(table)
+
+
+def load_checked(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/",
+                 accounts_fd: int | None = None) -> Table:
+    """The declaration of the root at ``root_fd`` (or ``paths``, ``--config``), loaded and
+    checked whole: what every command reads before it acts. Owners are looked up in the
+    accounts of ``accounts_fd`` (default: the same root) and the declaration's own users."""
+    from freshroot.config.load import load_declaration
+
+    table = load_declaration(root_fd, paths, root=root)
+    check_declaration(table)
+    if "persist" in table:
+        # Owners against the root's accounts and the users the declaration itself declares
+        # (with the ids the users step will give them): a name neither has is refused here,
+        # every one at once, before anything runs.
+        from freshroot.activation.owners import resolve_accounts
+        from freshroot.persist.parse import parse
+
+        unknown: list[ConfigError] = []
+        parse(table, resolve_accounts(root_fd if accounts_fd is None else accounts_fd, table).accounts,
+              skip=unknown.append)
+        if unknown:
+            raise DeclarationError(unknown)
+    return table

@@ -2,8 +2,9 @@
 
 Every error freshroot raises on purpose is a FreshrootError. The one handler in
 ``freshroot.cli.report`` turns it into ``file:line: message`` on stderr and an exit
-code; a traceback is printed only under --debug. Exit codes follow systemd-tmpfiles
-(sysexits.h): 65 for bad configuration, 73 for an operation that failed, 1 otherwise.
+code; a traceback is printed only under --debug. Exit codes (docs/exit-codes.md, sysexits.h
+as systemd-tmpfiles uses them): 65 for a bad declaration or bad arguments, 73 for an operation
+that failed outside any step, 1 for a failed step (freshroot-tmpfiles: systemd-tmpfiles' own).
 """
 
 from __future__ import annotations
@@ -87,6 +88,28 @@ class ConfigError(FreshrootError):
     exit_code = EXIT_DATAERR
 
 
+class DeclarationError(ConfigError):
+    """Every problem found in a declaration at once (the shared check reports them all).
+
+    ``str()`` is one ``file:line: message`` per line; ``errors`` holds each one."""
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        flat: list[ConfigError] = []
+        for e in errors:
+            flat += e.errors if isinstance(e, DeclarationError) else [e]
+        super().__init__(flat[0].message if flat else "the declaration is not valid",
+                         location=flat[0].location if flat else None, hint=flat[0].hint if flat else None)
+        self.errors = flat
+
+    def __str__(self) -> str:
+        if len(self.errors) == 1:
+            return str(self.errors[0])
+        lines = [str(e) for e in self.errors]
+        return "\n".join(lines) + f"\n{len(self.errors)} problems in the declaration; nothing was changed"
+
+
 class OperationError(FreshrootError):
     """Applying something to the file system failed. Exit 73."""
 
@@ -108,4 +131,13 @@ class CommandError(OperationError):
 
 
 class UsageError(FreshrootError):
-    """Command-line arguments that make no sense together. Exit 1."""
+    """Command-line arguments that make no sense together. Exit 65, as a bad declaration:
+    both are input the command refuses before it changes anything (docs/exit-codes.md)."""
+
+    exit_code = EXIT_DATAERR
+
+
+class TmpfilesUsageError(UsageError):
+    """Arguments systemd-tmpfiles refuses: its exit code (1), which freshroot-tmpfiles keeps."""
+
+    exit_code = EXIT_FAILURE

@@ -97,7 +97,9 @@ def test_plan_predicts_what_apply_refuses(tmp_path: Path) -> None:
     (root / "persist" / "var" / "lib" / "app").mkdir(parents=True)
     (root / "persist" / "var" / "lib" / "app" / "other").write_text("other\n")
     planned = freshroot("plan", "--root", str(root))
-    assert planned.returncode == 0, planned.stdout  # a plan changes nothing; it says what apply will do
+    # A plan changes nothing; it says what apply will do, and exits 1 for a predicted
+    # refusal (docs/exit-codes.md).
+    assert planned.returncode == 1, planned.stdout
     assert "refuse /var/lib/app: both /var/lib/app and /persist/var/lib/app hold data" in \
         planned.stdout.replace(str(root), ""), planned.stdout
 

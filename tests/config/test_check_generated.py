@@ -132,9 +132,9 @@ def declarations(draw: st.DrawFn) -> dict[str, Any]:
         if isinstance(parent, dict) and draw(st.booleans()):
             # a hostile key beside (or instead of) a value: unknown keys, odd names
             parent[draw(st.sampled_from(["bogus", "", "a\x00b", "a\nb", "²", " x", "/var/log\n", "x" * 300]))] = (
-                draw(hostile))
+                _copy(draw(hostile)))  # a copy: a later mutation must not change HOSTILE's own {} or []
         else:
-            parent[where[-1]] = draw(hostile)
+            parent[where[-1]] = _copy(draw(hostile))
     return data
 
 

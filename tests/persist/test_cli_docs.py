@@ -39,18 +39,28 @@ def test_commands_table_lists_only_real_options() -> None:
         assert set(re.findall(r"--[a-z-]+", row[0])) <= _options(name), row[0]
 
 
-def test_config_is_taken_by_every_command_but_undo_as_the_docs_say() -> None:
+def test_config_is_taken_by_every_command_as_the_docs_say() -> None:
     text = " ".join(DOC.read_text().split())
-    assert "all but `undo` take `--config PATH`: undo reads no declaration, only the journal" in text
-    assert {n for n in COMMANDS if "--config" not in _options(n)} == {"undo"}
+    assert "all take `--config PATH`" in text
+    assert "Undo works from the state store, not from the declaration" in text
+    assert {n for n in COMMANDS if "--config" not in _options(n)} == set()
     assert all("--root" in _options(n) for n in COMMANDS)
-    assert "no --config" in _parser("undo").description  # type: ignore[operator]
+    assert "only checked" in _parser("undo").description  # type: ignore[operator]
 
 
-def test_undo_refuses_config(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli.main(["undo", "--config", "/x.toml", "--dry-run"])
-    assert "unrecognized arguments: --config" in capsys.readouterr().err
+def test_undo_checks_a_given_config_and_refuses_a_bad_one(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: undo refused --config as an unknown argument (issue 15 #6)."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[persits."/persist"]\n')
+    root = tmp_path / "root"
+    root.mkdir()
+    assert cli.main(["undo", "--root", str(root), "--config", str(bad), "--dry-run"]) == 65
+    assert f"{bad}:1: unknown section persits" in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    good.write_text("")
+    assert cli.main(["undo", "--root", str(root), "--config", str(good), "--dry-run"]) == 0
+    assert "nothing to undo" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name", ["status", "audit", "migrate"])

@@ -52,7 +52,7 @@ def test_status_migrate_audit_undo(scratch: Path) -> None:
         code, out, _ = _run("status", *common, "--json")
         doc = json.loads(out)
         states = {e["path"]: e["state"] for e in doc["entries"]}
-        assert code == 0
+        assert code == 3  # a conflict is the worst finding (docs/exit-codes.md)
         assert states == {"/var/log": "pending", "/var/lib/db": "conflict", "/etc/machine-id": "pending"}
         conflict = next(e for e in doc["entries"] if e["path"] == "/var/lib/db")
         assert "freshroot migrate /var/lib/db" in conflict["todo"][0]
@@ -72,6 +72,7 @@ def test_status_migrate_audit_undo(scratch: Path) -> None:
         assert is_mounted(root / "var/lib/db")
         code, out, _ = _run("status", *common)
         assert "3 ok" in out
+        assert code == 0
 
         code, out, _ = _run("audit", *common, "--json")
         counted = {g["path"]: g for g in json.loads(out)["unpersisted"]}
@@ -114,9 +115,9 @@ def test_errors_reach_the_user_as_messages(scratch: Path) -> None:
     assert "Traceback" not in err
     conf.write_text('[persist."/nowhere"]\ndirectories = ["/a"]\n')
     code, out, _ = _run("status", "--root", str(root), "--config", str(conf))
-    assert code == 0
+    assert code == 4  # the storage is missing
     assert "does not exist" in out
     code, _, err = _run("migrate", "--root", str(root), "--config", str(conf), "/not/declared")
-    assert code == 1
+    assert code == 65  # a bad argument (docs/exit-codes.md)
     assert "not a declared persisted path" in err
     os.close(os.open(str(root), os.O_PATH))

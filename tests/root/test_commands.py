@@ -117,7 +117,7 @@ def test_rescue_never_overwrites_without_force_and_keeps_what_force_replaces(tmp
     assert "one\ncurrent\n" in out
     assert "data~freshroot-rescue exists: remove it first" in out
     assert "--from 2026: 2 old roots match; the old roots are: 2026-01-01T00:00:00, 2026-01-02T00:00:00" in out
-    assert out.endswith("rc=1\n")  # UsageError
+    assert out.endswith("rc=65\n")  # UsageError: a bad argument
 
 
 @needs_btrfs

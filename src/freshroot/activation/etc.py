@@ -34,8 +34,8 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from freshroot.config import fields
 from freshroot.config.table import Table
@@ -240,6 +240,9 @@ class WriteEtc(Action):
     entry: EtcFile
     backup: bool = False  # keep what is there as <name>.freshroot-orig first
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.entry.path,)
+
     def describe(self) -> str:
         e = self.entry
         what = f"link {e.path} -> {e.source}" if e.symlink else f"write {e.path} ({e.mode:04o} {e.user}:{e.group})"
@@ -278,6 +281,9 @@ class WriteEtc(Action):
 class RemoveEtc(Action):
     path: str
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"remove {self.path} (no longer declared)"
 
@@ -291,8 +297,33 @@ class RemoveEtc(Action):
 
 
 @dataclass(frozen=True)
+class RefuseEtc(Action):
+    """A declared /etc file freshroot will not replace: applying it fails that file alone."""
+
+    path: str
+    error: OperationError = field(compare=False)
+
+    refusal: ClassVar[bool] = True
+
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
+    def describe(self) -> str:
+        return f"refuse {self.path}: {self.error.message}"
+
+    def records(self, ctx: Context) -> Sequence[Record]:
+        return ()  # changes nothing
+
+    def apply(self, ctx: Context) -> None:
+        raise self.error
+
+
+@dataclass(frozen=True)
 class WriteManifest(Action):
     files: Mapping[str, Any]
+
+    def touches(self) -> tuple[str, ...]:
+        return (*self.files, f"/etc/{MANIFEST}")
 
     def describe(self) -> str:
         return f"record {len(self.files)} managed file(s) in /etc/{MANIFEST}"
@@ -331,9 +362,14 @@ def _plan(ctx: Context, entries: list[EtcFile]) -> Iterator[Action]:
         have = _inspect(ctx.root_fd, entry.path)
         managed = old.get(entry.path)
         new[entry.path] = {"digest": want}
-        if have.kind == "other":
-            raise OperationError(f"{ctx.display(entry.path)} is not a file or symlink; not replacing it",
-                                 location=entry.location, hint="move it away, then apply again")
+        if have.kind == "other":  # this file fails; the others are still written
+            yield RefuseEtc(entry.path, OperationError(
+                f"{ctx.display(entry.path)} is not a file or symlink; not replacing it",
+                location=entry.location, hint="move it away, then apply again"))
+            new.pop(entry.path)
+            if entry.path in old:
+                new[entry.path] = old[entry.path]
+            continue
         if have.kind != "missing" and have.digest != want:
             written = isinstance(managed, dict) and managed.get("digest")
             if written and written != have.digest and not (entry.force or force_all):
@@ -371,7 +407,9 @@ def etc_step(entries: Iterable[EtcFile], deps: tuple[str, ...] = ("users", "grou
     def planner(ctx: Context) -> Iterable[Action]:
         return list(_plan(ctx, listed))
 
-    return Step("etc", planner, deps, description="files declared under [etc]")
+    # isolated: each /etc file is written or fails on its own (the manifest, touching them
+    # all, waits for every one of them).
+    return Step("etc", planner, deps, description="files declared under [etc]", isolated=True)
 
 
 __all__ = ["EtcFile", "etc_step", "parse_etc", "readlink_fd"]

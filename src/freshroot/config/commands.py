@@ -26,5 +26,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     show.add_argument("--verbose", "-v", action="store_true",
                       help="annotate every value with the file:line that set it, and list the files read")
     check = add_command(commands, "check", handler="freshroot.config.handlers:check",
-                        help="read and check the declaration; exit 65 on the first problem")
+                        help="read and check the whole declaration as every command does first; "
+                        "list every problem at file:line and exit 65")
     add_common(check, json=True)

@@ -117,12 +117,36 @@ def _read_in_root(root_fd: int, path: str, name: str) -> bytes:
         raise _error(e, name) from None
 
 
+STDIN = "-"  # --config -: the declaration on standard input
+STDIN_NAME = "<stdin>"  # how messages name it
+
+
+def _read_stream(fd: int, name: str) -> bytes:
+    """A pipe (``--config -``, ``--config <(...)``): read to its end, at most MAX_SIZE. Only
+    for what the invoking user names on the host, never for a file below the target root."""
+    raw = ops.read_fd(fd, MAX_SIZE + 1)
+    if len(raw) > MAX_SIZE:
+        raise ConfigError(f"more than {MAX_SIZE >> 20} MiB; is it really a declaration?", location=Location(name))
+    return raw
+
+
 def _read_on_host(path: str) -> bytes:
+    if path == STDIN:
+        try:
+            return _read_stream(0, STDIN_NAME)
+        except OSError as e:
+            raise _error(e, STDIN_NAME) from None
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except OSError as e:
         raise _error(e, path) from None
     try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            rfd = ops.reopen(fd, os.O_RDONLY)
+            try:
+                return _read_stream(rfd, path)
+            finally:
+                os.close(rfd)
         return _read_fd(fd, path)
     except OSError as e:
         raise _error(e, path) from None
@@ -181,7 +205,12 @@ def discover(root_fd: int) -> tuple[list[Source], list[str]]:
 def expand_paths(paths: Sequence[str]) -> list[Source]:
     """``--config`` arguments on the host: files as given, directories as their ``*.toml``."""
     sources: list[Source] = []
+    if list(paths).count(STDIN) > 1:
+        raise ConfigError("--config - (standard input) can be given once", location=Location(STDIN_NAME))
     for path in paths:
+        if path == STDIN:
+            sources.append(Source(STDIN, in_root=False))
+            continue
         try:
             is_dir = stat.S_ISDIR(os.stat(path).st_mode)
         except OSError as e:
@@ -216,7 +245,7 @@ def load(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -
             name = _display(root, source.path)
             raw = _read_in_root(root_fd, source.path, name)
         else:
-            name = source.path
+            name = STDIN_NAME if source.path == STDIN else source.path
             raw = _read_on_host(source.path)
         document = parse_bytes(raw, name)
         merger.add(document.data, document.positions, name)

@@ -148,5 +148,9 @@ class Table:
         """Refuse keys a parser does not know: a typo must not be silently ignored."""
         for key in self.data:
             if key not in allowed:
+                from freshroot.config.hints import suggest  # difflib: only when there is a typo
+
                 known = ", ".join(sorted(allowed))
-                raise self.error(f"unknown key {self.name(key)}", key, hint=f"known keys here: {known}")
+                better = suggest(key, allowed)
+                hint = f"known keys here: {known}" if better is None else f"{better} (known keys here: {known})"
+                raise self.error(f"unknown key {self.name(key)}", key, hint=hint)

@@ -40,6 +40,9 @@ class ChaseFlags(enum.Flag):
     NOFOLLOW = enum.auto()  # do not follow a symlink in the last component
     NONEXISTENT = enum.auto()  # a missing tail is fine: return the existing prefix and the rest
     PARENT = enum.auto()  # resolve everything but the last component; Chased.rest is its name
+    # With SAFE: accept a regular file root made in a user's directory (root_made_file). For
+    # persistence, where such a file is the user's state; tmpfiles keeps systemd's rule.
+    ROOT_FILES = enum.auto()
 
 
 @dataclass
@@ -76,6 +79,17 @@ class Chased:
 def unsafe_transition(a: os.stat_result, b: os.stat_result) -> bool:
     """systemd's rule: leaving an entry owned by a non-root user for one owned by another uid."""
     return a.st_uid not in (0, b.st_uid)
+
+
+def root_made_file(st: os.stat_result) -> bool:
+    """A regular file owned by root with a single link: the one entry SAFE accepts after a
+    user's directory (a regular file is always the last component of a walk).
+
+    A user cannot plant such a file: what they create is theirs, a symlink is never this, and a
+    hard link to someone else's file has two links. It is what root wrote there (through the
+    symlink a first boot made into a persisted home, say), and refusing it would block the
+    user's own state (docs/fs.md)."""
+    return stat.S_ISREG(st.st_mode) and st.st_uid == 0 and st.st_nlink == 1
 
 
 def _split(path: str) -> list[str]:
@@ -121,6 +135,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE, seen:
     host's links and directories with it).
     """
     safe, nofollow, nonexistent, parent = _decode(flags)
+    root_files = safe and ChaseFlags.ROOT_FILES in flags
     todo = _split(path)
     must_be_dir = parent or _must_be_dir(path)
     # "link/" and "link/." name what the link points to: NOFOLLOW does not apply (kernel, systemd).
@@ -155,7 +170,7 @@ def chase(path: str, *, root_fd: int, flags: ChaseFlags = ChaseFlags.NONE, seen:
                 return walk.take(rest)
             try:
                 child_st = os.fstat(child)
-                if safe and unsafe_transition(previous, child_st):
+                if safe and unsafe_transition(previous, child_st) and not (root_files and root_made_file(child_st)):
                     raise _refuse(path, walk.path(name), previous, child_st)
                 follow = not (nofollow and not todo and not last)
                 if stat.S_ISLNK(child_st.st_mode) and follow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from freshroot.config.load import load_declaration
+from freshroot.compose import load_checked
 from freshroot.config.table import Table
 from freshroot.fs import ops
 from freshroot.image.model import PortableImage, parse_portable
@@ -14,7 +14,7 @@ from freshroot.image.model import PortableImage, parse_portable
 def load_table(paths: Sequence[str] | None, root: str = "/") -> Table:
     root_fd = ops.open_root(root)
     try:
-        return load_declaration(root_fd, paths, root=root)
+        return load_checked(root_fd, paths, root=root)
     finally:
         os.close(root_fd)
 

@@ -25,7 +25,8 @@ from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Action, Context
 from freshroot.plan.records import MadeDirectory, Record, UndoReport, record_type
 
-SAFE = ChaseFlags.SAFE
+# A plain file root made in a user's storage directory is that user's state (docs/fs.md).
+SAFE = ChaseFlags.SAFE | ChaseFlags.ROOT_FILES
 
 
 def _owner(uid: int, gid: int, mode: int) -> str:
@@ -61,6 +62,9 @@ class MakeDirectory(Action):
     why: str = "directory"
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"create {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
 
@@ -91,6 +95,9 @@ class MakeFile(Action):
     why: str = "file"
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"create empty {self.why} {self.path} ({_owner(self.uid, self.gid, self.mode)})"
 
@@ -117,6 +124,9 @@ class BindMount(Action):
     kind: Kind
     options: tuple[str, ...] = ()
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
+
+    def touches(self) -> tuple[str, ...]:
+        return (self.source, self.target)
 
     def describe(self) -> str:
         opts = f" ({','.join(self.options)})" if self.options else ""
@@ -153,6 +163,9 @@ class Symlink(Action):
     replaces_empty: tuple[int, int, int] | None = None
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         extra = " (replacing an empty file)" if self.replaces_empty else ""
         return f"symlink {self.path} -> {self.text}{extra}"
@@ -182,6 +195,9 @@ class RemoveOwnSymlink(Action):
     text: str
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"remove symlink {self.path} -> {self.text} (the file is bound instead)"
 
@@ -209,6 +225,9 @@ class MigrateData(Action):
     how: Migrate
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path, self.source)
+
     def describe(self) -> str:
         verb = "move" if self.how is Migrate.MOVE else "copy"
         return f"{verb} the data of {self.path} into {self.source}"
@@ -233,6 +252,9 @@ class FixPerms(Action):
     old: tuple[int, int, int]
     dirs: DirCache | None = field(default=None, compare=False, repr=False)
 
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def describe(self) -> str:
         return f"change {self.path} from {_owner(*self.old)} to {_owner(self.uid, self.gid, self.mode)}"
 
@@ -251,6 +273,11 @@ class Refuse(Action):
 
     path: str
     reason: str
+
+    refusal: ClassVar[bool] = True
+
+    def touches(self) -> tuple[str, ...]:
+        return (self.path,)
 
     def describe(self) -> str:
         return f"refuse {self.path}: {self.reason}"

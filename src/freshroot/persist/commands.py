@@ -15,15 +15,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     from freshroot.cli import add_command, add_common
 
     p = add_command(subparsers, "status", handler=f"{H}:status",
-                    help="show each persisted path against what is there, and owner/mode drift")
+                    help="show each persisted path against what is there, and owner/mode drift",
+                    description="Show each persisted path against what is there, and owner/mode "
+                    "drift. Exit status: 0 everything in place, 2 changes pending or drift, 3 a "
+                    "conflict (apply would refuse an entry), 4 a storage missing or not mounted "
+                    "(the worst one found); 65 a bad declaration or arguments, 73 an operation "
+                    "failed (docs/exit-codes.md).")
     add_common(p, json=True)
     p = add_command(subparsers, "undo", handler=f"{H}:undo",
                     help="revert what freshroot made on the root, newest first (never data)",
                     description="revert what freshroot made on the root, newest first: mounts, links, "
                                 "directories, /etc files, /bin/sh and /usr/bin/env, users and groups, "
                                 "snippets' declared files (never data), as the state store on the root "
-                                "records them; undo reads no declaration, so it takes no --config")
-    add_common(p, config=False, json=True, dry_run=True)
+                                "records them. Undo works from that record, not from the declaration: "
+                                "--config, as every command takes it, is only checked (a bad declaration "
+                                "is refused, exit 65, before anything is undone)")
+    add_common(p, json=True, dry_run=True)
     p = add_command(subparsers, "audit", handler=f"{H}:audit",
                     help="list what on the root is not persisted, and what in storage is no longer declared")
     add_common(p, json=True)

@@ -72,7 +72,8 @@ class DirCache:
         st = os.fstat(fd)
         if unsafe_transition(pst, st):
             os.close(fd)
-            with chase(path, root_fd=self.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
+            with chase(path, root_fd=self.root_fd,
+                       flags=ChaseFlags.SAFE | ChaseFlags.ROOT_FILES | ChaseFlags.NOFOLLOW) as found:
                 return found.detach(), found.st  # (chase raises the proper error)
         return fd, st
 

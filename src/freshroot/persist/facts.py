@@ -70,7 +70,7 @@ def look(root_fd: int, path: str, kind: Kind, *, source: Fact | None = None,
             return Fact(State.BLOCKED, path=path)
         return _look_at(root_fd, pfd, name, path, kind=kind, source=source, source_path=source_path, mounts=mounts)
     try:
-        parent = chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT)
+        parent = chase(path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.ROOT_FILES | ChaseFlags.PARENT)
     except FileNotFoundError:
         return Fact(State.MISSING, path=path)
     except NotADirectoryError:

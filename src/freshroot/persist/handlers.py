@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from freshroot.activation.owners import resolve_accounts
-from freshroot.config.load import load_declaration
+from freshroot.compose import load_checked
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.ops import open_root
 from freshroot.persist import audit as audit_mod
@@ -36,7 +36,7 @@ def context(args: argparse.Namespace) -> Context:
 
 
 def persistence(ctx: Context, args: argparse.Namespace) -> Persistence:
-    table = load_declaration(ctx.root_fd, args.config, root=ctx.root)
+    table = load_checked(ctx.root_fd, args.config, root=ctx.root)
     return parse(table, resolve_accounts(ctx.root_fd, table).accounts)
 
 
@@ -65,7 +65,7 @@ def status(args: argparse.Namespace) -> int:
         _out(report.render())
         _out(render_last_run(run))
         _hidden(hidden)
-    return 0
+    return report.exit_code  # 0 in place, 2 pending/drift, 3 conflict, 4 storage missing
 
 
 def _hidden(paths: list[str]) -> None:
@@ -80,6 +80,8 @@ def undo(args: argparse.Namespace) -> int:
     from freshroot.plan.undo import undo as undo_all
 
     ctx = context(args)
+    if args.config is not None:  # accepted as every command accepts it; checked, not needed
+        load_checked(ctx.root_fd, args.config, root=ctx.root)
     report = undo_all(ctx)
     if args.json:
         _print_json(report.to_json())

@@ -77,7 +77,9 @@ class Entry:
     path: str  # on the root: /var/lib/nixos
     storage: str  # the storage root: /persist
     perms: Perms  # of the entry in storage: used when creating it, checked for drift
-    parent: Perms  # declared owner/mode for parent directories freshroot creates in storage
+    # Declared owner/mode of the entry's own parent directory when freshroot creates it in
+    # storage (the entry's `parent`, else the storage's), as impermanence's parentDirectory.
+    parent: Perms
     how: How = How.AUTO  # files only
     migrate: Migrate = Migrate.NO
     hide: bool = False  # x-gvfs-hide: file managers do not list the mount
@@ -87,6 +89,9 @@ class Entry:
     user: str | None = None  # the users.<name> section it came from
     home: str | None = None  # that user's home, whose parents are root's and below it the user's
     location: Location | None = None
+    # For the other parents freshroot creates in storage: the storage's `parent` only, so a
+    # directory several entries share gets the same owner/mode whichever entry comes first.
+    ancestors: Perms = Perms()
 
     @property
     def source(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from freshroot.config import fields
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, Location
+from freshroot.errors import ConfigError, DeclarationError, Location
 from freshroot.fs import bindmount
 from freshroot.fs.accounts import Accounts
 from freshroot.persist import presets
@@ -157,6 +157,7 @@ class _StorageParser:
                                'with migrate = "copy"')
         return Entry(
             kind=kind, path=path, storage=self.path, perms=perms, parent=own_parent,
+            ancestors=parent if parent is not None else self.parent,
             how=how, migrate=migrate, hide=hide,
             create=e.get_bool("create", default=True), early=early,
             options=tuple(dict.fromkeys(options)), user=user, home=home, location=location,
@@ -203,7 +204,12 @@ class _StorageParser:
         return out
 
     def parse(self) -> Storage:
-        self.t.reject_unknown(STORAGE_KEYS)
+        try:
+            self.t.reject_unknown(STORAGE_KEYS)
+        except ConfigError as e:
+            if self.skip is None:
+                raise
+            self.skip(e)  # reported; the entries are still checked (and at boot, persisted)
         declared = self.entries(self.t) + self.user_entries()
         seen = {e.path for e in declared}
         # A preset gives way to what the declaration says about the same path.
@@ -217,9 +223,14 @@ class _StorageParser:
 
 
 def check(declaration: Table) -> Persistence:
-    """The declaration alone, for ``freshroot config check``: everything is validated but
-    user and group names, which are resolved against a root's passwd when applying."""
-    return parse(declaration, None)
+    """The declaration alone, for the shared check (compose.check_declaration): everything is
+    validated but user and group names, which are resolved against a root's passwd when
+    applying. Every bad entry and storage is reported, not only the first (DeclarationError)."""
+    errors: list[ConfigError] = []
+    result = parse(declaration, None, skip=errors.append)
+    if errors:
+        raise DeclarationError(errors)
+    return result
 
 
 # Called with each error of an entry (or storage) that ``parse(..., skip=)`` leaves out.
@@ -312,6 +323,17 @@ def _problems(p: Persistence) -> Iterator[tuple[ConfigError, Entry | Storage]]:
                 yield ConfigError(f"{e.path} is declared twice (first at {_where(first)})", location=e.location), e
             continue
         by_path[e.path] = e
+    declared: dict[str, Entry] = {}  # storage directory -> the first entry declaring its `parent`
+    for e in p.entries():
+        if e.parent == e.ancestors:
+            continue
+        where = e.source.rsplit("/", 1)[0]
+        first = declared.setdefault(where, e)
+        if first.parent != e.parent:
+            yield ConfigError(f"{e.path}: its parent {where} is declared differently by {first.path} "
+                              f"({_where(first)})", location=e.location,
+                              hint="give the entries in one directory the same parent = { ... }, or "
+                                   "declare it on one of them"), e
     dirs = {e.path: e for e in p.entries() if e.kind is Kind.DIRECTORY}
     for e in p.entries():
         for a in parents(e.path):  # O(depth) per entry: real declarations have hundreds

@@ -74,6 +74,9 @@ class Planner:
     skipped: list[str] = field(default_factory=list)  # storages left out (degraded)
     seen: dict[str, Owner | bool | None] = field(default_factory=dict)  # dir_owner's look-ups
     dirs: DirCache | None = None  # shared by the plan's look-ups and its actions
+    # storage directory -> the `parent` an entry directly inside it declares (parse refuses two
+    # that differ), so whichever entry creates it, it gets the same owner and mode
+    parents: dict[str, Perms] = field(default_factory=dict)
 
     # --- facts ---------------------------------------------------------------------
 
@@ -120,7 +123,11 @@ class Planner:
         on_root = self.dir_owner(self.view(root_path))
         if isinstance(on_root, tuple):
             default = Perms(*on_root)
-        return e.parent.with_defaults(default).effective(Kind.DIRECTORY)
+        # `parent` is the entry's own parent's (impermanence's parentDirectory); the parents
+        # above it, which other entries may share, get the storage's alone.
+        own = e.parent if root_path == e.path.rsplit("/", 1)[0] else e.ancestors
+        declared = self.parents.get(e.storage.rstrip("/") + root_path, own)
+        return declared.with_defaults(default).effective(Kind.DIRECTORY)
 
     def storage_parents(self, e: Entry) -> bool:
         base = e.storage.rstrip("/")
@@ -361,9 +368,15 @@ def plan(p: Persistence, ctx: Context) -> list[Action]:
                                  hint="mount it, or set degraded = true on it to go on without it")
         logger.warning("%s; degraded = true: its %d entries are left alone", message, len(s.entries))
         planner.skipped.append(s.path)
+    planner.parents = declared_parents(entries)
     for e in sorted(entries, key=lambda e: e.path):
         planner.safe_entry(e)
     return planner.actions + planner.refusals
+
+
+def declared_parents(entries: list[Entry]) -> dict[str, Perms]:
+    """Storage directory -> the `parent` declared by the entries directly inside it."""
+    return {e.source.rsplit("/", 1)[0]: e.parent for e in entries if e.parent != e.ancestors}
 
 
 def entry_actions(p: Persistence, ctx: Context, e: Entry) -> list[Action]:

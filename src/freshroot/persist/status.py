@@ -14,6 +14,11 @@ from freshroot.persist.model import Entry, Persistence
 from freshroot.persist.planner import Planner, storage_problem
 from freshroot.plan.action import Context
 
+# freshroot status's exit codes (docs/exit-codes.md), worst first.
+EXIT_STORAGE_MISSING = 4
+EXIT_CONFLICT = 3
+EXIT_PENDING = 2
+
 
 @dataclass(frozen=True)
 class EntryStatus:
@@ -40,6 +45,19 @@ class StatusReport:
     @property
     def in_sync(self) -> bool:
         return all(s.state == "ok" and not s.drift for s in self.entries)
+
+    @property
+    def exit_code(self) -> int:
+        """docs/exit-codes.md: the worst finding. 0 in place (or waiting for a program to
+        write it), 2 changes pending or drift, 3 a conflict (apply would refuse), 4 a storage
+        missing or not mounted."""
+        if any(problem is not None for problem in self.storages.values()):
+            return EXIT_STORAGE_MISSING
+        if any(s.state == "conflict" for s in self.entries):
+            return EXIT_CONFLICT
+        if any(s.state == "pending" or s.drift for s in self.entries):
+            return EXIT_PENDING
+        return 0
 
     def to_json(self) -> dict[str, Any]:
         return {"in_sync": self.in_sync,

@@ -69,8 +69,10 @@ def build_steps(declaration: Table) -> list[Step]:
             actions.append(RefuseEntries(tuple(str(e) for e in skipped)))
         return actions
 
+    # isolated: one entry that fails (a file that cannot be bound safely) costs that entry,
+    # not /var/log and every other persisted path.
     return [Step(STEP_NAME, planner, description="bind or link persisted directories and files from storage",
-                 location=declaration.location("persist"))]
+                 location=declaration.location("persist"), isolated=True)]
 
 
 @dataclass

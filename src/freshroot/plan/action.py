@@ -29,6 +29,9 @@ class Action(ABC):
     # True for an action that is itself dry-run aware (a snippet that supports dry
     # activation): the executor applies it in a dry run too, and it honours ctx.dry_run.
     applies_in_dry_run: ClassVar[bool] = False
+    # True for an action that only says why something declared will not be done (applying it
+    # fails): a dry run counts it as a failure to come, so ``plan`` exits 1 on it.
+    refusal: ClassVar[bool] = False
 
     @abstractmethod
     def describe(self) -> str:
@@ -47,6 +50,12 @@ class Action(ABC):
 
         return (NotReverted(self.describe()),)
 
+    def touches(self) -> tuple[str, ...]:
+        """The paths (below the root) this action acts on. In an ``isolated`` step, an action
+        that failed skips only the later actions touching one of its paths or a path below
+        one; the others are still applied. Empty: it fails alone."""
+        return ()
+
     def to_json(self) -> dict[str, Any]:
         return {"action": type(self).__name__, "description": self.describe()}
 
@@ -64,3 +73,7 @@ class Step:
     description: str = ""
     supports_dry_run: bool = True  # False: in a dry run the step is listed as skipped
     location: Location | None = None  # where the declaration defines it
+    # Its actions succeed or fail on their own (persisted entries, /etc files): a failure
+    # costs that action and the later ones touching its paths (Action.touches), the rest is
+    # applied, and the step is reported failed with every failure named.
+    isolated: bool = False

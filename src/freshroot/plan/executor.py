@@ -118,18 +118,38 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
     base = StepResult(step.name, Status.UNCHANGED, step.description, location=location)
     child = (lambda pid: journal.child(step.name, pid)) if journal is not None else (lambda pid: None)
     step_ctx = dataclasses.replace(ctx, output=run.emit, child=child)
+    failures: list[str] = []  # an isolated step's failed actions, each named
     try:
         actions: list[Action] = list(step.planner(step_ctx))
+        broken: list[str] = []  # paths of the failed actions (isolated steps)
         for action in actions:
             text = action.describe()
             if ctx.dry_run and not action.applies_in_dry_run:
+                if action.refusal:  # the apply would fail here: the plan says so
+                    failures.append(text)
+                    continue
                 run.applied.append(text)
                 continue
-            if journal is not None:  # before the change: a crash leaves its record
-                for record in action.records(step_ctx):
-                    journal.change(step.name, record)
-            action.apply(step_ctx)
+            if step.isolated:
+                blocker = next((b for b in broken for t in action.touches() if _at_or_below(t, b)), None)
+                if blocker is not None:
+                    failures.append(f"{text}: not done, {blocker} failed")
+                    continue
+                try:
+                    _apply(action, step_ctx, step.name, journal)
+                except Exception as e:  # noqa: BLE001 - this action's failure, not the step's
+                    message = _failure_text(e)  # named by its path, or by what it was doing
+                    failures.append(message if any(p in message for p in action.touches()) else f"{text}: {message}")
+                    broken += action.touches()
+                    continue
+            else:
+                _apply(action, step_ctx, step.name, journal)
             run.applied.append(text)
+        if failures:
+            return dataclasses.replace(
+                base, status=Status.FAILED, actions=tuple(run.applied), error="\n".join(failures),
+                output=tuple(run.output), duration=time.monotonic() - started, partial=True,
+            )
     except Exception as e:  # noqa: BLE001 - keep-going: any failure of one step is that step's failure
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("step %s failed", step.name, exc_info=e)
@@ -141,6 +161,17 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
         base, status=Status.CHANGED if actions else Status.UNCHANGED, actions=tuple(run.applied),
         output=tuple(run.output), duration=time.monotonic() - started,
     )
+
+
+def _apply(action: Action, ctx: Context, step: str, journal: Journal | None) -> None:
+    if journal is not None:  # before the change: a crash leaves its record
+        for record in action.records(ctx):
+            journal.change(step, record)
+    action.apply(ctx)
+
+
+def _at_or_below(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def _skip(step: Step, reason: str) -> StepResult:
@@ -196,7 +227,7 @@ def _unplannable(result: StepResult, deps: set[str], results: Mapping[str, StepR
     """In a dry run, a step that fails to plan after a dependency that *would* change (a user
     that does not exist yet) cannot be planned honestly: it is skipped, saying why, not failed."""
     pending = sorted(d for d in deps if results[d].status is Status.CHANGED)
-    if not pending:
+    if not pending or result.partial:  # partial: it was planned; what it refuses, it refuses
         return result
     names = ", ".join(repr(d) for d in pending)
     return dataclasses.replace(
@@ -219,7 +250,7 @@ def _decide(
         blocked.add(step.name)
         return _skip(step, f"not run: {stopped!r} failed and --fail-fast was given")
     for dep in step.deps:
-        if dep in blocked:
+        if dep in blocked and not results[dep].partial:
             blocked.add(step.name)
             why = "failed" if results[dep].status is Status.FAILED else "was not run"
             return _skip(step, f"dependency {dep!r} {why}")

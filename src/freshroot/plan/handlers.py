@@ -7,8 +7,7 @@ import json
 import os
 import sys
 
-from freshroot.compose import build_plan, plan_id
-from freshroot.config.load import load_declaration
+from freshroot.compose import build_plan, load_checked, plan_id
 from freshroot.errors import EXIT_FAILURE
 from freshroot.fs.ops import open_root
 from freshroot.plan.action import Context
@@ -25,7 +24,9 @@ def run_plan(
 ) -> Report:
     root_fd = open_root(root)
     try:
-        declaration = load_declaration(root_fd, config, root=root)
+        # The whole declaration is checked before anything runs: no lock, no journal on a
+        # bad one (every problem at once, exit 65).
+        declaration = load_checked(root_fd, config, root=root)
         steps = build_plan(declaration)
         ctx = Context(root_fd, root, dry_run=dry_run, action="dry-activate" if dry_run else "activate",
                       fix=fix)
@@ -56,6 +57,13 @@ def apply_command(args: argparse.Namespace) -> int:
     return _finish(report, args.json)
 
 
+# plan --detailed-exitcode, as terraform plan's: changes pending (docs/exit-codes.md).
+EXIT_CHANGES = 2
+
+
 def plan_command(args: argparse.Namespace) -> int:
     report = run_plan(args.root, args.config, dry_run=True, fix=args.fix, progress=TerminalProgress())
-    return _finish(report, args.json)
+    code = _finish(report, args.json)  # 1: a step would fail, or a refusal is predicted
+    if code == 0 and args.detailed_exitcode and report.changed:
+        return EXIT_CHANGES
+    return code

@@ -31,6 +31,9 @@ class StepResult:
     location: str | None = None  # file:line of the declaration
     duration: float = 0.0
     resumed: bool = False  # done by an earlier, interrupted run of the same plan
+    # Failed, but only some of its actions (an isolated step): everything else it had to do
+    # was done, so the steps after it still run.
+    partial: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "status": str(self.status), "actions": list(self.actions)}
@@ -42,6 +45,8 @@ class StepResult:
             out["output"] = list(self.output)
         if self.resumed:
             out["resumed"] = True
+        if self.partial:
+            out["partial"] = True
         out["duration"] = round(self.duration, 6)
         return out
 

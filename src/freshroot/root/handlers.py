@@ -15,7 +15,7 @@ import stat
 import sys
 from dataclasses import dataclass
 
-from freshroot.config.load import load_declaration
+from freshroot.compose import load_checked
 from freshroot.errors import OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
@@ -35,7 +35,7 @@ class OldRoot:
 
 
 def _declared(args: argparse.Namespace, root_fd: int) -> tuple[RootWipe, RootVolume]:
-    declaration = load_declaration(root_fd, args.config, root=args.root)
+    declaration = load_checked(root_fd, args.config, root=args.root)
     root = parse_root(declaration)
     if root.wipe != "btrfs":
         raise UsageError(f"[root] wipe = \"{root.wipe}\": only wipe = \"btrfs\" keeps old roots to look at")
@@ -133,7 +133,7 @@ def rescue(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.path}: give the absolute path of a file or directory, as it was in the old root")
     root_fd = ops.open_root(args.root)
     try:
-        declaration = load_declaration(root_fd, args.config, root=args.root)
+        declaration = load_checked(root_fd, args.config, root=args.root)
         root = parse_root(declaration)
         if root.wipe != "btrfs":
             raise UsageError(f"[root] wipe = \"{root.wipe}\": only wipe = \"btrfs\" keeps old roots to rescue from")

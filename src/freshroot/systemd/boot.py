@@ -21,7 +21,7 @@ from freshroot.persist import facts
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.facts import State
 from freshroot.persist.model import Entry, Kind, Persistence, Storage
-from freshroot.persist.planner import Planner, plan, storage_problem
+from freshroot.persist.planner import Planner, declared_parents, plan, storage_problem
 from freshroot.persist.steps import run_actions
 from freshroot.plan.action import Action, Context
 from freshroot.plan.journal import Journal
@@ -65,6 +65,7 @@ def _prepare_directory(planner: Planner, e: Entry) -> None:
 
 def prepare_actions(storages: list[Storage], ctx: Context) -> list[Action]:
     planner = Planner(ctx, dirs=DirCache(ctx.root_fd))
+    planner.parents = declared_parents([e for s in storages for e in s.entries])  # as apply's plan
     for e in sorted((e for s in storages for e in s.entries), key=lambda e: e.path):
         if e.kind is Kind.DIRECTORY:
             _prepare_directory(planner, e)

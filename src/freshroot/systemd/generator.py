@@ -18,9 +18,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+from freshroot.compose import problems
 from freshroot.config.load import load_declaration
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, FreshrootError
+from freshroot.errors import ConfigError, DeclarationError, FreshrootError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.ops import open_root
 from freshroot.persist.parse import Skip, parse
@@ -67,18 +68,26 @@ def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[s
     root_fd = open_root(root)
     try:
         table = load_declaration(root_fd, None, root=root)
-        # The units name no owner (the activation resolves them, after the users step), so a
-        # bad owner fails that entry at boot, not every unit: paths only here.
-        rendered = render_table(table, None, python=python, initrd=initrd, skip=_skipped)
+        # The shared check's verdict (what config check, plan and apply refuse), logged: at
+        # boot a bad entry costs that entry only, the rest is persisted. The units name no
+        # owner (the activation resolves them, after the users step): paths only here.
+        logged: set[str] = set()
+        for problem in problems(table)[1]:
+            _skipped(problem, logged)
+        rendered = render_table(table, None, python=python, initrd=initrd, skip=lambda e: _skipped(e, logged))
     finally:
         os.close(root_fd)
     return units.write(rendered, normal_dir)
 
 
-def _skipped(error: ConfigError) -> None:
-    """One bad entry (a path no unit can carry...) costs that entry only: the others still
-    get their units. ``config check`` refuses the same entry."""
-    log(f"{error}; this entry is skipped, the others are persisted", priority=3)
+def _skipped(error: ConfigError, logged: set[str]) -> None:
+    """One bad entry (a path no unit can carry, an unknown owner...) costs that entry only:
+    the others still get their units. ``config check`` refuses the same entry. Each problem
+    is logged once (the shared check and the parse find the same ones)."""
+    for one in error.errors if isinstance(error, DeclarationError) else [error]:
+        if str(one) not in logged:
+            logged.add(str(one))
+            log(f"{one}; this entry is skipped, the others are persisted", priority=3)
 
 
 def render_table(table: Table, accounts: Accounts | None, *, python: str, initrd: bool,

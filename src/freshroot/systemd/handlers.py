@@ -8,6 +8,7 @@ import os
 import sys
 
 from freshroot.activation.owners import resolve_accounts
+from freshroot.compose import load_checked
 from freshroot.config.load import load_declaration
 from freshroot.errors import ConfigError, OperationError
 from freshroot.fs.ops import open_root
@@ -28,7 +29,7 @@ def _open(root: str) -> int:
 def render(args: argparse.Namespace) -> int:
     root_fd = _open(args.root)
     try:
-        table = load_declaration(root_fd, args.config, root=args.root)
+        table = load_checked(root_fd, args.config, root=args.root)
         rendered = render_table(table, resolve_accounts(root_fd, table).accounts, python=args.python or sys.executable,
                                 initrd=args.initrd)
     finally:

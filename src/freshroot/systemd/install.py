@@ -27,7 +27,8 @@ from pathlib import Path
 
 from freshroot.activation.identity import install_identity, valid_id
 from freshroot.activation.owners import record_ids, resolve_accounts
-from freshroot.config.load import expand_paths, load_declaration
+from freshroot.compose import load_checked
+from freshroot.config.load import expand_paths
 from freshroot.errors import CommandError, ConfigError, OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
@@ -174,10 +175,12 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
     accounts_fd = ops.open_root(accounts_root)
     try:
         present = _has_declaration(root_fd)
+        if config is not None and "-" in config and not present:
+            raise UsageError("install copies the --config files into the target: give a file, not - (stdin)")
         if config is None and not present:
             raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
         # What the target will boot with decides: its own declaration when it has one.
-        table = load_declaration(root_fd, None if present else config, root=target)
+        table = load_checked(root_fd, None if present else config, root=target, accounts_fd=accounts_fd)
         # Owners named by users the declaration declares get the ids the users step will
         # give them at the first boot (and those are remembered in storage when it keeps ids).
         resolved = resolve_accounts(accounts_fd, table)

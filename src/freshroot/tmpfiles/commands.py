@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from freshroot.cli import ArgumentParser, add_command, dispatch
+from freshroot.errors import EXIT_FAILURE
 
 # The end of --help for both spellings of the command.
 ENVIRONMENT = ("environment:\n"
@@ -75,6 +76,7 @@ def build_parser() -> ArgumentParser:
         description="Create, delete, and clean up files and directories, as systemd-tmpfiles does.",
         epilog=ENVIRONMENT,
     )
+    parser.usage_exit = EXIT_FAILURE  # systemd-tmpfiles' code for bad arguments
     parser.add_argument("--version", action="version", version=version_text())
     add_arguments(parser)
     parser.set_defaults(handler="freshroot.tmpfiles.handlers:run")
@@ -95,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
         "  (to standard output, or into DIR).",
     )
     add_arguments(parser, debug=False)
+    parser.usage_exit = EXIT_FAILURE  # systemd-tmpfiles' code for bad arguments
     parser.epilog = ENVIRONMENT
     render = parser.add_argument_group("render (freshroot tmpfiles render)")
     render.add_argument("--config", metavar="PATH", action="append",

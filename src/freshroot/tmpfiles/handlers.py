@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from freshroot.errors import EXIT_FAILURE, ConfigError, OperationError, UsageError
+from freshroot.errors import EXIT_FAILURE, ConfigError, OperationError, TmpfilesUsageError, UsageError
 from freshroot.fs.ops import open_root
 from freshroot.tmpfiles.context import Context, Operation, Options
 
@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         return explain(args.explain, load(options), options.root, purge=bool(args.configs))
     ops = operations(args)
     if not ops:
-        raise UsageError("You need to specify at least one of --clean, --create, --remove, or --purge.")
+        raise TmpfilesUsageError("You need to specify at least one of --clean, --create, --remove, or --purge.")
     if Operation.PURGE in ops and not args.configs:
-        raise UsageError("Refusing --purge without specification of a configuration file.")
+        raise TmpfilesUsageError("Refusing --purge without specification of a configuration file.")
     config = load(options)
     if config.read_failed:
         return EXIT_FAILURE
@@ -82,7 +82,7 @@ def command(args: argparse.Namespace) -> int:
 def render(args: argparse.Namespace) -> int:
     import json
 
-    from freshroot.config.load import load_declaration
+    from freshroot.compose import load_checked
     from freshroot.fs import ops
     from freshroot.fs.atomic import replace_at
     from freshroot.tmpfiles.declaration import check, parse_section
@@ -92,7 +92,7 @@ def render(args: argparse.Namespace) -> int:
     root = os.path.abspath(args.root) if args.root else "/"
     root_fd = ops.open_root(root)
     try:
-        declaration = load_declaration(root_fd, args.config, root=root)
+        declaration = load_checked(root_fd, args.config, root=root)
     finally:
         os.close(root_fd)
     rendered = parse_section(declaration.get_table("tmpfiles")).render()

@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Callable
 
-from freshroot.errors import EXIT_FAILURE, CommandError, UsageError
+from freshroot.errors import EXIT_FAILURE, CommandError, TmpfilesUsageError
 from freshroot.log import logger
 
 
@@ -27,7 +27,7 @@ def run_in_image(args: argparse.Namespace, body: Callable[[argparse.Namespace], 
     from freshroot.run import run
 
     if args.root:
-        raise UsageError("Please specify either --root= or --image=, the combination of both is not supported.")
+        raise TmpfilesUsageError("Please specify either --root= or --image=, the combination of both is not supported.")
     policy = [f"--image-policy={args.image_policy}"] if args.image_policy else []
     if not os.path.exists(args.image):  # systemd's words; systemd-dissect 252 says EPERM here
         logger.error("Failed to set up loopback device for %s: No such file or directory", args.image)

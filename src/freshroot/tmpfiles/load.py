@@ -59,20 +59,20 @@ class LoadOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LoadOptions:
         """The options of a systemd-tmpfiles command line, refused where systemd refuses them."""
-        from freshroot.errors import UsageError
+        from freshroot.errors import TmpfilesUsageError
 
         cat = bool(getattr(args, "cat_config", False) or getattr(args, "tldr", False))
         if args.replace is not None:
             if not args.replace.startswith("/"):
-                raise UsageError("The argument to --replace= must be an absolute path.")
+                raise TmpfilesUsageError("The argument to --replace= must be an absolute path.")
             if not args.replace.endswith(".conf"):
-                raise UsageError("The argument to --replace= must have the extension '.conf'.")
+                raise TmpfilesUsageError("The argument to --replace= must have the extension '.conf'.")
             if cat:
-                raise UsageError("Option --replace= is not supported with --cat-config/--tldr.")
+                raise TmpfilesUsageError("Option --replace= is not supported with --cat-config/--tldr.")
             if not args.configs:
-                raise UsageError("When --replace= is given, some configuration items must be specified.")
+                raise TmpfilesUsageError("When --replace= is given, some configuration items must be specified.")
         if args.root and args.user:
-            raise UsageError("Combination of --user and --root= is not supported.")
+            raise TmpfilesUsageError("Combination of --user and --root= is not supported.")
         exclude = tuple(args.exclude_prefix)
         if getattr(args, "exclude_api", False):
             exclude += tuple(p for p in API_PREFIXES if p not in exclude)
