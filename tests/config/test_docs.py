@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from freshroot.config.load import SEARCH_DIRS
+from freshroot.config.search import SEARCH_DIRS
 from freshroot.features import SECTIONS
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"

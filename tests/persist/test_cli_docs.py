@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from freshroot import cli
-from freshroot.config.load import SEARCH_DIRS
+from freshroot.config.search import SEARCH_DIRS
 
 DOC = Path(__file__).parents[2] / "docs" / "persistence.md"
 COMMANDS = ("status", "migrate", "undo", "audit")

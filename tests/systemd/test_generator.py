@@ -121,8 +121,9 @@ UNRENDERABLE = ["/var/trailing ", "/var/new\nline", "/var/back\\", "/var/" + "x"
 def test_one_bad_entry_costs_only_that_entry(tmp_path: Path, bad: str) -> None:
     """Before: the generator raised on the bad entry (or on the unit it could not write) and
     wrote nothing, so /var/log and every other declared path went unpersisted. Now the
-    generator writes the activation, and at boot the activation binds every other entry and
-    fails (priority err) naming the bad ones."""
+    generator writes the activation (checking nothing: that is the activation's, in the same
+    process that acts), and at boot the activation binds every other entry and fails
+    (priority err) naming the bad ones."""
     import json
 
     declaration = (f'[persist."/persist"]\ndirectories = [\n  "/var/log",\n  {json.dumps(bad)},\n'
@@ -133,9 +134,7 @@ def test_one_bad_entry_costs_only_that_entry(tmp_path: Path, bad: str) -> None:
     assert "Traceback" not in result.stderr
     normal = tmp_path / "gen" / "normal"
     assert (normal / "freshroot-activate.service").exists()
-    assert "freshroot.toml:4:" in result.stderr  # the bad path, named at its line
-    assert "freshroot.toml:5:" in result.stderr  # the option with a newline
-    assert result.stderr.count("this entry is skipped") == 2
+    assert result.stderr == ""
     if os.geteuid() == 0:
         for d in ("persist", "run", "var/log", "srv"):
             (root / d).mkdir(parents=True, exist_ok=True)

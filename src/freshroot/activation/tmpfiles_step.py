@@ -90,8 +90,10 @@ class ApplyLine(Action):
 
 def tmpfiles_steps(declaration: Table, deps: Iterable[str]) -> list[Step]:
     def planner(ctx: Context) -> Iterable[Action]:
-        if _live_systemd(ctx):
-            return []  # systemd applies tmpfiles.d; tmpfiles-resetup re-applies it after apply
+        if ctx.boot or _live_systemd(ctx):
+            # systemd applies tmpfiles.d; tmpfiles-resetup re-applies it after apply. At boot
+            # the activation's own last step (tmpfiles-boot) does, live or not: once.
+            return []
         from freshroot.tmpfiles.planned import decisions
 
         tmp, found = decisions(ctx.root_fd, ctx.root, declaration)

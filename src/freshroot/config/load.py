@@ -25,16 +25,12 @@ from dataclasses import dataclass
 
 from freshroot.config.merge import Merger
 from freshroot.config.parse import parse_bytes
+from freshroot.config.search import DROPIN_DIR, MAIN_FILE, MAX_SIZE, SEARCH_DIRS, SUFFIX
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
 
-SEARCH_DIRS = ("/etc/freshroot", "/run/freshroot", "/usr/local/lib/freshroot", "/usr/lib/freshroot")
-MAIN_FILE = "freshroot.toml"
-DROPIN_DIR = "conf.d"
-SUFFIX = ".toml"
-MAX_SIZE = 4 << 20  # a declaration is a few KiB; anything this big is a mistake
 _DEV_NULL = os.makedev(1, 3)
 
 

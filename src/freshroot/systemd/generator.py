@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 
-from freshroot.compose import problems
-from freshroot.config.load import load_declaration
-from freshroot.config.table import Table
-from freshroot.errors import ConfigError, DeclarationError, FreshrootError
-from freshroot.fs.accounts import Accounts
-from freshroot.fs.ops import open_root
-from freshroot.persist.parse import Skip, parse
-from freshroot.systemd import units
-from freshroot.systemd.settings import options_from
+TYPE_CHECKING = False  # typing costs start-up time, and a generator runs at every boot
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from freshroot.config.table import Table
+    from freshroot.errors import ConfigError
+    from freshroot.fs.accounts import Accounts
+    from freshroot.persist.parse import Skip
+    from freshroot.systemd import units
 
 ROOT_ENV = "FRESHROOT_GENERATOR_ROOT"  # tests: read the declaration below this root
 
@@ -64,37 +63,71 @@ def declaration_root(initrd: bool) -> str:
 
 
 def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[str]:
-    """Read the declaration below ``root`` and write the units; returns what was written."""
-    root_fd = open_root(root)
+    """Write the units of the declaration below ``root``; returns what was written.
+
+    In the main system, the units ``freshroot install`` cached for this very declaration
+    (freshroot.systemd.gencache) when it still is that one; else they are built from it.
+    Nothing here checks the declaration: the activation does, at boot, and says in the
+    journal what it leaves out (a bad entry costs that entry only)."""
+    from freshroot import __version__
+    from freshroot.systemd import gencache
+
+    # fs.ops.open_root's one line, without loading freshroot.fs (and dataclasses) for a replay.
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        if not initrd and (cached := gencache.replay(root_fd, normal_dir, python=python,
+                                                     version=__version__)) is not None:
+            return cached
+        from freshroot.config.load import load_declaration
+        from freshroot.systemd.units import write
+
         table = load_declaration(root_fd, None, root=root)
-        # The shared check's verdict (what config check, plan and apply refuse), logged: at
-        # boot a bad entry costs that entry only, the rest is persisted. The units name no
-        # owner (the activation resolves them, after the users step): paths only here.
         logged: set[str] = set()
-        for problem in problems(table)[1]:
-            _skipped(problem, logged)
         rendered = render_table(table, None, python=python, initrd=initrd, skip=lambda e: _skipped(e, logged))
     finally:
         os.close(root_fd)
-    return units.write(rendered, normal_dir)
+    return write(rendered, normal_dir)
 
 
 def _skipped(error: ConfigError, logged: set[str]) -> None:
     """One bad entry (a path no unit can carry, an unknown owner...) costs that entry only:
     the others still get their units. ``config check`` refuses the same entry. Each problem
-    is logged once (the shared check and the parse find the same ones)."""
+    is logged once."""
+    from freshroot.errors import DeclarationError
+
     for one in error.errors if isinstance(error, DeclarationError) else [error]:
         if str(one) not in logged:
             logged.add(str(one))
             log(f"{one}; this entry is skipped, the others are persisted", priority=3)
 
 
+def storage_paths(table: Table) -> list[str]:
+    """The storages' paths (``[persist."/persist"]``), all the main system's units need of
+    the declaration: the activation is ordered after their mounts. A key that is no valid
+    path is left out; the activation names it at boot, as ``config check`` does."""
+    from freshroot.config.fields import path_problem
+
+    section = table.get_table("persist") if "persist" in table else None
+    if section is None:
+        return []
+    return [key for key in section if key.startswith("/") and isinstance(section.raw(key), dict)
+            and path_problem(key) is None]
+
+
 def render_table(table: Table, accounts: Accounts | None, *, python: str, initrd: bool,
-                 skip: Skip | None = None) -> units.Rendered:
-    """The units of a loaded declaration: the one code path of the generator and ``render``
-    (which passes no ``skip``: a bad entry is an error there)."""
-    return units.render(parse(table, accounts, skip=skip), options_from(table, python=python, initrd=initrd))
+                 skip: Skip | None = None, tmpfiles: str | None = None) -> units.Rendered:
+    """The units of a loaded declaration: the one code path of the generator, ``render``
+    (which passes no ``skip``: a bad entry is an error there) and ``install``'s cache.
+    ``tmpfiles``: the systemd-tmpfiles binary the units name (default: the first here)."""
+    from freshroot.systemd import units
+    from freshroot.systemd.settings import options_from
+
+    options = options_from(table, python=python, initrd=initrd, tmpfiles=tmpfiles)
+    if not initrd:
+        return units.render_main(storage_paths(table), options)
+    from freshroot.persist.parse import parse
+
+    return units.render_initrd(parse(table, accounts, skip=skip))
 
 
 USAGE = "usage: freshroot-generator [-h] [--version] NORMAL-DIR [EARLY-DIR LATE-DIR]\n"
@@ -130,12 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = declaration_root(initrd)
     try:
         written = generate(args[0], root=root, initrd=initrd, python=sys.executable or "/usr/bin/python3")
-    except FreshrootError as e:
-        log(f"{e}; no freshroot units this boot, nothing is persisted", priority=2)
     except OSError as e:
         log(f"{e.filename or ''}: {e.strerror or e}; no freshroot units this boot", priority=2)
     except Exception as e:  # noqa: BLE001 - a generator must never fail the boot with a traceback
-        log(f"internal error ({type(e).__name__}: {e}); no freshroot units this boot", priority=2)
+        from freshroot.errors import FreshrootError
+
+        if isinstance(e, FreshrootError):
+            log(f"{e}; no freshroot units this boot, nothing is persisted", priority=2)
+        else:
+            log(f"internal error ({type(e).__name__}: {e}); no freshroot units this boot", priority=2)
     else:
         if os.environ.get("FRESHROOT_GENERATOR_DEBUG"):
             log(f"wrote {len(written)} files into {args[0]}", priority=7)

@@ -47,6 +47,7 @@ GENERATOR_DIR = "/usr/lib/systemd/system-generators"
 GENERATOR = f"{GENERATOR_DIR}/freshroot-generator"
 SITE = "/usr/lib/python3/dist-packages"
 CONFIG_DIR = "/etc/freshroot"
+GENERATOR_PYTHON = "/usr/bin/python3"  # the generator script's interpreter (sys.executable at boot)
 GENERATOR_SCRIPT = '''#!/usr/bin/python3 -I
 """freshroot-generator, installed by `freshroot install`: runs the freshroot installed here.
 A generator must not fail the boot: without freshroot it says so and writes nothing."""
@@ -209,11 +210,39 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         report.done.append(f"generator {display}{GENERATOR}")
         if copy:
             copy_self(root_fd, report, display, target)
+        if target == accounts_root:  # a root, not an --extra-files tree: its declaration is known
+            report.done.append(write_generator_cache(root_fd, target, display))
         root_setup.install_root(wipe, target, report.done)
     finally:
         os.close(root_fd)
         os.close(accounts_fd)
     return report
+
+
+def write_generator_cache(root_fd: int, target: str, display: str) -> str:
+    """The units the generator will write at boot, cached for the declaration the root has
+    now (freshroot.systemd.gencache): rendered as the generator renders them, with the
+    interpreter its script names and the target's systemd-tmpfiles."""
+    from freshroot import __version__
+    from freshroot.config.load import load_declaration
+    from freshroot.systemd import gencache
+    from freshroot.systemd.generator import render_table
+
+    where = f"{display}{gencache.CACHE}"
+    # The directory first: the key notes what is in the search directories, this one too.
+    with ops.mkdir_parents(root_fd, os.path.dirname(gencache.CACHE), 0o755):
+        pass
+    tmpfiles = gencache.tmpfiles_binary(target)
+    key = gencache.key(root_fd, python=GENERATOR_PYTHON, tmpfiles=tmpfiles, version=__version__)
+    if key is None:
+        return (f"generator cache {where}: not written (the declaration is reached through a symlink or is "
+                "too big); the generator reads it at every boot")
+    rendered = render_table(load_declaration(root_fd, None, root="/"), None, python=GENERATOR_PYTHON,
+                            initrd=False, tmpfiles=tmpfiles)
+    data = gencache.encode(key, [(u.name, u.render()) for u in rendered.units],
+                           [(link.path, f"../{link.unit}") for link in rendered.links])
+    _write(root_fd, gencache.CACHE, data, 0o644)
+    return f"generator cache {where} (the units of this declaration, until it changes)"
 
 
 def find_installed(target: str) -> str | None:

@@ -10,12 +10,9 @@ distribution's systemd-tmpfiles-setup.service does the boot's tmpfiles work as a
 
 from __future__ import annotations
 
-import os
-
 from freshroot.config.table import Table
+from freshroot.systemd.gencache import tmpfiles_binary
 from freshroot.systemd.units import Engine, Options
-
-SYSTEMD_TMPFILES = ("/usr/bin/systemd-tmpfiles", "/bin/systemd-tmpfiles")
 
 
 def engine(table: Table) -> Engine | None:
@@ -32,7 +29,7 @@ def engine(table: Table) -> Engine | None:
         raise section.error(f"{section.name('engine')} must be {allowed}, not {value!r}", "engine") from None
 
 
-def options_from(table: Table, *, python: str, initrd: bool) -> Options:
-    tmpfiles = next((p for p in SYSTEMD_TMPFILES if os.path.exists(p)), SYSTEMD_TMPFILES[0])
-    return Options(freshroot=(python, "-m", "freshroot"), systemd_tmpfiles=tmpfiles, engine=engine(table),
-                   in_initrd=initrd)
+def options_from(table: Table, *, python: str, initrd: bool, tmpfiles: str | None = None) -> Options:
+    """``tmpfiles``: the systemd-tmpfiles binary, by default the first there is here."""
+    return Options(freshroot=(python, "-m", "freshroot"), systemd_tmpfiles=tmpfiles or tmpfiles_binary(),
+                   engine=engine(table), in_initrd=initrd)

@@ -214,7 +214,7 @@ def tmpfiles_units(options: Options) -> list[UnitFile]:
     return [setup, resetup]
 
 
-def activate_unit(p: Persistence, options: Options) -> UnitFile:
+def activate_unit(storages: Sequence[str], options: Options) -> UnitFile:
     """The declaration's whole activation at boot, in one process (systemd/activate.py), where
     NixOS runs its activation script: once the root and the storages are mounted, before
     sysinit.target and the early services that read what it makes (persisted /var/log for the
@@ -227,8 +227,8 @@ def activate_unit(p: Persistence, options: Options) -> UnitFile:
     # After, not Requires, the storages' mounts (a nofail mount is not ordered before
     # local-fs.target): a missing storage is said in words, and a degraded one boots on.
     after = ["systemd-remount-fs.service", "local-fs.target", "systemd-journald.socket"]
-    for s in p.storages:
-        after += prefix_mounts(s.path)
+    for path in storages:
+        after += prefix_mounts(path)
     u.add("After", *dict.fromkeys(after))
     u.add("Before", "sysinit.target", "systemd-tmpfiles-setup.service", "systemd-journal-flush.service",
           "systemd-random-seed.service", "systemd-machine-id-commit.service", "systemd-update-utmp.service",
@@ -244,18 +244,30 @@ def activate_unit(p: Persistence, options: Options) -> UnitFile:
 
 
 def render(p: Persistence, options: Options) -> Rendered:
-    out = Rendered()
     if options.in_initrd:
-        for s in p.storages:
-            for e in s.entries:
-                if e.early and e.kind is Kind.DIRECTORY:
-                    unit = mount_unit(e, s, prefix=SYSROOT)
-                    out.units.append(unit)
-                    out.links.append(Link("initrd-fs.target", _pull(s.degraded), unit.name))
-        return out
+        return render_initrd(p)
+    return render_main([s.path for s in p.storages], options)
+
+
+def render_initrd(p: Persistence) -> Rendered:
+    """In the initrd: the bind mounts of ``early`` directories, below /sysroot."""
+    out = Rendered()
+    for s in p.storages:
+        for e in s.entries:
+            if e.early and e.kind is Kind.DIRECTORY:
+                unit = mount_unit(e, s, prefix=SYSROOT)
+                out.units.append(unit)
+                out.links.append(Link("initrd-fs.target", _pull(s.degraded), unit.name))
+    return out
+
+
+def render_main(storages: Sequence[str], options: Options) -> Rendered:
+    """In the main system: the activation, ordered after the storages' mounts (their paths
+    are all it needs of the declaration), and the tmpfiles re-setup."""
+    out = Rendered()
     # One service does it all, bind mounts included, with the planner `apply` uses, so boot
     # and apply decide the same for every path (docs/systemd.md says why not mount units).
-    out.units.append(activate_unit(p, options))
+    out.units.append(activate_unit(storages, options))
     out.links.append(Link("sysinit.target", "wants", ACTIVATE))
     if options.engine is not None:
         # The activation applies tmpfiles.d at boot; `freshroot apply` restarts the re-setup.
