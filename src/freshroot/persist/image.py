@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freshroot.errors import UnsafePathError
-from freshroot.fs import acl, ops
+from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist.dircache import DirCache
@@ -173,6 +173,8 @@ def is_image_content(ctx: Context, path: str) -> bool:
 
 
 def _copy_meta(src_fd: int, dst_fd: int, st: os.stat_result) -> None:
+    from freshroot.fs import acl  # only when seeding: every boot imports this module
+
     ops.chown_fd(dst_fd, st.st_uid, st.st_gid)
     ops.chmod_fd(dst_fd, stat.S_IMODE(st.st_mode))
     for default in (False, True):

@@ -34,7 +34,6 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -254,7 +253,7 @@ class Journal:
             data["resumed"] = int(data.get("resumed", 0)) + 1
         else:
             data = {
-                "version": VERSION, "run_id": uuid.uuid4().hex, "plan": plan, "boot_id": boot,
+                "version": VERSION, "run_id": os.urandom(16).hex(), "plan": plan, "boot_id": boot,
                 "pid": os.getpid(), "started": time.time(), "state": "running", "steps": {},
                 "changes": data["changes"], "made": data["made"],
             }
@@ -288,7 +287,7 @@ class Journal:
     def _compact(self, *, keep_gen: bool = False) -> None:
         """Write the whole document under a new generation, and start an empty log for it."""
         if not keep_gen:
-            self.data["gen"] = uuid.uuid4().hex  # events of older logs no longer apply
+            self.data["gen"] = os.urandom(16).hex()  # events of older logs no longer apply
         self.data["updated"] = time.time()
         text = json.dumps(self.data, indent=1, sort_keys=True) + "\n"
         # /run is volatile: atomicity matters (a reader or a resumed run after kill -9), fsync does not.

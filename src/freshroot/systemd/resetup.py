@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from freshroot.config.table import Table
 from freshroot.plan.action import Action, Context, Planner, Step
 from freshroot.run import run
-from freshroot.systemd.units import TMPFILES_RESETUP
+from freshroot.systemd.names import TMPFILES_RESETUP
 
 STEP_NAME = "tmpfiles-resetup"
 GENERATED = f"/run/systemd/generator/{TMPFILES_RESETUP}"

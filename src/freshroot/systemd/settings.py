@@ -11,8 +11,11 @@ distribution's systemd-tmpfiles-setup.service does the boot's tmpfiles work as a
 from __future__ import annotations
 
 from freshroot.config.table import Table
-from freshroot.systemd.gencache import tmpfiles_binary
-from freshroot.systemd.units import Engine, Options
+from freshroot.systemd.names import Engine
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from freshroot.systemd.units import Options
 
 
 def engine(table: Table) -> Engine | None:
@@ -31,5 +34,8 @@ def engine(table: Table) -> Engine | None:
 
 def options_from(table: Table, *, python: str, initrd: bool, tmpfiles: str | None = None) -> Options:
     """``tmpfiles``: the systemd-tmpfiles binary, by default the first there is here."""
+    from freshroot.systemd.gencache import tmpfiles_binary
+    from freshroot.systemd.units import Options
+
     return Options(freshroot=(python, "-m", "freshroot"), systemd_tmpfiles=tmpfiles or tmpfiles_binary(),
                    engine=engine(table), in_initrd=initrd)

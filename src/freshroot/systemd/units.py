@@ -21,29 +21,17 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from freshroot.fs.ops import open_root
 from freshroot.persist.model import Entry, Kind, Persistence, Storage
 from freshroot.systemd.escape import unit_name_from_path
 from freshroot.systemd.mounts import BindMount
+from freshroot.systemd.names import ACTIVATE, FILES, PREPARE, TMPFILES_RESETUP, TMPFILES_SETUP, Engine
 from freshroot.systemd.output import Dependency, UnitDirectory
 from freshroot.systemd.unit import UnitFile, command
 
-ACTIVATE = "freshroot-activate.service"
-PREPARE = "freshroot-prepare.service"
-FILES = "freshroot-persist-files.service"
-TMPFILES_SETUP = "freshroot-tmpfiles-setup.service"
-TMPFILES_RESETUP = "freshroot-tmpfiles-resetup.service"
 SYSROOT = "/sysroot"
 DOCS = "man:freshroot-generator(8) man:freshroot(8)"  # the man pages the packages install (man/)
-
-
-class Engine(StrEnum):
-    """What applies tmpfiles.d at boot: ``[tmpfiles] engine``."""
-
-    FRESHROOT = "freshroot"
-    SYSTEMD = "systemd"
 
 
 @dataclass(frozen=True, slots=True)
