@@ -277,3 +277,15 @@ def test_extra_files_storage_gets_the_root_s_machine_id(tmp_path: Path) -> None:
                        str(root / "etc" / "freshroot" / "freshroot.toml"))
     assert second.returncode == 0, second.stderr
     assert (extra / "persist" / "etc" / "machine-id").read_text() == machine_id
+
+
+def test_boot_names_an_unknown_section_and_activates_the_rest(tmp_path: Path) -> None:
+    """The generator checks nothing since it replays install's units; the activation says
+    what config check would refuse (priority err) and does the rest."""
+    root = _root(tmp_path, DECL.replace("exit 3", "exit 0") + '\n[persits."/persist"]\ndirectories = ["/x"]\n')
+    result = _boot(root, JOURNAL_STREAM="8:1234")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "<3>freshroot: " in result.stdout
+    assert "freshroot.toml:" in result.stdout, result.stdout
+    assert "unknown section [persits]" in result.stdout, result.stdout
+    assert (root / "var" / "after-ran").read_text() == "ran\n"

@@ -104,6 +104,16 @@ def boot_plan(declaration: Table) -> list[Step]:
     return steps + boot_tmpfiles_step(declaration, [s.name for s in steps])
 
 
+def unknown_sections(declaration: Table) -> list[str]:
+    """Top-level sections no feature owns, which ``config check`` and ``apply`` refuse: at boot
+    they are said (priority err) and the rest is activated. The generator checks nothing (it
+    replays or builds the units); each step reports its own section's errors."""
+    from freshroot.features import BY_SECTION
+
+    return [f"{declaration.location(name)}: unknown section [{name}]; ignored at boot "
+            "(`freshroot config check` says more)" for name in declaration if name not in BY_SECTION]
+
+
 def boot(root: str, config: list[str] | None) -> int:
     from freshroot.config.load import load_declaration
     from freshroot.errors import FreshrootError
@@ -125,6 +135,8 @@ def boot(root: str, config: list[str] | None) -> int:
             _say(f"freshroot: no activation this boot: {e}", err=True)
             return 1
         _say(f"freshroot: activating at boot ({'root fresh from its image' if mark.fresh else 'root kept'})")
+        for line in unknown_sections(declaration):
+            _say(f"freshroot: {line}", err=True)
         ctx = Context(root_fd, root, action="activate", boot=True)
         from freshroot.compose import plan_id
 
