@@ -62,12 +62,22 @@ def new_id() -> str:
     return b.hex()
 
 
+# The last declaration parsed here and its result: the machine-id and host-key steps read
+# it five times per plan, and a persist section of 100 paths costs milliseconds to parse
+# (tens under emulation, at every boot). Kept by identity, so the Table cannot be another.
+_parsed: list[tuple[Table, Persistence]] = []
+
+
 def _persistence(declaration: Table) -> Persistence:
+    if _parsed and _parsed[0][0] is declaration:
+        return _parsed[0][1]
     from freshroot.persist.parse import parse
 
     # Paths only: owners are not needed here. A bad entry is the persist step's to report
     # (at boot it skips it and applies the others; apply refuses the declaration first).
-    return parse(declaration, None, skip=lambda error: None)
+    found = parse(declaration, None, skip=lambda error: None)
+    _parsed[:] = [(declaration, found)]
+    return found
 
 
 def _file_entries(declaration: Table) -> list[Entry]:
