@@ -96,6 +96,10 @@ systemd-analyze critical-chain freshroot-activate.service > chain 2>&1 || true
 mkdir -p /tmp/g1 /tmp/g2 /tmp/g3
 { time /usr/lib/systemd/system-generators/freshroot-generator /tmp/g1 /tmp/g2 /tmp/g3; } 2> generator-time || true
 { time python3 -I -c pass; } 2> python-time || true
+# Whether the generator replayed install's cache (freshroot.systemd.gencache) or built the units.
+python3 -I -c 'import sys; from freshroot.systemd.generator import main
+sys.argv[1:] = ["/tmp/h1", "/tmp/h2", "/tmp/h3"]
+main(); print("built" if "freshroot.config.load" in sys.modules else "cached")' > gencache 2>&1 || true
 """
 
 # After boot 3: `freshroot apply` on the running system finds the boot's work done, the same
@@ -183,6 +187,7 @@ def test_boot_activation(make_guest, tmp_path):
         shares.append((ours, userspace))
         print(f"boot {n}: freshroot units {ours:.2f} s of userspace {userspace:.2f} s; "
               f"generator (run again after boot): {boot.text('generator-time').split()[1:2]}, bare python3: "
-              f"{boot.text('python-time').split()[1:2]}; {boot.seconds:.0f} s wall ({guest.accel})")
+              f"{boot.text('python-time').split()[1:2]}; units {boot.text('gencache').strip()}; "
+              f"{boot.seconds:.0f} s wall ({guest.accel})")
         print(boot.text("blame").splitlines()[:8])
         print(boot.text("chain"))

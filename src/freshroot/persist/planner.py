@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from freshroot.errors import FreshrootError, OperationError, os_error_message
 from freshroot.fs import bindmount
@@ -35,9 +36,11 @@ from freshroot.persist.actions import (
 )
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.facts import Fact, State
-from freshroot.persist.migrate import Comparison, compare
 from freshroot.persist.model import ROOT_PARENT, Entry, How, Kind, Migrate, Perms, Persistence, Storage, is_below
 from freshroot.plan.action import Action, Context
+
+if TYPE_CHECKING:
+    from freshroot.persist.migrate import Comparison
 
 Owner = tuple[int, int, int]  # uid, gid, mode
 
@@ -334,6 +337,10 @@ class Planner:
     def compare(self, e: Entry) -> Comparison:
         """The root's copy against storage's, when both hold data: the same (`migrate --copy`,
         or an interrupted migration), storage lacking some of it, or different."""
+        # Only for user data on the root (never at an ordinary boot): the migration code, the
+        # tree copy and walk are not loaded by every activation.
+        from freshroot.persist.migrate import Comparison, compare
+
         try:
             return compare(self.ctx, e.path, e.source)
         except OSError as error:
