@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Callable
 
 from freshroot.fs.ops import _check_name, symlink_at, write_all
@@ -19,7 +18,7 @@ from freshroot.fs.ops import _check_name, symlink_at, write_all
 
 def temp_name(name: str) -> str:
     """``.#NAME.RANDOM``, with NAME cut so the whole stays within NAME_MAX (255 bytes)."""
-    suffix = f".{secrets.token_hex(6)}"
+    suffix = f".{os.urandom(6).hex()}"  # secrets.token_hex, without importing random, hmac, base64
     room = 255 - 2 - len(suffix)
     return ".#" + os.fsdecode(os.fsencode(name)[:room]) + suffix
 

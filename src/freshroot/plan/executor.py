@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from typing import TYPE_CHECKING, Protocol
 
 from freshroot.errors import ConfigError, FreshrootError, os_error_message
@@ -55,6 +54,8 @@ def order(steps: Sequence[Step]) -> list[Step]:
     for step in steps:
         for dep in step.deps:
             if dep not in by_name:
+                from difflib import get_close_matches  # only for a mistake: not every apply and boot
+
                 close = get_close_matches(dep, list(by_name), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else f"known steps: {', '.join(sorted(by_name))}"
                 raise ConfigError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -82,6 +81,8 @@ def private_chroot(target: str) -> Iterator[None]:
 def top_level(volume: RootVolume) -> Iterator[tuple[int, str]]:
     """An O_PATH fd of the top level of ``volume``'s file system, mounted privately, and where
     (a directory only this process's mount namespace has anything mounted on)."""
+    import tempfile  # random, shutil...: only when a root is wiped, not at every apply and boot
+
     private()
     where = tempfile.mkdtemp(prefix="freshroot-top-", dir="/run" if os.path.isdir("/run") else None)
     try:
