@@ -20,7 +20,7 @@ def load(name: str) -> Table | None:
 
     Read through the package's loader, as importlib.resources would (a zipapp's too), but
     without importing it: every boot's activation reads the presets a storage includes."""
-    if not name or "/" in name or name.startswith("."):
+    if not name or "/" in name or "\x00" in name or name.startswith("."):
         return None
     loader = __spec__.loader
     get_data = getattr(loader, "get_data", None)
@@ -28,7 +28,7 @@ def load(name: str) -> Table | None:
         return None if name not in names() else _from_resources(name)
     try:
         data: bytes = get_data(os.path.join(os.path.dirname(__file__), f"{name}.toml"))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name the file system cannot hold
         return None
     return Table(tomllib.loads(data.decode("utf-8")), (), f"preset {name}", {})
 
