@@ -36,6 +36,12 @@ directories = [{ path = "/var/lib", migrate = "move" }]
 """
 
 
+def _pair(value: object) -> tuple[int, str]:
+    assert isinstance(value, tuple)
+    rc, out = value
+    return int(rc), str(out)
+
+
 def _run(root: Path, config: Path, *args: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -75,7 +81,7 @@ def test_persisting_var_lib_with_move_is_not_a_conflict_with_freshroots_own_file
         return got
 
     got = in_mount_namespace(run)
-    rc, out = got["first"]  # type: ignore[misc]
+    rc, out = _pair(got["first"])
     assert rc == 0, out
     assert "differ" not in out
     assert got["mounted"]
@@ -88,10 +94,10 @@ def test_persisting_var_lib_with_move_is_not_a_conflict_with_freshroots_own_file
         assert got["before"][0] == 0, got["before"]  # type: ignore[index]
         assert ids["users"]["svc"] == got["root_ids"]["users"]["svc"]  # type: ignore[index]
     assert not got["mark_in_storage"]
-    rc, out = got["second"]  # type: ignore[misc]
+    rc, out = _pair(got["second"])
     assert rc == 0, out
     assert "persist: unchanged" in out, out
-    rc, out = got["status"]  # type: ignore[misc]
+    rc, out = _pair(got["status"])
     assert rc == 0, out
     assert "conflict" not in out
     assert got["undo"][0] == 0, got["undo"]  # type: ignore[index]
@@ -119,7 +125,7 @@ def test_the_own_state_paths_are_the_ones_freshroot_writes() -> None:
     from freshroot.persist import image
     from freshroot.persist.model import IDS_PATH, ROOT_MARK, own_state
 
-    assert IDS_PATH == f"{IDS_DIR}/{IDS_FILE}"
+    assert f"{IDS_DIR}/{IDS_FILE}" == IDS_PATH
     assert image.ROOT_MARK == ROOT_MARK
     assert own_state("/var/lib") == {"/freshroot/root-in-use": True, "/freshroot/ids/ids.json": False}
     assert own_state("/var/lib/freshroot/ids") == {"/ids.json": False}
