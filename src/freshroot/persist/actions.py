@@ -348,7 +348,11 @@ class Mounted(Record):
                     st = os.fstat(fd)
                     if (st.st_dev, st.st_ino) != want or not bindmount.is_mount_root(fd, parent.fd):
                         return
-                    useropts.forget(ctx, fd)  # its utab line, as umount(8) removes it
+                    try:
+                        useropts.forget(ctx, fd)  # its utab line, as umount(8) removes it
+                    except OSError as e:  # never keeps the mount: the line only describes it
+                        report.kept.append(f"{ctx.display(self.target)}: its line in {utab.utab_path()} "
+                                           f"stays ({e.strerror or e})")
                     bindmount.umount_fd(fd)
                     report.done.append(f"unmounted {ctx.display(self.target)}")
                 finally:
