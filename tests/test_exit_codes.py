@@ -3,6 +3,7 @@ gives it (issue 15 #3)."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -21,6 +22,9 @@ IN_PLACE = '[persist."/persist"]\nfiles = [{ path = "/etc/machine-id", how = "sy
 APPLIED = "# applied once before the command runs\n"
 CONFLICT = '[persist."/persist"]\ndirectories = ["/var/lib/db"]\n'  # data on both sides below
 MISSING = '[persist."/nowhere"]\ndirectories = ["/var/log"]\n'
+FILE_IN_THE_WAY = '[persist."/persist"]\nfiles = [{ path = "/etc/issue", how = "bind" }]\n'  # a directory there
+ONE_BAD_ENTRY = '[persist."/persist"]\ndirectories = ["relative/path", "/var/lib/kept"]\n'
+NOTHING_TO_MOVE = '[persist."/persist"]\ndirectories = ["/usr/bin"]\n'  # an empty directory on the root
 
 # (command line after `freshroot`, declaration, expected code)
 CASES: list[tuple[tuple[str, ...], str, int]] = [
@@ -45,9 +49,28 @@ CASES: list[tuple[tuple[str, ...], str, int]] = [
     (("render", "--units", "{tmp}/units"), BAD, 65),
     (("undo", "--dry-run"), GOOD, 0),
     (("undo", "--dry-run"), BAD, 65),
+    (("undo",), APPLIED, 0),
     (("migrate", "/not/declared"), PENDING, 65),
+    (("migrate", "/var/lib/db"), CONFLICT, 73),
+    (("migrate", "/usr/bin"), NOTHING_TO_MOVE, 0),
+    (("audit",), GOOD, 0),
     (("audit",), BAD, 65),
+    (("install",), GOOD, 0),
+    (("install",), BAD, 65),
+    (("persist-prepare",), PENDING, 0),
+    (("persist-prepare",), MISSING, 1),
+    (("persist-prepare",), ONE_BAD_ENTRY, 0),  # boot services: the bad entry is left out, as the generator does
+    (("persist-files", "--start"), GOOD, 0),
+    (("persist-files", "--start"), FILE_IN_THE_WAY, 1),
+    (("persist-files", "--start"), MISSING, 1),
+    (("persist-files", "--stop"), GOOD, 0),
+    (("persist-files", "--start"), ONE_BAD_ENTRY, 0),
+    (("tmpfiles", "render"), GOOD, 0),
 ]
+# Every command refuses an unknown option with 65 (argparse's own 2 is never what a script sees).
+COMMANDS = ("apply", "plan", "status", "undo", "audit", "migrate", "config check", "tmpfiles render", "roots",
+            "rescue", "image build", "image inspect", "render", "install", "persist-prepare", "persist-files",
+            "completion")
 
 
 def _root(tmp: Path) -> Path:
@@ -94,3 +117,46 @@ def test_an_operation_failed_outside_any_step_is_73(tmp_path: Path, capsys: pyte
 def test_the_docs_table_has_every_code_the_tests_give() -> None:
     table = {int(m) for m in re.findall(r"^\| (\d+) \|", DOC.read_text(), re.M)}
     assert {c for _, _, c in CASES} | {73, 130} <= table
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_bad_arguments_are_65_for_every_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                command: str) -> None:
+    decl = tmp_path / "decl.toml"
+    decl.write_text(GOOD)
+    try:
+        got = main([*command.split(), "--no-such-option", "--config", str(decl)])
+    except SystemExit as e:
+        got = int(e.code or 0)
+    err = capsys.readouterr().err
+    assert got == 65, err
+    assert "error:" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_command_list_is_every_command() -> None:
+    from freshroot.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names = set(sub.choices)
+    assert names == {c.split()[0] for c in COMMANDS}
+
+
+def test_the_boot_services_leave_a_bad_entry_out_and_do_the_rest(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    root = _root(tmp_path)
+    decl = tmp_path / "decl.toml"
+    decl.write_text(ONE_BAD_ENTRY)
+    assert main(["persist-prepare", "--root", str(root), "--config", str(decl)]) == 0
+    out = capsys.readouterr()
+    assert "relative/path" in out.out + out.err
+    assert (root / "persist/var/lib/kept").is_dir()
+    assert (root / "var/lib/kept").is_dir()
+
+
+def test_the_man_page_lists_the_same_codes() -> None:
+    from freshroot.manpages import EXIT_STATUS
+
+    table = {int(m) for m in re.findall(r"^\| (\d+) \|", DOC.read_text(), re.M)}
+    assert {int(code) for code, _ in EXIT_STATUS} == table

@@ -153,11 +153,15 @@ def _command_sections(name: str, summary: str, parser: argparse.ArgumentParser) 
             yield from _command_sections(f"{name} {choice.dest}", choice.help or "", subs.choices[choice.dest])
 
 
-EXIT_STATUS = (
-    ("0", "success"),
-    ("1", "a step or action failed, or the command line was wrong"),
+EXIT_STATUS = (  # docs/exit-codes.md
+    ("0", "done, or nothing to do"),
+    ("1", "a step failed (everything that did not depend on it was still done); plan: apply would fail"),
+    ("2", "changes pending (plan --detailed-exitcode; status: an entry not in place, or drift)"),
+    ("3", "status: a conflict, apply would refuse an entry"),
+    ("4", "status: a storage missing or not mounted"),
     ("65", "the declaration or the arguments are wrong (nothing was changed)"),
-    ("73", "an operation on the file system failed"),
+    ("73", "an operation failed outside any step"),
+    ("130", "interrupted"),
 )
 
 

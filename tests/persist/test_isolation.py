@@ -1,6 +1,7 @@
-"""One failure stays local (issue 15 #4): each persisted entry and each /etc file succeeds or
-fails on its own, the report names every failure, everything else is applied, and the steps
-after (tmpfiles) still run; exit 1.
+"""One failure stays local (issue 15 #4): each persisted entry, /etc file, snippet and tmpfiles
+line succeeds or fails on its own, the report names every failure, everything else is applied
+(the other snippets too, one that runs after persist included), and the steps after
+(tmpfiles) still run; exit 1.
 
 And the SAFE rule for what sits in a user's storage directory: a plain file root made there
 (one link, root's) is the user's state and is bound; a symlink or a hard link the user
@@ -34,7 +35,20 @@ text = "hello\\n"
 text = "a directory is in the way\\n"
 
 [tmpfiles]
-rules = ["d /var/lib/made-by-tmpfiles 0755 root root -"]
+rules = [
+    "d /var/lib/made-by-tmpfiles 0755 root root -",
+    "f /srv/blocked/inside 0644 root root - x",
+]
+
+[activation.broken]
+text = "false"
+
+[activation.fine]
+text = 'echo ran > "$FRESHROOT_ROOT/snippet-ran"'
+
+[activation.after-persist]
+deps = ["persist"]
+text = 'echo ran > "$FRESHROOT_ROOT/var/lib/after-persist-ran"'
 """
 
 
@@ -80,6 +94,8 @@ def test_one_failing_entry_of_each_kind_and_everything_else_is_applied(tmp_path:
             "tmpfiles": (root / "var" / "lib" / "made-by-tmpfiles").is_dir(),
             "motd": (root / "etc" / "motd").read_text() if (root / "etc" / "motd").exists() else None,
             "issue_dir": (root / "etc" / "issue").is_dir(),
+            "snippet": (root / "snippet-ran").is_file(),
+            "after_persist": (root / "var/lib/after-persist-ran").is_file(),
         }
 
     got = in_mount_namespace(run)
@@ -105,6 +121,12 @@ def test_one_failing_entry_of_each_kind_and_everything_else_is_applied(tmp_path:
     assert ".hard" in out
     assert "/etc/issue" in out
     assert got["issue_dir"]
+    # A failing snippet and a failing tmpfiles line are named; the other snippets still run,
+    # the one after persist too (persist's failures are its entries', not the whole step's).
+    assert "broken" in out
+    assert "/srv/blocked/inside" in out
+    assert got["snippet"], out
+    assert got["after_persist"], out
 
 
 def test_safe_accepts_a_file_root_made_in_a_users_directory_and_nothing_a_user_planted(tmp_path: Path) -> None:

@@ -151,10 +151,15 @@ def ids_dir(declaration: Table) -> str:
 
 
 def read_ids(root_fd: int, directory: str = IDS_DIR) -> dict[str, Any]:
+    """The remembered ids in ``directory``; when it is the copy in storage and storage has
+    none yet, the root's (a machine where apply ran before the ids were persisted: its
+    users keep their ids)."""
     try:
         with chase(directory, root_fd=root_fd, flags=ChaseFlags.SAFE) as d:
             data = json.loads(read_at(d.fd, IDS_FILE))
-    except (FileNotFoundError, NotADirectoryError, ValueError):
+    except (FileNotFoundError, NotADirectoryError):
+        return read_ids(root_fd) if directory != IDS_DIR else {}
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -270,13 +270,29 @@ def path_problem(path: str, *, relative: bool = False) -> str | None:
     return None
 
 
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string, for hints that say what to write."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def canonical_hint(path: str, *, relative: bool = False) -> str | None:
+    """What to write instead of a non-canonical ``path`` ('/var/log/' -> write "/var/log"), as
+    a hint; None when nothing lexical can fix it ('..' is left to the user: what it means
+    depends on symlinks on the way)."""
+    parts = [c for c in path.split("/") if c not in ("", ".")]
+    if ".." in parts or not parts:
+        return "write the path without '..' components" if ".." in parts else None
+    fixed = "/".join(parts) if relative else "/" + "/".join(parts)
+    return None if fixed == path or path_problem(fixed, relative=relative) else f"write {toml_string(fixed)}"
+
+
 def path(t: Table, key: str | int, value: object, *, relative: bool = False) -> str:
     """``value`` found at ``key`` of ``t`` as a declared path (see :func:`path_problem`)."""
     if not isinstance(value, str):
         raise t.error(f"{t.name(key)} must be a path, not {_type_name(value)}", key)
     problem = path_problem(value, relative=relative)
     if problem is not None:
-        raise t.error(f"{t.name(key)}: {value!r} {problem}", key)
+        raise t.error(f"{t.name(key)}: {value!r} {problem}", key, hint=canonical_hint(value, relative=relative))
     return value
 
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from freshroot.errors import OperationError
-from freshroot.fs import bindmount, ops
+from freshroot.fs import bindmount, ops, utab
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist import useropts
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Action, Context
@@ -138,6 +139,7 @@ class BindMount(Action):
     def apply(self, ctx: Context) -> None:
         flags = bindmount.parse_options(self.options)
         want = stat.S_ISDIR if self.kind is Kind.DIRECTORY else stat.S_ISREG
+        user = useropts.wanted(ctx, self.options)  # x-gvfs-hide...: utab's, as mount(8) records them
         src, src_st = _open(ctx, self.source, self.dirs)
         try:
             if not want(src_st.st_mode):
@@ -146,7 +148,16 @@ class BindMount(Action):
                 st = ops.lstat_at(dfd, name)
                 if not want(st.st_mode):
                     raise OperationError(f"{ctx.display(self.target)}: not a {self.kind.value} any more; not mounting")
-                bindmount.bind_at(src, dfd, name, flags)
+                if not user:
+                    bindmount.bind_at(src, dfd, name, flags)
+                else:
+                    with utab.Utab.default().mounting():
+                        bindmount.bind_at(src, dfd, name, flags)
+                        top = ops.open_path_at(dfd, name)
+                        try:
+                            useropts.record(ctx, top, self.source, user)
+                        finally:
+                            os.close(top)
         finally:
             os.close(src)
         if self.dirs is not None:
@@ -337,6 +348,11 @@ class Mounted(Record):
                     st = os.fstat(fd)
                     if (st.st_dev, st.st_ino) != want or not bindmount.is_mount_root(fd, parent.fd):
                         return
+                    try:
+                        useropts.forget(ctx, fd)  # its utab line, as umount(8) removes it
+                    except OSError as e:  # never keeps the mount: the line only describes it
+                        report.kept.append(f"{ctx.display(self.target)}: its line in {utab.utab_path()} "
+                                           f"stays ({e.strerror or e})")
                     bindmount.umount_fd(fd)
                     report.done.append(f"unmounted {ctx.display(self.target)}")
                 finally:

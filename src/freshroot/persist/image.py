@@ -43,6 +43,7 @@ from freshroot.errors import UnsafePathError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.persist import model
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.model import Kind
 from freshroot.plan.action import Action, Context
@@ -50,7 +51,7 @@ from freshroot.plan.action import Action, Context
 RUN_DIR = "/run/freshroot"
 BOOT_MARK = f"{RUN_DIR}/boot.json"
 HIDDEN = f"{RUN_DIR}/hidden-image-content.json"
-ROOT_MARK = "/var/lib/freshroot/root-in-use"
+ROOT_MARK = model.ROOT_MARK  # freshroot's own state: never migrated into storage
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 MAX_WALK = 100_000  # inodes looked at before giving up (then: user data, the safe answer)
 # File times come from the kernel's coarse clock, a tick behind time.time(): anything changed

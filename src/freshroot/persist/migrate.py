@@ -41,8 +41,18 @@ from freshroot.fs import bindmount, durable, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
 from freshroot.persist.facts import kind_name
-from freshroot.persist.migrate_walk import MOVING, TMP_PREFIX, Mode, Walk, fsync_dir, is_temp, lstat_or_none, token
-from freshroot.persist.model import Kind, Migrate
+from freshroot.persist.migrate_walk import (
+    MOVING,
+    TMP_PREFIX,
+    Mode,
+    Walk,
+    fsync_dir,
+    is_temp,
+    lstat_or_none,
+    prune_root_only,
+    token,
+)
+from freshroot.persist.model import Kind, Migrate, own_state
 from freshroot.plan.action import Context
 
 SAFE = ChaseFlags.SAFE
@@ -94,7 +104,7 @@ def compare(ctx: Context, path: str, source: str) -> Comparison:
             return Comparison((), ())
         if sst is None:
             return Comparison((), ("",))
-        walk = Walk(Mode.CHECK, fresh=False, mount=0)
+        walk = Walk(Mode.CHECK, fresh=False, mount=0, own=own_state(path))
         if stat.S_ISDIR(tst.st_mode) and stat.S_ISDIR(sst.st_mode):
             rfd, sfd = ops.open_dir_at(t.fd, t.rest), ops.open_dir_at(s.fd, s.rest)
             try:
@@ -136,7 +146,7 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                     ops.remove_tree_at(sparent.fd, stale)
             fresh = not _has_data(sparent.fd, sname)
             if fresh:
-                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst)
+                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, own_state(path))
             else:
                 found = compare(ctx, path, source)
                 if found.conflicts:
@@ -150,7 +160,7 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
             if kind is Kind.DIRECTORY:
                 if fresh and how is Migrate.COPY:
                     return True
-                _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh)
+                _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh, own_state(path))
             elif how is Migrate.MOVE:
                 walk = Walk(Mode.MOVE, fresh=fresh, mount=0)
                 walk.settle(tparent.fd, tname, sparent.fd, sname, "", tst, placeholder=tst)
@@ -158,7 +168,8 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
     return True
 
 
-def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result) -> None:
+def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result,
+                own: dict[str, bool]) -> None:
     """The first copy into an empty storage: the whole entry to a temporary name, fsynced,
     renamed into place. A mount point inside is copied as an empty directory and left alone by
     the removal: what is on another file system stays where it is. When a directory keeps
@@ -170,6 +181,7 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         try:
             if attempt < COPY_ATTEMPTS:
                 copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False)
+                prune_root_only(sdir, tmp, "", own)
             else:
                 ops.mkdir_at(sdir, tmp, 0o700)
                 fd = ops.open_dir_at(sdir, tmp)
@@ -191,7 +203,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         return
 
 
-def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool) -> None:
+def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool,
+            own: dict[str, bool]) -> None:
     """Copy in what storage lacks and remove from the root what storage holds, pass after
     pass while entries keep appearing on the root (at most PASSES); report what stays."""
     rfd = ops.open_dir_at(tdir, tname)
@@ -201,7 +214,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
             mount = ops.mount_id(rfd)
             for n in range(PASSES):
                 if n > 0 or not fresh:  # a fresh copy holds everything already
-                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount)
+                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own)
                     try:
                         stage.run(rfd, sfd)
                         stage.flush()
@@ -209,7 +222,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
                         stage.discard()
                     if how is Migrate.COPY:
                         return
-                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount)
+                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, own=own)
                 walk.run(rfd, sfd)
                 if not walk.missing and not walk.kept:
                     break

@@ -53,6 +53,32 @@ def is_temp(name: str) -> bool:
     return len(tail) == _TOKEN and all(c in "0123456789abcdef" for c in tail)
 
 
+def prune_root_only(dir_fd: int, name: str, rel: str, own: dict[str, bool]) -> None:
+    """Remove from a copy just made in storage (``name`` in ``dir_fd``, of the root's ``rel``)
+    the own state files that stay on the root alone. The copy is ours and not yet in place;
+    its directories are opened without following a symlink."""
+    for path, root_only in own.items():
+        if not root_only or not path.startswith(rel + "/"):
+            continue
+        *dirs, last = path[len(rel) + 1:].split("/")
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        try:
+            for part in dirs:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            st = lstat_or_none(fd, last)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                ops.unlink_at(fd, last)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # not in this copy (or a symlink on the way, which is never entered)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+        finally:
+            os.close(fd)
+
+
 def lstat_or_none(dir_fd: int, name: str) -> os.stat_result | None:
     try:
         return ops.lstat_at(dir_fd, name)
@@ -136,6 +162,9 @@ class Walk:
     missing: list[str] = field(default_factory=list)  # on the root, not in storage (CHECK, MOVE)
     staged: list[tuple[int, str, str]] = field(default_factory=list)  # (storage dir fd, temporary, name)
     staged_dirs: list[_Frame] = field(default_factory=list)  # frames whose ``staged`` fd is open
+    # freshroot's own state files below the migrated path (model.own_state): rel -> stays on
+    # the root whatever storage holds (True), or only while storage has its own copy (False)
+    own: dict[str, bool] = field(default_factory=dict)
 
     def flush(self) -> None:
         """Make what STAGE copied durable and put it in place: one syncfs for all the copies,
@@ -164,7 +193,7 @@ class Walk:
             f.staged = -1
         self.staged_dirs.clear()
 
-    def stage(self, f: _Frame, name: str) -> None:
+    def stage(self, f: _Frame, name: str, rel: str) -> None:
         if len(self.staged_dirs) >= STAGED_DIRS and f.staged < 0:
             self.flush()  # bounds the fds held for the renames to come
         if f.staged < 0:
@@ -173,6 +202,7 @@ class Walk:
         tmp = TMP_PREFIX + token()
         try:
             copy_tree_at(f.rfd, name, f.sfd, tmp, cross_mounts=False)
+            prune_root_only(f.sfd, tmp, rel, self.own)
         except BaseException as e:
             with contextlib.suppress(OSError):
                 ops.remove_tree_at(f.sfd, tmp)
@@ -222,6 +252,9 @@ class Walk:
         if rst is None:
             return None  # gone meanwhile: the program removed it
         sst = lstat_or_none(f.sfd, name)
+        root_only = self.own.get(rel)
+        if root_only is not None and (root_only or sst is not None):
+            return None  # freshroot's own state file, not the user's data: left where it is
         if stat.S_ISDIR(rst.st_mode):
             return self.directory(f, name, rel, rst, sst)
         if sst is None:
@@ -235,7 +268,7 @@ class Walk:
     def absent(self, f: _Frame, name: str, rel: str) -> None:
         """A root entry storage lacks: STAGE copies it; MOVE leaves it to the next pass."""
         if self.mode is Mode.STAGE:
-            self.stage(f, name)
+            self.stage(f, name, rel)
         else:
             self.missing.append(rel)
 

@@ -68,6 +68,28 @@ class Perms:
 
 ROOT_PARENT = Perms(0, 0, 0o755)  # impermanence's parentDirectory default
 
+# freshroot's own state files on the root: never user data against a migration or a
+# comparison (docs/persistence.md, "freshroot's own files").
+# The boot's mark of a root in use stays on the root's own file system: a copy in storage
+# would survive the wipe, and moving it off a kept root would make the next boot take the
+# root for a fresh one.
+ROOT_MARK = "/var/lib/freshroot/root-in-use"
+# The users step's remembered ids: when storage has its own copy (the users step writes
+# there when the declaration persists the ids directory), that copy is the one in use and
+# the root's is a stale one the users step started from.
+IDS_PATH = "/var/lib/freshroot/ids/ids.json"
+
+
+def own_state(path: str) -> dict[str, bool]:
+    """freshroot's own state files below ``path`` (relative to it, "/x/y"), each mapped to
+    whether it stays on the root whatever storage holds (True) or only while storage lacks
+    its own copy (False)."""
+    found = {}
+    for own, root_only in ((ROOT_MARK, True), (IDS_PATH, False)):
+        if is_below(own, path):
+            found[own[len(path.rstrip("/")):]] = root_only
+    return found
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:

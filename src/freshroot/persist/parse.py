@@ -265,7 +265,10 @@ def parse(declaration: Table, accounts: Accounts | None, *, skip: Skip | None = 
         try:
             problem = canonical_problem(key)
             if problem is not None:
-                raise section.error(f"storage path {key!r} {problem}", key)
+                fixed = fields.canonical_hint(key)
+                raise section.error(f"storage path {key!r} {problem}", key,
+                                    hint=f"write [persist.{fixed.removeprefix('write ')}]"
+                                    if fixed and fixed.startswith("write \"") else fixed)
             storages.append(_StorageParser(key, table, accounts, skip).parse())
         except ConfigError as e:
             if skip is None:
@@ -299,7 +302,12 @@ def _problems(p: Persistence) -> Iterator[tuple[ConfigError, Entry | Storage]]:
     for s in p.storages:
         for other in roots:
             if other != s.path and is_below(s.path, other):
-                yield ConfigError(f"storage {s.path} is inside storage {other}", location=s.location), s
+                inner = s.path[len(other.rstrip("/")):]
+                yield ConfigError(
+                    f"storage {s.path} is inside storage {other}", location=s.location,
+                    hint=f"{other} keeps each entry at {other.rstrip('/')}/<path>, so its entries below {inner} "
+                         f"would land in {s.path}: declare these entries in [persist.\"{other}\"], or use sibling "
+                         f"storages ({other.rstrip('/')}/system, {other.rstrip('/')}/home) and none at {other}"), s
     by_path: dict[str, Entry] = {}
     for e in p.entries():
         # The initrd's units name the source below /sysroot: that, too, must be a valid path.
@@ -347,7 +355,10 @@ def _problems(p: Persistence) -> Iterator[tuple[ConfigError, Entry | Storage]]:
             if d.storage == e.storage:
                 yield ConfigError(
                     f"{e.path} is inside {d.path} ({_where(d)}), which {e.storage} persists already",
-                    location=e.location), e
+                    location=e.location,
+                    hint=f"it persists with {d.path} already: remove this entry (its owner and mode are "
+                         f"those of {e.source} in storage; a [tmpfiles] rule can set them), or declare it "
+                         "in another storage, whose mount goes on top"), e
 
 
 def entry_location(e: Entry) -> Location:

@@ -23,7 +23,7 @@ from freshroot.errors import FreshrootError, OperationError, os_error_message
 from freshroot.fs import bindmount
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
-from freshroot.persist import facts, image
+from freshroot.persist import facts, image, useropts
 from freshroot.persist.actions import (
     BindMount,
     FixPerms,
@@ -194,6 +194,8 @@ class Planner:
         how = self.how(e, source, target)
         match target.state:
             case State.OURS_MOUNT if how is not How.SYMLINK:
+                if lacking := useropts.missing(self.ctx, e):
+                    self.actions.append(useropts.RecordUserOptions(e.path, e.source, lacking, dirs=self.dirs))
                 return self.drift(e, source)
             case State.OURS_LINK if how is How.SYMLINK:
                 return self.drift(e, source)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freshroot.errors import FreshrootError
-from freshroot.persist import facts
+from freshroot.persist import facts, useropts
 from freshroot.persist.actions import Refuse
 from freshroot.persist.facts import State
 from freshroot.persist.model import Entry, Persistence
@@ -28,12 +28,13 @@ class EntryStatus:
     storage: str  # what is in storage
     todo: tuple[str, ...] = ()  # what apply would do, or why it refuses
     drift: tuple[str, ...] = ()
+    user_options: tuple[str, ...] = ()  # what libmount's utab gives the mount (x-gvfs-hide...)
 
     def to_json(self) -> dict[str, Any]:
         e = self.entry
         return {"path": e.path, "kind": e.kind.value, "storage": e.storage, "source": e.source,
                 "how": e.how.value, "state": self.state, "root": self.root, "in_storage": self.storage,
-                "todo": list(self.todo), "drift": list(self.drift),
+                "todo": list(self.todo), "drift": list(self.drift), "user_options": list(self.user_options),
                 "declared_at": str(e.location) if e.location else None}
 
 
@@ -70,7 +71,8 @@ class StatusReport:
             lines.append(f"{path}: {problem}" if problem else f"{path}:")
             for s in (s for s in self.entries if s.entry.storage == path):
                 kind = "dir " if s.entry.kind.value == "directory" else "file"
-                lines.append(f"  {s.state:<9}{kind} {s.entry.path}")
+                shown = f" ({','.join(s.user_options)})" if s.user_options else ""
+                lines.append(f"  {s.state:<9}{kind} {s.entry.path}{shown}")
                 lines.extend(f"             {t}" for t in s.todo)
                 lines.extend(f"             drift: {d} (apply --fix)" for d in s.drift)
         counts: dict[str, int] = {}
@@ -121,6 +123,7 @@ def status(p: Persistence, ctx: Context) -> StatusReport:
             else:
                 state = "waiting"  # create = false and nothing to persist yet
             have = source.perms() if source.st is not None and not stat.S_ISLNK(source.st.st_mode) else None
+            user = useropts.recorded(ctx, e.path) if target.state is State.OURS_MOUNT else ()
             report.entries.append(EntryStatus(e, state, target.state.value, source.state.value,
-                                              tuple(refusals or todo), drift(e, have)))
+                                              tuple(refusals or todo), drift(e, have), user))
     return report

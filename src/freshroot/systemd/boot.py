@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from freshroot.errors import EXIT_FAILURE
 from freshroot.persist import facts
 from freshroot.persist.dircache import DirCache
 from freshroot.persist.facts import State
@@ -28,7 +29,7 @@ from freshroot.plan.journal import Journal
 from freshroot.plan.lock import ApplyLock
 
 FILES_STEP = "persist-files"
-EXIT_FAILED = 73
+EXIT_FAILED = EXIT_FAILURE  # docs/exit-codes.md: a step failed, as apply's persist step does
 
 
 def say(text: str) -> None:
