@@ -11,8 +11,10 @@ either ``rootuid=N`` (a decimal uid; the last one wins) or ``NAMES OP FLAGS``:
   any case (``CAP_KILL``), or a number (C ``strtol`` base 0: ``12``, ``0xc``, ``014``) up to 62;
   a name without ``cap_`` is refused. NAMES empty (``=ep``) or ``all`` (lower case) means every
   capability the kernel knows (/proc/sys/kernel/cap_last_cap).
-- OP: exactly one of ``=``, ``+``, ``-``. ``=`` adds the flags as ``+`` does: it clears nothing
-  (``cap_setuid=ep cap_setuid=p`` keeps ``ep``), unlike cap_from_text.
+- OP: exactly one of ``=``, ``+``, ``-``. ``=`` clears the named capabilities in what the file
+  had (``k+``) and adds the flags, but never undoes an earlier word of the same text
+  (``cap_setuid=ep cap_setuid=p`` keeps ``ep``, unlike cap_from_text); ``-`` takes the flags
+  away from both.
 - FLAGS: any of ``e``, ``i``, ``p`` in lower case, repeated or none at all.
 
 A bad capability text is a warning when the line is read (freshroot.tmpfiles.parse), and the
@@ -143,7 +145,11 @@ def _uid(value: str) -> int:
 def parse(text: str, start: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int, int | None]:
     """The capability text applied on top of ``start``: (effective, permitted, inheritable,
     rootuid). Raises CapabilityTextError at the first word systemd refuses."""
-    sets = {"e": start[0], "p": start[1], "i": start[2]}
+    # What the words add, and what they take away from ``start`` (the file's capabilities
+    # for k+): '=' takes the named capabilities out of all three sets of ``start`` but never
+    # undoes what earlier words added; '-' undoes earlier additions and takes them out of ``start``.
+    add = {"e": 0, "p": 0, "i": 0}
+    drop = {"e": 0, "p": 0, "i": 0}
     rootuid: int | None = None
     words = _words(text)
     if not words:
@@ -167,9 +173,17 @@ def parse(text: str, start: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int,
                     bits |= all_capabilities()
                 elif name:
                     bits |= 1 << _capability(name)
+        if op == "=":
+            for f in drop:
+                drop[f] |= bits
         for f in flags:
-            sets[f] = sets[f] & ~bits if op == "-" else sets[f] | bits
-    return sets["e"], sets["p"], sets["i"], rootuid
+            if op == "-":
+                add[f] &= ~bits
+                drop[f] |= bits
+            else:
+                add[f] |= bits
+    e, p, i = ((value & ~drop[f]) | add[f] for f, value in zip("epi", start, strict=True))
+    return e, p, i, rootuid
 
 
 def encode(effective: int, permitted: int, inheritable: int, rootuid: int | None = None) -> bytes:
