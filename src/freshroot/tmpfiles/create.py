@@ -21,7 +21,15 @@ from freshroot.tmpfiles.context import Context, Creation, ItemFailed, NoMatch, b
 from freshroot.tmpfiles.globs import is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import Item, ItemType
-from freshroot.tmpfiles.perms import FdAction, path_action, recursive_action, set_attribute, set_perms, set_xattrs
+from freshroot.tmpfiles.perms import (
+    FdAction,
+    path_action,
+    recursive_action,
+    refuse_dotdot,
+    set_attribute,
+    set_perms,
+    set_xattrs,
+)
 
 # An action on one glob match: (context, item, root-relative path, creation mode).
 PathAction = Callable[[Context, Item, str, Creation], None]
@@ -526,6 +534,11 @@ def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
     for path in expand(ctx.root_fd, item.path, safe=False):
         from freshroot.fs.chase import ChaseFlags, chase
 
+        try:
+            refuse_dotdot(ctx, path)
+        except ItemFailed:
+            ok = False
+            continue
         try:
             c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
         except UnsafePathError as e:
