@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tmpfiles.harness import Case, D, F, compare
+from tests.tmpfiles.harness import Case, D, F, L, apply_both, compare
 
 pytestmark = [pytest.mark.oracle, pytest.mark.root]
 
@@ -42,3 +42,23 @@ def test_remove_matches_262(config: str, oracles: Path, scratch: Path) -> None:
     case = Case(config, config + "\n", TREE, args=("--remove",))
     problems = compare(case, oracles / "systemd-tmpfiles-new", scratch)
     assert not problems, "\n".join(problems)
+
+
+SPEC_DIR = "/freshroot-specifier-test"  # exists in the scratch roots and (checked) not on the host
+
+
+@pytest.mark.parametrize("links", ["absolute", "relative"])
+def test_specifiers_read_the_roots_files_through_its_symlinks(links: str, oracles: Path, scratch: Path) -> None:
+    """%o %w %m come from the root's /etc/os-release and /etc/machine-id; symlinks there
+    resolve inside the root (an absolute one too), as systemd 262's chase does."""
+    assert not Path(SPEC_DIR).exists()
+    target = SPEC_DIR if links == "absolute" else "../freshroot-specifier-test"
+    tree = (D("/t"), D(SPEC_DIR), F(f"{SPEC_DIR}/os-release", "ID=inroot\nVERSION_ID=7\n"),
+            F(f"{SPEC_DIR}/machine-id", "fedcba9876543210fedcba9876543210\n"),
+            L("/etc/os-release", f"{target}/os-release"), L("/etc/machine-id", f"{target}/machine-id"))
+    base = {"/etc/passwd": "root:x:0:0::/root:/bin/sh\n", "/etc/group": "root:x:0:\n"}
+    case = Case("specifiers", "f /t/%o-%w-%m\n", tree, base=base)
+    problems = compare(case, oracles / "systemd-tmpfiles-new", scratch)
+    assert not problems, "\n".join(problems)
+    theirs = {p for p in apply_both(case, oracles / "systemd-tmpfiles-new", scratch / "again")[0].tree}
+    assert "/t/inroot-7-fedcba9876543210fedcba9876543210" in theirs
