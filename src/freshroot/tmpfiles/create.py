@@ -149,6 +149,8 @@ def write_one_file(ctx: Context, item: Item, path: str, creation: Creation) -> N
         flags = os.O_WRONLY | O_FLAGS | (os.O_APPEND if item.plus else 0) | (os.O_PATH if ctx.dry_run else 0)
         try:
             fd = _open_following(ctx, parent.fd, name, flags, item.mode)
+        except UnsafePathError as e:
+            raise ctx.error(str(e)) from e
         except FileNotFoundError:
             ctx.debug(f'Not writing missing file "{ctx.shown(path)}"')
             return
@@ -171,17 +173,12 @@ def _open_following(ctx: Context, dir_fd: int, name: str, flags: int, mode: int)
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISLNK(st.st_mode):
         return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
-    from freshroot.fs.chase import chase
+    from freshroot.fs.chase import ChaseFlags, chase
 
-    target_dir = ops.fd_path(dir_fd)
-    del target_dir
-    link = ops.open_path_at(dir_fd, name)
-    try:
-        target = ops.readlink_fd(link)
-    finally:
-        os.close(link)
-    with chase(_dir_path_of(ctx, dir_fd) + "/" + target if not target.startswith("/") else target,
-               root_fd=ctx.root_fd) as c:
+    # The symlink is followed with the SAFE rule (freshroot.fs.chase judges a symlink by its
+    # owner): one an unprivileged user planted, leading to someone else's file, is refused
+    # (differences.py, w-last-component-safe). Its target resolves inside the root.
+    with chase(_dir_path_of(ctx, dir_fd) + "/" + name, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as c:
         if flags & os.O_PATH:
             return os.dup(c.fd)
         return ops.reopen(c.fd, flags & ~os.O_NOFOLLOW)

@@ -77,6 +77,20 @@ DIFFERENCES: tuple[Difference, ...] = (
         "test_eq_parents_follow_absolute_symlink_inside_root",
     ),
     Difference(
+        "w-last-component-safe",
+        "'w' opens its path with openat() following a symlink in the last component whoever "
+        "owns it: a symlink uid 1000 made in its own directory (/home/mallory/link -> "
+        "../../secret) has root's file written (in a sticky directory only the kernel's "
+        "fs.protected_symlinks stops it)",
+        "the last component is followed with chase(SAFE), as every other path: a user's symlink "
+        "leading to an entry someone else owns is refused, nothing is written, the line fails "
+        "(exit 73); a symlink to the user's own file, or one root made, is followed",
+        "'w' writes as root into whatever the path names: following a user's symlink hands that "
+        "user a write into any of root's files (the safe-symlink-owner rule, applied to the last "
+        "component too)",
+        "test_w_does_not_follow_a_users_symlink_to_roots_file",
+    ),
+    Difference(
         "acl-names-in-root",
         "a/A resolve user and group names in ACL entries with the host's NSS, even under "
         "--root (an unknown name makes the line a warning and nothing is set)",
