@@ -91,6 +91,17 @@ def test_w_does_not_follow_a_users_symlink_to_roots_file(sticky: bool, oracles: 
         assert theirs.status == 0
 
 
+def test_unsafe_transition_message(oracles: Path, scratch: Path) -> None:
+    by_name("unsafe-transition-message")  # raises KeyError if the table lost the entry
+    tree = (D("/h"), D("/h/u", 0o755, 1000, 0), D("/h/u/b"))
+    case = Case("unsafe-message", "z /h/u/b 0700\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    assert "Detected unsafe path transition" in theirs.stderr and "during canonicalization of" in theirs.stderr
+    assert "refusing to follow" in ours.stderr and "/h/u/b" in ours.stderr
+    assert theirs.status == ours.status == 73
+    assert theirs.tree["/h/u/b"]["mode"] == ours.tree["/h/u/b"]["mode"] == "0755"
+
+
 def test_eq_parents_follow_absolute_symlink_inside_root(oracles: Path, scratch: Path) -> None:
     _host_clean()
     by_name("eq-parents-follow-inside-root")  # raises KeyError if the table lost the entry

@@ -91,6 +91,20 @@ DIFFERENCES: tuple[Difference, ...] = (
         "test_w_does_not_follow_a_users_symlink_to_roots_file",
     ),
     Difference(
+        "unsafe-transition-message",
+        "refuses an unsafe step of a path with 'Detected unsafe path transition A (owned by U) "
+        "\u2192 B (owned by V) during canonicalization of P.', U and V looked up in the host's "
+        "user database even under --root",
+        "refuses the same steps (and those of safe-symlink-owner) with a message of its own: "
+        "'P: refusing to follow B: the entry before it is owned by an unprivileged user (uid U) "
+        "and it by someone else (uid V); that user could have planted a symlink there'; the "
+        "exit status and what is left untouched are the same",
+        "the message names the rule freshroot applies, which is wider than systemd's, in uids "
+        "of the target root rather than names from the machine running it; every other message "
+        "is systemd's word for word",
+        "test_unsafe_transition_message",
+    ),
+    Difference(
         "acl-names-in-root",
         "a/A resolve user and group names in ACL entries with the host's NSS, even under "
         "--root (an unknown name makes the line a warning and nothing is set)",
