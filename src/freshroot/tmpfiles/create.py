@@ -15,8 +15,8 @@ import stat
 from collections.abc import Callable
 
 from freshroot.errors import UnsafePathError
-from freshroot.fs import atomic, ops
-from freshroot.tmpfiles import copy, parents
+from freshroot.fs import ops
+from freshroot.tmpfiles import parents
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed, NoMatch, base_name
 from freshroot.tmpfiles.globs import is_glob
 from freshroot.tmpfiles.globwalk import expand
@@ -413,6 +413,8 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object, *, f
 
     try:
         # systemd's temporary name (tempfn_random): too long a name fails, as there.
+        from freshroot.fs import atomic  # (secrets, hmac: not on the common path)
+
         atomic.replace_node_at(dir_fd, name, make_temporary, temp=f".#{name}{os.urandom(8).hex()}")
     except OSError as e:
         if not made:
@@ -589,6 +591,8 @@ def _file(ctx: Context, item: Item) -> None:
 
 def _copy(ctx: Context, item: Item) -> None:
     parents.mkdir_parents_item(ctx, item, 0)
+    from freshroot.tmpfiles import copy  # only C lines need it
+
     copy.copy_files(ctx, item)
 
 
