@@ -3,6 +3,7 @@ both tools and shows systemd doing one thing and freshroot the documented other.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -70,6 +71,35 @@ def test_w_through_absolute_symlink_writes_inside_root(oracles: Path, scratch: P
     assert ours.tree[target]["size"] == 3
     assert theirs.tree[target]["sha256"] != ours.tree[target]["sha256"], "freshroot wrote the root's file"
     assert not Path(ABSENT_ON_HOST).exists()
+
+
+@pytest.mark.parametrize("sticky", [False, True], ids=["own-directory", "sticky-directory"])
+def test_w_does_not_follow_a_users_symlink_to_roots_file(sticky: bool, oracles: Path, scratch: Path) -> None:
+    by_name("w-last-component-safe")  # raises KeyError if the table lost the entry
+    home = (D("/home"), D("/home/mallory", 0o1777, 0, 0) if sticky else D("/home/mallory", 0o755, 1000, 1000))
+    tree = (*home, F("/secret", "root's\n", 0o644), L("/home/mallory/link", "../../secret", 1000, 1000),
+            F("/home/mallory/mine", "mine\n", 0o644, 1000, 1000), L("/home/mallory/ok", "mine", 1000, 1000))
+    case = Case("w-user-link", "w /home/mallory/link - - - - pwned\nw /home/mallory/ok - - - - fine\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    untouched = hashlib.sha256(b"root's\n").hexdigest()[:16]
+    assert ours.tree["/secret"]["sha256"] == untouched, "freshroot did not write root's file"
+    assert ours.tree["/home/mallory/mine"]["sha256"] == theirs.tree["/home/mallory/mine"]["sha256"] != \
+        hashlib.sha256(b"mine\n").hexdigest()[:16], "the user's link to the user's own file is followed"
+    assert ours.status == 73
+    if not sticky:
+        assert theirs.tree["/secret"]["sha256"] != untouched, "systemd followed the user's symlink into root's file"
+        assert theirs.status == 0
+
+
+def test_unsafe_transition_message(oracles: Path, scratch: Path) -> None:
+    by_name("unsafe-transition-message")  # raises KeyError if the table lost the entry
+    tree = (D("/h"), D("/h/u", 0o755, 1000, 0), D("/h/u/b"))
+    case = Case("unsafe-message", "z /h/u/b 0700\n", tree)
+    theirs, ours = apply_both(case, oracles / "systemd-tmpfiles-new", scratch)
+    assert "Detected unsafe path transition" in theirs.stderr and "during canonicalization of" in theirs.stderr
+    assert "refusing to follow" in ours.stderr and "/h/u/b" in ours.stderr
+    assert theirs.status == ours.status == 73
+    assert theirs.tree["/h/u/b"]["mode"] == ours.tree["/h/u/b"]["mode"] == "0755"
 
 
 def test_eq_parents_follow_absolute_symlink_inside_root(oracles: Path, scratch: Path) -> None:

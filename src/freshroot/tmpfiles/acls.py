@@ -74,26 +74,35 @@ def _cond_exec(fd: int, st: os.stat_result, spec: acl.AclSpec, append: bool) -> 
     entries = list(spec.access.entries) if spec.access is not None else []
     for e in spec.access_exec.entries:
         entries.append(e if has_exec else acl.Entry(e.tag, e.qualifier, e.perm & ~acl.EXECUTE))
-    merged = acl.Acl.of(entries)
+    # Kept in the order written, twice-named entries included (libacl appends them).
+    merged = acl.Acl.sorted(entries)
     return merged if append else merged.with_mask_if_needed()
 
 
 def _set(ctx: Context, fd: int, st: os.stat_result, path: str, new: acl.Acl, *, default: bool, modify: bool) -> None:
     if modify:
         existing = acl.get_fd(fd, default=True) if default else _current(fd, st)
-        new = (existing.merged(new) if existing is not None else new).with_mask_if_needed()
+        # Merged into the file's ACL (an empty one when it has no default ACL): a later entry
+        # for the same user or group replaces an earlier one, as systemd's acls_for_file.
+        new = (existing or acl.Acl(())).merged(new).with_mask_if_needed()
     # add_base_acls_if_needed: missing user::, group::, other:: come from the mode bits.
     new = new.with_base(st.st_mode)
     kind = "default" if default else "access"
     # acl_to_any_text(TEXT_ABBREVIATE), as systemd prints it (ids, not names: systemd's names
     # would be the host's).
-    ctx.action("Would set", "Setting", f"{kind} ACL {new.to_text(abbreviate=True)} on {ctx.shown(path)}")
+    text = new.to_text(abbreviate=True)
+    ctx.action("Would set", "Setting", f"{kind} ACL {text} on {ctx.shown(path)}")
     if ctx.dry_run:
         return
     try:
         acl.set_fd(fd, new, default=default)
-    except ValueError as e:
-        raise ctx.error(f'ACL operation on "{ctx.shown(path)}" failed: {e}') from e
+    except (OSError, ValueError) as e:
+        if isinstance(e, OSError) and e.errno in _NOT_SUPPORTED:
+            raise
+        # systemd's path_set_acl: the ACL it tried, and the kernel's answer (EINVAL for an
+        # ACL the kernel refuses, such as two user:: entries).
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else os.strerror(errno.EINVAL)
+        raise ctx.error(f'Setting {kind} ACL "{text}" on {ctx.shown(path)} failed: {reason}') from e
 
 
 def fd_set_acls(

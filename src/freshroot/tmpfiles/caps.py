@@ -1,15 +1,31 @@
-"""File capabilities for k and K lines: the argument in cap_from_text(3) form, written as the
-``security.capability`` extended attribute (VFS_CAP_REVISION_2), as libcap's cap_set_fd does.
+"""File capabilities for k and K lines: the argument in systemd 262's own capability text
+dialect, written as the ``security.capability`` extended attribute (VFS_CAP_REVISION_2, or
+revision 3 with ``rootuid=``).
+
+systemd 262 no longer uses libcap's cap_from_text(3); its parser (probed clause by clause in
+tests/tmpfiles/test_caps_text.py) reads the text as words split at blanks, with quotes and
+backslashes removed (extract_first_word with EXTRACT_UNQUOTE|EXTRACT_RELAX). Each word is
+either ``rootuid=N`` (a decimal uid; the last one wins) or ``NAMES OP FLAGS``:
+
+- NAMES: comma-separated capabilities, empty elements skipped. A name is a ``cap_`` name in
+  any case (``CAP_KILL``), or a number (C ``strtol`` base 0: ``12``, ``0xc``, ``014``) up to 62;
+  a name without ``cap_`` is refused. NAMES empty (``=ep``) or ``all`` (lower case) means every
+  capability the kernel knows (/proc/sys/kernel/cap_last_cap).
+- OP: exactly one of ``=``, ``+``, ``-``. ``=`` clears the named capabilities in what the file
+  had (``k+``) and adds the flags, but never undoes an earlier word of the same text
+  (``cap_setuid=ep cap_setuid=p`` keeps ``ep``, unlike cap_from_text); ``-`` takes the flags
+  away from both.
+- FLAGS: any of ``e``, ``i``, ``p`` in lower case, repeated or none at all.
 
 A bad capability text is a warning when the line is read (freshroot.tmpfiles.parse), and the
-line does nothing, as with a bad ACL. Symlinks and
-anything but regular files are skipped: file capabilities only mean something on programs.
+line does nothing, as with a bad ACL. Symlinks and anything but regular files are skipped:
+file capabilities only mean something on programs.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 import stat
 import struct
 
@@ -26,51 +42,148 @@ NAMES = (
     "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
     "checkpoint_restore",
 )
-ALL = (1 << len(NAMES)) - 1
+_BY_NAME = {f"cap_{n}": i for i, n in enumerate(NAMES)}
+CAP_LIMIT = 62  # systemd keeps capabilities in a uint64_t with all ones meaning "unset"
 VFS_CAP_REVISION_2 = 0x02000000
 VFS_CAP_REVISION_3 = 0x03000000
 VFS_CAP_FLAGS_EFFECTIVE = 0x000001
-_CLAUSE = re.compile(r"^([^=+-]*)((?:[=+-][eip]*)+)$")
+_WHITESPACE = " \t\n\r"
 
 
 class CapabilityTextError(ValueError):
-    pass
+    """A capability text systemd refuses; ``errno`` is the one its warning names."""
+
+    def __init__(self, message: str, code: int = errno.EINVAL) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
+def all_capabilities() -> int:
+    """Every capability the running kernel knows, as systemd's all_capabilities()."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+            last = min(int(f.read().strip()), CAP_LIMIT)
+    except (OSError, ValueError):
+        last = len(NAMES) - 1
+    return (1 << (last + 1)) - 1
+
+
+def _words(text: str) -> list[str]:
+    """extract_first_word(EXTRACT_UNQUOTE|EXTRACT_RELAX) until the end: quotes removed
+    anywhere in a word (an unclosed one runs to the end), a backslash keeps the next character
+    as it is (a trailing one is dropped)."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in _WHITESPACE:
+            i += 1
+        if i >= n:
+            return words
+        out: list[str] = []
+        quote = ""
+        while i < n:
+            c = text[i]
+            if c == "\\":
+                if i + 1 < n:
+                    out.append(text[i + 1])
+                i += 2
+            elif quote:
+                if c == quote:
+                    quote = ""
+                else:
+                    out.append(c)
+                i += 1
+            elif c in "'\"":
+                quote = c
+                i += 1
+            elif c in _WHITESPACE:
+                break
+            else:
+                out.append(c)
+                i += 1
+        words.append("".join(out))
+
+
+def _number(name: str) -> int | None:
+    """safe_atoi(): C strtol with base 0 over the whole name, None when it is not a number."""
+    if name[:2] in ("0x", "0X"):
+        digits, base = name[2:], 16
+    elif name.startswith("0") and len(name) > 1:
+        digits, base = name[1:], 8
+    else:
+        digits, base = name, 10
+    if not digits or not all(c in "0123456789abcdefABCDEF"[:base if base <= 10 else 22] for c in digits):
+        return None
+    value = int(digits, base)
+    return value if value < 1 << 31 else None
+
+
+def _capability(name: str) -> int:
+    number = _number(name)
+    if number is not None:
+        if number > CAP_LIMIT:
+            raise CapabilityTextError(f"capability number {name!r} is out of range")
+        return number
+    found = _BY_NAME.get(name.lower())
+    if found is None:
+        raise CapabilityTextError(f"unknown capability {name!r}")
+    return found
+
+
+def _uid(value: str) -> int:
+    """parse_uid(): decimal, no sign, no leading zero; -1 and 65535 are not uids."""
+    if not value.isascii() or not value.isdigit() or (value.startswith("0") and value != "0"):
+        raise CapabilityTextError(f"bad rootuid {value!r}")
+    uid = int(value)
+    if uid > 0xFFFFFFFF:
+        raise CapabilityTextError(f"rootuid {value} is out of range", errno.ERANGE)
+    if uid in (0xFFFFFFFF, 0xFFFF):
+        raise CapabilityTextError(f"rootuid {value} is not a valid uid", errno.ENXIO)
+    return uid
 
 
 def parse(text: str, start: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int, int | None]:
-    """cap_from_text applied on top of ``start``: (effective, permitted, inheritable, rootuid)."""
-    sets = {"e": start[0], "p": start[1], "i": start[2]}
+    """The capability text applied on top of ``start``: (effective, permitted, inheritable,
+    rootuid). Raises CapabilityTextError at the first word systemd refuses."""
+    # What the words add, and what they take away from ``start`` (the file's capabilities
+    # for k+): '=' takes the named capabilities out of all three sets of ``start`` but never
+    # undoes what earlier words added; '-' undoes earlier additions and takes them out of ``start``.
+    add = {"e": 0, "p": 0, "i": 0}
+    drop = {"e": 0, "p": 0, "i": 0}
     rootuid: int | None = None
-    for clause in text.lower().split():
-        if clause.startswith("rootuid="):
-            value = clause.removeprefix("rootuid=")
-            if not value.isdigit():
-                raise CapabilityTextError(f"bad rootuid in {clause!r}")
-            rootuid = int(value)
+    words = _words(text)
+    if not words:
+        raise CapabilityTextError("no capabilities")
+    for word in words:
+        if word.startswith("rootuid="):
+            rootuid = _uid(word.removeprefix("rootuid="))
             continue
-        m = _CLAUSE.match(clause)
-        if m is None:
-            raise CapabilityTextError(f"cannot parse capability clause {clause!r}")
-        names, ops = m.group(1), m.group(2)
-        bits = 0
+        at = min((word.find(op) for op in "=+-" if op in word), default=-1)
+        if at < 0:
+            raise CapabilityTextError(f"no operator in {word!r}")
+        names, op, flags = word[:at], word[at], word[at + 1:]
+        if any(f not in "eip" for f in flags):
+            raise CapabilityTextError(f"bad flags {flags!r} in {word!r}")
         if names in ("", "all"):
-            bits = ALL
+            bits = all_capabilities()
         else:
+            bits = 0
             for name in names.split(","):
-                short = name.removeprefix("cap_")
-                if short in NAMES:
-                    bits |= 1 << NAMES.index(short)
-                else:
-                    raise CapabilityTextError(f"unknown capability {name!r}")
-        for op, flags in re.findall(r"([=+-])([eip]*)", ops):
-            if op == "=":
-                for k in sets:
-                    sets[k] &= ~bits
-            for f in flags:
-                sets[f] = sets[f] & ~bits if op == "-" else sets[f] | bits
-            if op in "+-" and not flags:
-                raise CapabilityTextError(f"'{op}' needs flags in {clause!r}")
-    return sets["e"], sets["p"], sets["i"], rootuid
+                if name == "all":
+                    bits |= all_capabilities()
+                elif name:
+                    bits |= 1 << _capability(name)
+        if op == "=":
+            for f in drop:
+                drop[f] |= bits
+        for f in flags:
+            if op == "-":
+                add[f] &= ~bits
+                drop[f] |= bits
+            else:
+                add[f] |= bits
+    e, p, i = ((value & ~drop[f]) | add[f] for f, value in zip("epi", start, strict=True))
+    return e, p, i, rootuid
 
 
 def encode(effective: int, permitted: int, inheritable: int, rootuid: int | None = None) -> bytes:

@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from freshroot.cli import ArgumentParser, add_command, dispatch
 from freshroot.errors import EXIT_FAILURE
 
+TYPE_CHECKING = False  # as freshroot.cli: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 # The end of --help for both spellings of the command.
 ENVIRONMENT = ("environment:\n"
                "  FRESHROOT_CLEAN_WORKERS=N  how many processes a big --clean walk (past 20,000\n"
@@ -70,8 +74,50 @@ def version_text() -> str:
             f"freshroot-tmpfiles (freshroot {__version__}), systemd-tmpfiles {SYSTEMD_VERSION} reimplemented")
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
+class TmpfilesArgumentParser(ArgumentParser):
+    """Usage errors in getopt_long's words, as systemd-tmpfiles prints them (the first
+    one only, no usage text), exit 1."""
+
+    argv: Sequence[str] = ()  # the arguments being parsed (main() sets them)
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {getopt_message(message, self.argv)}\n")
+        raise SystemExit(self.usage_exit)
+
+
+def getopt_message(message: str, argv: Sequence[str] = ()) -> str:
+    """argparse's complaint as systemd-tmpfiles words it (getopt_long(3), and its own
+    "unrecognized option" for an unknown short option too)."""
+    import re
+
+    if message.startswith("unrecognized arguments: "):
+        first = message.removeprefix("unrecognized arguments: ").split(" ")[0]
+        if first.startswith("--"):
+            return f"unrecognized option '{first.partition('=')[0]}'"
+        if first.startswith("-") and len(first) > 1:
+            return f"unrecognized option '-{first[1]}'"
+        return message
+    m = re.fullmatch(r"argument (-\S+?)(?:/(-\S+))?: expected one argument", message)
+    if m is not None:
+        long = m.group(2) or m.group(1)
+        return (f"option '{long}' requires an argument" if long.startswith("--")
+                else f"option requires an argument -- '{long[1:]}'")
+    m = re.fullmatch(r"argument (-\S+?)(?:/(-\S+))?: ignored explicit argument '(.*)'", message)
+    if m is not None:
+        short = m.group(1) if not m.group(1).startswith("--") else None
+        if short is not None and any(a.startswith(short) and not a.startswith("--") for a in argv):
+            # '-nq': short options run together; getopt stops at the one it does not know.
+            return f"unrecognized option '-{m.group(3)[:1]}'"
+        return f"option '{m.group(2) or m.group(1)}' doesn't allow an argument"
+    m = re.fullmatch(r"ambiguous option: (\S+?)(?:=\S*)? could match (.*)", message)
+    if m is not None:
+        options = ", ".join(o.strip() for o in m.group(2).split(","))
+        return f"option '{m.group(1)}' is ambiguous; possibilities: {options}"
+    return message
+
+
+def build_parser() -> TmpfilesArgumentParser:
+    parser = TmpfilesArgumentParser(
         prog="freshroot-tmpfiles",
         description="Create, delete, and clean up files and directories, as systemd-tmpfiles does.",
         epilog=ENVIRONMENT,
@@ -84,7 +130,10 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return dispatch(sys.argv[1:] if argv is None else argv, build_parser(), "freshroot-tmpfiles")
+    args = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    parser.argv = tuple(args)
+    return dispatch(args, parser, "freshroot-tmpfiles")
 
 
 def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:

@@ -280,6 +280,9 @@ class Context:
             os.close(walked.fd)
         self._dirs.clear()
 
+    def exists(self, path: str) -> bool:
+        return self._exists(path)
+
     def _exists(self, path: str) -> bool:
         """Whether glob(3) would see ``path`` (no SAFE rule, last symlink not followed)."""
         try:

@@ -15,13 +15,21 @@ import stat
 from collections.abc import Callable
 
 from freshroot.errors import UnsafePathError
-from freshroot.fs import atomic, ops
-from freshroot.tmpfiles import copy, parents
+from freshroot.fs import ops
+from freshroot.tmpfiles import parents
 from freshroot.tmpfiles.context import Context, Creation, ItemFailed, NoMatch, base_name
 from freshroot.tmpfiles.globs import is_glob
 from freshroot.tmpfiles.globwalk import expand
 from freshroot.tmpfiles.model import Item, ItemType
-from freshroot.tmpfiles.perms import FdAction, path_action, recursive_action, set_attribute, set_perms, set_xattrs
+from freshroot.tmpfiles.perms import (
+    FdAction,
+    path_action,
+    recursive_action,
+    refuse_dotdot,
+    set_attribute,
+    set_perms,
+    set_xattrs,
+)
 
 # An action on one glob match: (context, item, root-relative path, creation mode).
 PathAction = Callable[[Context, Item, str, Creation], None]
@@ -141,6 +149,8 @@ def write_one_file(ctx: Context, item: Item, path: str, creation: Creation) -> N
         flags = os.O_WRONLY | O_FLAGS | (os.O_APPEND if item.plus else 0) | (os.O_PATH if ctx.dry_run else 0)
         try:
             fd = _open_following(ctx, parent.fd, name, flags, item.mode)
+        except UnsafePathError as e:
+            raise ctx.error(str(e)) from e
         except FileNotFoundError:
             ctx.debug(f'Not writing missing file "{ctx.shown(path)}"')
             return
@@ -163,17 +173,12 @@ def _open_following(ctx: Context, dir_fd: int, name: str, flags: int, mode: int)
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISLNK(st.st_mode):
         return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
-    from freshroot.fs.chase import chase
+    from freshroot.fs.chase import ChaseFlags, chase
 
-    target_dir = ops.fd_path(dir_fd)
-    del target_dir
-    link = ops.open_path_at(dir_fd, name)
-    try:
-        target = ops.readlink_fd(link)
-    finally:
-        os.close(link)
-    with chase(_dir_path_of(ctx, dir_fd) + "/" + target if not target.startswith("/") else target,
-               root_fd=ctx.root_fd) as c:
+    # The symlink is followed with the SAFE rule (freshroot.fs.chase judges a symlink by its
+    # owner): one an unprivileged user planted, leading to someone else's file, is refused
+    # (differences.py, w-last-component-safe). Its target resolves inside the root.
+    with chase(_dir_path_of(ctx, dir_fd) + "/" + name, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE) as c:
         if flags & os.O_PATH:
             return os.dup(c.fd)
         return ops.reopen(c.fd, flags & ~os.O_NOFOLLOW)
@@ -408,6 +413,8 @@ def _replace(ctx: Context, dir_fd: int, name: str, path: str, make: object, *, f
 
     try:
         # systemd's temporary name (tempfn_random): too long a name fails, as there.
+        from freshroot.fs import atomic  # (secrets, hmac: not on the common path)
+
         atomic.replace_node_at(dir_fd, name, make_temporary, temp=f".#{name}{os.urandom(8).hex()}")
     except OSError as e:
         if not made:
@@ -527,6 +534,11 @@ def glob_item_recursively(ctx: Context, item: Item, action: FdAction) -> None:
         from freshroot.fs.chase import ChaseFlags, chase
 
         try:
+            refuse_dotdot(ctx, path)
+        except ItemFailed:
+            ok = False
+            continue
+        try:
             c = chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW)
         except UnsafePathError as e:
             ctx.error(str(e))
@@ -579,6 +591,8 @@ def _file(ctx: Context, item: Item) -> None:
 
 def _copy(ctx: Context, item: Item) -> None:
     parents.mkdir_parents_item(ctx, item, 0)
+    from freshroot.tmpfiles import copy  # only C lines need it
+
     copy.copy_files(ctx, item)
 
 

@@ -77,6 +77,34 @@ DIFFERENCES: tuple[Difference, ...] = (
         "test_eq_parents_follow_absolute_symlink_inside_root",
     ),
     Difference(
+        "w-last-component-safe",
+        "'w' opens its path with openat() following a symlink in the last component whoever "
+        "owns it: a symlink uid 1000 made in its own directory (/home/mallory/link -> "
+        "../../secret) has root's file written (in a sticky directory only the kernel's "
+        "fs.protected_symlinks stops it)",
+        "the last component is followed with chase(SAFE), as every other path: a user's symlink "
+        "leading to an entry someone else owns is refused, nothing is written, the line fails "
+        "(exit 73); a symlink to the user's own file, or one root made, is followed",
+        "'w' writes as root into whatever the path names: following a user's symlink hands that "
+        "user a write into any of root's files (the safe-symlink-owner rule, applied to the last "
+        "component too)",
+        "test_w_does_not_follow_a_users_symlink_to_roots_file",
+    ),
+    Difference(
+        "unsafe-transition-message",
+        "refuses an unsafe step of a path with 'Detected unsafe path transition A (owned by U) "
+        "\u2192 B (owned by V) during canonicalization of P.', U and V looked up in the host's "
+        "user database even under --root",
+        "refuses the same steps (and those of safe-symlink-owner) with a message of its own: "
+        "'P: refusing to follow B: the entry before it is owned by an unprivileged user (uid U) "
+        "and it by someone else (uid V); that user could have planted a symlink there'; the "
+        "exit status and what is left untouched are the same",
+        "the message names the rule freshroot applies, which is wider than systemd's, in uids "
+        "of the target root rather than names from the machine running it; every other message "
+        "is systemd's word for word",
+        "test_unsafe_transition_message",
+    ),
+    Difference(
         "acl-names-in-root",
         "a/A resolve user and group names in ACL entries with the host's NSS, even under "
         "--root (an unknown name makes the line a warning and nothing is set)",

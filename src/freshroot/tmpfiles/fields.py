@@ -55,7 +55,9 @@ def _strtoul0(text: str) -> int | None:
 def parse_devnum(text: str) -> tuple[int, int] | None:
     """parse_devnum(): ``major:minor``; major below 4096, minor below 2^20."""
     major_s, sep, minor_s = text.partition(":")
-    if not sep:
+    # The major is the run of decimal digits before the ':' (strspn(DIGITS)), so '0x1:3' is
+    # refused; only the minor goes to safe_atou alone (base 0: hex and octal too).
+    if not sep or not major_s or not (major_s.isascii() and major_s.isdigit()):
         return None
     major = _strtoul0(major_s)
     minor = _strtoul0(minor_s)

@@ -179,10 +179,17 @@ def fnmatch_path(pattern: str, path: str) -> bool:
 
 
 def expand_braces(pattern: str) -> list[str]:
-    """GLOB_BRACE: 'a{b,c}d' -> ['abd', 'acd'] (nested braces too; unbalanced stays literal)."""
+    """GLOB_BRACE: 'a{b,c}d' -> ['abd', 'acd'], nested braces too. As glibc, a balanced brace
+    expands whatever it holds, one alternative or none ('{a}' -> 'a', '{}a' -> 'a'); an
+    unbalanced one stays literal, and a backslash-escaped brace is no brace."""
     depth = 0
     start = -1
-    for i, c in enumerate(pattern):
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            i += 2
+            continue
         if c == "{":
             if depth == 0:
                 start = i
@@ -190,12 +197,10 @@ def expand_braces(pattern: str) -> list[str]:
         elif c == "}" and depth > 0:
             depth -= 1
             if depth == 0:
-                inner = pattern[start + 1 : i]
-                options = _split_top_level(inner)
-                if len(options) < 2 and "," not in inner:
-                    return [pattern]
+                options = _split_top_level(pattern[start + 1 : i])
                 head, tail = pattern[:start], pattern[i + 1 :]
                 return [x for o in options for x in expand_braces(head + o + tail)]
+        i += 1
     return [pattern]
 
 
@@ -203,7 +208,14 @@ def _split_top_level(inner: str) -> list[str]:
     parts: list[str] = []
     cur: list[str] = []
     depth = 0
-    for c in inner:
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\" and i + 1 < len(inner):
+            cur.append(inner[i:i + 2])
+            i += 2
+            continue
+        i += 1
         if c == "," and depth == 0:
             parts.append("".join(cur))
             cur = []

@@ -27,12 +27,27 @@ def operations(args: argparse.Namespace) -> Operation:
 
 
 def run(args: argparse.Namespace) -> int:
+    """As systemd-tmpfiles: arguments it refuses are said without a program-name prefix."""
+    try:
+        return _run(args)
+    except TmpfilesUsageError as e:
+        sys.stderr.write(f"{e}\n")
+        return e.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
     from freshroot.tmpfiles.load import LoadOptions, load
 
+    if getattr(args, "image_policy", None) is not None:
+        from freshroot.tmpfiles.image_policy import problem
+
+        refused = problem(args.image_policy)
+        if refused is not None:
+            raise TmpfilesUsageError(refused)
     if getattr(args, "image", None):
         from freshroot.tmpfiles.image import run_in_image
 
-        return run_in_image(args, run)
+        return run_in_image(args, _run)
 
     options = LoadOptions.from_args(args)
     if getattr(args, "cat_config", False) or getattr(args, "tldr", False):
@@ -48,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
         raise TmpfilesUsageError("You need to specify at least one of --clean, --create, --remove, or --purge.")
     if Operation.PURGE in ops and not args.configs:
         raise TmpfilesUsageError("Refusing --purge without specification of a configuration file.")
+    if options.root not in ("", "/"):
+        # systemd 262 sets up its label context for the root before it reads anything; a root
+        # it cannot open ends the run there, in these words (--cat-config words it otherwise).
+        try:
+            os.close(os.open(options.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+        except OSError as e:
+            sys.stderr.write(f"Failed to initialize label context for root '{options.root}': {e.strerror}\n")
+            return EXIT_FAILURE
     config = load(options)
     if config.read_failed:
         return EXIT_FAILURE

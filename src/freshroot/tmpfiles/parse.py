@@ -342,8 +342,8 @@ class LineParser:
 
         try:
             caps.parse(argument)
-        except caps.CapabilityTextError:
-            self._note(Level.WARNING, f'Failed to parse capabilities "{argument}", ignoring: {EINVAL}',
+        except caps.CapabilityTextError as e:
+            self._note(Level.WARNING, f'Failed to parse capabilities "{argument}", ignoring: {os.strerror(e.errno)}',
                        located=False)
 
     def _owner(self, value: int, only_create: bool) -> Owner:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from freshroot.fs import attrs, ops, xattr
 from freshroot.fs.walk import DirStack
-from freshroot.tmpfiles.context import Context, Creation, ItemFailed
+from freshroot.tmpfiles.context import Context, Creation, ItemFailed, NoMatch
 from freshroot.tmpfiles.model import Item
 
 EXISTING, NORMAL = Creation.EXISTING, Creation.NORMAL  # read once, as executor.CREATE: set_perms runs per line
@@ -154,8 +154,19 @@ def set_attribute(
                  f"expected=0x{expected:08x}, ignoring.")
 
 
+def refuse_dotdot(ctx: Context, path: str) -> None:
+    """path_open_safe(): a path of a line that adjusts existing entries (z Z m t T h H a A k
+    K), or a glob match of one, with a '..' component is refused, nothing changed; systemd
+    checks path_is_normalized() before opening (the other forms were simplified when read)."""
+    if ".." in path.split("/"):
+        if ctx.literal_glob and not ctx.exists(path):
+            raise NoMatch(path)  # glob(3) matched nothing: nothing to refuse
+        raise ctx.error(f"Failed to open invalid path '{ctx.shown(path)}'.")
+
+
 def path_action(ctx: Context, item: Item, path: str, action: FdAction, creation: Creation) -> None:
     """systemd's path_set_*: open the entry safely (not following it) and act on the fd."""
+    refuse_dotdot(ctx, path)
     with ctx.open_safe(path) as c:
         action(ctx, item, c.fd, path, None, creation)
 

@@ -69,12 +69,34 @@ class Specifiers:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     _cache: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def _in_root(self, path: str) -> str:
-        return os.path.join(self.root, path.lstrip("/"))
+    def _read_in_root(self, path: str) -> str | None:
+        """A file of the installed system, reached with chase() below the root: a symlink in
+        it (an absolute one too) resolves inside the root, as systemd's chase with
+        CHASE_PREFIX_ROOT does; anything but a regular file (a FIFO) is not read."""
+        import stat
+
+        from freshroot.errors import UnsafePathError
+        from freshroot.fs import ops
+        from freshroot.fs.chase import chase
+
+        try:
+            root_fd = ops.open_root(self.root)
+        except OSError:
+            return None
+        try:
+            with chase(path, root_fd=root_fd) as c:
+                st = os.fstat(c.fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                return ops.read_opath(c.fd, st, 1 << 20).decode("utf-8", "surrogateescape")
+        except (OSError, UnsafePathError):
+            return None
+        finally:
+            os.close(root_fd)
 
     def _os_release(self) -> dict[str, str]:
         for p in ("/etc/os-release", "/usr/lib/os-release"):
-            text = _read_text(self._in_root(p))
+            text = self._read_in_root(p)
             if text is not None:
                 return _env_file(text)
         raise SpecifierError("no os-release", noinfo=True)
@@ -83,7 +105,7 @@ class Specifiers:
         return self._os_release().get(key, "")
 
     def _machine_id(self) -> str:
-        text = _read_text(self._in_root("/etc/machine-id"))
+        text = self._read_in_root("/etc/machine-id")
         if text is None or not text.strip() or text.strip() == "uninitialized":
             raise SpecifierError("machine id not set", noinfo=True)
         mid = text.strip()
