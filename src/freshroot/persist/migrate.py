@@ -34,16 +34,19 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from freshroot.errors import OperationError
 from freshroot.fs import bindmount, durable, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
+from freshroot.fs.walk import usage
 from freshroot.persist.facts import kind_name
 from freshroot.persist.migrate_walk import MOVING, TMP_PREFIX, Mode, Walk, fsync_dir, is_temp, lstat_or_none, token
 from freshroot.persist.model import Kind, Migrate
 from freshroot.plan.action import Context
+from freshroot.progress import OFF, Progress
 
 SAFE = ChaseFlags.SAFE
 PASSES = 8  # passes over the root's tree while entries keep appearing there
@@ -135,8 +138,10 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                 if stale == TMP_PREFIX + sname or (stale.startswith(TMP_PREFIX + sname + ".") and is_temp(stale)):
                     ops.remove_tree_at(sparent.fd, stale)
             fresh = not _has_data(sparent.fd, sname)
+            meter = ctx.progress or OFF
+            files, size = _totals(tparent.fd, tname) if meter.enabled else (None, None)
             if fresh:
-                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst)
+                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, meter, (path, source), (files, size))
             else:
                 found = compare(ctx, path, source)
                 if found.conflicts:
@@ -150,7 +155,9 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
             if kind is Kind.DIRECTORY:
                 if fresh and how is Migrate.COPY:
                     return True
-                _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh)
+                with meter.phase(f"check and remove {path}" if how is Migrate.MOVE else f"copy {path}",
+                                 entries=files, nbytes=size):
+                    _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh, meter.advance)
             elif how is Migrate.MOVE:
                 walk = Walk(Mode.MOVE, fresh=fresh, mount=0)
                 walk.settle(tparent.fd, tname, sparent.fd, sname, "", tst, placeholder=tst)
@@ -158,7 +165,18 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
     return True
 
 
-def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result) -> None:
+def _totals(dir_fd: int, name: str) -> tuple[int | None, int | None]:
+    """Files and bytes below the root's entry, for a progress line's ETA (a metadata walk,
+    a small part of a copy's cost); unknown when the walk cannot finish."""
+    try:
+        used = usage(dir_fd, name, lambda _path, _e: None)
+    except OSError:
+        return None, None
+    return used.files, used.size
+
+
+def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result, meter: Progress = OFF,
+                shown: tuple[str, str] = ("", ""), totals: tuple[int | None, int | None] = (None, None)) -> None:
     """The first copy into an empty storage: the whole entry to a temporary name, fsynced,
     renamed into place. A mount point inside is copied as an empty directory and left alone by
     the removal: what is on another file system stays where it is. When a directory keeps
@@ -169,7 +187,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         tmp = f"{TMP_PREFIX}{sname}.{token()}"
         try:
             if attempt < COPY_ATTEMPTS:
-                copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False)
+                with meter.phase(f"copy {shown[0]}", entries=totals[0], nbytes=totals[1]):
+                    copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False, tick=meter.advance)
             else:
                 ops.mkdir_at(sdir, tmp, 0o700)
                 fd = ops.open_dir_at(sdir, tmp)
@@ -179,7 +198,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
                     os.utime(fd, ns=(tst.st_atime_ns, tst.st_mtime_ns))
                 finally:
                     os.close(fd)
-            durable.fsync_tree_at(sdir, tmp)
+            with meter.phase(f"sync {shown[1]}", entries=totals[0], nbytes=totals[1]):
+                durable.fsync_tree_at(sdir, tmp, meter.advance)
             ops.rename_at(sdir, tmp, sdir, sname)
         except BaseException as e:
             with contextlib.suppress(OSError):
@@ -191,7 +211,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         return
 
 
-def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool) -> None:
+def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool,
+            tick: Callable[[int, int], None] | None = None) -> None:
     """Copy in what storage lacks and remove from the root what storage holds, pass after
     pass while entries keep appearing on the root (at most PASSES); report what stays."""
     rfd = ops.open_dir_at(tdir, tname)
@@ -201,7 +222,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
             mount = ops.mount_id(rfd)
             for n in range(PASSES):
                 if n > 0 or not fresh:  # a fresh copy holds everything already
-                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount)
+                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, tick=tick if n == 0 else None)
                     try:
                         stage.run(rfd, sfd)
                         stage.flush()
@@ -209,7 +230,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
                         stage.discard()
                     if how is Migrate.COPY:
                         return
-                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount)
+                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, tick=tick if n == 0 and fresh else None)
                 walk.run(rfd, sfd)
                 if not walk.missing and not walk.kept:
                     break

@@ -136,6 +136,7 @@ class Walk:
     missing: list[str] = field(default_factory=list)  # on the root, not in storage (CHECK, MOVE)
     staged: list[tuple[int, str, str]] = field(default_factory=list)  # (storage dir fd, temporary, name)
     staged_dirs: list[_Frame] = field(default_factory=list)  # frames whose ``staged`` fd is open
+    tick: Callable[[int, int], None] | None = None  # told (entries, bytes) of each non-directory looked at
 
     def flush(self) -> None:
         """Make what STAGE copied durable and put it in place: one syncfs for all the copies,
@@ -224,6 +225,8 @@ class Walk:
         sst = lstat_or_none(f.sfd, name)
         if stat.S_ISDIR(rst.st_mode):
             return self.directory(f, name, rel, rst, sst)
+        if self.tick is not None:
+            self.tick(1, rst.st_size if stat.S_ISREG(rst.st_mode) else 0)
         if sst is None:
             self.absent(f, name, rel)
             return None
