@@ -259,6 +259,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     from freshroot import output  # after parsing: --help needs none of it
 
     output.remember_invocation(given)
+    output.never_fail_to_encode()
     debug = bool(getattr(args, "debug", False))
     as_json = bool(getattr(args, "json", False))
     from freshroot import log
@@ -286,6 +287,8 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
         return report(FreshrootError(f"internal error: {type(e).__name__}: {e}",
                                      hint="rerun with --debug for the traceback, and please report it"),
                       prog=prog, debug=False, as_json=as_json)
+    finally:
+        output.remember_invocation([])  # a later main() in the same process (tests) starts afresh
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,12 +14,15 @@ commands hints tell people to run.
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+
+# Imported by the planner, which the generator runs at boot: nothing here costs start-up
+# (json and shlex are imported where used; typing only by the type checker).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, TextIO
 
 # The version of every --json document's schema (docs/json.md). Raised when a key changes
 # meaning or goes away; keys may be added without raising it.
@@ -33,8 +36,12 @@ def document(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def print_json(doc: Mapping[str, Any], stream: TextIO | None = None, *, indent: int | None = 2) -> None:
     """Write one command's JSON document, versioned, on stdout."""
+    import json
+
     out = stream if stream is not None else sys.stdout
-    out.write(json.dumps(document(doc), indent=indent, ensure_ascii=False, default=str) + "\n")
+    # \u escapes where the stream cannot write every character (PYTHONIOENCODING=ascii): still JSON.
+    ascii_only = not unicode_ok(out)
+    out.write(json.dumps(document(doc), indent=indent, ensure_ascii=ascii_only, default=str) + "\n")
 
 
 def error_document(message: str, exit_code: int, problems: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
@@ -73,6 +80,12 @@ BOX = ("├─ ", "└─ ", "│  ", "   ")
 ASCII = ("|- ", "`- ", "|  ", "   ")
 
 
+def unicode_ok(stream: TextIO | None = None) -> bool:
+    """Whether the stream's encoding writes any character (a UTF encoding)."""
+    encoding = getattr(stream if stream is not None else sys.stdout, "encoding", None) or "ascii"
+    return encoding.lower().replace("_", "-").startswith("utf")
+
+
 def tree_chars(stream: TextIO | None = None) -> tuple[str, str, str, str]:
     """(branch, last branch, continuation, blank) for the tree: box characters when the
     stream's encoding can write them, ASCII otherwise."""
@@ -82,6 +95,16 @@ def tree_chars(stream: TextIO | None = None) -> tuple[str, str, str, str]:
     except (UnicodeEncodeError, LookupError):
         return ASCII
     return BOX
+
+
+def never_fail_to_encode() -> None:
+    """stdout and stderr write what their encoding cannot as backslash escapes instead of
+    ending the command in a UnicodeEncodeError (PYTHONIOENCODING=ascii, a C locale, and a
+    path with an é in it)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not unicode_ok(stream):
+            reconfigure(errors="backslashreplace")
 
 
 # --- hints -------------------------------------------------------------------------------
@@ -112,4 +135,6 @@ def command(*words: str) -> str:
     """``freshroot WORDS...`` with the --root/--config given to this run, quoted for a shell:
     ``command("migrate", "/var/lib/app")`` is ``freshroot migrate /var/lib/app --root /mnt``
     after ``freshroot status --root /mnt`` (options last: every subcommand takes them there)."""
+    import shlex
+
     return " ".join(shlex.quote(w) for w in ("freshroot", *words, *_given))

@@ -13,6 +13,7 @@ from freshroot.activation.owners import resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.ops import open_root
+from freshroot.output import command
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
 from freshroot.persist.facts import State, look_entry
@@ -149,7 +150,7 @@ def _migrate(ctx: Context, args: argparse.Namespace) -> int:
     for path in args.paths:
         e = p.find(os.path.normpath(path))
         if e is None:
-            raise UsageError(f"{path}: not a declared persisted path (see `freshroot status`)")
+            raise UsageError(f"{path}: not a declared persisted path (see `{command('status')}`)")
         problem = storage_problem(ctx, next(s for s in p.storages if s.path == e.storage))
         if problem is not None:
             raise OperationError(f"storage {ctx.display(e.storage)} {problem}; nothing migrated")

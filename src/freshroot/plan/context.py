@@ -38,8 +38,10 @@ class Context:
     progress: Progress | None = None  # long work shows its progress here (migrate), when a command asks
 
     def display(self, path: str) -> str:
-        """How a path inside the root is shown: /mnt/etc/x for --root /mnt."""
-        return path if self.root in ("", "/") else self.root.rstrip("/") + path
+        """How a path inside the root is shown: as the root sees it (/etc/x for --root /mnt),
+        the one path style of every message; the root itself is named once, by the report's
+        head or the error's note (freshroot.cli.report)."""
+        return path
 
 
 def step_output(ctx: Context) -> OutputSink:

@@ -44,7 +44,9 @@ def _finish(report: Report, as_json: bool) -> int:
 
         print_json(report.to_json())
     else:
-        sys.stdout.write(report.render() + "\n")
+        from freshroot.output import colour_wanted, tree_chars
+
+        sys.stdout.write(report.render(chars=tree_chars(sys.stdout), colour=colour_wanted(sys.stdout)) + "\n")
     return 0 if report.ok else EXIT_FAILURE
 
 
