@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,8 +110,34 @@ SUCCESS: dict[str, Callable[[Scene], tuple[list[str], set[int]]]] = {
 ERROR_ONLY = {"roots"}
 
 
+def documented() -> dict[str, tuple[set[str], set[str]]]:
+    """docs/json.md: each command (as "config show", "tmpfiles" for `tmpfiles render`, and
+    "error") to (its keys, those present only sometimes: "only ..." in their meaning)."""
+    tables: dict[str, tuple[set[str], set[str]]] = {}
+    names: list[str] = []
+    for line in (REPO / "docs" / "json.md").read_text().splitlines():
+        if line.startswith("## "):
+            names = [n.removeprefix("freshroot ").replace("tmpfiles render", "tmpfiles")
+                     for n in re.findall(r"`(freshroot [a-z ]+)`", line)] or (["error"] if "Errors" in line else [])
+            for n in names:
+                tables[n] = (set(), set())
+        elif names and (m := re.match(r"\| `([a-z_]+)` \| [^|]+ \| (.*) \|$", line)):
+            for n in names:
+                tables[n][0].add(m.group(1))
+                if m.group(2).startswith("only "):
+                    tables[n][1].add(m.group(1))
+    return tables
+
+
+def _check_keys(name: str, doc: dict[str, object]) -> None:
+    keys, optional = documented()[name]
+    assert set(doc) <= keys, (name, "not in docs/json.md:", set(doc) - keys)
+    assert keys - optional <= set(doc), (name, "documented, missing:", keys - optional - set(doc))
+
+
 def test_every_json_command_is_covered() -> None:
     assert json_commands() == set(SUCCESS) | ERROR_ONLY
+    assert set(documented()) == json_commands() | {"apply", "error"}  # apply shares plan's table
 
 
 @pytest.mark.root
@@ -126,6 +153,7 @@ def test_documents_carry_the_schema_version(tmp_path: Path) -> None:
         assert next(iter(doc)) == "version", name  # the first key
         assert doc["version"] == JSON_VERSION, name
         assert "\x1b" not in err, name  # no progress or colour with --json
+        _check_keys("plan" if name == "apply" else name, doc)
     assert (s.root / "persist/var/lib/app/data").read_text() == "rows"  # migrate did move it
 
 
@@ -156,6 +184,7 @@ def test_errors_give_a_json_error_document(tmp_path: Path) -> None:
         assert error["exit_code"] == code, name
         assert error["message"], name
         assert err.strip(), name  # the message is on stderr too
+        _check_keys("error", doc)
         if name != "image inspect":
             assert code == 65, name
             problem = error["problems"][0]
