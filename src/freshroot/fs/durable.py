@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from freshroot.fs.ops import _check_name
 from freshroot.fs.walk import DirStack, open_regular_at
@@ -23,16 +23,13 @@ from freshroot.fs.walk import DirStack, open_regular_at
 _CHUNK = 1 << 20
 
 
-def fsync_tree_at(dir_fd: int, name: str, tick: Callable[[int, int], None] | None = None) -> None:
+def fsync_tree_at(dir_fd: int, name: str) -> None:
     """fsync ``name`` and, for a directory, everything below it (symlinks need none; nor
-    FIFOs, sockets and devices, which are never opened). ``tick`` is told (entries, bytes)
-    as files are synced, for a progress line."""
+    FIFOs, sockets and devices, which are never opened)."""
     _check_name(name)
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if stat.S_ISREG(st.st_mode):
         _fsync_file(dir_fd, name, st)
-        if tick is not None:
-            tick(1, st.st_size)
         return
     if not stat.S_ISDIR(st.st_mode):
         return
@@ -52,8 +49,6 @@ def fsync_tree_at(dir_fd: int, name: str, tick: Callable[[int, int], None] | Non
                 _fsync_file(dirs.fd(), child, cst)
             elif stat.S_ISDIR(cst.st_mode):
                 todo.append(iter(os.listdir(dirs.push(child, cst))))
-            if tick is not None and not stat.S_ISDIR(cst.st_mode):
-                tick(1, cst.st_size if stat.S_ISREG(cst.st_mode) else 0)
     finally:
         dirs.close()
 
