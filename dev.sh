@@ -2,7 +2,7 @@
 # freshroot's developer entry point. Everything it needs it installs itself, so a fresh
 # Debian 12 machine (as root) goes from nothing to a passing test run with one command.
 #
-#   ./dev.sh demo          set up the .venv, then run the bundled example into a scratch root
+#   ./dev.sh demo          run the bundled example into a scratch root (needs python3 >= 3.11 only)
 #   ./dev.sh test [ARGS]   set up, then lint, type-check and run the whole test suite
 #                          (ARGS go to pytest, e.g. -m 'not vm' or -k chase)
 #   ./dev.sh setup         only set up: Debian packages, .venv, reference systemd-tmpfiles
@@ -32,8 +32,9 @@ APT_PACKAGES=(
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# The demo needs only the venv: it runs freshroot on a scratch root and starts no tool.
-DEMO_PACKAGES=(python3-venv)
+# The demo needs Python alone: freshroot is standard library only and the demo runs it from
+# src/ on a scratch root, starting no other tool. No venv, no pip, no test tools.
+DEMO_PACKAGES=(python3)
 
 setup_apt() {
     local missing=() p
@@ -71,11 +72,12 @@ shift || true
 case $cmd in
     setup) setup ;;
     demo)
-        # Only what the demo needs: the test packages (openssh-server, qemu, ...) are left off
-        # the host until the tests are run.
+        # Only what the demo needs: the test packages (openssh-server, qemu, ...) and the dev
+        # tools (mypy, ruff, pytest, hypothesis) are left off the host until the tests are run.
         setup_apt "${DEMO_PACKAGES[@]}"
-        setup_venv
-        exec .venv/bin/python examples/demo.py "$@"
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+            || { echo "dev.sh: the demo needs Python 3.11 or newer as python3" >&2; exit 1; }
+        exec python3 examples/demo.py "$@"
         ;;
     test)
         setup

@@ -4,13 +4,12 @@ Everything happens in a temporary directory on tmpfs, inside a private mount nam
 script enters itself, so nothing on the host changes and nothing is left behind: the mounts
 vanish when the script exits. Needs root (mounts).
 
-    ./dev.sh demo        (or: sudo .venv/bin/python examples/demo.py)
+    ./dev.sh demo        (or: sudo python3 examples/demo.py: Python 3.11 or newer, nothing else)
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shutil
 import sys
@@ -89,12 +88,12 @@ def apply(root: Path) -> None:
 
 
 def run(*argv: str, root: Path) -> None:
-    say(f"$ freshroot {' '.join(argv)} --root {root}")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        freshroot([*argv, "--root", str(root)])
-    for line in out.getvalue().splitlines():
-        say("  " + line.replace(f"{root}/", "/").replace(str(root), "/"))
+    """freshroot's own output, as it is: written straight to this terminal (with its colour
+    and tree), paths as the root sees them and the root named in the report's head."""
+    say(f"{DIM}${RESET} freshroot {' '.join(argv)} --root {root}")
+    sys.stdout.flush()
+    freshroot([*argv, "--root", str(root)])
+    sys.stdout.flush()
 
 
 def write_state(root: Path) -> None:

@@ -74,6 +74,9 @@ class ArgumentParser(argparse.ArgumentParser):
     :class:`HelpFormatter` unless told otherwise."""
 
     usage_exit = EXIT_DATAERR
+    # --json was on the command line: a usage error also gives a JSON document on stdout
+    # (docs/json.md). Set by dispatch before parsing.
+    json_asked = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
@@ -83,6 +86,11 @@ class ArgumentParser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.stderr.write(f"Try '{self.prog} --help' for more information.\n")
+        if ArgumentParser.json_asked:
+            from freshroot.output import error_document, print_json
+
+            print_json(error_document(f"{self.prog}: {message}", self.usage_exit,
+                                      [{"message": message, "file": None, "line": None, "hint": None}]))
         raise SystemExit(self.usage_exit)
 
 
@@ -218,8 +226,10 @@ def resolve_handler(spec: str) -> Handler:
     return handler
 
 
-def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseException | None = None) -> int:
-    """The one place an error becomes a message and an exit code.
+def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseException | None = None,
+           as_json: bool = False) -> int:
+    """The one place an error becomes a message and an exit code (and, with --json, also a
+    JSON error document on stdout: docs/json.md).
 
     ``cause`` is the exception that was really raised when ``error`` only wraps it (an
     OSError no layer turned into an OperationError): its traceback is the useful one.
@@ -228,13 +238,30 @@ def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseExceptio
         import traceback  # only here: keeps start-up lean
 
         traceback.print_exception(cause or error)
-    sys.stderr.write(f"{prog}: {error}\n")
+    from freshroot import log
+
+    log.error(f"{prog}: {error}")
+    if as_json:
+        from freshroot.errors import DeclarationError
+        from freshroot.output import error_document, print_json
+
+        each = error.errors if isinstance(error, DeclarationError) else [error]
+        problems = [{"message": e.message, "file": e.location.file if e.location else None,
+                     "line": e.location.line if e.location else None, "hint": e.hint} for e in each]
+        print_json(error_document(str(error), error.exit_code, problems))
     return error.exit_code
 
 
 def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    ArgumentParser.json_asked = "--json" in (given[: given.index("--")] if "--" in given else given)
     args = parser.parse_args(argv)
+    from freshroot import output  # after parsing: --help needs none of it
+
+    output.remember_invocation(given)
+    output.never_fail_to_encode()
     debug = bool(getattr(args, "debug", False))
+    as_json = bool(getattr(args, "json", False))
     from freshroot import log
 
     log.setup(debug=debug)
@@ -245,7 +272,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     try:
         return resolve_handler(handler)(args)
     except FreshrootError as e:
-        return report(e, prog=prog, debug=debug)
+        return report(e, prog=prog, debug=debug, as_json=as_json)
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")
         return 130
@@ -253,13 +280,15 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
         return EXIT_FAILURE
     except OSError as e:
         # An OSError that no layer wrapped is still a failed operation, not a crash.
-        return report(OperationError(os_error_message(e)), prog=prog, debug=debug, cause=e)
+        return report(OperationError(os_error_message(e)), prog=prog, debug=debug, cause=e, as_json=as_json)
     except Exception as e:  # the last line of defence against tracebacks
         if debug:
             raise
-        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e}\n"
-                         f"  rerun with --debug for the traceback, and please report it\n")
-        return EXIT_FAILURE
+        return report(FreshrootError(f"internal error: {type(e).__name__}: {e}",
+                                     hint="rerun with --debug for the traceback, and please report it"),
+                      prog=prog, debug=False, as_json=as_json)
+    finally:
+        output.remember_invocation([])  # a later main() in the same process (tests) starts afresh
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.nsutil import in_mount_namespace
-from tests.systemd.helpers import freshroot, make_root
+from tests.systemd.helpers import env, freshroot, make_root
 
 DECL = """\
 [persist."/persist"]
@@ -103,13 +105,33 @@ def test_missing_storage_is_named(tmp_path: Path, degraded: bool) -> None:
     (root / "persist").mkdir()
     result = freshroot("persist-prepare", "--root", str(root))
     assert result.returncode == (0 if degraded else 1), result.stdout + result.stderr
-    assert f"storage {root}/persist is not mounted" in result.stdout
+    assert "storage /persist is not mounted" in result.stdout  # root-relative, as every message
     assert "NOT persisted this boot: /var/lib/a, /var/lib/b, /etc/c" in result.stdout
     assert ("the boot goes on" in result.stdout) == degraded
+    assert not result.stdout.startswith("<")  # no journald priority on a pipe
     assert list((root / "persist").iterdir()) == []  # nothing written to the root's /persist
     files = freshroot("persist-files", "--start", "--root", str(root))
     assert files.returncode == (0 if degraded else 1)
     assert not (root / "etc" / "c").exists()
+
+
+@pytest.mark.parametrize("degraded", [True, False])
+def test_missing_storage_has_its_journal_priority(tmp_path: Path, degraded: bool) -> None:
+    """Issue 20: under systemd, stdout is the journal (JOURNAL_STREAM names it): a missing
+    storage is logged at err (`journalctl -p err` shows it), a degraded one at warning."""
+    decl = (f'[persist."/persist"]\nrequire-mount = true\ndegraded = {str(degraded).lower()}\n'
+            'directories = ["/var/lib/a"]\n')
+    root = make_root(tmp_path / "root", decl)
+    (root / "persist").mkdir()
+    log = tmp_path / "journal"
+    with open(log, "w") as stream:
+        st = os.fstat(stream.fileno())
+        proc = subprocess.run([sys.executable, "-m", "freshroot", "persist-prepare", "--root", str(root)],
+                              stdout=stream, stderr=subprocess.PIPE, text=True, check=False,
+                              env=env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
+    assert proc.returncode == (0 if degraded else 73), proc.stderr
+    line = next(x for x in log.read_text().splitlines() if "NOT persisted" in x)
+    assert line.startswith("<4>freshroot: storage /persist" if degraded else "<3>freshroot: storage /persist"), line
 
 
 def test_dry_runs_change_nothing(tmp_path: Path) -> None:

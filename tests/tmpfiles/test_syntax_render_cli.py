@@ -52,7 +52,8 @@ def test_render_writes_files_and_json(tmp_path: Path, capsys: pytest.CaptureFixt
     assert sorted(p.name for p in out.iterdir()) == ["00-freshroot.conf", "10-app.conf", "20-motd.conf"]
     assert main(["tmpfiles", "render", "--root", str(root), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["10-app.conf"] == (out / "10-app.conf").read_text()
+    assert data["version"] == 1
+    assert data["files"]["10-app.conf"] == (out / "10-app.conf").read_text()
 
 
 def test_render_names_the_toml_line_of_a_bad_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

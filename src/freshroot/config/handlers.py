@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -11,6 +10,7 @@ from freshroot.compose import check_sections
 from freshroot.config.load import Loaded, load
 from freshroot.config.render import to_json, to_toml
 from freshroot.fs.ops import open_root
+from freshroot.output import print_json
 
 
 def _load(args: argparse.Namespace) -> Loaded:
@@ -42,7 +42,7 @@ def show(args: argparse.Namespace) -> int:
     loaded = _load(args)
     verbose = bool(getattr(args, "verbose", False))
     if args.json:
-        sys.stdout.write(to_json(loaded.table, loaded.files, loaded.masked, verbose=verbose) + "\n")
+        print_json(to_json(loaded.table, loaded.files, loaded.masked, verbose=verbose))
         return 0
     if verbose:
         for name in loaded.files:
@@ -61,7 +61,7 @@ def check(args: argparse.Namespace) -> int:
     _check_owners(args, loaded)
     if args.json:
         document = {"ok": True, "files": list(loaded.files), "masked": list(loaded.masked), "sections": states}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        print_json(document)
         return 0
     if not loaded.files:
         sys.stdout.write("no declaration found (nothing to check)\n")

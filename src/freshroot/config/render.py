@@ -123,8 +123,11 @@ def _walk(value: Any, path: KeyPath) -> list[KeyPath]:
     return found
 
 
-def to_json(table: Table, files: tuple[str, ...], masked: tuple[str, ...], *, verbose: bool = False) -> str:
-    document: dict[str, Any] = {"files": list(files), "masked": list(masked), "declaration": table.data}
+def to_json(table: Table, files: tuple[str, ...], masked: tuple[str, ...], *, verbose: bool = False
+            ) -> dict[str, Any]:
+    """``config show --json``'s document (TOML dates and times as ISO 8601 strings)."""
+    document: dict[str, Any] = {"files": list(files), "masked": list(masked),
+                                "declaration": json.loads(json.dumps(table.data, default=_json_default))}
     if verbose:
         document["locations"] = {dotted(p): str(table.location(*p)) for p in _walk(table.data, ())}
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    return document

@@ -25,7 +25,7 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from freshroot.fs import xattr
@@ -37,6 +37,10 @@ _PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 # Copying an xattr can fail for reasons that do not make the copy wrong (an SELinux label
 # the destination refuses, user.* on a file system without them): reported, not fatal.
 _XATTR_SOFT = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EACCES, errno.EINVAL)
+# Told of the work done, (entries, bytes), as it is done: freshroot.progress counts it.
+# Entries are what is not a directory (fs.walk.usage's files), so a total can be known ahead.
+Tick = Callable[[int, int], None]
+_TICK_CHUNK = 64 << 20  # bytes copied between two ticks inside one big file
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +93,9 @@ class _Frame:
 
 
 class _Copier:
-    def __init__(self, policy: CopyPolicy, root_mount: int) -> None:
+    def __init__(self, policy: CopyPolicy, root_mount: int, tick: Tick | None = None) -> None:
         self.p = policy
+        self.tick = tick
         self.report = CopyReport()
         self.root_mount = root_mount  # the mount id of the source's top
         self.links: dict[tuple[int, int], int] = {}  # (dev, ino) -> O_PATH fd of the copy
@@ -242,6 +247,8 @@ class _Copier:
             finally:
                 os.close(dfd)
         self.report.copied += 1
+        if self.tick is not None:
+            self.tick(1, 0)
 
     def regular(self, src: int, st: os.stat_result, ddir: int, dname: str, rel: str) -> None:
         if st.st_nlink > 1 and not self.p.systemd:
@@ -258,7 +265,7 @@ class _Copier:
             dst = os.open(dname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=ddir)
             try:
-                copy_data(rfd, dst)
+                copy_data(rfd, dst, None if self.tick is None else self.tick_bytes)
                 self.metadata(src, st, dst, rel, special=False)
             finally:
                 os.close(dst)
@@ -266,6 +273,10 @@ class _Copier:
             os.close(rfd)
         if st.st_nlink > 1 and self.p.hardlinks and not self.p.systemd:
             self.links[(st.st_dev, st.st_ino)] = os.open(dname, _PATH, dir_fd=ddir)
+
+    def tick_bytes(self, n: int) -> None:
+        assert self.tick is not None
+        self.tick(0, n)
 
     def metadata(self, src: int, st: os.stat_result, dst: int, rel: str, *, special: bool) -> None:
         """Owner, then mode (chown clears set-id bits), then xattrs and ACLs, then times; on
@@ -312,32 +323,41 @@ def _is_empty_dir(dir_fd: int, name: str, *, follow: bool) -> bool:
         os.close(fd)
 
 
-def copy_data(src: int, dst: int) -> None:
+def copy_data(src: int, dst: int, tick: Callable[[int], None] | None = None) -> None:
     """Copy the data of the readable fd ``src`` to the writable fd ``dst``, from their offsets:
-    a reflink where the file system can, else in the kernel, else through a buffer."""
+    a reflink where the file system can, else in the kernel, else through a buffer. ``tick``
+    is told the bytes copied as they are (every 64 MiB at most), for a progress line."""
     try:
         fcntl.ioctl(dst, FICLONE, src)
     except OSError as e:
         if e.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM):
             raise
     else:
+        if tick is not None:
+            tick(os.fstat(dst).st_size)
         return
     # copy_file_range copies in the kernel (server-side, or reflinked, where it can); both
     # fds' offsets advance, so the plain fallback below continues from where it stopped.
+    chunk_size = 1 << 30 if tick is None else _TICK_CHUNK
     with contextlib.suppress(OSError):  # EXDEV, EOPNOTSUPP...: the fallback handles the rest
-        while os.copy_file_range(src, dst, 1 << 30) > 0:
-            pass
+        while (n := os.copy_file_range(src, dst, chunk_size)) > 0:
+            if tick is not None:
+                tick(n)
     while chunk := os.read(src, 1 << 20):  # the plain fallback, from wherever the kernel stopped
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst, view):]
+        if tick is not None:
+            tick(len(chunk))
 
 
-def copy_fd_at(src_fd: int, dst_dir_fd: int, dst_name: str, policy: CopyPolicy = CopyPolicy()) -> CopyReport:
+def copy_fd_at(src_fd: int, dst_dir_fd: int, dst_name: str, policy: CopyPolicy = CopyPolicy(),
+               tick: Tick | None = None) -> CopyReport:
     """Copy what the O_PATH fd ``src_fd`` refers to (any file type; a symlink is copied as
-    one) to ``dst_name`` in ``dst_dir_fd``, as ``policy`` says."""
+    one) to ``dst_name`` in ``dst_dir_fd``, as ``policy`` says; ``tick`` is told (entries,
+    bytes) as they are copied."""
     _check_name(dst_name)
-    copier = _Copier(policy, mount_id(src_fd))
+    copier = _Copier(policy, mount_id(src_fd), tick)
     try:
         copier.run(src_fd, os.fstat(src_fd), dst_dir_fd, dst_name)
     finally:
@@ -354,6 +374,7 @@ def copy_tree_at(
     merge: bool = False,
     cross_mounts: bool = True,
     hardlinks: bool = False,
+    tick: Tick | None = None,
 ) -> CopyReport:
     """Copy ``src_name`` in ``src_dir_fd`` (any file type) to ``dst_name`` in ``dst_dir_fd``:
     a faithful copy (see CopyPolicy for ``merge``, ``cross_mounts`` and ``hardlinks``)."""
@@ -361,6 +382,6 @@ def copy_tree_at(
     src = os.open(src_name, _PATH, dir_fd=src_dir_fd)
     try:
         return copy_fd_at(src, dst_dir_fd, dst_name,
-                          CopyPolicy(merge=merge, cross_mounts=cross_mounts, hardlinks=hardlinks))
+                          CopyPolicy(merge=merge, cross_mounts=cross_mounts, hardlinks=hardlinks), tick)
     finally:
         os.close(src)

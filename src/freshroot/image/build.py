@@ -13,7 +13,7 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import assert_never
 
 from freshroot import run as runner
@@ -23,6 +23,7 @@ from freshroot.image.closure import Resolver
 from freshroot.image.model import ImageFormat, PortableImage
 from freshroot.image.stage import stage_image
 from freshroot.log import logger
+from freshroot.progress import OFF, Progress
 
 # Names the image UUIDs: uuid5(this, "NAME_VERSION"), stable across builds and machines.
 IMAGE_UUID_NAMESPACE = uuid.UUID("5a0f6f1e-2b51-4a7c-9a4e-6672657368ff")
@@ -79,7 +80,8 @@ def builder_argv(image: PortableImage, tree: str, output: str, epoch: int) -> li
             assert_never(image.format)
 
 
-def stage_tree(image: PortableImage, tree: str, *, resolver: Resolver | None = None) -> None:
+def stage_tree(image: PortableImage, tree: str, *, resolver: Resolver | None = None,
+               tick: Callable[[int, int], None] | None = None) -> None:
     """Fill the (empty, private) directory ``tree`` with the image's root file system.
 
     Contents and libraries come from the root ``resolver`` reads (the host's / by default).
@@ -88,15 +90,15 @@ def stage_tree(image: PortableImage, tree: str, *, resolver: Resolver | None = N
     try:
         if resolver is None:
             with Resolver() as own:
-                stage_image(image, fd, own)
+                stage_image(image, fd, own, tick)
         else:
-            stage_image(image, fd, resolver)
+            stage_image(image, fd, resolver, tick)
     finally:
         os.close(fd)
 
 
 def build_image(image: PortableImage, output_dir: str, *, epoch: int | None = None,
-                resolver: Resolver | None = None) -> str:
+                resolver: Resolver | None = None, progress: Progress = OFF) -> str:
     """Build ``image`` into ``output_dir``/NAME_VERSION.raw and return that path.
 
     The tree is staged in a private directory next to the output and removed afterwards; the
@@ -121,9 +123,14 @@ def build_image(image: PortableImage, output_dir: str, *, epoch: int | None = No
             # 0755 as any / is (the umask must not narrow it); the 0700 work directory keeps it private.
             os.chmod("root", 0o755, dir_fd=work_fd)  # noqa: S103
             tree = os.path.join(work, "root")
-            logger.info("staging %s in %s", image.file_name, tree)
-            stage_tree(image, tree, resolver=resolver)
-            runner.run(builder_argv(image, tree, os.path.join(work, image.file_name), epoch))
+            logger.debug("staging %s in %s", image.file_name, tree)
+            with progress.phase(f"stage {image.file_name}"):
+                stage_tree(image, tree, resolver=resolver, tick=progress.advance)
+            output = os.path.join(work, image.file_name)
+            builder = builder_argv(image, tree, output, epoch)[0]
+            # What the builder has written so far: its output file's size, asked at each redraw.
+            with progress.phase(f"{builder} {image.file_name}", probe=lambda: os.stat(output).st_size):
+                runner.run(builder_argv(image, tree, output, epoch))
             built = ops.open_path_at(work_fd, image.file_name)
             try:
                 ops.chmod_fd(built, 0o644)
@@ -139,5 +146,5 @@ def build_image(image: PortableImage, output_dir: str, *, epoch: int | None = No
             with contextlib.suppress(OSError):
                 ops.remove_tree_at(out_fd, os.path.basename(work))
         os.close(out_fd)
-    logger.info("built %s", final)
+    logger.debug("built %s", final)
     return final

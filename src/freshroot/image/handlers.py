@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from freshroot.errors import ConfigError, Location
+from freshroot.output import print_json
 
 
 def build(args: argparse.Namespace) -> int:
@@ -24,11 +24,12 @@ def build(args: argparse.Namespace) -> int:
                           location=Location(where), hint="add a [portable.NAME] table, or pass --config FILE")
     if args.format is not None:
         image = image.with_format(ImageFormat(args.format))
-    path = build_image(image, args.output)
+    from freshroot.progress import for_command
+
+    path = build_image(image, args.output, progress=for_command(json=args.json))
     if args.json:
-        json.dump({"image": image.name, "version": image.version, "format": str(image.format), "path": path},
-                  sys.stdout)
-        sys.stdout.write("\n")
+        print_json({"image": image.name, "image_version": image.version, "format": str(image.format),
+                    "path": path})
     else:
         sys.stdout.write(path + "\n")
     return 0
@@ -39,8 +40,7 @@ def inspect(args: argparse.Namespace) -> int:
 
     info = inspect_image(args.image)
     if args.json:
-        json.dump(info.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(info.to_json())
     else:
         sys.stdout.write(format_text(info))
     return 0

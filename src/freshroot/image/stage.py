@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from freshroot.errors import OperationError, os_error_message
 from freshroot.fs import ops
@@ -123,8 +124,10 @@ class Stage:
     re-resolved, and symlinks in either tree are read, reproduced, never followed blindly.
     """
 
-    def __init__(self, root_fd: int, resolver: Resolver, host_fd: int) -> None:
+    def __init__(self, root_fd: int, resolver: Resolver, host_fd: int,
+                 tick: Callable[[int, int], None] | None = None) -> None:
         self.root_fd = root_fd
+        self.tick = tick  # told (files, bytes) as host files are copied, for a progress line
         self.host_fd = host_fd
         self.resolver = resolver
         self.copied: dict[str, None] = {}  # host paths of regular files copied, in order
@@ -226,6 +229,8 @@ class Stage:
         if stat.S_ISREG(st.st_mode):
             self._copy_file(fd, rel, st)
             self.copied[host] = None
+            if self.tick is not None:
+                self.tick(1, 0)
         elif stat.S_ISDIR(st.st_mode):
             self.mkdir(rel, stat.S_IMODE(st.st_mode))
             if recursive:
@@ -241,7 +246,7 @@ class Stage:
             try:
                 dst = ops.create_at(dfd, name, 0o600)
                 try:
-                    copy_data(src, dst)
+                    copy_data(src, dst, None if self.tick is None else self._tick_bytes)
                     # Permission bits as on the host; owner and times are set by the builder.
                     os.fchmod(dst, stat.S_IMODE(st.st_mode))
                 finally:
@@ -250,6 +255,10 @@ class Stage:
                 os.close(src)
         finally:
             os.close(dfd)
+
+    def _tick_bytes(self, n: int) -> None:
+        if self.tick is not None:
+            self.tick(0, n)
 
     def _copy_tree(self, dir_fd: int, rel: str) -> None:
         """Stage what is below the host directory ``dir_fd`` (host ``/rel``): depth first on an
@@ -306,12 +315,14 @@ class Stage:
         return tuple(f"{m.needed} (needed by {m.by})" for m in closure.missing)
 
 
-def stage_image(image: PortableImage, root_fd: int, resolver: Resolver) -> Stage:
+def stage_image(image: PortableImage, root_fd: int, resolver: Resolver,
+                tick: Callable[[int, int], None] | None = None) -> Stage:
     """Fill the empty staging directory ``root_fd`` with everything ``image`` declares.
 
-    Host files are taken from the root the ``resolver`` reads libraries from.
+    Host files are taken from the root the ``resolver`` reads libraries from; ``tick`` is
+    told (files, bytes) as they are copied.
     """
-    stage = Stage(root_fd, resolver, resolver.root_fd)
+    stage = Stage(root_fd, resolver, resolver.root_fd, tick)
     for d in SCAFFOLD_DIRS:
         stage.mkdir(d)
     for name in SCAFFOLD_FILES:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.walk import DirStack, usage
 from freshroot.persist.model import Persistence, is_below
 from freshroot.plan.action import Context
+from freshroot.progress import OFF
 
 # Volatile by nature, or recreated at every boot: not worth listing.
 DEFAULT_IGNORE: tuple[str, ...] = (
@@ -230,6 +231,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
         except OSError as e:
             report.unreadable.append(f"{path or '/'}: {os_error_message(e)}")
         walked += files
+        meter.advance(files, size)
         if files:
             parts = path.split("/")
             g = groups.setdefault("/".join(parts[: depth + 1]) or "/", [0, 0])
@@ -237,6 +239,25 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
             g[1] += size
         return subdirs
 
+    meter = ctx.progress or OFF
+    try:
+        used = os.fstatvfs(root)
+        estimate: int | None = (used.f_blocks - used.f_bfree) * used.f_frsize  # the ETA's guess: all in use
+    except OSError:
+        estimate = None
+    with meter.phase(f"audit {ctx.root}", nbytes=estimate if sizes else None):
+        _walk_root(frames, dirs, scan, root, dev, report, ctx)
+    report.entries = walked
+    order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
+    report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=order)
+    report.sized = sizes
+    report.undeclared = undeclared(p, ctx, report.unreadable)
+    return report
+
+
+def _walk_root(frames: list[tuple[Iterator[str], str]], dirs: DirStack, scan: Callable[[int, str], list[str]],
+               root: int, dev: int, report: AuditReport, ctx: Context) -> None:
+    """Depth first from the root, calling ``scan`` on each directory on the root's file system."""
     try:
         frames.append((iter(scan(root, "")), ""))
         while frames:
@@ -266,12 +287,6 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     finally:
         dirs.close()
         os.close(root)
-    report.entries = walked
-    order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
-    report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=order)
-    report.sized = sizes
-    report.undeclared = undeclared(p, ctx, report.unreadable)
-    return report
 
 
 def _size(dir_fd: int, name: str, path: str, unreadable: list[str]) -> tuple[int, int]:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import replace
 from typing import Any
 
+from freshroot import log
 from freshroot.activation.owners import resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.ops import open_root
+from freshroot.output import command
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
 from freshroot.persist.facts import State, look_entry
@@ -22,6 +23,17 @@ from freshroot.persist.parse import parse
 from freshroot.persist.planner import Planner, storage_problem
 from freshroot.persist.steps import run_actions
 from freshroot.plan.action import Context
+
+
+def _usage(ctx: Context, path: str) -> dict[str, int]:
+    """What the root holds at ``path``: files (all but directories) and bytes."""
+    from freshroot.fs.chase import ChaseFlags, chase
+    from freshroot.fs.walk import usage
+
+    unreadable: list[str] = []
+    with chase(path, root_fd=ctx.root_fd, flags=ChaseFlags.SAFE | ChaseFlags.PARENT) as found:
+        used = usage(found.fd, found.rest, lambda below, e: unreadable.append(below))
+    return {"files": used.files, "bytes": used.size}
 
 
 def _root(args: argparse.Namespace) -> int:
@@ -44,12 +56,14 @@ def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+def _err(text: str, priority: int = log.WARNING) -> None:
+    log.say(text, priority)
 
 
-def _print_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+def _print_json(doc: dict[str, Any]) -> None:
+    from freshroot.output import print_json
+
+    print_json(doc)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -96,7 +110,11 @@ def undo(args: argparse.Namespace) -> int:
 
 
 def audit(args: argparse.Namespace) -> int:
+    from freshroot.progress import for_command
+
     ctx = context(args)
+    if args.sizes:  # a walk that stats every file: long on a big root, so it shows its progress
+        ctx = replace(ctx, progress=for_command(json=args.json))
     report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1),
                              sizes=args.sizes)
     hidden = hidden_paths(ctx.root_fd)
@@ -122,13 +140,17 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def _migrate(ctx: Context, args: argparse.Namespace) -> int:
+    from freshroot.progress import for_command, size
+
     p = persistence(ctx, args)
+    ctx = replace(ctx, progress=for_command(json=args.json))
     planner = Planner(ctx)
     how = Migrate.COPY if args.copy else Migrate.MOVE
+    sizes: dict[str, dict[str, int]] = {}
     for path in args.paths:
         e = p.find(os.path.normpath(path))
         if e is None:
-            raise UsageError(f"{path}: not a declared persisted path (see `freshroot status`)")
+            raise UsageError(f"{path}: not a declared persisted path (see `{command('status')}`)")
         problem = storage_problem(ctx, next(s for s in p.storages if s.path == e.storage))
         if problem is not None:
             raise OperationError(f"storage {ctx.display(e.storage)} {problem}; nothing migrated")
@@ -137,14 +159,20 @@ def _migrate(ctx: Context, args: argparse.Namespace) -> int:
             _err(f"{ctx.display(e.path)}: nothing to migrate ({target.state.value})")
             continue
         planner.plan_migration(replace(e, migrate=how), source, target, planner.how(e, source, target))
+        if ctx.dry_run:
+            sizes[e.path] = _usage(ctx, e.path)
     outcome = run_actions(planner.actions + planner.refusals, ctx)
     if args.json:
-        _print_json({"dry_run": ctx.dry_run, "actions": [a.to_json() for a in outcome.applied],
-                     "failed": [{"action": a.describe(), "error": m} for a, m in outcome.failed]})
+        _print_json({"dry_run": ctx.dry_run,
+                     "actions": [a.to_json() for a in outcome.applied],
+                     "failed": [{"action": a.describe(), "error": m} for a, m in outcome.failed],
+                     **({"sizes": sizes} if ctx.dry_run else {})})
     else:
         prefix = "would " if ctx.dry_run else ""
         for a in outcome.applied:
             _out(prefix + a.describe())
+        for path, used in sizes.items():
+            _out(f"{path}: {used['files']:,} files, {size(used['bytes'])} ({used['bytes']:,} bytes) to migrate")
         for _a, message in outcome.failed:
-            _err(f"failed: {message}")
+            _err(f"failed: {message}", log.ERR)
     return 0 if outcome.ok else OperationError.exit_code

@@ -4,9 +4,10 @@ Callers hold the apply lock (``freshroot migrate`` and ``apply`` both take it), 
 migration at a time touches a root and its storage.
 
 1. When storage holds nothing yet, the root's entry is copied to a temporary name of its
-   own (``.freshroot-migrate.NAME.<random>``) beside its place in storage, every file and
-   directory fsynced, and renamed into place (atomic; it replaces an empty directory or
-   file), then the storage directory is fsynced: from here the data is durable in storage.
+   own (``.freshroot-migrate.NAME.<random>``) beside its place in storage, made durable
+   with one syncfs of storage's file system, and renamed into place (atomic; it replaces an
+   empty directory or file), then the storage directory is fsynced: from here the data is
+   durable in storage.
 2. Only then, for ``move``, the root's entry is emptied entry by entry, never by removing a
    whole tree: an entry is removed only once storage is known to hold the same entry (same
    type; for a file the same bytes, compared through the very fd that was checked for
@@ -34,12 +35,15 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from freshroot.errors import OperationError
-from freshroot.fs import bindmount, durable, ops
+from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
+from freshroot.fs.moving import syncfs
+from freshroot.fs.walk import usage
 from freshroot.persist.facts import kind_name
 from freshroot.persist.migrate_walk import (
     MOVING,
@@ -54,6 +58,7 @@ from freshroot.persist.migrate_walk import (
 )
 from freshroot.persist.model import Kind, Migrate, own_state
 from freshroot.plan.action import Context
+from freshroot.progress import OFF, Progress
 
 SAFE = ChaseFlags.SAFE
 PASSES = 8  # passes over the root's tree while entries keep appearing there
@@ -145,8 +150,11 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                 if stale == TMP_PREFIX + sname or (stale.startswith(TMP_PREFIX + sname + ".") and is_temp(stale)):
                     ops.remove_tree_at(sparent.fd, stale)
             fresh = not _has_data(sparent.fd, sname)
+            meter = ctx.progress or OFF
+            files, size = _totals(tparent.fd, tname) if meter.enabled else (None, None)
             if fresh:
-                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, own_state(path))
+                _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, own_state(path), meter, (path, source),
+                            (files, size))
             else:
                 found = compare(ctx, path, source)
                 if found.conflicts:
@@ -160,7 +168,9 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
             if kind is Kind.DIRECTORY:
                 if fresh and how is Migrate.COPY:
                     return True
-                _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh, own_state(path))
+                with meter.phase(f"check and remove {path}" if how is Migrate.MOVE else f"copy {path}",
+                                 entries=files, nbytes=size):
+                    _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh, own_state(path), meter.advance)
             elif how is Migrate.MOVE:
                 walk = Walk(Mode.MOVE, fresh=fresh, mount=0)
                 walk.settle(tparent.fd, tname, sparent.fd, sname, "", tst, placeholder=tst)
@@ -168,8 +178,19 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
     return True
 
 
-def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result,
-                own: dict[str, bool]) -> None:
+def _totals(dir_fd: int, name: str) -> tuple[int | None, int | None]:
+    """Files and bytes below the root's entry, for a progress line's ETA (a metadata walk,
+    a small part of a copy's cost); unknown when the walk cannot finish."""
+    try:
+        used = usage(dir_fd, name, lambda _path, _e: None)
+    except OSError:
+        return None, None
+    return used.files, used.size
+
+
+def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result, own: dict[str, bool],
+                meter: Progress = OFF, shown: tuple[str, str] = ("", ""),
+                totals: tuple[int | None, int | None] = (None, None)) -> None:
     """The first copy into an empty storage: the whole entry to a temporary name, fsynced,
     renamed into place. A mount point inside is copied as an empty directory and left alone by
     the removal: what is on another file system stays where it is. When a directory keeps
@@ -180,7 +201,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         tmp = f"{TMP_PREFIX}{sname}.{token()}"
         try:
             if attempt < COPY_ATTEMPTS:
-                copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False)
+                with meter.phase(f"copy {shown[0]}", entries=totals[0], nbytes=totals[1]):
+                    copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False, tick=meter.advance)
                 prune_root_only(sdir, tmp, "", own)
             else:
                 ops.mkdir_at(sdir, tmp, 0o700)
@@ -191,7 +213,16 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
                     os.utime(fd, ns=(tst.st_atime_ns, tst.st_mtime_ns))
                 finally:
                     os.close(fd)
-            durable.fsync_tree_at(sdir, tmp)
+            with meter.phase(f"sync {shown[1]}"):
+                # One syncfs for the whole copy, as a pass's staged copies are made durable
+                # (migrate_walk.Walk.flush): an fsync per file costs a flush apiece, 8x what
+                # `cp -a && sync` takes on ext4 for 6,000 files (bench/migrate.py). syncfs
+                # reports writeback errors of the file system since Linux 5.8.
+                fd = ops.reopen(sdir, os.O_RDONLY | os.O_DIRECTORY)  # syncfs takes no O_PATH fd
+                try:
+                    syncfs(fd)
+                finally:
+                    os.close(fd)
             ops.rename_at(sdir, tmp, sdir, sname)
         except BaseException as e:
             with contextlib.suppress(OSError):
@@ -204,7 +235,7 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
 
 
 def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool,
-            own: dict[str, bool]) -> None:
+            own: dict[str, bool], tick: Callable[[int, int], None] | None = None) -> None:
     """Copy in what storage lacks and remove from the root what storage holds, pass after
     pass while entries keep appearing on the root (at most PASSES); report what stays."""
     rfd = ops.open_dir_at(tdir, tname)
@@ -214,7 +245,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
             mount = ops.mount_id(rfd)
             for n in range(PASSES):
                 if n > 0 or not fresh:  # a fresh copy holds everything already
-                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own)
+                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own, tick=tick if n == 0 else None)
                     try:
                         stage.run(rfd, sfd)
                         stage.flush()
@@ -222,7 +253,8 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
                         stage.discard()
                     if how is Migrate.COPY:
                         return
-                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, own=own)
+                walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, own=own,
+                            tick=tick if n == 0 and fresh else None)
                 walk.run(rfd, sfd)
                 if not walk.missing and not walk.kept:
                     break

@@ -165,6 +165,7 @@ class Walk:
     # freshroot's own state files below the migrated path (model.own_state): rel -> stays on
     # the root whatever storage holds (True), or only while storage has its own copy (False)
     own: dict[str, bool] = field(default_factory=dict)
+    tick: Callable[[int, int], None] | None = None  # told (entries, bytes) of each non-directory looked at
 
     def flush(self) -> None:
         """Make what STAGE copied durable and put it in place: one syncfs for all the copies,
@@ -257,6 +258,8 @@ class Walk:
             return None  # freshroot's own state file, not the user's data: left where it is
         if stat.S_ISDIR(rst.st_mode):
             return self.directory(f, name, rel, rst, sst)
+        if self.tick is not None:
+            self.tick(1, rst.st_size if stat.S_ISREG(rst.st_mode) else 0)
         if sst is None:
             self.absent(f, name, rel)
             return None

@@ -23,6 +23,7 @@ from freshroot.errors import FreshrootError, OperationError, os_error_message
 from freshroot.fs import bindmount
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.log import logger
+from freshroot.output import command
 from freshroot.persist import facts, image, useropts
 from freshroot.persist.actions import (
     BindMount,
@@ -46,7 +47,7 @@ Owner = tuple[int, int, int]  # uid, gid, mode
 
 
 def migrate_hint(e: Entry) -> str:
-    return f"run `freshroot migrate {e.path}` to move it into storage, or set migrate = \"move\" for this entry"
+    return f"run `{command('migrate', e.path)}` to move it into storage, or set migrate = \"move\" for this entry"
 
 
 def storage_problem(ctx: Context, s: Storage) -> str | None:
@@ -204,7 +205,7 @@ class Planner:
                 target = Fact(State.MISSING)
             case State.OURS_MOUNT:
                 return self.refuse(e, f"is bind-mounted from {shown_source}, but declared as a symlink; "
-                                      "unmount it (freshroot undo) to switch")
+                                      f"unmount it (`{command('undo')}`) to switch")
             case State.MOUNT_OTHER:
                 return self.refuse(e, "something else is mounted there; freshroot will not hide it under "
                                       "another mount (unmount it first)")

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from freshroot.log import logger
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from freshroot.progress import Progress
+
 # Where a running step sends each line it prints (the executor captures them into the step's
 # result and shows them as they come).
 OutputSink = Callable[[str], None]
@@ -31,10 +35,13 @@ class Context:
     boot: bool = False  # the boot activation (apply --boot): the root is as its image left it this boot
     output: OutputSink | None = None  # set by the executor for each step it runs
     child: ChildWatcher | None = None  # set by the executor for each step it runs
+    progress: Progress | None = None  # long work shows its progress here (migrate), when a command asks
 
     def display(self, path: str) -> str:
-        """How a path inside the root is shown: /mnt/etc/x for --root /mnt."""
-        return path if self.root in ("", "/") else self.root.rstrip("/") + path
+        """How a path inside the root is shown: as the root sees it (/etc/x for --root /mnt),
+        the one path style of every message; the root itself is named once, by the report's
+        head or the error's note (freshroot.cli.report)."""
+        return path
 
 
 def step_output(ctx: Context) -> OutputSink:

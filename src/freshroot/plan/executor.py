@@ -122,9 +122,15 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
     failures: list[str] = []  # an isolated step's failed actions, each named
     try:
         actions: list[Action] = list(step.planner(step_ctx))
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            logger.debug("step %s: %d action(s) planned", step.name, len(actions))
         broken: list[str] = []  # paths of the failed actions (isolated steps)
         for action in actions:
             text = action.describe()
+            if debug:
+                logger.debug("  %s %s", "plan:" if ctx.dry_run and not action.applies_in_dry_run else "apply:",
+                             text.replace("\n", "\n    "))
             if ctx.dry_run and not action.applies_in_dry_run:
                 if action.refusal:  # the apply would fail here: the plan says so
                     failures.append(text)
@@ -203,6 +209,8 @@ def execute(
     for index, step in enumerate(ordered):
         if progress is not None:
             progress.start(step, index, len(ordered))
+        logger.debug("step %s (%d/%d)%s", step.name, index + 1, len(ordered),
+                     f", after {', '.join(step.deps)}" if step.deps else "")
         result = _decide(
             step, ctx, results=results, blocked=blocked, stopped=stopped, journal=journal, progress=progress
         )
@@ -213,6 +221,8 @@ def execute(
             journal.step_done(result)
         if progress is not None:
             progress.finish(result)
+        logger.debug("step %s: %s in %.3f s%s", step.name, result.status, result.duration,
+                     f" ({result.reason or result.error})" if result.reason or result.error else "")
         if result.status is Status.FAILED:
             blocked.add(step.name)
             if fail_fast and stopped is None:

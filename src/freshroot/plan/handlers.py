@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -41,9 +40,13 @@ def run_plan(
 
 def _finish(report: Report, as_json: bool) -> int:
     if as_json:
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        from freshroot.output import print_json
+
+        print_json(report.to_json())
     else:
-        sys.stdout.write(report.render() + "\n")
+        from freshroot.output import colour_wanted, tree_chars
+
+        sys.stdout.write(report.render(chars=tree_chars(sys.stdout), colour=colour_wanted(sys.stdout)) + "\n")
     return 0 if report.ok else EXIT_FAILURE
 
 

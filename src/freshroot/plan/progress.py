@@ -11,6 +11,7 @@ import sys
 import time
 from typing import TextIO
 
+from freshroot.output import unicode_ok
 from freshroot.plan.action import Step
 from freshroot.plan.result import StepResult
 
@@ -21,6 +22,7 @@ class TerminalProgress:
         self.tty = self.stream.isatty() if tty is None else tty
         self.status = ""
         self.started = 0.0
+        self.ellipsis = "…" if unicode_ok(self.stream) else "..."
 
     def _clear(self) -> None:
         if self.tty and self.status:
@@ -34,7 +36,7 @@ class TerminalProgress:
     def start(self, step: Step, index: int, total: int) -> None:
         self._clear()
         self.started = time.monotonic()
-        self.status = f"[{index + 1}/{total}] {step.name}…"
+        self.status = f"[{index + 1}/{total}] {step.name}{self.ellipsis}"
         self._draw()
 
     def output(self, step: Step, line: str) -> None:

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from freshroot.output import BOX, paint
+
 
 class Status(enum.StrEnum):
     CHANGED = "changed"  # actions were applied (in a dry run: would be)
@@ -82,8 +84,8 @@ class Report:
             counts[str(r.status)] += 1
         return counts
 
-    def render(self) -> str:
-        return render_report(self)
+    def render(self, *, chars: tuple[str, str, str, str] = BOX, colour: bool = False) -> str:
+        return render_report(self, chars=chars, colour=colour)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,13 +100,15 @@ class Report:
 
 
 _MARK = {"changed": "+", "unchanged": "=", "skipped": "-", "failed": "!"}
+_STYLE = {"changed": "green", "unchanged": "dim", "skipped": "yellow", "failed": "red+bold"}
 
 
-def _head(result: StepResult, dry_run: bool) -> str:
+def _head(result: StepResult, dry_run: bool, colour: bool = False) -> str:
     status = str(result.status)
     if dry_run and status == "changed":
         status = "would change"
-    text = f"{_MARK[str(result.status)]} {result.name}: {status}"
+    mark = paint(_MARK[str(result.status)], _STYLE[str(result.status)], colour)
+    text = f"{mark} {result.name}: {paint(status, _STYLE[str(result.status)], colour)}"
     if result.resumed:
         text += " (done before the interruption)"
     elif result.reason:
@@ -112,32 +116,38 @@ def _head(result: StepResult, dry_run: bool) -> str:
     return text
 
 
-def render_report(report: Report, *, output: bool = False) -> str:
-    """The plan or the run as a tree: one line per step, its actions below it."""
+def render_report(report: Report, *, output: bool = False, chars: tuple[str, str, str, str] = BOX,
+                  colour: bool = False) -> str:
+    """The plan or the run as a tree: one line per step, its actions below it. ``chars``:
+    the tree's (branch, last branch, continuation, blank), freshroot.output.tree_chars;
+    ``colour``: marks and statuses in colour (a terminal)."""
+    tee, corner, bar, blank = chars
     title = f"plan for {report.root}" if report.dry_run else f"apply to {report.root}"
-    lines = [title]
+    lines = [paint(title, "bold", colour)]
     results = report.results
     for i, result in enumerate(results):
         last = i == len(results) - 1
-        indent = "   " if last else "│  "
-        lines.append(("└─ " if last else "├─ ") + _head(result, report.dry_run).replace("\n", "\n" + indent + "   "))
+        indent = blank if last else bar
+        head = _head(result, report.dry_run, colour).replace("\n", "\n" + indent + blank)
+        lines.append((corner if last else tee) + head)
         children = list(result.actions)
         if result.error:
-            children.append("error: " + result.error)
+            children.append(paint("error:", "red+bold", colour) + " " + result.error)
         if output or result.error:
             children += [f"| {line}" for line in result.output[-20:]]
         for j, child in enumerate(children):
             end = j == len(children) - 1
             first, *more = child.split("\n")
-            lines.append(indent + ("└─ " if end else "├─ ") + first)
-            lines.extend(indent + ("   " if end else "│  ") + line.strip() for line in more)
+            lines.append(indent + (corner if end else tee) + first)
+            lines.extend(indent + (blank if end else bar) + line.strip() for line in more)
     counts = report.counts()
     changed = "would change" if report.dry_run else "changed"
+    failed = f"{counts['failed']} failed"
     lines.append(
         f"{counts['changed']} {changed}, {counts['unchanged']} unchanged, "
-        f"{counts['skipped']} skipped, {counts['failed']} failed"
+        f"{counts['skipped']} skipped, {paint(failed, 'red+bold', colour and counts['failed'] > 0)}"
     )
     if report.failed:
         names = ", ".join(f"{r.name} ({r.location})" if r.location else r.name for r in report.failed)
-        lines.append(f"failed: {names}")
+        lines.append(paint(f"failed: {names}", "red", colour))
     return "\n".join(lines)

@@ -94,7 +94,9 @@ def roots(args: argparse.Namespace) -> int:
         document = {"device": volume.device, "subvolume": root.subvolume, "blank": root.blank,
                     "blank_present": blank, "old_roots": root.old_roots,
                     "roots": [{"name": r.name, "date": r.name.split(".")[0], "size": r.size} for r in old]}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        from freshroot.output import print_json
+
+        print_json(document)
         return 0
     sys.stdout.write(f"{volume.device}: root {root.subvolume}, blank {root.blank}"
                      f"{'' if blank else ' (MISSING: the initrd keeps the root instead of wiping it)'}, "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from freshroot import log
 from freshroot.errors import EXIT_FAILURE
 from freshroot.persist import facts
 from freshroot.persist.dircache import DirCache
@@ -32,9 +33,10 @@ FILES_STEP = "persist-files"
 EXIT_FAILED = EXIT_FAILURE  # docs/exit-codes.md: a step failed, as apply's persist step does
 
 
-def say(text: str) -> None:
-    sys.stdout.write(f"freshroot: {text}\n")
-    sys.stdout.flush()
+def say(text: str, priority: int = log.INFO) -> None:
+    """One line on stdout (the units send it to the journal): with its priority there
+    (freshroot.log), err for a failure or a missing storage, warning for degraded paths."""
+    log.say(f"freshroot: {text}", priority, sys.stdout)
 
 
 def usable(p: Persistence, ctx: Context) -> tuple[list[Storage], bool]:
@@ -50,7 +52,8 @@ def usable(p: Persistence, ctx: Context) -> tuple[list[Storage], bool]:
         paths = ", ".join(e.path for e in s.entries) or "(none)"
         then = ("degraded = true: the boot goes on, and what is written to these paths is lost at the next boot"
                 if s.degraded else "set degraded = true on it to boot without it")
-        say(f"storage {ctx.display(s.path)} {problem}; NOT persisted this boot: {paths}. {then}")
+        say(f"storage {ctx.display(s.path)} {problem}; NOT persisted this boot: {paths}. {then}",
+            log.WARNING if s.degraded else log.ERR)
         fatal = fatal or not s.degraded
     return ok, fatal
 
@@ -87,7 +90,7 @@ def prepare(p: Persistence, ctx: Context) -> int:
     for action in outcome.applied:
         say(prefix + action.describe())
     for _action, message in outcome.failed:
-        say(f"failed: {message}")
+        say(f"failed: {message}", log.ERR)
     return EXIT_FAILED if fatal or not outcome.ok else 0
 
 
@@ -106,7 +109,7 @@ def files_start(p: Persistence, ctx: Context) -> int:
     for action in outcome.applied:
         say(action.describe())
     for _action, message in outcome.failed:
-        say(f"failed: {message}")
+        say(f"failed: {message}", log.ERR)
     return EXIT_FAILED if fatal or not outcome.ok else 0
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from freshroot import log
 from freshroot.activation.owners import resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.config.load import load_declaration
 from freshroot.errors import ConfigError, OperationError
 from freshroot.fs.ops import open_root
+from freshroot.output import print_json
 from freshroot.persist.parse import parse
 from freshroot.plan.action import Context
 from freshroot.systemd import boot, units
@@ -35,15 +36,19 @@ def render(args: argparse.Namespace) -> int:
     finally:
         os.close(root_fd)
     try:
-        written = units.write(rendered, args.units)
+        done = units.write_directory(rendered, args.units, manifest=True)
     except OSError as e:
         raise OperationError(f"{e.filename or args.units}: {e.strerror}") from e
+    for path in done.kept:
+        log.warning(f"{os.path.join(args.units, path)}: written by an earlier render and changed since; left in place")
     if args.json:
-        sys.stdout.write(json.dumps({"directory": args.units, "units": rendered.names(),
-                                     "links": [link.path for link in rendered.links]}, indent=2) + "\n")
+        print_json({"directory": args.units, "units": rendered.names(),
+                    "links": [link.path for link in rendered.links], "removed": done.removed, "kept": done.kept})
     else:
-        for name in written:
+        for name in done.written:
             sys.stdout.write(os.path.join(args.units, name) + "\n")
+        for name in done.removed:
+            sys.stdout.write(f"removed {os.path.join(args.units, name)} (no longer rendered)\n")
     return 0
 
 
@@ -55,18 +60,18 @@ def install(args: argparse.Namespace) -> int:
     for line in report.done:
         sys.stdout.write(line + "\n")
     for line in report.failed:
-        sys.stderr.write(f"failed: {line}\n")
+        log.error(f"failed: {line}")
     if not args.dry_run and not args.extra_files and not args.copy_self and install_mod.find_installed(target) is None:
-        sys.stderr.write(f"note: no freshroot found on {target}'s Python path; the generator needs it: "
+        log.warning(f"note: no freshroot found on {target}'s Python path; the generator needs it: "
                          f"install it there (e.g. pip install --root {target} --prefix /usr freshroot), "
-                         "or run install again with --copy-self\n")
+                         "or run install again with --copy-self")
     return OperationError.exit_code if report.failed else 0
 
 
 def _skipped(error: ConfigError) -> None:
     """At boot, as in the generator: an entry no unit was written for is left out here too,
     and the others are prepared and bound (config check refuses it)."""
-    sys.stderr.write(f"{error}; this entry is skipped, the others are persisted\n")
+    log.error(f"{error}; this entry is skipped, the others are persisted")
 
 
 def prepare(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
+from freshroot.systemd import manifest
 from freshroot.systemd.unit import UnitFile
 
 
@@ -33,10 +34,15 @@ class UnitDirectory:
         self.dir_fd = dir_fd
         self.durable = durable
         self.written: list[str] = []  # relative paths, in order: what a report or a test lists
+        self.marks: dict[str, str] = {}  # relative path -> what was written (systemd.manifest)
+        self.removed: list[str] = []  # written by the last render, not by this one: removed
+        self.kept: list[str] = []  # the same, but changed since: left in place
 
     def write(self, unit: UnitFile) -> None:
-        replace_at(self.dir_fd, unit.name, unit.render().encode(), mode=0o644, durable=self.durable)
+        data = unit.render().encode()
+        replace_at(self.dir_fd, unit.name, data, mode=0o644, durable=self.durable)
         self.written.append(unit.name)
+        self.marks[unit.name] = manifest.file_mark(data)
 
     def _subdir(self, name: str) -> int:
         ops.mkdir_at(self.dir_fd, name, 0o755)
@@ -45,11 +51,13 @@ class UnitDirectory:
     def drop_in(self, unit_name: str, name: str, unit: UnitFile) -> None:
         """``UNIT.d/NAME.conf`` holding ``unit``'s sections (its name is not used)."""
         fd = self._subdir(f"{unit_name}.d")
+        data = unit.render().encode()
         try:
-            replace_at(fd, f"{name}.conf", unit.render().encode(), mode=0o644, durable=self.durable)
+            replace_at(fd, f"{name}.conf", data, mode=0o644, durable=self.durable)
         finally:
             os.close(fd)
         self.written.append(f"{unit_name}.d/{name}.conf")
+        self.marks[f"{unit_name}.d/{name}.conf"] = manifest.file_mark(data)
 
     def add_dependency(self, target: str, kind: Dependency, unit_name: str) -> None:
         """``TARGET.KIND/UNIT -> ../UNIT``: ``target`` wants (requires, upholds) ``unit_name``.
@@ -65,3 +73,4 @@ class UnitDirectory:
         finally:
             os.close(fd)
         self.written.append(f"{target}.{kind}/{unit_name}")
+        self.marks[f"{target}.{kind}/{unit_name}"] = manifest.link_mark(f"../{unit_name}")

@@ -264,16 +264,29 @@ def render_main(storages: Sequence[str], options: Options) -> Rendered:
 
 
 def write(rendered: Rendered, directory: str) -> list[str]:
-    """Write the units and their symlinks into ``directory`` (a generator output directory,
-    or ``render --units DIR``); returns the paths written, relative to it."""
+    """Write the units and their symlinks into ``directory`` (a generator output directory);
+    returns the paths written, relative to it."""
+    return write_directory(rendered, directory).written
+
+
+def write_directory(rendered: Rendered, directory: str, *, manifest: bool = False) -> UnitDirectory:
+    """:func:`write`, returning what was done. ``manifest`` (``render --units``): also remove
+    what the last render wrote there and this one does not, and remember what this one wrote
+    (freshroot.systemd.manifest)."""
+    from freshroot.systemd import manifest as listing
+
     os.makedirs(directory, exist_ok=True)
     dir_fd = open_root(directory)
     try:
+        before = listing.load(dir_fd) if manifest else {}
         out = UnitDirectory(dir_fd)
         for unit in rendered.units:
             out.write(unit)
         for link in rendered.links:
             out.add_dependency(link.target, Dependency(link.kind), link.unit)
-        return out.written
+        if manifest:
+            out.removed, out.kept = listing.prune(dir_fd, before, out.marks)
+            listing.save(dir_fd, out.marks)
+        return out
     finally:
         os.close(dir_fd)

@@ -103,8 +103,6 @@ def command(args: argparse.Namespace) -> int:
 
 
 def render(args: argparse.Namespace) -> int:
-    import json
-
     from freshroot.compose import load_checked
     from freshroot.fs import ops
     from freshroot.fs.atomic import replace_at
@@ -126,7 +124,9 @@ def render(args: argparse.Namespace) -> int:
         raise ConfigError(f"{len(problems)} tmpfiles entr{'y' if len(problems) == 1 else 'ies'} would not "
                           "parse as systemd reads them; nothing written")
     if args.json:
-        sys.stdout.write(json.dumps({r.name: r.text for r in rendered}, indent=2) + "\n")
+        from freshroot.output import print_json
+
+        print_json({"files": {r.name: r.text for r in rendered}})
     elif args.output:
         try:
             os.makedirs(args.output, exist_ok=True)

@@ -1,0 +1,114 @@
+"""``freshroot migrate`` of a tree against ``cp -a`` plus ``sync`` of the same tree, on the same
+file system (target: migrate at most 1.2x the reference's wall time).
+
+The reference copies and makes the copy durable; migrate does that (copy, fsync of every file
+and directory, rename into place), and then also compares every byte of storage's copy with
+the root's before it removes the root's (docs/persistence.md, "Never lose data"): that reading
+is what the ratio pays for. The tree is ``--size-mb`` MiB (default 1024): a quarter in
+16 large files, the rest in small files of 4 to 64 KiB, in 64 directories. It is made once
+and copied afresh (untimed, then ``sync``) before each timed run, so both start with the
+source in the page cache and nothing dirty. Both run as their own process.
+
+    sudo .venv/bin/python bench/migrate.py [--dir DIR] [--size-mb N] [--reps N]
+
+``--dir``: where the trees go (default: a temporary directory in /var/tmp, a disk on most
+machines; a tmpfs measures the copy alone, since fsync and sync cost nothing there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def generate(top: Path, size: int) -> tuple[int, int]:
+    """Files and bytes written below ``top``: a quarter of ``size`` in 16 big files, the rest
+    in small ones."""
+    top.mkdir(parents=True)
+    chunk = os.urandom(1 << 20)
+    files = written = 0
+    big = size // 4 // 16
+    for i in range(16):
+        with open(top / f"big{i:02d}", "wb") as f:
+            left = big
+            while left > 0:
+                left -= f.write(chunk[: min(left, len(chunk))])
+        files, written = files + 1, written + big
+    n = 0
+    while written < size:
+        d = top / f"dir{n % 64:02d}"
+        d.mkdir(exist_ok=True)
+        length = 4096 * (1 + n % 16)
+        offset = (n * 4096) % (len(chunk) - length)
+        (d / f"f{n:06d}").write_bytes(chunk[offset: offset + length])
+        files, written, n = files + 1, written + length, n + 1
+    return files, written
+
+
+def timed(argv: list[str], **kw: object) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", help="where the trees go (default: a temporary directory in /var/tmp)")
+    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("migrate.py: needs root (migrate takes the apply lock of the root)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="freshroot-bench-migrate-", dir=args.dir or "/var/tmp") as tmp:
+        base = Path(tmp)
+        master = base / "master"
+        start = time.perf_counter()
+        files, size = generate(master, args.size_mb << 20)
+        print(f"generated {files} files, {size / (1 << 20):.0f} MiB in {time.perf_counter() - start:.1f} s "
+              f"({base})")
+        root = base / "root"
+        for d in ("etc", "persist", "var/lib"):
+            (root / d).mkdir(parents=True)
+        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+        (root / "etc/group").write_text("root:x:0:\n")
+        config = base / "decl.toml"
+        config.write_text('[persist."/persist"]\ndirectories = ["/var/lib/big"]\n')
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        migrate = [sys.executable, "-m", "freshroot", "migrate", "--root", str(root), "--config", str(config),
+                   "/var/lib/big"]
+        ours: list[float] = []
+        ref: list[float] = []
+        for _ in range(args.reps):
+            for which in ("freshroot", "cp"):
+                shutil.rmtree(root / "persist/var", ignore_errors=True)
+                shutil.rmtree(root / "var/lib/big", ignore_errors=True)
+                shutil.rmtree(base / "copy", ignore_errors=True)
+                subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
+                os.sync()
+                if which == "freshroot":
+                    ours.append(timed(migrate, env=env))
+                    assert not os.listdir(root / "var/lib/big")
+                    assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
+                else:
+                    ref.append(timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
+                                      str(base / "copy")]))
+    mine, theirs = statistics.median(ours), statistics.median(ref)
+    mib = size / (1 << 20)
+    print(f"freshroot migrate:  {mine:6.2f} s  {mib / mine:7.1f} MiB/s   (median of {args.reps})")
+    print(f"cp -a && sync:      {theirs:6.2f} s  {mib / theirs:7.1f} MiB/s")
+    print(f"ratio: migrate {mine / theirs:.2f}x cp -a + sync (target <= 1.2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

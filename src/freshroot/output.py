@@ -1,0 +1,140 @@
+"""What the command line prints, in one place: JSON documents (each with the schema's
+"version", docs/json.md), the JSON error document, colour, the tree's characters, and the
+commands hints tell people to run.
+
+- JSON: :func:`print_json` writes a command's document with ``"version": JSON_VERSION``
+  first; :func:`error_document` is what ``--json`` gets on stdout when the command fails
+  before it has a document (the exit code, the message, every problem's file:line).
+- Colour: on a terminal only, never with ``NO_COLOR`` set (no-color.org) or ``TERM=dumb``.
+- The tree: box-drawing characters where the stream's encoding has them, ASCII otherwise
+  (``PYTHONIOENCODING=ascii``, a C locale).
+- Hints: :func:`command` spells a freshroot command with the ``--root`` and ``--config``
+  the user gave, as given, so that it can be pasted as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Imported by the planner, which the generator runs at boot: nothing here costs start-up
+# (json and shlex are imported where used; typing only by the type checker).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, TextIO
+
+# The version of every --json document's schema (docs/json.md). Raised when a key changes
+# meaning or goes away; keys may be added without raising it.
+JSON_VERSION = 1
+
+
+def document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``doc`` with ``"version"`` as its first key."""
+    return {"version": JSON_VERSION, **{k: v for k, v in doc.items() if k != "version"}}
+
+
+def print_json(doc: Mapping[str, Any], stream: TextIO | None = None, *, indent: int | None = 2) -> None:
+    """Write one command's JSON document, versioned, on stdout."""
+    import json
+
+    out = stream if stream is not None else sys.stdout
+    # \u escapes where the stream cannot write every character (PYTHONIOENCODING=ascii): still JSON.
+    ascii_only = not unicode_ok(out)
+    out.write(json.dumps(document(doc), indent=indent, ensure_ascii=ascii_only, default=str) + "\n")
+
+
+def error_document(message: str, exit_code: int, problems: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """What --json prints on stdout when the command failed (besides the message on stderr)."""
+    return document({"ok": False, "error": {"exit_code": exit_code, "message": message,
+                                            "problems": list(problems)}})
+
+
+# --- colour ------------------------------------------------------------------------------
+
+_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour on ``stream``: a terminal, NO_COLOR unset (any value, even empty, turns it off),
+    TERM not dumb."""
+    if "NO_COLOR" in os.environ or os.environ.get("TERM", "") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def paint(text: str, style: str, on: bool) -> str:
+    """``text`` in ``style`` (a name of _SGR, or several joined by '+') when ``on``."""
+    if not on or not text:
+        return text
+    codes = ";".join(_SGR[s] for s in style.split("+"))
+    return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+# --- the tree ----------------------------------------------------------------------------
+
+BOX = ("├─ ", "└─ ", "│  ", "   ")
+ASCII = ("|- ", "`- ", "|  ", "   ")
+
+
+def unicode_ok(stream: TextIO | None = None) -> bool:
+    """Whether the stream's encoding writes any character (a UTF encoding)."""
+    encoding = getattr(stream if stream is not None else sys.stdout, "encoding", None) or "ascii"
+    return encoding.lower().replace("_", "-").startswith("utf")
+
+
+def tree_chars(stream: TextIO | None = None) -> tuple[str, str, str, str]:
+    """(branch, last branch, continuation, blank) for the tree: box characters when the
+    stream's encoding can write them, ASCII otherwise."""
+    encoding = getattr(stream if stream is not None else sys.stdout, "encoding", None) or "ascii"
+    try:
+        "".join(BOX).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return ASCII
+    return BOX
+
+
+def never_fail_to_encode() -> None:
+    """stdout and stderr write what their encoding cannot as backslash escapes instead of
+    ending the command in a UnicodeEncodeError (PYTHONIOENCODING=ascii, a C locale, and a
+    path with an é in it)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not unicode_ok(stream):
+            reconfigure(errors="backslashreplace")
+
+
+# --- hints -------------------------------------------------------------------------------
+
+# --root and --config as the user typed them (set once by the CLI from argv): hints repeat them.
+_given: list[str] = []
+
+
+def remember_invocation(argv: Sequence[str]) -> None:
+    """Keep the --root and --config options of ``argv`` as given (each value as typed)."""
+    _given.clear()
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            break
+        for name in ("--root", "--config"):
+            if arg == name and i + 1 < len(args):
+                _given.extend((name, args[i + 1]))
+                i += 1
+            elif arg.startswith(name + "="):
+                _given.extend((name, arg.partition("=")[2]))
+        i += 1
+
+
+def command(*words: str) -> str:
+    """``freshroot WORDS...`` with the --root/--config given to this run, quoted for a shell:
+    ``command("migrate", "/var/lib/app")`` is ``freshroot migrate /var/lib/app --root /mnt``
+    after ``freshroot status --root /mnt`` (options last: every subcommand takes them there)."""
+    import shlex
+
+    return " ".join(shlex.quote(w) for w in ("freshroot", *words, *_given))

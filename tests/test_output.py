@@ -1,0 +1,271 @@
+"""What people see (issue 20): colour only on a terminal (never with NO_COLOR, TERM=dumb or a
+pipe), an ASCII tree where the encoding has no box characters, hints that repeat --root and
+--config as given, journald priorities when stderr is the journal, --debug naming each step
+and action, and progress lines (freshroot.progress) in each mode."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from freshroot import log, output
+from freshroot.progress import Mode, Progress, choose_mode, duration, size
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _root(tmp_path: Path, declaration: str) -> tuple[Path, Path]:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "persist").mkdir()
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\n")
+    config = tmp_path / "decl.toml"
+    config.write_text(declaration)
+    return root, config
+
+
+def _freshroot(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "JOURNAL_STREAM")}
+    environ.update(PYTHONPATH=str(REPO / "src"), **env)
+    return subprocess.run([sys.executable, "-m", "freshroot", *argv], capture_output=True, text=True,
+                          env=environ, check=False, timeout=120)
+
+
+DECL = '[persist."/persist"]\ndirectories = ["/var/lib/café", "/var/log"]\n'
+
+
+def test_ascii_encoding_gives_an_ascii_tree_and_no_crash(tmp_path: Path) -> None:
+    root, config = _root(tmp_path, DECL)
+    proc = _freshroot("plan", "--root", str(root), "--config", str(config), PYTHONIOENCODING="ascii")
+    assert "internal error" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "`- " in proc.stdout
+    assert "|- " in proc.stdout
+    assert "├" not in proc.stdout
+    assert "caf\\xe9" in proc.stdout  # what ASCII cannot show is escaped, never a crash
+    proc = _freshroot("plan", "--root", str(root), "--config", str(config), "--json", PYTHONIOENCODING="ascii")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # \u escapes: still JSON
+    assert "/var/lib/café" in json.dumps(doc, ensure_ascii=False)
+
+
+def test_utf8_gives_the_box_tree(tmp_path: Path) -> None:
+    root, config = _root(tmp_path, DECL)
+    proc = _freshroot("plan", "--root", str(root), "--config", str(config), PYTHONIOENCODING="utf-8")
+    assert proc.returncode == 0, proc.stderr
+    assert "├─ " in proc.stdout
+    assert "\x1b[" not in proc.stdout  # a pipe: no colour
+
+
+def _plan_on_pty(tmp_path: Path, **env: str) -> str:
+    root, config = _root(tmp_path, DECL)
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR",)}
+    environ.update({"PYTHONPATH": str(REPO / "src"), "TERM": "xterm", **env})
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "freshroot", "plan", "--root", str(root), "--config",
+                               str(config)], stdout=slave, stderr=subprocess.DEVNULL, env=environ,
+                              check=False, timeout=120)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    return out.decode()
+
+
+def test_colour_on_a_terminal_and_never_with_no_color_or_dumb(tmp_path: Path) -> None:
+    coloured = _plan_on_pty(tmp_path / "a")
+    assert "\x1b[32m+\x1b[0m persist" in coloured  # the mark of a change, in green
+    assert "\x1b[1mplan for " in coloured
+    assert "\x1b[" not in _plan_on_pty(tmp_path / "b", NO_COLOR="")  # any value, even empty
+    assert "\x1b[" not in _plan_on_pty(tmp_path / "c", TERM="dumb")
+
+
+def test_colour_wanted() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    env = dict(os.environ)
+    try:
+        os.environ.pop("NO_COLOR", None)
+        os.environ["TERM"] = "xterm"
+        assert output.colour_wanted(Tty())
+        assert not output.colour_wanted(io.StringIO())
+        os.environ["NO_COLOR"] = "1"
+        assert not output.colour_wanted(Tty())
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+    assert output.paint("x", "red", False) == "x"
+    assert output.paint("x", "red+bold", True) == "\x1b[31;1mx\x1b[0m"
+
+
+def test_hints_repeat_root_and_config_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = _root(tmp_path, '[persist."/persist"]\ndirectories = ["/var/lib/app"]\n')
+    (root / "var/lib/app").mkdir(parents=True)
+    (root / "var/lib/app/db").write_text("rows")
+    monkeypatch.chdir(tmp_path)
+    proc = _freshroot("status", "--root", "root", "--config", "decl.toml")
+    # pasted as it is, from where it was typed: the relative --root as given, not made absolute
+    assert "run `freshroot migrate /var/lib/app --root root --config decl.toml`" in proc.stdout, proc.stdout
+    proc = _freshroot("status", "--root=root", "--config", "decl.toml")
+    assert "run `freshroot migrate /var/lib/app --root root --config decl.toml`" in proc.stdout, proc.stdout
+
+
+def test_command_quotes_for_a_shell() -> None:
+    output.remember_invocation(["status", "--root", "/mnt/my root", "--config=a b.toml", "--", "--root", "x"])
+    try:
+        assert output.command("migrate", "/var/lib/it's") == (
+            "freshroot migrate '/var/lib/it'\"'\"'s' --root '/mnt/my root' --config 'a b.toml'")
+    finally:
+        output.remember_invocation([])
+    assert output.command("undo") == "freshroot undo"
+
+
+def test_debug_logs_each_step_and_action(tmp_path: Path) -> None:
+    root, config = _root(tmp_path, '[persist."/persist"]\ndirectories = ["/var/log"]\n')
+    proc = _freshroot("plan", "--debug", "--root", str(root), "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith("step persist (") and "after" in line for line in lines), lines
+    assert "  plan: create mount point /var/log (0755 0:0)" in lines
+    assert any(line.startswith("step persist: changed in ") for line in lines), lines
+    quiet = _freshroot("plan", "--root", str(root), "--config", str(config))
+    assert "step persist" not in quiet.stderr
+
+
+# --- journald -------------------------------------------------------------------------------
+
+def test_priorities_only_on_the_journal_stream(tmp_path: Path) -> None:
+    path = tmp_path / "journal"
+    with open(path, "w") as stream:
+        st = os.fstat(stream.fileno())
+        env = dict(os.environ)
+        try:
+            os.environ["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+            assert log.is_journal(stream)
+            log.error("storage /persist is missing\n  hint: mount it", stream)
+            log.warning("degraded", stream)
+            log.info("fine", stream)
+            other = io.StringIO()
+            log.error("not the journal", other)
+            os.environ["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino + 1}"  # another stream is the journal
+            log.error("plain", stream)
+        finally:
+            os.environ.clear()
+            os.environ.update(env)
+    assert path.read_text().splitlines() == [
+        "<3>storage /persist is missing", "<3>  hint: mount it", "<4>degraded", "<6>fine", "plain"]
+    assert other.getvalue() == "not the journal\n"
+
+
+def test_error_of_a_command_has_err_priority_in_the_journal(tmp_path: Path) -> None:
+    """A failure of any command: stderr is the journal, the message gets <3>; warnings <4>."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[persist."/persist"]\ndirectories = "x"\n')
+    path = tmp_path / "journal"
+    with open(path, "w") as stream:
+        st = os.fstat(stream.fileno())
+        environ = {**os.environ, "PYTHONPATH": str(REPO / "src"), "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        proc = subprocess.run([sys.executable, "-m", "freshroot", "config", "check", "--config", str(bad),
+                               "--root", str(tmp_path)], stderr=stream, stdout=subprocess.PIPE, env=environ,
+                              check=False)
+    assert proc.returncode == 65
+    lines = path.read_text().splitlines()
+    assert lines
+    assert all(line.startswith("<3>") for line in lines), lines
+    assert lines[0].startswith(f"<3>freshroot: {bad}:2:")
+
+
+def test_logger_messages_get_their_priority(tmp_path: Path) -> None:
+    path = tmp_path / "journal"
+    code = ("import sys; from freshroot import log; log.setup(); log.logger.warning('w'); log.logger.error('e');"
+            "log.logger.info('i')")
+    with open(path, "w") as stream:
+        st = os.fstat(stream.fileno())
+        environ = {**os.environ, "PYTHONPATH": str(REPO / "src"), "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        subprocess.run([sys.executable, "-c", code], stderr=stream, env=environ, check=True)
+    assert path.read_text().splitlines() == ["<4>w", "<3>e", "<6>i"]
+
+
+# --- progress --------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_modes(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("TERM", "xterm")
+    assert choose_mode(Tty()) is Mode.TERMINAL
+    assert choose_mode(Tty(), json=True) is Mode.OFF
+    assert choose_mode(io.StringIO()) is Mode.LINES
+    monkeypatch.setenv("TERM", "dumb")
+    assert choose_mode(Tty()) is Mode.LINES
+
+
+def test_progress_lines_and_status() -> None:
+    clock = Clock()
+    stream = io.StringIO()
+    p = Progress(Mode.LINES, stream, clock=clock)
+    with p.phase("copy /var/lib/app", entries=10, nbytes=100 << 20):
+        p.advance(4, 40 << 20)
+        clock.now += 2
+        assert p.status() == "copy /var/lib/app: 40.0 MiB of 100.0 MiB, 4 of 10 entries, 20.0 MiB/s, 3.0 s left"
+        p.advance(6, 60 << 20)
+        clock.now += 3
+    assert stream.getvalue() == "copy /var/lib/app: 100.0 MiB, 10 entries in 5.0 s (20.0 MiB/s)\n"
+    off = io.StringIO()
+    with Progress(Mode.OFF, off, clock=clock).phase("x") as q:
+        q.advance(1, 1)
+    assert off.getvalue() == ""
+
+
+def test_progress_on_a_terminal_redraws_one_line_and_clears_it() -> None:
+    stream = io.StringIO()
+    p = Progress(Mode.TERMINAL, stream, interval=0.01)
+    with p.phase("stage demo_1.0.raw"):
+        p.advance(1, 5)
+    text = stream.getvalue()
+    assert text.startswith("\r\x1b[Kstage demo_1.0.raw: 0 B")
+    assert text.endswith("\r\x1b[K")  # cleared: the command's own output starts on a clean line
+    assert "\n" not in text
+
+
+def test_sizes_and_durations() -> None:
+    assert size(0) == "0 B"
+    assert size(1536) == "1.5 KiB"
+    assert size(1 << 30) == "1.0 GiB"
+    assert size(5 << 40) == "5.0 TiB"
+    assert duration(0.42) == "0.4 s"
+    assert duration(42) == "42 s"
+    assert duration(185) == "3 min 05 s"
+    assert duration(3720) == "1 h 02 min"
