@@ -100,6 +100,7 @@ complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot audit'"'"'' -
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot audit'"'"'' -l depth -r -f -d 'group by the first N path components'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot audit'"'"'' -l limit -r -f -d 'show the first N directories not persisted: most files first, or most bytes with --sizes (default 30; --json lists all)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot audit'"'"'' -l sizes -l no-sizes -d 'also measure each file and rank groups by bytes (one stat per file, about as long as du -sx; without it the walk costs what find -xdev costs)'
+complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot audit'"'"'' -l blank -d 'with [root] wipe = "btrfs": count only files the blank snapshot does not have as they are (new or changed since it was taken): what the next wipe removes'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot migrate'"'"'' -s h -l help -d 'show this help message and exit'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot migrate'"'"'' -l debug -d 'log every step and command; show tracebacks'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot migrate'"'"'' -l root -r -f -a '(__fish_complete_directories (commandline -ct))' -d 'operate on the root file system at DIR (an offline root such as /mnt)'

@@ -21,8 +21,9 @@ from freshroot.config.parse import parse_text
 from freshroot.errors import OperationError
 from freshroot.fs import ops
 from freshroot.plan.action import Context
+from freshroot.root.initrd import SCRIPT
 from freshroot.root.model import conf_text, parse_root
-from freshroot.root.setup import CONF, SCRIPT, WriteFile, root_steps
+from freshroot.root.setup import CONF, WriteFile, root_steps
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 pytestmark = pytest.mark.root

@@ -78,6 +78,8 @@ def test_initrd_has_only_early_paths_below_sysroot(tmp_path: Path) -> None:
     assert u["Mount.Where"] == ["/sysroot/var/log"]
     assert u["Unit.Before"] == ["initrd-fs.target", "umount.target"]
     assert u["Unit.RequiresMountsFor"] == ["/sysroot/persist/var/log"]
+    # The storage's x-initrd.mount is only known, and a volatile root only in place, then.
+    assert u["Unit.After"] == ["initrd-parse-etc.service"]
 
 
 def test_main_system_units_not_written_in_initrd_and_back(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ class AuditReport:
     entries: int = 0  # entries looked at on the root
     sized: bool = False  # True: sizes were measured (audit --sizes)
     unreadable: list[str] = field(default_factory=list)  # "path: why": not counted, report incomplete
+    baseline: str = ""  # "the blank snapshot NAME": files as it has them were not counted
 
     @property
     def complete(self) -> bool:
@@ -75,16 +76,19 @@ class AuditReport:
                 "unpersisted": [g.to_json() if self.sized else {**g.to_json(), "bytes": None}
                                 for g in self.unpersisted],
                 "undeclared_in_storage": [g.to_json() for g in self.undeclared],
-                "complete": self.complete, "unreadable": list(self.unreadable)}
+                "complete": self.complete, "unreadable": list(self.unreadable),
+                "compared_with": self.baseline or None}
 
     def render(self, limit: int = 30) -> str:
+        heading = (f"not persisted and not as in {self.baseline} (what the next wipe removes)" if self.baseline
+                   else "not persisted (lost at the next boot)")
         if not self.sized:
-            lines = [f"not persisted (lost at the next boot): {self.files} files"]
+            lines = [f"{heading}: {self.files} files"]
             lines += [f"  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
             if self.unpersisted:
                 lines.append("  (ranked by file count; --sizes measures bytes, one stat per file)")
         else:
-            lines = [f"not persisted (lost at the next boot): {self.files} files, {human(self.bytes)}"]
+            lines = [f"{heading}: {self.files} files, {human(self.bytes)}"]
             lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
         if len(self.unpersisted) > limit:
             lines.append(f"  ... and {len(self.unpersisted) - limit} more directories (--limit, --json)")
@@ -173,10 +177,15 @@ def _name_suffix(pattern: str) -> str:
     return tail.rpartition("/")[2]
 
 
+Unchanged = Callable[[str], Callable[[os.DirEntry[str]], bool] | None]
+
+
 def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: int = 3,
-          sizes: bool = False) -> AuditReport:
+          sizes: bool = False, unchanged: Unchanged | None = None, baseline: str = "") -> AuditReport:
     """Walk the root once. Without ``sizes`` no file is stat'ed (directories only: the walk
-    costs what ``find -xdev`` costs) and groups are ranked by file count; with it, by bytes."""
+    costs what ``find -xdev`` costs) and groups are ranked by file count; with it, by bytes.
+    ``unchanged(directory)`` (freshroot.root.blank) tells which of its files are as the blank
+    snapshot has them: those are not counted (the wipe brings them back)."""
     skip = _Matcher(DEFAULT_IGNORE + p.audit_ignore + ignore)
     declared = {e.path for e in p.entries()} | {s.path for s in p.storages}
     # Declared and ignored file paths, by directory, so the per-file loop tests a name only
@@ -202,6 +211,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
         nonlocal walked
         here: set[str] | frozenset[str] = known_names.get(path, frozenset())
         globbed = skip.files_in(path) if skip.glob is not None else None
+        same = unchanged(path) if unchanged is not None else None
         if globbed is not None:
             glob_rx, endings = globbed
         files = size = 0
@@ -219,6 +229,8 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                             globbed is not None and entry.name.endswith(endings)
                             and glob_rx.match(f"{path}/{entry.name}") is not None):
                         walked += 1  # declared, or ignored
+                    elif same is not None and same(entry):
+                        walked += 1  # as in the blank: the wipe brings it back
                     else:
                         files += 1
                         if sizes:
@@ -251,6 +263,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
     order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
     report.unpersisted = sorted((Group(k, f, b) for k, (f, b) in groups.items()), key=order)
     report.sized = sizes
+    report.baseline = baseline
     report.undeclared = undeclared(p, ctx, report.unreadable)
     return report
 

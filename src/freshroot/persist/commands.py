@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--sizes", action=argparse.BooleanOptionalAction, default=False,
                    help="also measure each file and rank groups by bytes (one stat per file, about "
                         "as long as du -sx; without it the walk costs what find -xdev costs)")
+    p.add_argument("--blank", action="store_true",
+                   help="with [root] wipe = \"btrfs\": count only files the blank snapshot does not have as "
+                        "they are (new or changed since it was taken): what the next wipe removes")
     p = add_command(subparsers, "migrate", handler=f"{H}:migrate",
                     help="move what the root holds at declared paths into storage, crash-safe",
                     description="move what the root holds at declared paths into storage, crash-safe, under "

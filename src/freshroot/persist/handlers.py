@@ -115,8 +115,17 @@ def audit(args: argparse.Namespace) -> int:
     ctx = context(args)
     if args.sizes:  # a walk that stats every file: long on a big root, so it shows its progress
         ctx = replace(ctx, progress=for_command(json=args.json))
-    report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1),
-                             sizes=args.sizes)
+    if args.blank:
+        from freshroot.root.blank import blank_of
+
+        table = load_checked(ctx.root_fd, args.config, root=ctx.root)
+        p = parse(table, resolve_accounts(ctx.root_fd, table).accounts)
+        with blank_of(table, ctx.root_fd, ctx.display("/")) as (compare, name):
+            report = audit_mod.audit(p, ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1), sizes=args.sizes,
+                                     unchanged=compare, baseline=name)
+    else:
+        report = audit_mod.audit(persistence(ctx, args), ctx, ignore=tuple(args.ignore), depth=max(args.depth, 1),
+                                 sizes=args.sizes)
     hidden = hidden_paths(ctx.root_fd)
     if args.json:
         _print_json({**report.to_json(), "hidden_image_content": hidden})

@@ -1,10 +1,11 @@
 """``[root]``: the declaration of how the root is wiped at every boot, parsed and checked.
 
-``wipe = "btrfs"`` (a fresh snapshot of a blank subvolume, yesterday's root kept) and
+``wipe = "btrfs"`` (a fresh snapshot of a blank subvolume, yesterday's root kept),
 ``wipe = "overlay"`` (the installed root as the read-only lower layer of an overlayfs with a
-tmpfs upper) are done by freshroot's initrd scripts; ``none``, the default, leaves the wipe to
-something else (a tmpfs root, ``snapshot=on``). ``tmpfs`` is refused with a message saying so
-rather than accepted and silently not done.
+tmpfs upper) and ``wipe = "tmpfs"`` (a tmpfs root holding a copy of the installed root's top
+level, /usr bound read-only from the disk) are done by freshroot's initrd scripts; ``none``,
+the default, leaves the wipe to something else (``snapshot=on``, systemd.volatile=).
+Whether a root can take ``tmpfs`` is checked against the root itself (freshroot.root.setup).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from dataclasses import dataclass
 from freshroot.config.table import Table
 
 KEYS = frozenset({"wipe", "keep", "subvolume", "blank", "old-roots"})
-WIPES = ("none", "btrfs", "overlay")
-NOT_YET = {"tmpfs": "a tmpfs root with /usr from the disk"}
+WIPES = ("none", "btrfs", "overlay", "tmpfs")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"([0-9]+)\s*([smhdw])")
 # A subvolume path below the btrfs top level: plain names, no "." or ".." steps.
@@ -25,7 +25,7 @@ _NAME = re.compile(r"[A-Za-z0-9@_+:.-]+")
 
 @dataclass(frozen=True, slots=True)
 class RootWipe:
-    wipe: str  # "none", "btrfs" or "overlay"
+    wipe: str  # "none", "btrfs", "overlay" or "tmpfs"
     subvolume: str = "root"  # the root subvolume (rootflags=subvol=...), from the top level
     blank: str = "blank"  # the read-only snapshot every boot's root is made from
     old_roots: str = "old_roots"  # where yesterday's roots are kept, named by date
@@ -75,9 +75,6 @@ def parse_root(declaration: Table) -> RootWipe:
     t.reject_unknown(KEYS)
     wipe = t.get_str("wipe", "none")
     assert wipe is not None
-    if wipe in NOT_YET:
-        raise t.error(f"{t.name('wipe')} = {wipe!r} ({NOT_YET[wipe]}) is not implemented yet",
-                      "wipe", hint='use "btrfs" (a btrfs root subvolume), "overlay" or "none" (docs/root-wipe.md)')
     if wipe not in WIPES:
         raise t.error(f"{t.name('wipe')} must be one of {', '.join(WIPES)}, not {wipe!r}", "wipe")
     keep_count: int | None = None

@@ -105,6 +105,12 @@ def mount_unit(e: Entry, s: Storage, *, prefix: str = "") -> UnitFile:
     if not prefix:
         u.add("Wants", PREPARE)
         u.add("After", PREPARE)
+    else:
+        # Not before /sysroot is final: the storage is an x-initrd.mount of /sysroot's fstab,
+        # which systemd only knows once initrd-parse-etc.service has reloaded it (the first
+        # generator run has no /sysroot), and a volatile root (freshroot-root-volatile,
+        # systemd-volatile-root) replaces the /sysroot mount before initrd-root-fs.target.
+        u.add("After", "initrd-parse-etc.service")
     _storage_checks(unit, s, prefix, prefix + e.source)
     return unit
 

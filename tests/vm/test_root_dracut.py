@@ -1,0 +1,168 @@
+"""Issue 16 with dracut: a Debian whose initrd is built by dracut (a systemd initrd), with
+wipe = "overlay" done by freshroot's dracut module, and an ``early = true`` /var/log bound by
+the units freshroot's generator writes in the initrd.
+
+The image is derived from the shared base: initramfs-tools purged and Debian's dracut
+packages (downloaded once with the host's apt, cached beside the base image) installed into
+the copy; the base recipe is unchanged. `freshroot install --root` (run on the host against
+the mounted image) installs the module 90freshroot-root and rebuilds the initrd with `dracut
+--regenerate-all --force` in a chroot; the kernel boots with that initrd. No snapshot=on: the
+root disk would keep anything written to it, so a file gone in the next boot was kept off
+the disk by the overlay.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.vm.image import BaseImage, cache_dir
+from tests.vm.machine import Disk, Machine, make_disk
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root, pytest.mark.xdist_group("vm")]
+
+REPO = Path(__file__).resolve().parents[2]
+UID = 1500
+# dracut and what the base image lacks of its dependencies (bookworm).
+PACKAGES = ("dracut", "dracut-core", "kpartx")
+
+DECLARATION = """\
+[root]
+wipe = "overlay"
+
+[persist."/persist"]
+require-mount = true
+directories = [
+  { path = "/var/lib/fr-app", user = "fruser", group = "fruser", mode = "0750" },
+  { path = "/var/log", early = true },
+]
+"""
+
+# /persist is mounted in the initrd (x-initrd.mount): the early /var/log is bound from it
+# there. 120 s for the persist disk, as in test_root_btrfs.py: udev can be late under TCG.
+FSTAB = """\
+/dev/vda       /         ext4  rw,errors=remount-ro                                           0 0
+LABEL=persist  /persist  ext4  defaults,nofail,x-initrd.mount,x-systemd.device-timeout=120s  0 2
+"""
+
+# A small initrd for a virtio disk, as the base image's initramfs-tools one is (TCG unpacks
+# and runs it slowly): no host-only probing in a chroot, the systemd initrd and what finding
+# the root needs. freshroot's module is added by its own conf (add_dracutmodules).
+DRACUT_CONF = """\
+hostonly="no"
+dracutmodules=" systemd-initrd dracut-systemd rootfs-block kernel-modules "
+drivers=" virtio_pci virtio_blk ext4 crc32c_generic "
+"""
+
+SETUP = f"""
+mkdir -p "$ROOT/tmp/debs"
+cp {{debs}} "$ROOT/tmp/debs/"
+chroot "$ROOT" dpkg --purge --force-depends initramfs-tools initramfs-tools-core >/dev/null
+chroot "$ROOT" sh -c 'dpkg -i /tmp/debs/*.deb' >/dev/null
+rm -rf "$ROOT/tmp/debs"
+chroot "$ROOT" useradd -m -u {UID} -U -s /bin/bash fruser
+export PYTHONPATH={REPO / "src"}
+{sys.executable} -m freshroot install --root "$ROOT" --config {{decl}}
+{sys.executable} -m freshroot install --extra-files {{extra}} --root "$ROOT" --config {{decl}}
+# journald keeps a persistent journal where /var/log/journal exists: the image's, in storage.
+cp -a "$ROOT/var/log/journal" {{extra}}/persist/var/log/
+cp "$(ls "$ROOT"/boot/initrd.img-* | sort -V | tail -1)" {{boot}}/initrd.img
+"""
+
+INSPECT = """
+set -u
+{
+  echo "app $(stat -c '%a %u %g' /var/lib/fr-app 2>&1) $(cat /var/lib/fr-app/state 2>&1)"
+  echo "undeclared $(cat /var/lib/undeclared.txt 2>&1 | head -c 60)"
+  echo "rootfs $(findmnt -n -o FSTYPE /)"
+  echo "lower $(findmnt -rn -o FSTYPE,OPTIONS /run/freshroot-root/lower | grep -o '^ext4 ro')"
+  echo "ondisk $(cat /run/freshroot-root/lower/var/lib/undeclared.txt 2>&1 | head -c 60)"
+  echo "log $(findmnt -n -o SOURCE /var/log)"
+  echo "boots $(journalctl --list-boots --no-pager 2>/dev/null | grep -c "^ *[-0-9]")"
+  echo "initrd $(ls /run/initramfs/freshroot-root.log >/dev/null 2>&1 && echo log)"
+} > state
+journalctl --list-boots --no-pager > boots.txt 2>&1 || true
+journalctl -b -1 -o cat --no-pager 2>&1 | grep -c . > previous.count || true
+cat /run/initramfs/freshroot-root.log > wipe.log 2>&1 || true
+journalctl -b -o cat --no-pager > this-boot.txt 2>&1 || true
+journalctl -b -t freshroot -o cat > kmsg.log 2>&1 || true
+systemctl is-active multi-user.target > active 2>&1 || true
+"""
+
+WRITE = """
+echo "state-$1" > /var/lib/fr-app/state && chown fruser: /var/lib/fr-app/state
+echo lost > /var/lib/undeclared.txt
+"""
+
+
+def _lines(text: str) -> dict[str, str]:
+    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] if " " in line else "" for line in text.splitlines()}
+
+
+def debs(names: tuple[str, ...]) -> list[Path]:
+    """Debian packages for the guest, downloaded once with the host's apt (a bookworm host,
+    as the base image) and cached beside the base image."""
+    where = cache_dir() / "debs"
+    where.mkdir(parents=True, exist_ok=True)
+    found = [next(iter(sorted(where.glob(f"{name}_*.deb"))), None) for name in names]
+    missing = [name for name, path in zip(names, found, strict=True) if path is None]
+    if missing:
+        proc = subprocess.run(["apt-get", "download", *missing], cwd=where, capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot download {' '.join(missing)} with apt-get: {proc.stderr.strip()[-300:]}")
+    return [sorted(where.glob(f"{name}_*.deb"))[-1] for name in names]
+
+
+def test_root_dracut(make_guest, vm_base: BaseImage, tmp_path):
+    decl = tmp_path / "freshroot.toml"
+    decl.write_text(DECLARATION)
+    extra = tmp_path / "extra"
+    boot_dir = tmp_path / "boot"
+    boot_dir.mkdir()
+    (boot_dir / "vmlinuz").symlink_to(vm_base.kernel)
+    packages = " ".join(str(p) for p in debs(PACKAGES))
+    made = make_guest(files={"/etc/fstab": FSTAB, "/etc/dracut.conf.d/10-freshroot-test.conf": DRACUT_CONF},
+                      script=SETUP.format(debs=packages, decl=decl, extra=extra, boot=boot_dir))
+    guest = Machine(BaseImage(boot_dir), made.root, made.workdir, accel=made.accel, root_snapshot=False)
+    persist = make_disk(tmp_path / "persist.img", label="persist", tree=extra / "persist")
+    disks = [Disk(persist, "persist")]
+
+    first = guest.boot("set -- 1\n" + WRITE + INSPECT, disks=disks)
+    assert first.script_rc == 0, first.describe()
+    assert first.failed_units == [], first.describe()
+    state = _lines(first.text("state"))
+    assert state["rootfs"] == "overlay", first.text("state")
+    assert state["lower"] == "ext4 ro", first.text("state")
+    assert state["ondisk"].startswith("cat:"), first.text("state")  # written to the tmpfs, not the disk
+    assert state["log"].endswith("[/var/log]"), first.text("state")  # bound from storage
+    wipe = first.text("wipe.log")
+    assert "volatile root: an overlay of /dev/vda" in wipe, first.console[-3000:]
+    assert wipe.count("freshroot:") == 1, wipe
+    journal = first.text("this-boot.txt")
+    # freshroot's generator ran in the initrd and its unit bound /var/log below /sysroot there.
+    assert "early, in the initrd" in journal, journal[-3000:]
+    assert "freshroot: volatile root" in journal  # the initrd's own messages reached the journal
+
+    second = guest.boot("set -- 2\n" + INSPECT + WRITE, disks=disks)
+    assert second.script_rc == 0, second.describe()
+    assert second.failed_units == [], second.describe()
+    assert second.text("active").strip() == "active"
+    state = _lines(second.text("state"))
+    assert state["app"] == f"750 {UID} {UID} state-1", second.text("state")  # declared: kept, with its owner
+    assert "No such file" in state["undeclared"], second.text("state")  # undeclared: gone
+    assert state["rootfs"] == "overlay"
+    assert state["boots"] == "2", second.text("boots.txt")  # boot 1's journal is on the persisted /var/log
+    assert int(second.text("previous.count").strip() or 0) > 100, second.text("boots.txt")
+
+    third = guest.boot(INSPECT, disks=disks)
+    assert third.script_rc == 0, third.describe()
+    assert third.failed_units == [], third.describe()
+    state = _lines(third.text("state"))
+    assert state["app"] == f"750 {UID} {UID} state-2", third.text("state")
+    assert "No such file" in state["undeclared"], third.text("state")
+    assert state["boots"] == "3", third.text("boots.txt")
+    print(f"boots: {first.seconds:.0f} {second.seconds:.0f} {third.seconds:.0f} s ({guest.accel})")
