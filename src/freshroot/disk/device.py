@@ -42,9 +42,16 @@ def resolve(device: str) -> Disk:
     return disk
 
 
-def check(disk: Disk, device: str, layout: DiskLayout) -> None:
-    """Refuse a disk in use, or one whose serial or size is not the declared one."""
-    busy = disk.in_use()
+def _below(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def check(disk: Disk, device: str, layout: DiskLayout, *, mount_root: str | None = None) -> None:
+    """Refuse a disk in use, or one whose serial or size is not the declared one. Mounts at
+    or below ``mount_root`` are a previous ``disk apply``'s and do not count (it checks that
+    nothing is left to change on a disk it mounted)."""
+    top = os.path.realpath(mount_root) if mount_root else None
+    busy = [why for why in disk.in_use() if top is None or not _below(why.rsplit(" is mounted on ", 1)[-1], top)]
     if busy:
         raise OperationError(f"{device} ({disk.path}) is in use: {'; '.join(busy)}",
                              hint="unmount its file systems (and swapoff) first; freshroot never repartitions "

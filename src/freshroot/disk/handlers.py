@@ -90,7 +90,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Table, DiskLayout, str, Disk, st
     if args.device and layout.device and os.path.basename(args.device) != os.path.basename(layout.device):
         raise UsageError(f"--device {args.device} is not the declared [disk] device {layout.device}")
     disk = devices.resolve(device)
-    devices.check(disk, device, layout)
+    devices.check(disk, device, layout, mount_root=args.mount_root)
     seed = repart.seed_for(layout, args.hostname or os.uname().nodename)
     return table, layout, device, disk, seed, root_subvolume
 
@@ -144,6 +144,10 @@ def apply(args: argparse.Namespace) -> int:
         raise UsageError(f"--mount-root {args.mount_root}: no such directory")
     planned = _run_repart(layout, disk, seed, dry_run=True)  # a plan that fails writes nothing
     if any(p.activity != "unchanged" for p in planned):
+        if disk.in_use():
+            raise OperationError(f"{device} ({disk.path}) is mounted under {args.mount_root} and its partitions "
+                                 "differ from [disk]: not repartitioning a disk in use",
+                                 hint=f"umount -R {args.mount_root} first")
         planned = _run_repart(layout, disk, seed, dry_run=False)
     mounting.wait_for_nodes(disk.path, [p.node for p in planned])
     done = [f"{p.name}: {p.activity} {p.node} PARTUUID={p.uuid}" for p in planned]
