@@ -82,6 +82,13 @@ def _copy_raw(image: str, root: str) -> None:
         os.rmdir(where)
 
 
+def _private() -> None:
+    """This process in a mount namespace of its own (once), for the mounts only it needs."""
+    from freshroot.root.top import private
+
+    private()
+
+
 def _bind_special(root: str) -> None:
     from freshroot.run import run
 
@@ -136,9 +143,6 @@ def bootstrap(args: argparse.Namespace) -> int:
         if os_root.bootloader == "systemd-boot":
             sys.stdout.write(f"then kernel-install add for each kernel in {root}/boot, inside {root}\n")
         return 0
-    from freshroot.fs.mount import unshare_mounts
-
-    unshare_mounts()
     fstab = _read(os.path.join(root, "etc/fstab"))
     for c in engine:
         sys.stdout.write(f"==> {c.why}: {_show(c, root)}\n")
@@ -147,6 +151,7 @@ def bootstrap(args: argparse.Namespace) -> int:
     if raw:
         assert os_root.image is not None
         sys.stdout.write(f"==> copy {os_root.image} to {root}\n")
+        _private()
         _copy_raw(os_root.image, root)
     if fstab is not None and _read(os.path.join(root, "etc/fstab")) != fstab:
         from freshroot.activation.identity import write_file
@@ -167,6 +172,7 @@ def bootstrap(args: argparse.Namespace) -> int:
                 f.write(cmdline + "\n")
         loader += kernel_install_commands(root)
     if any(c.chroot for c in loader):
+        _private()
         _bind_special(root)
     for c in loader:
         sys.stdout.write(f"==> {c.why}: {_show(c, root)}\n")
