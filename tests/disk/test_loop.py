@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_plan_then_apply_then_nothing_to_do(tmp_path: Path, disk: tuple[Path, st
     mnt.mkdir()
     common = ("--config", config, "--device", str(link), "--hostname", "web1")
 
-    def body() -> dict[str, object]:
+    def body() -> dict[str, Any]:
         plan = freshroot("disk", "plan", *common, "--json", by_id=link.parent)
         first = freshroot("disk", "apply", *common, "--mount-root", str(mnt), "--json", by_id=link.parent)
         mounted = _sh("findmnt", "--raw", "--noheadings", "--output", "TARGET,SOURCE,FSTYPE", "--submounts",
@@ -101,12 +102,14 @@ def test_plan_then_apply_then_nothing_to_do(tmp_path: Path, disk: tuple[Path, st
                 "table": table, "fstab": (mnt / "etc/fstab").read_text() if (mnt / "etc/fstab").exists() else None}
 
     got = in_mount_namespace(body)
-    code, out, err = got["plan"]  # type: ignore[misc]
+    code, out, err = got["plan"]
     assert code == 0, err
     plan = json.loads(out)
-    assert plan["version"] == 1 and plan["changes"] == 2 and plan["serial"] == SERIAL
+    assert plan["version"] == 1
+    assert plan["changes"] == 2
+    assert plan["serial"] == SERIAL
     assert [p["activity"] for p in plan["partitions"]] == ["create", "create"]
-    code, out, err = got["first"]  # type: ignore[misc]
+    code, out, err = got["first"]
     assert code == 0, err
     first = json.loads(out)
     uuids = [p["uuid"] for p in first["partitions"]]
@@ -121,10 +124,11 @@ def test_plan_then_apply_then_nothing_to_do(tmp_path: Path, disk: tuple[Path, st
     assert f"PARTUUID={uuids[1]}\t/\tbtrfs\tsubvol=/root\t0\t0" in fstab
     assert f"PARTUUID={uuids[1]}\t/persist\tbtrfs\tsubvol=/persist\t0\t0" in fstab
     assert f"PARTUUID={uuids[0]}\t/boot\text4\tdefaults\t0\t2" in fstab
-    code, out, err = got["second"]  # type: ignore[misc]
+    code, out, err = got["second"]
     assert code == 0, err
     second = json.loads(out)
-    assert second["changes"] == 0 and [p["uuid"] for p in second["partitions"]] == uuids
+    assert second["changes"] == 0
+    assert [p["uuid"] for p in second["partitions"]] == uuids
     assert any("already mounted" in line for line in second["done"])
 
 
@@ -159,7 +163,8 @@ def test_refusals_change_nothing(tmp_path: Path, disk: tuple[Path, str], change:
     result = in_mount_namespace(lambda: freshroot("disk", "apply", "--config", config, "--device", str(link),
                                                   "--mount-root", str(mnt), by_id=link.parent))
     assert result.returncode == code, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
     table = subprocess.run(["partx", "--show", device], capture_output=True, text=True, check=False)
     assert table.returncode != 0 or not table.stdout.strip(), "no partition table was written"
 
@@ -168,7 +173,8 @@ def test_refuses_a_kernel_name_and_a_disk_in_use(tmp_path: Path, disk: tuple[Pat
     link, device = disk
     config = _config(tmp_path)
     result = freshroot("disk", "plan", "--config", config, "--device", device, by_id=link.parent)
-    assert result.returncode == 65 and "not a name in" in result.stderr, result.stderr
+    assert result.returncode == 65, result.stderr
+    assert "not a name in" in result.stderr
 
     def body() -> tuple[int, str]:
         mnt = tmp_path / "mnt"
@@ -179,4 +185,6 @@ def test_refuses_a_kernel_name_and_a_disk_in_use(tmp_path: Path, disk: tuple[Pat
         return again.returncode, again.stderr
 
     code, err = in_mount_namespace(body)
-    assert code == 73 and "is in use" in err and f"{device}p1 is mounted on" in err, err
+    assert code == 73, err
+    assert "is in use" in err
+    assert f"{device}p1 is mounted on" in err

@@ -53,16 +53,19 @@ def test_definitions_in_declared_order() -> None:
     assert list(files) == ["10-esp.conf", "20-swap.conf", "30-root.conf"]
     assert "Type=esp\nLabel=esp\nFormat=vfat\nSizeMinBytes=536870912\nSizeMaxBytes=536870912\n" in files["10-esp.conf"]
     assert "Type=root\nLabel=root\nFormat=btrfs\nWeight=2000\n" in files["30-root.conf"]
-    assert layout.min_size == 10 << 30 and layout.serial == "S1"
+    assert layout.min_size == 10 << 30
+    assert layout.serial == "S1"
 
 
 def test_seed_is_per_host_and_stable() -> None:
     layout = parse_disk(table(LAYOUT))
     assert layout is not None
     a, b = repart.seed_for(layout, "web1"), repart.seed_for(layout, "web2")
-    assert a != b and a == repart.seed_for(layout, "web1")
+    assert a != b
+    assert a == repart.seed_for(layout, "web1")
     declared = parse_disk(table(LAYOUT.replace('serial = "S1"', 'seed = "0d9f3f36-4b4e-4b69-8e8a-6c1b2f0e9a11"')))
-    assert declared is not None and repart.seed_for(declared, "web1") == "0d9f3f36-4b4e-4b69-8e8a-6c1b2f0e9a11"
+    assert declared is not None
+    assert repart.seed_for(declared, "web1") == "0d9f3f36-4b4e-4b69-8e8a-6c1b2f0e9a11"
 
 
 def test_fstab_names_partuuids_and_subvolumes() -> None:
@@ -102,5 +105,6 @@ def test_bad_declarations_name_the_line(change: tuple[str, str], message: str, l
     document = parse_bytes(text.encode(), "t.toml")
     with pytest.raises(ConfigError, match=message) as caught:
         parse_disk(Table(document.data, (), "t.toml", document.positions))
-    assert caught.value.location is not None and caught.value.location.file == "t.toml"
+    assert caught.value.location is not None
+    assert caught.value.location.file == "t.toml"
     assert caught.value.location.line == line, str(caught.value)

@@ -56,14 +56,18 @@ def test_json_document() -> None:
     assert doc["version"] == machine.VERSION
     assert set(doc) == {"version", "hostname", "kernel", "architecture", "boot_mode", "os", "memory", "rescue",
                         "tools", "disks"}
-    assert doc["architecture"] == os.uname().machine and doc["boot_mode"] in ("uefi", "bios")
-    assert doc["memory"]["total"] > 0 and isinstance(doc["rescue"]["rescue"], bool)
+    assert doc["architecture"] == os.uname().machine
+    assert doc["boot_mode"] in ("uefi", "bios")
+    assert doc["memory"]["total"] > 0
+    assert isinstance(doc["rescue"]["rescue"], bool)
     for disk in doc["disks"]:
-        assert disk["path"] == f"/dev/{disk['name']}" and disk["size"] >= 0
+        assert disk["path"] == f"/dev/{disk['name']}"
+        assert disk["size"] >= 0
         assert set(disk) >= {"by_id", "serial", "model", "partitions", "mounts", "in_use"}
     text = subprocess.run([sys.executable, "-m", "freshroot", "facts"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")}, check=False)
-    assert text.returncode == 0 and text.stdout.startswith("host:")
+    assert text.returncode == 0
+    assert text.stdout.startswith("host:")
 
 
 @pytest.mark.root
@@ -82,7 +86,9 @@ def test_a_disk_with_its_by_id_name(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         disks = {d.path: d for d in blockdev.read_disks()}
         disk = disks[device]
         assert disk.by_id == (str(tmp_path / "by-id" / "virtio-FACTS1"),)
-        assert disk.serial == "FACTS1" and disk.size == 32 << 20 and disk.virtual
+        assert disk.serial == "FACTS1"
+        assert disk.size == 32 << 20
+        assert disk.virtual
         assert not disk.in_use()
     finally:
         subprocess.run(["losetup", "--detach", device], check=False)

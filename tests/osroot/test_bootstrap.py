@@ -54,7 +54,8 @@ def test_bad_os_sections(text: str, message: str) -> None:
 def test_defaults() -> None:
     os_root = parse_os(table('[os]\nengine = "pacstrap"\n'))
     assert os_root is not None
-    assert os_root.packages == ("base", "linux", "linux-firmware") and os_root.bootloader == "none"
+    assert os_root.packages == ("base", "linux", "linux-firmware")
+    assert os_root.bootloader == "none"
     assert parse_os(table("")) is None
 
 
@@ -80,7 +81,8 @@ def test_tar_image_is_unpacked_and_fstab_kept(tmp_path: Path) -> None:
     config.write_text(f'[os]\nengine = "image"\nimage = "{image}"\n')
     dry = freshroot("bootstrap", "--config", str(config), "--root", str(root), "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert f"--file={image} --directory={root}" in dry.stdout and not (root / "etc/os-release").exists()
+    assert f"--file={image} --directory={root}" in dry.stdout
+    assert not (root / "etc/os-release").exists()
     result = freshroot("bootstrap", "--config", str(config), "--root", str(root))
     assert result.returncode == 0, result.stderr
     assert (root / "etc/os-release").read_text() == "ID=test\n"
@@ -115,8 +117,8 @@ def _calls(record: Path) -> list[list[str]]:
 
 
 @pytest.mark.parametrize(("section", "expected"), [
-    ('engine = "mmdebstrap"\nsuite = "trixie"\nmirror = "http://deb.debian.org/debian"\npackages = ["a", "b"]\n'
-     'architecture = "arm64"',
+    (('engine = "mmdebstrap"\nsuite = "trixie"\nmirror = "http://deb.debian.org/debian"\npackages = ["a", "b"]\n'
+     'architecture = "arm64"'),
      [["mmdebstrap", "--skip=check/empty", "--mode=root", "--include=a,b", "--architectures=arm64", "trixie",
        "ROOT", "http://deb.debian.org/debian"]]),
     ('engine = "dnf"\nrelease = "41"\npackages = ["@core", "kernel"]',
@@ -134,7 +136,8 @@ def test_engine_command_lines(tmp_path: Path, section: str, expected: list[list[
     assert result.returncode == 0, result.stderr
     assert _calls(record) == [[a.replace("ROOT", str(root)) for a in call] for call in expected]
     dry = freshroot("bootstrap", "--config", str(config), "--root", str(root), "--dry-run", path=str(bin_dir))
-    assert dry.returncode == 0 and len(_calls(record)) == len(expected), "a dry run runs nothing"
+    assert dry.returncode == 0
+    assert len(_calls(record)) == len(expected), "a dry run runs nothing"
     assert str(bin_dir / expected[0][0]) in dry.stdout
 
 
@@ -152,8 +155,10 @@ def test_debootstrap_then_systemd_boot(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     calls = _calls(record)
     assert calls[0] == ["debootstrap", "--include=linux-image-amd64", "bookworm", str(root)]
-    assert calls[1][0] == "bootctl" and calls[1][-1] == "install"
-    assert f"--root={root}" in calls[1] and f"--esp-path={root}/boot/efi" in calls[1]
+    assert calls[1][0] == "bootctl"
+    assert calls[1][-1] == "install"
+    assert f"--root={root}" in calls[1]
+    assert f"--esp-path={root}/boot/efi" in calls[1]
     assert ("--no-variables" in calls[1]) == (not os.path.isdir("/sys/firmware/efi"))
     assert calls[2] == ["chroot", str(root), "kernel-install", "add", "6.1.0-test", "/boot/vmlinuz-6.1.0-test"]
     assert (root / "etc/kernel/cmdline").read_text() == \
@@ -169,9 +174,11 @@ def test_grub_on_bios_needs_the_disk(tmp_path: Path) -> None:
     bin_dir, _ = _fakes(tmp_path)
     result = freshroot("bootstrap", "--config", str(config), "--root", str(root), "--dry-run", path=str(bin_dir))
     if os.path.isdir("/sys/firmware/efi"):
-        assert result.returncode == 0 and "grub-install --target=" in result.stdout
+        assert result.returncode == 0
+        assert "grub-install --target=" in result.stdout
     else:
-        assert result.returncode == 73 and "needs the disk" in result.stderr
+        assert result.returncode == 73
+        assert "needs the disk" in result.stderr
         with_disk = freshroot("bootstrap", "--config", str(config), "--root", str(root), "--dry-run",
                               "--device", "/dev/disk/by-id/virtio-X", path=str(bin_dir))
         assert with_disk.returncode == 0, with_disk.stderr
@@ -183,7 +190,9 @@ def test_refuses_the_running_root_and_no_section(tmp_path: Path) -> None:
     config = tmp_path / "freshroot.toml"
     config.write_text('[os]\nengine = "pacstrap"\n')
     result = freshroot("bootstrap", "--config", str(config), "--root", "/")
-    assert result.returncode == 65 and "not /" in result.stderr
+    assert result.returncode == 65
+    assert "not /" in result.stderr
     config.write_text("")
     result = freshroot("bootstrap", "--config", str(config), "--root", str(tmp_path))
-    assert result.returncode == 65 and "no [os] section" in result.stderr
+    assert result.returncode == 65
+    assert "no [os] section" in result.stderr
