@@ -81,6 +81,9 @@ def _prepare(args: argparse.Namespace) -> tuple[Table, DiskLayout, str, Disk, st
     if layout is None:
         raise UsageError("the declaration has no [disk] section: nothing to partition",
                          hint="docs/remote-install.md has a [disk] to start from")
+    if not layout.partitions:
+        raise ConfigError("[disk] declares no partitions: add [disk.partitions.<name>] tables",
+                          location=table.location("disk"), hint="docs/remote-install.md has a layout to start from")
     root_subvolume = _root_subvolume(table, layout)
     _storages_checked(table, layout)
     device = args.device or layout.device

@@ -198,9 +198,6 @@ def parse_disk(declaration: Table) -> DiskLayout | None:
         raise t.error(f"{t.name('empty')} must be one of {', '.join(EMPTY)} (\"force\" erases the disk), "
                       f"not {empty!r}", "empty")
     partitions = [_partition(sub, name) for name, sub in t.get_table("partitions").tables()]
-    if not partitions:
-        raise t.error(f"{t.name()} declares no partitions: add [disk.partitions.<name>] tables",
-                      hint="docs/remote-install.md has a layout to start from")
     layout = DiskLayout(device, serial, size, min_size, seed, empty, tuple(partitions))
     seen: dict[str, str] = {}
     for p in partitions:

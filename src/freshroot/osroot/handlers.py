@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 from freshroot.config.table import Table
-from freshroot.errors import OperationError, UsageError
+from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.osroot.engines import (
     Command,
     bootloader_commands,
@@ -128,6 +128,9 @@ def bootstrap(args: argparse.Namespace) -> int:
     if os_root is None:
         raise UsageError("the declaration has no [os] section: nothing to bootstrap",
                          hint="docs/remote-install.md has an [os] to start from")
+    if os_root.engine is None:
+        raise ConfigError("[os] names no engine", location=table.location("os"),
+                          hint="engine = \"image\", \"mmdebstrap\", \"debootstrap\", \"dnf\" or \"pacstrap\"")
     root = args.root
     if root in ("", "/") or not os.path.isdir(root):
         raise UsageError(f"--root {root}: must be the new root's directory (such as /mnt), not /")

@@ -37,7 +37,7 @@ _MIRROR = re.compile(r"(https?|file)://[^\s'\"\\]+")
 
 @dataclass(frozen=True, slots=True)
 class OsRoot:
-    engine: str
+    engine: str | None  # None: [os] names no engine yet (bootstrap refuses)
     image: str | None = None  # engine image: a tar archive (any compression tar reads) or a raw disk image
     suite: str | None = None
     mirror: str | None = None
@@ -61,7 +61,11 @@ def parse_os(declaration: Table) -> OsRoot | None:
         return None
     t = declaration.get_table("os")
     t.reject_unknown(KEYS)
-    engine = t.req_str("engine")
+    engine = t.get_str("engine")
+    if engine is None:
+        if t.keys():
+            raise t.error(f"{t.name('engine')} is required: one of {', '.join(ENGINES)}")
+        return OsRoot(None)
     if engine not in ENGINES:
         raise t.error(f"{t.name('engine')} must be one of {', '.join(ENGINES)}, not {engine!r}", "engine")
     allowed = ENGINE_KEYS[engine] | COMMON
