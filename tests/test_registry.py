@@ -43,6 +43,12 @@ deps = ["etc"]
 version = "1"
 [root]
 wipe = "none"
+[disk.partitions.root]
+type = "root"
+format = "ext4"
+mount = "/"
+[os]
+engine = "pacstrap"
 """
 
 

@@ -219,6 +219,19 @@ FEATURES: tuple[Feature, ...] = (
     Feature("shell", "freshroot.shell", "shell completion for bash, zsh and fish, written from the parsers",
             commands=True),
     # Coming: Feature("deploy", "freshroot.deploy", "disks, OS roots, remote installs, fleets", ...).
+    # Installing a machine from its rescue system (docs/remote-install.md): no steps of the plan.
+    Feature("facts", "freshroot.facts", "what a machine is: disks by id, memory, rescue system, tools",
+            commands=True),
+    Feature("disk", "freshroot.disk", "the install disk partitioned by systemd-repart, mounted, its fstab",
+            sections=(Section("disk", "[disk]", "remote-install.md",
+                              "the install disk (by-id name, serial, size) and its partitions, made by "
+                              "systemd-repart with a per-host seed"),),
+            check="freshroot.disk.model:check", commands=True),
+    Feature("os", "freshroot.osroot", "the OS put on a new root (bootstrapper or image) and its bootloader",
+            sections=(Section("os", "[os]", "remote-install.md",
+                              "the OS root a new disk gets (an image, mmdebstrap, debootstrap, dnf, pacstrap) and "
+                              "its bootloader"),),
+            check="freshroot.osroot.model:check", commands=True),
 )
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

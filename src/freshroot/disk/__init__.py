@@ -1,0 +1,1 @@
+"""``[disk]``: the partitions of the disk a machine is installed on, made by systemd-repart."""
