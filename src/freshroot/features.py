@@ -142,6 +142,8 @@ _STEPS = "freshroot.activation.steps"
 FEATURES: tuple[Feature, ...] = (
     Feature("plan", "freshroot.plan", "the one plan: order, run or dry-run every step; a journal and a lock",
             commands=True),
+    Feature("generations", "freshroot.generations", "applied declarations kept as numbered generations; "
+            "rollback, and a confirm timer", commands=True),
     Feature("specialfs", "freshroot.activation", "/proc, /sys and /dev in an offline root",
             steps=(StepSpec("specialfs", summary="/proc, /sys and /dev in an offline root"),),
             step_factory=f"{_STEPS}:specialfs", records=("freshroot.activation.specialfs",)),
