@@ -220,7 +220,8 @@ FEATURES: tuple[Feature, ...] = (
             step_factory="freshroot.systemd.resetup:resetup_steps", commands=True),
     Feature("shell", "freshroot.shell", "shell completion for bash, zsh and fish, written from the parsers",
             commands=True),
-    # Coming: Feature("deploy", "freshroot.deploy", "disks, OS roots, remote installs, fleets", ...).
+    Feature("deploy", "freshroot.deploy", "fleets over SSH through pyinfra: plan, apply, install, rollback",
+            commands=True),
 )
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
