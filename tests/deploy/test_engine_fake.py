@@ -115,12 +115,11 @@ def test_second_apply_reports_no_change(tmp_path):
 
     files = parts(fleet.hosts[0].parts)
     staged = "\n".join(f"{p.sha256}  {p.name}" for p in files)
-    gens = {"current": 4, "generations": [{"number": 4, "current": True, "digest": declaration_digest(files),
-                                           "confirm": None}]}
-    plan = {"ok": True, "counts": {"changed": 0, "unchanged": 9}, "steps": []}
+    digest = declaration_digest(files)
+    plan = {"ok": True, "counts": {"changed": 0, "unchanged": 9}, "steps": [],
+            "generation": {"current": 4, "digest": digest, "planned": digest, "same": True, "confirm": None}}
     data = {n: {"fake_delay": 0, "fake_delay_jitter": 0,
-                "fake_responses": {"sha256sum": staged, "plan --json": json.dumps(plan),
-                                   "generations --json": json.dumps(gens)}} for n in names}
+                "fake_responses": {"sha256sum": staged, "plan --json": json.dumps(plan)}} for n in names}
     report = engine.run_batches(fleet.hosts, "apply", fleet=fleet.path, extra_data=data)
     assert [h.status for h in report.hosts] == [NO_CHANGE, NO_CHANGE]
     assert [h.generation for h in report.hosts] == [4, 4]

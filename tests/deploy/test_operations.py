@@ -63,6 +63,11 @@ def declaration(tmp_path: Path) -> list[str]:
     return [str(common), str(host)]
 
 
+def _plan(base: dict[str, Any], current: int, digest: str, planned: str) -> dict[str, Any]:
+    return {**base, "generation": {"current": current, "digest": digest, "planned": planned,
+                                   "same": digest == planned, "confirm": None}}
+
+
 def _generations(number: int, digest: str, state: str | None = None) -> dict[str, Any]:
     confirm = {"state": state} if state else None
     return {"current": number, "generations": [
@@ -92,8 +97,8 @@ def test_apply_on_a_fresh_host_uploads_then_applies(declaration, monkeypatch):
 def test_second_apply_is_empty_and_says_why(declaration, monkeypatch):
     files = parts(declaration)
     digest = declaration_digest(files)
-    host = FakeHost({"FreshrootStaged": {p.name: p.sha256 for p in files}, "FreshrootPlan": PLAN_NOTHING,
-                     "FreshrootGenerations": _generations(3, digest)})
+    host = FakeHost({"FreshrootStaged": {p.name: p.sha256 for p in files},
+                     "FreshrootPlan": _plan(PLAN_NOTHING, 3, digest, digest)})
     assert _commands(operations.apply, host, monkeypatch, declaration=declaration) == []
     assert len(host.noops) == 1
     assert "generation 3" in host.noops[0]
@@ -101,10 +106,9 @@ def test_second_apply_is_empty_and_says_why(declaration, monkeypatch):
 
 def test_facts_never_carry_the_declaration(declaration, monkeypatch):
     files = parts(declaration)
-    host = FakeHost({"FreshrootStaged": {p.name: p.sha256 for p in files}, "FreshrootPlan": PLAN_CHANGES,
-                     "FreshrootGenerations": _generations(1, "f" * 64)})
+    host = FakeHost({"FreshrootStaged": {p.name: p.sha256 for p in files}, "FreshrootPlan": PLAN_CHANGES})
     _commands(operations.apply, host, monkeypatch, declaration=declaration)
-    assert {name for name, _ in host.fact_calls} == {"FreshrootStaged", "FreshrootPlan", "FreshrootGenerations"}
+    assert {name for name, _ in host.fact_calls} == {"FreshrootStaged", "FreshrootPlan"}
     for _, kwargs in host.fact_calls:
         text = json.dumps(kwargs)
         assert SECRET not in text
@@ -118,8 +122,9 @@ def test_facts_never_carry_the_declaration(declaration, monkeypatch):
 def test_apply_when_staged_runs_only_the_apply(declaration, monkeypatch, plan, generation_digest):
     files = parts(declaration)
     digest = declaration_digest(files) if generation_digest == "same" else "e" * 64
-    host = FakeHost({"FreshrootStaged": {p.name: p.sha256 for p in files}, "FreshrootPlan": plan,
-                     "FreshrootGenerations": _generations(2, digest)},
+    if plan is not None and "counts" in plan:
+        plan = _plan(plan, 2, digest, declaration_digest(files))
+    host = FakeHost({"FreshrootStaged": {p.name: p.sha256 for p in files}, "FreshrootPlan": plan},
                     data={"freshroot_command": "python3 /root/freshroot.pyz"})
     commands = _commands(operations.apply, host, monkeypatch, declaration=declaration, root="/mnt")
     assert commands == [f"python3 /root/freshroot.pyz apply --json --root /mnt --config /mnt{STAGE}"]

@@ -187,18 +187,28 @@ def run(hosts: Sequence[Host], action: str, *, fleet: str, parallel: int = 0, fa
             if action == "install":
                 continue
             freshroot_cmd = host.freshroot
+            generation = (out or {}).get("generation") if action == "apply" else None
+            gens: dict[str, Any] | None = None
             with _host_context(state, pyhost):
-                if action == "plan":
-                    digest = _digest(host)
-                    report.plan = get_fact(state, pyhost, facts.FreshrootPlan,
-                                           kwargs={"root": stage_root, "digest": digest, "freshroot": freshroot_cmd})
-                    if report.plan is None or "error" in (report.plan or {}):
-                        report.ok, report.status = False, FAILED
-                        report.error = (report.plan or {}).get("error", "freshroot plan printed nothing")
-                    else:
-                        report.status = CHANGED if facts.plan_changes(report.plan) else NO_CHANGE
-                gens = get_fact(state, pyhost, facts.FreshrootGenerations,
-                                kwargs={"root": stage_root, "freshroot": freshroot_cmd})
+                if action == "plan" or (action == "apply" and not generation):
+                    # One read: the plan of the staged declaration and the root's generation.
+                    plan = get_fact(state, pyhost, facts.FreshrootPlan,
+                                    kwargs={"root": stage_root, "digest": _digest(host), "freshroot": freshroot_cmd})
+                    generation = (plan or {}).get("generation")
+                    if action == "plan":
+                        report.plan = plan
+                        if plan is None or "error" in plan:
+                            report.ok, report.status = False, FAILED
+                            report.error = (plan or {}).get("error", "freshroot plan printed nothing")
+                        else:
+                            report.status = CHANGED if facts.plan_changes(plan) else NO_CHANGE
+                elif action in ("rollback", "confirm"):
+                    gens = get_fact(state, pyhost, facts.FreshrootGenerations,
+                                    kwargs={"root": stage_root, "freshroot": freshroot_cmd})
+            if isinstance(generation, dict):
+                number = generation.get("number", generation.get("current"))
+                report.generation = number if isinstance(number, int) else None
+                report.confirmed = generation.get("confirm")
             current = facts.current_generation(gens)
             if current is not None:
                 report.generation = current.get("number")

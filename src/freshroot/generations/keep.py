@@ -72,3 +72,27 @@ class KeepGeneration:
             return ""
         head = f"generation {g.number} ({'new' if self.recorded.new else 'unchanged'})"
         return "\n".join([head, *self.notes])
+
+
+class CurrentGeneration:
+    """The ``after`` hook of ``plan --json``: which generation the root is at, and whether
+    the planned declaration is that one (read only, no lock)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.info: dict[str, Any] = {}
+
+    def __call__(self, report: Report, loaded: Loaded, plan: str, root_fd: int) -> None:
+        from freshroot.generations.store import digest
+
+        path = directory_for(storage_of(loaded.table))
+        with Store(root_fd, self.root, path) as store:
+            number = store.current()
+            current = store.get(number) if number is not None else None
+        planned = digest([raw for _, raw in loaded.contents])
+        self.info = {"current": number, "digest": current.digest if current else None,
+                     "confirm": current.confirm_state if current else None, "planned": planned,
+                     "same": current is not None and current.digest == planned, "path": path}
+
+    def to_json(self) -> dict[str, Any]:
+        return self.info

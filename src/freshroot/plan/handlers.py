@@ -39,7 +39,10 @@ def run_plan(
         ctx = Context(root_fd, root, dry_run=dry_run, action="dry-activate" if dry_run else "activate",
                       fix=fix)
         if dry_run:  # changes nothing: no lock file, no journal
-            return execute(steps, ctx, fail_fast=fail_fast, progress=progress)
+            report = execute(steps, ctx, fail_fast=fail_fast, progress=progress)
+            if after is not None:
+                after(report, loaded, plan_id(declaration, steps), root_fd)
+            return report
         pid = plan_id(declaration, steps)
         with contextlib.ExitStack() as stack:
             made = [] if held else stack.enter_context(ApplyLock(root_fd, root)).made
@@ -82,8 +85,13 @@ EXIT_CHANGES = 2
 
 
 def plan_command(args: argparse.Namespace) -> int:
-    report = run_plan(args.root, args.config, dry_run=True, fix=args.fix, progress=TerminalProgress())
-    code = _finish(report, args.json)  # 1: a step would fail, or a refusal is predicted
+    from freshroot.generations.keep import CurrentGeneration
+
+    current = CurrentGeneration(args.root)  # --json says which generation the root is at
+    report = run_plan(args.root, args.config, dry_run=True, fix=args.fix, progress=TerminalProgress(),
+                      after=current if args.json else None)
+    # 1: a step would fail, or a refusal is predicted
+    code = _finish(report, args.json, {"generation": current.to_json()} if args.json else None)
     if code == 0 and args.detailed_exitcode and report.changed:
         return EXIT_CHANGES
     return code

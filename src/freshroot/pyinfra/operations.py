@@ -76,11 +76,11 @@ def apply(declaration: Sequence[str], root: str = "/", stage_dir: str = STAGE, c
     freshroot = _freshroot()
     staged = host.get_fact(FreshrootStaged, root=root, stage=stage_dir)
     if staged == {p.name: p.sha256 for p in files}:
+        # One fact: the plan of the staged declaration, and the generation the root is at.
         plan = host.get_fact(FreshrootPlan, root=root, stage=stage_dir, digest=digest, freshroot=freshroot)
-        current = current_generation(host.get_fact(FreshrootGenerations, root=root, stage=stage_dir,
-                                                   freshroot=freshroot))
-        if plan_changes(plan) is False and current is not None and current.get("digest") == digest:
-            host.noop(f"generation {current.get('number')} is this declaration and its plan has nothing to do")
+        generation = (plan or {}).get("generation") or {}
+        if plan_changes(plan) is False and generation.get("same"):
+            host.noop(f"generation {generation.get('current')} is this declaration and its plan has nothing to do")
             return
     yield from _upload(files, staged, root, stage_dir)
     args = ["apply", "--json", "--root", root, "--config", on_host(root, stage_dir)]
