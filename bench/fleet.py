@@ -48,7 +48,7 @@ def _reference(fleet_path: str, action: str) -> float:
     hosts = load(fleet_path).hosts
     start = time.perf_counter()
     names = [_inventory_data(h) for h in hosts]
-    state = State(inventory=Inventory((names, {})), config=Config())
+    state = State(inventory=Inventory((names, {})), config=Config())  # type: ignore[no-untyped-call]
     by_name = {h.name: h for h in hosts}
     connect_all(state)
     for pyhost in list(state.inventory.get_active_hosts()):
