@@ -66,7 +66,7 @@ def test_bash_registers_the_function(scripts):
 
 def test_bash_commands_options_and_choices(scripts):
     assert bash(scripts, "freshroot", "ap") == ["apply"]
-    assert bash(scripts, "freshroot", "co") == ["config", "completion"]
+    assert bash(scripts, "freshroot", "co") == ["confirm", "config", "completion"]
     assert bash(scripts, "freshroot", "config", "") == ["show", "check"]
     assert bash(scripts, "freshroot", "image", "build", "--fo") == ["--format"]
     assert bash(scripts, "freshroot", "image", "build", "--format", "e") == ["erofs"]

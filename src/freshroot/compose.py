@@ -11,10 +11,13 @@ import hashlib
 import importlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freshroot import features
 from freshroot.config.table import Table
+
+if TYPE_CHECKING:
+    from freshroot.config.load import Loaded
 from freshroot.errors import ConfigError, DeclarationError
 from freshroot.plan.action import Step
 
@@ -132,9 +135,17 @@ def load_checked(root_fd: int, paths: Sequence[str] | None = None, *, root: str 
     """The declaration of the root at ``root_fd`` (or ``paths``, ``--config``), loaded and
     checked whole: what every command reads before it acts. Owners are looked up in the
     accounts of ``accounts_fd`` (default: the same root) and the declaration's own users."""
-    from freshroot.config.load import load_declaration
+    return load_checked_files(root_fd, paths, root=root, accounts_fd=accounts_fd).table
 
-    table = load_declaration(root_fd, paths, root=root)
+
+def load_checked_files(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/",
+                       accounts_fd: int | None = None) -> Loaded:
+    """:func:`load_checked`, with the files read and their bytes (``apply`` keeps them as a
+    generation)."""
+    from freshroot.config.load import load
+
+    loaded = load(root_fd, paths, root=root)
+    table = loaded.table
     check_declaration(table)
     if "persist" in table:
         # Owners against the root's accounts and the users the declaration itself declares
@@ -148,4 +159,4 @@ def load_checked(root_fd: int, paths: Sequence[str] | None = None, *, root: str 
               skip=unknown.append)
         if unknown:
             raise DeclarationError(unknown)
-    return table
+    return loaded

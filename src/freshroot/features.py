@@ -142,6 +142,8 @@ _STEPS = "freshroot.activation.steps"
 FEATURES: tuple[Feature, ...] = (
     Feature("plan", "freshroot.plan", "the one plan: order, run or dry-run every step; a journal and a lock",
             commands=True),
+    Feature("generations", "freshroot.generations", "applied declarations kept as numbered generations; "
+            "rollback, and a confirm timer", commands=True),
     Feature("specialfs", "freshroot.activation", "/proc, /sys and /dev in an offline root",
             steps=(StepSpec("specialfs", summary="/proc, /sys and /dev in an offline root"),),
             step_factory=f"{_STEPS}:specialfs", records=("freshroot.activation.specialfs",)),
@@ -218,7 +220,6 @@ FEATURES: tuple[Feature, ...] = (
             step_factory="freshroot.systemd.resetup:resetup_steps", commands=True),
     Feature("shell", "freshroot.shell", "shell completion for bash, zsh and fish, written from the parsers",
             commands=True),
-    # Coming: Feature("deploy", "freshroot.deploy", "disks, OS roots, remote installs, fleets", ...).
     # Installing a machine from its rescue system (docs/remote-install.md): no steps of the plan.
     Feature("facts", "freshroot.facts", "what a machine is: disks by id, memory, rescue system, tools",
             commands=True),
@@ -232,6 +233,8 @@ FEATURES: tuple[Feature, ...] = (
                               "the OS root a new disk gets (an image, mmdebstrap, debootstrap, dnf, pacstrap) and "
                               "its bootloader"),),
             check="freshroot.osroot.model:check", commands=True),
+    Feature("deploy", "freshroot.deploy", "fleets over SSH through pyinfra: plan, apply, install, rollback",
+            commands=True),
 )
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}

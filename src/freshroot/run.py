@@ -166,3 +166,24 @@ def stream(
                 pass
             proc.wait()
         raise
+
+
+def spawn_detached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Start ``argv`` in a session of its own, with /dev/null for stdin, stdout and stderr,
+    and return its pid without waiting. It outlives freshroot and the login that started it:
+    no controlling terminal (no SIGHUP when an SSH session ends), and nothing of the SSH
+    channel held open (which would keep the remote command from finishing). The caller
+    records the pid with its start time to stop it later."""
+    args = tuple(os.fspath(a) for a in argv)
+    environment = dict(BASE_ENV if env is None else env)
+    logger.debug("+ %s &", format_command(args, environment))
+    try:
+        proc = subprocess.Popen(args, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, cwd="/")
+    except FileNotFoundError as e:
+        raise CommandError(f"{args[0]}: command not found (install it, or check PATH)",
+                           argv=args, returncode=127, stderr=str(e)) from e
+    # Not waited for: once freshroot exits, init (or the subreaper) reaps it. Popen's
+    # finaliser would otherwise warn about a child still running.
+    proc.returncode = 0
+    return proc.pid

@@ -49,6 +49,9 @@ class Loaded:
     table: Table
     files: tuple[str, ...]  # the files read, in merge order, as named in messages
     masked: tuple[str, ...]  # entries that masked a name (symlinks to /dev/null)
+    # What was read, in merge order: (source, bytes). An apply keeps these as its generation
+    # (freshroot.generations), so a rollback has the very bytes, standard input included.
+    contents: tuple[tuple[Source, bytes], ...] = ()
 
 
 def _error(error: OSError, name: str) -> ConfigError:
@@ -236,6 +239,7 @@ def load(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -
     else:
         sources, masked = expand_paths(paths), []
     merger = Merger()
+    contents: list[tuple[Source, bytes]] = []
     for source in sources:
         if source.in_root:
             name = _display(root, source.path)
@@ -243,9 +247,10 @@ def load(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -
         else:
             name = STDIN_NAME if source.path == STDIN else source.path
             raw = _read_on_host(source.path)
+        contents.append((source, raw))
         document = parse_bytes(raw, name)
         merger.add(document.data, document.positions, name)
-    return Loaded(merger.table(), tuple(merger.files), tuple(_display(root, m) for m in masked))
+    return Loaded(merger.table(), tuple(merger.files), tuple(_display(root, m) for m in masked), tuple(contents))
 
 
 def load_declaration(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -> Table:

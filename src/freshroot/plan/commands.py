@@ -7,6 +7,12 @@ import argparse
 from freshroot.cli import ArgumentParser, add_command, add_common
 
 
+def _seconds(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 86400 * 7:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of seconds from 1 to 604800")
+    return int(value)
+
+
 def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     apply = add_command(
         subparsers, "apply", handler="freshroot.plan.handlers:apply_command",
@@ -21,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction[ArgumentParser]) -> None:
     apply.add_argument("--fail-fast", action="store_true", help="stop at the first failed step")
     apply.add_argument("--fix", action="store_true",
                        help="also replace what was changed by hand (drifted owner/mode, edited /etc files)")
+    apply.add_argument("--confirm-timeout", metavar="SECONDS", type=_seconds,
+                       help="roll back to the previous generation after SECONDS unless `freshroot confirm` runs "
+                       "first (a systemd-run timer, or a detached process without systemd; docs/fleet.md)")
     apply.add_argument("--boot", action="store_true",
                        help="the activation at boot (freshroot-activate.service runs it): the same plan, the "
                        "boot marked first, tmpfiles.d last, failures logged for the journal")

@@ -1,0 +1,82 @@
+"""One report per host, merged: what ``deploy`` prints and writes with ``--json FILE``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NO_CHANGE = "no change"
+CHANGED = "changed"
+FAILED = "failed"
+UNREACHABLE = "unreachable"
+NOT_RUN = "not run"
+
+
+@dataclass
+class HostReport:
+    name: str
+    address: str
+    reachable: bool = False
+    ok: bool = False
+    status: str = NOT_RUN  # no change, changed, failed, unreachable, not run
+    plan: dict[str, Any] | None = None  # freshroot plan --json (plan, and apply --diff)
+    apply: dict[str, Any] | None = None  # freshroot apply/rollback --json, when one ran
+    generation: int | None = None
+    confirmed: str | None = None  # the current generation's confirm state (pending, confirmed...)
+    rolled_back: bool = False
+    error: str | None = None
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DeployReport:
+    action: str
+    fleet: str
+    hosts: list[HostReport] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early (over --fail-percent)
+
+    @property
+    def failed(self) -> list[str]:
+        return [h.name for h in self.hosts if not h.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "fleet": self.fleet, "ok": self.ok, "stopped": self.stopped,
+                "hosts": {h.name: h.to_json() for h in self.hosts}, "failed": self.failed,
+                "rerun": (f"freshroot deploy {self.action} --fleet {self.fleet} "
+                          + " ".join(f"--on {n}" for n in self.failed)) if self.failed else None}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    def render(self) -> str:
+        width = max([len(h.name) for h in self.hosts] + [4])
+        lines = [f"deploy {self.action} ({self.fleet})"]
+        for h in self.hosts:
+            extra = []
+            if h.generation is not None:
+                extra.append(f"generation {h.generation}")
+            if h.confirmed:
+                extra.append(h.confirmed)
+            if h.rolled_back:
+                extra.append("rolled back")
+            if h.plan and self.action == "plan":
+                counts = h.plan.get("counts") or {}
+                extra.append(f"{counts.get('changed', 0)} step(s) to change")
+            detail = f" ({', '.join(extra)})" if extra else ""
+            lines.append(f"  {h.name:<{width}}  {h.status}{detail}  {h.duration:.1f}s")
+            if h.error:
+                lines.extend(f"  {'':<{width}}    {line}" for line in h.error.splitlines()[-5:])
+        if self.stopped:
+            lines.append(f"stopped: {self.stopped}")
+        if self.failed:
+            lines.append(f"failed: {', '.join(self.failed)}; rerun them with "
+                         + " ".join(f"--on {n}" for n in self.failed))
+        return "\n".join(lines)
