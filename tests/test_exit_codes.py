@@ -70,7 +70,7 @@ CASES: list[tuple[tuple[str, ...], str, int]] = [
 # Every command refuses an unknown option with 65 (argparse's own 2 is never what a script sees).
 COMMANDS = ("apply", "plan", "status", "undo", "audit", "migrate", "config check", "tmpfiles render", "roots",
             "rescue", "image build", "image inspect", "render", "install", "persist-prepare", "persist-files",
-            "completion")
+            "completion", "facts", "disk plan", "bootstrap", "generations", "rollback", "confirm", "deploy plan")
 
 
 def _root(tmp: Path) -> Path:

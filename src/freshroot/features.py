@@ -202,7 +202,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("root", "freshroot.root", "the root wiped at every boot, old roots kept for rescue",
             sections=(Section("root", "[root]", "root-wipe.md",
                               "how the root is wiped at every boot (`wipe = \"btrfs\"`: a fresh snapshot of a blank "
-                              "subvolume, old roots kept by `keep`; `wipe = \"overlay\"`)"),),
+                              "subvolume, old roots kept by `keep`; `wipe = \"overlay\"`; `wipe = \"tmpfs\"`), for "
+                              "initramfs-tools, dracut and mkinitcpio"),),
             check="freshroot.root.model:check",
             steps=(StepSpec("root", (), "[root]: the settings the initrd reads to wipe the root"),),
             step_factory="freshroot.root.setup:root_steps", commands=True),
