@@ -456,3 +456,10 @@ def test_literal_percent_in_xattr_arguments() -> None:
     assert render_rule(rule, literal_percent=True) == "t /t/x - - - - user.p=100%%"
     assert render_rule(rule) == "t /t/x - - - - user.p=100%"
     assert render_rule(Rule("a", "/t/x", argument="u:1000:rwx"), literal_percent=True).endswith(" u:1000:rwx")
+
+
+def test_content_that_is_a_dash_is_written_escaped() -> None:
+    # "-" as a line's argument means "none"; content that is the one byte "-" must survive
+    # (a case the round trip found), while NixOS's "-" for an unset argument stays unset.
+    assert render_rule(Rule(type="f", path="/t/0", data=b"-")) == "f /t/0 - - - - \\x2d"
+    assert render_rule(Rule(type="f", path="/t/0", argument="-")) == "f /t/0 - - - -"

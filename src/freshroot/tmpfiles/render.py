@@ -134,7 +134,9 @@ def render_rule(rule: Rule, *, literal_percent: bool = False) -> str:
         _field(age),
     ]
     line = " ".join(fields)
-    if argument is not None and argument not in ("", "-"):
+    # An argument "-" is NixOS's unset; content (data) "-" is the byte itself, escaped as \x2d.
+    unset = ("",) if rule.data is not None else ("", "-")
+    if argument is not None and argument not in unset:
         if "~" in type_[1:]:
             line += " " + argument  # base64 text: no escaping, no specifiers
         else:
