@@ -130,6 +130,24 @@ def check_sections(table: Table) -> dict[str, str]:
     return check_declaration(table)
 
 
+def load_checked_unowned(paths: Sequence[str] | None = None) -> Table:
+    """The declaration read on this host (``/`` or ``--config``) and checked, owners left
+    unresolved: what ``disk`` and ``bootstrap`` read on a rescue system, whose accounts are not
+    the target's (the target's users do not exist yet)."""
+    import os
+
+    from freshroot.config.load import load_declaration
+    from freshroot.fs.ops import open_root
+
+    root_fd = open_root("/")
+    try:
+        table = load_declaration(root_fd, paths, root="/")
+    finally:
+        os.close(root_fd)
+    check_declaration(table)
+    return table
+
+
 def load_checked(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/",
                  accounts_fd: int | None = None) -> Table:
     """The declaration of the root at ``root_fd`` (or ``paths``, ``--config``), loaded and

@@ -30,17 +30,9 @@ TOOL = "systemd-repart"
 
 
 def _declaration(args: argparse.Namespace) -> Table:
-    from freshroot.compose import check_declaration
-    from freshroot.config.load import load_declaration
-    from freshroot.fs.ops import open_root
+    from freshroot.compose import load_checked_unowned
 
-    root_fd = open_root("/")
-    try:
-        table = load_declaration(root_fd, args.config, root="/")
-    finally:
-        os.close(root_fd)
-    check_declaration(table)
-    return table
+    return load_checked_unowned(args.config)
 
 
 def _root_subvolume(table: Table, layout: DiskLayout) -> str | None:
