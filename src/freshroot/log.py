@@ -9,21 +9,21 @@ message goes to is that one, each of its lines gets the prefix: ``<3>`` (err) fo
 and a storage that is missing, ``<4>`` (warning) for degraded paths, ``<6>`` (info) for the
 rest, ``<7>`` (debug). On a terminal, a pipe or a file, nothing is added. So
 ``journalctl -p err`` shows exactly what failed.
+
+The logger is freshroot's own, not the standard library's ``logging``: that package (and the
+``traceback``, ``linecache`` and ``tokenize`` it loads) is a fifth of the modules
+``freshroot apply --boot`` would import, paid at every boot. It has what freshroot uses:
+four levels, %-style arguments, one stream (stderr, looked up when a message is written).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import TextIO
 
-logger = logging.getLogger("freshroot")
-
-# syslog priorities, as journald reads them from a <N> prefix.
+# syslog priorities, as journald reads them from a <N> prefix; the logger's levels are these.
 ERR, WARNING, NOTICE, INFO, DEBUG = 3, 4, 5, 6, 7
-_LEVELS = {logging.CRITICAL: 2, logging.ERROR: ERR, logging.WARNING: WARNING, logging.INFO: INFO,
-           logging.DEBUG: DEBUG}
 
 
 def is_journal(stream: TextIO | None) -> bool:
@@ -65,29 +65,46 @@ def info(text: str, stream: TextIO | None = None) -> None:
     say(text, INFO, stream)
 
 
-class _Formatter(logging.Formatter):
-    """The message alone; with the priority prefix when the handler's stream is the journal."""
+class Logger:
+    """Messages at a level (the syslog priorities above: lower is more severe) written to
+    stderr as they come, when the level is enabled. Before :func:`setup` only warnings and
+    errors are written, as the standard library does for a logger nobody configured."""
 
-    def __init__(self, journal: bool) -> None:
-        super().__init__("%(message)s")
-        self.journal = journal
+    def __init__(self) -> None:
+        self.threshold = WARNING
 
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        if not self.journal:
-            return text
-        priority = _LEVELS.get(record.levelno, INFO)
-        return "\n".join(f"<{priority}>{line}" for line in text.split("\n"))
+    def enabled(self, priority: int) -> bool:
+        return priority <= self.threshold
+
+    def log(self, priority: int, message: str, *args: object, exc_info: BaseException | None = None) -> None:
+        if priority > self.threshold:
+            return
+        text = message % args if args else message
+        if exc_info is not None:
+            import traceback  # only under --debug, for a failed step's traceback
+
+            text += "\n" + "".join(traceback.format_exception(exc_info)).rstrip("\n")
+        say(text, priority)
+
+    def debug(self, message: str, *args: object, exc_info: BaseException | None = None) -> None:
+        self.log(DEBUG, message, *args, exc_info=exc_info)
+
+    def info(self, message: str, *args: object) -> None:
+        self.log(INFO, message, *args)
+
+    def warning(self, message: str, *args: object) -> None:
+        self.log(WARNING, message, *args)
+
+    def error(self, message: str, *args: object) -> None:
+        self.log(ERR, message, *args)
+
+
+logger = Logger()
 
 
 def setup(*, debug: bool = False, quiet: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(is_journal(sys.stderr)))
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logger.setLevel(level)
+    logger.threshold = DEBUG if debug else WARNING if quiet else INFO
 
 
 def debug_enabled() -> bool:
-    return logger.isEnabledFor(logging.DEBUG)
+    return logger.enabled(DEBUG)

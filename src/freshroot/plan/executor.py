@@ -19,14 +19,13 @@ from __future__ import annotations
 import dataclasses
 import graphlib
 import heapq
-import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from freshroot.errors import ConfigError, FreshrootError, os_error_message
-from freshroot.log import logger
+from freshroot.log import debug_enabled, logger
 from freshroot.plan.action import Action, Context, Step
 from freshroot.plan.result import Report, Status, StepResult
 
@@ -122,7 +121,7 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
     failures: list[str] = []  # an isolated step's failed actions, each named
     try:
         actions: list[Action] = list(step.planner(step_ctx))
-        debug = logger.isEnabledFor(logging.DEBUG)
+        debug = debug_enabled()
         if debug:
             logger.debug("step %s: %d action(s) planned", step.name, len(actions))
         broken: list[str] = []  # paths of the failed actions (isolated steps)
@@ -158,7 +157,7 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
                 output=tuple(run.output), duration=time.monotonic() - started, partial=True,
             )
     except Exception as e:  # noqa: BLE001 - keep-going: any failure of one step is that step's failure
-        if logger.isEnabledFor(logging.DEBUG):
+        if debug_enabled():
             logger.debug("step %s failed", step.name, exc_info=e)
         return dataclasses.replace(
             base, status=Status.FAILED, actions=tuple(run.applied), error=_failure_text(e),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import logging
 import os
 import stat
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import NamedTuple
 
 from freshroot.errors import UnsafePathError, os_error_message
 from freshroot.fs.chase import Chased, ChaseFlags, chase, chase_child
-from freshroot.log import logger
+from freshroot.log import debug_enabled, logger
 from freshroot.tmpfiles.globs import GlobIndex
 from freshroot.tmpfiles.model import Config, Item, ItemGroup
 
@@ -100,7 +99,7 @@ class Context:
     def __post_init__(self) -> None:
         # Whether action/debug messages are shown at all (messages in hot paths are only
         # formatted when they are).
-        self.verbose = self.options.dry_run or logger.isEnabledFor(logging.DEBUG)
+        self.verbose = self.options.dry_run or debug_enabled()
         for g in self.config.groups:
             self.items_by_path.setdefault(g.path, g)
         for g in self.config.globs:
