@@ -18,7 +18,7 @@ from freshroot.persist import image
 from freshroot.plan.action import Context
 from tests.nsutil import in_mount_namespace
 from tests.persist.helpers import declaration
-from tests.systemd.helpers import env, freshroot
+from tests.systemd.helpers import as_service, env, freshroot
 
 pytestmark = pytest.mark.root
 
@@ -60,9 +60,15 @@ def _boot(root: Path, **extra: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
+def _boot_as_service(root: Path) -> subprocess.CompletedProcess[str]:
+    """As freshroot-activate.service runs it: the output is the journal (JOURNAL_STREAM)."""
+    return as_service(["unshare", "--mount", "--propagation", "private", sys.executable, "-m", "freshroot",
+                       "apply", "--boot", "--root", str(root)], root.parent / "journal")
+
+
 def test_boot_runs_everything_logs_the_failure_and_goes_on(tmp_path: Path) -> None:
     root = _root(tmp_path)
-    result = _boot(root, JOURNAL_STREAM="8:1234")
+    result = _boot_as_service(root)
     assert result.returncode == 1, result.stdout + result.stderr  # the unit fails: systemctl --failed names it
     out = result.stdout
     assert "<3>freshroot: step fails failed" in out, out
@@ -283,7 +289,7 @@ def test_boot_names_an_unknown_section_and_activates_the_rest(tmp_path: Path) ->
     """The generator checks nothing since it replays install's units; the activation says
     what config check would refuse (priority err) and does the rest."""
     root = _root(tmp_path, DECL.replace("exit 3", "exit 0") + '\n[persits."/persist"]\ndirectories = ["/x"]\n')
-    result = _boot(root, JOURNAL_STREAM="8:1234")
+    result = _boot_as_service(root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "<3>freshroot: " in result.stdout
     assert "freshroot.toml:" in result.stdout, result.stdout

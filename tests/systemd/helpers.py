@@ -58,6 +58,18 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
+def as_service(argv: list[str], log: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` as a unit with StandardOutput=journal would: stdout and stderr one stream
+    (the file ``log``), which JOURNAL_STREAM names by device and inode. The output is in
+    ``stdout``."""
+    with open(log, "w+") as stream:
+        st = os.fstat(stream.fileno())
+        proc = subprocess.run(argv, env=env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}", **extra), stdout=stream,
+                              stderr=subprocess.STDOUT, check=False)
+        stream.seek(0)
+        return subprocess.CompletedProcess(argv, proc.returncode, stream.read(), "")
+
+
 def freshroot(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "freshroot", *args], env=env(**extra),
                           capture_output=True, text=True, check=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.systemd.helpers import RICH, env, freshroot, generator, make_root, tree, unit
+from tests.systemd.helpers import RICH, as_service, freshroot, generator, make_root, tree, unit
 
 
 @pytest.fixture
@@ -144,9 +144,8 @@ def test_one_bad_entry_costs_only_that_entry(tmp_path: Path, bad: str) -> None:
         for d in ("persist", "run", "var/log", "srv"):
             (root / d).mkdir(parents=True, exist_ok=True)
         (root / "var" / "log" / "old.log").write_text("image\n")
-        boot = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-m", "freshroot",
-                               "apply", "--boot", "--root", str(root)], env=env(JOURNAL_STREAM="8:1"),
-                              capture_output=True, text=True, check=False)
+        boot = as_service(["unshare", "--mount", "--propagation", "private", sys.executable, "-m", "freshroot",
+                           "apply", "--boot", "--root", str(root)], tmp_path / "journal")
         out = boot.stdout + boot.stderr
         assert boot.returncode == 1, out  # the unit fails: systemctl --failed names it
         assert "Traceback" not in out, out

@@ -21,24 +21,30 @@ stdout is the journal) and the others run; the exit status is then 1, so
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freshroot.config.table import Table
 from freshroot.plan.action import Action, Context, Step
+
+if TYPE_CHECKING:
+    import argparse
 
 STEP_NAME = "tmpfiles"
 RUN_TMPFILES = "/run/tmpfiles.d"
 
 
 def _say(line: str, *, err: bool = False) -> None:
-    prefix = ("<3>" if err else "<6>") if os.environ.get("JOURNAL_STREAM") else ""
-    (sys.stdout if not err or prefix else sys.stderr).write(f"{prefix}{line}\n")
+    """One line of the activation's account, on stdout (the journal and the console, as the
+    unit says; failures on stderr when stdout is not the journal), with its priority."""
+    from freshroot import log
+
+    journal = log.is_journal(sys.stdout)
+    log.say(line, log.ERR if err else log.INFO, sys.stdout if journal or not err else sys.stderr)
 
 
 @dataclass(frozen=True)
@@ -162,3 +168,24 @@ def boot(root: str, config: list[str] | None) -> int:
 
 def boot_command(args: argparse.Namespace) -> int:
     return boot(args.root, args.config)
+
+
+def main(root: str = "/") -> int:
+    """``freshroot apply --boot`` as the boot runs it (freshroot/__main__.py): no parser; an
+    error ends as cli.dispatch ends it (the same message and exit code), never in a traceback."""
+    from freshroot import log
+    from freshroot.errors import EXIT_CANTCREAT, FreshrootError, os_error_message
+
+    log.setup()
+    try:
+        return boot(root, None)
+    except FreshrootError as e:
+        log.error(f"freshroot: {e}")
+        return e.exit_code
+    except OSError as e:
+        log.error(f"freshroot: {os_error_message(e)}")
+        return EXIT_CANTCREAT
+    except Exception as e:  # noqa: BLE001 (the last line of defence, as cli.dispatch has)
+        log.error(f"freshroot: internal error: {type(e).__name__}: {e}\n"
+                  "hint: `freshroot apply --boot --debug` shows the traceback; please report it")
+        return FreshrootError.exit_code
