@@ -256,7 +256,9 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     given = list(sys.argv[1:] if argv is None else argv)
     ArgumentParser.json_asked = "--json" in (given[: given.index("--")] if "--" in given else given)
     args = parser.parse_args(argv)
-    from freshroot import output  # after parsing: --help needs none of it
+    from freshroot import classcache, output  # after parsing: --help needs none of it
+
+    classcache.enable()  # the handlers' dataclasses: compiled methods from the cache file
 
     output.remember_invocation(given)
     output.never_fail_to_encode()

@@ -30,6 +30,7 @@ import os
 import stat
 
 from freshroot.config.search import DROPIN_DIR, MAIN_FILE, MAX_SIZE, SEARCH_DIRS, SUFFIX
+from freshroot.fs.trusted import read_trusted
 
 CACHE = "/usr/lib/freshroot/generator.cache"
 MAGIC = b"freshroot-generator-cache 1\n"
@@ -169,45 +170,14 @@ def encode(cache_key: bytes, units: list[tuple[str, str]], links: list[tuple[str
     return MAGIC + _pack(fields)
 
 
-def _walk_trusted(root_fd: int, path: str) -> int:
-    """An fd of ``path``'s directory below the root, every component a real directory owned
-    by root and writable by nobody else (a cache others could write would be theirs to run)."""
-    fd = os.dup(root_fd)
-    try:
-        for name in path.strip("/").split("/")[:-1]:
-            new = os.open(name, os.O_PATH | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = new
-            st = os.fstat(fd)
-            if st.st_uid != 0 or st.st_mode & 0o022:
-                raise UncacheableError(name)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 def load(root_fd: int) -> list[bytes] | None:
     """The cache's fields below the root, or None: absent, unreadable, not trusted, garbled."""
+    data = read_trusted(root_fd, CACHE, 4 * MAX_SIZE)
+    if data is None or not data.startswith(MAGIC):
+        return None
     try:
-        dir_fd = _walk_trusted(root_fd, CACHE)
-        try:
-            fd = os.open(os.path.basename(CACHE), os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
-        finally:
-            os.close(dir_fd)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022 or st.st_size > 4 * MAX_SIZE:
-                return None
-            data = b""
-            while chunk := os.read(fd, 1 << 16):
-                data += chunk
-        finally:
-            os.close(fd)
-        if not data.startswith(MAGIC):
-            return None
         return _unpack(data[len(MAGIC):])
-    except (UncacheableError, OSError, ValueError):
+    except ValueError:
         return None
 
 

@@ -78,6 +78,9 @@ def generate(normal_dir: str, *, root: str, initrd: bool, python: str) -> list[s
         if not initrd and (cached := gencache.replay(root_fd, normal_dir, python=python,
                                                      version=__version__)) is not None:
             return cached
+        from freshroot import classcache
+
+        classcache.enable(root_fd=root_fd)  # before the modules below define their dataclasses
         from freshroot.config.load import load_declaration
         from freshroot.systemd.units import write
 
