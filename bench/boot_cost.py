@@ -10,6 +10,7 @@ systemd runs them, on the README's example with 100 more persisted directories, 
 - ``apply --boot`` on a root fresh from its image with the storage kept (what every boot
   after the first does: users again, every bind mount, the snippet, tmpfiles), and once more
   on that root (nothing left to do), against ``systemd-tmpfiles --create`` over the same root;
+- the same boot without the compiled dataclass methods ``install`` keeps (freshroot.classcache);
 - the floor: ``python3 -I -c pass``, what the interpreter costs before freshroot does anything.
 
 Medians of ``--reps`` runs, interleaved, of CPU time (user + system, children included: the
@@ -46,6 +47,8 @@ DIRS = [f"/var/lib/svc{i:03d}" for i in range(100)]
 GENERATOR = ("import sys; sys.path.insert(0, {src!r}); from freshroot.systemd.generator import main; "
              "sys.exit(main())")
 # As `python3 -m freshroot` runs it (runpy included), with -I and this checkout first.
+CLASSCACHE = ("import sys; sys.path.insert(0, {src!r}); from freshroot.classcache import main; "
+              "sys.exit(main())")
 FRESHROOT = ("import sys, runpy; sys.path.insert(0, {src!r}); sys.argv[0] = 'freshroot'; "
              "runpy.run_module('freshroot', run_name='__main__')")
 
@@ -72,6 +75,10 @@ def make_image(top: Path) -> Path:
     (image / "etc/freshroot/conf.d/50-bench.toml").write_text(f'[persist."/persist"]\ndirectories = [{dirs}]\n')
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     subprocess.run([PYTHON, "-I", "-c", FRESHROOT.format(src=str(SRC)), "install", "--root", str(image)],
+                   env=env, check=True, capture_output=True)
+    # What install runs in the target (chroot; this image has no python3 of its own):
+    # python3 -I -m freshroot.classcache, for the interpreter the units run.
+    subprocess.run([PYTHON, "-I", "-c", CLASSCACHE.format(src=str(SRC)), "--root", str(image)],
                    env=env, check=True, capture_output=True)
     return image
 
@@ -133,7 +140,8 @@ def child(top: Path, reps: int) -> None:
     image, storage = top / "image", top / "storage"
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     code = FRESHROOT.format(src=str(SRC))
-    times: dict[str, list[float]] = {"boot": [], "again": [], "tmpfiles": [], "floor": [], "inside": []}
+    times: dict[str, list[float]] = {"boot": [], "again": [], "tmpfiles": [], "floor": [], "inside": [],
+                                     "uncached": []}
     for rep in range(reps + 1):  # the first is the first boot (keys generated, storage seeded): not counted
         root = top / f"root{rep}"
         shutil.copytree(image, root, symlinks=True)
@@ -141,12 +149,19 @@ def child(top: Path, reps: int) -> None:
         boot, out = timed([PYTHON, "-I", "-c", code, "apply", "--boot", "--root", str(root)], env)
         again, _ = timed([PYTHON, "-I", "-c", code, "apply", "--boot", "--root", str(root)], env)
         ref, _ = timed([TMPFILES, "--create", f"--root={root}"], env)
+        # The same boot without the class cache (freshroot.classcache): every class compiled.
+        bare = top / f"bare{rep}"
+        shutil.copytree(image, bare, symlinks=True)
+        (bare / "usr/lib/freshroot/dataclass-methods.cache").unlink()
+        subprocess.run(["mount", "--bind", str(storage), str(bare / "persist")], check=True)
+        uncached, _ = timed([PYTHON, "-I", "-c", code, "apply", "--boot", "--root", str(bare)], env)
+        subprocess.run(["umount", "-R", str(bare / "persist")], check=False, capture_output=True)
         floor, _ = timed([PYTHON, "-I", "-c", "pass"], env)
         inside = re.search(r"activation done, \d+ steps in ([\d.]+) s", out)
         assert inside is not None, out
         if rep:
             for name, value in (("boot", boot), ("again", again), ("tmpfiles", ref), ("floor", floor),
-                                ("inside", float(inside.group(1)))):
+                                ("inside", float(inside.group(1))), ("uncached", uncached)):
                 times[name].append(value)
         subprocess.run(["umount", "-R", str(root)], check=False, capture_output=True)
         subprocess.run(["umount", "-R", str(root / "persist")], check=False, capture_output=True)
@@ -198,6 +213,7 @@ def main() -> int:
     for name, label in (("floor", "python3 -I -c pass (floor)"),
                         ("boot", "apply --boot, root fresh from its image"),
                         ("inside", "  of which inside boot() (wall, its line)"),
+                        ("uncached", "  the same without the class cache"),
                         ("again", "apply --boot again (nothing to do)"),
                         ("tmpfiles", "systemd-tmpfiles --create (reference)")):
         print(f"  {label:40} {ms(act[name]):7.1f} ms  {ms(act[name]) / ref_tmp:6.2f}x")
