@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ def valid_id(text: str) -> bool:
 
 def new_id() -> str:
     """A random v4 UUID without dashes, as systemd-machine-id-setup writes it."""
-    b = bytearray(secrets.token_bytes(16))
+    b = bytearray(os.urandom(16))  # what secrets.token_bytes is, without importing random at boot
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     return b.hex()
