@@ -163,3 +163,41 @@ def test_machine_id_refusals_change_nothing(target: Path) -> None:
     assert result.returncode == 73, result.stderr
     assert "persist/etc/machine-id holds no machine id; not replacing it" in result.stderr
     assert not (target / "etc" / "machine-id").exists()
+
+
+def test_the_given_id_replaces_the_one_a_bootstrapper_left(target: Path) -> None:
+    # debootstrap's systemd postinst writes an id into the new root; the first boot must
+    # already run under the given one (and the machine-id step would refuse two).
+    (target / "etc" / "machine-id").write_text("fedcba9876543210fedcba9876543210\n")
+    result = install(target, "--machine-id", ID)
+    assert result.returncode == 0, result.stderr
+    assert (target / "persist" / "etc" / "machine-id").read_text() == ID + "\n"
+    assert (target / "etc" / "machine-id").read_text() == ID + "\n"
+    # Without --machine-id, the root's id is the one kept.
+    (target / "persist" / "etc" / "machine-id").unlink()
+    (target / "etc" / "machine-id").write_text("fedcba9876543210fedcba9876543210\n")
+    result = install(target)
+    assert result.returncode == 0, result.stderr
+    assert (target / "persist" / "etc" / "machine-id").read_text() == "fedcba9876543210fedcba9876543210\n"
+
+
+def test_the_running_systems_id_is_never_changed(tmp_path: Path) -> None:
+    # install --root / (display ""): called directly on a scratch root standing in for "/", so
+    # that a broken check could never change this machine.
+    from freshroot.activation.identity import install_checks
+    from freshroot.config.parse import parse_text
+    from freshroot.errors import OperationError
+    from freshroot.fs.ops import open_root
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "machine-id").write_text("fedcba9876543210fedcba9876543210\n")
+    table = parse_text(DECL, "decl.toml").table()
+    fd = open_root(str(tmp_path))
+    try:
+        with pytest.raises(OperationError, match="install does not change the id of the system it runs on"):
+            install_checks(fd, table, machine_id=ID, host_keys=[], display="")
+        assert install_checks(fd, table, machine_id="fedcba9876543210fedcba9876543210", host_keys=[],
+                              display="") == []
+        assert install_checks(fd, table, machine_id=ID, host_keys=[], display=str(tmp_path)) == []
+    finally:
+        os.close(fd)

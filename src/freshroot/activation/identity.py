@@ -15,7 +15,7 @@ do and is skipped by its condition). Which id wins:
 | an id, the image's (fresh root)            | root's, into storage   | storage's, written to root |
 | an id written since boot / a kept root     | root's, into storage   | same: nothing; else refused|
 
-``freshroot install --machine-id ID`` writes the id into storage and into the root's empty
+``freshroot install --machine-id ID`` writes the id into storage and into the root's
 /etc/machine-id before the first boot, so even PID 1 and journald start with the final id.
 
 ``ssh-host-keys``: for each persisted ``/etc/ssh/ssh_host_TYPE_key`` that neither storage nor
@@ -300,6 +300,11 @@ def install_checks(root_fd: int, declaration: Table, *, machine_id: str | None, 
         if stored is not None and machine_id is not None and stored != machine_id:
             raise OperationError(f"{display}{e.source} already holds machine id {stored!r}, not {machine_id}",
                                  hint=f"remove {display}{e.source} to give the machine another id")
+        have, _ = _read_small(root_fd, MACHINE_ID)
+        if machine_id is not None and display == "" and have and valid_id(have) and have != machine_id:
+            raise OperationError(f"--machine-id {machine_id}: this running machine's id is {have}; install does "
+                                 "not change the id of the system it runs on",
+                                 hint="give its id, or install onto a new root (--root /mnt)")
     sources = {k.name: _persisted_at(declaration, f"/etc/ssh/{k.name}") for k in host_keys}
     missing = [name for name, source in sources.items() if source is None]
     if missing:
@@ -344,7 +349,10 @@ def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None
             stored = machine_id or (have if have and valid_id(have) else new_id())
             write_file(root_fd, e.source, (stored + "\n").encode(), 0o444)
             done.append(f"machine id {stored} -> {display}{e.source}")
-        if not have or not valid_id(have):
+        # The id given wins over the one a bootstrapper left (debootstrap's systemd postinst
+        # writes one): the first boot's PID 1 reads it, and the machine-id step would refuse
+        # two different ids.
+        if not have or not valid_id(have) or (machine_id is not None and have != stored):
             write_file(root_fd, MACHINE_ID, (stored + "\n").encode(), 0o444)
             done.append(f"machine id {stored} -> {display}{MACHINE_ID}")
     for target in host_keys:

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                         "(its sysconfig), with its commands in /usr/bin")
     p.add_argument("--machine-id", metavar="ID",
                    help="the machine id to keep in storage (32 lowercase hex digits; default: the root's, else a "
-                        "new one); /etc/machine-id must be persisted; also written to the root's empty "
+                        "new one); /etc/machine-id must be persisted; also written to the root's "
                         "/etc/machine-id")
     p.add_argument("--host-keys", metavar="DIR",
                    help="copy the SSH host keys in DIR (ssh_host_TYPE_key and its .pub, regular files only, "
