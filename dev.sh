@@ -15,7 +15,9 @@ APT_PACKAGES=(
     acl attr            # getfacl/setfacl/getfattr to check ACLs and xattrs independently
     e2fsprogs           # lsattr/chattr, mkfs.ext4 for scratch file systems
     btrfs-progs         # subvolume tests (v/q/Q lines)
-    util-linux          # unshare, mount, losetup
+    util-linux          # unshare, mount, losetup, partx, blkid, mkswap
+    fdisk               # sfdisk --json, to read back the partition table disk apply wrote
+    dosfstools          # mkfs.vfat: systemd-repart formats a [disk] ESP (format = "vfat") with it
     squashfs-tools      # mksquashfs/unsquashfs for portable images
     erofs-utils         # mkfs.erofs for --format erofs
     binutils            # readelf, to check our own ELF reader in tests
@@ -62,7 +64,11 @@ setup_venv() {
 }
 
 setup() {
-    setup_apt "${APT_PACKAGES[@]}"
+    local extra=()
+    # systemd-repart (disk plan/apply, tests/disk) is in systemd up to Debian 12 and its own
+    # package from Debian 13 on.
+    [[ -x /usr/bin/systemd-repart || -x /bin/systemd-repart ]] || extra+=(systemd-repart)
+    setup_apt "${APT_PACKAGES[@]}" "${extra[@]}"
     setup_venv
     tools/fetch-oracles .cache/oracles >/dev/null
 }

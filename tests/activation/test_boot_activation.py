@@ -183,17 +183,17 @@ def test_install_writes_machine_id_and_host_keys_into_storage(tmp_path: Path) ->
     (root / "etc" / "machine-id").write_text("")  # as Debian's cloud images ship it
     keys = tmp_path / "keys"
     keys.mkdir()
-    (keys / "ssh_host_ed25519_key").write_text("PRIVATE\n")
-    (keys / "ssh_host_ed25519_key.pub").write_text("ssh-ed25519 AAAA test\n")
-    (keys / "unrelated").write_text("x")
+    # A real key: install checks what it copies (tests/activation/test_hostkeys.py).
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(keys / "ssh_host_ed25519_key")],
+                   check=True)
     result = freshroot("install", "--root", str(root), "--machine-id", ID_A, "--host-keys", str(keys))
     assert result.returncode == 0, result.stderr
     assert (root / "persist" / "etc" / "machine-id").read_text() == ID_A + "\n"
     assert (root / "etc" / "machine-id").read_text() == ID_A + "\n"  # PID 1 reads it at the first boot
     key = root / "persist" / "etc" / "ssh" / "ssh_host_ed25519_key"
-    assert key.read_text() == "PRIVATE\n"
+    assert key.read_bytes() == (keys / "ssh_host_ed25519_key").read_bytes()
     assert key.stat().st_mode & 0o777 == 0o600
-    assert not (root / "persist" / "etc" / "ssh" / "unrelated").exists()
+    assert sorted(p.name for p in key.parent.iterdir()) == ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]
     # again with another id: refused, nothing changed
     again = freshroot("install", "--root", str(root), "--machine-id", ID_B)
     assert again.returncode == 73, again.stderr

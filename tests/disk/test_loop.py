@@ -132,6 +132,32 @@ def test_plan_then_apply_then_nothing_to_do(tmp_path: Path, disk: tuple[Path, st
     assert any("already mounted" in line for line in second["done"])
 
 
+def test_an_esp_is_made_with_mkfs_vfat(tmp_path: Path, disk: tuple[Path, str]) -> None:
+    # systemd-repart runs mkfs.vfat (dosfstools, which dev.sh installs) for Format=vfat. Not
+    # mounted: this kernel may lack vfat; the file system is read from the partition itself.
+    link, device = disk
+    text = DECLARATION.replace("[disk.partitions.boot]", '[disk.partitions.esp]\ntype = "esp"\nformat = "vfat"\n'
+                               'size = "64M"\n[disk.partitions.boot]')
+    assert text != DECLARATION
+    config = _config(tmp_path, text)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+
+    def body() -> tuple[int, str, str, bytes]:
+        result = freshroot("disk", "apply", "--config", config, "--device", str(link), "--mount-root", str(mnt),
+                           by_id=link.parent)
+        kind = _sh("blkid", "--probe", "--output", "value", "--match-tag", "TYPE", f"{device}p1").strip()
+        with open(f"{device}p1", "rb") as f:
+            boot_sector = f.read(512)
+        return result.returncode, result.stderr, kind, boot_sector
+
+    code, err, kind, boot_sector = in_mount_namespace(body)
+    assert code == 0, err
+    assert kind == "vfat"
+    assert boot_sector[3:11] == b"mkfs.fat"  # dosfstools' OEM name
+    assert boot_sector[510:512] == b"\x55\xaa"
+
+
 def test_another_host_gets_other_uuids(tmp_path: Path, disk: tuple[Path, str]) -> None:
     link, _ = disk
     config = _config(tmp_path)

@@ -96,6 +96,11 @@ def test_fstab_names_partuuids_and_subvolumes() -> None:
     (('mount = "/"', 'mount = "/srv"'), 'no partition is mounted on "/"', 4),
     (('persist = "/persist"', 'persist = "/boot/efi"'), "mounted twice", 13),
     (('weight = 2000', 'colour = "red"'), "unknown key", 17),
+    # contradictions: what they declare would mean nothing, or could not boot
+    (('format = "vfat"', 'format = "ext4"'), "an ESP is FAT", 6),
+    (('weight = 2000', 'weight = 2000\nsize = "20G"'), "size is exact: it would mean nothing", 17),
+    (('size = "1G"\n', ('size = "1G"\n[disk.partitions.data]\ntype = "linux-generic"\nformat = "ext4"\n'
+      'options = ["noatime"]\n')), "the partition is not mounted", 16),
 ])
 def test_bad_declarations_name_the_line(change: tuple[str, str], message: str, line: int) -> None:
     from freshroot.config.parse import parse_bytes
@@ -108,3 +113,35 @@ def test_bad_declarations_name_the_line(change: tuple[str, str], message: str, l
     assert caught.value.location is not None
     assert caught.value.location.file == "t.toml"
     assert caught.value.location.line == line, str(caught.value)
+
+
+def test_subvolumes_of_an_unmounted_partition_are_mounted() -> None:
+    # A btrfs data partition whose top level is not mounted, only its subvolumes: each one is
+    # still mounted and in fstab, not only made.
+    text = LAYOUT + ('[disk.partitions.data]\ntype = "linux-generic"\nformat = "btrfs"\n'
+                     'options = ["compress=zstd"]\nsubvolumes = { "@home" = "/home" }\n')
+    layout = parse_disk(table(text))
+    assert layout is not None
+    planned = [repart.Planned(p.name, p.type, p.label, f"0000000{i}-0000-4000-8000-000000000000", f"/dev/x{i}", 0, 1,
+                              0, "create") for i, p in enumerate(layout.partitions)]
+    fstab = mounts.fstab_text(mounts.layout_mounts(layout, planned, "root"))
+    assert "PARTUUID=00000003-0000-4000-8000-000000000000\t/home\tbtrfs\tsubvol=/@home,compress=zstd\t0\t0" in fstab
+    assert mounts.subvolumes_to_make(layout, planned, "root")["/dev/x3"] == ["@home"]
+
+
+@pytest.mark.parametrize(("root", "disk_root", "refused"), [
+    ('wipe = "btrfs"', 'format = "btrfs"', False),
+    ('wipe = "btrfs"', 'format = "ext4"', True),
+    ('wipe = "overlay"', 'format = "ext4"', False),
+])
+def test_config_check_refuses_a_btrfs_wipe_on_another_root(root: str, disk_root: str, refused: bool) -> None:
+    from freshroot.disk.model import check
+
+    text = LAYOUT.replace('format = "btrfs"\nmount = "/"\nweight = 2000\nsubvolumes = { persist = "/persist", '
+                          '"var/log" = "/var/log" }', f'{disk_root}\nmount = "/"') + f"[root]\n{root}\n"
+    assert 'mount = "/"\n[root]' in text
+    if not refused:
+        assert check(table(text)) is not None
+        return
+    with pytest.raises(ConfigError, match='needs the partition mounted on "/" to be format = "btrfs"'):
+        check(table(text))

@@ -45,10 +45,33 @@ def freshroot(*args: str, path: str | None = None) -> subprocess.CompletedProces
     ('engine = "image"\nimage = "root.tar"', "absolute path"),
     ('engine = "pacstrap"\nbootloader = "lilo"', "bootloader must be one of"),
     ('engine = "pacstrap"\nesp = "boot"', "where the ESP is mounted"),
+    ('engine = "pacstrap"\nesp = "/efi"', 'bootloader = "none" installs none: it would mean nothing'),
 ])
 def test_bad_os_sections(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_os(table(f"[os]\n{text}\n"))
+
+
+@pytest.mark.parametrize(("os_keys", "esp_mount", "refused"), [
+    ('bootloader = "systemd-boot"', "/boot/efi", False),
+    ('bootloader = "systemd-boot"\nesp = "/efi"', "/efi", False),
+    ('bootloader = "systemd-boot"', "/efi", True),  # [os] esp defaults to /boot/efi
+    ('bootloader = "systemd-boot"\nesp = "/boot"', "/efi", True),
+    ('bootloader = "grub"', "/efi", False),  # grub also boots BIOS machines, without an ESP
+])
+def test_systemd_boot_needs_the_disk_to_mount_an_esp_there(os_keys: str, esp_mount: str, refused: bool) -> None:
+    from freshroot.osroot.model import check
+
+    text = (f'[os]\nengine = "pacstrap"\n{os_keys}\n'
+            f'[disk.partitions.esp]\ntype = "esp"\nformat = "vfat"\nsize = "512M"\nmount = "{esp_mount}"\n'
+            '[disk.partitions.root]\ntype = "root"\nformat = "ext4"\nmount = "/"\n')
+    if not refused:
+        assert check(table(text)) is not None
+        return
+    with pytest.raises(ConfigError, match="mounts no partition of type esp there") as caught:
+        check(table(text))
+    assert caught.value.location is not None
+    assert 'type = "esp", format = "vfat", mount =' in str(caught.value)
 
 
 def test_defaults() -> None:

@@ -3,6 +3,8 @@ initrd reads; the storage check against /etc/fstab (the same rule the initrd app
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from freshroot.compose import check_sections
@@ -57,6 +59,23 @@ def test_bad_values_name_file_and_line(body: str, message: str) -> None:
     assert message in error_of(f"[root]\n{body}\n")
 
 
+@pytest.mark.parametrize(("body", "message"), [
+    ('wipe = "none"\nkeep = 3', ('freshroot.toml:3: root.keep means something only with wipe = "btrfs"; here nothing '
+                                'wipes the root')),
+    ('keep = "7d"', "freshroot.toml:2: root.keep means something only"),  # wipe = "none" by default
+    ('wipe = "overlay"\nkeep = 1', ('freshroot.toml:3: root.keep means something only with wipe = "btrfs"; here '
+                                   'wipe = "overlay" keeps no old root')),
+    ('wipe = "tmpfs"\nsubvolume = "@"', 'freshroot.toml:3: root.subvolume means something only'),
+    ('wipe = "tmpfs"\nblank = "b"', 'freshroot.toml:3: root.blank means something only'),
+    ('old-roots = "old"\nwipe = "overlay"', 'freshroot.toml:2: root.old-roots means something only'),
+])
+def test_btrfs_only_keys_with_another_wipe_are_refused(body: str, message: str) -> None:
+    text = error_of(f"[root]\n{body}\n")
+    assert message in text
+    assert 'hint: drop ' in text
+    assert 'or set wipe = "btrfs"' in text
+
+
 def test_config_check_runs_the_parser() -> None:
     table = parse_text('[root]\nwipe = "btrfs"\n', "f.toml").table()
     assert check_sections(table) == {"root": "valid"}
@@ -102,3 +121,14 @@ def test_fstab_mount_points() -> None:
 def test_storage_must_be_a_file_system_of_its_own() -> None:
     assert storage_problems(["/persist", "/persist/sub", "/my data", "/srv/bound", "/persistent", "/"], FSTAB) == [
         "/srv/bound", "/persistent", "/"]
+
+
+def test_config_check_refuses_keep_without_the_btrfs_wipe(tmp_path: Path) -> None:
+    from tests.systemd.helpers import freshroot
+
+    config = tmp_path / "freshroot.toml"
+    config.write_text('[persist."/persist"]\ndirectories = ["/var/lib/a"]\n\n[root]\nwipe = "none"\nkeep = 3\n')
+    result = freshroot("config", "check", "--config", str(config))
+    assert result.returncode == 65, result.stderr
+    assert f"{config}:6: root.keep means something only with wipe = \"btrfs\"" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -15,7 +15,7 @@ do and is skipped by its condition). Which id wins:
 | an id, the image's (fresh root)            | root's, into storage   | storage's, written to root |
 | an id written since boot / a kept root     | root's, into storage   | same: nothing; else refused|
 
-``freshroot install --machine-id ID`` writes the id into storage and into the root's empty
+``freshroot install --machine-id ID`` writes the id into storage and into the root's
 /etc/machine-id before the first boot, so even PID 1 and journald start with the final id.
 
 ``ssh-host-keys``: for each persisted ``/etc/ssh/ssh_host_TYPE_key`` that neither storage nor
@@ -29,17 +29,21 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from freshroot.config.table import Table
-from freshroot.errors import OperationError, UnsafePathError
+from freshroot.errors import ConfigError, OperationError, UnsafePathError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
-from freshroot.persist.model import Entry, Kind, Persistence
+from freshroot.persist.model import Entry, Kind, Persistence, is_below
 from freshroot.plan.action import Action, Context, Step
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # hostkeys.py is install's alone: the boot's activation never imports it
+    from freshroot.activation.hostkeys import HostKey
 
 MACHINE_ID = "/etc/machine-id"
 HOST_KEY = re.compile(r"^/etc/ssh/ssh_host_(rsa|ecdsa|ed25519|dsa)_key$")
@@ -50,7 +54,9 @@ HANDLED = frozenset({MACHINE_ID})  # entries these steps own; the persist step l
 
 
 def valid_id(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+    """A machine id as machine-id(5) spells it: 32 lowercase hex digits, and not all zeros
+    (systemd reads the null id as no id)."""
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text) and text != "0" * 32
 
 
 def new_id() -> str:
@@ -251,16 +257,88 @@ def identity_steps(declaration: Table) -> list[Step]:
 # --- install ------------------------------------------------------------------------------
 
 
-def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None, host_keys: str | None,
-                     display: str, source_fd: int | None = None) -> list[str]:
-    """``install``: the machine id (given, the root's, or new) into storage and into the
-    root's empty /etc/machine-id; the host keys of ``host_keys`` into storage. Nothing that
-    exists is replaced. ``source_fd``: the root whose id counts as "the root's" (--root, when
-    ``root_fd`` is an --extra-files tree)."""
+def _persisted_at(declaration: Table, path: str) -> str | None:
+    """Where ``path`` lives in storage: its own file entry's source, else that of the deepest
+    persisted directory it is in (``directories = ["/etc/ssh"]`` keeps the keys too)."""
+    if "persist" not in declaration:
+        return None
+    entries = _persistence(declaration).entries()
+    exact = next((e for e in entries if e.kind is Kind.FILE and e.path == path), None)
+    if exact is not None:
+        return exact.source
+    around = [e for e in entries if e.kind is Kind.DIRECTORY and is_below(path, e.path)]
+    if not around:
+        return None
+    deepest = max(around, key=lambda e: len(e.path))
+    return deepest.storage.rstrip("/") + path
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeyTarget:
+    key: HostKey
+    source: str  # its path in storage
+    present: bool  # storage holds this very key already
+
+
+def install_checks(root_fd: int, declaration: Table, *, machine_id: str | None, host_keys: Sequence[HostKey],
+                   display: str) -> list[HostKeyTarget]:
+    """What ``install --machine-id/--host-keys`` asks, checked before install changes anything:
+    the id and every key must be persisted (a key that is not would be gone at the first boot,
+    and the host would answer with another), and storage must not hold another id or another
+    key already (never replaced). Where each key goes in storage."""
+    where = declaration.location("persist") if "persist" in declaration else None
+    e = machine_id_entry(declaration)
+    if machine_id is not None and e is None:
+        raise ConfigError("--machine-id: the declaration does not persist /etc/machine-id", location=where,
+                          hint='add include = ["machine-id"] to a storage')
+    if e is not None:
+        stored, _ = _read_small(root_fd, e.source)
+        if stored is not None and not valid_id(stored):  # as at boot: never overwritten, never copied
+            raise OperationError(f"{display}{e.source} holds no machine id; not replacing it",
+                                 hint="remove it, or write the id (32 lowercase hex digits) there")
+        if stored is not None and machine_id is not None and stored != machine_id:
+            raise OperationError(f"{display}{e.source} already holds machine id {stored!r}, not {machine_id}",
+                                 hint=f"remove {display}{e.source} to give the machine another id")
+        have, _ = _read_small(root_fd, MACHINE_ID)
+        if machine_id is not None and display == "" and have and valid_id(have) and have != machine_id:
+            raise OperationError(f"--machine-id {machine_id}: this running machine's id is {have}; install does "
+                                 "not change the id of the system it runs on",
+                                 hint="give its id, or install onto a new root (--root /mnt)")
+    sources = {k.name: _persisted_at(declaration, f"/etc/ssh/{k.name}") for k in host_keys}
+    missing = [name for name, source in sources.items() if source is None]
+    if missing:
+        raise ConfigError("--host-keys: the declaration does not persist " +
+                          ", ".join(f"/etc/ssh/{n}" for n in missing) + "; the keys would be gone at the first boot",
+                          location=where,
+                          hint='persist them (include = ["ssh-host-keys"] in a storage keeps the rsa, ecdsa and '
+                               'ed25519 keys and their .pub files) or take them out of the directory')
+    out: list[HostKeyTarget] = []
+    for key in host_keys:
+        source = sources[key.name]
+        assert source is not None
+        try:
+            with chase(source, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
+                same = stat.S_ISREG(found.st.st_mode) and found.st.st_size == len(key.data) and \
+                    ops.read_opath(found.fd, found.st, len(key.data) + 1) == key.data
+        except (FileNotFoundError, NotADirectoryError):
+            out.append(HostKeyTarget(key, source, present=False))
+            continue
+        if not same:
+            raise OperationError(f"{display}{source} already holds another key than --host-keys' {key.name}; "
+                                 "not replacing it", hint=f"remove {display}{source} to install this key")
+        out.append(HostKeyTarget(key, source, present=True))
+    return out
+
+
+def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None,
+                     host_keys: Sequence[HostKeyTarget] = (), display: str, source_fd: int | None = None) -> list[str]:
+    """``install``, after :func:`install_checks`: the machine id (given, the root's, or new)
+    into storage and into the root's empty /etc/machine-id; the host keys read from
+    ``--host-keys`` (hostkeys.py) into storage, private keys 0600 and public ones 0644, root's.
+    Nothing that exists is replaced. ``source_fd``: the root whose id counts as "the root's"
+    (--root, when ``root_fd`` is an --extra-files tree)."""
     done: list[str] = []
     e = machine_id_entry(declaration)
-    if machine_id is not None and not valid_id(machine_id):
-        raise OperationError(f"--machine-id {machine_id!r}: not a machine id (32 lowercase hex digits)")
     if e is not None:
         stored, _ = _read_small(root_fd, e.source)
         have, _ = _read_small(root_fd, MACHINE_ID)
@@ -270,25 +348,16 @@ def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None
             stored = machine_id or (have if have and valid_id(have) else new_id())
             write_file(root_fd, e.source, (stored + "\n").encode(), 0o444)
             done.append(f"machine id {stored} -> {display}{e.source}")
-        elif machine_id is not None and stored != machine_id:
-            raise OperationError(f"{display}{e.source} already holds machine id {stored}, not {machine_id}")
-        if not have or not valid_id(have):
+        # The id given wins over the one a bootstrapper left (debootstrap's systemd postinst
+        # writes one): the first boot's PID 1 reads it, and the machine-id step would refuse
+        # two different ids.
+        if not have or not valid_id(have) or (machine_id is not None and have != stored):
             write_file(root_fd, MACHINE_ID, (stored + "\n").encode(), 0o444)
             done.append(f"machine id {stored} -> {display}{MACHINE_ID}")
-    elif machine_id is not None:
-        raise OperationError("--machine-id: the declaration does not persist /etc/machine-id",
-                             hint='add include = ["machine-id"] to a storage')
-    if host_keys is not None:
-        entries = {e.path.rsplit("/", 1)[1]: e for e in _file_entries(declaration) if e.path.startswith("/etc/ssh/")}
-        for name in sorted(os.listdir(host_keys)):
-            entry = entries.get(name)
-            if entry is None or not name.startswith("ssh_host_"):
-                continue
-            if _exists(root_fd, entry.source):
-                done.append(f"kept {display}{entry.source}")
-                continue
-            with open(os.path.join(host_keys, name), "rb") as f:
-                data = f.read()
-            write_file(root_fd, entry.source, data, 0o644 if name.endswith(".pub") else 0o600)
-            done.append(f"host key {name} -> {display}{entry.source}")
+    for target in host_keys:
+        if target.present:
+            done.append(f"kept {display}{target.source} (the same key)")
+            continue
+        write_file(root_fd, target.source, target.key.data, target.key.mode)
+        done.append(f"host key {target.key.name} -> {display}{target.source}")
     return done

@@ -37,16 +37,9 @@ def _declaration(args: argparse.Namespace) -> Table:
 
 def _root_subvolume(table: Table, layout: DiskLayout) -> str | None:
     """The btrfs subvolume the root is mounted from: [root]'s with wipe = "btrfs"."""
-    from freshroot.root.model import parse_root
+    from freshroot.disk.model import root_subvolume
 
-    root = parse_root(table)
-    part = layout.root()
-    if root.wipe != "btrfs":
-        return None
-    if part is None or part.format != "btrfs":
-        raise ConfigError('[root] wipe = "btrfs" needs the partition mounted on "/" to be format = "btrfs"',
-                          location=table.location("disk"))
-    return root.subvolume
+    return root_subvolume(table, layout)
 
 
 def _storages_checked(table: Table, layout: DiskLayout) -> None:

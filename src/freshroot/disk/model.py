@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass
 
 from freshroot.config.table import Table
+from freshroot.errors import ConfigError
 
 KEYS = frozenset({"device", "serial", "size", "min-size", "seed", "empty", "partitions"})
 PARTITION_KEYS = frozenset({"type", "format", "label", "size", "min-size", "max-size", "weight", "mount",
@@ -128,6 +129,9 @@ def _partition(t: Table, name: str) -> PartitionDecl:
     fmt = t.get_str("format")
     if fmt is not None and fmt not in FORMATS:
         raise t.error(f"{t.name('format')} must be one of {', '.join(FORMATS)}, not {fmt!r}", "format")
+    if kind == "esp" and fmt not in (None, "vfat"):
+        raise t.error(f"{t.name('format')}: an ESP is FAT, the one file system UEFI firmware reads, not {fmt}",
+                      "format", hint='format = "vfat"')
     if kind == "swap" and fmt not in (None, "swap"):
         raise t.error(f"{t.name('format')}: a swap partition is formatted as swap, not {fmt}", "format")
     label = t.get_str("label", name)
@@ -145,6 +149,9 @@ def _partition(t: Table, name: str) -> PartitionDecl:
     weight = t.get_int("weight")
     if weight is not None and not 0 <= weight <= 1000 * 1000:
         raise t.error(f"{t.name('weight')} must be between 0 and 1000000 (repart's Weight=)", "weight")
+    if weight is not None and size is not None:
+        raise t.error(f"{t.name('weight')} shares out free space, and size is exact: it would mean nothing",
+                      "weight", hint="drop weight, or give min-size/max-size instead of size")
     mount = t.get_str("mount")
     if mount is not None:
         if fmt is None or fmt == "swap":
@@ -167,6 +174,9 @@ def _partition(t: Table, name: str) -> PartitionDecl:
             point = sub.get_str(key)
             assert point is not None
             subvolumes.append((key, _mount_point(sub, point, key)))
+    if options and mount is None and not subvolumes and fmt != "swap":
+        raise t.error(f"{t.name('options')}: the partition is not mounted (no mount, no subvolumes), so its "
+                      "options would mean nothing", "options", hint="add mount = \"/where\", or drop options")
     return PartitionDecl(name, kind, fmt, label, size_min, size_max, weight, mount, options, tuple(subvolumes))
 
 
@@ -213,6 +223,24 @@ def parse_disk(declaration: Table) -> DiskLayout | None:
     return layout
 
 
+def root_subvolume(declaration: Table, layout: DiskLayout) -> str | None:
+    """The btrfs subvolume the root is mounted from: [root]'s with wipe = "btrfs", which needs
+    the partition mounted on "/" to be btrfs."""
+    from freshroot.root.model import parse_root
+
+    root = parse_root(declaration)
+    if root.wipe != "btrfs":
+        return None
+    part = layout.root()
+    if part is None or part.format != "btrfs":
+        raise ConfigError('[root] wipe = "btrfs" needs the partition mounted on "/" to be format = "btrfs"',
+                          location=declaration.location("disk"))
+    return root.subvolume
+
+
 def check(declaration: Table) -> DiskLayout | None:
-    """For ``freshroot config check``."""
-    return parse_disk(declaration)
+    """For ``freshroot config check``: [disk], and what [root] asks of it."""
+    layout = parse_disk(declaration)
+    if layout is not None:
+        root_subvolume(declaration, layout)
+    return layout

@@ -59,11 +59,13 @@ def layout_mounts(layout: DiskLayout, planned: Sequence[Planned], root_subvolume
         if p.format == "swap":
             out.append(Mount(made.node, made.uuid, "none", "swap", p.options or ("defaults",)))
             continue
-        if p.mount is None or p.format is None:
+        if p.format is None:
             continue
-        options = p.options or _DEFAULT_OPTIONS.get(p.format, ())
-        sub = root_subvolume if p.mount == "/" and p.format == "btrfs" else None
-        out.append(Mount(made.node, made.uuid, p.mount, p.format, options, sub))
+        if p.mount is not None:
+            options = p.options or _DEFAULT_OPTIONS.get(p.format, ())
+            sub = root_subvolume if p.mount == "/" and p.format == "btrfs" else None
+            out.append(Mount(made.node, made.uuid, p.mount, p.format, options, sub))
+        # A btrfs partition's subvolumes are mounted whether or not its top level is.
         out += [Mount(made.node, made.uuid, point, "btrfs", p.options, name) for name, point in p.subvolumes]
     return sorted(out, key=lambda m: (m.point == "none", m.point.count("/") if m.point != "/" else 0, m.point))
 

@@ -105,10 +105,30 @@ def parse_os(declaration: Table) -> OsRoot | None:
     assert esp is not None
     if not esp.startswith("/") or esp == "/" or any(p in (".", "..") for p in esp.split("/")) or " " in esp:
         raise t.error(f"{t.name('esp')} must be where the ESP is mounted in the new root, like \"/boot/efi\"", "esp")
+    if "esp" in t and bootloader == "none":
+        raise t.error(f"{t.name('esp')} is where the bootloader is installed, and bootloader = \"none\" installs "
+                      "none: it would mean nothing", "esp", hint='set bootloader, or drop esp')
     return OsRoot(engine, image, suite, mirror, release, tuple(packages), _word(t, "architecture"), bootloader,
                   esp.rstrip("/"))
 
 
+ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+
+
 def check(declaration: Table) -> OsRoot | None:
-    """For ``freshroot config check``."""
-    return parse_os(declaration)
+    """For ``freshroot config check``: [os], and with [disk] partitions, that systemd-boot
+    (UEFI only) has an ESP partition mounted where [os] esp says."""
+    os_root = parse_os(declaration)
+    if os_root is None or os_root.bootloader != "systemd-boot" or "disk" not in declaration:
+        return os_root
+    from freshroot.disk.model import parse_disk
+
+    layout = parse_disk(declaration)
+    if layout is None or not layout.partitions:
+        return os_root
+    if not any(p.mount == os_root.esp and p.type.lower() in ("esp", ESP_GUID) for p in layout.partitions):
+        t = declaration.get_table("os")
+        raise t.error(f'{t.name("bootloader")} = "systemd-boot" is installed on the ESP at {os_root.esp}, and [disk] '
+                      f"mounts no partition of type esp there", "esp" if "esp" in t else "bootloader",
+                      hint=f'a [disk.partitions.esp] with type = "esp", format = "vfat", mount = "{os_root.esp}"')
+    return os_root

@@ -9,12 +9,17 @@ from typing import Any
 
 from pyinfra.api.facts import FactBase
 
+from freshroot.output import JSON_VERSION
 from freshroot.pyinfra.common import STAGE, command, on_host
 
 FRESHROOT = "freshroot"
 
 
 def _json(output: list[str]) -> dict[str, Any] | None:
+    """A freshroot --json document; None for no output; else ``{"error": TEXT, ...}`` with the
+    text a person can act on: what was printed instead of JSON, the message of freshroot's
+    JSON error document (with its ``exit_code`` and ``problems``), or why a document of
+    another schema version is not read (its keys may mean something else: docs/json.md)."""
     text = "\n".join(output).strip()
     if not text:
         return None
@@ -22,7 +27,19 @@ def _json(output: list[str]) -> dict[str, Any] | None:
         data = json.loads(text)
     except ValueError:
         return {"error": text[-2000:]}
-    return data if isinstance(data, dict) else {"error": text[-2000:]}
+    if not isinstance(data, dict):
+        return {"error": text[-2000:]}
+    # A document without "version" is read as it is: freshroot before every document had one.
+    version = data.get("version", JSON_VERSION)
+    if type(version) is not int or version != JSON_VERSION:
+        return {"error": f"freshroot on the host printed JSON version {version!r}, and this controller reads "
+                         f"version {JSON_VERSION}: run the same freshroot version on both (docs/json.md)"}
+    error = data.get("error")
+    if isinstance(error, dict):  # the error document: the command failed before it had its own
+        problems = error.get("problems")
+        return {"error": str(error.get("message") or text[-2000:]), "exit_code": error.get("exit_code"),
+                "problems": problems if isinstance(problems, list) else []}
+    return data
 
 
 class FreshrootStaged(FactBase[dict[str, str]]):

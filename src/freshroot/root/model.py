@@ -77,6 +77,15 @@ def parse_root(declaration: Table) -> RootWipe:
     assert wipe is not None
     if wipe not in WIPES:
         raise t.error(f"{t.name('wipe')} must be one of {', '.join(WIPES)}, not {wipe!r}", "wipe")
+    if wipe != "btrfs":
+        # Old roots and the subvolumes that keep them are the btrfs wipe's alone: accepting
+        # keep = 3 with a wipe that keeps nothing would promise what no boot does.
+        for key in ("keep", "subvolume", "blank", "old-roots"):
+            if key in t:
+                what = ("nothing wipes the root" if wipe == "none" else
+                        f"wipe = \"{wipe}\" keeps no old root (its changes are in RAM and gone at shutdown)")
+                raise t.error(f"{t.name(key)} means something only with wipe = \"btrfs\"; here {what}", key,
+                              hint=f"drop {key}, or set wipe = \"btrfs\" (docs/root-wipe.md)")
     keep_count: int | None = None
     keep_seconds: int | None = DEFAULT_KEEP_SECONDS
     if "keep" in t:

@@ -30,10 +30,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                    help="also copy this freshroot into the site directory of the target's /usr/bin/python3 "
                         "(its sysconfig), with its commands in /usr/bin")
     p.add_argument("--machine-id", metavar="ID",
-                   help="the machine id to keep in storage (default: the root's, else a new one), when "
-                        "/etc/machine-id is persisted; also written to the root's empty /etc/machine-id")
+                   help="the machine id to keep in storage (32 lowercase hex digits; default: the root's, else a "
+                        "new one); /etc/machine-id must be persisted; also written to the root's "
+                        "/etc/machine-id")
     p.add_argument("--host-keys", metavar="DIR",
-                   help="copy the SSH host keys in DIR (ssh_host_*) into storage, for the persisted ones")
+                   help="copy the SSH host keys in DIR (ssh_host_TYPE_key and its .pub, regular files only, "
+                        "every one checked first) into storage, private keys 0600; each must be persisted")
     p = add_command(subparsers, "persist-prepare", handler=f"{H}:prepare",
                     help="(boot) create storage directories and mount points; run by freshroot-prepare.service")
     add_common(p, dry_run=True)

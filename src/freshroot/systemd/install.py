@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from freshroot.activation.identity import install_identity, valid_id
+from freshroot.activation.hostkeys import read_host_keys
+from freshroot.activation.identity import install_checks, install_identity, valid_id
 from freshroot.activation.owners import record_ids, resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.config.load import expand_paths
@@ -168,9 +169,9 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
     """Prepare ``target`` (a root, or an --extra-files tree) as the module doc says."""
     report = InstallReport()
     if machine_id is not None and not valid_id(machine_id):
-        raise ConfigError(f"--machine-id {machine_id!r}: not a machine id (32 lowercase hex digits)")
-    if host_keys is not None and not os.path.isdir(host_keys):
-        raise ConfigError(f"--host-keys {host_keys}: not a directory")
+        raise ConfigError(f"--machine-id {machine_id!r}: not a machine id (32 lowercase hex digits, not all zeros)",
+                          hint="systemd-id128 new, or python3 -c 'import uuid; print(uuid.uuid4().hex)', makes one")
+    keys = read_host_keys(host_keys) if host_keys is not None else []
     os.makedirs(target, exist_ok=True)
     root_fd = ops.open_root(target)
     accounts_fd = ops.open_root(accounts_root)
@@ -187,10 +188,14 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         resolved = resolve_accounts(accounts_fd, table)
         p = parse(table, resolved.accounts)
         wipe = root_setup.declared_for_install(table, root_fd, target, tree=target != accounts_root)
+        display = "" if target == "/" else target.rstrip("/")
+        identity = install_checks(root_fd, table, machine_id=machine_id, host_keys=keys, display=display)
         ctx = Context(root_fd, target, dry_run=dry_run)
         if dry_run:
             for a in storage_actions(p, ctx):
                 report.done.append("would " + a.describe())
+            report.done += [f"would copy host key {t.key.name} -> {display}{t.source}" for t in identity
+                            if not t.present]
             return report
         _storage_roots(p, ctx, report)
         if record_ids(root_fd, resolved):
@@ -200,9 +205,8 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         outcome = run_actions(storage_actions(p, ctx), ctx, store=NoRecords())
         report.done += [a.describe() for a in outcome.applied]
         report.failed += [m for _a, m in outcome.failed]
-        display = "" if target == "/" else target.rstrip("/")
         # The first boot's identity, in storage before it (activation/identity.py).
-        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=host_keys, display=display,
+        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=identity, display=display,
                                         source_fd=accounts_fd)
         if config is not None:
             copy_declaration(root_fd, config, report, display)
