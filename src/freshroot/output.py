@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, TextIO
 
+    from freshroot.errors import FreshrootError
+
 # The version of every --json document's schema (docs/json.md). Raised when a key changes
 # meaning or goes away; keys may be added without raising it.
 JSON_VERSION = 1
@@ -48,6 +50,17 @@ def error_document(message: str, exit_code: int, problems: Sequence[Mapping[str,
     """What --json prints on stdout when the command failed (besides the message on stderr)."""
     return document({"ok": False, "error": {"exit_code": exit_code, "message": message,
                                             "problems": list(problems)}})
+
+
+def failure_document(error: FreshrootError) -> dict[str, Any]:
+    """The error document of ``error``: every problem of a DeclarationError, with its file
+    and line, or the one error."""
+    from freshroot.errors import DeclarationError
+
+    each = error.errors if isinstance(error, DeclarationError) else [error]
+    problems = [{"message": e.message, "file": e.location.file if e.location else None,
+                 "line": e.location.line if e.location else None, "hint": e.hint} for e in each]
+    return error_document(str(error), error.exit_code, problems)
 
 
 # --- colour ------------------------------------------------------------------------------

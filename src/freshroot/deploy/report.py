@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,9 +51,6 @@ class DeployReport:
                 "hosts": {h.name: h.to_json() for h in self.hosts}, "failed": self.failed,
                 "rerun": (f"freshroot deploy {self.action} --fleet {self.fleet} "
                           + " ".join(f"--on {n}" for n in self.failed)) if self.failed else None}
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2) + "\n"
 
     def render(self) -> str:
         width = max([len(h.name) for h in self.hosts] + [4])

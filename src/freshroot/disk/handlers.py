@@ -10,7 +10,6 @@ followed by the mounts and fstab (freshroot.disk.mounts).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from freshroot.disk import repart
 from freshroot.disk.model import DiskLayout, parse_disk
 from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.facts.blockdev import Disk
+from freshroot.output import print_json
 
 TOOL = "systemd-repart"
 
@@ -112,7 +112,7 @@ def _run_repart(layout: DiskLayout, disk: Disk, seed: str, *, dry_run: bool) -> 
 
 def _document(device: str, disk: Disk, seed: str, planned: list[repart.Planned],
               fstab: str, done: list[str] | None) -> dict[str, Any]:
-    return {"version": 1, "device": device, "node": disk.path, "serial": disk.serial, "size": disk.size,
+    return {"device": device, "node": disk.path, "serial": disk.serial, "size": disk.size,
             "seed": seed, "partitions": [asdict(p) for p in planned],
             "changes": sum(p.activity != "unchanged" for p in planned), "fstab": fstab,
             **({"done": done} if done is not None else {})}
@@ -123,7 +123,7 @@ def plan(args: argparse.Namespace) -> int:
     planned = _run_repart(layout, disk, seed, dry_run=True)
     fstab = mounting.fstab_text(mounting.layout_mounts(layout, planned, root_subvolume))
     if args.json:
-        sys.stdout.write(json.dumps(_document(device, disk, seed, planned, fstab, None), indent=2) + "\n")
+        print_json(_document(device, disk, seed, planned, fstab, None))
         return 0
     changes = sum(p.activity != "unchanged" for p in planned)
     sys.stdout.write(f"{device} ({disk.path}, seed {seed}): "
@@ -153,7 +153,7 @@ def apply(args: argparse.Namespace) -> int:
     fstab = mounting.fstab_text(mounts)
     done.append(mounting.write_fstab(os.path.realpath(args.mount_root), fstab))
     if args.json:
-        sys.stdout.write(json.dumps(_document(device, disk, seed, planned, fstab, done), indent=2) + "\n")
+        print_json(_document(device, disk, seed, planned, fstab, done))
     else:
         sys.stdout.write("".join(f"{line}\n" for line in done))
     return 0

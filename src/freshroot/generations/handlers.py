@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.generations import timer
 from freshroot.generations.store import Generation, Store, directory_for, storage_of
+from freshroot.output import print_json
 from freshroot.plan.lock import ApplyLock
 
 
@@ -52,9 +52,8 @@ def generations(args: argparse.Namespace) -> int:
     finally:
         os.close(root_fd)
     if args.json:
-        sys.stdout.write(json.dumps({"path": path, "current": current,
-                                     "generations": [{**g.to_json(), "current": g.number == current} for g in gens]},
-                                    indent=2) + "\n")
+        print_json({"path": path, "current": current,
+                    "generations": [{**g.to_json(), "current": g.number == current} for g in gens]})
         return 0
     if not gens:
         sys.stdout.write(f"no generations in {path} (apply keeps one)\n")
@@ -178,7 +177,7 @@ def confirm(args: argparse.Namespace) -> int:
     finally:
         os.close(root_fd)
     if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
+        print_json(result)
     elif result["state"] == "confirmed":
         sys.stdout.write(f"generation {number} confirmed\n")
     elif result["state"] == "rolled-back":
