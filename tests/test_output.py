@@ -5,17 +5,22 @@ and action, and progress lines (freshroot.progress) in each mode."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import io
 import json
 import os
 import pty
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from freshroot import log, output
+from freshroot import hints, log, output
+from freshroot.cli import build_parser
 from freshroot.progress import Mode, Progress, choose_mode, duration, size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,14 +138,102 @@ def test_hints_repeat_root_and_config_as_given(tmp_path: Path, monkeypatch: pyte
     assert "run `freshroot migrate /var/lib/app --root root --config decl.toml`" in proc.stdout, proc.stdout
 
 
+def _hints(text: str) -> list[str]:
+    return re.findall(r"`(freshroot [^`]+)`", text)
+
+
+def _pasted(hint: str, cwd: Path) -> argparse.Namespace:
+    """The hint as the shell and freshroot's parser read it, from where it was typed."""
+    argv = shlex.split(hint)
+    assert argv[0] == "freshroot"
+    here = os.getcwd()
+    os.chdir(cwd)  # --root is made absolute against the working directory, as when typed
+    try:
+        return build_parser(argv[1:]).parse_args(argv[1:])
+    except SystemExit as e:  # a usage error: the hint does not parse
+        pytest.fail(f"{hint!r} does not parse ({e})")
+    finally:
+        os.chdir(here)
+
+
+def test_hints_parse_when_pasted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hint, pasted back, parses, with the --root/--config/--generations given and only
+    those its command takes."""
+    root, _ = _root(tmp_path, '[persist."/persist"]\ndirectories = ["/var/lib/app"]\n')
+    (root / "var/lib/app").mkdir(parents=True)
+    (root / "var/lib/app/db").write_text("rows")
+    (tmp_path / "my decl.toml").write_text('[persist."/persist"]\ndirectories = ["/var/lib/app"]\n')
+    monkeypatch.chdir(tmp_path)
+    # status: `migrate PATH`, with --root= and an abbreviated --config as argparse reads them
+    proc = _freshroot("status", "--root=root", "--conf", "my decl.toml")
+    [hint] = _hints(proc.stdout)
+    assert hint == "freshroot migrate /var/lib/app --root root --config 'my decl.toml'"
+    args = _pasted(hint, tmp_path)
+    assert (args.handler, args.paths, args.root, args.config) == (
+        "freshroot.persist.handlers:migrate", ["/var/lib/app"], str(root), ["my decl.toml"])
+    # rollback to a generation that does not exist: `generations` with its --generations too
+    proc = _freshroot("rollback", "--to", "9", "--root", "root", "--config", "my decl.toml", "--generations",
+                      "/gens")
+    assert proc.returncode == 65, proc.stderr
+    [hint] = _hints(proc.stderr)
+    args = _pasted(hint, tmp_path)
+    assert (args.handler, args.root, args.config, args.generations) == (
+        "freshroot.generations.handlers:generations", str(root), ["my decl.toml"], "/gens")
+    # disk plan: `facts` takes neither --config nor --root; `disk plan` keeps --config
+    (tmp_path / "disk.toml").write_text('[disk]\n[disk.partitions.root]\ntype = "root"\nformat = "ext4"\n')
+    proc = _freshroot("disk", "plan", "--config", "disk.toml", "--device", "/dev/sda")
+    assert proc.returncode == 65, proc.stderr
+    [hint] = _hints(proc.stderr)
+    assert hint == "freshroot facts"
+    assert _pasted(hint, tmp_path).handler == "freshroot.facts.handlers:facts"
+    output.remember_invocation(["disk", "apply", "--config", "disk.toml", "--mount-root", "/mnt"])
+    try:
+        args = _pasted(hints.command("disk", "plan"), tmp_path)
+        assert (args.handler, args.config) == ("freshroot.disk.handlers:plan", ["disk.toml"])
+        output.remember_invocation(["apply", "--confirm-timeout", "60", "--root", "/mnt", "--config", "-"])
+        assert hints.command("confirm") == "freshroot confirm --root /mnt --config -"
+        assert hints.command("deploy", "apply", "--fleet", "f.toml") == "freshroot deploy apply --fleet f.toml"
+    finally:
+        output.remember_invocation([])
+
+
+def test_every_hinted_command_parses_with_the_options_given(tmp_path: Path) -> None:
+    """Every ``command(...)`` in the sources names a command that parses, with --root,
+    --config and --generations repeated where it takes them (a path stands in for the words
+    only known at run time)."""
+    calls: list[tuple[str, list[str]]] = []
+    for path in sorted((REPO / "src/freshroot").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "command"
+                    and "from freshroot.hints import command" in path.read_text()
+                    and not any(isinstance(a, ast.Starred) for a in node.args)):
+                words = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else "/var/lib/x"
+                         for a in node.args]
+                calls.append((f"{path.relative_to(REPO)}:{node.lineno}", words))
+    assert len(calls) >= 8, calls
+    given = ["--root", str(tmp_path), "--config", "c.toml", "--generations", "/gens"]
+    for where, words in calls:
+        output.remember_invocation(["rollback", *given])
+        try:
+            hint = hints.command(*words)
+        finally:
+            output.remember_invocation([])
+        args = _pasted(hint, tmp_path)
+        if hasattr(args, "root"):
+            assert args.root == str(tmp_path), (where, hint)
+        if hasattr(args, "config"):
+            assert args.config == ["c.toml"], (where, hint)
+
+
 def test_command_quotes_for_a_shell() -> None:
     output.remember_invocation(["status", "--root", "/mnt/my root", "--config=a b.toml", "--", "--root", "x"])
     try:
-        assert output.command("migrate", "/var/lib/it's") == (
+        assert hints.command("migrate", "/var/lib/it's") == (
             "freshroot migrate '/var/lib/it'\"'\"'s' --root '/mnt/my root' --config 'a b.toml'")
     finally:
         output.remember_invocation([])
-    assert output.command("undo") == "freshroot undo"
+    assert hints.command("undo") == "freshroot undo"
 
 
 def test_debug_logs_each_step_and_action(tmp_path: Path) -> None:

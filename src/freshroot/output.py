@@ -8,8 +8,9 @@ commands hints tell people to run.
 - Colour: on a terminal only, never with ``NO_COLOR`` set (no-color.org) or ``TERM=dumb``.
 - The tree: box-drawing characters where the stream's encoding has them, ASCII otherwise
   (``PYTHONIOENCODING=ascii``, a C locale).
-- Hints: :func:`command` spells a freshroot command with the ``--root`` and ``--config``
-  the user gave, as given, so that it can be pasted as it is.
+- Hints: the command line is kept here (:func:`remember_invocation`) for
+  :func:`freshroot.hints.command`, which spells a freshroot command with the ``--root`` and
+  ``--config`` the user gave, as given, so that it can be pasted as it is.
 """
 
 from __future__ import annotations
@@ -120,34 +121,18 @@ def never_fail_to_encode() -> None:
             reconfigure(errors="backslashreplace")
 
 
-# --- hints -------------------------------------------------------------------------------
+# --- hints ------------------------------------------------------------------------------
 
-# --root and --config as the user typed them (set once by the CLI from argv): hints repeat them.
-_given: list[str] = []
+# The command line of this run (set once by the CLI from argv): hints (freshroot.hints)
+# repeat its --root, --config and --generations.
+_argv: list[str] = []
 
 
 def remember_invocation(argv: Sequence[str]) -> None:
-    """Keep the --root and --config options of ``argv`` as given (each value as typed)."""
-    _given.clear()
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            break
-        for name in ("--root", "--config"):
-            if arg == name and i + 1 < len(args):
-                _given.extend((name, args[i + 1]))
-                i += 1
-            elif arg.startswith(name + "="):
-                _given.extend((name, arg.partition("=")[2]))
-        i += 1
+    """Keep this run's command line, for the hints it prints."""
+    _argv[:] = list(argv)
 
 
-def command(*words: str) -> str:
-    """``freshroot WORDS...`` with the --root/--config given to this run, quoted for a shell:
-    ``command("migrate", "/var/lib/app")`` is ``freshroot migrate /var/lib/app --root /mnt``
-    after ``freshroot status --root /mnt`` (options last: every subcommand takes them there)."""
-    import shlex
-
-    return " ".join(shlex.quote(w) for w in ("freshroot", *words, *_given))
+def invocation() -> list[str]:
+    """This run's command line (empty outside the CLI)."""
+    return list(_argv)

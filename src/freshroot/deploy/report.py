@@ -49,8 +49,15 @@ class DeployReport:
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "fleet": self.fleet, "ok": self.ok, "stopped": self.stopped,
                 "hosts": {h.name: h.to_json() for h in self.hosts}, "failed": self.failed,
-                "rerun": (f"freshroot deploy {self.action} --fleet {self.fleet} "
-                          + " ".join(f"--on {n}" for n in self.failed)) if self.failed else None}
+                "rerun": self.rerun()}
+
+    def rerun(self) -> str | None:
+        """The command that runs the failed hosts again, quoted for a shell."""
+        if not self.failed:
+            return None
+        from freshroot.hints import command
+
+        return command("deploy", self.action, "--fleet", self.fleet, *(w for n in self.failed for w in ("--on", n)))
 
     def render(self) -> str:
         width = max([len(h.name) for h in self.hosts] + [4])
@@ -73,6 +80,5 @@ class DeployReport:
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")
         if self.failed:
-            lines.append(f"failed: {', '.join(self.failed)}; rerun them with "
-                         + " ".join(f"--on {n}" for n in self.failed))
+            lines.append(f"failed: {', '.join(self.failed)}; run them again with `{self.rerun()}`")
         return "\n".join(lines)

@@ -24,6 +24,7 @@ from freshroot.disk import repart
 from freshroot.disk.model import DiskLayout, parse_disk
 from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.facts.blockdev import Disk
+from freshroot.hints import command
 from freshroot.output import print_json
 
 TOOL = "systemd-repart"
@@ -81,7 +82,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Table, DiskLayout, str, Disk, st
     device = args.device or layout.device
     if device is None:
         raise UsageError("which disk? give --device /dev/disk/by-id/NAME or declare [disk] device",
-                         hint="freshroot facts lists each disk with its by-id names")
+                         hint=f"`{command('facts')}` lists each disk with its by-id names")
     if args.device and layout.device and os.path.basename(args.device) != os.path.basename(layout.device):
         raise UsageError(f"--device {args.device} is not the declared [disk] device {layout.device}")
     disk = devices.resolve(device)

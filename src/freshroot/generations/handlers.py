@@ -17,6 +17,7 @@ from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.generations import timer
 from freshroot.generations.store import Generation, Store, directory_for, storage_of
+from freshroot.hints import command
 from freshroot.output import print_json
 from freshroot.plan.lock import ApplyLock
 
@@ -130,7 +131,7 @@ def rollback(args: argparse.Namespace) -> int:
                 target = store.get(args.to)
                 if target is None:
                     raise UsageError(f"no generation {args.to} in {store.display(path)}",
-                                     hint="`freshroot generations` lists them")
+                                     hint=f"`{command('generations')}` lists them")
             else:
                 target = store.previous()
             if target is None:

@@ -13,7 +13,7 @@ from freshroot.activation.owners import resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.ops import open_root
-from freshroot.output import command
+from freshroot.hints import command
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
 from freshroot.persist.facts import State, look_entry

@@ -202,7 +202,7 @@ def render_last_run(run: Mapping[str, Any] | None) -> str:
     if run["state"] == "killed":
         lines.append("  the next apply of the same declaration resumes it")
     if run.get("changes"):
-        from freshroot.output import command
+        from freshroot.hints import command
 
         lines.append(f"  {run['changes']} recorded change(s): `{command('undo')}` reverts them")
     return "\n".join(lines)
