@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -70,32 +71,46 @@ def test_utf8_gives_the_box_tree(tmp_path: Path) -> None:
     assert "\x1b[" not in proc.stdout  # a pipe: no colour
 
 
-def _plan_on_pty(tmp_path: Path, **env: str) -> str:
-    root, config = _root(tmp_path, DECL)
+def _on_pty(argv: list[str], *, stdout: bool = True, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """(exit code, what the command ``argv`` wrote on a pseudo-terminal): its stdout there,
+    or its stderr (``stdout=False``; stdout then goes nowhere)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR",)}
-    environ.update({"PYTHONPATH": str(REPO / "src"), "TERM": "xterm", **env})
+    environ.update({"PYTHONPATH": str(REPO / "src"), "TERM": "xterm", **(env or {})})
     master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "freshroot", "plan", "--root", str(root), "--config",
-                               str(config)], stdout=slave, stderr=subprocess.DEVNULL, env=environ,
-                              check=False, timeout=120)
-        os.close(slave)
-        slave = -1
-        out = b""
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read while it runs: a full pty would block the command
         while True:
             try:
                 data = os.read(master, 65536)
             except OSError:
-                break
+                return
             if not data:
-                break
-            out += data
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        if stdout:
+            proc = subprocess.run(argv, stdout=slave, stderr=subprocess.DEVNULL, env=environ, check=False,
+                                  timeout=120)
+        else:
+            proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=slave, env=environ, check=False,
+                                  timeout=120)
     finally:
-        if slave >= 0:
-            os.close(slave)
+        os.close(slave)
+        reader.join(timeout=10)
         os.close(master)
-    assert proc.returncode == 0
-    return out.decode()
+    return proc.returncode, b"".join(chunks).decode()
+
+
+def _plan_on_pty(tmp_path: Path, **env: str) -> str:
+    root, config = _root(tmp_path, DECL)
+    code, out = _on_pty([sys.executable, "-m", "freshroot", "plan", "--root", str(root), "--config", str(config)],
+                        env=env)
+    assert code == 0
+    return out
 
 
 def test_colour_on_a_terminal_and_never_with_no_color_or_dumb(tmp_path: Path) -> None:
@@ -104,6 +119,22 @@ def test_colour_on_a_terminal_and_never_with_no_color_or_dumb(tmp_path: Path) ->
     assert "\x1b[1mplan for " in coloured
     assert "\x1b[" not in _plan_on_pty(tmp_path / "b", NO_COLOR="")  # any value, even empty
     assert "\x1b[" not in _plan_on_pty(tmp_path / "c", TERM="dumb")
+
+
+@pytest.mark.root
+def test_apply_status_line_ticks_while_a_step_is_quiet(tmp_path: Path) -> None:
+    """A snippet that prints nothing for 2.5 s: the status line still counts the seconds."""
+    root, config = _root(tmp_path, '[activation.quiet]\ntext = "sleep 2.5"\n')
+    code, err = _on_pty(["unshare", "-m", "--propagation", "private", sys.executable, "-m", "freshroot", "apply",
+                         "--root", str(root), "--config", str(config)], stdout=False)
+    assert code == 0, err
+    draws = [d for d in err.split("\r\x1b[K") if d.startswith("[") and "quiet" in d]
+    assert draws[0].endswith("quiet…"), draws  # at the start: no time yet
+    # then redrawn, with nothing printed in between: the seconds tick
+    assert any(d.endswith("quiet… (1 s)") for d in draws), draws
+    assert any(d.endswith("quiet… (2 s)") for d in draws), draws
+    assert "quiet:" not in err  # the snippet printed nothing
+    assert err.endswith("\r\x1b[K")  # cleared at the end
 
 
 def test_colour_wanted() -> None:
