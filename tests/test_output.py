@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import io
 import json
 import os
 import pty
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -135,6 +137,50 @@ def test_apply_status_line_ticks_while_a_step_is_quiet(tmp_path: Path) -> None:
     assert any(d.endswith("quiet… (2 s)") for d in draws), draws
     assert "quiet:" not in err  # the snippet printed nothing
     assert err.endswith("\r\x1b[K")  # cleared at the end
+
+
+def test_other_outputs_colour_their_status_words_on_a_terminal_only(tmp_path: Path) -> None:
+    """status, audit, generations, config check and deploy's report: the status words in the
+    colours plan uses, on a terminal; never with NO_COLOR or through a pipe."""
+    root, config = _root(tmp_path, '[persist."/persist"]\ndirectories = ["/var/lib/app"]\n[etc.motd]\ntext = "hi"\n')
+    (root / "var/lib/app").mkdir(parents=True)
+    (root / "var/lib/app/db").write_text("rows")
+    applied = tmp_path / "applied.toml"  # apply needs no mount for this one
+    applied.write_text('[etc.motd]\ntext = "hi"\n')
+    assert _freshroot("apply", "--root", str(root), "--config", str(applied)).returncode == 0
+    common = ["--root", str(root), "--config", str(config)]
+    cases: dict[str, tuple[list[str], list[str]]] = {
+        "status": (["status", *common], ["\x1b[31;1mconflict\x1b[0m", "\x1b[32mfinished\x1b[0m",
+                                         "\x1b[1m/persist\x1b[0m:"]),
+        "audit": (["audit", *common], ["\x1b[33;1mnot persisted (lost at the next boot)\x1b[0m"]),
+        "generations": (["generations", "--root", str(root), "--config", str(applied)], ["\x1b[32;1m*\x1b[0m"]),
+        "config check": (["config", "check", *common], ["\x1b[1m[persist]\x1b[0m: \x1b[32mvalid\x1b[0m"]),
+    }
+    (root / "persist/var/lib/app").mkdir(parents=True)  # data on both sides: a conflict
+    (root / "persist/var/lib/app/db").write_text("storage's")
+    if importlib.util.find_spec("pyinfra") is not None:
+        fleet = tmp_path / "fleet"
+        fleet.mkdir()
+        (fleet / "common.toml").write_text('[etc.motd]\ntext = "hi"\n')
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]  # closed once the socket is: refused
+        (fleet / "fleet.toml").write_text(f'[fleet]\nparts = ["common.toml"]\nport = {port}\n\n'
+                                          '[hosts.h1]\naddress = "127.0.0.1"\n')
+        cases["deploy"] = (["deploy", "plan", "--fleet", str(fleet / "fleet.toml")],
+                           ["\x1b[31;1munreachable\x1b[0m", "\x1b[31;1mfailed:\x1b[0m h1"])
+    for name, (argv, painted) in cases.items():
+        _, coloured = _on_pty([sys.executable, "-m", "freshroot", *argv])
+        for text in painted:
+            assert text in coloured, (name, text, coloured)
+        _, plain = _on_pty([sys.executable, "-m", "freshroot", *argv], env={"NO_COLOR": "1"})
+        assert "\x1b[" not in plain, (name, plain)
+        assert plain.strip(), name
+        piped = _freshroot(*argv)
+        assert "\x1b[" not in piped.stdout, (name, piped.stdout)
+        # the same words, without the colour: the columns stay where they were
+        assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).replace("\r\n", "\n") == plain.replace("\r\n", "\n") \
+            or name == "deploy", (name, coloured, plain)
 
 
 def test_colour_wanted() -> None:

@@ -82,10 +82,28 @@ def colour_wanted(stream: TextIO) -> bool:
 
 def paint(text: str, style: str, on: bool) -> str:
     """``text`` in ``style`` (a name of _SGR, or several joined by '+') when ``on``."""
-    if not on or not text:
+    if not on or not text or not style:
         return text
     codes = ";".join(_SGR[s] for s in style.split("+"))
     return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+# Each status word in one colour wherever it is shown (plan and apply, status, audit,
+# generations, deploy, config check): green done or fine, dim nothing to do, yellow waiting
+# for something or left out, red wrong.
+STATUS_STYLES = {
+    "changed": "green", "ok": "green", "valid": "green", "confirmed": "green", "finished": "green",
+    "unchanged": "dim", "no change": "dim", "superseded": "dim",
+    "pending": "yellow", "waiting": "yellow", "skipped": "yellow", "running": "yellow", "not run": "yellow",
+    "failed": "red+bold", "conflict": "red+bold", "unreachable": "red+bold", "killed": "red+bold",
+    "rolled-back": "red",
+}
+
+
+def status_word(word: str, on: bool, width: int = 0) -> str:
+    """``word`` in its STATUS_STYLES colour when ``on`` (as it is when unknown), padded to
+    ``width`` outside the colour codes so that columns stay aligned."""
+    return paint(word, STATUS_STYLES.get(word, ""), on) + " " * max(width - len(word), 0)
 
 
 # --- the tree ----------------------------------------------------------------------------

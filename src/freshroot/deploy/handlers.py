@@ -7,7 +7,7 @@ import sys
 
 from freshroot.deploy.fleet import load
 from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError
-from freshroot.output import failure_document, print_json
+from freshroot.output import colour_wanted, failure_document, print_json
 
 
 def deploy(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def _deploy(args: argparse.Namespace, *, to_stdout: bool) -> int:
     if args.diff and args.action == "apply":
         plans = engine.run_batches(hosts, "plan", **options)
         if not to_stdout:  # with --json, each host's plan is in its report
-            sys.stdout.write(plans.render() + "\n")
+            sys.stdout.write(plans.render(colour=colour_wanted(sys.stdout)) + "\n")
     report = engine.run_batches(hosts, args.action, **options)
     if plans is not None:
         for host, planned in zip(report.hosts, plans.hosts, strict=True):
@@ -46,7 +46,7 @@ def _deploy(args: argparse.Namespace, *, to_stdout: bool) -> int:
     if to_stdout:
         print_json(report.to_json())
     else:
-        sys.stdout.write(report.render() + "\n")
+        sys.stdout.write(report.render(colour=colour_wanted(sys.stdout)) + "\n")
         if args.json:
             with open(args.json, "w", encoding="utf-8") as f:
                 print_json(report.to_json(), f)

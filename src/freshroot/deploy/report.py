@@ -59,9 +59,12 @@ class DeployReport:
 
         return command("deploy", self.action, "--fleet", self.fleet, *(w for n in self.failed for w in ("--on", n)))
 
-    def render(self) -> str:
+    def render(self, *, colour: bool = False) -> str:
+        """The table ``deploy`` prints; ``colour``: each host's status in colour (a terminal)."""
+        from freshroot.output import paint, status_word
+
         width = max([len(h.name) for h in self.hosts] + [4])
-        lines = [f"deploy {self.action} ({self.fleet})"]
+        lines = [paint(f"deploy {self.action} ({self.fleet})", "bold", colour)]
         for h in self.hosts:
             extra = []
             if h.generation is not None:
@@ -74,11 +77,12 @@ class DeployReport:
                 counts = h.plan.get("counts") or {}
                 extra.append(f"{counts.get('changed', 0)} step(s) to change")
             detail = f" ({', '.join(extra)})" if extra else ""
-            lines.append(f"  {h.name:<{width}}  {h.status}{detail}  {h.duration:.1f}s")
+            lines.append(f"  {h.name:<{width}}  {status_word(h.status, colour)}{detail}  {h.duration:.1f}s")
             if h.error:
                 lines.extend(f"  {'':<{width}}    {line}" for line in h.error.splitlines()[-5:])
         if self.stopped:
-            lines.append(f"stopped: {self.stopped}")
+            lines.append(f"{paint('stopped:', 'red+bold', colour)} {self.stopped}")
         if self.failed:
-            lines.append(f"failed: {', '.join(self.failed)}; run them again with `{self.rerun()}`")
+            lines.append(f"{paint('failed:', 'red+bold', colour)} {', '.join(self.failed)}; run them again with "
+                         f"`{self.rerun()}`")
         return "\n".join(lines)

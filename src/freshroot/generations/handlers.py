@@ -18,7 +18,7 @@ from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.generations import timer
 from freshroot.generations.store import Generation, Store, directory_for, storage_of
 from freshroot.hints import command
-from freshroot.output import print_json
+from freshroot.output import colour_wanted, paint, print_json, status_word
 from freshroot.plan.lock import ApplyLock
 
 
@@ -59,12 +59,14 @@ def generations(args: argparse.Namespace) -> int:
     if not gens:
         sys.stdout.write(f"no generations in {path} (apply keeps one)\n")
         return 0
+    colour = colour_wanted(sys.stdout)
     for g in gens:
-        mark = "*" if g.number == current else " "
-        confirm = f"  [{g.confirm_state}]" if g.confirm_state else ""
-        failed = "  (apply failed)" if not g.ok else ""
+        mark = paint("*", "green+bold", colour) if g.number == current else " "
+        number = paint(f"{g.number:>4}", "bold", colour and g.number == current)
+        confirm = f"  [{status_word(g.confirm_state, colour)}]" if g.confirm_state else ""
+        failed = "  " + paint("(apply failed)", "red", colour) if not g.ok else ""
         origin = "" if g.origin == "apply" else f"  ({g.origin})"
-        sys.stdout.write(f"{mark} {g.number:>4}  {_when(g.time)}  {g.digest[:12]}  freshroot {g.version}"
+        sys.stdout.write(f"{mark} {number}  {_when(g.time)}  {g.digest[:12]}  freshroot {g.version}"
                          f"{confirm}{failed}{origin}\n")
     return 0
 
