@@ -323,6 +323,24 @@ def test_debug_logs_each_step_and_action(tmp_path: Path) -> None:
     assert any(line.startswith("step persist: changed in ") for line in lines), lines
     quiet = _freshroot("plan", "--root", str(root), "--config", str(config))
     assert "step persist" not in quiet.stderr
+    # apply: each action as it is applied, and what failed
+    (root / "etc/issue").mkdir()  # a directory where /etc/issue is declared: that action fails
+    applied = tmp_path / "applied.toml"
+    applied.write_text('[etc.motd]\ntext = "hi"\n[etc.issue]\ntext = "x"\n')
+    proc = _freshroot("apply", "--debug", "--root", str(root), "--config", str(applied))
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert "  apply: write /etc/motd (0644 root:root)" in lines, lines
+    assert any(line.startswith("  failed: ") and "/etc/issue" in line for line in lines), lines
+    assert any(line.startswith("step etc: failed in ") for line in lines), lines
+    # the persist commands run their actions outside the executor: logged the same way
+    (root / "var/lib/app").mkdir(parents=True)
+    (root / "var/lib/app/db").write_text("rows")
+    (tmp_path / "app.toml").write_text('[persist."/persist"]\ndirectories = ["/var/lib/app"]\n')
+    proc = _freshroot("migrate", "--debug", "/var/lib/app", "--root", str(root), "--config", str(tmp_path / "app.toml"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith("  apply: ") and "/var/lib/app" in line for line in lines), lines
 
 
 # --- journald -------------------------------------------------------------------------------
