@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,24 @@ def test_other_outputs_colour_their_status_words_on_a_terminal_only(tmp_path: Pa
         # the same words, without the colour: the columns stay where they were
         assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).replace("\r\n", "\n") == plain.replace("\r\n", "\n") \
             or name == "deploy", (name, coloured, plain)
+
+
+def test_status_line_ticker_stops_when_closed() -> None:
+    """After a step, or a run cut short (close): the ticker draws nothing more."""
+    from freshroot.plan.action import Step
+    from freshroot.plan.progress import TerminalProgress
+
+    out = io.StringIO()
+    progress = TerminalProgress(out, tty=True, interval=0.01)
+    progress.start(Step("slow", lambda ctx: ()), 0, 1)
+    progress.started -= 5  # as if it had run 5 s
+    time.sleep(0.1)
+    assert f"[1/1] slow{progress.ellipsis} (5 s)" in out.getvalue()
+    progress.close()
+    drawn = out.getvalue()
+    assert drawn.endswith("\r\x1b[K")
+    time.sleep(0.05)
+    assert out.getvalue() == drawn  # nothing after the close
 
 
 def test_colour_wanted() -> None:

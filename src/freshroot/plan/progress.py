@@ -83,6 +83,11 @@ class TerminalProgress:
             self._draw()
 
     def finish(self, result: StepResult) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the ticker and clear the status line: after each step, and when a run ends
+        early (Ctrl-C), so that nothing is drawn after the command's last words."""
         if self._ticker is not None:
             self._stop.set()
             self._ticker.join()
