@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,27 @@ def json_commands() -> set[str]:
     return found
 
 
+# A second declaration, applied before rollback goes back to the first.
+SECOND = '[etc.motd]\ntext = "second\\n"\n'
+# disk plan|apply: one ext4 root partition of a scratch disk (a loop device named through a
+# by-id directory of the test's own, as tests/disk does).
+SERIAL = "FRJSON20"
+DISK = f"""\
+[disk]
+serial = "{SERIAL}"
+[disk.partitions.root]
+type = "root"
+format = "ext4"
+mount = "/"
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed once the socket is: a connection is refused
+
+
 class Scene:
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -74,9 +97,32 @@ class Scene:
         self.config.write_text(DECLARATION.replace("UNIT", str(base / "demo.service")))
         self.bad = base / "bad.toml"
         self.bad.write_text(BAD)
+        self.second = base / "second.toml"
+        self.second.write_text(DECLARATION.replace("UNIT", str(base / "demo.service")) + SECOND)
+        # deploy: one host whose SSH port refuses the connection
+        (base / "fleet").mkdir()
+        (base / "fleet/common.toml").write_text(SECOND)
+        (base / "fleet/fleet.toml").write_text(
+            f'[fleet]\nparts = ["common.toml"]\nconnect_timeout = 3\nport = {_closed_port()}\nkey = "nokey"\n'
+            '\n[hosts.h1]\naddress = "127.0.0.1"\n')
+        if shutil.which("ssh-keygen"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(base / "fleet/nokey")],
+                           check=True)
+        self.fleet = base / "fleet/fleet.toml"
+        self.disk_config = base / "disk.toml"
+        self.disk_config.write_text(DISK)
+        self.by_id: Path | None = None  # set by the disk fixture
+        (base / "mnt").mkdir()
+
+    def disk_argv(self) -> list[str]:
+        assert self.by_id is not None
+        return ["--config", str(self.disk_config), "--device", str(self.by_id / f"virtio-{SERIAL}"),
+                "--hostname", "json20"]
 
     def run(self, *argv: str) -> tuple[int, dict[str, object], str]:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        if self.by_id is not None:
+            env["FRESHROOT_DEV_BY_ID"] = str(self.by_id)
         proc = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-m", "freshroot",
                                *argv], capture_output=True, text=True, env=env, check=False, timeout=120)
         try:
@@ -90,14 +136,25 @@ def _common(s: Scene) -> tuple[str, ...]:
     return ("--root", str(s.root), "--config", str(s.config))
 
 
+def _rollback(s: Scene) -> tuple[list[str], set[int]]:
+    """A second generation first, so that there is one to go back to."""
+    code, doc, err = s.run("apply", "--root", str(s.root), "--config", str(s.second), "--json")
+    assert code == 0, (doc, err)
+    return ["rollback", *_common(s)], {0}
+
+
 # command -> (argv of a run that succeeds, the exit codes it may end with); in this order (migrate
 # before apply: apply refuses to hide data; undo last).
 SUCCESS: dict[str, Callable[[Scene], tuple[list[str], set[int]]]] = {
+    "facts": lambda s: (["facts"], {0}),
     "config show": lambda s: (["config", "show", *_common(s)], {0}),
     "config check": lambda s: (["config", "check", *_common(s)], {0}),
     "plan": lambda s: (["plan", *_common(s)], {1}),  # 1: it lists the refusal to hide /var/lib/app
     "migrate": lambda s: (["migrate", *_common(s), "/var/lib/app"], {0}),
     "apply": lambda s: (["apply", *_common(s)], {0}),
+    "rollback": _rollback,
+    "generations": lambda s: (["generations", *_common(s)], {0}),
+    "confirm": lambda s: (["confirm", *_common(s)], {0}),  # nothing waits for a confirm: 0
     "status": lambda s: (["status", *_common(s)], {0, 2}),
     "audit": lambda s: (["audit", *_common(s), "--sizes"], {0}),
     "tmpfiles": lambda s: (["tmpfiles", "render", *_common(s)], {0}),
@@ -105,13 +162,30 @@ SUCCESS: dict[str, Callable[[Scene], tuple[list[str], set[int]]]] = {
     "image build": lambda s: (["image", "build", "demo", "--config", str(s.config), "-o", str(s.base / "img")], {0}),
     "image inspect": lambda s: (["image", "inspect", str(s.base / "img" / "demo_1.0.raw")], {0}),
     "undo": lambda s: (["undo", *_common(s)], {0}),
+    # 1: its one host refuses the connection; the document says so
+    "deploy": lambda s: (["deploy", "plan", "--fleet", str(s.fleet)], {1}),
+    # on a scratch disk (test_disk_documents_carry_the_schema_version)
+    "disk plan": lambda s: (["disk", "plan", *s.disk_argv()], {0}),
+    "disk apply": lambda s: (["disk", "apply", *s.disk_argv(), "--mount-root", str(s.base / "mnt")], {0}),
 }
+NEEDS_DISK = {"disk plan", "disk apply"}
 # roots needs a btrfs [root] volume: only its error document is checked here (tests/root has the rest).
 ERROR_ONLY = {"roots"}
-# Commands added by issue 17 (facts, disk, generations, deploy) that do not yet follow this file's
-# contract (the shared JSON writer, an error document, a table in docs/json.md): the gap is
-# named here so that any other new --json command still fails the first test (issue 20, open).
-NOT_YET = {"facts", "disk plan", "disk apply", "generations", "rollback", "confirm", "deploy"}
+# Commands whose failure is found before any declaration is read, or whose declaration is read
+# leniently (generations and confirm find their directory even with a broken one): how each
+# fails, the code, and whether the error names a file and line.
+ERRORS: dict[str, Callable[[Scene], tuple[list[str], int, bool]]] = {
+    "facts": lambda s: (["facts", "--no-such-option"], 65, False),  # reads /proc and /sys: only a usage error
+    "disk plan": lambda s: (["disk", "plan", "--config", str(s.bad)], 65, True),
+    "disk apply": lambda s: (["disk", "apply", "--config", str(s.bad)], 65, True),
+    "generations": lambda s: (["generations", "--root", str(s.root), "--generations", "relative"], 65, False),
+    "confirm": lambda s: (["confirm", "--root", str(s.root), "--generations", "relative"], 65, False),
+    "rollback": lambda s: (["rollback", *_common(s)], 73, False),  # no generation to go back to
+    "deploy": lambda s: (["deploy", "plan", "--fleet", str(s.bad)], 65, True),
+    "image inspect": lambda s: (["image", "inspect", str(s.base / "missing.raw")], 73, False),
+    "image build": lambda s: (["image", "build", "demo", "--config", str(s.bad)], 65, True),
+    "tmpfiles": lambda s: (["tmpfiles", "render", "--root", str(s.root), "--config", str(s.bad)], 65, True),
+}
 
 
 def documented() -> dict[str, tuple[set[str], set[str]]]:
@@ -140,8 +214,8 @@ def _check_keys(name: str, doc: dict[str, object]) -> None:
 
 
 def test_every_json_command_is_covered() -> None:
-    assert json_commands() - NOT_YET == set(SUCCESS) | ERROR_ONLY
-    assert set(documented()) == json_commands() - NOT_YET | {"apply", "error"}  # apply shares plan's table
+    assert json_commands() == set(SUCCESS) | ERROR_ONLY
+    assert set(documented()) == json_commands() | {"apply", "error"}  # apply shares plan's table
 
 
 @pytest.mark.root
@@ -151,36 +225,75 @@ def test_documents_carry_the_schema_version(tmp_path: Path) -> None:
         pytest.skip("mksquashfs is needed for image build")
     s = Scene(tmp_path)
     for name, case in SUCCESS.items():
-        argv, codes = case(s)
-        code, doc, err = s.run(*argv, "--json")
-        assert code in codes, (name, code, err, doc)
-        assert next(iter(doc)) == "version", name  # the first key
-        assert doc["version"] == JSON_VERSION, name
-        assert "\x1b" not in err, name  # no progress or colour with --json
-        _check_keys("plan" if name == "apply" else name, doc)
+        if name in NEEDS_DISK or (name == "deploy" and importlib.util.find_spec("pyinfra") is None):
+            continue
+        _check_success(s, name, case)
     assert (s.root / "persist/var/lib/app/data").read_text() == "rows"  # migrate did move it
+
+
+def _check_success(s: Scene, name: str, case: Callable[[Scene], tuple[list[str], set[int]]]) -> dict[str, object]:
+    argv, codes = case(s)
+    code, doc, err = s.run(*argv, "--json")
+    assert code in codes, (name, code, err, doc)
+    assert next(iter(doc)) == "version", name  # the first key
+    assert doc["version"] == JSON_VERSION, name
+    assert "\x1b" not in err, name  # no progress or colour with --json
+    _check_keys("plan" if name == "apply" else name, doc)
+    return doc
+
+
+@pytest.fixture
+def scratch_disk(tmp_path: Path) -> Iterator[Path]:
+    """The by-id directory naming a fresh 300 MiB sparse disk on a loop device."""
+    if os.geteuid() != 0 or shutil.which("systemd-repart") is None or shutil.which("mkfs.ext4") is None:
+        pytest.skip("needs root, systemd-repart and mkfs.ext4")
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(300 << 20)
+    made = subprocess.run(["losetup", "--find", "--show", "--partscan", str(image)], capture_output=True,
+                          text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"no loop device: {made.stderr.strip()}")
+    device = made.stdout.strip()
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / f"virtio-{SERIAL}").symlink_to(device)
+    try:
+        yield by_id
+    finally:
+        subprocess.run(["partx", "--delete", device], capture_output=True, check=False)
+        subprocess.run(["losetup", "--detach", device], capture_output=True, check=False)
+
+
+@pytest.mark.root
+@pytest.mark.xdist_group("loop")
+def test_disk_documents_carry_the_schema_version(tmp_path: Path, scratch_disk: Path) -> None:
+    s = Scene(tmp_path / "scene")
+    s.by_id = scratch_disk
+    plan = _check_success(s, "disk plan", SUCCESS["disk plan"])
+    assert plan["changes"] == 1
+    applied = _check_success(s, "disk apply", SUCCESS["disk apply"])  # in the private mount namespace
+    assert "done" in applied
+    planned = plan["partitions"]
+    assert isinstance(planned, list)
+    assert applied["partitions"] == [{**p, "activity": "create"} for p in planned]  # made as planned
 
 
 @pytest.mark.root
 @pytest.mark.netns
 def test_errors_give_a_json_error_document(tmp_path: Path) -> None:
     s = Scene(tmp_path)
-    for name in sorted(json_commands() - NOT_YET):
-        words = name.split()
-        if name == "image inspect":
-            argv = [*words, str(tmp_path / "missing.raw")]
-        elif name == "image build":
-            argv = [*words, "demo", "--config", str(s.bad)]
-        elif name == "tmpfiles":
-            argv = ["tmpfiles", "render", "--root", str(s.root), "--config", str(s.bad)]
-        else:
-            argv = [*words, "--root", str(s.root), "--config", str(s.bad)]
+    for name in sorted(json_commands()):
+        if name in ERRORS:
+            argv, expected, located = ERRORS[name](s)
+        else:  # a declaration that is not TOML, at line 2
+            argv, expected, located = [*name.split(), "--root", str(s.root), "--config", str(s.bad)], 65, True
             if name == "render":
                 argv += ["--units", str(tmp_path / "u")]
             if name == "migrate":
                 argv += ["/var/lib/app"]
         code, doc, err = s.run(*argv, "--json")
-        assert code in (65, 73), (name, code, doc, err)
+        assert code == expected, (name, code, doc, err)
         assert doc["version"] == JSON_VERSION, name
         assert doc["ok"] is False, name
         error = doc["error"]
@@ -189,8 +302,7 @@ def test_errors_give_a_json_error_document(tmp_path: Path) -> None:
         assert error["message"], name
         assert err.strip(), name  # the message is on stderr too
         _check_keys("error", doc)
-        if name != "image inspect":
-            assert code == 65, name
+        if located:
             problem = error["problems"][0]
             assert (problem["file"], problem["line"]) == (str(s.bad), 2), (name, problem)
             assert f"{s.bad}:2:" in error["message"], name
@@ -217,3 +329,27 @@ def test_without_json_an_error_prints_nothing_on_stdout(tmp_path: Path) -> None:
     assert proc.returncode == 65
     assert proc.stdout == ""
     assert f"{bad}:2:" in proc.stderr
+
+
+def test_deploy_json_file_gets_the_error_document(tmp_path: Path) -> None:
+    """deploy --json FILE: the text stays on stdout, FILE gets the document, an error's too."""
+    bad = tmp_path / "fleet.toml"
+    bad.write_text(BAD)
+    out = tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--fleet", str(bad), "--json",
+                           str(out)], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 65
+    assert proc.stdout == ""
+    assert f"{bad}:2:" in proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["version"] == JSON_VERSION
+    assert doc["error"]["problems"][0]["line"] == 2
+    # a usage error with --json FILE: no JSON on stdout either; with --json alone, there is
+    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--json", str(out), "--bogus"],
+                          capture_output=True, text=True, env=env, check=False)
+    assert (proc.returncode, proc.stdout) == (65, "")
+    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--json", "--bogus"],
+                          capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 65
+    assert json.loads(proc.stdout)["error"]["exit_code"] == 65

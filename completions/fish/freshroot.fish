@@ -274,7 +274,7 @@ complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' 
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' -l parallel -r -f -d 'at most N hosts at a time (default: all)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' -l fail-percent -r -f -d 'stop once more than P%% of the hosts failed (default: never stop the others)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' -l diff -d 'apply: show each host'"'"'s plan first (a plan run, then apply)'
-complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' -l json -r -f -d 'write the merged report as JSON to FILE (- for stdout)'
+complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' -l json -r -f -d 'the merged report as one JSON document: on stdout instead of the table (--json, or --json -), or written to FILE besides the table (an error too: docs/json.md)'
 complete -c freshroot -n 'test (__freshroot_path) = '"'"'freshroot deploy'"'"'' -f -a 'plan apply install rollback confirm'
 complete -c freshroot-tmpfiles -f
 complete -c freshroot-tmpfiles -n 'test (__freshroot_path) = freshroot-tmpfiles' -s h -l help -d 'show this help message and exit'

@@ -242,19 +242,28 @@ def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseExceptio
 
     log.error(f"{prog}: {error}")
     if as_json:
-        from freshroot.errors import DeclarationError
-        from freshroot.output import error_document, print_json
+        from freshroot.output import failure_document, print_json
 
-        each = error.errors if isinstance(error, DeclarationError) else [error]
-        problems = [{"message": e.message, "file": e.location.file if e.location else None,
-                     "line": e.location.line if e.location else None, "hint": e.hint} for e in each]
-        print_json(error_document(str(error), error.exit_code, problems))
+        print_json(failure_document(error))
     return error.exit_code
+
+
+def _json_on_stdout(given: list[str]) -> bool:
+    """--json is on the command line, and is not deploy's ``--json FILE`` (a file gets that
+    document; stdout keeps the table)."""
+    words = given[: given.index("--")] if "--" in given else given
+    for i, word in enumerate(words):
+        if word == "--json":
+            value = words[i + 1] if i + 1 < len(words) else "-"
+            return _first_command(words) != "deploy" or value == "-" or value.startswith("-")
+        if word.startswith("--json="):
+            return _first_command(words) != "deploy" or word == "--json=-"
+    return False
 
 
 def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    ArgumentParser.json_asked = "--json" in (given[: given.index("--")] if "--" in given else given)
+    ArgumentParser.json_asked = _json_on_stdout(given)
     args = parser.parse_args(argv)
     from freshroot import classcache, output  # after parsing: --help needs none of it
 
@@ -263,7 +272,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     output.remember_invocation(given)
     output.never_fail_to_encode()
     debug = bool(getattr(args, "debug", False))
-    as_json = bool(getattr(args, "json", False))
+    as_json = getattr(args, "json", False) in (True, "-")  # deploy's --json FILE writes its own
     from freshroot import log
 
     log.setup(debug=debug)

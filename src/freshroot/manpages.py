@@ -182,6 +182,9 @@ def freshroot_page() -> str:
     for code, meaning in EXIT_STATUS:
         lines += [".TP", code, meaning]
     lines += [".SH ENVIRONMENT", ".TP", r"\fBCOLUMNS\fR", "the width \\fB\\-\\-help\\fR wraps its text at",
+              ".TP", r"\fBNO_COLOR\fR", ("set, to anything (even empty): no colour; colour is only ever written to a "
+                                         "terminal, never to a pipe or a file"),
+              ".TP", r"\fBTERM\fR", r"\fBdumb\fR: no colour, no status or progress line",
               ".SH SEE ALSO",
               (r"\fBfreshroot.toml\fR(5), \fBfreshroot\-tmpfiles\fR(8), \fBfreshroot\-generator\fR(8), "
               r"\fBsystemd\-tmpfiles\fR(8), \fBtmpfiles.d\fR(5), \fBsystemd.generator\fR(7)")]

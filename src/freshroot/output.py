@@ -8,8 +8,9 @@ commands hints tell people to run.
 - Colour: on a terminal only, never with ``NO_COLOR`` set (no-color.org) or ``TERM=dumb``.
 - The tree: box-drawing characters where the stream's encoding has them, ASCII otherwise
   (``PYTHONIOENCODING=ascii``, a C locale).
-- Hints: :func:`command` spells a freshroot command with the ``--root`` and ``--config``
-  the user gave, as given, so that it can be pasted as it is.
+- Hints: the command line is kept here (:func:`remember_invocation`) for
+  :func:`freshroot.hints.command`, which spells a freshroot command with the ``--root`` and
+  ``--config`` the user gave, as given, so that it can be pasted as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any, TextIO
+
+    from freshroot.errors import FreshrootError
 
 # The version of every --json document's schema (docs/json.md). Raised when a key changes
 # meaning or goes away; keys may be added without raising it.
@@ -50,6 +53,17 @@ def error_document(message: str, exit_code: int, problems: Sequence[Mapping[str,
                                             "problems": list(problems)}})
 
 
+def failure_document(error: FreshrootError) -> dict[str, Any]:
+    """The error document of ``error``: every problem of a DeclarationError, with its file
+    and line, or the one error."""
+    from freshroot.errors import DeclarationError
+
+    each = error.errors if isinstance(error, DeclarationError) else [error]
+    problems = [{"message": e.message, "file": e.location.file if e.location else None,
+                 "line": e.location.line if e.location else None, "hint": e.hint} for e in each]
+    return error_document(str(error), error.exit_code, problems)
+
+
 # --- colour ------------------------------------------------------------------------------
 
 _SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
@@ -68,10 +82,28 @@ def colour_wanted(stream: TextIO) -> bool:
 
 def paint(text: str, style: str, on: bool) -> str:
     """``text`` in ``style`` (a name of _SGR, or several joined by '+') when ``on``."""
-    if not on or not text:
+    if not on or not text or not style:
         return text
     codes = ";".join(_SGR[s] for s in style.split("+"))
     return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+# Each status word in one colour wherever it is shown (plan and apply, status, audit,
+# generations, deploy, config check): green done or fine, dim nothing to do, yellow waiting
+# for something or left out, red wrong.
+STATUS_STYLES = {
+    "changed": "green", "ok": "green", "valid": "green", "confirmed": "green", "finished": "green",
+    "unchanged": "dim", "no change": "dim", "superseded": "dim",
+    "pending": "yellow", "waiting": "yellow", "skipped": "yellow", "running": "yellow", "not run": "yellow",
+    "failed": "red+bold", "conflict": "red+bold", "unreachable": "red+bold", "killed": "red+bold",
+    "rolled-back": "red",
+}
+
+
+def status_word(word: str, on: bool, width: int = 0) -> str:
+    """``word`` in its STATUS_STYLES colour when ``on`` (as it is when unknown), padded to
+    ``width`` outside the colour codes so that columns stay aligned."""
+    return paint(word, STATUS_STYLES.get(word, ""), on) + " " * max(width - len(word), 0)
 
 
 # --- the tree ----------------------------------------------------------------------------
@@ -107,34 +139,18 @@ def never_fail_to_encode() -> None:
             reconfigure(errors="backslashreplace")
 
 
-# --- hints -------------------------------------------------------------------------------
+# --- hints ------------------------------------------------------------------------------
 
-# --root and --config as the user typed them (set once by the CLI from argv): hints repeat them.
-_given: list[str] = []
+# The command line of this run (set once by the CLI from argv): hints (freshroot.hints)
+# repeat its --root, --config and --generations.
+_argv: list[str] = []
 
 
 def remember_invocation(argv: Sequence[str]) -> None:
-    """Keep the --root and --config options of ``argv`` as given (each value as typed)."""
-    _given.clear()
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            break
-        for name in ("--root", "--config"):
-            if arg == name and i + 1 < len(args):
-                _given.extend((name, args[i + 1]))
-                i += 1
-            elif arg.startswith(name + "="):
-                _given.extend((name, arg.partition("=")[2]))
-        i += 1
+    """Keep this run's command line, for the hints it prints."""
+    _argv[:] = list(argv)
 
 
-def command(*words: str) -> str:
-    """``freshroot WORDS...`` with the --root/--config given to this run, quoted for a shell:
-    ``command("migrate", "/var/lib/app")`` is ``freshroot migrate /var/lib/app --root /mnt``
-    after ``freshroot status --root /mnt`` (options last: every subcommand takes them there)."""
-    import shlex
-
-    return " ".join(shlex.quote(w) for w in ("freshroot", *words, *_given))
+def invocation() -> list[str]:
+    """This run's command line (empty outside the CLI)."""
+    return list(_argv)

@@ -10,7 +10,7 @@ from freshroot.compose import check_sections
 from freshroot.config.load import Loaded, load
 from freshroot.config.render import to_json, to_toml
 from freshroot.fs.ops import open_root
-from freshroot.output import print_json
+from freshroot.output import STATUS_STYLES, colour_wanted, paint, print_json
 
 
 def _load(args: argparse.Namespace) -> Loaded:
@@ -69,6 +69,8 @@ def check(args: argparse.Namespace) -> int:
         sys.stdout.write(f"read {name}\n")
     for name in loaded.masked:
         sys.stdout.write(f"masked by {name}\n")
+    colour = colour_wanted(sys.stdout)
     for name, state in states.items():
-        sys.stdout.write(f"[{name}]: {state}\n")
+        style = STATUS_STYLES["valid"] if state == "valid" else "yellow"  # else: not checked, only parsed
+        sys.stdout.write(f"{paint(f'[{name}]', 'bold', colour)}: {paint(state, style, colour)}\n")
     return 0

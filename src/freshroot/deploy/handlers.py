@@ -6,10 +6,24 @@ import argparse
 import sys
 
 from freshroot.deploy.fleet import load
-from freshroot.errors import EXIT_FAILURE, OperationError
+from freshroot.errors import EXIT_FAILURE, FreshrootError, OperationError
+from freshroot.output import colour_wanted, failure_document, print_json
 
 
 def deploy(args: argparse.Namespace) -> int:
+    """``--json`` (or ``--json -``): the document on stdout, nothing else there; ``--json FILE``:
+    the table on stdout and the document in FILE, the error document too when it fails (the
+    CLI prints the message)."""
+    try:
+        return _deploy(args, to_stdout=args.json == "-")
+    except FreshrootError as e:
+        if args.json not in (None, "-"):
+            with open(args.json, "w", encoding="utf-8") as f:
+                print_json(failure_document(e), f)
+        raise
+
+
+def _deploy(args: argparse.Namespace, *, to_stdout: bool) -> int:
     fleet = load(args.fleet)
     hosts = fleet.select(args.on)
     try:
@@ -23,16 +37,17 @@ def deploy(args: argparse.Namespace) -> int:
     options = {"fleet": args.fleet, "parallel": args.parallel, "fail_percent": args.fail_percent}
     if args.diff and args.action == "apply":
         plans = engine.run_batches(hosts, "plan", **options)
-        sys.stdout.write(plans.render() + "\n")
+        if not to_stdout:  # with --json, each host's plan is in its report
+            sys.stdout.write(plans.render(colour=colour_wanted(sys.stdout)) + "\n")
     report = engine.run_batches(hosts, args.action, **options)
     if plans is not None:
         for host, planned in zip(report.hosts, plans.hosts, strict=True):
             host.plan = planned.plan
-    if args.json == "-":
-        sys.stdout.write(report.dumps())
+    if to_stdout:
+        print_json(report.to_json())
     else:
-        sys.stdout.write(report.render() + "\n")
+        sys.stdout.write(report.render(colour=colour_wanted(sys.stdout)) + "\n")
         if args.json:
             with open(args.json, "w", encoding="utf-8") as f:
-                f.write(report.dumps())
+                print_json(report.to_json(), f)
     return 0 if report.ok else EXIT_FAILURE

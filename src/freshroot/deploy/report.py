@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,15 +49,22 @@ class DeployReport:
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "fleet": self.fleet, "ok": self.ok, "stopped": self.stopped,
                 "hosts": {h.name: h.to_json() for h in self.hosts}, "failed": self.failed,
-                "rerun": (f"freshroot deploy {self.action} --fleet {self.fleet} "
-                          + " ".join(f"--on {n}" for n in self.failed)) if self.failed else None}
+                "rerun": self.rerun()}
 
-    def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2) + "\n"
+    def rerun(self) -> str | None:
+        """The command that runs the failed hosts again, quoted for a shell."""
+        if not self.failed:
+            return None
+        from freshroot.hints import command
 
-    def render(self) -> str:
+        return command("deploy", self.action, "--fleet", self.fleet, *(w for n in self.failed for w in ("--on", n)))
+
+    def render(self, *, colour: bool = False) -> str:
+        """The table ``deploy`` prints; ``colour``: each host's status in colour (a terminal)."""
+        from freshroot.output import paint, status_word
+
         width = max([len(h.name) for h in self.hosts] + [4])
-        lines = [f"deploy {self.action} ({self.fleet})"]
+        lines = [paint(f"deploy {self.action} ({self.fleet})", "bold", colour)]
         for h in self.hosts:
             extra = []
             if h.generation is not None:
@@ -71,12 +77,12 @@ class DeployReport:
                 counts = h.plan.get("counts") or {}
                 extra.append(f"{counts.get('changed', 0)} step(s) to change")
             detail = f" ({', '.join(extra)})" if extra else ""
-            lines.append(f"  {h.name:<{width}}  {h.status}{detail}  {h.duration:.1f}s")
+            lines.append(f"  {h.name:<{width}}  {status_word(h.status, colour)}{detail}  {h.duration:.1f}s")
             if h.error:
                 lines.extend(f"  {'':<{width}}    {line}" for line in h.error.splitlines()[-5:])
         if self.stopped:
-            lines.append(f"stopped: {self.stopped}")
+            lines.append(f"{paint('stopped:', 'red+bold', colour)} {self.stopped}")
         if self.failed:
-            lines.append(f"failed: {', '.join(self.failed)}; rerun them with "
-                         + " ".join(f"--on {n}" for n in self.failed))
+            lines.append(f"{paint('failed:', 'red+bold', colour)} {', '.join(self.failed)}; run them again with "
+                         f"`{self.rerun()}`")
         return "\n".join(lines)

@@ -15,6 +15,7 @@ from freshroot.disk.model import DiskLayout
 from freshroot.errors import OperationError, UsageError
 from freshroot.facts.blockdev import Disk, by_id_dir, read_disks, serial_from_by_id
 from freshroot.facts.machine import human
+from freshroot.hints import command
 
 
 def resolve(device: str) -> Disk:
@@ -22,12 +23,12 @@ def resolve(device: str) -> Disk:
     directory = by_id_dir().rstrip("/")
     parent, name = os.path.split(device.rstrip("/"))
     if os.path.normpath(parent) != os.path.normpath(directory) or not name or name.startswith("."):
-        hint = "freshroot facts lists each disk with its by-id names"
+        hint = f"`{command('facts')}` lists each disk with its by-id names"
         raise UsageError(f"--device {device}: not a name in {directory}/ (names such as /dev/sda change between "
                          "boots)", hint=hint)
     if not os.path.islink(device):
         raise UsageError(f"--device {device}: no such link in {directory}/",
-                         hint="freshroot facts lists each disk with its by-id names")
+                         hint=f"`{command('facts')}` lists each disk with its by-id names")
     try:
         st = os.stat(device)
     except OSError as e:

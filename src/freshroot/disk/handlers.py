@@ -10,7 +10,6 @@ followed by the mounts and fstab (freshroot.disk.mounts).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -25,6 +24,8 @@ from freshroot.disk import repart
 from freshroot.disk.model import DiskLayout, parse_disk
 from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.facts.blockdev import Disk
+from freshroot.hints import command
+from freshroot.output import print_json
 
 TOOL = "systemd-repart"
 
@@ -74,7 +75,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Table, DiskLayout, str, Disk, st
     device = args.device or layout.device
     if device is None:
         raise UsageError("which disk? give --device /dev/disk/by-id/NAME or declare [disk] device",
-                         hint="freshroot facts lists each disk with its by-id names")
+                         hint=f"`{command('facts')}` lists each disk with its by-id names")
     if args.device and layout.device and os.path.basename(args.device) != os.path.basename(layout.device):
         raise UsageError(f"--device {args.device} is not the declared [disk] device {layout.device}")
     disk = devices.resolve(device)
@@ -105,7 +106,7 @@ def _run_repart(layout: DiskLayout, disk: Disk, seed: str, *, dry_run: bool) -> 
 
 def _document(device: str, disk: Disk, seed: str, planned: list[repart.Planned],
               fstab: str, done: list[str] | None) -> dict[str, Any]:
-    return {"version": 1, "device": device, "node": disk.path, "serial": disk.serial, "size": disk.size,
+    return {"device": device, "node": disk.path, "serial": disk.serial, "size": disk.size,
             "seed": seed, "partitions": [asdict(p) for p in planned],
             "changes": sum(p.activity != "unchanged" for p in planned), "fstab": fstab,
             **({"done": done} if done is not None else {})}
@@ -116,7 +117,7 @@ def plan(args: argparse.Namespace) -> int:
     planned = _run_repart(layout, disk, seed, dry_run=True)
     fstab = mounting.fstab_text(mounting.layout_mounts(layout, planned, root_subvolume))
     if args.json:
-        sys.stdout.write(json.dumps(_document(device, disk, seed, planned, fstab, None), indent=2) + "\n")
+        print_json(_document(device, disk, seed, planned, fstab, None))
         return 0
     changes = sum(p.activity != "unchanged" for p in planned)
     sys.stdout.write(f"{device} ({disk.path}, seed {seed}): "
@@ -146,7 +147,7 @@ def apply(args: argparse.Namespace) -> int:
     fstab = mounting.fstab_text(mounts)
     done.append(mounting.write_fstab(os.path.realpath(args.mount_root), fstab))
     if args.json:
-        sys.stdout.write(json.dumps(_document(device, disk, seed, planned, fstab, done), indent=2) + "\n")
+        print_json(_document(device, disk, seed, planned, fstab, done))
     else:
         sys.stdout.write("".join(f"{line}\n" for line in done))
     return 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from freshroot.disk.model import DiskLayout
 from freshroot.disk.repart import Planned
 from freshroot.errors import OperationError
+from freshroot.hints import command
 
 HEADER = "# Written by freshroot disk apply from [disk] (docs/remote-install.md)."
 # What each file system is mounted with when nothing is declared.
@@ -209,7 +210,7 @@ def write_fstab(mount_root: str, text: str) -> str:
                 return f"{mount_root}/etc/fstab: up to date"
             if old is not None and not old.startswith(HEADER) and old.strip():
                 raise OperationError(f"{mount_root}/etc/fstab exists and was not written by freshroot: not replacing "
-                                     "it", hint="move it away, or merge the lines `freshroot disk plan` prints")
+                                     "it", hint=f"move it away, or merge the lines `{command('disk', 'plan')}` prints")
             replace_at(d.fd, "fstab", text.encode(), mode=0o644, uid=0, gid=0)
             return f"wrote {mount_root}/etc/fstab"
     finally:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from freshroot.facts.machine import gather, text
+from freshroot.output import print_json
 
 
 def facts(args: argparse.Namespace) -> int:
     found = gather()
     if args.json:
-        sys.stdout.write(json.dumps(found.to_json(), indent=2) + "\n")
+        print_json(found.to_json())
     else:
         sys.stdout.write(text(found))
     return 0

@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from freshroot.facts.blockdev import Disk, read_disks, read_text
+from freshroot.output import JSON_VERSION
 
-VERSION = 1
+# The schema version of every --json document (docs/json.md), this one's included.
+VERSION = JSON_VERSION
 # What installing a machine may need, by what it is for (docs/remote-install.md).
 TOOLS = (
     "systemd-repart", "sfdisk", "partx", "mmdebstrap", "debootstrap", "dnf", "pacstrap", "tar",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
 import sys
 import time
@@ -18,6 +17,8 @@ from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.generations import timer
 from freshroot.generations.store import Generation, Store, directory_for, storage_of
+from freshroot.hints import command
+from freshroot.output import colour_wanted, paint, print_json, status_word
 from freshroot.plan.lock import ApplyLock
 
 
@@ -52,19 +53,20 @@ def generations(args: argparse.Namespace) -> int:
     finally:
         os.close(root_fd)
     if args.json:
-        sys.stdout.write(json.dumps({"path": path, "current": current,
-                                     "generations": [{**g.to_json(), "current": g.number == current} for g in gens]},
-                                    indent=2) + "\n")
+        print_json({"path": path, "current": current,
+                    "generations": [{**g.to_json(), "current": g.number == current} for g in gens]})
         return 0
     if not gens:
         sys.stdout.write(f"no generations in {path} (apply keeps one)\n")
         return 0
+    colour = colour_wanted(sys.stdout)
     for g in gens:
-        mark = "*" if g.number == current else " "
-        confirm = f"  [{g.confirm_state}]" if g.confirm_state else ""
-        failed = "  (apply failed)" if not g.ok else ""
+        mark = paint("*", "green+bold", colour) if g.number == current else " "
+        number = paint(f"{g.number:>4}", "bold", colour and g.number == current)
+        confirm = f"  [{status_word(g.confirm_state, colour)}]" if g.confirm_state else ""
+        failed = "  " + paint("(apply failed)", "red", colour) if not g.ok else ""
         origin = "" if g.origin == "apply" else f"  ({g.origin})"
-        sys.stdout.write(f"{mark} {g.number:>4}  {_when(g.time)}  {g.digest[:12]}  freshroot {g.version}"
+        sys.stdout.write(f"{mark} {number}  {_when(g.time)}  {g.digest[:12]}  freshroot {g.version}"
                          f"{confirm}{failed}{origin}\n")
     return 0
 
@@ -131,7 +133,7 @@ def rollback(args: argparse.Namespace) -> int:
                 target = store.get(args.to)
                 if target is None:
                     raise UsageError(f"no generation {args.to} in {store.display(path)}",
-                                     hint="`freshroot generations` lists them")
+                                     hint=f"`{command('generations')}` lists them")
             else:
                 target = store.previous()
             if target is None:
@@ -178,7 +180,7 @@ def confirm(args: argparse.Namespace) -> int:
     finally:
         os.close(root_fd)
     if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
+        print_json(result)
     elif result["state"] == "confirmed":
         sys.stdout.write(f"generation {number} confirmed\n")
     elif result["state"] == "rolled-back":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from freshroot.generations import timer
 from freshroot.generations.store import Recorded, Store, directory_for, record, storage_of
+from freshroot.hints import command
 
 if TYPE_CHECKING:
     from freshroot.config.load import Loaded
@@ -56,8 +57,9 @@ class KeepGeneration:
             generation = replace(generation, confirm=confirm)
             store.update(generation)
             self.recorded.generation = generation
-            self.notes.append(f"generation {generation.number}: `freshroot confirm` within {self.confirm_timeout} s, "
-                              f"or it rolls back to generation {previous.number} ({armed['kind']})")
+            self.notes.append(f"generation {generation.number}: `{command('confirm')}` within "
+                              f"{self.confirm_timeout} s, or it rolls back to generation {previous.number} "
+                              f"({armed['kind']})")
 
     def to_json(self) -> dict[str, Any]:
         out = self.recorded.to_json()

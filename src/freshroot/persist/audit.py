@@ -27,6 +27,7 @@ from freshroot.errors import OperationError, os_error_message
 from freshroot.fs import mount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.walk import DirStack, usage
+from freshroot.output import paint
 from freshroot.persist.model import Persistence, is_below
 from freshroot.plan.action import Context
 from freshroot.progress import OFF
@@ -79,9 +80,12 @@ class AuditReport:
                 "complete": self.complete, "unreadable": list(self.unreadable),
                 "compared_with": self.baseline or None}
 
-    def render(self, limit: int = 30) -> str:
+    def render(self, limit: int = 30, *, colour: bool = False) -> str:
+        """The text of ``audit``; ``colour``: what is lost in yellow, what is incomplete in
+        red (a terminal)."""
         heading = (f"not persisted and not as in {self.baseline} (what the next wipe removes)" if self.baseline
                    else "not persisted (lost at the next boot)")
+        heading = paint(heading, "yellow+bold" if self.files else "green+bold", colour)
         if not self.sized:
             lines = [f"{heading}: {self.files} files"]
             lines += [f"  {g.files:>7} files  {g.path}" for g in self.unpersisted[:limit]]
@@ -93,11 +97,11 @@ class AuditReport:
         if len(self.unpersisted) > limit:
             lines.append(f"  ... and {len(self.unpersisted) - limit} more directories (--limit, --json)")
         if self.undeclared:
-            lines.append("in storage but no longer declared:")
+            lines.append(paint("in storage but no longer declared:", "yellow+bold", colour))
             lines += [f"  {human(g.bytes):>9}  {g.files:>7} files  {g.path}" for g in self.undeclared]
         if self.unreadable:
-            lines.append(f"INCOMPLETE: {len(self.unreadable)} entries could not be read, and what is in "
-                         "them is not counted above:")
+            lines.append(f"{paint('INCOMPLETE:', 'red+bold', colour)} {len(self.unreadable)} entries could not be "
+                         "read, and what is in them is not counted above:")
             lines += [f"  {u}" for u in self.unreadable[:limit]]
             if len(self.unreadable) > limit:
                 lines.append(f"  ... and {len(self.unreadable) - limit} more (--limit, --json)")

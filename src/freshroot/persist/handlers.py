@@ -13,7 +13,8 @@ from freshroot.activation.owners import resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.errors import EXIT_CANTCREAT, OperationError, UsageError
 from freshroot.fs.ops import open_root
-from freshroot.output import command
+from freshroot.hints import command
+from freshroot.output import colour_wanted
 from freshroot.persist import audit as audit_mod
 from freshroot.persist import status as status_mod
 from freshroot.persist.facts import State, look_entry
@@ -76,8 +77,9 @@ def status(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_json(), "last_apply": run, "hidden_image_content": hidden})
     else:
-        _out(report.render())
-        _out(render_last_run(run))
+        colour = colour_wanted(sys.stdout)
+        _out(report.render(colour=colour))
+        _out(render_last_run(run, colour=colour))
         _hidden(hidden)
     return report.exit_code  # 0 in place, 2 pending/drift, 3 conflict, 4 storage missing
 
@@ -130,7 +132,7 @@ def audit(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_json(), "hidden_image_content": hidden})
     else:
-        _out(report.render(limit=args.limit))
+        _out(report.render(limit=args.limit, colour=colour_wanted(sys.stdout)))
         _hidden(hidden)
     # Something could not be read: the counts are lower bounds, and a script must know.
     return 0 if report.complete else EXIT_CANTCREAT

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from freshroot.errors import FreshrootError, OperationError, os_error_message
 from freshroot.fs import bindmount
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.hints import command
 from freshroot.log import logger
-from freshroot.output import command
 from freshroot.persist import facts, image, useropts
 from freshroot.persist.actions import (
     BindMount,

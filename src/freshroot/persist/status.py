@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freshroot.errors import FreshrootError
+from freshroot.output import paint, status_word
 from freshroot.persist import facts, useropts
 from freshroot.persist.actions import Refuse
 from freshroot.persist.facts import State
@@ -65,20 +66,23 @@ class StatusReport:
                 "storages": [{"path": p, "problem": v} for p, v in self.storages.items()],
                 "entries": [s.to_json() for s in self.entries]}
 
-    def render(self) -> str:
+    def render(self, *, colour: bool = False) -> str:
+        """The text of ``status``; ``colour``: states in colour (a terminal)."""
         lines = []
         for path, problem in self.storages.items():
-            lines.append(f"{path}: {problem}" if problem else f"{path}:")
+            lines.append(f"{paint(path, 'bold', colour)}: {paint(problem, 'red+bold', colour)}" if problem
+                         else f"{paint(path, 'bold', colour)}:")
             for s in (s for s in self.entries if s.entry.storage == path):
                 kind = "dir " if s.entry.kind.value == "directory" else "file"
                 shown = f" ({','.join(s.user_options)})" if s.user_options else ""
-                lines.append(f"  {s.state:<9}{kind} {s.entry.path}{shown}")
+                lines.append(f"  {status_word(s.state, colour, 9)}{kind} {s.entry.path}{shown}")
                 lines.extend(f"             {t}" for t in s.todo)
-                lines.extend(f"             drift: {d} (apply --fix)" for d in s.drift)
+                lines.extend(f"             {paint('drift:', 'yellow', colour)} {d} (apply --fix)" for d in s.drift)
         counts: dict[str, int] = {}
         for s in self.entries:
             counts[s.state] = counts.get(s.state, 0) + 1
-        lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing declared")
+        lines.append(", ".join(f"{n} {status_word(state, colour)}" for state, n in sorted(counts.items()))
+                     or "nothing declared")
         return "\n".join(lines)
 
 

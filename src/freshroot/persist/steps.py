@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from freshroot.activation.owners import resolve_accounts
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, FreshrootError, OperationError
+from freshroot.log import debug_enabled, logger
 from freshroot.persist.model import Persistence
 from freshroot.persist.parse import Skip, parse
 from freshroot.persist.planner import plan
@@ -96,8 +97,11 @@ def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = T
     ``keep_going`` is false."""
     out = Outcome()
     own: Journal | None = None
+    debug = debug_enabled()  # --debug: each action, as the executor logs a step's
     try:
         for action in actions:
+            if debug:
+                logger.debug("  %s %s", "plan:" if ctx.dry_run else "apply:", action.describe().replace("\n", "\n    "))
             if ctx.dry_run:
                 out.applied.append(action)
                 continue
@@ -111,6 +115,7 @@ def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = T
                 message = str(e) if isinstance(e, FreshrootError) else OperationError(
                     f"{action.describe()}: {e.strerror or e}").message
                 out.failed.append((action, message))
+                logger.debug("  failed: %s", message)
                 if not keep_going:
                     break
             else:

@@ -146,6 +146,7 @@ def _run_step(step: Step, ctx: Context, run: _Running, journal: Journal | None) 
                 except Exception as e:  # noqa: BLE001 - this action's failure, not the step's
                     message = _failure_text(e)  # named by its path, or by what it was doing
                     failures.append(message if any(p in message for p in action.touches()) else f"{text}: {message}")
+                    logger.debug("  failed: %s", failures[-1])
                     broken += action.touches()
                     continue
             else:

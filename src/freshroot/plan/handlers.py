@@ -51,6 +51,8 @@ def run_plan(
                 after(report, loaded, pid, root_fd)
             return report
     finally:
+        if progress is not None:  # an interrupted run: no status line left ticking
+            progress.close()
         os.close(root_fd)
 
 

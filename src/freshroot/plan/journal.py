@@ -189,20 +189,24 @@ def last_run(root_fd: int, root: str = "/") -> dict[str, Any] | None:
             "changes": len(data.get("changes", ()))}
 
 
-def render_last_run(run: Mapping[str, Any] | None) -> str:
+def render_last_run(run: Mapping[str, Any] | None, *, colour: bool = False) -> str:
+    """The last apply, for ``status``; ``colour``: its states in colour (a terminal)."""
+    from freshroot.output import paint, status_word
+
     if run is None:
         return "last apply: none recorded"
     when = run.get("finished") or run.get("started")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if isinstance(when, (int, float)) else "?"
     boot = "" if run.get("same_boot") else ", on an earlier boot"
-    lines = [f"last apply: {run['state']} at {stamp}{boot} (run {str(run.get('run_id'))[:12]})"]
+    shown = status_word(str(run["state"]), colour)
+    lines = [f"last apply: {shown} at {stamp}{boot} (run {str(run.get('run_id'))[:12]})"]
     for state, names in run["steps"].items():
-        lines.append(f"  {state}: {', '.join(names)}")
-    lines.extend(f"  {name}: {error}" for name, error in run["errors"].items())
+        lines.append(f"  {status_word(state, colour)}: {', '.join(names)}")
+    lines.extend(f"  {name}: {paint(error, 'red', colour)}" for name, error in run["errors"].items())
     if run["state"] == "killed":
         lines.append("  the next apply of the same declaration resumes it")
     if run.get("changes"):
-        from freshroot.output import command
+        from freshroot.hints import command
 
         lines.append(f"  {run['changes']} recorded change(s): `{command('undo')}` reverts them")
     return "\n".join(lines)

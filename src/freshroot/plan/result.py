@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from freshroot.output import BOX, paint
+from freshroot.output import BOX, STATUS_STYLES, paint
 
 
 class Status(enum.StrEnum):
@@ -100,7 +100,7 @@ class Report:
 
 
 _MARK = {"changed": "+", "unchanged": "=", "skipped": "-", "failed": "!"}
-_STYLE = {"changed": "green", "unchanged": "dim", "skipped": "yellow", "failed": "red+bold"}
+_STYLE = STATUS_STYLES  # changed green, unchanged dim, skipped yellow, failed red
 
 
 def _head(result: StepResult, dry_run: bool, colour: bool = False) -> str:

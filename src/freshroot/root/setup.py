@@ -20,6 +20,7 @@ from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.walk import usage
+from freshroot.hints import command
 from freshroot.persist.parse import parse as parse_persist
 from freshroot.plan.action import Action, Context, Step
 from freshroot.root.initrd import BUILDERS, Builder, asset
@@ -128,8 +129,9 @@ def root_steps(declaration: Table) -> list[Step]:
     def planner(ctx: Context) -> list[Action]:
         root, conf = declared(declaration, ctx.root_fd, ctx.display("").rstrip("/"))
         if root.wipes and all(read_file(ctx.root_fd, f.path) is None for b in BUILDERS for f in b.files):
-            raise OperationError(f"the initrd of {ctx.display('/')} does not wipe the root yet: run `freshroot "
-                                 "install` (it installs the initrd script, rebuilds the initrd and makes the blank)")
+            raise OperationError(f"the initrd of {ctx.display('/')} does not wipe the root yet: run "
+                                 f"`{command('install')}` (it installs the initrd script, rebuilds the initrd and "
+                                 "makes the blank)")
         return [a for a in file_actions(ctx.root_fd, conf, root, None) if a.path == CONF]
 
     return [Step("root", planner, description="[root]: the settings the initrd reads to wipe the root")]
