@@ -331,13 +331,13 @@ def test_without_json_an_error_prints_nothing_on_stdout(tmp_path: Path) -> None:
     assert f"{bad}:2:" in proc.stderr
 
 
-def test_deploy_json_file_gets_the_error_document(tmp_path: Path) -> None:
-    """deploy --json FILE: the text stays on stdout, FILE gets the document, an error's too."""
+def test_deploy_report_file_gets_the_error_document(tmp_path: Path) -> None:
+    """deploy --report FILE: the text stays on stdout, FILE gets the document, an error's too."""
     bad = tmp_path / "fleet.toml"
     bad.write_text(BAD)
     out = tmp_path / "report.json"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--fleet", str(bad), "--json",
+    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--fleet", str(bad), "--report",
                            str(out)], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 65
     assert proc.stdout == ""
@@ -345,8 +345,8 @@ def test_deploy_json_file_gets_the_error_document(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["version"] == JSON_VERSION
     assert doc["error"]["problems"][0]["line"] == 2
-    # a usage error with --json FILE: no JSON on stdout either; with --json alone, there is
-    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--json", str(out), "--bogus"],
+    # a usage error with --report FILE: no JSON on stdout either; with --json alone, there is
+    proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--report", str(out), "--bogus"],
                           capture_output=True, text=True, env=env, check=False)
     assert (proc.returncode, proc.stdout) == (65, "")
     proc = subprocess.run([sys.executable, "-m", "freshroot", "deploy", "plan", "--json", "--bogus"],

@@ -249,16 +249,8 @@ def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseExceptio
 
 
 def _json_on_stdout(given: list[str]) -> bool:
-    """--json is on the command line, and is not deploy's ``--json FILE`` (a file gets that
-    document; stdout keeps the table)."""
-    words = given[: given.index("--")] if "--" in given else given
-    for i, word in enumerate(words):
-        if word == "--json":
-            value = words[i + 1] if i + 1 < len(words) else "-"
-            return _first_command(words) != "deploy" or value == "-" or value.startswith("-")
-        if word.startswith("--json="):
-            return _first_command(words) != "deploy" or word == "--json=-"
-    return False
+    """--json is on the command line (before a ``--``)."""
+    return "--json" in (given[: given.index("--")] if "--" in given else given)
 
 
 def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> int:

@@ -72,7 +72,7 @@ def test_fleet(lab: Lab) -> None:
     names = [h.name for h in lab.hosts]
 
     # plan: every host has something to do; nothing is changed on any of them.
-    result = _deploy(lab, "plan", "--fleet", fleet, "--json", str(out))
+    result = _deploy(lab, "plan", "--fleet", fleet, "--report", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     report = _report(out)
     assert [report["hosts"][n]["status"] for n in names] == ["changed"] * 4
@@ -80,7 +80,7 @@ def test_fleet(lab: Lab) -> None:
     assert not any((h.root / "etc/motd").exists() for h in lab.hosts)
 
     # apply, then apply again: "no change" everywhere, same generation.
-    result = _deploy(lab, "apply", "--fleet", fleet, "--json", str(out))
+    result = _deploy(lab, "apply", "--fleet", fleet, "--report", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     report = _report(out)
     for n in names:
@@ -90,7 +90,7 @@ def test_fleet(lab: Lab) -> None:
     for h in lab.hosts:
         assert (h.root / "etc/motd").read_text() == "one\n"
         assert (h.root / "persist/.freshroot/generations/1/meta.json").exists()
-    result = _deploy(lab, "apply", "--fleet", fleet, "--json", str(out))
+    result = _deploy(lab, "apply", "--fleet", fleet, "--report", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     report = _report(out)
     assert [report["hosts"][n]["status"] for n in names] == ["no change"] * 4
@@ -99,7 +99,7 @@ def test_fleet(lab: Lab) -> None:
     # h3's sshd dies while its apply runs: h3 unreachable, the others applied, 25% < 30%.
     fleet = _write(lab, "two", extra={"h3": SLOW})
     marker = lab.hosts[2].root / "marker"
-    proc = _deploy(lab, "apply", "--fleet", fleet, "--fail-percent", "30", "--json", str(out), background=True)
+    proc = _deploy(lab, "apply", "--fleet", fleet, "--fail-percent", "30", "--report", str(out), background=True)
     try:
         deadline = time.monotonic() + 120
         while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -127,7 +127,7 @@ def test_fleet(lab: Lab) -> None:
     # h1 rolls back to generation 2 by itself; once h1 answers again, deploy says so.
     h1 = lab.hosts[0]
     fleet = _write(lab, "three", per_host={"h1": {"confirm_timeout": "3"}}, extra={"h1": ""})
-    result = _deploy(lab, "apply", "--fleet", fleet, "--on", "h1", "--json", str(out))
+    result = _deploy(lab, "apply", "--fleet", fleet, "--on", "h1", "--report", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     report = _report(out)
     assert report["hosts"]["h1"]["generation"] == 3
@@ -135,7 +135,7 @@ def test_fleet(lab: Lab) -> None:
     assert (h1.root / "etc/motd").read_text() == "three\n"
     h1.link(up=False)
     try:
-        result = _deploy(lab, "confirm", "--fleet", fleet, "--on", "h1", "--json", str(out))
+        result = _deploy(lab, "confirm", "--fleet", fleet, "--on", "h1", "--report", str(out))
         assert result.returncode == 1
         assert _report(out)["hosts"]["h1"]["status"] == "unreachable"
         deadline = time.monotonic() + 60
@@ -145,7 +145,7 @@ def test_fleet(lab: Lab) -> None:
         h1.link(up=True)
     assert _current(lab, "h1") == 2
     assert (h1.root / "etc/motd").read_text() == "two\n"
-    result = _deploy(lab, "confirm", "--fleet", fleet, "--on", "h1", "--json", str(out))
+    result = _deploy(lab, "confirm", "--fleet", fleet, "--on", "h1", "--report", str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     report = _report(out)
     assert report["hosts"]["h1"]["generation"] == 2

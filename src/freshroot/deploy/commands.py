@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--fail-percent", metavar="P", type=_percent,
                    help="stop once more than P%% of the hosts failed (default: never stop the others)")
     p.add_argument("--diff", action="store_true", help="apply: show each host's plan first (a plan run, then apply)")
-    p.add_argument("--json", metavar="FILE", nargs="?", const="-",
-                   help="the merged report as one JSON document: on stdout instead of the table (--json, or "
-                        "--json -), or written to FILE besides the table (an error too: docs/json.md)")
+    p.add_argument("--json", action="store_true",
+                   help="print the merged report as one JSON document instead of the table (docs/json.md)")
+    p.add_argument("--report", metavar="FILE",
+                   help="also write the merged report as one JSON document to FILE, besides the table (the "
+                        "error document when the run cannot start)")

@@ -11,14 +11,13 @@ from freshroot.output import colour_wanted, failure_document, print_json
 
 
 def deploy(args: argparse.Namespace) -> int:
-    """``--json`` (or ``--json -``): the document on stdout, nothing else there; ``--json FILE``:
-    the table on stdout and the document in FILE, the error document too when it fails (the
-    CLI prints the message)."""
+    """``--json``: the document on stdout, nothing else there; ``--report FILE``: the document
+    in FILE as well, the error document too when it fails (the CLI prints the message)."""
     try:
-        return _deploy(args, to_stdout=args.json == "-")
+        return _deploy(args, to_stdout=args.json)
     except FreshrootError as e:
-        if args.json not in (None, "-"):
-            with open(args.json, "w", encoding="utf-8") as f:
+        if args.report:
+            with open(args.report, "w", encoding="utf-8") as f:
                 print_json(failure_document(e), f)
         raise
 
@@ -47,7 +46,7 @@ def _deploy(args: argparse.Namespace, *, to_stdout: bool) -> int:
         print_json(report.to_json())
     else:
         sys.stdout.write(report.render(colour=colour_wanted(sys.stdout)) + "\n")
-        if args.json:
-            with open(args.json, "w", encoding="utf-8") as f:
-                print_json(report.to_json(), f)
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as f:
+            print_json(report.to_json(), f)
     return 0 if report.ok else EXIT_FAILURE
