@@ -5,6 +5,7 @@ puts the package, unzipped, into the target."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -153,3 +154,18 @@ def test_install_copy_self_unzips_the_package(built: Path, elsewhere: Path) -> N
                             cwd=elsewhere, env=ENV, capture_output=True, text=True, check=False)
     assert copied.returncode == 0, copied.stderr
     assert copied.stdout.split() == ["freshroot", freshroot.__version__]
+
+
+def test_the_rollback_timer_runs_the_pyz_again(built: Path, elsewhere: Path) -> None:
+    # apply --confirm-timeout's timer runs "this very freshroot": from a pyz, the pyz.
+    probe = ("import json, sys; sys.path.insert(0, sys.argv[1])\n"
+             "from freshroot.generations.timer import freshroot_argv\n"
+             "print(json.dumps(freshroot_argv('--version')))\n")
+    result = subprocess.run([sys.executable, "-I", "-c", probe, str(built)], cwd=elsewhere, env=ENV,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    argv = json.loads(result.stdout)
+    assert str(built) in argv
+    again = subprocess.run(argv, cwd=elsewhere, env=ENV, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split() == ["freshroot", freshroot.__version__]
