@@ -138,3 +138,26 @@ def test_fleet_errors_name_the_file_and_line(tmp_path):
     assert [h.name for h in fleet.select(["h2", "@odd"])] == ["h1", "h2", "h3"]
     with pytest.raises(UsageError, match="no such host"):
         fleet.select(["h9"])
+
+
+def test_pyz_is_uploaded_and_run(tmp_path):
+    fleet = load(_fleet(tmp_path, {"h1": "@fake/h1", "h2": "@fake/h2"},
+                        extra='pyz = "/root/freshroot.pyz"\n'))
+    assert [h.freshroot for h in fleet.hosts] == ["python3 -I /root/freshroot.pyz"] * 2
+    assert {h.pyz for h in fleet.hosts} == {"/root/freshroot.pyz"}
+    # An explicit freshroot command wins; a relative pyz is refused at its line.
+    (tmp_path / "fleet.toml").write_text('[fleet]\nparts = ["common.toml"]\npyz = "/p.pyz"\nfreshroot = "/opt/fr"\n'
+                                         '[hosts.a]\n')
+    assert load(str(tmp_path / "fleet.toml")).hosts[0].freshroot == "/opt/fr"
+    (tmp_path / "fleet.toml").write_text('[fleet]\nparts = ["common.toml"]\n[hosts.a]\npyz = "f.pyz"\n')
+    with pytest.raises(ConfigError, match=r"fleet.toml:4: .*absolute"):
+        load(str(tmp_path / "fleet.toml"))
+    # What deploy uploads: a zipapp of this freshroot, removed after the run.
+    shipped = engine._ship(fleet.hosts)
+    assert shipped is not None
+    built = Path(shipped.name) / "freshroot.pyz"
+    version = subprocess.run(["python3", "-I", str(built), "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0, version.stderr
+    shipped.cleanup()
+    assert not built.exists()
+    assert engine._ship(load(_fleet(tmp_path, {"h1": "@fake/h1"})).hosts) is None

@@ -201,3 +201,28 @@ def test_fact_commands_and_processing():
     assert facts.plan_changes(PLAN_CHANGES) is True
     assert facts.plan_changes({"ok": False, "counts": {"changed": 0}}) is True
     assert facts.plan_changes(None) is None
+
+
+def test_install_runs_the_phases_the_declaration_has(tmp_path, monkeypatch):
+    (tmp_path / "disk.toml").write_text('[disk]\ndevice = "/dev/disk/by-id/virtio-x"\n'
+                                        '[disk.partitions.root]\ntype = "root"\nformat = "ext4"\nmount = "/"\n')
+    (tmp_path / "os.toml").write_text('[os]\nengine = "image"\nimage = "/root/os.tar"\n')
+    (tmp_path / "persist.toml").write_text(f'[persist."/persist"]\ndirectories = ["/var/lib/{SECRET}"]\n')
+    declaration = [str(tmp_path / n) for n in ("disk.toml", "os.toml", "persist.toml")]
+    host = FakeHost({"FreshrootStaged": {}, "FreshrootInstalled": {}}, {"freshroot_command": "python3 -I /r/f.pyz"})
+    commands = _commands(operations.install, host, monkeypatch, declaration=declaration, hostname="web1",
+                         copy_self=True)
+    run = [c for c in commands if isinstance(c, str) and c.startswith("python3")]
+    assert run == [
+        f"python3 -I /r/f.pyz disk apply --config {STAGE} --mount-root /mnt --hostname web1",
+        f"python3 -I /r/f.pyz bootstrap --config {STAGE} --root /mnt",
+        f"python3 -I /r/f.pyz install --root /mnt --config {STAGE} --copy-self",
+    ]
+    # The uploads come first: every phase reads the staged declaration.
+    assert commands.index(run[0]) > max(i for i, c in enumerate(commands) if isinstance(c, tuple))
+    assert not any(SECRET in str(args) for _name, args in host.fact_calls)
+    # Without [disk] and [os], only install.
+    host = FakeHost({"FreshrootStaged": {}, "FreshrootInstalled": {}})
+    commands = _commands(operations.install, host, monkeypatch, declaration=declaration[2:])
+    assert [c for c in commands if isinstance(c, str) and c.startswith("freshroot")] == [
+        f"freshroot install --root /mnt --config {STAGE}"]

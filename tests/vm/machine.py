@@ -160,6 +160,7 @@ class Machine:
     cpus: int = 1
     cmdline: str = ""  # extra kernel command line
     root_snapshot: bool = True  # False: the root disk keeps what a boot wrote (a wipe of its own)
+    nic: str = "none"  # qemu's -nic: "none", or user-mode networking such as "user,hostfwd=tcp:..."
     accel: str = field(default="")
     boots: int = 0
 
@@ -172,7 +173,7 @@ class Machine:
         append = f"root=/dev/vda rw console=ttyS0 panic=1 mitigations=off freshroot.test {self.cmdline}".strip()
         argv = [
             QEMU, *cpu, "-m", str(self.memory_mb), "-smp", str(self.cpus),
-            "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none",
+            "-nodefaults", "-display", "none", "-no-reboot", "-nic", self.nic,
             "-serial", f"file:{console}",
             "-kernel", str(self.base.kernel), "-initrd", str(self.base.initrd), "-append", append,
         ]

@@ -68,6 +68,10 @@ def test_qemu_argv_root_first_with_snapshot_and_kept_disks(tmp_path):
     assert "freshroot.test" in append
     assert argv[argv.index("-accel") + 1] == "tcg"
     assert "-no-reboot" in argv
+    assert argv[argv.index("-nic") + 1] == "none"  # no network unless a test asks for one
+    machine.nic = "user,hostfwd=tcp:127.0.0.1:2222-:22"
+    argv = machine.qemu_argv([], tmp_path / "console.log")
+    assert argv[argv.index("-nic") + 1] == "user,hostfwd=tcp:127.0.0.1:2222-:22"
 
 
 def test_wait_gives_up_at_the_timeout_and_kvm_failures_stop_at_once(tmp_path):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -135,11 +137,18 @@ def run(hosts: Sequence[Host], action: str, *, fleet: str, parallel: int = 0, fa
     state.add_callback_handler(Timing())  # type: ignore[no-untyped-call]
     deploy = DeployReport(action, fleet)
     metas: dict[str, Any] = {}
+    shipped = _ship(hosts)
     try:
         try:
             connect_all(state)
             for pyhost in list(state.inventory.get_active_hosts()):
                 host = by_pyinfra[pyhost.name]
+                if host.pyz and shipped is not None:
+                    from pyinfra.operations import files
+
+                    # pyinfra's own upload: compared by checksum, sent only when it differs.
+                    add_op(state, files.put, src=os.path.join(shipped.name, "freshroot.pyz"), dest=host.pyz,
+                           mode="755", host=pyhost, name="upload freshroot.pyz")
                 op_args = _op_args(action, host)
                 op = getattr(operations, "stage" if action == "plan" else action)
                 metas[pyhost.name] = add_op(state, op, **op_args, host=pyhost,
@@ -219,8 +228,22 @@ def run(hosts: Sequence[Host], action: str, *, fleet: str, parallel: int = 0, fa
     finally:
         pyinfra_log.removeHandler(collector)
         disconnect_all(state)
+        if shipped is not None:
+            shipped.cleanup()
     deploy.hosts = [reports[h.name] for h in hosts]
     return deploy
+
+
+def _ship(hosts: Sequence[Host]) -> tempfile.TemporaryDirectory[str] | None:
+    """This freshroot as a zipapp (freshroot.deploy.pyz), built once per run for the hosts
+    whose fleet.toml sets ``pyz``: a rescue system runs the controller's own freshroot."""
+    if not any(h.pyz for h in hosts):
+        return None
+    from freshroot.deploy import pyz
+
+    scratch = tempfile.TemporaryDirectory(prefix="freshroot-deploy-")
+    pyz.write(os.path.join(scratch.name, "freshroot.pyz"))
+    return scratch
 
 
 class _host_context:  # noqa: N801 - a context manager used like a function
@@ -257,7 +280,7 @@ def _op_args(action: str, host: Host) -> dict[str, Any]:
         case "install":
             i = host.install
             return {"declaration": list(host.parts), "root": i.root, "machine_id": i.machine_id,
-                    "host_keys": i.host_keys, "copy_self": i.copy_self}
+                    "host_keys": i.host_keys, "copy_self": i.copy_self, "hostname": host.name}
     raise AssertionError(action)
 
 

@@ -5,6 +5,7 @@ and line, as the declaration's do."""
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 
 from freshroot.config.parse import parse_bytes
@@ -13,7 +14,7 @@ from freshroot.errors import ConfigError, Location, UsageError
 
 # Keys a host may set, and [fleet] may set for every host.
 CONNECTION = frozenset({"user", "port", "key", "known_hosts", "strict_host_keys", "root", "freshroot",
-                        "confirm_timeout", "connect_timeout", "parts"})
+                        "confirm_timeout", "connect_timeout", "parts", "pyz"})
 HOST_ONLY = frozenset({"address", "tags", "install"})
 INSTALL = frozenset({"root", "machine_id", "host_keys", "copy_self"})
 
@@ -39,6 +40,7 @@ class Host:
     strict_host_keys: bool = True
     root: str = "/"
     freshroot: str = "freshroot"
+    pyz: str | None = None  # where deploy uploads its own freshroot.pyz on the host (then runs it)
     confirm_timeout: int | None = None
     connect_timeout: int = 10
     install: Install = Install()
@@ -73,7 +75,7 @@ def _path(base: str, value: str) -> str:
 
 def _settings(table: Table, base: str) -> dict[str, object]:
     out: dict[str, object] = {}
-    for key in ("user", "key", "known_hosts", "root", "freshroot"):
+    for key in ("user", "key", "known_hosts", "root", "freshroot", "pyz"):
         value = table.get_str(key)
         if value is not None:
             out[key] = _path(base, value) if key in ("key", "known_hosts") else value
@@ -85,8 +87,9 @@ def _settings(table: Table, base: str) -> dict[str, object]:
             out[key] = (number or None) if key == "confirm_timeout" else number
     if "strict_host_keys" in table:
         out["strict_host_keys"] = table.get_bool("strict_host_keys", default=True)
-    if "root" in out and not str(out["root"]).startswith("/"):
-        raise table.error(f"{table.name('root')}: must be an absolute path", "root")
+    for key in ("root", "pyz"):
+        if key in out and not str(out[key]).startswith("/"):
+            raise table.error(f"{table.name(key)}: must be an absolute path", key)
     return out
 
 
@@ -112,6 +115,9 @@ def load(path: str) -> Fleet:
     for name, host in table.get_table("hosts").tables():
         host.reject_unknown(CONNECTION | HOST_ONLY)
         settings = {**defaults, **_settings(host, base)}
+        if settings.get("pyz") and "freshroot" not in settings:
+            # The uploaded zipapp is the freshroot that runs there, unless `freshroot` says otherwise.
+            settings["freshroot"] = f"python3 -I {shlex.quote(str(settings['pyz']))}"
         install = Install()
         if "install" in host:
             it = host.get_table("install")

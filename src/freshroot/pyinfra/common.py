@@ -41,6 +41,21 @@ def declaration_digest(declaration: Sequence[Part]) -> str:
     return digest([p.data for p in declaration])
 
 
+def declared_sections(declaration: Sequence[Part]) -> set[str]:
+    """The top-level sections the files declare (read on the controller: which install
+    phases the host runs). A file that is no TOML declares nothing here; freshroot on the
+    host names its line."""
+    import tomllib
+
+    found: set[str] = set()
+    for p in declaration:
+        try:
+            found.update(tomllib.loads(p.data.decode("utf-8")))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+    return found
+
+
 def on_host(root: str, path: str) -> str:
     """``path`` below ``root`` as a path on the host (``--config`` takes host paths)."""
     return path if root in ("", "/") else root.rstrip("/") + path

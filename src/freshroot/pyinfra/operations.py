@@ -19,7 +19,7 @@ from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.operation import operation
 from pyinfra.context import host
 
-from freshroot.pyinfra.common import STAGE, Part, command, declaration_digest, on_host, parts
+from freshroot.pyinfra.common import STAGE, Part, command, declaration_digest, declared_sections, on_host, parts
 from freshroot.pyinfra.facts import (
     FreshrootGenerations,
     FreshrootInstalled,
@@ -125,11 +125,16 @@ def confirm(root: str = "/", stage_dir: str = STAGE) -> Commands:
 
 @operation()
 def install(declaration: Sequence[str], root: str = "/mnt", stage_dir: str = STAGE, machine_id: str | None = None,
-            host_keys: str | None = None, copy_self: bool = False) -> Commands:
-    """``freshroot install --root ROOT`` with the declaration (staged on the host first, in
-    the host's own stage directory: the rescue system's, not the new root's), the machine id
-    and a directory of host keys on the host. A no-op when the root's /etc/freshroot holds
-    these very files and the generator is installed."""
+            host_keys: str | None = None, copy_self: bool = False, hostname: str | None = None) -> Commands:
+    """A machine from its rescue system, in the phases of docs/remote-install.md: when the
+    declaration has a ``[disk]``, ``freshroot disk apply`` (partitions, mounts under ROOT,
+    fstab; ``hostname`` makes the partition UUID seed); when it has an ``[os]``, ``freshroot
+    bootstrap --root ROOT``; then ``freshroot install --root ROOT`` with the declaration
+    (staged on the host first, in the host's own stage directory: the rescue system's, not
+    the new root's), the machine id and a directory of host keys on the host. A no-op when
+    the root's /etc/freshroot holds these very files and the generator is installed; an
+    install stopped half-way runs again from the start (a second ``disk apply`` finds its
+    partitions and changes nothing)."""
     files = parts(declaration)
     freshroot = _freshroot()
     staged = host.get_fact(FreshrootStaged, root="/", stage=stage_dir)
@@ -142,6 +147,12 @@ def install(declaration: Sequence[str], root: str = "/mnt", stage_dir: str = STA
         host.noop(f"{root} has this declaration and the generator")
         return
     yield from _upload(files, staged, "/", stage_dir)
+    sections = declared_sections(files)
+    if "disk" in sections:
+        yield command(freshroot, "disk", "apply", "--config", stage_dir, "--mount-root", root,
+                      *(["--hostname", hostname] if hostname else []))
+    if "os" in sections:
+        yield command(freshroot, "bootstrap", "--config", stage_dir, "--root", root)
     args = ["install", "--root", root, "--config", stage_dir]
     if machine_id:
         args += ["--machine-id", machine_id]

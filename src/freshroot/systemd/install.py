@@ -151,12 +151,12 @@ def copy_self(root_fd: int, report: InstallReport, display: str, root: str = "")
     """This freshroot into the target's Python path (:func:`target_site` of ``root``), with
     its entry points in /usr/bin."""
     site, how = target_site(root) if root else (SITE, "default")
-    package = Path(__file__).resolve().parents[1]
-    for src in sorted(package.rglob("*")):
-        if "__pycache__" in src.parts or src.suffix == ".pyc" or not src.is_file():
-            continue
-        rel = src.relative_to(package.parent).as_posix()
-        _write(root_fd, f"{site}/{rel}", src.read_bytes(), 0o644)
+    # Read through the package's loader: from a source tree, a site directory, or out of a
+    # freshroot.pyz (then the target gets the package unzipped, its .pyc files left behind).
+    from freshroot.deploy.pyz import package_files
+
+    for rel, data in package_files():
+        _write(root_fd, f"{site}/{rel}", data, 0o644)
     for name, target in ENTRY_POINTS.items():
         module, function = target.split(":")
         script = f"#!/usr/bin/python3 -I\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
