@@ -230,9 +230,12 @@ def _prune(cache: Path, *, keep: Path, unused_for: float = 2 * 86400) -> None:
         if entry.name.startswith(".build-") and entry.is_dir() and now - entry.stat().st_mtime > 86400:
             shutil.rmtree(entry, ignore_errors=True)
             continue
-        if not IMAGE_DIRECTORY.match(entry.name) or not entry.is_dir() or entry == keep:
-            continue
         marker = entry / "last-used"
+        # An image is a base-KEY directory or one that _mark_used marked: anything else in the
+        # cache (debs/, accel-KEY, what other tests keep there) is not this function's.
+        image = entry.name.startswith("base-") or marker.exists()
+        if not IMAGE_DIRECTORY.match(entry.name) or not entry.is_dir() or not image or entry == keep:
+            continue
         used = marker.stat().st_mtime if marker.exists() else entry.stat().st_mtime
         if now - used > unused_for:
             shutil.rmtree(entry, ignore_errors=True)

@@ -99,7 +99,9 @@ def test_prune_other_images_unused_for_two_days(cache: Path, parent: BaseImage) 
     old = cache / "dracut-00000000000000aa"
     recent = cache / "base-00000000000000bb"
     stale_build = cache / ".build-dracut-00000000000000cc-x1"
-    for entry in (old, recent, stale_build, cache / "debs"):
+    unmarked = cache / "other-00000000000000ee"  # not an image of ours: no last-used
+    old_base = cache / "base-00000000000000ff"  # a base image from before the marker existed
+    for entry in (old, recent, stale_build, cache / "debs", unmarked, old_base):
         entry.mkdir()
     (old / "last-used").touch()
     (recent / "last-used").touch()
@@ -108,7 +110,9 @@ def test_prune_other_images_unused_for_two_days(cache: Path, parent: BaseImage) 
     os.utime(old / "last-used", (three_days_ago, three_days_ago))
     os.utime(stale_build, (three_days_ago, three_days_ago))
     os.utime(cache / "debs", (three_days_ago, three_days_ago))
+    os.utime(unmarked, (three_days_ago, three_days_ago))
+    os.utime(old_base, (three_days_ago, three_days_ago))
     image = derived_image(parent, "fresh", "true")
     names = sorted(p.name for p in cache.iterdir())
     assert names == sorted(["accel-00000000000000dd", "base-00000000000000bb", "build.lock", "debs",
-                            image.directory.name])
+                            "other-00000000000000ee", image.directory.name])
