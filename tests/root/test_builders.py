@@ -193,6 +193,41 @@ def test_the_dracut_wrapper_gives_the_scripts_initramfs_tools_variables(tmp_path
     assert (tmp_path / "systemctl.log").read_text() == "daemon-reload\n"
 
 
+SKIP = r"""
+set -eu
+cd "$WORK"
+mkdir -p lib
+printf '#!/bin/sh\necho "btrfs ROOT=$ROOT" >> "$WORK/calls"\n' > lib/wipe-btrfs
+cp "$WRAPPER" lib/freshroot-root
+printf '#!/bin/sh\necho "$@" >> "$WORK/udevadm.log"\n[ -z "$FSTYPE" ] || echo "ID_FS_TYPE=$FSTYPE"\n' > udevadm
+chmod +x udevadm
+export FRESHROOT_LIB="$WORK/lib" FRESHROOT_CMDLINE="$WORK/cmdline" FRESHROOT_UDEVADM="$WORK/udevadm" \
+  FRESHROOT_PARAM_FILE="$WORK/param" FRESHROOT_SYSTEMCTL=false
+dash lib/freshroot-root btrfs
+"""
+
+
+@needs
+@pytest.mark.parametrize(("cmdline", "fstype", "runs"), [
+    ("root=/dev/vda rw", "ext4", False),  # no btrfs: the module is not even loaded
+    ("root=/dev/vda rw", "btrfs", True),
+    ("root=/dev/vda rw", "", True),  # udev does not know: the script finds out
+    ("root=/dev/vda rootflags=subvol=root", "ext4", True),  # it says the subvolume is not there
+    ("root=/dev/vda rootflags=subvolid=5", "xfs", False),
+])
+def test_the_dracut_wrapper_skips_the_btrfs_script_on_another_file_system(
+        tmp_path: Path, cmdline: str, fstype: str, runs: bool) -> None:
+    (tmp_path / "cmdline").write_text(cmdline + "\n")
+    proc = subprocess.run(["bash", "-c", SKIP], capture_output=True, text=True, check=False, timeout=60,
+                          env={"WORK": str(tmp_path), "WRAPPER": str(ROOT_PKG / "dracut/freshroot-root"),
+                               "FSTYPE": fstype, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    calls = tmp_path / "calls"
+    assert (calls.read_text() if calls.exists() else "") == ("btrfs ROOT=/dev/vda\n" if runs else "")
+    if "subvol=" not in cmdline:
+        assert (tmp_path / "udevadm.log").read_text() == "info --query=property --name=/dev/vda\n"
+
+
 @pytest.mark.parametrize("name", sorted({f.asset for b in BUILDERS for f in b.files}))
 def test_every_shipped_shell_file_parses(name: str) -> None:
     text = asset(name).decode()

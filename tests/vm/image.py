@@ -9,6 +9,12 @@ apt sources). Builds are serialised by a lock, so parallel test workers build it
 Tests do not boot the base image itself but a *derived* image: a sparse copy with a tree of
 files laid over it (freshroot's source, a declaration, units) and an optional shell script
 run against the mounted image on the host, in a private mount namespace.
+
+A variant of the base that takes long to make and does not depend on freshroot's source
+(Debian with dracut instead of initramfs-tools) is a *cached derived image*
+(:func:`derived_image`): made once from its parent by a script, cached beside the base under
+a key that hashes the parent's key, the script and the content of its input files, built
+under the same lock and renamed into place when complete, exactly as the base is.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,18 +152,92 @@ def base_image(*, log: Path | None = None) -> BaseImage:
     return image
 
 
+def derivation_key(parent: BaseImage, name: str, script: str, inputs: Sequence[Path] = (),
+                   env: Mapping[str, str] | None = None) -> str:
+    """A hash of everything that decides a cached derived image: its parent (whose directory
+    name carries the parent's own key), its name, the script, the names and content of the
+    input files (not their paths: the cache may move) and the script's extra environment."""
+    digest = hashlib.sha256()
+    for part in (parent.directory.name, name, script):
+        digest.update(part.encode() + b"\0")
+    for path in inputs:
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for variable, value in sorted((env or {}).items()):
+        digest.update(f"{variable}={value}".encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def derived_image(
+    parent: BaseImage,
+    name: str,
+    script: str,
+    *,
+    inputs: Sequence[Path] = (),
+    env: Mapping[str, str] | None = None,
+) -> BaseImage:
+    """A cached image made from ``parent`` by ``script``, built first if this recipe has none.
+
+    The script runs as :func:`derive` runs one (bash, the copy of the parent's root
+    loop-mounted at $ROOT, a private mount namespace), with the input files' paths in
+    $INPUTS (space-separated) and the image's directory in $OUT: it may write its own
+    ``vmlinuz`` or ``initrd.img`` there, else the parent's are used. The image is
+    ``cache_dir()/NAME-KEY`` (:func:`derivation_key`): a changed script, input or parent makes
+    a new one. It is built in a temporary directory under the cache's build lock and renamed
+    into place complete, so parallel workers and checkouts build it once and never see half
+    of it. Make only what does not depend on freshroot's source this way: the source changes
+    with every commit, a cached image should not.
+    """
+    cache = cache_dir()
+    key = derivation_key(parent, name, script, inputs, env)
+    image = BaseImage(cache / f"{name}-{key}")
+    if image.root.exists():
+        _mark_used(image)
+        return image
+    with _locked(cache / "build.lock"):
+        if image.root.exists():  # another worker built it while we waited
+            _mark_used(image)
+            return image
+        build = Path(tempfile.mkdtemp(prefix=f".build-{name}-{key}-", dir=cache))
+        try:
+            environment = {**(env or {}), "INPUTS": " ".join(str(p) for p in inputs), "OUT": str(build)}
+            derive(parent, build / "root.raw", script=script, env=environment)
+            for part in ("vmlinuz", "initrd.img"):
+                if not (build / part).exists():
+                    shutil.copyfile(parent.directory / part, build / part)
+            os.rename(build, image.directory)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+        _mark_used(image)
+        _prune(cache, keep=image.directory)
+    return image
+
+
 def _mark_used(image: BaseImage) -> None:
     (image.directory / "last-used").touch()
 
 
+IMAGE_DIRECTORY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-[0-9a-f]{16}$")
+
+
 def _prune(cache: Path, *, keep: Path, unused_for: float = 2 * 86400) -> None:
-    """Remove base images of other recipes (a few hundred MB each) once no run has used them
-    for two days: a checkout with another recipe may still be booting its image now."""
+    """Remove images of other recipes (base and derived, a few hundred MB each) once no run
+    has used them for two days: a checkout with another recipe may still be booting its image
+    now. A derived image of an old base goes the same way. Called under the build lock, so a
+    ``.build-*`` directory older than a day is what a killed build left behind."""
     now = time.time()
-    for entry in cache.glob("base-*"):
+    for entry in cache.iterdir():
+        if entry.name.startswith(".build-") and entry.is_dir() and now - entry.stat().st_mtime > 86400:
+            shutil.rmtree(entry, ignore_errors=True)
+            continue
         marker = entry / "last-used"
+        # An image is a base-KEY directory or one that _mark_used marked: anything else in the
+        # cache (debs/, accel-KEY, what other tests keep there) is not this function's.
+        image = entry.name.startswith("base-") or marker.exists()
+        if not IMAGE_DIRECTORY.match(entry.name) or not entry.is_dir() or not image or entry == keep:
+            continue
         used = marker.stat().st_mtime if marker.exists() else entry.stat().st_mtime
-        if entry != keep and now - used > unused_for:
+        if now - used > unused_for:
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -181,6 +181,8 @@ def test_root_btrfs(vm_base, tmp_path):
     assert message in broken.text("kmsg.log"), broken.text("kmsg.log")
     assert message in broken.console  # on the console
     assert broken.text("note") == "kept-3\n"  # yesterday's root, nothing lost
+    state = _lines(broken.text("state"))
+    assert state["app"] == f"750 {UID} {UID} state-1", broken.text("state")  # the declared state too
     assert _roots(broken) == roots3  # no root moved, none deleted
     print(f"boots: {first.seconds:.0f} {second.seconds:.0f} {third.seconds:.0f} {broken.seconds:.0f} s "
           f"({guest.accel})")

@@ -31,8 +31,8 @@ installkernel() {
 }
 
 install() {
-	inst_multiple mount umount mkdir mv cat date rm ln cp
-	inst_multiple -o btrfs
+	inst_multiple mount umount mkdir mv cat date rm ln cp sed
+	inst_multiple -o btrfs udevadm
 	inst_simple "$moddir/freshroot-root" /usr/lib/freshroot/freshroot-root
 	inst_simple "$moddir/wipe-btrfs" /usr/lib/freshroot/wipe-btrfs
 	inst_simple "$moddir/wipe-volatile" /usr/lib/freshroot/wipe-volatile
