@@ -7,7 +7,8 @@ built for. It runs the generator here as the initrd would (``SYSTEMD_IN_INITRD=1
 scratch directory): if that writes no unit there are no early paths and nothing is printed.
 Otherwise it prints the Python files that run imported (the interpreter's own start-up
 modules included, with their compiled caches), the whole freshroot package (an error path
-may import more of it), and the declaration files. A whole standard library would make the
+may import more of it), the declaration files, and freshroot.classcache's file when the root
+has one (the initrd's interpreter is the root's). A whole standard library would make the
 initrd several times bigger and every boot slower to unpack.
 """
 
@@ -48,6 +49,11 @@ def files(root: str = "/") -> list[str]:
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     found = set(_module_files()) | set(_tree(package, (".py", ".pyc", ".toml", "py.typed")))
     found |= set(_tree(os.path.join(root, CONFIG_DIR.lstrip("/")), (".toml",)))
+    from freshroot.classcache import CACHE
+
+    cache = os.path.join(root, CACHE.lstrip("/"))
+    if os.path.isfile(cache):  # the compiled dataclass methods: a faster generator in the initrd too
+        found.add(cache)
     return sorted(found)
 
 
