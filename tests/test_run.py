@@ -117,3 +117,22 @@ def test_stream_child_reads_eof_when_the_parent_is_killed_before_on_start_return
         time.sleep(0.01)
     assert eof.exists()
     assert not mark.exists()
+
+
+def test_debug_log_of_a_snippet_runs_when_pasted(capsys) -> None:
+    """A child that first reads the line freshroot sends once its pid is recorded (a snippet)
+    is logged so that the pasted line gives it that line: it runs instead of waiting on stdin."""
+    from freshroot.run import stream
+
+    log.setup(debug=True)
+    try:
+        lines: list[str] = []
+        status = stream(["bash", "-c", "read -r _ || exit 125; echo ran"], lines.append, on_start=lambda pid: None)
+        logged = capsys.readouterr().err.strip()
+    finally:
+        log.setup(debug=False)
+    assert (status, lines) == (0, ["ran"])
+    assert logged.startswith("+ echo | ")
+    pasted = subprocess.run(["sh", "-c", logged[2:]], capture_output=True, text=True, timeout=20, check=False,
+                            stdin=subprocess.DEVNULL, env={})
+    assert (pasted.returncode, pasted.stdout) == (0, "ran\n")

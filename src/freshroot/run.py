@@ -128,7 +128,9 @@ def stream(
     """
     args = tuple(os.fspath(a) for a in argv)
     environment = dict(BASE_ENV if env is None else env)
-    logger.debug("+ %s", format_command(args, environment))
+    # Pasted into a shell, the line gives the child the one line it waits for (``echo |``)
+    # and, as here, no other input: it runs instead of waiting on the terminal.
+    logger.debug("+ %s%s", "echo | " if on_start is not None else "", format_command(args, environment))
     try:
         proc = subprocess.Popen(
             args, env=environment, cwd=cwd, stdin=subprocess.DEVNULL if on_start is None else subprocess.PIPE,
