@@ -1,5 +1,5 @@
 """Taking an entry out from under other writers: renameat2 without replacing (or exchanging),
-and read leases.
+read leases, and a Closer for the fds of the files removed.
 
 A migration removes an entry only once it knows storage holds the same bytes. Removing by
 name races with a program that renames a new file over that name, so the entry is first
@@ -11,11 +11,14 @@ shows: together they say that nobody wrote to the file while it was compared and
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
 import functools
 import os
+import queue
+import threading
 from collections.abc import Callable
 
 from freshroot.fs._libc import check, libc
@@ -83,3 +86,41 @@ def syncfs(fd: int) -> None:
     """Flush the whole file system ``fd`` is on: one call makes many new files durable,
     where an fsync of each would cost a flush apiece."""
     check(_syncfs()(fd), "syncfs")
+
+
+class Closer:
+    """Closes the fds of files just unlinked, on a few threads of its own.
+
+    The last close of an unlinked file frees its blocks (the inode's eviction), and on ext4
+    that waits on the journal: 5 ms a file on a disk mounted with ``discard``, so removing
+    23,000 files one after the other waited two minutes, while 8 threads take a tenth of
+    that (bench/migrate.py). Threads start as fds come (none for a pass that removes
+    nothing); the fds are closed in any order; leaving the ``with`` block waits for all."""
+
+    def __init__(self, threads: int = 8) -> None:
+        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._most = threads
+
+    def close(self, fd: int) -> None:
+        """Close ``fd`` soon, on another thread: the caller never uses it again."""
+        if len(self._threads) < self._most:
+            thread = threading.Thread(target=self._run, name="freshroot-closer", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._queue.put(fd)
+
+    def _run(self) -> None:
+        while (fd := self._queue.get()) >= 0:
+            with contextlib.suppress(OSError):  # a read-only fd: nothing to report on close
+                os.close(fd)
+
+    def __enter__(self) -> Closer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for _thread in self._threads:
+            self._queue.put(-1)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
