@@ -89,7 +89,8 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         migrate = [sys.executable, "-m", "freshroot", "migrate", "--root", str(root), "--config", str(config),
                    "/var/lib/big"]
-        subprocess.run([*migrate, "--dry-run"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run([*migrate, "--dry-run"], check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         ours: list[float] = []
         ref: list[float] = []
         for _ in range(args.reps):
