@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -74,10 +75,18 @@ def remove(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def timed(argv: list[str], **kw: object) -> float:
+def timed(argv: list[str], **kw: object) -> tuple[float, str]:
+    """Seconds ``argv`` took, and what it wrote on stderr."""
     start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
-    return time.perf_counter() - start
+    proc = subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # type: ignore[call-overload]
+                          text=True, **kw)
+    return time.perf_counter() - start, proc.stderr
+
+
+def phases(stderr: str) -> str:
+    """Where a migrate's time went, from its progress lines (one a phase without a terminal)."""
+    found = re.findall(r"^(copy|sync|check and remove) [^:]*:.* in ((?:\d+ min )?[\d.]+ s)", stderr, re.M)
+    return ", ".join(f"{name} {took}" for name, took in found)
 
 
 def main() -> int:
@@ -121,12 +130,15 @@ def main() -> int:
                 subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
                 os.sync()
                 if which == "freshroot":
-                    ours.append(timed(migrate, env=env))
+                    took, err = timed(migrate, env=env)
+                    ours.append(took)
+                    print(f"migrate {took:.2f} s: {phases(err)}")
                     assert not os.listdir(root / "var/lib/big")
                     assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
                 else:
                     ref.append(timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
-                                      str(base / "copy")]))
+                                      str(base / "copy")])[0])
+                    print(f"cp -a && sync {ref[-1]:.2f} s")
         for tree in base.iterdir():
             remove(tree)
     mine, theirs = statistics.median(ours), statistics.median(ref)

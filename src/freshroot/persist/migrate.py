@@ -59,6 +59,7 @@ from freshroot.persist.migrate_walk import (
 from freshroot.persist.model import Kind, Migrate, own_state
 from freshroot.plan.action import Context
 from freshroot.progress import OFF, Progress
+from freshroot.progress import Mode as Shown
 
 SAFE = ChaseFlags.SAFE
 PASSES = 8  # passes over the root's tree while entries keep appearing there
@@ -151,7 +152,8 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                     ops.remove_tree_at(sparent.fd, stale)
             fresh = not _has_data(sparent.fd, sname)
             meter = ctx.progress or OFF
-            files, size = _totals(tparent.fd, tname) if meter.enabled else (None, None)
+            # The totals make a terminal's ETA; one line per phase shows only what was done.
+            files, size = _totals(tparent.fd, tname) if meter.mode is Shown.TERMINAL else (None, None)
             if fresh:
                 _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, own_state(path), meter, (path, source),
                             (files, size))
