@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,12 +76,16 @@ def remove(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def timed(argv: list[str], **kw: object) -> tuple[float, str]:
-    """Seconds ``argv`` took, and what it wrote on stderr."""
+def timed(argv: list[str], **kw: object) -> tuple[float, float, str]:
+    """Seconds ``argv`` took, the CPU seconds it used (user and system, its children's
+    included: less swayed than the wall time by other work on the machine), its stderr."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # type: ignore[call-overload]
                           text=True, **kw)
-    return time.perf_counter() - start, proc.stderr
+    took = time.perf_counter() - start
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime, proc.stderr
 
 
 def phases(stderr: str) -> str:
@@ -123,6 +128,8 @@ def main() -> int:
                        stderr=subprocess.DEVNULL)
         ours: list[float] = []
         ref: list[float] = []
+        ours_cpu: list[float] = []
+        ref_cpu: list[float] = []
         for _ in range(args.reps):
             for which in ("freshroot", "cp"):
                 for old in (root / "persist/var", root / "var/lib/big", base / "copy"):
@@ -130,15 +137,18 @@ def main() -> int:
                 subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
                 os.sync()
                 if which == "freshroot":
-                    took, err = timed(migrate, env=env)
+                    took, cpu, err = timed(migrate, env=env)
                     ours.append(took)
-                    print(f"migrate {took:.2f} s: {phases(err)}")
+                    ours_cpu.append(cpu)
+                    print(f"migrate {took:.2f} s ({cpu:.2f} s CPU): {phases(err)}")
                     assert not os.listdir(root / "var/lib/big")
                     assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
                 else:
-                    ref.append(timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
-                                      str(base / "copy")])[0])
-                    print(f"cp -a && sync {ref[-1]:.2f} s")
+                    took, cpu, _ = timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
+                                          str(base / "copy")])
+                    ref.append(took)
+                    ref_cpu.append(cpu)
+                    print(f"cp -a && sync {took:.2f} s ({cpu:.2f} s CPU)")
         for tree in base.iterdir():
             remove(tree)
     mine, theirs = statistics.median(ours), statistics.median(ref)
@@ -151,6 +161,8 @@ def main() -> int:
     # between runs, and a pair sees about the same.
     pairs = [a / b for a, b in zip(ours, ref, strict=True)]
     print(f"ratio of each pair: median {statistics.median(pairs):.2f}x ({', '.join(f'{r:.2f}' for r in pairs)})")
+    print(f"CPU time: migrate {statistics.median(ours_cpu):.2f} s, cp -a && sync {statistics.median(ref_cpu):.2f} s "
+          f"(medians): {statistics.median(ours_cpu) / statistics.median(ref_cpu):.2f}x")
     return 0
 
 
