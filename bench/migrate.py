@@ -1,30 +1,39 @@
 """``freshroot migrate`` of a tree against ``cp -a`` plus ``sync`` of the same tree, on the same
 file system (target: migrate at most 1.2x the reference's wall time).
 
-The reference copies and makes the copy durable; migrate does that (copy, fsync of every file
-and directory, rename into place), and then also compares every byte of storage's copy with
-the root's before it removes the root's (docs/persistence.md, "Never lose data"): that reading
-is what the ratio pays for. The tree is ``--size-mb`` MiB (default 1024): a quarter in
-16 large files, the rest in small files of 4 to 64 KiB, in 64 directories. It is made once
-and copied afresh (untimed, then ``sync``) before each timed run, so both start with the
-source in the page cache and nothing dirty. Both run as their own process.
+The reference copies and makes the copy durable. Migrate copies (in the kernel:
+copy_file_range, or a reflink), makes the copy durable with one syncfs, renames it into
+place, and then, before it removes each of the root's files, compares every byte of it with
+storage's copy under a read lease (docs/persistence.md, "Never lose data"); and it removes
+the root's copy, which the reference leaves. That reading and that removal are what the
+ratio pays for. The tree is ``--size-mb`` MiB (default 1024): a quarter in 16 large files,
+the rest in small files of 4 to 64 KiB, in 64 directories. It is made once and copied afresh
+(untimed, then ``sync``) before each timed run, so both start with the source in the page
+cache and nothing dirty. Both run as their own process, migrate from compiled modules (as
+an installed package runs).
 
-    sudo .venv/bin/python bench/migrate.py [--dir DIR] [--size-mb N] [--reps N]
+    sudo .venv/bin/python bench/migrate.py [--dir DIR] [--size-mb N] [--reps N] [--src DIR]
 
 ``--dir``: where the trees go (default: a temporary directory in /var/tmp, a disk on most
-machines; a tmpfs measures the copy alone, since fsync and sync cost nothing there).
+machines; on a tmpfs, where sync costs nothing, the ratio is the CPU work alone: the
+comparison reads every byte twice where ``cp`` copies it once). ``--src``: the freshroot
+sources to measure (default: this checkout's src/), e.g. an older commit's for a before and
+after in the same conditions.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,10 +63,35 @@ def generate(top: Path, size: int) -> tuple[int, int]:
     return files, written
 
 
-def timed(argv: list[str], **kw: object) -> float:
+def remove(path: Path) -> None:
+    """``rm -rf``, on 8 threads: on ext4 mounted with ``discard`` each file's removal waits
+    ~5 ms for the journal, so one thread takes minutes for the 23,000 files (untimed)."""
+    if not path.is_dir() or path.is_symlink():
+        path.unlink(missing_ok=True)
+        return
+    with ThreadPoolExecutor(8) as pool:
+        for top in path.iterdir():
+            parts = list(top.iterdir()) if top.is_dir() and not top.is_symlink() else [top]
+            list(pool.map(lambda p: shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink(), parts))
+    shutil.rmtree(path)
+
+
+def timed(argv: list[str], **kw: object) -> tuple[float, float, str]:
+    """Seconds ``argv`` took, the CPU seconds it used (user and system, its children's
+    included: less swayed than the wall time by other work on the machine), its stderr."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
-    return time.perf_counter() - start
+    proc = subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # type: ignore[call-overload]
+                          text=True, **kw)
+    took = time.perf_counter() - start
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime, proc.stderr
+
+
+def phases(stderr: str) -> str:
+    """Where a migrate's time went, from its progress lines (one a phase without a terminal)."""
+    found = re.findall(r"^(copy|sync|check and remove) [^:]*:.* in ((?:\d+ min )?[\d.]+ s)", stderr, re.M)
+    return ", ".join(f"{name} {took}" for name, took in found)
 
 
 def main() -> int:
@@ -65,6 +99,7 @@ def main() -> int:
     parser.add_argument("--dir", help="where the trees go (default: a temporary directory in /var/tmp)")
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--src", type=Path, default=REPO / "src", help="the freshroot sources to measure")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("migrate.py: needs root (migrate takes the apply lock of the root)", file=sys.stderr)
@@ -83,30 +118,51 @@ def main() -> int:
         (root / "etc/group").write_text("root:x:0:\n")
         config = base / "decl.toml"
         config.write_text('[persist."/persist"]\ndirectories = ["/var/lib/big"]\n')
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        # Compiled once, as an installed package is (a checkout run with PYTHONDONTWRITEBYTECODE
+        # would compile every module at each start: a third of a second).
+        env = {**os.environ, "PYTHONPATH": str(args.src.resolve()), "PYTHONPYCACHEPREFIX": str(base / "pycache")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         migrate = [sys.executable, "-m", "freshroot", "migrate", "--root", str(root), "--config", str(config),
                    "/var/lib/big"]
+        subprocess.run([*migrate, "--dry-run"], check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         ours: list[float] = []
         ref: list[float] = []
+        ours_cpu: list[float] = []
+        ref_cpu: list[float] = []
         for _ in range(args.reps):
             for which in ("freshroot", "cp"):
-                shutil.rmtree(root / "persist/var", ignore_errors=True)
-                shutil.rmtree(root / "var/lib/big", ignore_errors=True)
-                shutil.rmtree(base / "copy", ignore_errors=True)
+                for old in (root / "persist/var", root / "var/lib/big", base / "copy"):
+                    remove(old)
                 subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
                 os.sync()
                 if which == "freshroot":
-                    ours.append(timed(migrate, env=env))
+                    took, cpu, err = timed(migrate, env=env)
+                    ours.append(took)
+                    ours_cpu.append(cpu)
+                    print(f"migrate {took:.2f} s ({cpu:.2f} s CPU): {phases(err)}")
                     assert not os.listdir(root / "var/lib/big")
                     assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
                 else:
-                    ref.append(timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
-                                      str(base / "copy")]))
+                    took, cpu, _ = timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
+                                          str(base / "copy")])
+                    ref.append(took)
+                    ref_cpu.append(cpu)
+                    print(f"cp -a && sync {took:.2f} s ({cpu:.2f} s CPU)")
+        for tree in base.iterdir():
+            remove(tree)
     mine, theirs = statistics.median(ours), statistics.median(ref)
     mib = size / (1 << 20)
-    print(f"freshroot migrate:  {mine:6.2f} s  {mib / mine:7.1f} MiB/s   (median of {args.reps})")
-    print(f"cp -a && sync:      {theirs:6.2f} s  {mib / theirs:7.1f} MiB/s")
+    print(f"freshroot migrate:  {mine:6.2f} s  {mib / mine:7.1f} MiB/s   (median of {args.reps}: "
+          f"{', '.join(f'{t:.2f}' for t in ours)})")
+    print(f"cp -a && sync:      {theirs:6.2f} s  {mib / theirs:7.1f} MiB/s   ({', '.join(f'{t:.2f}' for t in ref)})")
     print(f"ratio: migrate {mine / theirs:.2f}x cp -a + sync (target <= 1.2x)")
+    # Each migrate against the cp run right after it: on a shared machine the load drifts
+    # between runs, and a pair sees about the same.
+    pairs = [a / b for a, b in zip(ours, ref, strict=True)]
+    print(f"ratio of each pair: median {statistics.median(pairs):.2f}x ({', '.join(f'{r:.2f}' for r in pairs)})")
+    print(f"CPU time: migrate {statistics.median(ours_cpu):.2f} s, cp -a && sync {statistics.median(ref_cpu):.2f} s "
+          f"(medians): {statistics.median(ours_cpu) / statistics.median(ref_cpu):.2f}x")
     return 0
 
 

@@ -41,6 +41,9 @@ _XATTR_SOFT = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EACCES, errno
 # Entries are what is not a directory (fs.walk.usage's files), so a total can be known ahead.
 Tick = Callable[[int, int], None]
 _TICK_CHUNK = 64 << 20  # bytes copied between two ticks inside one big file
+# FICLONE errors that say the two file systems cannot share extents at all (not: this file
+# cannot): a copy stops asking after the first.
+_NO_CLONE = (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.ENOSYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class _Copier:
         self.root_mount = root_mount  # the mount id of the source's top
         self.links: dict[tuple[int, int], int] = {}  # (dev, ino) -> O_PATH fd of the copy
         self.skip = (-1, -1)  # (dev, ino) of the destination's top: never copied into itself
+        self.clone = True  # False once a reflink was refused for a reason of the file systems
 
     def close(self) -> None:
         for fd in self.links.values():
@@ -259,14 +263,21 @@ class _Copier:
                 # copy made a moment ago, never the source's inode.
                 os.link(fd_path(first), dname, dst_dir_fd=ddir, follow_symlinks=True)
                 return
-        # The inode the O_PATH fd holds is a regular file: reopening it cannot block.
-        rfd = reopen(src, os.O_RDONLY | os.O_NOCTTY)
+        # The inode the O_PATH fd holds is a regular file (st is its fstat, and an inode never
+        # changes type): reopening it through its magic link cannot block or open anything else.
+        rfd = os.open(fd_path(src), os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
         try:
             dst = os.open(dname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=ddir)
             try:
-                copy_data(rfd, dst, None if self.tick is None else self.tick_bytes)
-                self.metadata(src, st, dst, rel, special=False)
+                self.clone = copy_data(rfd, dst, None if self.tick is None else self.tick_bytes,
+                                       st=st, clone=self.clone)
+                # Both fds are real ones here: f*() calls, not the /proc path lookups an O_PATH
+                # fd needs (a third of a small file's copy cost). Same order as metadata().
+                os.fchown(dst, *self.owner(st))
+                os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                self.xattrs(rfd, dst, rel, opened=True)
+                os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
                 os.close(dst)
         finally:
@@ -287,9 +298,10 @@ class _Copier:
             self.xattrs(src, dst, rel)
         os.utime(fd_path(dst), ns=(st.st_atime_ns, st.st_mtime_ns))
 
-    def xattrs(self, src: int, dst: int, rel: str) -> None:
+    def xattrs(self, src: int, dst: int, rel: str, *, opened: bool = False) -> None:
+        """Copy the extended attributes; ``opened``: both fds are real ones, not O_PATH."""
         try:
-            values = xattr.get_all_fd(src)
+            values = xattr.get_all_fd(src, opened=opened)
         except OSError:
             if self.p.systemd:
                 return  # systemd's copy_xattr copies what it can read
@@ -298,7 +310,7 @@ class _Copier:
             if not key.startswith(self.p.xattr_prefix):
                 continue
             try:
-                xattr.set_fd(dst, key, value)
+                xattr.set_fd(dst, key, value, opened=opened)
             except OSError as e:
                 if self.p.systemd:
                     continue
@@ -323,30 +335,91 @@ def _is_empty_dir(dir_fd: int, name: str, *, follow: bool) -> bool:
         os.close(fd)
 
 
-def copy_data(src: int, dst: int, tick: Callable[[int], None] | None = None) -> None:
+def copy_data(src: int, dst: int, tick: Callable[[int], None] | None = None, *,
+              st: os.stat_result | None = None, clone: bool = True) -> bool:
     """Copy the data of the readable fd ``src`` to the writable fd ``dst``, from their offsets:
     a reflink where the file system can, else in the kernel, else through a buffer. ``tick``
-    is told the bytes copied as they are (every 64 MiB at most), for a progress line."""
-    try:
-        fcntl.ioctl(dst, FICLONE, src)
-    except OSError as e:
-        if e.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM):
-            raise
-    else:
-        if tick is not None:
-            tick(os.fstat(dst).st_size)
-        return
+    is told the bytes copied as they are (every 64 MiB at most), for a progress line.
+
+    ``st``: the source's stat, when both fds are at offset 0 of a new file: a file with fewer
+    blocks than its size (sparse) is copied range by range of data, its holes left holes (as
+    ``cp --sparse=auto``). ``clone`` False: no reflink is tried. Returns whether one is worth
+    trying for the next file between the same file systems (False once refused for a reason
+    of the file systems, not of this file)."""
+    if clone:
+        try:
+            fcntl.ioctl(dst, FICLONE, src)
+        except OSError as e:
+            if e.errno in _NO_CLONE:
+                clone = False
+            elif e.errno not in (errno.EINVAL, errno.EPERM):
+                raise
+        else:
+            if tick is not None:
+                tick(os.fstat(dst).st_size)
+            return True
+    if st is not None and st.st_blocks * 512 < st.st_size and _copy_sparse(src, dst, tick):
+        return clone
     # copy_file_range copies in the kernel (server-side, or reflinked, where it can); both
     # fds' offsets advance, so the plain fallback below continues from where it stopped.
     chunk_size = 1 << 30 if tick is None else _TICK_CHUNK
-    with contextlib.suppress(OSError):  # EXDEV, EOPNOTSUPP...: the fallback handles the rest
+    try:
         while (n := os.copy_file_range(src, dst, chunk_size)) > 0:
             if tick is not None:
                 tick(n)
+    except OSError:  # EXDEV, EOPNOTSUPP...: the fallback handles the rest
+        pass
+    else:
+        return clone  # at the end of the source: nothing left for the fallback
     while chunk := os.read(src, 1 << 20):  # the plain fallback, from wherever the kernel stopped
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst, view):]
+        if tick is not None:
+            tick(len(chunk))
+    return clone
+
+
+def _copy_sparse(src: int, dst: int, tick: Callable[[int], None] | None) -> bool:
+    """Copy the data ranges of ``src`` (SEEK_DATA/SEEK_HOLE) to the same offsets of the empty
+    ``dst``, leaving the holes between them unwritten, then give ``dst`` the source's size.
+    False: the file system cannot tell holes from data (nothing was copied)."""
+    end = os.lseek(src, 0, os.SEEK_END)
+    pos = 0
+    while pos < end:
+        try:
+            data = os.lseek(src, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break  # a hole from pos to the end
+            if pos == 0 and e.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                os.lseek(src, 0, os.SEEK_SET)
+                return False
+            raise
+        hole = min(os.lseek(src, data, os.SEEK_HOLE), end)
+        _copy_range(src, dst, data, hole - data, tick)
+        pos = hole
+    os.ftruncate(dst, end)  # the hole at the end, if there is one
+    return True
+
+
+def _copy_range(src: int, dst: int, offset: int, length: int, tick: Callable[[int], None] | None) -> None:
+    """``length`` bytes from ``offset`` of ``src`` to the same offset of ``dst``: in the
+    kernel, else through a buffer (the fds' own offsets are not used)."""
+    stop = offset + length
+    with contextlib.suppress(OSError):  # EXDEV, EOPNOTSUPP...: the buffer copies the rest
+        while offset < stop and (n := os.copy_file_range(src, dst, min(stop - offset, _TICK_CHUNK),
+                                                         offset, offset)) > 0:
+            offset += n
+            if tick is not None:
+                tick(n)
+    while offset < stop and (chunk := os.pread(src, min(stop - offset, 1 << 20), offset)):
+        view = memoryview(chunk)
+        at = offset
+        while view:
+            written = os.pwrite(dst, view, at)
+            view, at = view[written:], at + written
+        offset += len(chunk)
         if tick is not None:
             tick(len(chunk))
 

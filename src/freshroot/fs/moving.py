@@ -1,5 +1,5 @@
 """Taking an entry out from under other writers: renameat2 without replacing (or exchanging),
-and read leases.
+read leases, and a Closer for the fds of the files removed.
 
 A migration removes an entry only once it knows storage holds the same bytes. Removing by
 name races with a program that renames a new file over that name, so the entry is first
@@ -11,11 +11,14 @@ shows: together they say that nobody wrote to the file while it was compared and
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
 import functools
 import os
+import queue
+import threading
 from collections.abc import Callable
 
 from freshroot.fs._libc import check, libc
@@ -83,3 +86,59 @@ def syncfs(fd: int) -> None:
     """Flush the whole file system ``fd`` is on: one call makes many new files durable,
     where an fsync of each would cost a flush apiece."""
     check(_syncfs()(fd), "syncfs")
+
+
+class Closer:
+    """Closes the fds of files just unlinked, on a few threads of its own.
+
+    The last close of an unlinked file frees its blocks (the inode's eviction), and on ext4
+    that waits on the journal: 5 ms a file on a disk mounted with ``discard``, so removing
+    23,000 files one after the other waits two minutes, where 8 threads take a tenth of that
+    (bench/migrate.py). The fds go to the threads in batches (a thread's wake-up per fd
+    costs more than a close on a tmpfs), and at most ``pending`` are open and not yet closed:
+    a caller faster than the closes waits instead of running out of fds. Threads start as
+    batches come (none for a pass that removes nothing); the fds are closed in any order;
+    leaving the ``with`` block waits for all of them."""
+
+    BATCH = 16
+
+    def __init__(self, threads: int = 8, pending: int = 256) -> None:
+        self._queue: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._most = threads
+        self._batch: list[int] = []
+        self._room = threading.Semaphore(max(pending, 2 * self.BATCH))  # never less than a batch
+
+    def close(self, fd: int) -> None:
+        """Close ``fd`` soon, on another thread: the caller never uses it again."""
+        self._room.acquire()
+        self._batch.append(fd)
+        if len(self._batch) >= self.BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        if len(self._threads) < self._most:
+            thread = threading.Thread(target=self._run, name="freshroot-closer", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._queue.put(self._batch)
+        self._batch = []
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            for fd in batch:
+                with contextlib.suppress(OSError):  # a read-only fd: nothing to report on close
+                    os.close(fd)
+                self._room.release()
+
+    def __enter__(self) -> Closer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._batch:
+            self._send()
+        for _thread in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()

@@ -4,7 +4,9 @@ f*xattr() refuses O_PATH fds (EBADF), so, as systemd does, the calls go through 
 /proc/self/fd/N magic link: the kernel resolves it to the very inode the fd holds, never to
 a re-resolved path, and never follows it further: on an fd of a symlink, the calls act on
 the link itself (which cannot hold ``user.*`` attributes: EPERM, as systemd-tmpfiles says),
-never on its target (tests/fs/test_xattr_acl.py holds the kernel to that).
+never on its target (tests/fs/test_xattr_acl.py holds the kernel to that). With ``opened``
+the fd is a real one (not O_PATH, never a symlink's): the f*xattr() calls take it directly,
+without the /proc path lookup (a copy of many small files makes a few calls per file).
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ def get_fd(fd: int, name: str) -> bytes | None:
         raise
 
 
-def get_all_fd(fd: int) -> dict[str, bytes]:
+def get_all_fd(fd: int, *, opened: bool = False) -> dict[str, bytes]:
     """All attributes and their values (one that vanishes meanwhile is left out)."""
-    target = fd_path(fd)
+    target: int | str = fd if opened else fd_path(fd)
     out: dict[str, bytes] = {}
     for name in sorted(os.listxattr(target)):
         try:
@@ -43,10 +45,11 @@ def get_all_fd(fd: int) -> dict[str, bytes]:
     return out
 
 
-def set_fd(fd: int, name: str, value: bytes, *, create: bool = False, replace: bool = False) -> None:
+def set_fd(fd: int, name: str, value: bytes, *, create: bool = False, replace: bool = False,
+           opened: bool = False) -> None:
     """Set attribute ``name``; ``create`` fails if it exists, ``replace`` if it does not."""
     flags = (os.XATTR_CREATE if create else 0) | (os.XATTR_REPLACE if replace else 0)
-    os.setxattr(fd_path(fd), name, value, flags)
+    os.setxattr(fd if opened else fd_path(fd), name, value, flags)
 
 
 def remove_fd(fd: int, name: str, *, missing_ok: bool = True) -> bool:

@@ -42,7 +42,7 @@ from freshroot.errors import OperationError
 from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
-from freshroot.fs.moving import syncfs
+from freshroot.fs.moving import Closer, syncfs
 from freshroot.fs.walk import usage
 from freshroot.persist.facts import kind_name
 from freshroot.persist.migrate_walk import (
@@ -59,6 +59,7 @@ from freshroot.persist.migrate_walk import (
 from freshroot.persist.model import Kind, Migrate, own_state
 from freshroot.plan.action import Context
 from freshroot.progress import OFF, Progress
+from freshroot.progress import Mode as Shown
 
 SAFE = ChaseFlags.SAFE
 PASSES = 8  # passes over the root's tree while entries keep appearing there
@@ -151,7 +152,8 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                     ops.remove_tree_at(sparent.fd, stale)
             fresh = not _has_data(sparent.fd, sname)
             meter = ctx.progress or OFF
-            files, size = _totals(tparent.fd, tname) if meter.enabled else (None, None)
+            # The totals make a terminal's ETA; one line per phase shows only what was done.
+            files, size = _totals(tparent.fd, tname) if meter.mode is Shown.TERMINAL else (None, None)
             if fresh:
                 _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, own_state(path), meter, (path, source),
                             (files, size))
@@ -243,6 +245,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
         sfd = ops.open_dir_at(sdir, sname)
         try:
             mount = ops.mount_id(rfd)
+            closer = Closer()
             for n in range(PASSES):
                 if n > 0 or not fresh:  # a fresh copy holds everything already
                     stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own, tick=tick if n == 0 else None)
@@ -254,8 +257,9 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
                     if how is Migrate.COPY:
                         return
                 walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, own=own,
-                            tick=tick if n == 0 and fresh else None)
-                walk.run(rfd, sfd)
+                            tick=tick if n == 0 and fresh else None, closer=closer)
+                with closer:
+                    walk.run(rfd, sfd)
                 if not walk.missing and not walk.kept:
                     break
                 if not walk.moved and n > 0:
