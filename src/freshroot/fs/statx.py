@@ -192,21 +192,21 @@ R_ATIME, R_BTIME, R_CTIME, R_MTIME = 5, 7, 9, 11  # seconds; the nanoseconds fol
 R_DEV_MAJOR, R_DEV_MINOR = 13, 14
 
 # The offsets of the fields the walk's first look at each entry reads (struct statx, linux/stat.h).
-_OFF_ATTRS, _OFF_NLINK, _OFF_MODE, _OFF_ATTRS_MASK = 8, 16, 28, 56
+_OFF_ATTRS, _OFF_NLINK, _OFF_MODE = 8, 16, 28
 _OFF_SECONDS = {R_ATIME: 64, R_BTIME: 80, R_CTIME: 96, R_MTIME: 112}  # each timestamp's tv_sec
 _DEV = struct.Struct("<136xII")
 # Indexes into a first_look() tuple; the seconds of the timestamps asked for follow, from F_AGES.
-F_ATTRS, F_NLINK, F_MODE, F_ATTRS_MASK, F_AGES = 0, 1, 2, 3, 4
+F_ATTRS, F_NLINK, F_MODE, F_AGES = 0, 1, 2, 3
 
 
 @functools.cache
 def first_look(ages: tuple[int, ...]) -> struct.Struct:
-    """The walk's first look at an entry: (attributes, nlink, mode, attributes_mask, then the
-    seconds of the timestamps ``ages`` names (R_ATIME, R_BTIME, R_CTIME, R_MTIME), in the
-    order of their offsets). No uid, no device, no nanoseconds: those are read with the full
+    """The walk's first look at an entry: (attributes, nlink, mode, then the seconds of the
+    timestamps ``ages`` names (R_ATIME, R_BTIME, R_CTIME, R_MTIME), in the order of their
+    offsets). No uid, device, attributes mask or nanoseconds: those are read with the full
     unpack where they are needed. One unpack of only these fields costs less than a wider one
     and picking fields out of it (the call itself costs more than a field)."""
-    fields = [(_OFF_ATTRS, "Q"), (_OFF_NLINK, "I"), (_OFF_MODE, "H"), (_OFF_ATTRS_MASK, "Q")]
+    fields = [(_OFF_ATTRS, "Q"), (_OFF_NLINK, "I"), (_OFF_MODE, "H")]
     fields += sorted((_OFF_SECONDS[index], "q") for index in set(ages))
     fmt, at = "<", 0
     for offset, code in fields:

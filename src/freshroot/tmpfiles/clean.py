@@ -47,7 +47,6 @@ from freshroot.fs.ops import reopen
 from freshroot.fs.statx import (
     F_AGES,
     F_ATTRS,
-    F_ATTRS_MASK,
     F_MODE,
     F_NLINK,
     R_ATIME,
@@ -138,6 +137,7 @@ class Cleaner:
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
     _statx: RawStatx = field(init=False, default_factory=RawStatx)
+    _mount_attr: bool = field(init=False)  # whether statx tells mount roots (see __post_init__)
     _visited: int = field(init=False, default=0)  # entries listed so far
     # In a worker: the lock the workers take turns on for files with more than one link.
     _link_lock: int | None = field(init=False, default=None)
@@ -150,6 +150,10 @@ class Cleaner:
             own.setdefault(parent, set()).add(name)
         self._own_lines = {parent: frozenset(names) for parent, names in own.items()}
         self._globs = GlobIndex(g.path for g in self.config.globs)
+        # systemd checks each entry's statx for the mount-root attribute, and compares devices
+        # where the attributes mask lacks it. The kernel sets that mask bit for every file or
+        # for none (every one from Linux 5.8), so the walk asks once, not once per entry.
+        self._mount_attr = bool(self._statx(self.root_fd, b"")[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT)
 
     # --- entry points ----------------------------------------------------------------
 
@@ -721,7 +725,11 @@ class Cleaner:
         statx_flags, statx_mask = statx.flags, statx.mask
         file_checks = _checks(by_file)
         look = first_look(file_checks).unpack_from
+        mount_attr = self._mount_attr
         ageless = not file_checks  # nothing to compare (--remove, --purge): every file is old
+        # Where first_look() put the seconds of the (one to four) timestamps to compare; the
+        # first one again where there are fewer than four.
+        a1, a2, a3, a4 = (tuple(range(F_AGES, F_AGES + len(file_checks))) + (F_AGES,) * 4)[:4]
         cut_s = cutoff // 1_000_000_000
         own_lines = self._own_lines.get("" if path == "/" else path, _NO_NAMES)
         explain = self.explain is not None
@@ -750,7 +758,7 @@ class Cleaner:
                     dfd, bname, prefix + "/" + name):
                 continue
             fx = look(statx_buf)  # the buffer holds this entry's statx until the next call
-            if fx[F_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
+            if mount_attr:
                 if fx[F_ATTRS] & STATX_ATTR_MOUNT_ROOT:
                     self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
                     continue
@@ -763,33 +771,34 @@ class Cleaner:
             if glob_re is not None and glob_re.match(name if name.isascii() else byte_chars(name)):
                 self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
                 continue
-            mode = fx[F_MODE]
-            if mode & _S_IFMT == _S_IFDIR:
-                if parallel and self._visited >= self.parallel_after:
-                    deferred.append((name, statx_unpack(statx_buf)))
-                    continue
-                sub_ok, removed = self._subdir_cleanup(
-                    item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
-                    parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
-                    by_file=by_file, by_dir=by_dir)
-                ok = ok and sub_ok
-                deleted = deleted or removed
-                continue
             # A plain file without the sticky bit (the common case) skips the tests that cannot
             # apply to it.
-            if (mode & _S_IFMT_STICKY != _S_IFREG or mountpoint) and self._spared(
-                    prefix + "/" + name, name, statx_unpack(statx_buf), mode & _S_IFMT, mountpoint=mountpoint,
-                    item=item):
-                continue
+            kind = fx[F_MODE] & _S_IFMT_STICKY  # the file type, and the sticky bit
+            if kind != _S_IFREG or mountpoint:
+                if kind & _S_IFMT == _S_IFDIR:
+                    if parallel and self._visited >= self.parallel_after:
+                        deferred.append((name, statx_unpack(statx_buf)))
+                        continue
+                    sub_ok, removed = self._subdir_cleanup(
+                        item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
+                        parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
+                        by_file=by_file, by_dir=by_dir)
+                    ok = ok and sub_ok
+                    deleted = deleted or removed
+                    continue
+                if self._spared(prefix + "/" + name, name, statx_unpack(statx_buf), kind & _S_IFMT,
+                                mountpoint=mountpoint, item=item):
+                    continue
             if keep_this_level:
                 self._decide(prefix + "/" + name, "keep", "first level below a '~' age", item)
                 continue
-            if not ageless:  # needs_cleanup(), inlined: old when every timestamp is older
-                newest = max(fx[F_AGES:])
-                # Newer seconds: young. The same seconds: the nanoseconds decide. _old() says
-                # why to --explain.
-                if newest >= cut_s and ((newest > cut_s and not explain) or not self._old(
-                        statx_unpack(statx_buf), cutoff, file_checks, prefix + "/" + name, item)):
+            # needs_cleanup(), inlined: old when every timestamp is older than the cutoff. The
+            # seconds decide, unless they tie with the cutoff's (then the nanoseconds do, in
+            # _old(), which also tells --explain why a file is young).
+            if not ageless and (fx[a1] >= cut_s or fx[a2] >= cut_s or fx[a3] >= cut_s or fx[a4] >= cut_s):
+                if (fx[a1] > cut_s or fx[a2] > cut_s or fx[a3] > cut_s or fx[a4] > cut_s) and not explain:
+                    continue
+                if not self._old(statx_unpack(statx_buf), cutoff, file_checks, prefix + "/" + name, item):
                     continue
             # In a worker, a file with other links waits its turn and is looked at again: a
             # worker that removed another link renewed its ctime (cleanworkers' docstring).
