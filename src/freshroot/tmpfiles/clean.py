@@ -727,9 +727,11 @@ class Cleaner:
         look = first_look(file_checks).unpack_from
         mount_attr = self._mount_attr
         ageless = not file_checks  # nothing to compare (--remove, --purge): every file is old
-        # Where first_look() put the seconds of the (one to four) timestamps to compare; the
-        # first one again where there are fewer than four.
-        a1, a2, a3, a4 = (tuple(range(F_AGES, F_AGES + len(file_checks))) + (F_AGES,) * 4)[:4]
+        # Where first_look() put the seconds of the (one to four) timestamps to compare: a1 and
+        # a2, then a3 and a4 when there are more than two; an index stands twice for fewer.
+        ages = tuple(range(F_AGES, F_AGES + len(file_checks))) or (F_AGES,)
+        a1, a2, a3, a4 = ages[0], ages[min(1, len(ages) - 1)], ages[min(2, len(ages) - 1)], ages[-1]
+        over_two = len(ages) > 2
         cut_s = cutoff // 1_000_000_000
         own_lines = self._own_lines.get("" if path == "/" else path, _NO_NAMES)
         explain = self.explain is not None
@@ -759,7 +761,7 @@ class Cleaner:
                 continue
             fx = look(statx_buf)  # the buffer holds this entry's statx until the next call
             if mount_attr:
-                if fx[F_ATTRS] & STATX_ATTR_MOUNT_ROOT:
+                if fx[F_ATTRS] and fx[F_ATTRS] & STATX_ATTR_MOUNT_ROOT:  # most have no attribute
                     self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
                     continue
             elif statx.dev(statx_buf) != rootdev:
@@ -795,8 +797,10 @@ class Cleaner:
             # needs_cleanup(), inlined: old when every timestamp is older than the cutoff. The
             # seconds decide, unless they tie with the cutoff's (then the nanoseconds do, in
             # _old(), which also tells --explain why a file is young).
-            if not ageless and (fx[a1] >= cut_s or fx[a2] >= cut_s or fx[a3] >= cut_s or fx[a4] >= cut_s):
-                if (fx[a1] > cut_s or fx[a2] > cut_s or fx[a3] > cut_s or fx[a4] > cut_s) and not explain:
+            if not ageless and (fx[a1] >= cut_s or fx[a2] >= cut_s or (
+                    over_two and (fx[a3] >= cut_s or fx[a4] >= cut_s))):
+                if (fx[a1] > cut_s or fx[a2] > cut_s or (over_two and (fx[a3] > cut_s or fx[a4] > cut_s))) \
+                        and not explain:
                     continue
                 if not self._old(statx_unpack(statx_buf), cutoff, file_checks, prefix + "/" + name, item):
                     continue
