@@ -716,8 +716,8 @@ class Cleaner:
         # Python operation shows (docs/tmpfiles-clean.md, Performance). Hence: local names;
         # the names encoded once per directory; statx without a Python call (see RawStatx);
         # one unpack of only the fields the first look needs (first_look: no device, uid or
-        # nanoseconds); the age decided on the newest of the seconds, the nanoseconds read
-        # only when those tie with the cutoff's; rare paths in methods of their own.
+        # nanoseconds); the age decided on the seconds, compared one by one, the nanoseconds
+        # read only when those tie with the cutoff's; rare paths in methods of their own.
         ok = True
         deleted = False
         statx = self._statx
