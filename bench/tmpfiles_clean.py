@@ -1,15 +1,22 @@
 """--clean over a large generated tree: freshroot against systemd-tmpfiles (newest) in one run.
 
     .venv/bin/python bench/tmpfiles_clean.py [--entries 1000000] [--reps 3] [--globs 20]
+        [--dir /var/tmp] [--also-src /path/to/other/freshroot/src ...]
 
 The tree is directories of 1,000 files each, every other file older than the age. It is built
 once as a template; each run gets a fresh copy made with hard links (cp -al), so both tools
-see identical trees. The age-by is "am" because hard-linking changes ctime. Reported: median
-wall time and peak RSS of each tool, and the ratios (targets: at most 1.3x time, 2x memory),
-for freshroot as it runs (its workers on every CPU, at most 4) and in one process (as on a
-one-CPU machine). The first repetition checks that all left the same entries.
+see identical trees, and the copy is synced before the clock starts (the writeback of the copy
+is not billed to the tool that runs next). The age-by is "am" because hard-linking changes
+ctime. Reported: median wall time, CPU time (user + system, the workers' included: less
+disturbed by other load than wall time) and peak RSS of each tool, and the ratios (targets: at
+most 1.3x time, 2x memory), for freshroot as it runs (its workers on every CPU, at most 4) and
+in one process (as on a one-CPU machine). The tools take turns within each repetition, in an
+order rotated from one repetition to the next. The first repetition checks that all left the
+same entries. The load average is printed before and after: on a shared machine, compare
+figures measured at a low load.
 With --globs N, the configuration also has N glob lines (x exclusions that match nothing), to
-show the cost does not grow as entries x globs.
+show the cost does not grow as entries x globs. With --also-src DIR, freshroot from the sources
+in DIR (say, the main branch's, for a before/after figure) is timed in the same run too.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ def build_template(root: Path, entries: int) -> None:
                 os.utime(p, old)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB; the largest of the process and its workers) of one run."""
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system, with the workers it waited for) and peak RSS
+    (KiB; the largest of the process and its workers) of one run."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -51,7 +59,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, in
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[0]} failed: {err}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 _DIGEST = """
@@ -78,28 +86,45 @@ TOOLS: dict[str, tuple[list[str], dict[str, str]]] = {
 }
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--globs", type=int, default=0)
+    ap.add_argument("--dir", help="where the trees are made (default: $TMPDIR or /tmp)")
+    ap.add_argument("--also-src", action="append", default=[], metavar="DIR",
+                    help="also time freshroot from the sources in DIR (its src directory)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="freshroot-bench-") as tmp:
+    tools = dict(TOOLS)
+    for src in args.also_src:
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(src).resolve()), os.environ.get("PYTHONPATH")]))}
+        tools[f"freshroot from {src}"] = (OURS, env)
+        tools[f"freshroot from {src}, one process"] = (OURS, {**env, "FRESHROOT_CLEAN_WORKERS": "1"})
+    print(f"load average {load()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="freshroot-bench-", dir=args.dir) as tmp:
         base = Path(tmp)
-        print(f"building a template tree of {args.entries:,} files ...", flush=True)
+        print(f"building a template tree of {args.entries:,} files in {base} ...", flush=True)
         build_template(base / "template", args.entries)
         conf = base / "clean.conf"
         lines = ["d /t - - - am:1h"] + [f"x /t/*/nomatch{i}-*" for i in range(args.globs)]
         conf.write_text("\n".join(lines) + "\n")
-        results: dict[str, list[tuple[float, int]]] = {name: [] for name in TOOLS}
+        results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in tools}
         left: dict[str, str] = {}
+        names = list(tools)
         for rep in range(args.reps):
-            for name, (argv, extra) in TOOLS.items():
+            for name in names[rep % len(names):] + names[:rep % len(names)]:
+                argv, extra = tools[name]
                 root = base / "work"
                 shutil.rmtree(root, ignore_errors=True)
                 subprocess.run(["cp", "-al", str(base / "template"), str(root)], check=True)
+                os.sync()
                 results[name].append(timed([*argv, f"--root={root}", "--clean", str(conf)], {**os.environ, **extra}))
-                print(f"  rep {rep + 1} {name}: {results[name][-1][0]:.2f} s, {results[name][-1][1]} KiB", flush=True)
+                wall, cpu, rss = results[name][-1]
+                print(f"  rep {rep + 1} {name}: {wall:.2f} s, CPU {cpu:.2f} s, {rss} KiB", flush=True)
                 if rep == 0:
                     left[name] = survivors(root)
         # Timing tools that did different work would mean nothing.
@@ -109,14 +134,17 @@ def main() -> None:
                                  "(count, digest): the runs are not comparable")
         count = left["freshroot"].split()[0]
         print(f"entries {args.entries:,}  globs {args.globs}  (every run left the same {int(count):,} entries)")
-        t_ref = statistics.median(t for t, _ in results["systemd-tmpfiles"])
-        m_ref = statistics.median(m for _, m in results["systemd-tmpfiles"])
-        print(f"systemd-tmpfiles: {t_ref:.2f} s, {m_ref} KiB")
-        for name in list(TOOLS)[1:]:
-            t_our = statistics.median(t for t, _ in results[name])
-            m_our = statistics.median(m for _, m in results[name])
-            print(f"{name}: {t_our:.2f} s, {m_our} KiB; ratio time {t_our / t_ref:.2f}x (target <= 1.3x), "
-                  f"memory {m_our / m_ref:.2f}x (target <= 2x)")
+        print(f"load average {load()}")
+        t_ref = statistics.median(t for t, _, _ in results["systemd-tmpfiles"])
+        c_ref = statistics.median(c for _, c, _ in results["systemd-tmpfiles"])
+        m_ref = statistics.median(m for _, _, m in results["systemd-tmpfiles"])
+        print(f"systemd-tmpfiles: {t_ref:.2f} s, CPU {c_ref:.2f} s, {m_ref} KiB")
+        for name in names[1:]:
+            t_our = statistics.median(t for t, _, _ in results[name])
+            c_our = statistics.median(c for _, c, _ in results[name])
+            m_our = statistics.median(m for _, _, m in results[name])
+            print(f"{name}: {t_our:.2f} s, CPU {c_our:.2f} s, {m_our} KiB; ratio time {t_our / t_ref:.2f}x "
+                  f"(target <= 1.3x), CPU {c_our / c_ref:.2f}x, memory {m_our / m_ref:.2f}x (target <= 2x)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import functools
 import os
 import stat
 import struct
@@ -190,13 +191,28 @@ R_MASK, R_ATTRS, R_UID, R_MODE, R_ATTRS_MASK = 0, 1, 2, 3, 4
 R_ATIME, R_BTIME, R_CTIME, R_MTIME = 5, 7, 9, 11  # seconds; the nanoseconds follow each
 R_DEV_MAJOR, R_DEV_MINOR = 13, 14
 
-# A leaner view for the walk's first look at each entry: no uid, no nanoseconds (needed only
-# when the seconds tie with the cutoff, then read with the full unpack). Unpacking 10 fields
-# instead of 15 is a measurable part of the per-entry cost.
-_LEAN = struct.Struct("<8xQI8xH26xQq8xq8xq8xq16xII")
-LeanFields = tuple[int, int, int, int, int, int, int, int, int, int]
-(L_ATTRS, L_NLINK, L_MODE, L_ATTRS_MASK, L_ATIME, L_BTIME, L_CTIME, L_MTIME, L_DEV_MAJOR,
- L_DEV_MINOR) = range(10)
+# The offsets of the fields the walk's first look at each entry reads (struct statx, linux/stat.h).
+_OFF_ATTRS, _OFF_NLINK, _OFF_MODE = 8, 16, 28
+_OFF_SECONDS = {R_ATIME: 64, R_BTIME: 80, R_CTIME: 96, R_MTIME: 112}  # each timestamp's tv_sec
+_DEV = struct.Struct("<136xII")
+# Indexes into a first_look() tuple; the seconds of the timestamps asked for follow, from F_AGES.
+F_ATTRS, F_NLINK, F_MODE, F_AGES = 0, 1, 2, 3
+
+
+@functools.cache
+def first_look(ages: tuple[int, ...]) -> struct.Struct:
+    """The walk's first look at an entry: (attributes, nlink, mode, then the seconds of the
+    timestamps ``ages`` names (R_ATIME, R_BTIME, R_CTIME, R_MTIME), in the order of their
+    offsets). No uid, device, attributes mask or nanoseconds: those are read with the full
+    unpack where they are needed. One unpack of only these fields costs less than a wider one
+    and picking fields out of it (the call itself costs more than a field)."""
+    fields = [(_OFF_ATTRS, "Q"), (_OFF_NLINK, "I"), (_OFF_MODE, "H")]
+    fields += sorted((_OFF_SECONDS[index], "q") for index in set(ages))
+    fmt, at = "<", 0
+    for offset, code in fields:
+        fmt += f"{offset - at}x{code}" if offset > at else code
+        at = offset + struct.calcsize(code)
+    return struct.Struct(fmt)
 
 
 class RawStatx:
@@ -206,33 +222,45 @@ class RawStatx:
     a million entries. This reuses one buffer and its own libc function object without
     argtypes: ctypes' argument conversion cost more than the syscall itself (about 0.7 us of
     2.4 us per call here). Safe because every argument is a C int, a bytes (char *) or the
-    buffer (passed as its address). Raises OSError.
+    buffer (passed by reference). Raises OSError.
 
-    The hot loop of the clean walk calls ``fn(dir_fd, name, flags, mask, buf)`` and
-    ``lean(buf)`` (LeanFields) or ``unpack(buf)`` itself, saving a Python call per entry;
-    ``__call__`` is the readable form.
+    The hot loop of the clean walk calls ``fn(dir_fd, name, flags, mask, ref)`` itself and
+    reads the buffer with a first_look() struct or ``unpack``, saving a Python call per
+    entry; ``__call__`` is the readable form. ``fn`` is the cheapest call ctypes makes: it
+    keeps the GIL (the walk runs no other thread that would wait; releasing and taking the GIL
+    back cost more than the call's own work) and does not save errno: after it failed,
+    ``again`` makes the call once more, saving errno. Measured with callgrind, these cut the
+    call from about 3,600 to 3,200 instructions.
     """
 
     def __init__(self) -> None:
         self.buf = ctypes.create_string_buffer(256)
+        self.ref = ctypes.byref(self.buf)
+        libc = _libc.libc()
         # Indexing (not attribute access) gives a fresh function object, so the argtypes
         # statx_at() sets on the shared one never apply here.
-        self.fn = _libc.libc()["statx"]
+        self.fn = ctypes.PyDLL(libc._name)["statx"]
         self.fn.restype = ctypes.c_int
+        self._fn_errno = libc["statx"]
+        self._fn_errno.restype = ctypes.c_int
         self.flags = _libc.AT_NO_AUTOMOUNT | _libc.AT_SYMLINK_NOFOLLOW
         self.mask = int(RAW_MASK)
         self.unpack = _RAW.unpack_from
-        self.lean = _LEAN.unpack_from
+        self.dev = _DEV.unpack_from  # (dev_major, dev_minor)
 
     def __call__(self, dir_fd: int, name: bytes) -> RawFields:
-        flags = self.flags if name else self.flags | _libc.AT_EMPTY_PATH
-        if self.fn(dir_fd, name, flags, self.mask, self.buf) < 0:
-            raise self.error(name)
+        if self.fn(dir_fd, name, self.flags if name else self.flags | _libc.AT_EMPTY_PATH, self.mask, self.ref) < 0:
+            error = self.again(dir_fd, name)
+            if error is not None:
+                raise error
         return self.unpack(self.buf)
 
-    @staticmethod
-    def error(name: bytes) -> OSError:
-        """The OSError for the failed call just made (reads errno)."""
+    def again(self, dir_fd: int, name: bytes) -> OSError | None:
+        """After ``fn`` failed: the call made again, now saving errno. The OSError it fails
+        with, or None when it succeeded this time (the buffer holds its result)."""
+        flags = self.flags if name else self.flags | _libc.AT_EMPTY_PATH
+        if self._fn_errno(dir_fd, name, flags, self.mask, self.ref) >= 0:
+            return None
         err = ctypes.get_errno()
         return OSError(err, os.strerror(err), os.fsdecode(name))
 

@@ -45,16 +45,10 @@ from freshroot.errors import UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import reopen
 from freshroot.fs.statx import (
-    L_ATIME,
-    L_ATTRS,
-    L_ATTRS_MASK,
-    L_BTIME,
-    L_CTIME,
-    L_DEV_MAJOR,
-    L_DEV_MINOR,
-    L_MODE,
-    L_MTIME,
-    L_NLINK,
+    F_AGES,
+    F_ATTRS,
+    F_MODE,
+    F_NLINK,
     R_ATIME,
     R_ATTRS,
     R_ATTRS_MASK,
@@ -67,6 +61,7 @@ from freshroot.fs.statx import (
     R_UID,
     RawFields,
     RawStatx,
+    first_look,
     raw_ns,
 )
 from freshroot.tmpfiles import cleanworkers
@@ -82,7 +77,8 @@ _FAILED, _REMOVED = 1, 2  # what a worker's task reports (its exit status bits)
 NSEC_INFINITY = (1 << 64) - 1
 STATX_ATTR_MOUNT_ROOT = 0x2000
 # Plain constants for the hot loop (a module attribute lookup per entry adds up).
-_S_IFMT, _S_IFDIR, _S_IFREG, _S_ISVTX = 0o170000, stat.S_IFDIR, stat.S_IFREG, stat.S_ISVTX
+_S_IFMT, _S_IFDIR, _S_IFREG = 0o170000, stat.S_IFDIR, stat.S_IFREG
+_S_IFMT_STICKY = _S_IFMT | stat.S_ISVTX  # a plain file without the sticky bit: == _S_IFREG
 _NO_NAMES: frozenset[str] = frozenset()
 _DIR_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_OPEN = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
@@ -96,13 +92,6 @@ def _checks(by: AgeBy) -> tuple[int, ...]:
     """The RawFields indexes of the timestamps ``by`` names, in systemd's order."""
     return tuple(index for flag, index, _ in _AGE_CHECKS if by & flag)
 
-
-_LEAN_INDEX = {R_ATIME: L_ATIME, R_BTIME: L_BTIME, R_CTIME: L_CTIME, R_MTIME: L_MTIME}
-
-
-def _lean_checks(by: AgeBy) -> tuple[tuple[int, int], ...]:
-    """(LeanFields index, RawFields index) of the timestamps ``by`` names, in systemd's order."""
-    return tuple((_LEAN_INDEX[index], index) for index in _checks(by))
 
 _CLEAN_BY_PATH = frozenset({
     ItemType.CREATE_DIRECTORY, ItemType.TRUNCATE_DIRECTORY, ItemType.CREATE_SUBVOLUME,
@@ -148,6 +137,7 @@ class Cleaner:
     _globs: GlobIndex = field(init=False)
     _sockets: frozenset[str] | None = field(init=False, default=None)
     _statx: RawStatx = field(init=False, default_factory=RawStatx)
+    _mount_attr: bool = field(init=False)  # whether statx tells mount roots (see __post_init__)
     _visited: int = field(init=False, default=0)  # entries listed so far
     # In a worker: the lock the workers take turns on for files with more than one link.
     _link_lock: int | None = field(init=False, default=None)
@@ -160,6 +150,10 @@ class Cleaner:
             own.setdefault(parent, set()).add(name)
         self._own_lines = {parent: frozenset(names) for parent, names in own.items()}
         self._globs = GlobIndex(g.path for g in self.config.globs)
+        # systemd checks each entry's statx for the mount-root attribute, and compares devices
+        # where the attributes mask lacks it. The kernel sets that mask bit for every file or
+        # for none (every one from Linux 5.8), so the walk asks once, not once per entry.
+        self._mount_attr = bool(self._statx(self.root_fd, b"")[R_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT)
 
     # --- entry points ----------------------------------------------------------------
 
@@ -666,7 +660,7 @@ class Cleaner:
             return False, True  # what it removed is not known: restore the times anyway
         return not result & _FAILED, bool(result & _REMOVED)
 
-    def _lock_if_still_old(self, dfd: int, bname: bytes, cutoff: int, checks: tuple[tuple[int, int], ...]) -> bool:
+    def _lock_if_still_old(self, dfd: int, bname: bytes, cutoff: int, checks: tuple[int, ...]) -> bool:
         """Take the workers' link lock, look at the file again, and keep the lock (True) if it
         is still old; False (lock released) if it is young now or gone."""
         assert self._link_lock is not None
@@ -676,7 +670,7 @@ class Cleaner:
         except OSError:
             self._unlock_links()
             return False
-        if not self._old(sx, cutoff, tuple(raw for _, raw in checks), "", None):  # never explains: no workers then
+        if not self._old(sx, cutoff, checks, "", None):  # never explains: no workers then
             self._unlock_links()
             return False
         return True
@@ -684,6 +678,30 @@ class Cleaner:
     def _unlock_links(self) -> None:
         assert self._link_lock is not None
         fcntl.lockf(self._link_lock, fcntl.LOCK_UN)
+
+    def _statx_failed(self, dfd: int, bname: bytes, sub: str) -> bool:
+        """After the walk's statx of an entry failed: True if the call made again succeeded
+        (the buffer holds it), False when it failed again (logged unless the entry is gone:
+        vanished mid-walk, nothing to do)."""
+        err = self._statx.again(dfd, bname)
+        if err is None:
+            return True
+        if err.errno != errno.ENOENT:
+            self.log(f"statx({self._display(sub)}) failed: {err.strerror}")
+        return False
+
+    def _open_failed(self, dfd: int, bname: bytes, sub: str, e: OSError) -> int:
+        """After opening an old file (to lock it) failed: an fd opened without O_NOATIME where
+        that was what failed (EPERM: not the file's owner), else -1, logged as systemd 262 does
+        (a socket, ENXIO, cannot be opened at all: it is removed without a lock)."""
+        if e.errno == errno.EPERM and _O_NOATIME:
+            try:
+                return os.open(bname, _FILE_OPEN, dir_fd=dfd)
+            except OSError as e2:
+                e = e2
+        if not self.dry_run and e.errno not in (errno.ENOENT, errno.ELOOP):
+            self.log(f'Opening file "{self._display(sub)}" failed, proceeding without lock: {e.strerror}')
+        return -1
 
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
@@ -694,23 +712,35 @@ class Cleaner:
         # here go to worker processes (after this directory's own files); when only one is
         # left, it is entered here and shares out what it holds.
         # The signature mirrors systemd's dir_cleanup() so the two can be read side by side.
-        # This loop runs once per entry of the tree: a million times on a big /tmp. Hence the
-        # local names, statx without a Python call (see RawStatx), the file type compared as a
-        # number, and the age compared as (seconds, nanoseconds) without building big ints.
+        # This loop runs once per entry of the tree: a million times on a big /tmp, where each
+        # Python operation shows (docs/tmpfiles-clean.md, Performance). Hence: local names;
+        # the names encoded once per directory; statx without a Python call (see RawStatx);
+        # one unpack of only the fields the first look needs (first_look: no device, uid or
+        # nanoseconds); the age decided on the seconds, compared one by one, the nanoseconds
+        # read only when those tie with the cutoff's; rare paths in methods of their own.
         ok = True
         deleted = False
         statx = self._statx
-        statx_fn, statx_buf, statx_lean, statx_unpack = statx.fn, statx.buf, statx.lean, statx.unpack
+        statx_fn, statx_ref, statx_buf, statx_unpack = statx.fn, statx.ref, statx.buf, statx.unpack
         statx_flags, statx_mask = statx.flags, statx.mask
+        file_checks = _checks(by_file)
+        look = first_look(file_checks).unpack_from
+        mount_attr = self._mount_attr
+        ageless = not file_checks  # nothing to compare (--remove, --purge): every file is old
+        # Where first_look() put the seconds of the (one to four) timestamps to compare: a1 and
+        # a2, then a3 and a4 when there are more than two; an index stands twice for fewer.
+        ages = tuple(range(F_AGES, F_AGES + len(file_checks))) or (F_AGES,)
+        a1, a2, a3, a4 = ages[0], ages[min(1, len(ages) - 1)], ages[min(2, len(ages) - 1)], ages[-1]
+        over_two = len(ages) > 2
+        cut_s = cutoff // 1_000_000_000
         own_lines = self._own_lines.get("" if path == "/" else path, _NO_NAMES)
-        file_checks = _lean_checks(by_file)
-        cut_s, cut_ns = divmod(cutoff, 1_000_000_000)
         explain = self.explain is not None
         verbose = self.verbose
+        quiet = not explain and not verbose
         glob_re = self._globs.for_directory(path) if self._globs else None
         prefix = "" if path == "/" else path
-        dev_major, dev_minor = rootdev
         dry = self.dry_run
+        lock = not dry or explain  # --explain tries the lock too (released when fd is closed)
         os_open, os_close, os_unlink, flock = os.open, os.close, os.unlink, fcntl.flock
         open_flags, lock_flags = _FILE_OPEN | _O_NOATIME, fcntl.LOCK_EX | fcntl.LOCK_NB
         # Only a renewed ctime makes a file young: without 'c' in the age-by, no turns to take.
@@ -722,21 +752,19 @@ class Cleaner:
             self.log(f"Failed to read directory {self._display(path)}: {e.strerror}")
             return False
         self._visited += len(names)
-        for name in names:
-            bname = name.encode("utf-8", "surrogateescape")
-            if statx_fn(dfd, bname, statx_flags, statx_mask, statx_buf) < 0:
-                err = statx.error(bname)
-                if err.errno != errno.ENOENT:  # ENOENT: vanished mid-walk, nothing to do
-                    self.log(f"statx({self._display(prefix + '/' + name)}) failed: {err.strerror}")
+        # The bytes names for the calls, encoded in one go: a call per name costs more. A name
+        # holds no '/'.
+        bnames = "/".join(names).encode("utf-8", "surrogateescape").split(b"/") if names else []
+        for name, bname in zip(names, bnames, strict=True):
+            if statx_fn(dfd, bname, statx_flags, statx_mask, statx_ref) < 0 and not self._statx_failed(
+                    dfd, bname, prefix + "/" + name):
                 continue
-            # The lean fields first; the full ones (uid, nanoseconds) only where they are read.
-            # The buffer holds this entry's statx until the next call below.
-            lx = statx_lean(statx_buf)
-            if lx[L_ATTRS_MASK] & STATX_ATTR_MOUNT_ROOT:
-                if lx[L_ATTRS] & STATX_ATTR_MOUNT_ROOT:
+            fx = look(statx_buf)  # the buffer holds this entry's statx until the next call
+            if mount_attr:
+                if fx[F_ATTRS] and fx[F_ATTRS] & STATX_ATTR_MOUNT_ROOT:  # most have no attribute
                     self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
                     continue
-            elif lx[L_DEV_MAJOR] != dev_major or lx[L_DEV_MINOR] != dev_minor:
+            elif statx.dev(statx_buf) != rootdev:
                 self._decide(prefix + "/" + name, "skip", "it is on another file system", item)
                 continue
             if own_lines and name in own_lines:
@@ -745,56 +773,48 @@ class Cleaner:
             if glob_re is not None and glob_re.match(name if name.isascii() else byte_chars(name)):
                 self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
                 continue
-            mode = lx[L_MODE]
-            kind = mode & _S_IFMT
-            if kind == _S_IFDIR:
-                if parallel and self._visited >= self.parallel_after:
-                    deferred.append((name, statx_unpack(statx_buf)))
+            # A plain file without the sticky bit (the common case) skips the tests that cannot
+            # apply to it.
+            kind = fx[F_MODE] & _S_IFMT_STICKY  # the file type, and the sticky bit
+            if kind != _S_IFREG or mountpoint:
+                if kind & _S_IFMT == _S_IFDIR:
+                    if parallel and self._visited >= self.parallel_after:
+                        deferred.append((name, statx_unpack(statx_buf)))
+                        continue
+                    sub_ok, removed = self._subdir_cleanup(
+                        item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
+                        parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
+                        by_file=by_file, by_dir=by_dir)
+                    ok = ok and sub_ok
+                    deleted = deleted or removed
                     continue
-                sub_ok, removed = self._subdir_cleanup(
-                    item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
-                    parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
-                    by_file=by_file, by_dir=by_dir)
-                ok = ok and sub_ok
-                deleted = deleted or removed
-                continue
-            # A plain file (the common case) skips the tests that cannot apply to it.
-            if (kind != _S_IFREG or mode & _S_ISVTX or mountpoint) and self._spared(
-                    prefix + "/" + name, name, statx_unpack(statx_buf), kind, mountpoint=mountpoint, item=item):
-                continue
+                if self._spared(prefix + "/" + name, name, statx_unpack(statx_buf), kind & _S_IFMT,
+                                mountpoint=mountpoint, item=item):
+                    continue
             if keep_this_level:
                 self._decide(prefix + "/" + name, "keep", "first level below a '~' age", item)
                 continue
-            young = False
-            for lean_index, raw_index in file_checks:  # needs_cleanup(), inlined
-                t = lx[lean_index]
-                if t > cut_s or (t == cut_s and statx_unpack(statx_buf)[raw_index + 1] >= cut_ns):
-                    young = True
-                    break
-            if young:
-                if explain:
-                    self._old(statx_unpack(statx_buf), cutoff, _checks(by_file), prefix + "/" + name, item)
-                continue
+            # needs_cleanup(), inlined: old when every timestamp is older than the cutoff. The
+            # seconds decide, unless they tie with the cutoff's (then the nanoseconds do, in
+            # _old(), which also tells --explain why a file is young).
+            if not ageless and (fx[a1] >= cut_s or fx[a2] >= cut_s or (
+                    over_two and (fx[a3] >= cut_s or fx[a4] >= cut_s))):
+                if (fx[a1] > cut_s or fx[a2] > cut_s or (over_two and (fx[a3] > cut_s or fx[a4] > cut_s))) \
+                        and not explain:
+                    continue
+                if not self._old(statx_unpack(statx_buf), cutoff, file_checks, prefix + "/" + name, item):
+                    continue
             # In a worker, a file with other links waits its turn and is looked at again: a
             # worker that removed another link renewed its ctime (cleanworkers' docstring).
-            held = link_lock is not None and lx[L_NLINK] > 1
+            held = link_lock is not None and fx[F_NLINK] > 1
             if held and not self._lock_if_still_old(dfd, bname, cutoff, file_checks):
                 continue
             fd = -1
-            if not dry or explain:  # --explain tries the lock too (released when fd is closed)
+            if lock:
                 try:
                     fd = os_open(bname, open_flags, dir_fd=dfd)
                 except OSError as e:
-                    if e.errno == errno.EPERM and _O_NOATIME:
-                        try:
-                            fd = os.open(bname, _FILE_OPEN, dir_fd=dfd)
-                        except OSError as e2:
-                            e = e2
-                    if fd < 0 and not dry and e.errno not in (errno.ENOENT, errno.ELOOP):
-                        # A socket (ENXIO) cannot be opened at all: systemd 262 says so, and
-                        # removes it without a lock.
-                        self.log(f'Opening file "{self._display(prefix + "/" + name)}" failed, '
-                                 f"proceeding without lock: {e.strerror}")
+                    fd = self._open_failed(dfd, bname, prefix + "/" + name, e)
                 if fd >= 0:
                     try:
                         flock(fd, lock_flags)
@@ -806,10 +826,11 @@ class Cleaner:
                         continue
                     except OSError:
                         pass
-            if explain:
-                self._decide(prefix + "/" + name, "remove", "older than the age", item)
-            if verbose:
-                self.note(f'{"Would remove" if dry else "Removing"} "{self._display(prefix + "/" + name)}"')
+            if not quiet:
+                if explain:
+                    self._decide(prefix + "/" + name, "remove", "older than the age", item)
+                if verbose:
+                    self.note(f'{"Would remove" if dry else "Removing"} "{self._display(prefix + "/" + name)}"')
             if not dry:
                 try:
                     os_unlink(bname, dir_fd=dfd)
