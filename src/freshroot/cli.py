@@ -264,7 +264,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     output.remember_invocation(given)
     output.never_fail_to_encode()
     debug = bool(getattr(args, "debug", False))
-    as_json = getattr(args, "json", False) in (True, "-")  # deploy's --json FILE writes its own
+    as_json = bool(getattr(args, "json", False))
     from freshroot import log
 
     log.setup(debug=debug)

@@ -1,4 +1,4 @@
-"""One report per host, merged: what ``deploy`` prints and writes with ``--json FILE``."""
+"""One report per host, merged: what ``deploy`` prints, and writes with ``--report FILE``."""
 
 from __future__ import annotations
 
