@@ -226,7 +226,7 @@ copy_self = true
             _wait_for_ssh(port, keys / "id_ed25519", rescue_known, boot, time.monotonic() + 600)
             rescue_up = time.monotonic()
             deploy = subprocess.run(
-                [sys.executable, "-m", "freshroot", "deploy", "install", "--fleet", str(fleet), "--json", "-"],
+                [sys.executable, "-m", "freshroot", "deploy", "install", "--fleet", str(fleet), "--json"],
                 env=controller_env, capture_output=True, text=True, timeout=1200, check=False, cwd=tmp_path)
             deployed = time.monotonic()
             report = json.loads(deploy.stdout) if deploy.stdout.strip().startswith("{") else {}
