@@ -76,8 +76,10 @@ def pids_in_netns(ns_inode: int) -> list[int]:
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _net_ns(int(entry)) == ns_inode]
 
 
-def _kill_all(ns_inode: int, keep: int | None = None, names: tuple[str, ...] = ()) -> None:
-    """SIGKILL the processes in a network namespace (only those named ``names``, if given)."""
+def _kill_all(ns_inode: int, keep: int | None = None, names: tuple[str, ...] = ()) -> int:
+    """SIGKILL the processes in a network namespace (only those named ``names``, if given);
+    how many were sent the signal."""
+    killed = 0
     for pid in pids_in_netns(ns_inode):
         if pid == keep:
             continue
@@ -90,6 +92,8 @@ def _kill_all(ns_inode: int, keep: int | None = None, names: tuple[str, ...] = (
                 continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 @dataclass
@@ -110,8 +114,13 @@ class LabHost:
         return self.dir / "root"
 
     def kill_sshd(self) -> None:
-        """Stop this host's sshd and every session it runs (the host stops answering)."""
-        _kill_all(self.ns, keep=self.holder.pid, names=("sshd",))
+        """Stop this host's sshd and every session it runs (the host stops answering). Again
+        until none is left: a child the listener forked while the first pass listed /proc (a
+        new connection) holds the listening socket until it closes it, and would answer."""
+        for _ in range(100):
+            if not _kill_all(self.ns, keep=self.holder.pid, names=("sshd",)):
+                return
+            time.sleep(0.02)
 
     def link(self, up: bool) -> None:
         """The host's side of its veth pair: down, it is cut off (packets vanish)."""
