@@ -89,3 +89,17 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
             if not os.path.islink(p):
                 with contextlib.suppress(OSError):
                     os.chmod(p, 0o700)
+
+
+@pytest.fixture(scope="module")
+def keyset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ssh-keygen -A's host keys, made once per module (tests/hostkeys.py)."""
+    from tests.hostkeys import keyset as make
+
+    return make(tmp_path_factory.mktemp("keyset"))
+
+
+@pytest.fixture
+def keys(keyset: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the host key set, to spoil."""
+    return Path(shutil.copytree(keyset, tmp_path / "keys"))

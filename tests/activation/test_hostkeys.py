@@ -15,29 +15,7 @@ import pytest
 
 from freshroot.activation.hostkeys import LIMIT, PRIVATE_MODE, PUBLIC_MODE, read_host_keys
 from freshroot.errors import ConfigError
-
-KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"  # openssh-client, installed by dev.sh
-
-
-def keygen(path: Path, key_type: str, *extra: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([KEYGEN, "-q", "-t", key_type, "-N", "", "-C", "", *extra, "-f", str(path)], check=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def keyset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ssh-keygen -A's keys (rsa, ecdsa, ed25519, each with its .pub), made once."""
-    base = tmp_path_factory.mktemp("keyset")
-    (base / "etc" / "ssh").mkdir(parents=True)
-    subprocess.run([KEYGEN, "-A", "-f", str(base)], check=True, capture_output=True)
-    return base / "etc" / "ssh"
-
-
-@pytest.fixture
-def keys(keyset: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the key set to spoil."""
-    return Path(shutil.copytree(keyset, tmp_path / "keys"))
+from tests.hostkeys import KEYGEN, keygen
 
 
 def refusal(directory: Path) -> str:

@@ -12,26 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.hostkeys import KEYGEN
 from tests.systemd.helpers import GROUP, PASSWD, freshroot
 
 pytestmark = pytest.mark.root  # keys written root's
 
-KEYGEN = shutil.which("ssh-keygen") or "/usr/bin/ssh-keygen"
 ID = "0123456789abcdef0123456789abcdef"
 DECL = '[persist."/persist"]\ninclude = ["ssh-host-keys", "machine-id"]\ndirectories = ["/var/lib/app"]\n'
-
-
-@pytest.fixture(scope="module")
-def keyset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("keyset")
-    (base / "etc" / "ssh").mkdir(parents=True)
-    subprocess.run([KEYGEN, "-A", "-f", str(base)], check=True, capture_output=True)
-    return base / "etc" / "ssh"
-
-
-@pytest.fixture
-def keys(keyset: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(keyset, tmp_path / "keys"))
 
 
 @pytest.fixture
