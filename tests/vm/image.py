@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,11 +117,11 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def base_image(*, log: Path | None = None) -> BaseImage:
-    """The cached base image, built first if this recipe has none yet."""
+def _cached(image: BaseImage, prefix: str, make: Callable[[Path], None]) -> BaseImage:
+    """``image`` from the cache, else made by ``make(build)`` in a scratch directory of the
+    cache and renamed into place complete, under the build lock (parallel workers and
+    checkouts make it once and never see half of it); then the cache is pruned."""
     cache = cache_dir()
-    key = recipe_key()
-    image = BaseImage(cache / f"base-{key}")
     if image.root.exists():
         _mark_used(image)
         return image
@@ -129,20 +129,9 @@ def base_image(*, log: Path | None = None) -> BaseImage:
         if image.root.exists():  # another worker built it while we waited
             _mark_used(image)
             return image
-        build = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=cache))
-        log = log or build / "build.log"
+        build = Path(tempfile.mkdtemp(prefix=f".build-{prefix}-", dir=cache))
         try:
-            with log.open("w") as out:
-                # A private mount namespace: what debootstrap and the chroot steps mount in the
-                # tree disappears with it, even if the build dies half-way.
-                proc = subprocess.run(
-                    ["unshare", "--mount", "--propagation", "private", "bash", str(RECIPE[0]), str(build),
-                     debian_mirror()],
-                    stdout=out, stderr=subprocess.STDOUT, check=False,
-                )
-            if proc.returncode != 0:
-                tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
-                raise RuntimeError(f"building the VM base image failed (log: {log}):\n{tail}")
+            make(build)
             os.rename(build, image.directory)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -150,6 +139,27 @@ def base_image(*, log: Path | None = None) -> BaseImage:
         _mark_used(image)
         _prune(cache, keep=image.directory)
     return image
+
+
+def base_image(*, log: Path | None = None) -> BaseImage:
+    """The cached base image, built first if this recipe has none yet."""
+    key = recipe_key()
+
+    def make(build: Path) -> None:
+        build_log = log or build / "build.log"
+        with build_log.open("w") as out:
+            # A private mount namespace: what debootstrap and the chroot steps mount in the
+            # tree disappears with it, even if the build dies half-way.
+            proc = subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "bash", str(RECIPE[0]), str(build),
+                 debian_mirror()],
+                stdout=out, stderr=subprocess.STDOUT, check=False,
+            )
+        if proc.returncode != 0:
+            tail = "".join(build_log.read_text(errors="replace").splitlines(keepends=True)[-30:])
+            raise RuntimeError(f"building the VM base image failed (log: {build_log}):\n{tail}")
+
+    return _cached(BaseImage(cache_dir() / f"base-{key}"), key, make)
 
 
 def derivation_key(parent: BaseImage, name: str, script: str, inputs: Sequence[Path] = (),
@@ -187,30 +197,16 @@ def derived_image(
     of it. Make only what does not depend on freshroot's source this way: the source changes
     with every commit, a cached image should not.
     """
-    cache = cache_dir()
     key = derivation_key(parent, name, script, inputs, env)
-    image = BaseImage(cache / f"{name}-{key}")
-    if image.root.exists():
-        _mark_used(image)
-        return image
-    with _locked(cache / "build.lock"):
-        if image.root.exists():  # another worker built it while we waited
-            _mark_used(image)
-            return image
-        build = Path(tempfile.mkdtemp(prefix=f".build-{name}-{key}-", dir=cache))
-        try:
-            environment = {**(env or {}), "INPUTS": " ".join(str(p) for p in inputs), "OUT": str(build)}
-            derive(parent, build / "root.raw", script=script, env=environment)
-            for part in ("vmlinuz", "initrd.img"):
-                if not (build / part).exists():
-                    shutil.copyfile(parent.directory / part, build / part)
-            os.rename(build, image.directory)
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
-        _mark_used(image)
-        _prune(cache, keep=image.directory)
-    return image
+
+    def make(build: Path) -> None:
+        environment = {**(env or {}), "INPUTS": " ".join(str(p) for p in inputs), "OUT": str(build)}
+        derive(parent, build / "root.raw", script=script, env=environment)
+        for part in ("vmlinuz", "initrd.img"):
+            if not (build / part).exists():
+                shutil.copyfile(parent.directory / part, build / part)
+
+    return _cached(BaseImage(cache_dir() / f"{name}-{key}"), f"{name}-{key}", make)
 
 
 def _mark_used(image: BaseImage) -> None:
