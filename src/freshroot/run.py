@@ -27,6 +27,7 @@ BASE_ENV: Mapping[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """What a finished command gave."""
     argv: tuple[str, ...]
     returncode: int
     stdout: str

@@ -62,6 +62,8 @@ NOLOGIN = "/usr/sbin/nologin"
 
 @dataclass
 class Allocation:
+    """What allocating the declared accounts gives: the changes to the account files, the ids to remember,
+    the homes to create, and what could not be allocated."""
     changes: list[str] = field(default_factory=list)
     ids: dict[str, Any] = field(default_factory=dict)
     homes: list[tuple[str, int, int]] = field(default_factory=list)
@@ -87,6 +89,8 @@ def _pick(span: tuple[int, int], downward: bool, ok: Callable[[int], bool]) -> i
 
 @dataclass
 class _State:
+    """The account files being planned, the ids they already use, the remembered ids, and the allocation so
+    far."""
     files: Mapping[str, DbFile]
     uids: dict[int, str]  # in use in passwd
     gids: dict[int, str]  # in use in group

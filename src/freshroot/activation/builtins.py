@@ -32,6 +32,7 @@ SHELLS = ("/usr/bin/dash", "/bin/dash", "/usr/bin/bash", "/bin/bash")
 
 @dataclass(frozen=True)
 class Environment:
+    """The [environment] settings: what /bin/sh and /usr/bin/env link to (None: found in the root)."""
     binsh: str | None = None
     usrbinenv: str | None = None
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import posixpath
@@ -64,6 +63,7 @@ SOURCE_LIMIT = 16 << 20  # a copied source is read whole: /etc is for configurat
 
 @dataclass(frozen=True)
 class EtcFile:
+    """One declared [etc] file: its text or the file it copies or links to, with its owner and mode."""
     path: str  # "/etc/..." canonical
     text: bytes | None = None  # content (for a copied source: read at plan time), None for a symlink
     source: str | None = None  # what the symlink points to (link), else where text comes from
@@ -79,11 +79,9 @@ class EtcFile:
         return self.link
 
     def digest(self) -> str:
-        return _digest(self.text) if self.text is not None else "symlink:" + (self.source or "")
+        return digest(self.text) if self.text is not None else "symlink:" + (self.source or "")
 
 
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _canonical(table: Table, key: str) -> str:
@@ -129,6 +127,7 @@ def parse_etc(section: Table, root_fd: int | None = None) -> list[EtcFile]:
 
 @dataclass(frozen=True)
 class Found:
+    """What a path in /etc is now: its kind, its content's digest and its stat."""
     kind: str  # "missing", "file", "symlink", "other"
     digest: str = ""
     st: os.stat_result | None = None
@@ -147,7 +146,7 @@ def _inspect(root_fd: int, path: str) -> Found:
         if stat.S_ISLNK(st.st_mode):
             return Found("symlink", "symlink:" + os.readlink(parent.rest, dir_fd=parent.fd), st)
         if stat.S_ISREG(st.st_mode):
-            return Found("file", _digest(read_at(parent.fd, parent.rest)), st)
+            return Found("file", digest(read_at(parent.fd, parent.rest)), st)
         return Found("other", "", st)
 
 
@@ -237,6 +236,7 @@ def _parent_fd(ctx: Context, path: str) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class WriteEtc(Action):
+    """Write one declared /etc file (keeping what was there first when asked)."""
     entry: EtcFile
     backup: bool = False  # keep what is there as <name>.freshroot-orig first
 
@@ -279,6 +279,7 @@ class WriteEtc(Action):
 
 @dataclass(frozen=True)
 class RemoveEtc(Action):
+    """Remove an /etc file freshroot wrote that is no longer declared."""
     path: str
 
     def touches(self) -> tuple[str, ...]:
@@ -320,6 +321,8 @@ class RefuseEtc(Action):
 
 @dataclass(frozen=True)
 class WriteManifest(Action):
+    """Record which /etc files freshroot manages, and their digests, so a later run knows what it may
+    remove."""
     files: Mapping[str, Any]
 
     def touches(self) -> tuple[str, ...]:

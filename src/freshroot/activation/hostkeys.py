@@ -54,6 +54,7 @@ HINT = ("DIR holds only ssh_host_TYPE_key, ssh_host_TYPE_key.pub (and ssh_host_T
 
 @dataclass(frozen=True, slots=True)
 class HostKey:
+    """One file of an `--host-keys` directory, checked: its name, its bytes and the mode it gets."""
     name: str  # its name in DIR and in /etc/ssh: ssh_host_ed25519_key
     data: bytes
     mode: int  # 0600 for a private key, 0644 for a public key or certificate

@@ -127,6 +127,7 @@ def write_file(root_fd: int, path: str, data: bytes, mode: int) -> None:
 
 @dataclass(frozen=True)
 class WriteMachineId(Action):
+    """Write the machine id into storage (unmounting systemd's transient one first when it is mounted)."""
     path: str
     machine_id: str
     why: str
@@ -198,6 +199,7 @@ def machine_id_step(declaration: Table) -> list[Step]:
 
 @dataclass(frozen=True)
 class GenerateHostKey(Action):
+    """Generate a missing SSH host key straight into storage, so the next boot has the same key."""
     source: str
     key_type: str
 
@@ -275,6 +277,7 @@ def _persisted_at(declaration: Table, path: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class HostKeyTarget:
+    """Where one `--host-keys` file goes in storage, and whether storage holds that very key already."""
     key: HostKey
     source: str  # its path in storage
     present: bool  # storage holds this very key already

@@ -24,6 +24,8 @@ STEP_NAME = "modprobe"
 
 @dataclass(frozen=True)
 class SetModprobe(Action):
+    """Point the kernel's module loader at the modprobe this root has (the configured one does not
+    exist)."""
     path: str
     old: str
 

@@ -49,6 +49,8 @@ PRELUDE = (
 
 @dataclass(frozen=True)
 class Snippet:
+    """One named activation snippet of the declaration: its shell text, what it runs after, and what it
+    writes."""
     name: str
     text: str
     deps: tuple[str, ...] = ()
@@ -123,6 +125,7 @@ def snippet_env(ctx: Context, name: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class RunSnippet(Action):
+    """Run one activation snippet with /bin/sh, FRESHROOT_ACTION set."""
     snippet: Snippet
 
     # Only steps whose snippet supports dry activation are planned in a dry run at all,

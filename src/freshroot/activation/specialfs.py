@@ -45,6 +45,7 @@ def _is_mount_point(ctx: Context, path: str) -> bool | None:
 
 @dataclass(frozen=True)
 class MountSpecial(Action):
+    """Mount one of /proc, /sys, /dev and /run in an offline root that lacks it."""
     path: str
     fstype: str
     source: str

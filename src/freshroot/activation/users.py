@@ -60,6 +60,7 @@ GROUP_KEYS = frozenset({"gid", "members", "system"})
 
 @dataclass(frozen=True)
 class UserDecl:
+    """One declared [users] entry, as the declaration gives it (None: freshroot chooses)."""
     name: str
     uid: int | None = None
     group: str | None = None  # None: a group of the user's own name
@@ -75,6 +76,7 @@ class UserDecl:
 
 @dataclass(frozen=True)
 class GroupDecl:
+    """One declared [groups] entry, or a user's own group."""
     name: str
     gid: int | None = None
     members: tuple[str, ...] = ()
@@ -208,6 +210,8 @@ def _home_missing(ctx: Context, path: str) -> bool:
 
 @dataclass(frozen=True)
 class UpdateAccounts(Action):
+    """Add or change the declared users and groups in passwd, shadow, group and gshadow, under their
+    locks."""
     users: tuple[UserDecl, ...]
     groups: tuple[GroupDecl, ...]
     changes: tuple[str, ...]  # what the plan found to do (re-planned under the locks)

@@ -114,6 +114,7 @@ def _descend(data: dict[str, Any], at: KeyPath) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class _Source:
+    """One declaration file's table (or a part of it) being merged, with where each key came from."""
     data: Mapping[str, Any]
     positions: Mapping[KeyPath, Location]
     file: str

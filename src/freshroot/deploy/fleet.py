@@ -21,6 +21,7 @@ INSTALL = frozenset({"root", "machine_id", "host_keys", "copy_self"})
 
 @dataclass(frozen=True)
 class Install:
+    """A fleet host's `freshroot install` settings."""
     root: str = "/mnt"
     machine_id: str | None = None
     host_keys: str | None = None  # a directory on the host
@@ -29,6 +30,7 @@ class Install:
 
 @dataclass(frozen=True)
 class Host:
+    """One host of a fleet.toml: where to reach it and which declaration parts it gets."""
     name: str
     address: str
     tags: tuple[str, ...]
@@ -48,6 +50,7 @@ class Host:
 
 @dataclass(frozen=True)
 class Fleet:
+    """A parsed fleet.toml."""
     path: str
     hosts: tuple[Host, ...]
 

@@ -14,6 +14,7 @@ NOT_RUN = "not run"
 
 @dataclass
 class HostReport:
+    """What a deploy did on one host."""
     name: str
     address: str
     reachable: bool = False
@@ -33,6 +34,7 @@ class HostReport:
 
 @dataclass
 class DeployReport:
+    """What a deploy did on every host (the `deploy --json` document)."""
     action: str
     fleet: str
     hosts: list[HostReport] = field(default_factory=list)

@@ -52,6 +52,7 @@ LABEL_MAX = 36  # GPT partition names are 36 UTF-16 units
 
 @dataclass(frozen=True, slots=True)
 class PartitionDecl:
+    """One [disk.partitions] entry, turned into a repart.d file."""
     name: str  # its key under [disk.partitions]; the repart.d file is named after it
     type: str
     format: str | None
@@ -66,6 +67,7 @@ class PartitionDecl:
 
 @dataclass(frozen=True, slots=True)
 class DiskLayout:
+    """The [disk] section: which disk, how big it must be, and its partitions."""
     device: str | None
     serial: str | None
     size: int | None  # the disk must be exactly this big ...

@@ -61,6 +61,7 @@ def _dev(path: str) -> tuple[int, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class Partition:
+    """One partition of a block device, as sysfs and udev show it."""
     name: str  # sda1, nvme0n1p2
     number: int
     start: int  # bytes
@@ -73,6 +74,7 @@ class Partition:
 
 @dataclass(frozen=True, slots=True)
 class Disk:
+    """One block device, as sysfs and udev show it."""
     name: str  # sda, nvme0n1, vda, loop0
     size: int  # bytes
     dev: tuple[int, int] | None

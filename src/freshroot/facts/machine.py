@@ -36,6 +36,7 @@ TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @dataclass(frozen=True, slots=True)
 class Rescue:
+    """Whether the machine runs a rescue or live system, and what said so."""
     rescue: bool
     root_fstype: str | None
     markers: tuple[str, ...]  # the live markers found, and "boot=live" from the command line
@@ -43,6 +44,7 @@ class Rescue:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
+    """What a host is: its name, kernel, architecture, boot mode, OS, memory, disks."""
     hostname: str
     kernel: str
     architecture: str  # uname's machine: x86_64, aarch64

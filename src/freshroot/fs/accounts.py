@@ -16,6 +16,7 @@ from freshroot.fs.ops import read_fd, reopen
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """One line of /etc/passwd."""
     name: str
     uid: int
     gid: int
@@ -26,6 +27,7 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """One line of /etc/group."""
     name: str
     gid: int
     members: tuple[str, ...]

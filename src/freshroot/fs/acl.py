@@ -59,6 +59,7 @@ _GROUP_CLASS = (Tag.USER, Tag.GROUP_OBJ, Tag.GROUP)  # the entries the mask limi
 
 @dataclass(frozen=True, slots=True, order=True)
 class Entry:
+    """One entry of a POSIX ACL."""
     tag: Tag
     qualifier: int | None  # uid for USER, gid for GROUP, None otherwise
     perm: int  # READ | WRITE | EXECUTE

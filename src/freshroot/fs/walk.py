@@ -26,6 +26,7 @@ BUDGET = 64  # open fds per stack; a copy or a comparison walks two stacks at on
 
 @dataclass(slots=True)
 class _Level:
+    """One open directory of a DirStack walk."""
     name: str
     key: tuple[int, int]  # (st_dev, st_ino), to recognise the directory when reopening it
     fd: int  # -1: closed to stay within the budget
@@ -127,6 +128,7 @@ def open_regular_at(dir_fd: int, name: str, st: os.stat_result | None = None) ->
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """What a tree holds: its files, their apparent size, and the blocks allocated (as du counts them)."""
     files: int  # entries that are not directories
     size: int  # their apparent sizes (st_size)
     allocated: int  # blocks allocated to everything below, directories included (du)

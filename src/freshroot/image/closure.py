@@ -44,6 +44,7 @@ class Missing:
 
 @dataclass(frozen=True, slots=True)
 class Closure:
+    """The shared libraries a set of programs needs, and those not found."""
     files: tuple[str, ...]  # absolute host paths, as ld.so would open them, in discovery order
     missing: tuple[Missing, ...]
 

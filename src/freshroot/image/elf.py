@@ -72,6 +72,7 @@ class ElfInfo:
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
+    """One program header of an ELF file."""
     kind: int
     offset: int
     vaddr: int

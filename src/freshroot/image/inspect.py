@@ -38,6 +38,7 @@ _KIND_CHARS = {v: k for k, v in _KINDS.items()}
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One file of a portable image."""
     path: str  # relative to the image root, "" for the root itself
     kind: str
     mode: int
@@ -49,6 +50,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Inspection:
+    """What a portable image holds."""
     image: str
     format: ImageFormat
     os_release: dict[str, str]

@@ -53,6 +53,7 @@ _OS_RELEASE_VALUE_BAD = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True, slots=True)
 class UnitFile:
+    """One unit file a portable image ships."""
     name: str  # the file name inside /etc/systemd/system
     source: str  # absolute host path
     location: Location
@@ -60,12 +61,14 @@ class UnitFile:
 
 @dataclass(frozen=True, slots=True)
 class Content:
+    """One host file copied into a portable image."""
     path: str  # absolute host path, copied to the same path in the image
     location: Location
 
 
 @dataclass(frozen=True, slots=True)
 class Symlink:
+    """One symbolic link made in a portable image."""
     object: str  # the link target
     symlink: str  # absolute path of the link inside the image
     location: Location
@@ -73,6 +76,7 @@ class Symlink:
 
 @dataclass(frozen=True, slots=True)
 class PortableImage:
+    """One declared [images] entry."""
     name: str
     version: str
     description: str | None

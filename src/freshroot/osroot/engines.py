@@ -20,6 +20,7 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tzst
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """One command of an OS root engine, and why it runs."""
     argv: tuple[str, ...]
     why: str
     chroot: bool = False  # runs inside the new root: /dev, /proc, /sys and /run bound there first

@@ -37,6 +37,7 @@ _MIRROR = re.compile(r"(https?|file)://[^\s'\"\\]+")
 
 @dataclass(frozen=True, slots=True)
 class OsRoot:
+    """The [os] section: how the OS root is laid down."""
     engine: str | None  # None: [os] names no engine yet (bootstrap refuses)
     image: str | None = None  # engine image: a tar archive (any compression tar reads) or a raw disk image
     suite: str | None = None

@@ -120,6 +120,7 @@ class MakeFile(Action):
 
 @dataclass(frozen=True)
 class BindMount(Action):
+    """Bind-mount a persisted path from storage onto the root."""
     source: str
     target: str
     kind: Kind
@@ -310,6 +311,7 @@ def _parent(ctx: Context, path: str) -> Any:
 @record_type
 @dataclass(frozen=True)
 class MadeEmptyFile(Record):
+    """Undo record: an empty file was made as a mount point."""
     TYPE: ClassVar[str] = "persist.file"
     path: str
 
@@ -330,6 +332,7 @@ class MadeEmptyFile(Record):
 @record_type
 @dataclass(frozen=True)
 class Mounted(Record):
+    """Undo record: a bind mount was made."""
     TYPE: ClassVar[str] = "persist.bind"
     FIRST: ClassVar[bool] = True
     source: str
@@ -419,6 +422,7 @@ class Unlinked(Record):
 @record_type
 @dataclass(frozen=True)
 class PermsChanged(Record):
+    """Undo record: owner and mode were changed, and what they were."""
     TYPE: ClassVar[str] = "persist.perms"
     path: str
     old: tuple[int, int, int]  # uid, gid, mode

@@ -42,6 +42,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 @dataclass(frozen=True)
 class Group:
+    """A directory of the audit report, with its files and their size."""
     path: str
     files: int
     bytes: int
@@ -52,6 +53,7 @@ class Group:
 
 @dataclass
 class AuditReport:
+    """What `freshroot audit` found on the root and in storage."""
     unpersisted: list[Group] = field(default_factory=list)
     undeclared: list[Group] = field(default_factory=list)  # in storage, no longer declared
     entries: int = 0  # entries looked at on the root

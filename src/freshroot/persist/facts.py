@@ -33,6 +33,8 @@ class State(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Fact:
+    """What is at one path on the root or in storage: its state, stat and link text, and the path
+    as found (a parent may have been a symlink)."""
     state: State
     st: os.stat_result | None = None
     link: str | None = None  # a symlink's text

@@ -69,6 +69,7 @@ def boot_id() -> str:
 
 @dataclass(frozen=True)
 class BootMark:
+    """The mark the boot leaves: which boot, and whether its root was fresh from its image."""
     boot_id: str
     fresh: bool
     time: float

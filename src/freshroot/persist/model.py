@@ -138,6 +138,7 @@ class Storage:
 
 @dataclass(frozen=True, slots=True)
 class Persistence:
+    """The declaration's [persist] sections: the storages and what they persist."""
     storages: tuple[Storage, ...] = ()
     audit_ignore: tuple[str, ...] = ()
 

@@ -70,6 +70,7 @@ def storage_problem(ctx: Context, s: Storage) -> str | None:
 
 @dataclass
 class Planner:
+    """Plans the persisted paths of one declaration against the live root and storage."""
     ctx: Context
     actions: list[Action] = field(default_factory=list)
     refusals: list[Action] = field(default_factory=list)

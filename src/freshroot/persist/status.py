@@ -23,6 +23,7 @@ EXIT_PENDING = 2
 
 @dataclass(frozen=True)
 class EntryStatus:
+    """One persisted path in `freshroot status`: what the root and storage hold, and what apply would do."""
     entry: Entry
     state: str  # ok | pending | conflict | waiting | skipped
     root: str  # what is on the root (facts.State)
@@ -41,6 +42,7 @@ class EntryStatus:
 
 @dataclass
 class StatusReport:
+    """What `freshroot status` reports."""
     entries: list[EntryStatus] = field(default_factory=list)
     storages: dict[str, str | None] = field(default_factory=dict)  # path -> problem
 

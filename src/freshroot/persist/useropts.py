@@ -120,6 +120,7 @@ class RecordUserOptions(Action):
 @record_type
 @dataclass(frozen=True)
 class RecordedUserOptions(Record):
+    """Undo record: a line was added to libmount's utab."""
     TYPE: ClassVar[str] = "persist.utab"
     FIRST: ClassVar[bool] = True
     path: str

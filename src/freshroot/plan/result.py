@@ -23,6 +23,7 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class StepResult:
+    """What one step of a plan did (or would do)."""
     name: str
     status: Status
     description: str = ""
@@ -55,6 +56,7 @@ class StepResult:
 
 @dataclass(frozen=True)
 class Report:
+    """What a whole plan did (or would do): the `apply --json` document."""
     results: tuple[StepResult, ...]
     dry_run: bool = False
     root: str = "/"

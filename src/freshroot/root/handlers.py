@@ -30,6 +30,7 @@ ASIDE = "~freshroot-rescue"
 
 @dataclass(frozen=True, slots=True)
 class OldRoot:
+    """One kept old root subvolume."""
     name: str  # its date, 2026-12-06T04:10:00 (".N" when two boots fell in one second)
     size: int  # bytes allocated, nested subvolumes included
 

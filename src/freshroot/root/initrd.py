@@ -22,6 +22,7 @@ MKINITCPIO_LIB = "/usr/lib/freshroot/initcpio"
 
 @dataclass(frozen=True, slots=True)
 class InitrdFile:
+    """One file freshroot adds to the initrd."""
     path: str  # in the target root
     asset: str  # below freshroot/root in this package
     mode: int
@@ -29,6 +30,7 @@ class InitrdFile:
 
 @dataclass(frozen=True, slots=True)
 class Builder:
+    """An initrd builder (initramfs-tools, dracut, mkinitcpio), and what freshroot adds to it."""
     name: str
     programs: tuple[str, ...]  # any of these in the root: the root builds its initrd with this
     files: tuple[InitrdFile, ...]

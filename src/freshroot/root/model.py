@@ -25,6 +25,7 @@ _NAME = re.compile(r"[A-Za-z0-9@_+:.-]+")
 
 @dataclass(frozen=True, slots=True)
 class RootWipe:
+    """The [root] section: how the root is wiped at every boot."""
     wipe: str  # "none", "btrfs", "overlay" or "tmpfs"
     subvolume: str = "root"  # the root subvolume (rootflags=subvol=...), from the top level
     blank: str = "blank"  # the read-only snapshot every boot's root is made from

@@ -88,6 +88,7 @@ def declared(declaration: Table, root_fd: int, display: str) -> tuple[RootWipe, 
 
 @dataclass(frozen=True)
 class WriteFile(Action):
+    """Write one file of the root-wipe set-up: the settings file or a file of the initrd builder."""
     path: str
     data: bytes
     mode: int

@@ -29,6 +29,7 @@ CONTEXT_OPTIONS = ("--root", "--config")
 
 @dataclass(frozen=True)
 class Option:
+    """One option, for completion."""
     names: tuple[str, ...]
     kind: str | None  # None: takes no argument; else as Command.positional
     help: str
@@ -36,6 +37,7 @@ class Option:
 
 @dataclass(frozen=True)
 class Command:
+    """One command with its options and subcommands, for completion."""
     words: tuple[str, ...]  # ("freshroot", "image", "build")
     help: str
     options: tuple[Option, ...]

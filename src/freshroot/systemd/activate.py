@@ -49,6 +49,7 @@ def _say(line: str, *, err: bool = False) -> None:
 
 @dataclass(frozen=True)
 class BootTmpfiles(Action):
+    """The boot's tmpfiles run: the declaration's rules and the root's tmpfiles.d."""
     declaration: Table
     engine: str
 

@@ -66,6 +66,7 @@ ENTRY_POINTS = {"freshroot": "freshroot.cli:main", "freshroot-tmpfiles": "freshr
 
 @dataclass
 class InstallReport:
+    """What `freshroot install` did, and what failed."""
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 

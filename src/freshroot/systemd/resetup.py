@@ -30,6 +30,7 @@ GENERATED = f"/run/systemd/generator/{TMPFILES_RESETUP}"
 
 @dataclass(frozen=True)
 class RestartResetup(Action):
+    """Restart freshroot-tmpfiles-resetup.service (reloading systemd first when requested) after the rules changed."""
     reload: bool
     changes: tuple[str, ...] = ()  # what the unit's tmpfiles run would change, in plan words
     rewrite: tuple[str, ...] = ()  # the rendered files it writes into /run/tmpfiles.d first

@@ -63,6 +63,7 @@ class ItemFailed(Exception):  # noqa: N818  (a control-flow signal, not an error
 
 @dataclass(frozen=True, slots=True)
 class Options:
+    """The tmpfiles run's root and mode."""
     root_fd: int
     root: str = "/"  # for messages only: paths are always resolved from root_fd
     dry_run: bool = False
@@ -70,6 +71,7 @@ class Options:
 
 @dataclass
 class Context:
+    """One tmpfiles run: its configuration, the items by path, and what was done."""
     options: Options
     config: Config
     items_by_path: dict[str, ItemGroup] = field(default_factory=dict)  # systemd's c->items

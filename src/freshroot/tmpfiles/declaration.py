@@ -40,6 +40,7 @@ class Rendered:
 
 @dataclass(frozen=True, slots=True)
 class TmpfilesSection:
+    """The [tmpfiles] section: its rules, and its settings for the root's tmpfiles.d."""
     rules: tuple[tuple[str, Location], ...] = ()
     settings: tuple[tuple[str, tuple[tuple[Rule, Location], ...]], ...] = ()
 

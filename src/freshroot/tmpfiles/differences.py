@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Difference:
+    """One listed difference from systemd-tmpfiles, with its reason and test."""
     name: str
     systemd: str  # what systemd does
     freshroot: str  # what freshroot does instead

@@ -99,6 +99,7 @@ def _warn(report: Reporter | None, text: str) -> None:
 
 @dataclass
 class _Replacement:
+    """The file that --replace=PATH stands for, in its directory."""
     name: str
     dir: str  # its directory, resolved in the root
     file: ConfFile

@@ -229,6 +229,7 @@ def _split_top_level(inner: str) -> list[str]:
 
 @dataclass(frozen=True)
 class _Filed:
+    """One glob pattern split into its directory part and its last component."""
     directory: re.Pattern[str]  # the pattern's directory part
     name: str  # the last component's regex source
 

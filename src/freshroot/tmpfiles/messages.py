@@ -28,6 +28,7 @@ class Level(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One message of a tmpfiles run, at its level, with where it comes from."""
     level: Level
     text: str
     location: Location | None = None

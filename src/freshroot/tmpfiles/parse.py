@@ -31,6 +31,7 @@ _NEEDS_ARGUMENT = {"w": "Write file", "c": "Device file", "b": "Device file", "t
 
 @dataclass(frozen=True, slots=True)
 class ParseOptions:
+    """What parsing tmpfiles.d lines depends on: the root, the mode and the prefixes."""
     root: str = "/"
     user: bool = False
     boot: bool = False
