@@ -7,7 +7,6 @@ module (and the registry's rows) knows them all.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import json
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from freshroot import features
 from freshroot.config.table import Table
+from freshroot.digest import sha256
 
 if TYPE_CHECKING:
     from freshroot.config.load import Loaded
@@ -70,7 +70,7 @@ def plan_id(declaration: Table, steps: list[Step]) -> str:
     """Identifies the plan for the journal: the declaration's data and the steps' order rules."""
     text = json.dumps({"declaration": declaration.data, "steps": [[s.name, *s.deps] for s in steps]},
                       sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return sha256(text.encode()).hexdigest()[:32]
 
 
 def problems(table: Table) -> tuple[dict[str, str], list[ConfigError]]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import sys
 import time
 from dataclasses import replace
 from typing import Any
 
+from freshroot.digest import sha256
 from freshroot.errors import EXIT_FAILURE, ConfigError, OperationError, UsageError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
@@ -91,7 +91,7 @@ def _restore_files(root_fd: int, target: Generation, current: Generation | None,
             with chase(f.path, root_fd=root_fd, flags=ChaseFlags.SAFE | ChaseFlags.NOFOLLOW) as found:
                 fd = ops.reopen(found.fd, os.O_RDONLY | os.O_NONBLOCK)
                 try:
-                    same = hashlib.sha256(ops.read_fd(fd)).hexdigest() == f.sha256
+                    same = sha256(ops.read_fd(fd)).hexdigest() == f.sha256
                 finally:
                     os.close(fd)
             if not same:

@@ -24,7 +24,6 @@ An apply whose declaration has the same digest as the current generation's makes
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -36,6 +35,7 @@ from typing import Any
 from freshroot import __version__
 from freshroot.config.load import STDIN, Loaded
 from freshroot.config.table import Table
+from freshroot.digest import sha256
 from freshroot.errors import OperationError
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
@@ -52,6 +52,7 @@ MAX_META = 1 << 20
 
 @dataclass(frozen=True)
 class GenFile:
+    """One declaration file kept in a generation."""
     name: str  # the copy's name in files/ ("00-freshroot.toml")
     path: str  # where it was read: below the root (in_root) or on the host (--config), "-" for stdin
     in_root: bool
@@ -60,6 +61,7 @@ class GenFile:
 
 @dataclass(frozen=True)
 class Generation:
+    """One applied declaration, kept for rollback."""
     number: int
     time: float
     plan: str
@@ -94,9 +96,9 @@ class Generation:
 def digest(contents: Sequence[bytes]) -> str:
     """The declaration's identity: its files' bytes in merge order (not their names: the same
     bytes applied from a stored copy are the same generation)."""
-    h = hashlib.sha256()
+    h = sha256()
     for raw in contents:
-        h.update(hashlib.sha256(raw).digest())
+        h.update(sha256(raw).digest())
     return h.hexdigest()
 
 
@@ -221,7 +223,7 @@ class Store:
         out: list[bytes] = []
         for f in generation.files:
             raw = self._read(dir_fd, f"{generation.number}/{FILES}/{f.name}")
-            if raw is None or hashlib.sha256(raw).hexdigest() != f.sha256:
+            if raw is None or sha256(raw).hexdigest() != f.sha256:
                 raise OperationError(f"{self.display(self.path)}/{generation.number}/{FILES}/{f.name}: missing or "
                                      "changed since it was kept; this generation cannot be restored")
             out.append(raw)
@@ -251,7 +253,7 @@ class Store:
         dir_fd = self._dir(create=True)
         assert dir_fd is not None
         number = (self.numbers() or [0])[-1] + 1
-        files = tuple(GenFile(_file_name(i, s.path), s.path, s.in_root, hashlib.sha256(raw).hexdigest())
+        files = tuple(GenFile(_file_name(i, s.path), s.path, s.in_root, sha256(raw).hexdigest())
                       for i, (s, raw) in enumerate(loaded.contents))
         generation = Generation(number, time.time(), plan, __version__,
                                 digest([raw for _, raw in loaded.contents]), files, ok, confirm, origin)

@@ -20,13 +20,13 @@ A reboot before the deadline loses the timer (both kinds); the generation then s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
 import sys
 from typing import Any
 
+from freshroot.digest import sha256
 from freshroot.plan.lock import start_time
 from freshroot.run import run, spawn_detached
 
@@ -49,7 +49,7 @@ def has_systemd() -> bool:
 
 
 def unit_name(number: int, root: str) -> str:
-    suffix = "" if root in ("", "/") else "-" + hashlib.sha256(root.encode()).hexdigest()[:8]
+    suffix = "" if root in ("", "/") else "-" + sha256(root.encode()).hexdigest()[:8]
     return f"freshroot-rollback-{number}{suffix}"
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import hashlib
 import importlib
 import os
 import posixpath
@@ -30,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from freshroot.digest import content
 from freshroot.features import FEATURES
 from freshroot.fs.atomic import replace_at, temp_name
 from freshroot.fs.chase import ChaseFlags, chase
@@ -47,6 +47,7 @@ INLINE_LIMIT = 4 << 20  # previous content kept in a record, at most (an /etc fi
 
 @dataclass
 class UndoReport:
+    """What `freshroot undo` did, and what it left alone."""
     done: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # what undo left alone, and why
 
@@ -192,7 +193,7 @@ def revert_all(ctx: Context, records: Sequence[Record], report: UndoReport,
 
 
 def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return content(data)
 
 
 def missing_dirs(root_fd: int, path: str) -> list[str]:

@@ -3,12 +3,12 @@ digest, and the freshroot command line there."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from freshroot.digest import sha256
 from freshroot.generations.store import digest
 
 # On the host, below its root: the fleet's declaration, uploaded here and applied with
@@ -18,6 +18,7 @@ STAGE = "/var/lib/freshroot/fleet"
 
 @dataclass(frozen=True)
 class Part:
+    """One declaration file a pyinfra deploy uploads."""
     local: str  # the file on the controller
     name: str  # its name in the stage directory: "00-common.toml", in merge order
     sha256: str
@@ -32,7 +33,7 @@ def parts(paths: Sequence[str]) -> list[Part]:
             data = f.read()
         base = os.path.basename(path)
         name = f"{i:02d}-{base if base.endswith('.toml') else base + '.toml'}"
-        out.append(Part(path, name, hashlib.sha256(data).hexdigest(), data))
+        out.append(Part(path, name, sha256(data).hexdigest(), data))
     return out
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import stat
 
+from freshroot.digest import content
 from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 
@@ -27,7 +27,7 @@ VERSION = 1
 
 
 def file_mark(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return content(data)
 
 
 def link_mark(target: str) -> str:
