@@ -295,3 +295,31 @@ def test_boot_names_an_unknown_section_and_activates_the_rest(tmp_path: Path) ->
     assert "freshroot.toml:" in result.stdout, result.stdout
     assert "unknown section [persits]" in result.stdout, result.stdout
     assert (root / "var" / "after-ran").read_text() == "ran\n"
+
+
+# What the unit's process must not load: the command line's parser and logging (the boot has
+# its own small logger), runpy (`-m`), and OpenSSL (freshroot.digest): each paid at every boot.
+NOT_AT_BOOT = {"argparse", "logging", "runpy", "_hashlib", "freshroot.cli"}
+DUMP_MODULES = """
+import atexit, sys
+sys.path.insert(0, {src!r})
+atexit.register(lambda: open({out!r}, "w").write("\\n".join(sorted(sys.modules))))
+from freshroot.bootstart import main
+sys.exit(main({root!r}))
+"""
+
+
+def test_the_unit_command_loads_only_what_the_boot_needs(tmp_path: Path) -> None:
+    """freshroot-activate.service runs ``python3 -I -c bootstart.COMMAND`` (tests/systemd/
+    test_generator.py); here the same entry point on a scratch root, as a service."""
+    root = _root(tmp_path)
+    out = tmp_path / "modules"
+    code = DUMP_MODULES.format(src=str(Path(__file__).parents[2] / "src"), out=str(out), root=str(root))
+    result = as_service(["unshare", "--mount", "--propagation", "private", sys.executable, "-I", "-c", code],
+                        tmp_path / "journal")
+    assert result.returncode == 1, result.stdout  # the declaration's failing snippet
+    assert "<3>freshroot: activation done" in result.stdout, result.stdout
+    assert "app:x:999:999:" in (root / "etc" / "passwd").read_text()
+    loaded = set(out.read_text().split())
+    assert "freshroot.systemd.activate" in loaded
+    assert loaded & NOT_AT_BOOT == set()

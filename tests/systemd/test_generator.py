@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from freshroot import bootstart
 from tests.systemd.helpers import RICH, as_service, freshroot, generator, make_root, tree, unit
 
 
@@ -30,7 +32,8 @@ def test_one_activation_service_does_it_all(rendered: Path) -> None:
     u = unit(rendered, "freshroot-activate.service")
     assert u["Service.Type"] == ["oneshot"]
     assert u["Service.RemainAfterExit"] == ["yes"]
-    assert u["Service.ExecStart"][0].endswith("-m freshroot apply --boot")
+    # `freshroot apply --boot` without runpy (freshroot.bootstart), by the generator's interpreter
+    assert shlex.split(u["Service.ExecStart"][0]) == [sys.executable, "-I", "-c", bootstart.COMMAND]
     assert u["Unit.DefaultDependencies"] == ["no"]
     after, before = u["Unit.After"], u["Unit.Before"]
     assert {"local-fs.target", "systemd-remount-fs.service", "persist.mount", "data.mount"} <= set(after)

@@ -37,5 +37,5 @@ def options_from(table: Table, *, python: str, initrd: bool, tmpfiles: str | Non
     from freshroot.systemd.gencache import tmpfiles_binary
     from freshroot.systemd.units import Options
 
-    return Options(freshroot=(python, "-m", "freshroot"), systemd_tmpfiles=tmpfiles or tmpfiles_binary(),
+    return Options(python=python, systemd_tmpfiles=tmpfiles or tmpfiles_binary(),
                    engine=engine(table), in_initrd=initrd)

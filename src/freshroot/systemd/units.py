@@ -22,6 +22,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from freshroot import bootstart
 from freshroot.fs.ops import open_root
 from freshroot.persist.model import Entry, Kind, Persistence, Storage
 from freshroot.systemd.escape import unit_name_from_path
@@ -38,9 +39,9 @@ DOCS = "man:freshroot-generator(8) man:freshroot(8)"  # the man pages the packag
 class Options:
     """How the units call freshroot, and what else the declaration asks of them."""
 
-    # The command that runs freshroot: the generator's own interpreter with -m freshroot,
-    # so the units run the same freshroot the generator is.
-    freshroot: tuple[str, ...] = ("/usr/bin/python3", "-m", "freshroot")
+    # The generator's own interpreter, so the units run the same freshroot the generator is;
+    # -I: neither the unit's environment (PYTHONPATH...) nor its working directory is searched.
+    python: str = "/usr/bin/python3"
     systemd_tmpfiles: str = "/usr/bin/systemd-tmpfiles"
     engine: Engine | None = None  # None: no tmpfiles units
     in_initrd: bool = False
@@ -61,6 +62,7 @@ class Link:
 
 @dataclass
 class Rendered:
+    """The units and links the generator writes."""
     units: list[UnitFile] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
 
@@ -80,7 +82,7 @@ def prefix_mounts(path: str) -> list[str]:
 
 
 def _program(options: Options, *args: str) -> list[str]:
-    return [*options.freshroot, *args]
+    return [options.python, "-I", "-m", "freshroot", *args]
 
 
 def _storage_checks(unit: UnitFile, s: Storage, prefix: str, source: str) -> None:
@@ -231,7 +233,8 @@ def activate_unit(storages: Sequence[str], options: Options) -> UnitFile:
     svc = unit.section("Service")
     svc.add("Type", "oneshot")
     svc.add("RemainAfterExit", "yes")
-    svc.add("ExecStart", command(_program(options, "apply", "--boot")))
+    # `freshroot apply --boot`, started without runpy and the command line's parser
+    svc.add("ExecStart", command([options.python, "-I", "-c", bootstart.COMMAND]))
     svc.add("StandardOutput", "journal+console")
     svc.add("SyslogIdentifier", "freshroot")
     return unit
