@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def scratch(tmp_path: Path) -> Iterator[Path]:
             if not os.path.islink(p):
                 with contextlib.suppress(OSError):
                     os.chmod(p, 0o700)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A scratch directory with a short path (below /tmp), for what a long --basetemp would
+    break: a listening AF_UNIX socket's path must fit in 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="freshroot-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

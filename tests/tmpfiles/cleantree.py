@@ -52,9 +52,9 @@ def build(root: Path, nodes: list[Node], now: float | None = None) -> None:
             case "c":
                 os.mknod(p, stat.S_IFCHR | 0o600, os.makedev(1, 3))
             case "s":
-                s = socket.socket(socket.AF_UNIX)
-                s.bind(str(p))
-                s.close()  # the file stays; no one listens: not in /proc/net/unix
+                # A socket inode no one listens on (not in /proc/net/unix), as a closed bound
+                # socket leaves it; mknod, unlike bind, takes paths over 108 bytes (a long TMPDIR).
+                os.mknod(p, stat.S_IFSOCK | 0o600)
             case _:
                 raise ValueError(n.kind)
         if n.uid:

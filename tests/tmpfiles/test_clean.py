@@ -208,13 +208,15 @@ def test_locked_file_and_directory_survive(tmp_path, oracles):
     assert "t/free" not in results[1]
 
 
-def test_live_socket_survives(tmp_path, oracles):
+def test_live_socket_survives(tmp_path, short_tmp, oracles):
+    """In a short directory: a listening socket's path (what /proc/net/unix shows, and so what
+    both tools compare) must fit in 108 bytes, however long the scratch directory's path is."""
     conf = tmp_path / "c.conf"
     conf.write_text("d /t - - - amAM:1h\n")
     nodes = [Node("t/dead.sock", "s", age=OLD), Node("t", "d", age=OLD)]
     results = []
     for who in ("theirs", "ours"):
-        root = tmp_path / who
+        root = short_tmp / who
         build(root, nodes)
         with listening(root / "t/live.sock"):
             os.utime(root / "t/live.sock", (0, 0), follow_symlinks=False)
