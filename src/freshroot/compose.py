@@ -18,8 +18,8 @@ from freshroot.digest import sha256
 
 if TYPE_CHECKING:
     from freshroot.config.load import Loaded
-from freshroot.errors import ConfigError, DeclarationError
-from freshroot.plan.action import Step
+from freshroot.errors import ConfigError, DeclarationError, Problems
+from freshroot.plan.action import Action, Step
 
 
 def resolve(spec: str) -> Callable[..., Any]:
@@ -36,17 +36,26 @@ def _deps(after: Sequence[str], earlier: Sequence[Step]) -> tuple[str, ...]:
     return tuple(s.name for s in earlier if s.name in after)
 
 
-def build_plan(declaration: Table) -> list[Step]:
+def build_plan(declaration: Table, problems: Problems | None = None) -> list[Step]:
     """The whole plan of an apply: each feature's steps, in registry order.
 
     A builtin step's deps are what its row says it runs after; a step the declaration names
-    (an [activation.NAME] snippet) keeps the deps the declaration gives it.
+    (an [activation.NAME] snippet) keeps the deps the declaration gives it. A feature whose
+    section is wrong raises its ConfigError, or with ``problems`` has it kept there and gets
+    steps that fail with it (:func:`_refused`), so that the other features' errors are found
+    too and, at boot, the other features still run.
     """
     steps: list[Step] = []
     for feature in features.FEATURES:
         if feature.step_factory is None:
             continue
-        made: list[Step] = resolve(feature.step_factory)(declaration)
+        try:
+            made: list[Step] = resolve(feature.step_factory)(declaration)
+        except ConfigError as e:
+            if problems is None:
+                raise
+            problems.errors.append(e)
+            made = [_refused(spec, e) for spec in feature.steps]
         for step in made:
             spec = feature.step(step.name)
             if spec is not None:
@@ -58,12 +67,25 @@ def build_plan(declaration: Table) -> list[Step]:
     return steps
 
 
+def _refused(spec: features.StepSpec, error: ConfigError) -> Step:
+    """A builtin step whose section is wrong: it fails when it runs, saying why, and the steps
+    after it are skipped as after any failed step (at boot the rest of the plan still runs)."""
+
+    def planner(ctx: object) -> list[Action]:
+        raise error
+
+    return Step(spec.name, planner, description=spec.summary, location=error.location)
+
+
 def check(declaration: Table) -> None:
     """For ``freshroot config check``: every activation-related section parses, and the steps
     order (no unknown dependency, no cycle)."""
     from freshroot.plan.executor import order
 
-    order(build_plan(declaration))
+    problems = Problems()
+    steps = build_plan(declaration, problems)
+    problems.raise_all()  # every feature's errors at once; the order only of a valid plan
+    order(steps)
 
 
 def plan_id(declaration: Table, steps: list[Step]) -> str:

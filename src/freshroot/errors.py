@@ -110,6 +110,28 @@ class DeclarationError(ConfigError):
         return "\n".join(lines) + f"\n{len(self.errors)} problems in the declaration; nothing was changed"
 
 
+class Problems:
+    """The errors of a section's entries, gathered so that each bad entry is said, not only the
+    first: ``with problems:`` around one entry keeps its ConfigError and goes on with the next;
+    :meth:`raise_all` raises them together (DeclarationError) once every entry was read."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def __enter__(self) -> Problems:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> bool:
+        if isinstance(error, ConfigError):
+            self.errors.append(error)
+            return True
+        return False
+
+    def raise_all(self) -> None:
+        if self.errors:
+            raise DeclarationError(self.errors)
+
+
 class OperationError(FreshrootError):
     """Applying something to the file system failed. Exit 73."""
 

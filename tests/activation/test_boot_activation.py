@@ -323,3 +323,19 @@ def test_the_unit_command_loads_only_what_the_boot_needs(tmp_path: Path) -> None
     loaded = set(out.read_text().split())
     assert "freshroot.systemd.activate" in loaded
     assert loaded & NOT_AT_BOOT == set()
+
+
+def test_a_wrong_section_at_boot_costs_only_its_own_steps(tmp_path: Path) -> None:
+    """A declaration that went wrong since install (edited in the image, or refused by a newer
+    freshroot): the wrong [etc] entry fails the etc step, said at priority err with its line;
+    users and persistence still happen, and the snippet after etc is skipped, not run."""
+    root = _root(tmp_path, DECL + '\n[etc."../shadow"]\ntext = "x"\n')
+    result = _boot_as_service(root)
+    out = result.stdout
+    assert result.returncode == 1, out
+    assert "<3>freshroot: step etc failed" in out, out
+    assert 'etc."../shadow": not a canonical path below /etc' in out, out
+    assert "app:x:999:999:" in (root / "etc" / "passwd").read_text()  # users ran
+    assert (root / "persist" / "var" / "lib" / "app").is_dir()  # persistence ran
+    assert not (root / "var" / "after-ran").exists()  # deps = ["etc"]: skipped
+    assert not (root / "etc" / "ssh" / "sshd_config.d" / "10-local.conf").exists()

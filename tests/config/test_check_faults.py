@@ -114,3 +114,44 @@ def test_check_still_accepts_what_is_right(tmp_path: Path, capsys: pytest.Captur
     decl = tmp_path / "decl.toml"
     decl.write_text(declaration)
     assert main(["config", "check", "--config", str(decl)]) == 0, capsys.readouterr().err
+
+
+# One wrong entry in each activation section, two in some: every one is said at once, each at
+# its own line (the sections were each stopped at their first error, and the plan's sections
+# at the first wrong section).
+EVERY_PROBLEM = """\
+[etc."../shadow"]
+text = "x"
+
+[etc."a\\nb"]
+text = "x"
+
+[users."a b"]
+
+[users.good]
+
+[groups."c:d"]
+
+[activation."a b"]
+text = "true"
+
+[activation.ok]
+text = "true"
+
+[activation."x/y"]
+text = "true"
+
+[environment]
+binsh = "/bin/da\\u0000sh"
+"""
+
+
+def test_every_problem_of_the_activation_sections_at_once(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    decl = tmp_path / "decl.toml"
+    decl.write_text(EVERY_PROBLEM)
+    assert main(["config", "check", "--config", str(decl)]) == 65
+    err = capsys.readouterr().err
+    said = sorted(int(n) for n in re.findall(rf"^(?:freshroot: )?{re.escape(str(decl))}:(\d+): ", err, re.MULTILINE))
+    assert said == [1, 4, 7, 11, 13, 19, 23], err
+    assert "7 problems in the declaration; nothing was changed" in err

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 from freshroot.config import fields
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, Location, OperationError, UnsafePathError
+from freshroot.errors import ConfigError, Location, OperationError, Problems, UnsafePathError
 from freshroot.fs.accounts import Accounts
 from freshroot.fs.atomic import replace_at, replace_symlink_at
 from freshroot.fs.chase import ChaseFlags, chase
@@ -99,27 +99,34 @@ def _canonical(table: Table, key: str) -> str:
 def parse_etc(section: Table, root_fd: int | None = None) -> list[EtcFile]:
     """``[etc."path"]`` entries. ``source`` of a copied file is read from the root at plan time."""
     out = []
+    problems = Problems()
     for key, table in section.tables():
-        path = _canonical(section, key)
-        table.reject_unknown(KEYS)
-        text = table.get_str("text")
-        source = fields.opt_path(table, "source")
-        where = section.location(key)
-        if (text is None) == (source is None):
-            raise table.error(f'etc."{key}": give exactly one of text and source',
-                              hint="text = '...' or source = '/path'")
-        symlink = "mode" in table and table.raw("mode") == "symlink"
-        if symlink and source is None:
-            raise table.error(f'etc."{key}": mode = "symlink" needs source', "mode")
-        mode = 0 if symlink else fields.mode(table, "mode", 0o644)
-        assert mode is not None
-        out.append(EtcFile(
-            path,
-            None if symlink else (text.encode() if text is not None else None),
-            source, mode, str(fields.owner(table, "user", ROOT)), str(fields.owner(table, "group", ROOT)),
-            table.get_bool("force", default=False), where, link=symlink,
-        ))
+        with problems:
+            out.append(_etc_file(section, key, table))
+    problems.raise_all()
     return out
+
+
+def _etc_file(section: Table, key: str, table: Table) -> EtcFile:
+    path = _canonical(section, key)
+    table.reject_unknown(KEYS)
+    text = table.get_str("text")
+    source = fields.opt_path(table, "source")
+    where = section.location(key)
+    if (text is None) == (source is None):
+        raise table.error(f'etc."{key}": give exactly one of text and source',
+                          hint="text = '...' or source = '/path'")
+    symlink = "mode" in table and table.raw("mode") == "symlink"
+    if symlink and source is None:
+        raise table.error(f'etc."{key}": mode = "symlink" needs source', "mode")
+    mode = 0 if symlink else fields.mode(table, "mode", 0o644)
+    assert mode is not None
+    return EtcFile(
+        path,
+        None if symlink else (text.encode() if text is not None else None),
+        source, mode, str(fields.owner(table, "user", ROOT)), str(fields.owner(table, "group", ROOT)),
+        table.get_bool("force", default=False), where, link=symlink,
+    )
 
 
 # --- reading the root -----------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from freshroot.config import fields
 from freshroot.config.table import Table
-from freshroot.errors import Location, OperationError
+from freshroot.errors import Location, OperationError, Problems
 from freshroot.plan.action import Action, Context, Step, step_child, step_output
 from freshroot.plan.records import MadeDirectory, NotReverted, Record, UndoReport, WroteFile, look, record_type
 
@@ -69,46 +69,53 @@ def _script(table: Table, key: str) -> str:
 
 
 def parse_snippets(activation: Table, reserved: Iterable[str] = ()) -> list[Snippet]:
-    """``[activation.<name>]`` tables (or ``<name> = "text"``, as NixOS allows a plain string)."""
-    taken = set(reserved)
+    """``[activation.<name>]`` tables (or ``<name> = "text"``, as NixOS allows a plain string);
+    every bad one is reported (DeclarationError), not only the first."""
+    taken = frozenset(reserved)
     out = []
+    problems = Problems()
     for name in activation:
-        where = activation.location(name)
-        if name in taken:
-            raise activation.error(
-                f"activation.{name}: {name!r} is the name of a builtin step", name,
-                hint=f"choose another name; to run after it, use deps = [{name!r}]",
-            )
-        if not name or any(c in name for c in "/ ") or name.startswith("-") or fields.text_problem(name):
-            raise activation.error(f"{activation.name(name)}: a snippet name is a word without spaces, "
-                                   "'/' or control characters", name)
-        value = activation.raw(name)
-        if isinstance(value, str):
-            out.append(Snippet(name, _script(activation, name), location=where))
-            continue
-        if not isinstance(value, dict):
-            raise activation.error(f"{activation.name(name)} must be a table or a string", name)
-        table = activation.sub(name, value)
-        table.reject_unknown(KEYS)
-        deps = table.get_str_list("deps")
-        for i, dep in enumerate(deps):
-            if dep == name:
-                raise table.error(f"{table.name('deps', i)}: a snippet cannot depend on itself", "deps", i)
-        files = table.get_str_list("files")
-        for i, path in enumerate(files):
-            if not path.startswith("/") or posixpath.normpath(path) != path or path == "/" or "\0" in path:
-                raise table.error(f"{table.name('files', i)}: {path!r} is not a canonical absolute path",
-                                  "files", i, hint='write it as "/etc/motd", without "..", "." or a trailing "/"')
-        out.append(Snippet(
-            name,
-            _script(table, "text"),
-            tuple(deps),
-            table.get_bool("supports-dry-activation", default=False),
-            fields.text(table, "description", default="") or "",  # one line of plan output
-            where,
-            tuple(files),
-        ))
+        with problems:
+            out.append(_snippet(activation, name, taken))
+    problems.raise_all()
     return out
+
+
+def _snippet(activation: Table, name: str, taken: frozenset[str]) -> Snippet:
+    where = activation.location(name)
+    if name in taken:
+        raise activation.error(
+            f"activation.{name}: {name!r} is the name of a builtin step", name,
+            hint=f"choose another name; to run after it, use deps = [{name!r}]",
+        )
+    if not name or any(c in name for c in "/ ") or name.startswith("-") or fields.text_problem(name):
+        raise activation.error(f"{activation.name(name)}: a snippet name is a word without spaces, "
+                               "'/' or control characters", name)
+    value = activation.raw(name)
+    if isinstance(value, str):
+        return Snippet(name, _script(activation, name), location=where)
+    if not isinstance(value, dict):
+        raise activation.error(f"{activation.name(name)} must be a table or a string", name)
+    table = activation.sub(name, value)
+    table.reject_unknown(KEYS)
+    deps = table.get_str_list("deps")
+    for i, dep in enumerate(deps):
+        if dep == name:
+            raise table.error(f"{table.name('deps', i)}: a snippet cannot depend on itself", "deps", i)
+    files = table.get_str_list("files")
+    for i, path in enumerate(files):
+        if not path.startswith("/") or posixpath.normpath(path) != path or path == "/" or "\0" in path:
+            raise table.error(f"{table.name('files', i)}: {path!r} is not a canonical absolute path",
+                              "files", i, hint='write it as "/etc/motd", without "..", "." or a trailing "/"')
+    return Snippet(
+        name,
+        _script(table, "text"),
+        tuple(deps),
+        table.get_bool("supports-dry-activation", default=False),
+        fields.text(table, "description", default="") or "",  # one line of plan output
+        where,
+        tuple(files),
+    )
 
 
 def snippet_env(ctx: Context, name: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from freshroot.activation.specialfs import specialfs_step
 from freshroot.activation.tmpfiles_step import tmpfiles_steps
 from freshroot.activation.users import ids_dir, parse_groups, parse_users, users_steps
 from freshroot.config.table import Table
+from freshroot.errors import Problems
 from freshroot.features import BUILTINS
 from freshroot.plan.action import Step
 
@@ -27,8 +28,14 @@ def modprobe(declaration: Table) -> list[Step]:
 
 
 def users(declaration: Table) -> list[Step]:
-    return users_steps(parse_users(declaration.get_table("users")), parse_groups(declaration.get_table("groups")),
-                       ids_dir(declaration))
+    problems = Problems()  # [users] and [groups] both said, not only the first wrong one
+    users, groups = [], []
+    with problems:
+        users = parse_users(declaration.get_table("users"))
+    with problems:
+        groups = parse_groups(declaration.get_table("groups"))
+    problems.raise_all()
+    return users_steps(users, groups, ids_dir(declaration))
 
 
 def identity(declaration: Table) -> list[Step]:

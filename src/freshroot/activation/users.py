@@ -44,7 +44,7 @@ from freshroot.activation.accounts_plan import Allocation, plan_accounts
 from freshroot.activation.shadowdb import FILES, DbFile, ShadowLock, is_number
 from freshroot.config import fields
 from freshroot.config.table import Table
-from freshroot.errors import Location, OperationError
+from freshroot.errors import Location, OperationError, Problems
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import chown_fd, mkdir_at, mkdir_parents, open_path_at, read_at
@@ -103,28 +103,38 @@ def _account_path(table: Table, key: str) -> str | None:
 # `config check` refuses it; shadowdb.DbFile.put checks each field again before writing.
 def parse_users(section: Table) -> list[UserDecl]:
     out = []
+    problems = Problems()
     for name, table in section.tables():
-        fields.account_name(section, name, "user", name)
-        table.reject_unknown(USER_KEYS)
-        group = table.raw("group") if "group" in table else None
-        out.append(UserDecl(
-            name, _id(table, "uid"), None if group is None else fields.account_name(table, group, "group", "group"),
-            fields.account_names(table, "extra-groups", "group"),
-            fields.text(table, "description", ":"), _account_path(table, "home"), _account_path(table, "shell"),
-            table.get_bool("system", default=False),
-            table.get_bool("create-home", default=False) if "create-home" in table else None,
-            fields.text(table, "hashed-password", ":"), section.location(name),
-        ))
+        with problems:
+            out.append(_user(section, name, table))
+    problems.raise_all()
     return out
+
+
+def _user(section: Table, name: str, table: Table) -> UserDecl:
+    fields.account_name(section, name, "user", name)
+    table.reject_unknown(USER_KEYS)
+    group = table.raw("group") if "group" in table else None
+    return UserDecl(
+        name, _id(table, "uid"), None if group is None else fields.account_name(table, group, "group", "group"),
+        fields.account_names(table, "extra-groups", "group"),
+        fields.text(table, "description", ":"), _account_path(table, "home"), _account_path(table, "shell"),
+        table.get_bool("system", default=False),
+        table.get_bool("create-home", default=False) if "create-home" in table else None,
+        fields.text(table, "hashed-password", ":"), section.location(name),
+    )
 
 
 def parse_groups(section: Table) -> list[GroupDecl]:
     out = []
+    problems = Problems()
     for name, table in section.tables():
-        fields.account_name(section, name, "group", name)
-        table.reject_unknown(GROUP_KEYS)
-        out.append(GroupDecl(name, _id(table, "gid"), fields.account_names(table, "members", "user"),
-                             table.get_bool("system", default=True), section.location(name)))
+        with problems:
+            fields.account_name(section, name, "group", name)
+            table.reject_unknown(GROUP_KEYS)
+            out.append(GroupDecl(name, _id(table, "gid"), fields.account_names(table, "members", "user"),
+                                 table.get_bool("system", default=True), section.location(name)))
+    problems.raise_all()
     return out
 
 

@@ -104,10 +104,13 @@ def boot_tmpfiles_step(declaration: Table, after: Iterable[str]) -> list[Step]:
 
 
 def boot_plan(declaration: Table) -> list[Step]:
-    """``apply``'s plan, and tmpfiles at boot after everything else."""
+    """``apply``'s plan, and tmpfiles at boot after everything else. A feature whose section is
+    wrong gets a failed step (said at priority err, its dependents skipped); the others run:
+    one bad [etc] entry must not cost the boot its users and persisted paths."""
     from freshroot.compose import build_plan
+    from freshroot.errors import Problems
 
-    steps = build_plan(declaration)
+    steps = build_plan(declaration, Problems())
     return steps + boot_tmpfiles_step(declaration, [s.name for s in steps])
 
 
