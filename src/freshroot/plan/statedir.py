@@ -31,14 +31,11 @@ class StateRefusedError(OperationError):
     """A lock or store file (or its directory) freshroot will not trust."""
 
 
-def _where(root: str, path: str) -> str:
-    return path if root in ("", "/") else root.rstrip("/") + path
-
-
-def _refuse(root: str, path: str, why: str) -> StateRefusedError:
+def _refuse(path: str, why: str) -> StateRefusedError:
+    """``path`` as the root sees it, as every message names paths (freshroot.rootpaths)."""
     return StateRefusedError(
-        f"{_where(root, path)}: {why}; refusing to trust it",
-        hint=f"only root may own and write {_where(root, DIRECTORY)}; check who made it, then remove it",
+        f"{path}: {why}; refusing to trust it",
+        hint=f"only root may own and write {DIRECTORY}; check who made it, then remove it",
     )
 
 
@@ -63,7 +60,7 @@ def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int
     try:
         st = os.fstat(fd)
         if st.st_uid != os.geteuid():
-            raise _refuse(root, DIRECTORY, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
+            raise _refuse(DIRECTORY, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
         if stat.S_IMODE(st.st_mode) & 0o077:
             os.fchmod(fd, 0o700)  # ours, made before these checks: only ours from now on
     except BaseException:
@@ -78,13 +75,13 @@ def check_fd(fd: int, root: str, path: str, others: int = 0o022) -> os.stat_resu
     not writable by them)."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise _refuse(root, path, "not a regular file")
+        raise _refuse(path, "not a regular file")
     if st.st_uid != os.geteuid():
-        raise _refuse(root, path, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
+        raise _refuse(path, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
     if st.st_nlink != 1:
-        raise _refuse(root, path, f"has {st.st_nlink} hard links (a link to another file?)")
+        raise _refuse(path, f"has {st.st_nlink} hard links (a link to another file?)")
     if stat.S_IMODE(st.st_mode) & others:
-        raise _refuse(root, path, f"mode {stat.S_IMODE(st.st_mode):04o} lets others in")
+        raise _refuse(path, f"mode {stat.S_IMODE(st.st_mode):04o} lets others in")
     return st
 
 
@@ -98,7 +95,7 @@ def open_file(dir_fd: int, name: str, flags: int, root: str = "/", others: int =
         return None
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EMLINK):
-            raise _refuse(root, path, "not a regular file") from None
+            raise _refuse(path, "not a regular file") from None
         raise
     try:
         check_fd(fd, root, path, others)
