@@ -261,7 +261,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
         estimate: int | None = (used.f_blocks - used.f_bfree) * used.f_frsize  # the ETA's guess: all in use
     except OSError:
         estimate = None
-    with meter.phase(f"audit {ctx.root}", nbytes=estimate if sizes else None):
+    with meter.phase("audit /", nbytes=estimate if sizes else None):  # the root as it sees itself
         _walk_root(frames, dirs, scan, root, dev, report, ctx)
     report.entries = walked
     order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
