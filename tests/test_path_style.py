@@ -22,12 +22,16 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
+from freshroot import rootpaths
+from freshroot.errors import os_error_message
+from freshroot.fs.mount import MS, mount
+from freshroot.fs.ops import fd_name, reopen
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -115,7 +119,8 @@ SEQUENCE: list[tuple[str, list[str]]] = [
     # install put the declaration in the root: read from there from now on, a bad drop-in too
     ("in-root config show", ["config", "show", "--root", "{root}", "--verbose"]),
     ("in-root status", ["status", "--root", "{root}"]),
-    ("bad drop-in", ["!sh", "mkdir -p {root}/etc/freshroot/conf.d && printf '%s' \"$BAD\" > {root}/etc/freshroot/conf.d/50-bad.toml"]),
+    ("bad drop-in", ["!sh", ("mkdir -p {root}/etc/freshroot/conf.d && "
+                             "printf '%s' \"$BAD\" > {root}/etc/freshroot/conf.d/50-bad.toml")]),
     ("in-root config check", ["config", "check", "--root", "{root}"]),
     ("in-root config check json", ["config", "check", "--root", "{root}", "--json"]),
     ("in-root plan", ["plan", "--root", "{root}"]),
@@ -125,7 +130,7 @@ SEQUENCE: list[tuple[str, list[str]]] = [
 # The runs whose text output shows paths inside the root: they name it exactly once (the
 # others at most once).
 NAMES_THE_ROOT = {
-    "config check", "plan", "status before", "audit", "migrate dry", "migrate", "apply", "status", "apply second",
+    "plan", "status before", "audit", "migrate dry", "migrate", "apply", "status", "apply second",
     "generations", "rollback", "undo", "install dry", "install", "in-root config show", "in-root status",
     "persist-prepare", "persist-files start", "persist-files stop",
 }
@@ -205,10 +210,12 @@ def _without_allowed(text: str, root: str, debug: bool) -> str:
 
 
 def _namings(text: str, root: str) -> tuple[list[str], list[str]]:
-    """(the lines that name the root as a head line may, every other line with its path)."""
+    """(the lines that name the root as a head line may, every other line with its path).
+    A head line ends with the root and has no path before it: ``apply to DIR``, ``status of
+    DIR``, ``# declaration of DIR``, an error's ``  root: DIR``."""
     heads: list[str] = []
     wrong: list[str] = []
-    head = re.compile(r"^(freshroot: )?[a-z][a-z -]* (to|for|of|on|in) " + re.escape(root) + "$")
+    head = re.compile(r"^[^/]* " + re.escape(root) + "$")
     for line in text.splitlines():
         if root not in line:
             continue
@@ -232,19 +239,24 @@ def sequence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Run]]
     return _run_sequence(tmp_path_factory.mktemp("paths"))
 
 
+@pytest.mark.root
+@pytest.mark.netns
+@pytest.mark.slow
 def test_the_sequence_did_what_it_says(sequence: tuple[Path, list[Run]]) -> None:
     """The scene exercises what it claims: a refusal, failures with paths, a migrate, the lock,
     the declaration error at its root-relative file and line."""
     root, runs = sequence
     by = {r.name: r for r in runs}
-    assert by["plan"].code == 1 and "refuse /var/lib/refused" in by["plan"].stdout
+    assert by["plan"].code == 1
+    assert "refuse /var/lib/refused" in by["plan"].stdout
     assert by["migrate"].code == 0, by["migrate"].stderr
     assert by["apply"].code == 1
     assert "/etc/issue" in by["apply"].stdout  # the /etc entry that fails
     assert "/var/lib/blocked" in by["apply"].stdout + by["apply"].stderr  # the tmpfiles.d line
     assert "create directory /var/lib/made 0755 root:root" in by["plan"].stdout
     assert (root / "persist/var/lib/app/data").read_text() == "rows"
-    assert by["apply locked"].code == 73 and "/run/freshroot/lock" in by["apply locked"].stderr
+    assert by["apply locked"].code == 1
+    assert "/run/freshroot/lock" in by["apply locked"].stderr
     assert by["in-root config check"].code == 65
     assert "/etc/freshroot/conf.d/50-bad.toml:2: " in by["in-root config check"].stderr
     doc = json.loads(by["in-root config check json"].stdout)
@@ -252,6 +264,9 @@ def test_the_sequence_did_what_it_says(sequence: tuple[Path, list[Run]]) -> None
     assert "read /etc/freshroot/freshroot.toml" in by["in-root config show"].stdout
 
 
+@pytest.mark.root
+@pytest.mark.netns
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name, argv in SEQUENCE if not argv[0].startswith("!")])
 def test_the_root_is_named_once_and_paths_are_as_the_root_sees_them(
         sequence: tuple[Path, list[Run]], name: str) -> None:
@@ -276,3 +291,69 @@ def test_the_root_is_named_once_and_paths_are_as_the_root_sees_them(
     assert len(heads) <= 1, (name, "the root named more than once", heads)
     if name in NAMES_THE_ROOT:
         assert len(heads) == 1, (name, "the root is named once in the head", run.stdout, run.stderr)
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+@pytest.fixture
+def run_root(tmp_path: Path) -> Iterator[Path]:
+    """This process's run has ``tmp_path/root`` as its --root (as the CLI sets it)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    rootpaths.remember_root(str(root))
+    try:
+        yield root
+    finally:
+        rootpaths.remember_root(None)
+
+
+def test_in_root_maps_only_host_paths_below_the_root() -> None:
+    assert rootpaths.in_root("/mnt/var/lib/app", "/mnt") == "/var/lib/app"
+    assert rootpaths.in_root("/mnt", "/mnt") == "/"
+    assert rootpaths.in_root("/mnt/", "/mnt/") == "/"
+    assert rootpaths.in_root("/mntx/y", "/mnt") == "/mntx/y"  # beside the root, not in it
+    assert rootpaths.in_root("/etc/freshroot.toml", "/mnt") == "/etc/freshroot.toml"  # on the host
+    assert rootpaths.in_root("/srv/www", "/") == "/srv/www"
+    assert rootpaths.in_root("<stdin>", "/mnt") == "<stdin>"
+
+
+def test_the_root_is_named_once_and_never_when_it_is_slash(run_root: Path) -> None:
+    assert rootpaths.root_note(f"busy on {run_root}") is None  # the message names it itself
+    assert rootpaths.head("status of") == f"status of {run_root}"
+    assert rootpaths.head("status of") is None  # named already
+    assert rootpaths.root_note("/etc/x:1: bad") is None
+    rootpaths.remember_root(str(run_root))
+    assert rootpaths.root_note("/etc/x:1: bad") == f"root: {run_root}"
+    assert rootpaths.head("status of") is None
+    rootpaths.remember_root("/")
+    assert rootpaths.head("status of") is None
+    assert rootpaths.root_note("/etc/x:1: bad") is None
+    rootpaths.remember_root(None)
+    assert rootpaths.head("status of", "/mnt") == "status of /mnt"
+
+
+def test_fs_errors_name_a_descriptor_as_the_root_sees_it(run_root: Path) -> None:
+    """Not /proc/self/fd/N, not the host path: what the fd is, below the root."""
+    (run_root / "var/lib").mkdir(parents=True)
+    (run_root / "var/lib/link").symlink_to("elsewhere")
+    fd = os.open(run_root / "var/lib/link", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        assert fd_name(fd) == "/var/lib/link"
+        with pytest.raises(OSError, match="symbolic link") as e:
+            reopen(fd, os.O_RDONLY)
+        assert os_error_message(e.value) == "/var/lib/link: is a symbolic link"
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.root
+def test_a_failed_mount_names_its_target_as_the_root_sees_it(run_root: Path) -> None:
+    """mount(2) is given /proc/self/fd/N; its error names the directory below the root."""
+    (run_root / "var").mkdir()
+    fd = os.open(run_root / "var", os.O_PATH | os.O_CLOEXEC)
+    try:
+        with pytest.raises(OSError, match="mount") as e:  # a remount of no mount point: EINVAL
+            mount(None, f"/proc/self/fd/{fd}", None, MS.REMOUNT | MS.BIND | MS.RDONLY)
+        assert os_error_message(e.value).startswith("/var: mount: ")
+    finally:
+        os.close(fd)
