@@ -174,7 +174,7 @@ class Store:
         except FileNotFoundError:
             return None
         try:
-            statedir.check_fd(fd, self.root, f"{self.path}/{name}")
+            statedir.check_fd(fd, f"{self.path}/{name}")
             return ops.read_fd(fd, MAX_META)
         finally:
             os.close(fd)

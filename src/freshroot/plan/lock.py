@@ -66,10 +66,10 @@ class ApplyLock:
 
     def acquire(self) -> None:
         while True:
-            dir_fd, made = statedir.open_dir(self.root_fd, self.root) or (-1, [])
+            dir_fd, made = statedir.open_dir(self.root_fd) or (-1, [])
             self.made += made
             try:
-                fd = statedir.replace_file(dir_fd, NAME, os.O_RDWR, self.root)
+                fd = statedir.replace_file(dir_fd, NAME, os.O_RDWR)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
                 except OSError as e:

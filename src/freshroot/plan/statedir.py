@@ -39,7 +39,7 @@ def _refuse(path: str, why: str) -> StateRefusedError:
     )
 
 
-def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int, list[str]] | None:
+def open_dir(root_fd: int, *, create: bool = True) -> tuple[int, list[str]] | None:
     """An O_RDONLY fd of /run/freshroot (checked and tightened as the module doc says), and the
     directories of PARENTS this call created. None when it is missing and ``create`` is false."""
     made: list[str] = []
@@ -69,7 +69,7 @@ def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int
     return fd, made
 
 
-def check_fd(fd: int, root: str, path: str, others: int = 0o022) -> os.stat_result:
+def check_fd(fd: int, path: str, others: int = 0o022) -> os.stat_result:
     """Raise StateRefusedError unless ``fd`` is a regular file of ours with one link and none of
     the ``others`` permission bits (the lock: no access at all for group or others; the store:
     not writable by them)."""
@@ -85,7 +85,7 @@ def check_fd(fd: int, root: str, path: str, others: int = 0o022) -> os.stat_resu
     return st
 
 
-def open_file(dir_fd: int, name: str, flags: int, root: str = "/", others: int = 0o022) -> int | None:
+def open_file(dir_fd: int, name: str, flags: int, others: int = 0o022) -> int | None:
     """Open ``name`` in the state directory and check it (see :func:`check_fd`). With O_CREAT
     a missing file is made 0600. None when it is missing (without O_CREAT)."""
     path = f"{DIRECTORY}/{name}"
@@ -98,18 +98,18 @@ def open_file(dir_fd: int, name: str, flags: int, root: str = "/", others: int =
             raise _refuse(path, "not a regular file") from None
         raise
     try:
-        check_fd(fd, root, path, others)
+        check_fd(fd, path, others)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def replace_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int:
+def replace_file(dir_fd: int, name: str, flags: int) -> int:
     """Like :func:`open_file` with O_CREAT, but a file that fails the checks is unlinked (it is
     in root's own directory: nobody else's data) and made afresh, exclusively."""
     try:
-        fd = open_file(dir_fd, name, flags | os.O_CREAT, root, 0o077)
+        fd = open_file(dir_fd, name, flags | os.O_CREAT, 0o077)
     except StateRefusedError:
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -119,7 +119,7 @@ def replace_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int:
             raise
         if st is not None:
             os.unlink(name, dir_fd=dir_fd)
-        fd = open_file(dir_fd, name, flags | os.O_CREAT | os.O_EXCL, root, 0o077)
+        fd = open_file(dir_fd, name, flags | os.O_CREAT | os.O_EXCL, 0o077)
     assert fd is not None
     return fd
 
