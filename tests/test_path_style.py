@@ -357,3 +357,15 @@ def test_a_failed_mount_names_its_target_as_the_root_sees_it(run_root: Path) -> 
         assert os_error_message(e.value).startswith("/var: mount: ")
     finally:
         os.close(fd)
+
+
+def test_an_os_error_about_a_known_path_is_named_by_it() -> None:
+    """A call on a directory fd names only the entry; the message names it as the root sees it."""
+    import errno
+
+    assert os_error_message(OSError(errno.EACCES, "Permission denied", "db"), "/var/lib/x/db") == \
+        "/var/lib/x/db: Permission denied"
+    assert os_error_message(OSError(errno.EACCES, "Permission denied"), "/var/lib/x") == "/var/lib/x: Permission denied"
+    assert os_error_message(OSError(errno.ESTALE, "moved while being walked", "/var/lib/x/a"), "/var/lib/x") == \
+        "/var/lib/x: /var/lib/x/a: moved while being walked"
+    assert os_error_message(OSError(errno.EACCES, "Permission denied", "db")) == "db: Permission denied"

@@ -243,9 +243,9 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                             except FileNotFoundError:
                                 continue
                             except OSError as e:
-                                report.unreadable.append(f"{path}/{entry.name}: {os_error_message(e)}")
+                                report.unreadable.append(os_error_message(e, f"{path}/{entry.name}"))
         except OSError as e:
-            report.unreadable.append(f"{path or '/'}: {os_error_message(e)}")
+            report.unreadable.append(os_error_message(e, path or "/"))
         walked += files
         meter.advance(files, size)
         if files:
@@ -295,7 +295,7 @@ def _walk_root(frames: list[tuple[Iterator[str], str]], dirs: DirStack, scan: Ca
             except FileNotFoundError:
                 continue  # removed since it was listed: nothing there to lose
             except OSError as e:
-                report.unreadable.append(f"{child}: {os_error_message(e)}")
+                report.unreadable.append(os_error_message(e, child))
                 continue
             if dirs.levels[-1].key[0] != dev:
                 dirs.pop()  # another file system: a mount point
@@ -308,7 +308,7 @@ def _walk_root(frames: list[tuple[Iterator[str], str]], dirs: DirStack, scan: Ca
 
 def _size(dir_fd: int, name: str, path: str, unreadable: list[str]) -> tuple[int, int]:
     """Files and bytes of ``name`` and what is below it (iterative, within an fd budget)."""
-    used = usage(dir_fd, name, lambda below, e: unreadable.append(f"{path}/{below}: {os_error_message(e)}"))
+    used = usage(dir_fd, name, lambda below, e: unreadable.append(os_error_message(e, f"{path}/{below}")))
     return used.files, used.size
 
 
@@ -325,7 +325,7 @@ def undeclared(p: Persistence, ctx: Context, unreadable: list[str] | None = None
         except FileNotFoundError:
             continue  # no storage there: nothing in it to list
         except OSError as e:
-            unreadable.append(f"{s.path}: {os_error_message(e)}")
+            unreadable.append(os_error_message(e, s.path))
             continue
         with top:
             todo = [(ops.reopen(top.fd, _DIR_FLAGS), s.path.rstrip("/"))]
@@ -344,7 +344,7 @@ def undeclared(p: Persistence, ctx: Context, unreadable: list[str] | None = None
                     except FileNotFoundError:
                         continue
                     except OSError as e:
-                        unreadable.append(f"{child}: {os_error_message(e)}")
+                        unreadable.append(os_error_message(e, child))
             finally:
                 os.close(fd)
     return sorted(out, key=lambda g: g.path)
