@@ -264,8 +264,9 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     classcache.enable()  # the handlers' dataclasses: compiled methods from the cache file
 
     output.remember_invocation(given)
-    # The root that messages show paths inside of (freshroot tmpfiles names paths as
-    # systemd-tmpfiles does, below its --root; its render says itself).
+    # The root whose paths messages show as it sees them (freshroot.rootpaths); not for
+    # freshroot tmpfiles, which names them below its --root as systemd-tmpfiles does (its
+    # render, freshroot's own, remembers its root itself).
     handler = getattr(args, "handler", None)
     takes_root = isinstance(getattr(args, "root", None), str) and not str(handler).startswith("freshroot.tmpfiles.")
     rootpaths.remember_root(args.root if takes_root else None)

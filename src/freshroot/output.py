@@ -12,10 +12,10 @@ commands hints tell people to run.
   :func:`freshroot.hints.command`, which spells a freshroot command with the ``--root`` and
   ``--config`` the user gave, as given, so that it can be pasted as it is.
 - Paths: one style (docs/json.md, "Paths in output" in docs/activation.md). A path inside the
-  run's root (set once by the CLI from ``--root``) is shown as the root
-  sees it, ``/var/lib/app`` for ``--root /mnt`` (freshroot.rootpaths); the root itself is
-  named once: by the text output's head line, by the JSON documents' ``root`` (added here to
-  every document of a command that takes ``--root``), or by the error's ``root:`` line.
+  run's root (set once by the CLI from ``--root``) is shown as the root sees it,
+  ``/var/lib/app`` for ``--root /mnt`` (freshroot.rootpaths); the root itself is named once:
+  by the text output's head line, by the JSON documents' ``root`` (added here to every
+  document of a command that takes ``--root``), or by the error's ``root:`` line.
 """
 
 from __future__ import annotations
@@ -164,4 +164,3 @@ def remember_invocation(argv: Sequence[str]) -> None:
 def invocation() -> list[str]:
     """This run's command line (empty outside the CLI)."""
     return list(_argv)
-
