@@ -66,8 +66,8 @@ def install(args: argparse.Namespace) -> int:
         log.error(f"failed: {line}")
     if not args.dry_run and not args.extra_files and not args.copy_self and install_mod.find_installed(target) is None:
         log.warning("note: no freshroot found on the target's Python path; the generator needs it: "
-                         f"install it there (e.g. pip install --root {target} --prefix /usr freshroot), "
-                         "or run install again with --copy-self")
+                    f"install it there (e.g. pip install --root {target} --prefix /usr freshroot), "
+                    "or run install again with --copy-self")
     return OperationError.exit_code if report.failed else 0
 
 
