@@ -239,6 +239,10 @@ def _check_success(s: Scene, name: str, case: Callable[[Scene], tuple[list[str],
     assert doc["version"] == JSON_VERSION, name
     assert "\x1b" not in err, name  # no progress or colour with --json
     _check_keys("plan" if name == "apply" else name, doc)
+    if "--root" in argv:  # the root, once, second; the paths inside the document as it sees them
+        assert list(doc)[1] == "root", name
+        assert doc["root"] == str(s.root), name
+        assert f"{s.root}/" not in json.dumps(doc), name
     return doc
 
 
@@ -323,9 +327,10 @@ def test_usage_error_gives_a_json_error_document() -> None:
 def test_without_json_an_error_prints_nothing_on_stdout(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(BAD)
+    (tmp_path / "root").mkdir()  # the declaration on the host, outside the root: named as a host path
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run([sys.executable, "-m", "freshroot", "config", "check", "--config", str(bad),
-                           "--root", str(tmp_path)], capture_output=True, text=True, env=env, check=False)
+                           "--root", str(tmp_path / "root")], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 65
     assert proc.stdout == ""
     assert f"{bad}:2:" in proc.stderr

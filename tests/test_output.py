@@ -392,11 +392,12 @@ def test_error_of_a_command_has_err_priority_in_the_journal(tmp_path: Path) -> N
     bad = tmp_path / "bad.toml"
     bad.write_text('[persist."/persist"]\ndirectories = "x"\n')
     path = tmp_path / "journal"
+    (tmp_path / "root").mkdir()  # the declaration on the host, outside the root: named as a host path
     with open(path, "w") as stream:
         st = os.fstat(stream.fileno())
         environ = {**os.environ, "PYTHONPATH": str(REPO / "src"), "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
         proc = subprocess.run([sys.executable, "-m", "freshroot", "config", "check", "--config", str(bad),
-                               "--root", str(tmp_path)], stderr=stream, stdout=subprocess.PIPE, env=environ,
+                               "--root", str(tmp_path / "root")], stderr=stream, stdout=subprocess.PIPE, env=environ,
                               check=False)
     assert proc.returncode == 65
     lines = path.read_text().splitlines()

@@ -239,8 +239,10 @@ def report(error: FreshrootError, *, prog: str, debug: bool, cause: BaseExceptio
 
         traceback.print_exception(cause or error)
     from freshroot import log
+    from freshroot.rootpaths import root_note
 
-    log.error(f"{prog}: {error}")
+    note = root_note(str(error))  # the paths in the message are inside this root
+    log.error(f"{prog}: {error}" + (f"\n  {note}" if note else ""))
     if as_json:
         from freshroot.output import failure_document, print_json
 
@@ -257,18 +259,23 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
     given = list(sys.argv[1:] if argv is None else argv)
     ArgumentParser.json_asked = _json_on_stdout(given)
     args = parser.parse_args(argv)
-    from freshroot import classcache, output  # after parsing: --help needs none of it
+    from freshroot import classcache, output, rootpaths  # after parsing: --help needs none of it
 
     classcache.enable()  # the handlers' dataclasses: compiled methods from the cache file
 
     output.remember_invocation(given)
+    # The root whose paths messages show as it sees them (freshroot.rootpaths); not for
+    # freshroot tmpfiles, which names them below its --root as systemd-tmpfiles does (its
+    # render, freshroot's own, remembers its root itself).
+    handler = getattr(args, "handler", None)
+    takes_root = isinstance(getattr(args, "root", None), str) and not str(handler).startswith("freshroot.tmpfiles.")
+    rootpaths.remember_root(args.root if takes_root else None)
     output.never_fail_to_encode()
     debug = bool(getattr(args, "debug", False))
     as_json = bool(getattr(args, "json", False))
     from freshroot import log
 
     log.setup(debug=debug)
-    handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return parser.usage_exit
@@ -292,6 +299,7 @@ def dispatch(argv: Sequence[str] | None, parser: ArgumentParser, prog: str) -> i
                       prog=prog, debug=False, as_json=as_json)
     finally:
         output.remember_invocation([])  # a later main() in the same process (tests) starts afresh
+        rootpaths.remember_root(None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

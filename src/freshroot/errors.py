@@ -53,15 +53,20 @@ class Location:
         return self.file if self.line is None else f"{self.file}:{self.line}"
 
 
-def os_error_message(error: OSError) -> str:
-    """``path: what went wrong`` for an OSError, without Python's ``[Errno N]`` noise."""
+def os_error_message(error: OSError, about: str | None = None) -> str:
+    """``path: what went wrong`` for an OSError, without Python's ``[Errno N]`` noise.
+
+    ``about``: the path the message is about, as the root sees it, when the caller knows it
+    (freshroot.rootpaths): an error of a call on a directory fd carries only the entry's name,
+    which ``about`` then replaces (``/var/lib/x/db: Permission denied``, not ``/var/lib/x/db:
+    db: Permission denied``); a file name with a ``/`` in it says more and is kept."""
     what = error.strerror or str(error)
-    if error.filename is not None:
-        name = error.filename
-        if isinstance(name, bytes):
-            name = name.decode("utf-8", "backslashreplace")
-        return f"{name}: {what}"
-    return what
+    name = error.filename
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "backslashreplace")
+    if about is not None:
+        return f"{about}: {what}" if name is None or "/" not in str(name) else f"{about}: {name}: {what}"
+    return what if name is None else f"{name}: {what}"
 
 
 class FreshrootError(Exception):

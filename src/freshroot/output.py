@@ -11,6 +11,11 @@ commands hints tell people to run.
 - Hints: the command line is kept here (:func:`remember_invocation`) for
   :func:`freshroot.hints.command`, which spells a freshroot command with the ``--root`` and
   ``--config`` the user gave, as given, so that it can be pasted as it is.
+- Paths: one style (docs/json.md, "Paths in output" in docs/activation.md). A path inside the
+  run's root (set once by the CLI from ``--root``) is shown as the root sees it,
+  ``/var/lib/app`` for ``--root /mnt`` (freshroot.rootpaths); the root itself is named once:
+  by the text output's head line, by the JSON documents' ``root`` (added here to every
+  document of a command that takes ``--root``), or by the error's ``root:`` line.
 """
 
 from __future__ import annotations
@@ -33,8 +38,13 @@ JSON_VERSION = 1
 
 
 def document(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """``doc`` with ``"version"`` as its first key."""
-    return {"version": JSON_VERSION, **{k: v for k, v in doc.items() if k != "version"}}
+    """``doc`` with ``"version"`` as its first key, then, for a command that takes ``--root``,
+    ``"root"``: the root its paths are inside."""
+    from freshroot.rootpaths import run_root
+
+    root = run_root()
+    named = {"root": root} if root is not None else {}
+    return {"version": JSON_VERSION, **named, **{k: v for k, v in doc.items() if k not in ("version", "root")}}
 
 
 def print_json(doc: Mapping[str, Any], stream: TextIO | None = None, *, indent: int | None = 2) -> None:

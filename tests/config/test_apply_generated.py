@@ -81,7 +81,9 @@ def test_apply_refuses_a_bad_declaration_and_changes_nothing(data: dict[str, Any
         assert code == 65, f"{code}: {message}\n{text}\n{extra}"
         assert "Traceback" not in message
         assert "internal error" not in message
-        assert re.match(rf"freshroot: {re.escape(str(conf_d))}/[123]0-\w+\.toml:\d+: ", message), message
+        # the drop-in as the root sees it; the root named once, after (docs/activation.md)
+        assert re.match(r"freshroot: /etc/freshroot/conf\.d/[123]0-\w+\.toml:\d+: ", message), message
+        assert message.endswith(f"\n  root: {root}\n"), message
         assert "\x00" not in message
         assert snapshot(root) == before
         assert not (root / "run" / "freshroot").exists()

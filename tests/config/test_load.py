@@ -228,10 +228,16 @@ def test_unreadable_entries_name_the_file(root: Path, root_fd: int, kind: str) -
     assert "cannot read the declaration" in str(e.value)
 
 
-def test_root_name_prefixes_messages(root: Path, root_fd: int) -> None:
+def test_files_below_the_root_are_named_as_the_root_sees_them(tmp_path: Path, root: Path, root_fd: int) -> None:
+    """One path style (docs/activation.md): a file found below --root is /etc/freshroot/...;
+    a --config file is a host path, unless it lies inside the root too."""
     put(root, "/etc/freshroot/freshroot.toml", "a = 1\n")
     table = load_declaration(root_fd, root=str(root))
-    assert table.location("a") == Location(f"{root}/etc/freshroot/freshroot.toml", 1)
+    assert table.location("a") == Location("/etc/freshroot/freshroot.toml", 1)
+    put(root, "/persist/kept.toml", "b = 1\n")
+    put(tmp_path / "host", "/decl.toml", "c = 1\n")
+    loaded = load(root_fd, [str(root / "persist/kept.toml"), str(tmp_path / "host/decl.toml")], root=str(root))
+    assert loaded.files == ("/persist/kept.toml", str(tmp_path / "host/decl.toml"))
 
 
 def test_config_paths_replace_discovery(tmp_path: Path, root: Path, root_fd: int) -> None:

@@ -111,7 +111,7 @@ def test_a_bad_declaration_changes_nothing_and_lists_every_problem(
     before = snapshot(root)
     argv = [a.format(units=units) for a in command]
     rc = main([*argv, "--root", str(root)])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert rc == EXIT_DATAERR, err
     assert snapshot(root) == before  # nothing written: no lock, no journal, no /run/freshroot
     assert not (root / "run" / "freshroot").exists()
@@ -119,7 +119,11 @@ def test_a_bad_declaration_changes_nothing_and_lists_every_problem(
     assert "Traceback" not in err
     assert "internal error" not in err
     rows = err.splitlines()
-    at = f"{root}/etc/freshroot/freshroot.toml:"
+    # the file as the root sees it; the root named once: after the problems, or by install's
+    # head line (docs/activation.md, "Paths in output")
+    at = "/etc/freshroot/freshroot.toml:"
+    assert [*rows, *out.splitlines()].count(f"  root: {root}") + out.count(f"install to {root}\n") == 1, (out, err)
+    assert f"{root}/" not in out + err
     for line, what in expected:  # the message, or the hint on the line after it
         assert any(row.startswith((f"{at}{line}:", f"freshroot: {at}{line}:")) and (what in row or what in nxt)
                    for row, nxt in zip(rows, [*rows[1:], ""], strict=True)), (what, err)

@@ -46,6 +46,9 @@ def test_audit_against_the_blank_counts_only_what_the_wipe_removes(tmp_path: Pat
     # Without --blank every undeclared file counts, the untouched ones too.
     assert _files(plain) == {"/etc": 6, "/etc/freshroot": 1, "/opt/tool": 1, "/var/lib/app": 1}  # fstab too
     assert plain["compared_with"] is None
+    head, _, text = text.partition("\n")  # the root named once, first (docs/activation.md)
+    assert head.startswith("audit of ")
+    assert head.endswith("/m/root")
     assert text.startswith("not persisted and not as in the blank snapshot blank (what the next wipe removes): "
                            "5 files\n")
 
@@ -54,7 +57,8 @@ def test_audit_against_the_blank_counts_only_what_the_wipe_removes(tmp_path: Pat
 def test_audit_blank_refuses_without_a_blank_or_a_btrfs_wipe(tmp_path: Path) -> None:
     out = in_btrfs(tmp_path, "$FR audit --root m/root --blank 2>&1 || echo rc=$?\n")
     assert "the blank snapshot 'blank' of" in out
-    assert "is missing (freshroot install makes it)\nrc=73" in out
+    assert "is missing (freshroot install makes it)\n  root: " in out  # the root named once
+    assert out.endswith("/m/root\nrc=73\n")
     out = in_btrfs(tmp_path, "$FR audit --root m/root --blank 2>&1 || echo rc=$?\n",
                    declaration='[root]\nwipe = "overlay"\n\n[persist."/persist"]\ndirectories = ["/var/lib/kept"]\n')
-    assert 'has no blank snapshot (only wipe = "btrfs")\nrc=65' in out
+    assert 'has no blank snapshot (only wipe = "btrfs")\n  root: ' in out

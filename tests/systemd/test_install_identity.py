@@ -56,7 +56,7 @@ def test_keys_and_id_go_into_storage(target: Path, keys: Path) -> None:
         assert (stored / key.name).read_bytes() == key.read_bytes()
         assert (st.st_uid, st.st_gid) == (0, 0)
         assert stat.S_IMODE(st.st_mode) == (0o644 if key.name.endswith(".pub") else 0o600)
-        assert f"host key {key.name} -> {stored}/{key.name}" in result.stdout
+        assert f"host key {key.name} -> /persist/etc/ssh/{key.name}" in result.stdout  # as the target sees it
     assert (target / "persist" / "etc" / "machine-id").read_text() == ID + "\n"
     assert (target / "etc" / "machine-id").read_text() == ID + "\n"
     assert not (target / "etc" / "ssh").exists()  # the root gets them by persistence, at boot
@@ -64,7 +64,8 @@ def test_keys_and_id_go_into_storage(target: Path, keys: Path) -> None:
     before = snapshot(target / "persist")
     again = install(target, "--host-keys", str(keys), "--machine-id", ID)
     assert again.returncode == 0, again.stderr
-    assert f"kept {stored}/ssh_host_ed25519_key (the same key)" in again.stdout
+    assert "kept /persist/etc/ssh/ssh_host_ed25519_key (the same key)" in again.stdout
+    assert again.stdout.startswith(f"install to {target}\n")  # the target named once, first
     assert snapshot(target / "persist") == before
 
 
@@ -80,7 +81,7 @@ def test_dry_run_says_what_it_would_copy(target: Path, keys: Path) -> None:
     before = snapshot(target)
     result = install(target, "--host-keys", str(keys), "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert f"would copy host key ssh_host_rsa_key -> {target}/persist/etc/ssh/ssh_host_rsa_key" in result.stdout
+    assert "would copy host key ssh_host_rsa_key -> /persist/etc/ssh/ssh_host_rsa_key" in result.stdout
     assert snapshot(target) == before
 
 
@@ -115,7 +116,7 @@ def test_storage_holding_another_key_is_not_replaced(target: Path, keys: Path, t
     before = snapshot(target)
     result = install(target, "--host-keys", str(keys))
     assert result.returncode == 73, result.stderr
-    assert f"{stored}/ssh_host_ed25519_key already holds another key than --host-keys' ssh_host_ed25519_key" \
+    assert "/persist/etc/ssh/ssh_host_ed25519_key already holds another key than --host-keys' ssh_host_ed25519_key" \
         in result.stderr
     assert snapshot(target) == before
 
@@ -169,7 +170,7 @@ def test_the_given_id_replaces_the_one_a_bootstrapper_left(target: Path) -> None
 
 
 def test_the_running_systems_id_is_never_changed(tmp_path: Path) -> None:
-    # install --root / (display ""): called directly on a scratch root standing in for "/", so
+    # install --root / (live): called directly on a scratch root standing in for "/", so
     # that a broken check could never change this machine.
     from freshroot.activation.identity import install_checks
     from freshroot.config.parse import parse_text
@@ -182,9 +183,9 @@ def test_the_running_systems_id_is_never_changed(tmp_path: Path) -> None:
     fd = open_root(str(tmp_path))
     try:
         with pytest.raises(OperationError, match="install does not change the id of the system it runs on"):
-            install_checks(fd, table, machine_id=ID, host_keys=[], display="")
+            install_checks(fd, table, machine_id=ID, host_keys=[], live=True)
         assert install_checks(fd, table, machine_id="fedcba9876543210fedcba9876543210", host_keys=[],
-                              display="") == []
-        assert install_checks(fd, table, machine_id=ID, host_keys=[], display=str(tmp_path)) == []
+                              live=True) == []
+        assert install_checks(fd, table, machine_id=ID, host_keys=[], live=False) == []
     finally:
         os.close(fd)

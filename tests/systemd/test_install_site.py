@@ -35,7 +35,7 @@ def test_copy_self_asks_the_targets_python(tmp_path: Path) -> None:
                               capture_output=True, text=True, check=True).stdout.strip()
     result = freshroot("install", "--root", str(root), "--config", str(tmp_path / "decl.toml"), "--copy-self")
     assert result.returncode == 0, result.stderr
-    assert f"freshroot copied into {root}{expected}/freshroot (asked the target's /usr/bin/python3)" in result.stdout
+    assert f"freshroot copied into {expected}/freshroot (asked the target's /usr/bin/python3)" in result.stdout
     assert (root / expected.lstrip("/") / "freshroot" / "systemd" / "generator.py").is_file()
     # The installed generator and commands run with the target's own `python3 -I`.
     gen = subprocess.run(["chroot", str(root), "/usr/lib/systemd/system-generators/freshroot-generator",

@@ -284,11 +284,12 @@ class HostKeyTarget:
 
 
 def install_checks(root_fd: int, declaration: Table, *, machine_id: str | None, host_keys: Sequence[HostKey],
-                   display: str) -> list[HostKeyTarget]:
+                   live: bool) -> list[HostKeyTarget]:
     """What ``install --machine-id/--host-keys`` asks, checked before install changes anything:
     the id and every key must be persisted (a key that is not would be gone at the first boot,
     and the host would answer with another), and storage must not hold another id or another
-    key already (never replaced). Where each key goes in storage."""
+    key already (never replaced). Where each key goes in storage. ``live``: the target is the
+    running system (its machine id is not install's to change)."""
     where = declaration.location("persist") if "persist" in declaration else None
     e = machine_id_entry(declaration)
     if machine_id is not None and e is None:
@@ -297,13 +298,13 @@ def install_checks(root_fd: int, declaration: Table, *, machine_id: str | None, 
     if e is not None:
         stored, _ = _read_small(root_fd, e.source)
         if stored is not None and not valid_id(stored):  # as at boot: never overwritten, never copied
-            raise OperationError(f"{display}{e.source} holds no machine id; not replacing it",
+            raise OperationError(f"{e.source} holds no machine id; not replacing it",
                                  hint="remove it, or write the id (32 lowercase hex digits) there")
         if stored is not None and machine_id is not None and stored != machine_id:
-            raise OperationError(f"{display}{e.source} already holds machine id {stored!r}, not {machine_id}",
-                                 hint=f"remove {display}{e.source} to give the machine another id")
+            raise OperationError(f"{e.source} already holds machine id {stored!r}, not {machine_id}",
+                                 hint=f"remove {e.source} to give the machine another id")
         have, _ = _read_small(root_fd, MACHINE_ID)
-        if machine_id is not None and display == "" and have and valid_id(have) and have != machine_id:
+        if machine_id is not None and live and have and valid_id(have) and have != machine_id:
             raise OperationError(f"--machine-id {machine_id}: this running machine's id is {have}; install does "
                                  "not change the id of the system it runs on",
                                  hint="give its id, or install onto a new root (--root /mnt)")
@@ -327,14 +328,14 @@ def install_checks(root_fd: int, declaration: Table, *, machine_id: str | None, 
             out.append(HostKeyTarget(key, source, present=False))
             continue
         if not same:
-            raise OperationError(f"{display}{source} already holds another key than --host-keys' {key.name}; "
-                                 "not replacing it", hint=f"remove {display}{source} to install this key")
+            raise OperationError(f"{source} already holds another key than --host-keys' {key.name}; "
+                                 "not replacing it", hint=f"remove {source} to install this key")
         out.append(HostKeyTarget(key, source, present=True))
     return out
 
 
 def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None,
-                     host_keys: Sequence[HostKeyTarget] = (), display: str, source_fd: int | None = None) -> list[str]:
+                     host_keys: Sequence[HostKeyTarget] = (), source_fd: int | None = None) -> list[str]:
     """``install``, after :func:`install_checks`: the machine id (given, the root's, or new)
     into storage and into the root's empty /etc/machine-id; the host keys read from
     ``--host-keys`` (hostkeys.py) into storage, private keys 0600 and public ones 0644, root's.
@@ -350,17 +351,17 @@ def install_identity(root_fd: int, declaration: Table, *, machine_id: str | None
         if stored is None:
             stored = machine_id or (have if have and valid_id(have) else new_id())
             write_file(root_fd, e.source, (stored + "\n").encode(), 0o444)
-            done.append(f"machine id {stored} -> {display}{e.source}")
+            done.append(f"machine id {stored} -> {e.source}")
         # The id given wins over the one a bootstrapper left (debootstrap's systemd postinst
         # writes one): the first boot's PID 1 reads it, and the machine-id step would refuse
         # two different ids.
         if not have or not valid_id(have) or (machine_id is not None and have != stored):
             write_file(root_fd, MACHINE_ID, (stored + "\n").encode(), 0o444)
-            done.append(f"machine id {stored} -> {display}{MACHINE_ID}")
+            done.append(f"machine id {stored} -> {MACHINE_ID}")
     for target in host_keys:
         if target.present:
-            done.append(f"kept {display}{target.source} (the same key)")
+            done.append(f"kept {target.source} (the same key)")
             continue
         write_file(root_fd, target.source, target.key.data, target.key.mode)
-        done.append(f"host key {target.key.name} -> {display}{target.source}")
+        done.append(f"host key {target.key.name} -> {target.source}")
     return done

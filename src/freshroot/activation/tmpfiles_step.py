@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from freshroot.config.table import Table
-from freshroot.errors import OperationError
+from freshroot.errors import Location, OperationError
 from freshroot.plan.action import Action, Context, Step
+from freshroot.rootpaths import in_root
 
 if TYPE_CHECKING:  # the engine is imported when a plan is made, not when the CLI starts
     from freshroot.tmpfiles.context import Context as TmpContext
@@ -65,8 +66,9 @@ class _Session:
         finally:
             os.umask(old_umask)
             self.pending -= 1
-        if not ok:
-            self.failed.append(f"{item.location}: {item.spec} {item.path}")
+        if not ok:  # the reader names the file below the root, as systemd-tmpfiles --root does
+            where = Location(in_root(item.location.file, self.tmp.options.root), item.location.line)
+            self.failed.append(f"{where}: {item.spec} {item.path}")
         if self.pending == 0:
             self.tmp.forget_dirs()
             if self.failed:

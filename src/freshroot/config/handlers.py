@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from freshroot import rootpaths
 from freshroot.compose import check_sections
 from freshroot.config.load import Loaded, load
 from freshroot.config.render import to_json, to_toml
@@ -20,6 +21,14 @@ def _load(args: argparse.Namespace) -> Loaded:
         return load(root_fd, args.config, root=root)
     finally:
         os.close(root_fd)
+
+
+def _head(args: argparse.Namespace, loaded: Loaded, words: str) -> None:
+    """The line that names the root (with --root other than /) when files found in it are
+    named below, as the root sees them (freshroot.rootpaths)."""
+    line = rootpaths.head(words) if args.config is None and (loaded.files or loaded.masked) else None
+    if line:
+        sys.stdout.write(line + "\n")
 
 
 def _check_owners(args: argparse.Namespace, loaded: Loaded) -> None:
@@ -45,6 +54,7 @@ def show(args: argparse.Namespace) -> int:
         print_json(to_json(loaded.table, loaded.files, loaded.masked, verbose=verbose))
         return 0
     if verbose:
+        _head(args, loaded, "# declaration of")
         for name in loaded.files:
             sys.stdout.write(f"# read {name}\n")
         for name in loaded.masked:
@@ -63,6 +73,7 @@ def check(args: argparse.Namespace) -> int:
         document = {"ok": True, "files": list(loaded.files), "masked": list(loaded.masked), "sections": states}
         print_json(document)
         return 0
+    _head(args, loaded, "declaration of")
     if not loaded.files:
         sys.stdout.write("no declaration found (nothing to check)\n")
     for name in loaded.files:

@@ -30,6 +30,7 @@ from freshroot.config.table import Table
 from freshroot.errors import ConfigError, Location
 from freshroot.fs import ops
 from freshroot.fs.chase import ChaseFlags, chase
+from freshroot.rootpaths import in_root
 
 _DEV_NULL = os.makedev(1, 3)
 
@@ -129,7 +130,8 @@ def _read_stream(fd: int, name: str) -> bytes:
     return raw
 
 
-def _read_on_host(path: str) -> bytes:
+def _read_on_host(path: str, name: str) -> bytes:
+    """``path`` on the host, named ``name`` in messages."""
     if path == STDIN:
         try:
             return _read_stream(0, STDIN_NAME)
@@ -138,17 +140,17 @@ def _read_on_host(path: str) -> bytes:
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except OSError as e:
-        raise _error(e, path) from None
+        raise _error(e, name) from None
     try:
         if stat.S_ISFIFO(os.fstat(fd).st_mode):
             rfd = ops.reopen(fd, os.O_RDONLY)
             try:
-                return _read_stream(rfd, path)
+                return _read_stream(rfd, name)
             finally:
                 os.close(rfd)
-        return _read_fd(fd, path)
+        return _read_fd(fd, name)
     except OSError as e:
-        raise _error(e, path) from None
+        raise _error(e, name) from None
     finally:
         os.close(fd)
 
@@ -228,12 +230,9 @@ def expand_paths(paths: Sequence[str]) -> list[Source]:
     return sources
 
 
-def _display(root: str, path: str) -> str:
-    return path if root in ("", "/") else root.rstrip("/") + path
-
-
 def load(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -> Loaded:
-    """Find, read and merge the declaration. ``root`` only names files in messages."""
+    """Find, read and merge the declaration. ``root`` only names files in messages (a
+    ``--config`` file inside the root as the root sees it)."""
     if paths is None:
         sources, masked = discover(root_fd)
     else:
@@ -241,16 +240,19 @@ def load(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -
     merger = Merger()
     contents: list[tuple[Source, bytes]] = []
     for source in sources:
+        # Messages name a file below the root as the root sees it (/etc/freshroot/...), and
+        # a --config file on the host as a host path, unless it is inside the root too (a
+        # generation rollback applies: /persist/.freshroot/generations/...): freshroot.rootpaths.
         if source.in_root:
-            name = _display(root, source.path)
+            name = source.path
             raw = _read_in_root(root_fd, source.path, name)
         else:
-            name = STDIN_NAME if source.path == STDIN else source.path
-            raw = _read_on_host(source.path)
+            name = STDIN_NAME if source.path == STDIN else in_root(source.path, root)
+            raw = _read_on_host(source.path, name)
         contents.append((source, raw))
         document = parse_bytes(raw, name)
         merger.add(document.data, document.positions, name)
-    return Loaded(merger.table(), tuple(merger.files), tuple(_display(root, m) for m in masked), tuple(contents))
+    return Loaded(merger.table(), tuple(merger.files), tuple(masked), tuple(contents))
 
 
 def load_declaration(root_fd: int, paths: Sequence[str] | None = None, *, root: str = "/") -> Table:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from freshroot.fs import _libc
-from freshroot.fs.ops import fd_path
+from freshroot.fs.ops import fd_name, fd_path, shown
 
 
 class MS(enum.IntFlag):
@@ -65,14 +65,17 @@ def mount(source: str | None, target: str, fstype: str | None = None, flags: MS 
     def enc(s: str | None) -> bytes | None:
         return None if s is None else os.fsencode(s)
 
-    _libc.check(fn(enc(source), enc(target), enc(fstype), int(flags), enc(data)), "mount", target)
+    result = fn(enc(source), enc(target), enc(fstype), int(flags), enc(data))
+    # a failure names the target as the root sees it, not as the /proc/self/fd/N it was given
+    _libc.check(result, "mount", shown(target) if result < 0 else None)
 
 
 def umount(target: str, flags: MNT = MNT.NONE) -> None:
     fn = _libc.libc().umount2
     fn.argtypes = (ctypes.c_char_p, ctypes.c_int)
     fn.restype = ctypes.c_int
-    _libc.check(fn(os.fsencode(target), int(flags)), "umount", target)
+    result = fn(os.fsencode(target), int(flags))
+    _libc.check(result, "umount", shown(target) if result < 0 else None)
 
 
 def bind_fd(source_fd: int, target_fd: int, *, recursive: bool = False) -> None:
@@ -195,7 +198,7 @@ def find_by_fd(fd: int) -> MountInfo:
     mnt_id = statx_fd(fd, Mask.TYPE | Mask.MNT_ID).mnt_id
     found = None if mnt_id is None else find(mnt_id)
     if found is None:
-        raise OSError(errno.ENOENT, "no such mount in /proc/self/mountinfo", fd_path(fd))
+        raise OSError(errno.ENOENT, "no such mount in /proc/self/mountinfo", fd_name(fd))
     return found
 
 

@@ -29,6 +29,30 @@ def fd_path(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+_FD_PREFIX = "/proc/self/fd/"
+
+
+def fd_name(fd: int) -> str:
+    """What ``fd`` refers to, for a message (an OSError's file name): its path as the run's
+    root sees it (freshroot.rootpaths: ``/var/lib/app``, not ``/mnt/var/lib/app`` nor
+    ``/proc/self/fd/7``), as the kernel names it now, while the fd is open; the magic link
+    when the kernel cannot say. For messages only: never reopened by this name."""
+    from freshroot.rootpaths import in_root
+
+    try:
+        target = os.readlink(fd_path(fd))
+    except OSError:
+        return fd_path(fd)
+    return in_root(target) if target.startswith("/") else fd_path(fd)
+
+
+def shown(path: str) -> str:
+    """``path`` for a message: a /proc/self/fd/N magic link (mount(2) is given those) as
+    :func:`fd_name` names its fd; any other path as it is."""
+    number = path.removeprefix(_FD_PREFIX)
+    return fd_name(int(number)) if number != path and number.isdigit() else path
+
+
 def open_root(path: str = "/") -> int:
     """An O_PATH fd for a root directory (the one path freshroot takes as given)."""
     return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -38,7 +62,7 @@ def reopen(fd: int, flags: int) -> int:
     """Turn an O_PATH fd into a real one (as systemd's fd_reopen), refusing symlinks."""
     st = os.fstat(fd)
     if stat.S_ISLNK(st.st_mode):
-        raise OSError(errno.ELOOP, "is a symbolic link", fd_path(fd))
+        raise OSError(errno.ELOOP, "is a symbolic link", fd_name(fd))
     if stat.S_ISDIR(st.st_mode) and flags & (os.O_WRONLY | os.O_RDWR) == 0:
         # O_DIRECTORY on "." of the fd is the cheapest way for directories.
         return os.open(".", flags | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
@@ -142,7 +166,7 @@ def chmod_fd(fd: int, mode: int, st: os.stat_result | None = None) -> None:
     if st is None:
         st = os.fstat(fd)
     if stat.S_ISLNK(st.st_mode):
-        raise OSError(errno.ELOOP, "cannot change the mode of a symbolic link", fd_path(fd))
+        raise OSError(errno.ELOOP, "cannot change the mode of a symbolic link", fd_name(fd))
     # chmod through the /proc magic link acts on the inode the fd holds (O_PATH has no fchmod).
     os.chmod(fd_path(fd), mode)
 

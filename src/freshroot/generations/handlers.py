@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from freshroot import rootpaths
 from freshroot.digest import sha256
 from freshroot.errors import EXIT_FAILURE, ConfigError, OperationError, UsageError
 from freshroot.fs import ops
@@ -56,6 +57,9 @@ def generations(args: argparse.Namespace) -> int:
         print_json({"path": path, "current": current,
                     "generations": [{**g.to_json(), "current": g.number == current} for g in gens]})
         return 0
+    head = rootpaths.head("generations of")  # with --root: the root whose generations these are
+    if head:
+        sys.stdout.write(head + "\n")
     if not gens:
         sys.stdout.write(f"no generations in {path} (apply keeps one)\n")
         return 0
@@ -132,13 +136,13 @@ def rollback(args: argparse.Namespace) -> int:
             elif args.to is not None:
                 target = store.get(args.to)
                 if target is None:
-                    raise UsageError(f"no generation {args.to} in {store.display(path)}",
+                    raise UsageError(f"no generation {args.to} in {path}",
                                      hint=f"`{command('generations')}` lists them")
             else:
                 target = store.previous()
             if target is None:
-                raise OperationError(f"no generation before {current_number} in {store.display(path)}: nothing to "
-                                     "roll back to")
+                before = f"before {current_number}" if current_number is not None else "yet"
+                raise OperationError(f"no generation {before} in {path}: nothing to roll back to")
             contents = store.contents(target)
             _restore_files(root_fd, target, current, contents, notes)
             report = run_plan(args.root, store.files_on_host(target), dry_run=False, progress=TerminalProgress(),
@@ -186,7 +190,8 @@ def confirm(args: argparse.Namespace) -> int:
     elif result["state"] == "rolled-back":
         sys.stdout.write(f"too late: generation {result['rolled_back']} was rolled back to {number}\n")
     else:
-        sys.stdout.write(f"nothing to confirm (generation {number})\n")
+        sys.stdout.write(f"nothing to confirm (generation {number})\n" if number is not None
+                         else "nothing to confirm (no generation yet)\n")
     with contextlib.suppress(KeyError):
         if result["state"] == "rolled-back":
             return EXIT_FAILURE

@@ -149,7 +149,7 @@ class Store:
         st = os.fstat(self._fd)
         if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o022:
             raise statedir.StateRefusedError(
-                f"{self.display(self.path)}: owned by uid {st.st_uid} or writable by others; refusing to trust "
+                f"{self.path}: owned by uid {st.st_uid} or writable by others; refusing to trust "
                 "its generations", hint="only root may own and write it; check who made it")
         return self._fd
 
@@ -164,7 +164,8 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def display(self, path: str) -> str:
+    def host_path(self, path: str) -> str:
+        """A path of the store as the host names it (to read it as a ``--config`` file)."""
         return path if self.root in ("", "/") else self.root.rstrip("/") + path
 
     # --- reading ----------------------------------------------------------------------
@@ -175,7 +176,7 @@ class Store:
         except FileNotFoundError:
             return None
         try:
-            statedir.check_fd(fd, self.root, f"{self.path}/{name}")
+            statedir.check_fd(fd, f"{self.path}/{name}")
             return ops.read_fd(fd, MAX_META)
         finally:
             os.close(fd)
@@ -196,7 +197,7 @@ class Store:
         try:
             return Generation.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError) as e:
-            raise OperationError(f"{self.display(self.path)}/{number}/{META}: unreadable ({e})") from None
+            raise OperationError(f"{self.path}/{number}/{META}: unreadable ({e})") from None
 
     def all(self) -> list[Generation]:
         return [g for g in (self.get(n) for n in self.numbers()) if g is not None]
@@ -224,14 +225,14 @@ class Store:
         for f in generation.files:
             raw = self._read(dir_fd, f"{generation.number}/{FILES}/{f.name}")
             if raw is None or sha256(raw).hexdigest() != f.sha256:
-                raise OperationError(f"{self.display(self.path)}/{generation.number}/{FILES}/{f.name}: missing or "
+                raise OperationError(f"{self.path}/{generation.number}/{FILES}/{f.name}: missing or "
                                      "changed since it was kept; this generation cannot be restored")
             out.append(raw)
         return out
 
     def files_on_host(self, generation: Generation) -> list[str]:
         """The kept copies as host paths (for ``--config``): the root's path + the store's."""
-        base = self.display(f"{self.path}/{generation.number}/{FILES}")
+        base = self.host_path(f"{self.path}/{generation.number}/{FILES}")
         return [f"{base}/{f.name}" for f in generation.files]
 
     # --- writing (under the apply lock) -----------------------------------------------

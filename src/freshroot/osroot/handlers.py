@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 
+from freshroot import rootpaths
 from freshroot.config.table import Table
 from freshroot.errors import ConfigError, OperationError, UsageError
 from freshroot.osroot.engines import (
@@ -67,7 +68,7 @@ def _copy_raw(image: str, root: str) -> None:
             os.close(src_parent)
             os.close(dst_parent)
         if report.skipped:
-            sys.stdout.write(f"kept what was in {root} already: {', '.join(report.skipped[:10])}"
+            sys.stdout.write(f"kept what was in the root already: {', '.join(report.skipped[:10])}"
                              f"{' ...' if len(report.skipped) > 10 else ''}\n")
     finally:
         run(["umount", "--recursive", where], check=False)
@@ -131,12 +132,17 @@ def bootstrap(args: argparse.Namespace) -> int:
         raise OperationError(f"[os] image {os_root.image}: no such file")
     commands = _plan(os_root, args, table)
     engine = engine_commands(os_root, root)
+    # The root named once; after it, paths are as it sees them, except in the commands shown,
+    # which are the commands run on this machine (docs/activation.md, "Paths in output").
+    head = rootpaths.head("bootstrap of")
+    if head:
+        sys.stdout.write(head + "\n")
     if args.dry_run:
         if raw:
             sys.stdout.write(f"systemd-dissect --read-only --mount {os_root.image} DIR; copy DIR to {root}\n")
         sys.stdout.write("".join(f"{_show(c, root)}\n" for c in commands))
         if os_root.bootloader == "systemd-boot":
-            sys.stdout.write(f"then kernel-install add for each kernel in {root}/boot, inside {root}\n")
+            sys.stdout.write("then kernel-install add for each kernel in /boot, inside the root\n")
         return 0
     fstab = _read(os.path.join(root, "etc/fstab"))
     for c in engine:
@@ -145,7 +151,7 @@ def bootstrap(args: argparse.Namespace) -> int:
         run(c.argv, capture=False)
     if raw:
         assert os_root.image is not None
-        sys.stdout.write(f"==> copy {os_root.image} to {root}\n")
+        sys.stdout.write(f"==> copy {os_root.image} into the root\n")
         _private()
         _copy_raw(os_root.image, root)
     if fstab is not None and _read(os.path.join(root, "etc/fstab")) != fstab:
@@ -157,7 +163,7 @@ def bootstrap(args: argparse.Namespace) -> int:
             write_file(root_fd, "/etc/fstab", fstab, 0o644)
         finally:
             os.close(root_fd)
-        sys.stdout.write(f"put back {root}/etc/fstab (disk apply's)\n")
+        sys.stdout.write("put back /etc/fstab (disk apply's)\n")
     loader = commands[len(engine):]
     if os_root.bootloader == "systemd-boot":
         cmdline = _cmdline(root)
@@ -173,5 +179,5 @@ def bootstrap(args: argparse.Namespace) -> int:
         sys.stdout.write(f"==> {c.why}: {_show(c, root)}\n")
         sys.stdout.flush()
         run((which("chroot"), root, *c.argv) if c.chroot else c.argv, capture=False)
-    sys.stdout.write(f"{root}: {os_root.engine} done{', bootloader ' + os_root.bootloader if loader else ''}\n")
+    sys.stdout.write(f"{os_root.engine} done{', bootloader ' + os_root.bootloader if loader else ''}\n")
     return 0

@@ -245,9 +245,9 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
                             except FileNotFoundError:
                                 continue
                             except OSError as e:
-                                report.unreadable.append(f"{path}/{entry.name}: {os_error_message(e)}")
+                                report.unreadable.append(os_error_message(e, f"{path}/{entry.name}"))
         except OSError as e:
-            report.unreadable.append(f"{path or '/'}: {os_error_message(e)}")
+            report.unreadable.append(os_error_message(e, path or "/"))
         walked += files
         meter.advance(files, size)
         if files:
@@ -263,7 +263,7 @@ def audit(p: Persistence, ctx: Context, *, ignore: tuple[str, ...] = (), depth: 
         estimate: int | None = (used.f_blocks - used.f_bfree) * used.f_frsize  # the ETA's guess: all in use
     except OSError:
         estimate = None
-    with meter.phase(f"audit {ctx.root}", nbytes=estimate if sizes else None):
+    with meter.phase("audit /", nbytes=estimate if sizes else None):  # the root as it sees itself
         _walk_root(frames, dirs, scan, root, dev, report, ctx)
     report.entries = walked
     order = (lambda g: (-g.bytes, g.path)) if sizes else (lambda g: (-g.files, g.path))
@@ -297,7 +297,7 @@ def _walk_root(frames: list[tuple[Iterator[str], str]], dirs: DirStack, scan: Ca
             except FileNotFoundError:
                 continue  # removed since it was listed: nothing there to lose
             except OSError as e:
-                report.unreadable.append(f"{child}: {os_error_message(e)}")
+                report.unreadable.append(os_error_message(e, child))
                 continue
             if dirs.levels[-1].key[0] != dev:
                 dirs.pop()  # another file system: a mount point
@@ -310,7 +310,7 @@ def _walk_root(frames: list[tuple[Iterator[str], str]], dirs: DirStack, scan: Ca
 
 def _size(dir_fd: int, name: str, path: str, unreadable: list[str]) -> tuple[int, int]:
     """Files and bytes of ``name`` and what is below it (iterative, within an fd budget)."""
-    used = usage(dir_fd, name, lambda below, e: unreadable.append(f"{path}/{below}: {os_error_message(e)}"))
+    used = usage(dir_fd, name, lambda below, e: unreadable.append(os_error_message(e, f"{path}/{below}")))
     return used.files, used.size
 
 
@@ -327,7 +327,7 @@ def undeclared(p: Persistence, ctx: Context, unreadable: list[str] | None = None
         except FileNotFoundError:
             continue  # no storage there: nothing in it to list
         except OSError as e:
-            unreadable.append(f"{s.path}: {os_error_message(e)}")
+            unreadable.append(os_error_message(e, s.path))
             continue
         with top:
             todo = [(ops.reopen(top.fd, _DIR_FLAGS), s.path.rstrip("/"))]
@@ -346,7 +346,7 @@ def undeclared(p: Persistence, ctx: Context, unreadable: list[str] | None = None
                     except FileNotFoundError:
                         continue
                     except OSError as e:
-                        unreadable.append(f"{child}: {os_error_message(e)}")
+                        unreadable.append(os_error_message(e, child))
             finally:
                 os.close(fd)
     return sorted(out, key=lambda g: g.path)

@@ -78,8 +78,8 @@ def boot_id() -> str:
         return "unknown"
 
 
-def _read_file(dir_fd: int, name: str, root: str) -> bytes | None:
-    fd = statedir.open_file(dir_fd, name, os.O_RDONLY, root)
+def _read_file(dir_fd: int, name: str) -> bytes | None:
+    fd = statedir.open_file(dir_fd, name, os.O_RDONLY)
     if fd is None:
         return None
     try:
@@ -123,8 +123,8 @@ def _replay(data: dict[str, Any], log: bytes) -> None:
             entry.pop("child", None)
 
 
-def _load(dir_fd: int, root: str) -> dict[str, Any] | None:
-    raw = _read_file(dir_fd, NAME, root)
+def _load(dir_fd: int) -> dict[str, Any] | None:
+    raw = _read_file(dir_fd, NAME)
     if raw is None:
         return None
     try:
@@ -133,19 +133,19 @@ def _load(dir_fd: int, root: str) -> dict[str, Any] | None:
         return None  # torn or foreign (but ours by owner): treated as absent, replaced on the next write
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("changes"), list):
         return None
-    _replay(data, _read_file(dir_fd, LOG, root) or b"")
+    _replay(data, _read_file(dir_fd, LOG) or b"")
     return data
 
 
 def read(root_fd: int, root: str = "/") -> dict[str, Any] | None:
     """The store of the root (document + log), or None when there is none. Raises
     StateRefusedError when it is there but not trustworthy."""
-    opened = statedir.open_dir(root_fd, root, create=False)
+    opened = statedir.open_dir(root_fd, create=False)
     if opened is None:
         return None
     dir_fd, _ = opened
     try:
-        return _load(dir_fd, root)
+        return _load(dir_fd)
     finally:
         os.close(dir_fd)
 
@@ -232,9 +232,9 @@ class Journal:
     def open(cls, root_fd: int, plan: str | None, *, root: str = "/", made: Sequence[str] = ()) -> Journal:
         """``made``: the directories of /run/freshroot's path the caller (the lock) created; the
         store removes them when ``undo`` has reverted everything."""
-        dir_fd, own = statedir.open_dir(root_fd, root) or (-1, [])
+        dir_fd, own = statedir.open_dir(root_fd) or (-1, [])
         try:
-            old = _load(dir_fd, root)
+            old = _load(dir_fd)
         except BaseException:
             os.close(dir_fd)
             raise
@@ -284,7 +284,7 @@ class Journal:
         if self._log_fd >= 0:
             os.close(self._log_fd)
             self._log_fd = -1
-        fd = statedir.open_file(self._dir_fd, LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, self.root)
+        fd = statedir.open_file(self._dir_fd, LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         assert fd is not None
         if truncate:
             os.ftruncate(fd, 0)  # checked first: never truncate through a planted link

@@ -66,10 +66,10 @@ class ApplyLock:
 
     def acquire(self) -> None:
         while True:
-            dir_fd, made = statedir.open_dir(self.root_fd, self.root) or (-1, [])
+            dir_fd, made = statedir.open_dir(self.root_fd) or (-1, [])
             self.made += made
             try:
-                fd = statedir.replace_file(dir_fd, NAME, os.O_RDWR, self.root)
+                fd = statedir.replace_file(dir_fd, NAME, os.O_RDWR)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
                 except OSError as e:
@@ -98,10 +98,10 @@ class ApplyLock:
         return (st.st_dev, st.st_ino) == (have.st_dev, have.st_ino)
 
     def _held(self, holder: int | None) -> LockHeldError:
-        where = self.root.rstrip("/") + DIRECTORY + "/" + NAME
+        # the lock's path as the root sees it; the root is named by the error's own note
         who = f"another freshroot (pid {holder})" if holder is not None else "another freshroot"
         return LockHeldError(
-            f"{who} is applying to {self.root} (it holds {where})",
+            f"{who} is applying to this root (it holds {DIRECTORY}/{NAME})",
             hint="wait for it to finish and try again" + (f", or stop it with kill {holder}" if holder else ""),
         )
 

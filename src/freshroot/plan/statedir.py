@@ -31,18 +31,15 @@ class StateRefusedError(OperationError):
     """A lock or store file (or its directory) freshroot will not trust."""
 
 
-def _where(root: str, path: str) -> str:
-    return path if root in ("", "/") else root.rstrip("/") + path
-
-
-def _refuse(root: str, path: str, why: str) -> StateRefusedError:
+def _refuse(path: str, why: str) -> StateRefusedError:
+    """``path`` as the root sees it, as every message names paths (freshroot.rootpaths)."""
     return StateRefusedError(
-        f"{_where(root, path)}: {why}; refusing to trust it",
-        hint=f"only root may own and write {_where(root, DIRECTORY)}; check who made it, then remove it",
+        f"{path}: {why}; refusing to trust it",
+        hint=f"only root may own and write {DIRECTORY}; check who made it, then remove it",
     )
 
 
-def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int, list[str]] | None:
+def open_dir(root_fd: int, *, create: bool = True) -> tuple[int, list[str]] | None:
     """An O_RDONLY fd of /run/freshroot (checked and tightened as the module doc says), and the
     directories of PARENTS this call created. None when it is missing and ``create`` is false."""
     made: list[str] = []
@@ -63,7 +60,7 @@ def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int
     try:
         st = os.fstat(fd)
         if st.st_uid != os.geteuid():
-            raise _refuse(root, DIRECTORY, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
+            raise _refuse(DIRECTORY, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
         if stat.S_IMODE(st.st_mode) & 0o077:
             os.fchmod(fd, 0o700)  # ours, made before these checks: only ours from now on
     except BaseException:
@@ -72,23 +69,23 @@ def open_dir(root_fd: int, root: str = "/", *, create: bool = True) -> tuple[int
     return fd, made
 
 
-def check_fd(fd: int, root: str, path: str, others: int = 0o022) -> os.stat_result:
+def check_fd(fd: int, path: str, others: int = 0o022) -> os.stat_result:
     """Raise StateRefusedError unless ``fd`` is a regular file of ours with one link and none of
     the ``others`` permission bits (the lock: no access at all for group or others; the store:
     not writable by them)."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise _refuse(root, path, "not a regular file")
+        raise _refuse(path, "not a regular file")
     if st.st_uid != os.geteuid():
-        raise _refuse(root, path, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
+        raise _refuse(path, f"owned by uid {st.st_uid}, not by uid {os.geteuid()} (freshroot)")
     if st.st_nlink != 1:
-        raise _refuse(root, path, f"has {st.st_nlink} hard links (a link to another file?)")
+        raise _refuse(path, f"has {st.st_nlink} hard links (a link to another file?)")
     if stat.S_IMODE(st.st_mode) & others:
-        raise _refuse(root, path, f"mode {stat.S_IMODE(st.st_mode):04o} lets others in")
+        raise _refuse(path, f"mode {stat.S_IMODE(st.st_mode):04o} lets others in")
     return st
 
 
-def open_file(dir_fd: int, name: str, flags: int, root: str = "/", others: int = 0o022) -> int | None:
+def open_file(dir_fd: int, name: str, flags: int, others: int = 0o022) -> int | None:
     """Open ``name`` in the state directory and check it (see :func:`check_fd`). With O_CREAT
     a missing file is made 0600. None when it is missing (without O_CREAT)."""
     path = f"{DIRECTORY}/{name}"
@@ -98,21 +95,21 @@ def open_file(dir_fd: int, name: str, flags: int, root: str = "/", others: int =
         return None
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EMLINK):
-            raise _refuse(root, path, "not a regular file") from None
+            raise _refuse(path, "not a regular file") from None
         raise
     try:
-        check_fd(fd, root, path, others)
+        check_fd(fd, path, others)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def replace_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int:
+def replace_file(dir_fd: int, name: str, flags: int) -> int:
     """Like :func:`open_file` with O_CREAT, but a file that fails the checks is unlinked (it is
     in root's own directory: nobody else's data) and made afresh, exclusively."""
     try:
-        fd = open_file(dir_fd, name, flags | os.O_CREAT, root, 0o077)
+        fd = open_file(dir_fd, name, flags | os.O_CREAT, 0o077)
     except StateRefusedError:
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -122,7 +119,7 @@ def replace_file(dir_fd: int, name: str, flags: int, root: str = "/") -> int:
             raise
         if st is not None:
             os.unlink(name, dir_fd=dir_fd)
-        fd = open_file(dir_fd, name, flags | os.O_CREAT | os.O_EXCL, root, 0o077)
+        fd = open_file(dir_fd, name, flags | os.O_CREAT | os.O_EXCL, 0o077)
     assert fd is not None
     return fd
 

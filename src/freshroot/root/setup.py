@@ -66,7 +66,7 @@ def _refuse(declaration: Table, message: str, hint: str) -> ConfigError:
     return ConfigError(message, location=declaration.get_table("root").location("wipe"), hint=hint)
 
 
-def declared(declaration: Table, root_fd: int, display: str) -> tuple[RootWipe, str]:
+def declared(declaration: Table, root_fd: int) -> tuple[RootWipe, str]:
     """[root] and the settings file for it, checked against the root's fstab."""
     root = parse_root(declaration)
     storages = [s.path for s in parse_persist(declaration, None).storages]
@@ -75,12 +75,12 @@ def declared(declaration: Table, root_fd: int, display: str) -> tuple[RootWipe, 
         if root.wipe == "tmpfs" and "/usr" in fstab_mount_points(fstab):
             # The initrd makes the tmpfs root once the root alone is mounted: /usr would be
             # bound from the root's empty mount point.
-            raise _refuse(declaration, f"[root] wipe = \"tmpfs\" binds /usr from the root file system, but /usr is a "
-                          f"file system of its own in {display}/etc/fstab", 'use wipe = "overlay" (docs/root-wipe.md)')
+            raise _refuse(declaration, "[root] wipe = \"tmpfs\" binds /usr from the root file system, but /usr is a "
+                          "file system of its own in /etc/fstab", 'use wipe = "overlay" (docs/root-wipe.md)')
         bad = storage_problems(storages, fstab)
         if bad:
             raise _refuse(declaration, f"[root] wipe = \"{root.wipe}\" would wipe the storage {', '.join(bad)} "
-                          f"with the root: it is not a file system of its own in {display}/etc/fstab",
+                          "with the root: it is not a file system of its own in /etc/fstab",
                           "give the storage its own file system or btrfs subvolume, mounted by /etc/fstab "
                           "(docs/root-wipe.md)")
     return root, conf_text(root, storages)
@@ -128,9 +128,9 @@ def root_steps(declaration: Table) -> list[Step]:
         return []
 
     def planner(ctx: Context) -> list[Action]:
-        root, conf = declared(declaration, ctx.root_fd, ctx.display("").rstrip("/"))
+        root, conf = declared(declaration, ctx.root_fd)
         if root.wipes and all(read_file(ctx.root_fd, f.path) is None for b in BUILDERS for f in b.files):
-            raise OperationError(f"the initrd of {ctx.display('/')} does not wipe the root yet: run "
+            raise OperationError("the initrd does not wipe the root yet: run "
                                  f"`{command('install')}` (it installs the initrd script, rebuilds the initrd and "
                                  "makes the blank)")
         return [a for a in file_actions(ctx.root_fd, conf, root, None) if a.path == CONF]
@@ -148,7 +148,7 @@ def rebuild_initrd(target: str, builder: Builder) -> str:
         return f"initrd rebuilt ({command})"
     with private_chroot(target):
         run(["chroot", target, *builder.rebuild])
-    return f"initrd of {target} rebuilt ({command} in a chroot)"
+    return f"initrd rebuilt ({command} in a chroot)"
 
 
 def _exists(root_fd: int, path: str) -> bool:
@@ -177,17 +177,17 @@ def declared_for_install(declaration: Table, root_fd: int, target: str, *, tree:
     if tree:  # the fstab is the machine's, not in the tree
         root = parse_root(declaration)
         return Wipe(root, conf_text(root, [s.path for s in parse_persist(declaration, None).storages]), tree)
-    root, conf = declared(declaration, root_fd, "" if target == "/" else target.rstrip("/"))
+    root, conf = declared(declaration, root_fd)
     volume = root_volume(root_fd, target) if root.wipe == "btrfs" else None
     if volume is not None and volume.subvolume != root.subvolume:
-        raise OperationError(f"{target} is the btrfs subvolume {volume.subvolume!r}, but [root] subvolume is "
+        raise OperationError(f"the root is the btrfs subvolume {volume.subvolume!r}, but [root] subvolume is "
                              f"{root.subvolume!r}: set subvolume = {volume.subvolume!r}")
     if root.wipe == "tmpfs":
         _check_tmpfs_size(declaration, root_fd, target)
     builder = builder_of(root_fd)
     if root.wipes and builder is None:
         known = ", ".join(f"{b.name} ({' or '.join(b.programs)})" for b in BUILDERS)
-        raise OperationError(f"{target}: no initrd builder freshroot's wipe works with; looked for {known} "
+        raise OperationError(f"no initrd builder freshroot's wipe works with; looked for {known} "
                              "(docs/root-wipe.md)")
     return Wipe(root, conf, tree, volume, builder)
 
@@ -224,7 +224,7 @@ def _check_tmpfs_size(declaration: Table, root_fd: int, target: str) -> None:
     fstab = (read_file(root_fd, "/etc/fstab") or b"").decode(errors="replace")
     size = tmpfs_copy_size(root_fd, fstab)
     if size > memory // 4:
-        raise _refuse(declaration, f"[root] wipe = \"tmpfs\" would copy {size >> 20} MiB of {target} (all but /usr) "
+        raise _refuse(declaration, f"[root] wipe = \"tmpfs\" would copy {size >> 20} MiB of the root (all but /usr) "
                       f"into RAM at every boot, more than a quarter of this machine's {memory >> 20} MiB",
                       'use wipe = "overlay", which copies nothing (docs/root-wipe.md)')
 
@@ -238,14 +238,13 @@ def install_root(wipe: Wipe | None, target: str, done: list[str]) -> None:
     if wipe is None:
         return
     root, volume = wipe.root, wipe.volume
-    display = "" if target == "/" else target.rstrip("/")
     root_fd = ops.open_root(target)
     try:
         actions = file_actions(root_fd, wipe.conf, root, wipe.builder)
         ctx = Context(root_fd, target)
         for a in actions:
             a.apply(ctx)
-            done.append(f"write {display}{a.path} ({a.mode:04o})")
+            done.append(f"write {a.path} ({a.mode:04o})")
     finally:
         os.close(root_fd)
     if wipe.tree and root.wipes:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from freshroot import log
+from freshroot import log, rootpaths
 from freshroot.activation.owners import resolve_accounts
 from freshroot.compose import load_checked
 from freshroot.config.load import load_declaration
@@ -54,6 +54,9 @@ def render(args: argparse.Namespace) -> int:
 
 def install(args: argparse.Namespace) -> int:
     target = args.extra_files or args.root
+    head = rootpaths.head("install to", target)  # the paths below are as the target sees them
+    if head:
+        sys.stdout.write(head + "\n")
     report = install_mod.install(target=target, accounts_root=args.root, config=args.config,
                                  copy=args.copy_self, dry_run=args.dry_run, machine_id=args.machine_id,
                                  host_keys=args.host_keys)
@@ -62,10 +65,18 @@ def install(args: argparse.Namespace) -> int:
     for line in report.failed:
         log.error(f"failed: {line}")
     if not args.dry_run and not args.extra_files and not args.copy_self and install_mod.find_installed(target) is None:
-        log.warning(f"note: no freshroot found on {target}'s Python path; the generator needs it: "
-                         f"install it there (e.g. pip install --root {target} --prefix /usr freshroot), "
-                         "or run install again with --copy-self")
+        log.warning("note: no freshroot found on the target's Python path; the generator needs it: "
+                    f"install it there (e.g. pip install --root {target} --prefix /usr freshroot), "
+                    "or run install again with --copy-self")
     return OperationError.exit_code if report.failed else 0
+
+
+def _head(words: str) -> None:
+    """With --root other than / (never at boot), the line that names the root: the paths the
+    boot commands print are as it sees them."""
+    line = rootpaths.head(words)
+    if line:
+        boot.say(line)
 
 
 def _skipped(error: ConfigError) -> None:
@@ -78,6 +89,7 @@ def prepare(args: argparse.Namespace) -> int:
     root_fd = _open(args.root)
     try:
         ctx = Context(root_fd, args.root, dry_run=args.dry_run)
+        _head("persist-prepare on")
         table = load_declaration(root_fd, args.config, root=args.root)
         p = parse(table, resolve_accounts(root_fd, table).accounts, skip=_skipped)
         return boot.prepare(p, ctx)
@@ -89,6 +101,7 @@ def files(args: argparse.Namespace) -> int:
     root_fd = _open(args.root)
     try:
         ctx = Context(root_fd, args.root, dry_run=args.dry_run)
+        _head("persist-files on")
         if args.stop:
             return boot.files_stop(ctx)
         table = load_declaration(root_fd, args.config, root=args.root)

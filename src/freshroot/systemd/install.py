@@ -103,9 +103,9 @@ def _has_declaration(root_fd: int) -> bool:
     return "freshroot.toml" in names or "conf.d" in names
 
 
-def copy_declaration(root_fd: int, paths: Sequence[str], report: InstallReport, display: str) -> None:
+def copy_declaration(root_fd: int, paths: Sequence[str], report: InstallReport) -> None:
     if _has_declaration(root_fd):
-        report.done.append(f"kept the declaration in {display}{CONFIG_DIR}")
+        report.done.append(f"kept the declaration in {CONFIG_DIR}")
         return
     sources = expand_paths(paths)
     for n, source in enumerate(sources):
@@ -113,7 +113,7 @@ def copy_declaration(root_fd: int, paths: Sequence[str], report: InstallReport, 
         target = (f"{CONFIG_DIR}/freshroot.toml" if len(sources) == 1
                   else f"{CONFIG_DIR}/conf.d/{n:02d}-{os.path.basename(source.path)}")
         _write(root_fd, target, data, 0o644)
-        report.done.append(f"declaration {source.path} -> {display}{target}")
+        report.done.append(f"declaration {source.path} -> {target}")
 
 
 # Asked of the target's own /usr/bin/python3: where its sysconfig installs pure-Python
@@ -148,7 +148,7 @@ def target_site(target: str) -> tuple[str, str]:
     return SITE, "no Python in the target: Debian's path"
 
 
-def copy_self(root_fd: int, report: InstallReport, display: str, root: str = "") -> None:
+def copy_self(root_fd: int, report: InstallReport, root: str = "") -> None:
     """This freshroot into the target's Python path (:func:`target_site` of ``root``), with
     its entry points in /usr/bin."""
     site, how = target_site(root) if root else (SITE, "default")
@@ -162,7 +162,7 @@ def copy_self(root_fd: int, report: InstallReport, display: str, root: str = "")
         module, function = target.split(":")
         script = f"#!/usr/bin/python3 -I\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
         _write(root_fd, f"/usr/bin/{name}", script.encode(), 0o755)
-    report.done.append(f"freshroot copied into {display}{site}/freshroot ({how}), entry points in {display}/usr/bin")
+    report.done.append(f"freshroot copied into {site}/freshroot ({how}), entry points in /usr/bin")
 
 
 def install(*, target: str, accounts_root: str, config: Sequence[str] | None, copy: bool,
@@ -181,7 +181,7 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         if config is not None and "-" in config and not present:
             raise UsageError("install copies the --config files into the target: give a file, not - (stdin)")
         if config is None and not present:
-            raise UsageError(f"no declaration in {target}{CONFIG_DIR}: give one with --config PATH")
+            raise UsageError(f"no declaration in {CONFIG_DIR}: give one with --config PATH")
         # What the target will boot with decides: its own declaration when it has one.
         table = load_checked(root_fd, None if present else config, root=target, accounts_fd=accounts_fd)
         # Owners named by users the declaration declares get the ids the users step will
@@ -189,13 +189,14 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         resolved = resolve_accounts(accounts_fd, table)
         p = parse(table, resolved.accounts)
         wipe = root_setup.declared_for_install(table, root_fd, target, tree=target != accounts_root)
-        display = "" if target == "/" else target.rstrip("/")
-        identity = install_checks(root_fd, table, machine_id=machine_id, host_keys=keys, display=display)
+        # Every path below is as the target sees it; the command's head line names the target.
+        identity = install_checks(root_fd, table, machine_id=machine_id, host_keys=keys,
+                                  live=os.path.realpath(target) == "/")
         ctx = Context(root_fd, target, dry_run=dry_run)
         if dry_run:
             for a in storage_actions(p, ctx):
                 report.done.append("would " + a.describe())
-            report.done += [f"would copy host key {t.key.name} -> {display}{t.source}" for t in identity
+            report.done += [f"would copy host key {t.key.name} -> {t.source}" for t in identity
                             if not t.present]
             return report
         _storage_roots(p, ctx, report)
@@ -207,17 +208,17 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
         report.done += [a.describe() for a in outcome.applied]
         report.failed += [m for _a, m in outcome.failed]
         # The first boot's identity, in storage before it (activation/identity.py).
-        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=identity, display=display,
+        report.done += install_identity(root_fd, table, machine_id=machine_id, host_keys=identity,
                                         source_fd=accounts_fd)
         if config is not None:
-            copy_declaration(root_fd, config, report, display)
+            copy_declaration(root_fd, config, report)
         _write(root_fd, GENERATOR, GENERATOR_SCRIPT.encode(), 0o755)
-        report.done.append(f"generator {display}{GENERATOR}")
+        report.done.append(f"generator {GENERATOR}")
         if copy:
-            copy_self(root_fd, report, display, target)
+            copy_self(root_fd, report, target)
         if target == accounts_root:  # a root, not an --extra-files tree: its declaration is known
-            report.done.append(write_generator_cache(root_fd, target, display))
-            report.done.append(write_class_cache(target, display))
+            report.done.append(write_generator_cache(root_fd, target))
+            report.done.append(write_class_cache(target))
         root_setup.install_root(wipe, target, report.done)
     finally:
         os.close(root_fd)
@@ -225,7 +226,7 @@ def install(*, target: str, accounts_root: str, config: Sequence[str] | None, co
     return report
 
 
-def write_generator_cache(root_fd: int, target: str, display: str) -> str:
+def write_generator_cache(root_fd: int, target: str) -> str:
     """The units the generator will write at boot, cached for the declaration the root has
     now (freshroot.systemd.gencache): rendered as the generator renders them, with the
     interpreter its script names and the target's systemd-tmpfiles."""
@@ -234,7 +235,7 @@ def write_generator_cache(root_fd: int, target: str, display: str) -> str:
     from freshroot.systemd import gencache
     from freshroot.systemd.generator import render_table
 
-    where = f"{display}{gencache.CACHE}"
+    where = gencache.CACHE
     # The directory first: the key notes what is in the search directories, this one too.
     with ops.mkdir_parents(root_fd, os.path.dirname(gencache.CACHE), 0o755):
         pass
@@ -251,13 +252,13 @@ def write_generator_cache(root_fd: int, target: str, display: str) -> str:
     return f"generator cache {where} (the units of this declaration, until it changes)"
 
 
-def write_class_cache(target: str, display: str) -> str:
+def write_class_cache(target: str) -> str:
     """The compiled methods of freshroot's dataclasses (freshroot.classcache), written by the
     target's own /usr/bin/python3 (chroot), the interpreter every boot runs: marshal's format
     and byte code are that interpreter's."""
     from freshroot.classcache import CACHE
 
-    where = f"{display}{CACHE}"
+    where = CACHE
     if not os.path.lexists(os.path.join(target, "usr/bin/python3")):
         return f"class cache {where}: not written (no /usr/bin/python3 in the target yet)"
     argv = ["/usr/bin/python3", "-I", "-m", "freshroot.classcache"]

@@ -67,6 +67,9 @@ class Options:
     root_fd: int
     root: str = "/"  # for messages only: paths are always resolved from root_fd
     dry_run: bool = False
+    # How messages show a path: below ``root``, as systemd-tmpfiles --root does (None), or as
+    # the root sees it ("/": freshroot apply's tmpfiles step, in freshroot's one path style).
+    display_root: str | None = None
 
 
 @dataclass
@@ -116,10 +119,12 @@ class Context:
         return self.options.dry_run
 
     def shown(self, path: str) -> str:
-        """A path as messages show it: below --root, like systemd's prefixed paths."""
-        if self.options.root in ("", "/"):
+        """A path as messages show it: below --root, like systemd's prefixed paths (or below
+        ``display_root``)."""
+        root = self.options.root if self.options.display_root is None else self.options.display_root
+        if root in ("", "/"):
             return path
-        return self.options.root.rstrip("/") + path
+        return root.rstrip("/") + path
 
     def error(self, message: str) -> ItemFailed:
         logger.error(message)

@@ -111,6 +111,9 @@ def render(args: argparse.Namespace) -> int:
     if len(args.configs) > 1:
         raise UsageError("'freshroot tmpfiles render' takes no file arguments; use --config PATH")
     root = os.path.abspath(args.root) if args.root else "/"
+    from freshroot import rootpaths
+
+    rootpaths.remember_root(root)  # freshroot's own command: its messages and JSON as every other's
     root_fd = ops.open_root(root)
     try:
         declaration = load_checked(root_fd, args.config, root=root)

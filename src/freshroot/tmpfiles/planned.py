@@ -8,11 +8,13 @@ change there with ``--create --remove`` (freshroot.tmpfiles.decide).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from freshroot.config.table import Table
-from freshroot.errors import ConfigError, OperationError, UnsafePathError
+from freshroot.errors import ConfigError, Location, OperationError, UnsafePathError
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import read_fd, reopen
+from freshroot.rootpaths import in_root
 from freshroot.tmpfiles.context import Context, Operation, Options
 from freshroot.tmpfiles.decide import Decision, decide
 from freshroot.tmpfiles.declaration import Rendered
@@ -37,12 +39,21 @@ def rendered(declaration: Table, root: str) -> list[Rendered]:
 def load_declared(root_fd: int, root: str, declaration: Table) -> Config:
     del root_fd  # the reader opens the root itself, as systemd-tmpfiles --root does
     from freshroot.tmpfiles.load import API_PREFIXES, LoadOptions, load
-    from freshroot.tmpfiles.messages import Level, stderr_reporter
+    from freshroot.tmpfiles.messages import Level, Message, stderr_reporter
 
     extra = {r.name: r.text for r in rendered(declaration, root)}
     exclude = ("/dev",) if root in ("", "/") else API_PREFIXES
     options = LoadOptions(root=root if root else "/", exclude_prefixes=exclude)
-    return load(options, stderr_reporter(Level.ERR), extra=extra)
+    report = stderr_reporter(Level.ERR)
+
+    def in_root_named(message: Message) -> None:
+        """The reader names files below --root, as systemd-tmpfiles: apply names them as
+        the root sees them (freshroot.rootpaths)."""
+        where = message.location
+        report(message if where is None else
+               replace(message, location=Location(in_root(where.file, root or "/"), where.line)))
+
+    return load(options, in_root_named, extra=extra)
 
 
 def decisions(root_fd: int, root: str, declaration: Table) -> tuple[Context, list[Decision]]:
@@ -51,7 +62,8 @@ def decisions(root_fd: int, root: str, declaration: Table) -> tuple[Context, lis
     config = load_declared(root_fd, root, declaration)
     if config.invalid:
         raise OperationError("tmpfiles.d has bad lines (the messages above name them)")
-    ctx = Context(Options(root_fd=root_fd, root=root or "/"), config)
+    # the engine's messages name paths as the root sees them, as every message of apply does
+    ctx = Context(Options(root_fd=root_fd, root=root or "/", display_root="/"), config)
     return ctx, decide(ctx, OPERATIONS)
 
 
