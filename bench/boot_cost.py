@@ -46,9 +46,13 @@ TMPFILES = shutil.which("systemd-tmpfiles") or ""
 DIRS = [f"/var/lib/svc{i:03d}" for i in range(100)]
 GENERATOR = ("import sys; sys.path.insert(0, {src!r}); from freshroot.systemd.generator import main; "
              "sys.exit(main())")
-# As `python3 -m freshroot` runs it (runpy included), with -I and this checkout first.
+# What install runs in the target: python3 -I -m freshroot.classcache.
 CLASSCACHE = ("import sys; sys.path.insert(0, {src!r}); from freshroot.classcache import main; "
               "sys.exit(main())")
+# As freshroot-activate.service runs it (freshroot.bootstart.COMMAND), with this checkout first.
+BOOT = ("import sys; sys.path.insert(0, {src!r}); from freshroot.bootstart import main; "
+        "sys.exit(main(sys.argv[1]))")
+# As `python3 -m freshroot` runs it (runpy included), with -I and this checkout first.
 FRESHROOT = ("import sys, runpy; sys.path.insert(0, {src!r}); sys.argv[0] = 'freshroot'; "
              "runpy.run_module('freshroot', run_name='__main__')")
 
@@ -139,22 +143,22 @@ def child(top: Path, reps: int) -> None:
     runs systemd-tmpfiles over it."""
     image, storage = top / "image", top / "storage"
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    code = FRESHROOT.format(src=str(SRC))
+    code = BOOT.format(src=str(SRC))
     times: dict[str, list[float]] = {"boot": [], "again": [], "tmpfiles": [], "floor": [], "inside": [],
                                      "uncached": []}
     for rep in range(reps + 1):  # the first is the first boot (keys generated, storage seeded): not counted
         root = top / f"root{rep}"
         shutil.copytree(image, root, symlinks=True)
         subprocess.run(["mount", "--bind", str(storage), str(root / "persist")], check=True)
-        boot, out = timed([PYTHON, "-I", "-c", code, "apply", "--boot", "--root", str(root)], env)
-        again, _ = timed([PYTHON, "-I", "-c", code, "apply", "--boot", "--root", str(root)], env)
+        boot, out = timed([PYTHON, "-I", "-c", code, str(root)], env)
+        again, _ = timed([PYTHON, "-I", "-c", code, str(root)], env)
         ref, _ = timed([TMPFILES, "--create", f"--root={root}"], env)
         # The same boot without the class cache (freshroot.classcache): every class compiled.
         bare = top / f"bare{rep}"
         shutil.copytree(image, bare, symlinks=True)
         (bare / "usr/lib/freshroot/dataclass-methods.cache").unlink()
         subprocess.run(["mount", "--bind", str(storage), str(bare / "persist")], check=True)
-        uncached, _ = timed([PYTHON, "-I", "-c", code, "apply", "--boot", "--root", str(bare)], env)
+        uncached, _ = timed([PYTHON, "-I", "-c", code, str(bare)], env)
         subprocess.run(["umount", "-R", str(bare / "persist")], check=False, capture_output=True)
         floor, _ = timed([PYTHON, "-I", "-c", "pass"], env)
         inside = re.search(r"activation done, \d+ steps in ([\d.]+) s", out)
