@@ -49,7 +49,7 @@ GENERATOR = ("import sys; sys.path.insert(0, {src!r}); from freshroot.systemd.ge
 # What install runs in the target: python3 -I -m freshroot.classcache.
 CLASSCACHE = ("import sys; sys.path.insert(0, {src!r}); from freshroot.classcache import main; "
               "sys.exit(main())")
-# As freshroot-activate.service runs it (freshroot.bootstart.COMMAND), with this checkout first.
+# As freshroot-activate.service runs it (freshroot.systemd.units.BOOT_COMMAND), with this checkout first.
 BOOT = ("import sys; sys.path.insert(0, {src!r}); from freshroot.bootstart import main; "
         "sys.exit(main(sys.argv[1]))")
 # As `python3 -m freshroot` runs it (runpy included), with -I and this checkout first.

@@ -310,7 +310,7 @@ sys.exit(main({root!r}))
 
 
 def test_the_unit_command_loads_only_what_the_boot_needs(tmp_path: Path) -> None:
-    """freshroot-activate.service runs ``python3 -I -c bootstart.COMMAND`` (tests/systemd/
+    """freshroot-activate.service runs ``python3 -I -c units.BOOT_COMMAND`` (tests/systemd/
     test_generator.py); here the same entry point on a scratch root, as a service."""
     root = _root(tmp_path)
     out = tmp_path / "modules"

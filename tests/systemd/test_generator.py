@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from freshroot import bootstart
+from freshroot.systemd.units import BOOT_COMMAND
 from tests.systemd.helpers import RICH, as_service, freshroot, generator, make_root, tree, unit
 
 
@@ -33,7 +33,7 @@ def test_one_activation_service_does_it_all(rendered: Path) -> None:
     assert u["Service.Type"] == ["oneshot"]
     assert u["Service.RemainAfterExit"] == ["yes"]
     # `freshroot apply --boot` without runpy (freshroot.bootstart), by the generator's interpreter
-    assert shlex.split(u["Service.ExecStart"][0]) == [sys.executable, "-I", "-c", bootstart.COMMAND]
+    assert shlex.split(u["Service.ExecStart"][0]) == [sys.executable, "-I", "-c", BOOT_COMMAND]
     assert u["Unit.DefaultDependencies"] == ["no"]
     after, before = u["Unit.After"], u["Unit.Before"]
     assert {"local-fs.target", "systemd-remount-fs.service", "persist.mount", "data.mount"} <= set(after)

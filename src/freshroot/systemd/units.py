@@ -22,7 +22,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from freshroot import bootstart
 from freshroot.fs.ops import open_root
 from freshroot.persist.model import Entry, Kind, Persistence, Storage
 from freshroot.systemd.escape import unit_name_from_path
@@ -79,6 +78,11 @@ def prefix_mounts(path: str) -> list[str]:
     order after whichever of them is a mount, without requiring any of them."""
     parts = path.strip("/").split("/")
     return [unit_name_from_path("/" + "/".join(parts[:i]), ".mount") for i in range(1, len(parts) + 1)]
+
+
+# freshroot-activate.service's command: `freshroot apply --boot` without runpy and the
+# command line's parser (freshroot.bootstart says why).
+BOOT_COMMAND = "import sys; from freshroot.bootstart import main; sys.exit(main())"
 
 
 def _program(options: Options, *args: str) -> list[str]:
@@ -234,7 +238,7 @@ def activate_unit(storages: Sequence[str], options: Options) -> UnitFile:
     svc.add("Type", "oneshot")
     svc.add("RemainAfterExit", "yes")
     # `freshroot apply --boot`, started without runpy and the command line's parser
-    svc.add("ExecStart", command([options.python, "-I", "-c", bootstart.COMMAND]))
+    svc.add("ExecStart", command([options.python, "-I", "-c", BOOT_COMMAND]))
     svc.add("StandardOutput", "journal+console")
     svc.add("SyslogIdentifier", "freshroot")
     return unit
