@@ -136,8 +136,9 @@ def _dracut_unit_ran_first(boot: BootResult) -> None:
 
 def _dracut_modules(initrd: Path) -> list[str]:
     """The dracut modules an (uncompressed, as the image's dracut.conf says) initrd holds."""
-    proc = subprocess.run(["cpio", "-i", "--quiet", "--to-stdout", "usr/lib/dracut/modules.txt"],
-                          stdin=initrd.open("rb"), capture_output=True, check=True)
+    with initrd.open("rb") as archive:
+        proc = subprocess.run(["cpio", "-i", "--quiet", "--to-stdout", "usr/lib/dracut/modules.txt"],
+                              stdin=archive, capture_output=True, check=True)
     return proc.stdout.decode().split()
 
 
