@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ directories = [
 # and with require-mount that is emergency mode, not what this test is about.
 TO_BTRFS = f"""
 truncate -s 3G "$BTRFS"
-mkfs.btrfs -q -f -L root "$BTRFS"
+mkfs.btrfs -q -f -L root -U "$FSUUID" "$BTRFS"
 mkdir -p "$WORK/ext4" "$WORK/top"
 mount -o loop,ro "$IMAGE" "$WORK/ext4"
 mount -o loop "$BTRFS" "$WORK/top"
@@ -162,14 +163,20 @@ def btrfs_guest(image: BaseImage, initrd: str, work: Path, decl: Path, extra: Pa
     boot_dir.mkdir()
     (boot_dir / "vmlinuz").symlink_to(image.kernel)
     btrfs = work / "root.raw"
+    # The root named by UUID, as Debian's grub and Fedora's installers write it (both initrds
+    # resolve it through udev or blkid, and dracut's wrapper maps it to /dev/disk/by-uuid);
+    # the last root= wins over the harness's root=/dev/vda. A new UUID per run: two btrfs
+    # file systems with one UUID cannot both be mounted on the host.
+    fsuuid = str(uuid.uuid4())
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
-           "IMAGE": str(ext4), "BTRFS": str(btrfs), "WORK": str(work), "DECL": str(decl), "EXTRA": str(extra)}
+           "IMAGE": str(ext4), "BTRFS": str(btrfs), "WORK": str(work), "DECL": str(decl), "EXTRA": str(extra),
+           "FSUUID": fsuuid}
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-euo", "pipefail", "-c",
                            TO_BTRFS], env=env, capture_output=True, text=True, check=False)
     (work / "to-btrfs.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ext4.unlink()
-    return Machine(BaseImage(boot_dir), btrfs, work, cmdline="rootflags=subvol=root",
+    return Machine(BaseImage(boot_dir), btrfs, work, cmdline=f"root=UUID={fsuuid} rootflags=subvol=root",
                    accel=accelerator(image.kernel), root_snapshot=False)
 
 
