@@ -55,15 +55,18 @@ class Outcome:
 
 
 def run_script(tmp_path: Path, *, setup: str = "", runs: int = 1, count: str = "1", seconds: str = "",
-               rootflags: str = "-o subvol=root", cmdline: str = "quiet", path_prefix: str = "") -> Outcome:
+               rootflags: str = "-o subvol=root", cmdline: str = "quiet", path_prefix: str = "",
+               root: str = '"$dev"') -> Outcome:
     work = tmp_path
     (work / "conf").write_text(CONF.format(count=count, seconds=seconds))
     (work / "cmdline").write_text(cmdline + "\n")
     subprocess.run(["truncate", "-s", "200M", str(work / "img")], check=True)
     subprocess.run(["mkfs.btrfs", "-q", "-f", str(work / "img")], check=True, capture_output=True)
-    run = (f'ROOT="$dev" ROOTFLAGS="{rootflags}" PATH="{path_prefix}$PATH" FRESHROOT_TOP="$WORK/top" '
+    # initramfs-tools' /scripts: none unless the test writes stubs there (initramfs_tools()).
+    run = (f'ROOT={root} ROOTFLAGS="{rootflags}" PATH="{path_prefix}$PATH" FRESHROOT_TOP="$WORK/top" '
            f'FRESHROOT_LOG="$WORK/log" FRESHROOT_KMSG="$WORK/kmsg" FRESHROOT_CMDLINE="$WORK/cmdline" '
-           f'FRESHROOT_PARAM="$WORK/param" dash {SCRIPT} 2>>"$WORK/stderr"\n')
+           f'FRESHROOT_PARAM="$WORK/param" FRESHROOT_INITRAMFS_SCRIPTS="$WORK/scripts" DEVICE="$dev" '
+           f'dash {SCRIPT} 2>>"$WORK/stderr"\n')
     script = ("set -eu\ncd \"$WORK\"\nmkdir -p m top\nmount -o loop img m\ndev=$(findmnt -n -o SOURCE m)\n"
               + LAYOUT + setup + run * runs + REPORT)
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
@@ -90,6 +93,48 @@ def test_wipe_keeps_yesterdays_root_and_makes_a_fresh_one(tmp_path):
     assert "freshroot: fresh root" in out.stderr  # the console
 
 
+
+
+def initramfs_tools(tmp_path: Path, *, appears: bool) -> None:
+    """Stubs of initramfs-tools' /scripts/functions and /scripts/local: local_device_setup
+    records its arguments and, as the real one does once the device is there, sets DEV (here
+    to the loop device the test made, $DEVICE), or returns 1 as when it gave up waiting."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "functions").write_text("wait_for_udev() { :; }\n")
+    found = 'DEV=$DEVICE' if appears else 'echo "Gave up waiting for $2"; return 1'
+    (scripts / "local").write_text(
+        'local_device_setup() {\n\twait_for_udev 10\n\techo "$*" >> "$WORK/setup-args"\n'
+        f"\t{found}\n}}\n")
+
+
+def test_initramfs_tools_root_by_uuid_is_waited_for_and_resolved(tmp_path):
+    # initramfs-tools runs local-premount before mountroot resolves root=UUID=...: the script
+    # resolves it itself with initramfs-tools' local_device_setup (may_panic false).
+    initramfs_tools(tmp_path, appears=True)
+    out = run_script(tmp_path, root="UUID=0bd2c0a4-5e9a-4c55-9f0e-2a5a8e0e1a11")
+    assert (tmp_path / "setup-args").read_text() == \
+        "UUID=0bd2c0a4-5e9a-4c55-9f0e-2a5a8e0e1a11 root file system false\n"
+    assert len(out.old) == 1, out.log + out.stderr
+    assert "fresh root: 'root' is a new snapshot of 'blank'" in out.log
+    assert out.undeclared == ""
+
+
+def test_initramfs_tools_root_that_never_appears_keeps_the_root(tmp_path):
+    initramfs_tools(tmp_path, appears=False)
+    out = run_script(tmp_path, root="LABEL=gone")
+    assert (tmp_path / "setup-args").read_text() == "LABEL=gone root file system false\n"
+    _kept(out, "the root device LABEL=gone did not appear")
+    assert out.subvolumes == ["blank", "root"]
+
+
+def test_without_initramfs_tools_the_root_is_used_as_given(tmp_path):
+    # dracut's and mkinitcpio's wrappers pass a device path; a word it cannot mount is no wipe.
+    out = run_script(tmp_path, root="UUID=0bd2c0a4-5e9a-4c55-9f0e-2a5a8e0e1a11")
+    assert not (tmp_path / "setup-args").exists()
+    assert "UUID=0bd2c0a4-5e9a-4c55-9f0e-2a5a8e0e1a11 is not a btrfs file system this initrd can mount" in out.log
+    assert out.old == []
+    assert out.undeclared == "yesterday\n"
 
 
 def test_keep_count_deletes_older_roots_and_their_nested_subvolumes(tmp_path):

@@ -2,25 +2,24 @@
 wipe = "overlay" done by freshroot's dracut module, and an ``early = true`` /var/log bound by
 the units freshroot's generator writes in the initrd.
 
-The guest's root comes from a cached image (tests/vm/image.py, derived_image): the base with
-initramfs-tools purged and Debian's dracut packages (downloaded once with the host's apt,
-cached beside the base image) installed; made once per base image and package set, so only
-the first run on a machine pays for it. Nothing of freshroot is in it: a copy gets this tree's
-freshroot, and `freshroot install --root` (run on the host against the mounted copy) installs
-the module 90freshroot-root and rebuilds the initrd with `dracut --regenerate-all --force` in
-a chroot; the kernel boots with that initrd. No snapshot=on: the root disk would keep anything
-written to it, so a file gone in the next boot was kept off the disk by the overlay.
+The guest's root comes from the cached image of tests/vm/dracut.py (Debian with dracut
+instead of initramfs-tools, shared with test_root_btrfs.py[dracut]). Nothing of freshroot is
+in it: a copy gets this tree's freshroot, and `freshroot install --root` (run on the host
+against the mounted copy) installs the module 90freshroot-root and rebuilds the initrd with
+`dracut --regenerate-all --force` in a chroot; the kernel boots with that initrd. No
+snapshot=on: the root disk would keep anything written to it, so a file gone in the next
+boot was kept off the disk by the overlay.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.vm.image import BaseImage, cache_dir, derive, derived_image
+from tests.vm.dracut import dracut_image
+from tests.vm.image import BaseImage, derive
 from tests.vm.install import freshroot_overlay
 from tests.vm.machine import Disk, Machine, accelerator, make_disk
 
@@ -28,8 +27,6 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.root, pytest.mark.xd
 
 REPO = Path(__file__).resolve().parents[2]
 UID = 1500
-# dracut and what the base image lacks of its dependencies (bookworm).
-PACKAGES = ("dracut", "dracut-core", "kpartx")
 
 DECLARATION = """\
 [root]
@@ -48,33 +45,6 @@ directories = [
 FSTAB = """\
 /dev/vda       /         ext4  rw,errors=remount-ro                                           0 0
 LABEL=persist  /persist  ext4  defaults,nofail,x-initrd.mount,x-systemd.device-timeout=120s  0 2
-"""
-
-# A small initrd for a virtio disk, as the base image's initramfs-tools one is (TCG unpacks
-# and runs it slowly): no host-only probing in a chroot, the systemd initrd and what finding
-# the root needs. freshroot's module is added by its own conf (add_dracutmodules). Not
-# compressed: gzip -9 of the 47 MB (Python for the early generator) is some 8 s of CPU at
-# every `freshroot install` and the kernel's gunzip under TCG at every boot, and neither is
-# what this test is about.
-DRACUT_CONF = """\
-hostonly="no"
-dracutmodules=" systemd-initrd dracut-systemd rootfs-block kernel-modules "
-drivers=" virtio_pci virtio_blk ext4 crc32c_generic "
-compress="cat"
-"""
-
-# The cached image (derived_image): Debian with dracut instead of initramfs-tools. The conf
-# comes first, so the initrd dpkg's trigger builds (the image's own, in $OUT) is small too.
-DRACUT_IMAGE = f"""
-mkdir -p "$ROOT/etc/dracut.conf.d" "$ROOT/tmp/debs"
-cat > "$ROOT/etc/dracut.conf.d/10-freshroot-test.conf" <<'CONF'
-{DRACUT_CONF}CONF
-cp $INPUTS "$ROOT/tmp/debs/"
-chroot "$ROOT" dpkg --purge --force-depends initramfs-tools initramfs-tools-core >/dev/null
-chroot "$ROOT" sh -c 'dpkg -i /tmp/debs/*.deb' >/dev/null
-rm -rf "$ROOT/tmp/debs"
-test ! -e "$ROOT/usr/sbin/update-initramfs"
-cp "$(ls "$ROOT"/boot/initrd.img-* | sort -V | tail -1)" "$OUT/initrd.img"
 """
 
 SETUP = f"""
@@ -123,26 +93,6 @@ def _boots(boot) -> int:
     """How many boots `journalctl --list-boots` listed (a header line, then one a boot)."""
     return sum(1 for line in boot.text("boots.txt").splitlines() if line.split()[:1] and
                line.split()[0].lstrip("-").isdigit())
-
-
-def debs(names: tuple[str, ...]) -> list[Path]:
-    """Debian packages for the guest, downloaded once with the host's apt (a bookworm host,
-    as the base image) and cached beside the base image."""
-    where = cache_dir() / "debs"
-    where.mkdir(parents=True, exist_ok=True)
-    found = [next(iter(sorted(where.glob(f"{name}_*.deb"))), None) for name in names]
-    missing = [name for name, path in zip(names, found, strict=True) if path is None]
-    if missing:
-        proc = subprocess.run(["apt-get", "download", *missing], cwd=where, capture_output=True, text=True,
-                              check=False)
-        if proc.returncode != 0:
-            pytest.skip(f"cannot download {' '.join(missing)} with apt-get: {proc.stderr.strip()[-300:]}")
-    return [sorted(where.glob(f"{name}_*.deb"))[-1] for name in names]
-
-
-def dracut_image(vm_base: BaseImage) -> BaseImage:
-    """The base with dracut instead of initramfs-tools, cached (made on first use)."""
-    return derived_image(vm_base, "dracut", DRACUT_IMAGE, inputs=debs(PACKAGES))
 
 
 def test_root_dracut(vm_base: BaseImage, tmp_path):
