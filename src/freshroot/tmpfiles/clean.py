@@ -712,13 +712,14 @@ class Cleaner:
         self.log(f'Failed to remove "{self._display(sub)}", ignoring: {e.strerror}')
 
     def _remove_file(self, item: Item, sub: str, dfd: int, bname: bytes, cutoff: int, checks: tuple[int, ...], *,
-                     take_turns: bool) -> int:
+                     take_turns: bool, open_error: OSError | None = None) -> int:
         """An old file's removal in every other case than the one _dir_cleanup does inline (a
         quiet, real run that takes no turns): a dry run, notes, --explain, or a worker taking
-        its turn on a file with other links (``take_turns``). The same calls in the same
-        order: the open and flock (--explain tries the lock too; a dry run takes none), the
-        unlink, the close. Returns _REMOVED when it was removed (or would be), with _FAILED
-        when the unlink failed; 0 when it stays."""
+        its turn on a file with other links (``take_turns``), and the rest of the inline case
+        once its open failed (``open_error``). The same calls in the same order: the open and
+        flock (--explain tries the lock too; a dry run takes none), the unlink, the close.
+        Returns _REMOVED when it was removed (or would be), with _FAILED when the unlink
+        failed; 0 when it stays."""
         if take_turns and not self._lock_if_still_old(dfd, bname, cutoff, checks):
             return 0
         explain = self.explain is not None
@@ -726,10 +727,13 @@ class Cleaner:
         fd = -1
         try:
             if not dry or explain:  # explain's lock is released when fd is closed
-                try:
-                    fd = os.open(bname, _FILE_OPEN | _O_NOATIME, dir_fd=dfd)
-                except OSError as e:
-                    fd = self._open_failed(dfd, bname, sub, e)
+                if open_error is None:
+                    try:
+                        fd = os.open(bname, _FILE_OPEN | _O_NOATIME, dir_fd=dfd)
+                    except OSError as e:
+                        open_error = e
+                if open_error is not None:
+                    fd = self._open_failed(dfd, bname, sub, open_error)
                 if fd >= 0:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -878,19 +882,23 @@ class Cleaner:
                 deleted = deleted or bool(removed_bits)
                 continue
             # The removal of an old file as _remove_file does it, for a quiet real run: locked
-            # (someone else's lock leaves it alone), unlinked, closed.
+            # (someone else's lock leaves it alone), unlinked, closed. Where the open fails
+            # (a socket, a file of another owner: O_NOATIME), _remove_file goes on from there.
             try:
                 fd = os_open(bname, open_flags, dir_fd=dfd)
-            except OSError as e:
-                fd = self._open_failed(dfd, bname, prefix + "/" + _decoded(bname), e)
-            if fd >= 0:
-                try:
-                    flock(fd, lock_flags)
-                except BlockingIOError:
-                    os_close(fd)
-                    continue
-                except OSError:
-                    pass
+            except OSError as e:  # the rest as _remove_file does it after an open that failed
+                removed_bits = self._remove_file(item, prefix + "/" + _decoded(bname), dfd, bname, cutoff,
+                                                 file_checks, take_turns=False, open_error=e)
+                ok = ok and not removed_bits & _FAILED
+                deleted = deleted or bool(removed_bits)
+                continue
+            try:
+                flock(fd, lock_flags)
+            except BlockingIOError:
+                os_close(fd)
+                continue
+            except OSError:
+                pass
             try:
                 os_unlink(bname, dir_fd=dfd)
             except FileNotFoundError:
@@ -899,8 +907,7 @@ class Cleaner:
                 self._unlink_failed(prefix + "/" + _decoded(bname), e)
                 ok = False
             deleted = True
-            if fd >= 0:
-                os_close(fd)
+            os_close(fd)
         if len(deferred) == 1:  # nothing to share here: the one directory may have more below
             name, sx = deferred[0]
             deferred = []
