@@ -18,8 +18,8 @@ order rotated from one repetition to the next. The first repetition checks that 
 same entries. The load average is printed before and after: on a shared machine, compare
 figures measured at a low load.
 Figures measured with it, as ratios, and where freshroot's time per entry goes:
-docs/tmpfiles-clean.md, Performance (2026-12-07: one process 1.22x and 1.28x CPU, medians of
-five repetitions on a shared machine).
+docs/tmpfiles-clean.md, Performance (2026-12-07: one process 1.22x, 1.28x and 1.27x CPU,
+medians of five repetitions on a shared machine; single repetitions 1.11x to 1.38x).
 With --globs N, the configuration also has N glob lines (x exclusions that match nothing), to
 show the cost does not grow as entries x globs. With --also-src DIR, freshroot from the sources
 in DIR (say, the main branch's, for a before/after figure) is timed in the same run too.
