@@ -8,12 +8,18 @@ once as a template; each run gets a fresh copy made with hard links (cp -al), so
 see identical trees, and the copy is synced before the clock starts (the writeback of the copy
 is not billed to the tool that runs next). The age-by is "am" because hard-linking changes
 ctime. Reported: median wall time, CPU time (user + system, the workers' included: less
-disturbed by other load than wall time) and peak RSS of each tool, and the ratios (targets: at
-most 1.3x time, 2x memory), for freshroot as it runs (its workers on every CPU, at most 4) and
-in one process (as on a one-CPU machine). The tools take turns within each repetition, in an
+disturbed by other load than wall time; the user and system parts beside it) and peak RSS of
+each tool, and the ratios (targets: at most 1.3x time, 2x memory), for freshroot as it runs
+(its workers on every CPU, at most 4) and in one process (as on a one-CPU machine). Each
+freshroot's sources are byte-compiled first, as an installed package's are: with
+PYTHONDONTWRITEBYTECODE set (as in the test environment) and no __pycache__, every run would
+otherwise compile them again, about 0.06 s of CPU a run. The tools take turns within each repetition, in an
 order rotated from one repetition to the next. The first repetition checks that all left the
 same entries. The load average is printed before and after: on a shared machine, compare
 figures measured at a low load.
+Figures measured with it, as ratios, and where freshroot's time per entry goes:
+docs/tmpfiles-clean.md, Performance (2026-12-07: one process 1.22x, 1.28x and 1.27x CPU,
+medians of five repetitions on a shared machine; single repetitions 1.11x to 1.38x).
 With --globs N, the configuration also has N glob lines (x exclusions that match nothing), to
 show the cost does not grow as entries x globs. With --also-src DIR, freshroot from the sources
 in DIR (say, the main branch's, for a before/after figure) is timed in the same run too.
@@ -49,9 +55,9 @@ def build_template(root: Path, entries: int) -> None:
                 os.utime(p, old)
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system, with the workers it waited for) and peak RSS
-    (KiB; the largest of the process and its workers) of one run."""
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, float]:
+    """Wall seconds, CPU seconds (user + system, with the workers it waited for), peak RSS
+    (KiB; the largest of the process and its workers) and user seconds of one run."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -59,7 +65,17 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[0]} failed: {err}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, usage.ru_utime
+
+
+def byte_compile(env: dict[str, str]) -> None:
+    """Compile the freshroot package that ``env`` imports into its __pycache__, as installing
+    it does; a warning when that cannot be done (then start-up includes compiling)."""
+    where = subprocess.run([sys.executable, "-c", "import freshroot; print(freshroot.__path__[0])"],
+                           capture_output=True, text=True, env=env, check=True).stdout.strip()
+    if subprocess.run([sys.executable, "-m", "compileall", "-q", where], stdout=subprocess.DEVNULL,
+                      env=env, check=False).returncode != 0:
+        print(f"warning: could not byte-compile {where}: its start-up includes compiling", flush=True)
 
 
 _DIGEST = """
@@ -105,6 +121,9 @@ def main() -> None:
         tools[f"freshroot from {src}"] = (OURS, env)
         tools[f"freshroot from {src}, one process"] = (OURS, {**env, "FRESHROOT_CLEAN_WORKERS": "1"})
     print(f"load average {load()}", flush=True)
+    for argv, extra in tools.values():
+        if argv == OURS:
+            byte_compile({**os.environ, **extra})
     with tempfile.TemporaryDirectory(prefix="freshroot-bench-", dir=args.dir) as tmp:
         base = Path(tmp)
         print(f"building a template tree of {args.entries:,} files in {base} ...", flush=True)
@@ -112,7 +131,7 @@ def main() -> None:
         conf = base / "clean.conf"
         lines = ["d /t - - - am:1h"] + [f"x /t/*/nomatch{i}-*" for i in range(args.globs)]
         conf.write_text("\n".join(lines) + "\n")
-        results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in tools}
+        results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in tools}
         left: dict[str, str] = {}
         names = list(tools)
         for rep in range(args.reps):
@@ -123,8 +142,9 @@ def main() -> None:
                 subprocess.run(["cp", "-al", str(base / "template"), str(root)], check=True)
                 os.sync()
                 results[name].append(timed([*argv, f"--root={root}", "--clean", str(conf)], {**os.environ, **extra}))
-                wall, cpu, rss = results[name][-1]
-                print(f"  rep {rep + 1} {name}: {wall:.2f} s, CPU {cpu:.2f} s, {rss} KiB", flush=True)
+                wall, cpu, rss, user = results[name][-1]
+                print(f"  rep {rep + 1} {name}: {wall:.2f} s, CPU {cpu:.2f} s (user {user:.2f}, system "
+                      f"{cpu - user:.2f}), {rss} KiB", flush=True)
                 if rep == 0:
                     left[name] = survivors(root)
         # Timing tools that did different work would mean nothing.
@@ -135,16 +155,21 @@ def main() -> None:
         count = left["freshroot"].split()[0]
         print(f"entries {args.entries:,}  globs {args.globs}  (every run left the same {int(count):,} entries)")
         print(f"load average {load()}")
-        t_ref = statistics.median(t for t, _, _ in results["systemd-tmpfiles"])
-        c_ref = statistics.median(c for _, c, _ in results["systemd-tmpfiles"])
-        m_ref = statistics.median(m for _, _, m in results["systemd-tmpfiles"])
+        t_ref = statistics.median(r[0] for r in results["systemd-tmpfiles"])
+        c_ref = statistics.median(r[1] for r in results["systemd-tmpfiles"])
+        m_ref = statistics.median(r[2] for r in results["systemd-tmpfiles"])
         print(f"systemd-tmpfiles: {t_ref:.2f} s, CPU {c_ref:.2f} s, {m_ref} KiB")
         for name in names[1:]:
-            t_our = statistics.median(t for t, _, _ in results[name])
-            c_our = statistics.median(c for _, c, _ in results[name])
-            m_our = statistics.median(m for _, _, m in results[name])
+            t_our = statistics.median(r[0] for r in results[name])
+            c_our = statistics.median(r[1] for r in results[name])
+            m_our = statistics.median(r[2] for r in results[name])
+            # The CPU ratio of each repetition (the tools ran one after the other in it): its
+            # spread says how much the load moved the figures.
+            each = " ".join(f"{ours[1] / ref[1]:.2f}" for ours, ref in zip(results[name], results["systemd-tmpfiles"],
+                                                                              strict=True))
             print(f"{name}: {t_our:.2f} s, CPU {c_our:.2f} s, {m_our} KiB; ratio time {t_our / t_ref:.2f}x "
-                  f"(target <= 1.3x), CPU {c_our / c_ref:.2f}x, memory {m_our / m_ref:.2f}x (target <= 2x)")
+                  f"(target <= 1.3x), CPU {c_our / c_ref:.2f}x (each repetition: {each}), memory "
+                  f"{m_our / m_ref:.2f}x (target <= 2x)")
 
 
 if __name__ == "__main__":

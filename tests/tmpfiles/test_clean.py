@@ -29,7 +29,19 @@ BASIC = [
     Node("t/dev", "c", age=OLD), Node("t/stale.sock", "s", age=OLD), Node("t", "d", age=OLD),
 ]
 
+# The walk tells a plain file by the high byte of its mode (freshroot.fs.statx.first_look):
+# the permission, setuid, setgid and sticky bits around it must not change what goes.
+MODES = [
+    Node("t", "d", age=OLD), Node("t/plain", age=OLD, mode=0o644), Node("t/no-owner-read", age=OLD, mode=0o200),
+    Node("t/no-bits", age=OLD, mode=0), Node("t/setuid", age=OLD, mode=0o4755), Node("t/setgid", age=OLD, mode=0o2755),
+    Node("t/setuid-new", age=NEW, mode=0o4755), Node("t/sticky-setuid", age=OLD, mode=0o5755),
+    Node("t/sticky-no-read", age=OLD, mode=0o1200), Node("t/plain-new", age=NEW, mode=0o600),
+]
+
 CASES: dict[str, tuple[str, list[Node]]] = {
+    "file-modes": ("d /t - - - am:1h\n", MODES),
+    "file-modes-default-ages": ("d /t - - - 0\n", MODES),
+    "file-modes-remove": ("R /t/* - - - am:1h\n", MODES),
     "d-am": ("d /t - - - am:1h\n", BASIC),
     "d-amAM": ("d /t - - - amAM:1h\n", BASIC),
     "d-default-ages-keep-new-btime": ("d /t - - - 1h\n", BASIC),

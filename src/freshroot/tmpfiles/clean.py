@@ -46,9 +46,9 @@ from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.ops import reopen
 from freshroot.fs.statx import (
     F_AGES,
-    F_ATTRS,
-    F_MODE,
-    F_NLINK,
+    F_MODE_BYTE,
+    F_MOUNT_BYTE,
+    PLAIN_FILE_BYTES,
     R_ATIME,
     R_ATTRS,
     R_ATTRS_MASK,
@@ -86,6 +86,11 @@ _O_NOATIME = getattr(os, "O_NOATIME", 0)
 # In the order systemd's needs_cleanup() checks them: (flag, RawFields index, word).
 _AGE_CHECKS = ((AgeBy.MTIME, R_MTIME, "modify"), (AgeBy.ATIME, R_ATIME, "access"),
                (AgeBy.CTIME, R_CTIME, "change"), (AgeBy.BTIME, R_BTIME, "birth"))
+
+
+def _decoded(bname: bytes) -> str:
+    """A name of the walk's as os.listdir gave it (the inverse of the walk's encoding)."""
+    return bname.decode("utf-8", "surrogateescape")
 
 
 def _checks(by: AgeBy) -> tuple[int, ...]:
@@ -679,7 +684,7 @@ class Cleaner:
         assert self._link_lock is not None
         fcntl.lockf(self._link_lock, fcntl.LOCK_UN)
 
-    def _statx_failed(self, dfd: int, bname: bytes, sub: str) -> bool:
+    def _statx_failed(self, dfd: int, bname: bytes, prefix: str) -> bool:
         """After the walk's statx of an entry failed: True if the call made again succeeded
         (the buffer holds it), False when it failed again (logged unless the entry is gone:
         vanished mid-walk, nothing to do)."""
@@ -687,7 +692,7 @@ class Cleaner:
         if err is None:
             return True
         if err.errno != errno.ENOENT:
-            self.log(f"statx({self._display(sub)}) failed: {err.strerror}")
+            self.log(f"statx({self._display(prefix + '/' + _decoded(bname))}) failed: {err.strerror}")
         return False
 
     def _open_failed(self, dfd: int, bname: bytes, sub: str, e: OSError) -> int:
@@ -703,6 +708,59 @@ class Cleaner:
             self.log(f'Opening file "{self._display(sub)}" failed, proceeding without lock: {e.strerror}')
         return -1
 
+    def _unlink_failed(self, sub: str, e: OSError) -> None:
+        self.log(f'Failed to remove "{self._display(sub)}", ignoring: {e.strerror}')
+
+    def _remove_file(self, item: Item, sub: str, dfd: int, bname: bytes, cutoff: int, checks: tuple[int, ...], *,
+                     take_turns: bool, open_error: OSError | None = None) -> int:
+        """An old file's removal in every other case than the one _dir_cleanup does inline (a
+        quiet, real run that takes no turns): a dry run, notes, --explain, or a worker taking
+        its turn on a file with other links (``take_turns``), and the rest of the inline case
+        once its open failed (``open_error``). The same calls in the same order: the open and
+        flock (--explain tries the lock too; a dry run takes none), the unlink, the close.
+        Returns _REMOVED when it was removed (or would be), with _FAILED when the unlink
+        failed; 0 when it stays."""
+        if take_turns and not self._lock_if_still_old(dfd, bname, cutoff, checks):
+            return 0
+        explain = self.explain is not None
+        dry = self.dry_run
+        fd = -1
+        try:
+            if not dry or explain:  # explain's lock is released when fd is closed
+                if open_error is None:
+                    try:
+                        fd = os.open(bname, _FILE_OPEN | _O_NOATIME, dir_fd=dfd)
+                    except OSError as e:
+                        open_error = e
+                if open_error is not None:
+                    fd = self._open_failed(dfd, bname, sub, open_error)
+                if fd >= 0:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        self._decide(sub, "skip", "someone holds a lock on the file", item)
+                        return 0
+                    except OSError:
+                        pass
+            self._decide(sub, "remove", "older than the age", item)
+            if self.verbose:
+                self.note(f'{"Would remove" if dry else "Removing"} "{self._display(sub)}"')
+            if dry:
+                return _REMOVED
+            try:
+                os.unlink(bname, dir_fd=dfd)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                self._unlink_failed(sub, e)
+                return _REMOVED | _FAILED
+            return _REMOVED
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            if take_turns:
+                self._unlock_links()
+
     def _dir_cleanup(
         self, item: Item, path: str, dfd: int, self_atime: int, self_mtime: int, cutoff: int,
         rootdev: tuple[int, int], *, mountpoint: bool, maxdepth: int, keep_this_level: bool,
@@ -712,138 +770,144 @@ class Cleaner:
         # here go to worker processes (after this directory's own files); when only one is
         # left, it is entered here and shares out what it holds.
         # The signature mirrors systemd's dir_cleanup() so the two can be read side by side.
-        # This loop runs once per entry of the tree: a million times on a big /tmp, where each
-        # Python operation shows (docs/tmpfiles-clean.md, Performance). Hence: local names;
-        # the names encoded once per directory; statx without a Python call (see RawStatx);
-        # one unpack of only the fields the first look needs (first_look: no device, uid or
-        # nanoseconds); the age decided on the seconds, compared one by one, the nanoseconds
-        # read only when those tie with the cutoff's; rare paths in methods of their own.
+        # The loop below runs once per entry of the tree: a million times on a big /tmp, where
+        # each Python operation shows (docs/tmpfiles-clean.md, Performance). Its common case,
+        # a plain file in a directory without exceptions, costs little more than the calls
+        # systemd makes: local names; the names encoded once per directory, and decoded only
+        # where a message or a test needs them; statx without a Python call (see RawStatx); one
+        # unpack of only what the first look needs (first_look: two bytes that tell a plain
+        # file, small ints tested by ``in``, and the seconds of the timestamps compared); one
+        # test that sends anything else (a directory, a device, a sticky file, a mount root, a
+        # directory with lines or globs below it, a mount) to the full checks, which read the
+        # full statx; the age decided on the seconds, compared one by one, the nanoseconds read
+        # only when those tie with the cutoff's; the removal inline unless the run is a dry
+        # run, verbose, explained or takes turns (_remove_file).
         ok = True
         deleted = False
         statx = self._statx
         statx_fn, statx_ref, statx_buf, statx_unpack = statx.fn, statx.ref, statx.buf, statx.unpack
         statx_flags, statx_mask = statx.flags, statx.mask
         file_checks = _checks(by_file)
-        look = first_look(file_checks).unpack_from
-        mount_attr = self._mount_attr
-        ageless = not file_checks  # nothing to compare (--remove, --purge): every file is old
+        # --remove and --purge compare no timestamp (every file is old): the first look reads
+        # the mtime all the same, against a cutoff past every 64-bit second.
+        look = first_look(file_checks or (R_MTIME,)).unpack_from
+        cut_s = cutoff // 1_000_000_000 if file_checks else 1 << 64
         # Where first_look() put the seconds of the (one to four) timestamps to compare: a1 and
         # a2, then a3 and a4 when there are more than two; an index stands twice for fewer.
         ages = tuple(range(F_AGES, F_AGES + len(file_checks))) or (F_AGES,)
         a1, a2, a3, a4 = ages[0], ages[min(1, len(ages) - 1)], ages[min(2, len(ages) - 1)], ages[-1]
         over_two = len(ages) > 2
-        cut_s = cutoff // 1_000_000_000
+        i_mount, i_mode, plain_file = F_MOUNT_BYTE, F_MODE_BYTE, PLAIN_FILE_BYTES
+        mount_attr = self._mount_attr
         own_lines = self._own_lines.get("" if path == "/" else path, _NO_NAMES)
-        explain = self.explain is not None
-        verbose = self.verbose
-        quiet = not explain and not verbose
         glob_re = self._globs.for_directory(path) if self._globs else None
-        prefix = "" if path == "/" else path
+        explain = self.explain is not None
         dry = self.dry_run
-        lock = not dry or explain  # --explain tries the lock too (released when fd is closed)
+        # Only a renewed ctime makes a file young: without 'c' in the age-by, no turns to take.
+        link_lock = self._link_lock is not None and bool(by_file & AgeBy.CTIME)
+        # Whether every entry needs the full checks, not only those that are not plain files.
+        closer = bool(own_lines) or glob_re is not None or mountpoint or keep_this_level or not mount_attr
+        # Whether an old file is removed inline: a quiet, real run that takes no turns.
+        inline = not explain and not self.verbose and not dry and not link_lock
+        prefix = "" if path == "/" else path
         os_open, os_close, os_unlink, flock = os.open, os.close, os.unlink, fcntl.flock
         open_flags, lock_flags = _FILE_OPEN | _O_NOATIME, fcntl.LOCK_EX | fcntl.LOCK_NB
-        # Only a renewed ctime makes a file young: without 'c' in the age-by, no turns to take.
-        link_lock = self._link_lock if by_file & AgeBy.CTIME else None
         deferred: list[tuple[str, RawFields]] = []
         try:
-            names = os.listdir(dfd)
+            listed = os.listdir(dfd)
         except OSError as e:
             self.log(f"Failed to read directory {self._display(path)}: {e.strerror}")
             return False
-        self._visited += len(names)
-        # The bytes names for the calls, encoded in one go: a call per name costs more. A name
-        # holds no '/'.
-        bnames = "/".join(names).encode("utf-8", "surrogateescape").split(b"/") if names else []
-        for name, bname in zip(names, bnames, strict=True):
+        self._visited += len(listed)
+        # The names as bytes for the calls, encoded in one go (a call per name costs more); a
+        # name holds no '/'. Only the bytes are kept while the walk goes deeper.
+        bnames = "/".join(listed).encode("utf-8", "surrogateescape").split(b"/") if listed else []
+        del listed
+        for bname in bnames:
             if statx_fn(dfd, bname, statx_flags, statx_mask, statx_ref) < 0 and not self._statx_failed(
-                    dfd, bname, prefix + "/" + name):
+                    dfd, bname, prefix):
                 continue
             fx = look(statx_buf)  # the buffer holds this entry's statx until the next call
-            if mount_attr:
-                if fx[F_ATTRS] and fx[F_ATTRS] & STATX_ATTR_MOUNT_ROOT:  # most have no attribute
-                    self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
-                    continue
-            elif statx.dev(statx_buf) != rootdev:
-                self._decide(prefix + "/" + name, "skip", "it is on another file system", item)
-                continue
-            if own_lines and name in own_lines:
-                self._decide(prefix + "/" + name, "skip", "it has a line of its own", item)
-                continue
-            if glob_re is not None and glob_re.match(name if name.isascii() else byte_chars(name)):
-                self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
-                continue
-            # A plain file without the sticky bit (the common case) skips the tests that cannot
-            # apply to it.
-            kind = fx[F_MODE] & _S_IFMT_STICKY  # the file type, and the sticky bit
-            if kind != _S_IFREG or mountpoint:
-                if kind & _S_IFMT == _S_IFDIR:
-                    if parallel and self._visited >= self.parallel_after:
-                        deferred.append((name, statx_unpack(statx_buf)))
+            if closer or fx[i_mount] or fx[i_mode] not in plain_file:
+                # Anything but a plain file (regular, without the sticky, setuid or setgid bit,
+                # not a mount root) in a plain directory: systemd's tests in its order, which a
+                # plain file passes.
+                name = _decoded(bname)
+                sx = statx_unpack(statx_buf)
+                if mount_attr:
+                    if sx[R_ATTRS] & STATX_ATTR_MOUNT_ROOT:
+                        self._decide(prefix + "/" + name, "skip", "it is a mount point", item)
                         continue
-                    sub_ok, removed = self._subdir_cleanup(
-                        item, prefix + "/" + name, name, dfd, statx_unpack(statx_buf), cutoff, rootdev,
-                        parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
-                        by_file=by_file, by_dir=by_dir)
-                    ok = ok and sub_ok
-                    deleted = deleted or removed
+                elif statx.dev(statx_buf) != rootdev:
+                    self._decide(prefix + "/" + name, "skip", "it is on another file system", item)
                     continue
-                if self._spared(prefix + "/" + name, name, statx_unpack(statx_buf), kind & _S_IFMT,
-                                mountpoint=mountpoint, item=item):
+                if name in own_lines:
+                    self._decide(prefix + "/" + name, "skip", "it has a line of its own", item)
                     continue
-            if keep_this_level:
-                self._decide(prefix + "/" + name, "keep", "first level below a '~' age", item)
-                continue
+                if glob_re is not None and glob_re.match(byte_chars(name)):
+                    self._decide(prefix + "/" + name, "skip", "it matches a glob line (x, X or another)", item)
+                    continue
+                kind = sx[R_MODE] & _S_IFMT_STICKY  # the file type, and the sticky bit
+                if kind != _S_IFREG or mountpoint:
+                    if kind & _S_IFMT == _S_IFDIR:
+                        if parallel and self._visited >= self.parallel_after:
+                            deferred.append((name, sx))
+                            continue
+                        sub_ok, removed = self._subdir_cleanup(
+                            item, prefix + "/" + name, name, dfd, sx, cutoff, rootdev,
+                            parent_is_mount=mountpoint, maxdepth=maxdepth, keep=keep_this_level,
+                            by_file=by_file, by_dir=by_dir)
+                        ok = ok and sub_ok
+                        deleted = deleted or removed
+                        continue
+                    if self._spared(prefix + "/" + name, name, sx, kind & _S_IFMT,
+                                    mountpoint=mountpoint, item=item):
+                        continue
+                if keep_this_level:
+                    self._decide(prefix + "/" + name, "keep", "first level below a '~' age", item)
+                    continue
             # needs_cleanup(), inlined: old when every timestamp is older than the cutoff. The
             # seconds decide, unless they tie with the cutoff's (then the nanoseconds do, in
             # _old(), which also tells --explain why a file is young).
-            if not ageless and (fx[a1] >= cut_s or fx[a2] >= cut_s or (
-                    over_two and (fx[a3] >= cut_s or fx[a4] >= cut_s))):
+            if fx[a1] >= cut_s or fx[a2] >= cut_s or (over_two and (fx[a3] >= cut_s or fx[a4] >= cut_s)):
                 if (fx[a1] > cut_s or fx[a2] > cut_s or (over_two and (fx[a3] > cut_s or fx[a4] > cut_s))) \
                         and not explain:
                     continue
-                if not self._old(statx_unpack(statx_buf), cutoff, file_checks, prefix + "/" + name, item):
+                if not self._old(statx_unpack(statx_buf), cutoff, file_checks, prefix + "/" + _decoded(bname), item):
                     continue
-            # In a worker, a file with other links waits its turn and is looked at again: a
-            # worker that removed another link renewed its ctime (cleanworkers' docstring).
-            held = link_lock is not None and fx[F_NLINK] > 1
-            if held and not self._lock_if_still_old(dfd, bname, cutoff, file_checks):
+            if not inline:
+                removed_bits = self._remove_file(item, prefix + "/" + _decoded(bname), dfd, bname, cutoff,
+                                                 file_checks, take_turns=link_lock and statx.nlink(statx_buf)[0] > 1)
+                ok = ok and not removed_bits & _FAILED
+                deleted = deleted or bool(removed_bits)
                 continue
-            fd = -1
-            if lock:
-                try:
-                    fd = os_open(bname, open_flags, dir_fd=dfd)
-                except OSError as e:
-                    fd = self._open_failed(dfd, bname, prefix + "/" + name, e)
-                if fd >= 0:
-                    try:
-                        flock(fd, lock_flags)
-                    except BlockingIOError:
-                        os_close(fd)
-                        if held:
-                            self._unlock_links()
-                        self._decide(prefix + "/" + name, "skip", "someone holds a lock on the file", item)
-                        continue
-                    except OSError:
-                        pass
-            if not quiet:
-                if explain:
-                    self._decide(prefix + "/" + name, "remove", "older than the age", item)
-                if verbose:
-                    self.note(f'{"Would remove" if dry else "Removing"} "{self._display(prefix + "/" + name)}"')
-            if not dry:
-                try:
-                    os_unlink(bname, dir_fd=dfd)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    self.log(f'Failed to remove "{self._display(prefix + "/" + name)}", ignoring: {e.strerror}')
-                    ok = False
-            deleted = True
-            if fd >= 0:
+            # The removal of an old file as _remove_file does it, for a quiet real run: locked
+            # (someone else's lock leaves it alone), unlinked, closed. Where the open fails
+            # (a socket, a file of another owner: O_NOATIME), _remove_file goes on from there.
+            try:
+                fd = os_open(bname, open_flags, dir_fd=dfd)
+            except OSError as e:  # the rest as _remove_file does it after an open that failed
+                removed_bits = self._remove_file(item, prefix + "/" + _decoded(bname), dfd, bname, cutoff,
+                                                 file_checks, take_turns=False, open_error=e)
+                ok = ok and not removed_bits & _FAILED
+                deleted = deleted or bool(removed_bits)
+                continue
+            try:
+                flock(fd, lock_flags)
+            except BlockingIOError:
                 os_close(fd)
-            if held:
-                self._unlock_links()
+                continue
+            except OSError:
+                pass
+            try:
+                os_unlink(bname, dir_fd=dfd)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                self._unlink_failed(prefix + "/" + _decoded(bname), e)
+                ok = False
+            deleted = True
+            os_close(fd)
         if len(deferred) == 1:  # nothing to share here: the one directory may have more below
             name, sx = deferred[0]
             deferred = []
