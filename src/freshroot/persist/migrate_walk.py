@@ -21,6 +21,7 @@ from enum import Enum
 from freshroot.fs import durable, ops
 from freshroot.fs.copy import copy_tree_at
 from freshroot.fs.moving import Closer, lease_intact, rename_exchange, rename_noreplace, syncfs, take_read_lease
+from freshroot.fs.snapshot import Snapshots
 from freshroot.fs.walk import DirStack
 from freshroot.persist.facts import kind_name
 
@@ -169,6 +170,9 @@ class Walk:
     own: dict[str, bool] = field(default_factory=dict)
     tick: Callable[[int, int], None] | None = None  # told (entries, bytes) of each non-directory looked at
     closer: Closer | None = None  # closes the fds of the files MOVE removed (their eviction waits on ext4)
+    # What this run's copies saw of the root's files (fs.snapshot): STAGE adds to it, MOVE
+    # removes a file whose snapshot still holds without reading it again. None: compare bytes.
+    snapshots: Snapshots | None = None
 
     def flush(self) -> None:
         """Make what STAGE copied durable and put it in place: one syncfs for all the copies,
@@ -205,7 +209,7 @@ class Walk:
             self.staged_dirs.append(f)
         tmp = TMP_PREFIX + token()
         try:
-            copy_tree_at(f.rfd, name, f.sfd, tmp, cross_mounts=False)
+            copy_tree_at(f.rfd, name, f.sfd, tmp, cross_mounts=False, hardlinks=True, snapshots=self.snapshots)
             prune_root_only(f.sfd, tmp, rel, self.own)
         except BaseException as e:
             with contextlib.suppress(OSError):
@@ -367,7 +371,11 @@ class Walk:
             if lease is False:
                 self.keep(rel, "open for writing by a program", sdir, sname)
                 return
-            if not self.same_file(fd, st0.st_size, sdir, sname):
+            # A snapshot says that nothing wrote to the file since it was copied, and that
+            # storage's is still that copy; without one, the bytes are compared.
+            if not (lease and self.snapshots is not None
+                    and self.snapshots.unchanged(st0, lstat_or_none(sdir, sname))) \
+                    and not self.same_file(fd, st0.st_size, sdir, sname):
                 if self.mode is Mode.CHECK:
                     self.conflicts.append(f"{rel}: different content")
                     return
@@ -386,6 +394,8 @@ class Walk:
                 self.keep(rel, "changed while being migrated", sdir, sname)
                 return
             self.take_away(rdir, rname, rel, st0, lambda: not lease or lease_intact(fd), placeholder)
+            if st0.st_nlink > 1 and self.snapshots is not None:
+                self.snapshots.forget(st0)  # the unlink changed the ctime its other names show
         finally:
             # And with it the lease. The last close of a removed file frees its blocks: on
             # another thread, while this one goes on.
