@@ -272,7 +272,7 @@ class Walk:
             return None
         if self.mode is Mode.STAGE:
             return None
-        self.settle(f.rfd, name, f.sfd, name, rel, rst)
+        self.settle(f.rfd, name, f.sfd, name, rel, rst, stored=sst)
         return None
 
     def absent(self, f: _Frame, name: str, rel: str) -> None:
@@ -350,12 +350,13 @@ class Walk:
         return True
 
     def settle(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result,
-               placeholder: os.stat_result | None = None) -> None:
+               placeholder: os.stat_result | None = None, *, stored: os.stat_result | None = None) -> None:
         """Compare one non-directory root entry with storage's and, for MOVE, remove it from
         the root if they are the same. ``placeholder``: leave an empty file with that owner
-        and mode in its place (the mount point of a declared file)."""
+        and mode in its place (the mount point of a declared file). ``stored``: storage's
+        entry's lstat, when the caller just took it."""
         if not stat.S_ISREG(rst.st_mode):
-            self.settle_other(rdir, rname, sdir, sname, rel, rst)
+            self.settle_other(rdir, rname, sdir, sname, rel, rst, stored=stored)
             return
         opened = _open_file(rdir, rname)
         if opened is None:
@@ -374,7 +375,7 @@ class Walk:
             # A snapshot says that nothing wrote to the file since it was copied, and that
             # storage's is still that copy; without one, the bytes are compared.
             if not (lease and self.snapshots is not None
-                    and self.snapshots.unchanged(st0, lstat_or_none(sdir, sname))) \
+                    and self.snapshots.unchanged(st0, stored or lstat_or_none(sdir, sname))) \
                     and not self.same_file(fd, st0.st_size, sdir, sname):
                 if self.mode is Mode.CHECK:
                     self.conflicts.append(f"{rel}: different content")
@@ -426,9 +427,9 @@ class Walk:
             os.close(sfd)
 
     def settle_other(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result,
-                     *, again: bool = True) -> None:
+                     *, again: bool = True, stored: os.stat_result | None = None) -> None:
         """A symlink, FIFO, socket or device node: the same type and link text or device."""
-        sst = lstat_or_none(sdir, sname)
+        sst = stored or lstat_or_none(sdir, sname)
         same = sst is not None and stat.S_IFMT(sst.st_mode) == stat.S_IFMT(rst.st_mode)
         if same and stat.S_ISLNK(rst.st_mode):
             try:
