@@ -42,7 +42,7 @@ from freshroot.errors import OperationError
 from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
-from freshroot.fs.moving import Closer, syncfs
+from freshroot.fs.moving import Closer, closes_wait, syncfs
 from freshroot.fs.snapshot import Snapshots
 from freshroot.fs.walk import usage
 from freshroot.persist.facts import kind_name
@@ -252,7 +252,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
         sfd = ops.open_dir_at(sdir, sname)
         try:
             mount = ops.mount_id(rfd)
-            closer = Closer()
+            closer = Closer() if closes_wait(rfd) else None
             for n in range(PASSES):
                 if n > 0 or not fresh:  # a fresh copy holds everything already
                     stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own, tick=tick if n == 0 else None,
@@ -266,7 +266,7 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
                         return
                 walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, own=own,
                             tick=tick if n == 0 and fresh else None, closer=closer, snapshots=snapshots)
-                with closer:
+                with closer or contextlib.nullcontext():
                     walk.run(rfd, sfd)
                 if not walk.missing and not walk.kept:
                     break
