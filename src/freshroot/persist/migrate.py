@@ -10,9 +10,10 @@ migration at a time touches a root and its storage.
    durable in storage.
 2. Only then, for ``move``, the root's entry is emptied entry by entry, never by removing a
    whole tree: an entry is removed only once storage is known to hold the same entry (same
-   type; for a file the same bytes, compared through the very fd that was checked for
-   identity, with no change to its size, mtime or ctime meanwhile, and held under a read
-   lease so that nobody had it open for writing; a symlink the same text). The entry is first
+   type; for a file the same bytes, through the very fd that was checked for identity, with
+   no change to its size, mtime or ctime meanwhile, and held under a read lease so that
+   nobody had it open for writing: on ext4, XFS and btrfs from the snapshot the copy took
+   (fs.snapshot), elsewhere compared byte for byte; a symlink the same text). The entry is first
    renamed away without replacing anything and looked at under its new name, so a file a
    program renames over the name at the last moment is put back, not removed. What is in
    storage but not on the root stays; what appeared on the root after the copy is copied in
