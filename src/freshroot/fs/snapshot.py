@@ -14,8 +14,9 @@ change to the data always shows there:
   truncate, fallocate, copy_file_range, and a write through a mapping made after the copy,
   because ext4, XFS and btrfs map a file's pages read-only until written (page_mkwrite
   updates the times). tmpfs does not: a write through a new mapping, read first, leaves every
-  time as it was (``tests/fs/test_snapshot.py`` shows it), so on tmpfs, and on every file
-  system not named here, no snapshot is taken and the mover compares the bytes.
+  time as it was (``tests/persist/test_migrate_snapshot.py`` fails if tmpfs is trusted), so
+  on tmpfs, and on every file system not named here, no snapshot is taken and the mover
+  compares the bytes.
 - The new ctime must differ from the old. Since Linux 6.13 these file systems give a change
   after a stat a fine-grained time (multigrain timestamps). Before, times come from a coarse
   clock (a tick, up to 10 ms; ext4 with 128-byte inodes keeps seconds only), so a file whose
