@@ -2,23 +2,29 @@
 file system (target: migrate at most 1.2x the reference's wall time).
 
 The reference copies and makes the copy durable. Migrate copies (in the kernel:
-copy_file_range, or a reflink), makes the copy durable with one syncfs, renames it into
-place, and then, before it removes each of the root's files, compares every byte of it with
-storage's copy under a read lease (docs/persistence.md, "Never lose data"); and it removes
-the root's copy, which the reference leaves. That reading and that removal are what the
-ratio pays for. The tree is ``--size-mb`` MiB (default 1024): a quarter in 16 large files,
+copy_file_range, or a reflink) under a read lease on each file, makes the copy durable with
+one syncfs, renames it into place, and then, before it removes each of the root's files,
+checks it under a read lease: on ext4, XFS and btrfs against the snapshot its copy took
+(fstat), elsewhere (tmpfs) by comparing every byte with storage's copy (docs/persistence.md,
+"Never lose data"); and it removes the root's copy, which the reference leaves. The checks
+and that removal are what the ratio pays for. The tree is ``--size-mb`` MiB (default 1024): a quarter in 16 large files,
 the rest in small files of 4 to 64 KiB, in 64 directories. It is made once and copied afresh
 (untimed, then ``sync``) before each timed run, so both start with the source in the page
 cache and nothing dirty. Both run as their own process, migrate from compiled modules (as
 an installed package runs).
 
-    sudo .venv/bin/python bench/migrate.py [--dir DIR] [--size-mb N] [--reps N] [--src DIR]
+    sudo .venv/bin/python bench/migrate.py [--dir DIR] [--size-mb N] [--reps N] [--src DIR] [--settle S]
 
 ``--dir``: where the trees go (default: a temporary directory in /var/tmp, a disk on most
 machines; on a tmpfs, where sync costs nothing, the ratio is the CPU work alone: the
 comparison reads every byte twice where ``cp`` copies it once). ``--src``: the freshroot
 sources to measure (default: this checkout's src/), e.g. an older commit's for a before and
-after in the same conditions.
+after in the same conditions. ``--settle``: seconds to wait after each untimed setup before
+the timed run: an ext4 without a journal skips the inodes deleted in the last 60 s when it
+allocates one (``recently_deleted``), so the run after a removal of 23,000 files spends most
+of its CPU scanning past them (half of migrate's, by perf); 61 gives the state of an ext4
+with a journal, or of a file system that has not just lost 46,000 files. The load average
+is printed with each run.
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ def main() -> int:
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--src", type=Path, default=REPO / "src", help="the freshroot sources to measure")
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait before each timed run")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("migrate.py: needs root (migrate takes the apply lock of the root)", file=sys.stderr)
@@ -136,11 +143,13 @@ def main() -> int:
                     remove(old)
                 subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
                 os.sync()
+                time.sleep(args.settle)
+                load = f"load {os.getloadavg()[0]:.1f}"
                 if which == "freshroot":
                     took, cpu, err = timed(migrate, env=env)
                     ours.append(took)
                     ours_cpu.append(cpu)
-                    print(f"migrate {took:.2f} s ({cpu:.2f} s CPU): {phases(err)}")
+                    print(f"migrate {took:.2f} s ({cpu:.2f} s CPU, {load}): {phases(err)}")
                     assert not os.listdir(root / "var/lib/big")
                     assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
                 else:
@@ -148,7 +157,7 @@ def main() -> int:
                                           str(base / "copy")])
                     ref.append(took)
                     ref_cpu.append(cpu)
-                    print(f"cp -a && sync {took:.2f} s ({cpu:.2f} s CPU)")
+                    print(f"cp -a && sync {took:.2f} s ({cpu:.2f} s CPU, {load})")
         for tree in base.iterdir():
             remove(tree)
     mine, theirs = statistics.median(ours), statistics.median(ref)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from freshroot.fs import acl, mount, xattr
+from freshroot.fs import copy as copy_mod
 from freshroot.fs.copy import copy_tree_at
 from tests.fs.helpers import OTHER, USER, Root, in_child
 
@@ -114,6 +115,32 @@ def test_hardlinks_can_be_kept(tree: Path, root: Root) -> None:
     a, b = os.stat(root.p("dst/f")), os.stat(root.p("dst/hard"))
     assert (a.st_ino, a.st_nlink) == (b.st_ino, 2)
     assert os.stat(tree / "f").st_ino != a.st_ino
+
+
+def test_kept_hard_links_hold_a_bounded_number_of_fds(root: Root, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy held open for links to come is let go once its last link is seen, and the
+    oldest when more are waiting: a later name of that one becomes a copy of its own."""
+    monkeypatch.setattr(copy_mod, "_LINKS_OPEN", 2)
+    src, outside = root.p("src"), root.p("outside")
+    src.mkdir()
+    outside.mkdir()
+    for name, other in (("1a", "2a"), ("1b", "2b"), ("5p", "9p")):  # both names in the tree
+        (src / name).write_text(name)
+        os.link(src / name, src / other)
+    for name in ("6q", "7r"):  # one name in the tree, the other outside
+        (src / name).write_text(name)
+        os.link(src / name, outside / name)
+    before = len(os.listdir("/proc/self/fd"))
+    copy_tree_at(root.fd, "src", root.fd, "dst", hardlinks=True)
+    assert len(os.listdir("/proc/self/fd")) == before
+    ino = {p.name: p.stat().st_ino for p in root.p("dst").iterdir()}
+    # Sorted: 1a 1b (both held) 2a 2b (linked, each let go: all its links seen) 5p 6q 7r (5p
+    # let go for 7r) 9p: a copy of its own.
+    assert ino["1a"] == ino["2a"]
+    assert ino["1b"] == ino["2b"]
+    assert ino["5p"] != ino["9p"]
+    assert root.p("dst/9p").read_text() == "5p"
+    assert os.stat(root.p("dst/6q")).st_nlink == 1
 
 
 @pytest.mark.root

@@ -98,3 +98,35 @@ def test_closer_without_fds_starts_no_thread() -> None:
     before = threading.active_count()
     with Closer():
         assert threading.active_count() == before
+
+
+def test_closer_mark_says_when_the_fds_given_so_far_are_closed(tmp_path: Path) -> None:
+    """A mark covers every fd given before it, the batch still being filled too (it is sent)."""
+    (tmp_path / "f").write_text("x")
+    with Closer(threads=2) as closer:
+        first = [os.open(tmp_path / "f", os.O_RDONLY) for _ in range(Closer.BATCH + 3)]
+        for fd in first:
+            closer.close(fd)
+        mark = closer.mark()
+        assert mark == len(first)
+        closer.wait(mark)
+        assert closer.closed(mark)
+        for fd in first:
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)
+        later = os.open(tmp_path / "f", os.O_RDONLY)
+        closer.close(later)  # in a batch not yet sent: not closed, the next mark not reached
+        assert not closer.closed(closer._given)
+        assert closer.closed(mark)
+
+
+def test_closes_wait_is_false_on_a_tmpfs() -> None:
+    from freshroot.fs.moving import closes_wait
+
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm")
+    fd = os.open("/dev/shm", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert closes_wait(fd) is False
+    finally:
+        os.close(fd)

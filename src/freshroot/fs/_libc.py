@@ -27,6 +27,13 @@ def libc() -> ctypes.CDLL:
         return ctypes.CDLL(find_library("c") or "libc.so", use_errno=True)
 
 
+def statfs_type(fd: int) -> int:
+    """The file system type (statfs f_type, a magic number) of what the readable fd is on."""
+    buf = ctypes.create_string_buffer(120)  # struct statfs; f_type comes first
+    check(libc().fstatfs(fd, buf), "fstatfs")
+    return int.from_bytes(buf.raw[:8], "little")
+
+
 def check(result: int, what: str, filename: str | None = None) -> int:
     """Raise OSError from errno when a libc call returned -1."""
     if result < 0:

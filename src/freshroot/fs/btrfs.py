@@ -12,7 +12,6 @@ tmpfiles' ``q`` and ``Q`` lines run on the subvolume they just created.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
@@ -59,12 +58,6 @@ def _ioctl(fd: int, request: int, args: bytearray) -> int:
     return int(fcntl.ioctl(fd, request, args, True))  # noqa: FBT003 - fcntl's mutate_flag
 
 
-def _statfs_type(fd: int) -> int:
-    buf = ctypes.create_string_buffer(120)  # struct statfs; f_type comes first
-    _libc.check(_libc.libc().fstatfs(fd, buf), "fstatfs")
-    return int.from_bytes(buf.raw[:8], "little")
-
-
 def _real(fd: int) -> int:
     """A readable fd for ``fd`` (reopened: ``fd`` may be O_PATH). The caller closes it."""
     st = os.fstat(fd)
@@ -72,7 +65,7 @@ def _real(fd: int) -> int:
         raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
     real = reopen(fd, os.O_RDONLY | (os.O_DIRECTORY if stat.S_ISDIR(st.st_mode) else 0))
     try:
-        if _statfs_type(real) != BTRFS_SUPER_MAGIC:
+        if _libc.statfs_type(real) != BTRFS_SUPER_MAGIC:
             raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
     except BaseException:
         os.close(real)
@@ -87,7 +80,7 @@ def is_subvolume(fd: int) -> bool:
         return False
     real = reopen(fd, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return _statfs_type(real) == BTRFS_SUPER_MAGIC
+        return _libc.statfs_type(real) == BTRFS_SUPER_MAGIC
     finally:
         os.close(real)
 

@@ -15,7 +15,9 @@ ones), timestamps (ns; directories after their contents), symlinks, FIFOs, socke
 nodes are copied. Files with several hard links become separate copies and are reported,
 unless ``hardlinks`` asks for the links to be recreated inside the copy (only between copies:
 never a link to a source file). A directory of the source that is the copy's top itself
-(copying a tree into itself) is never descended into.
+(copying a tree into itself) is never descended into. ``snapshots`` (a mover's): each regular
+file is copied under a read lease and its snapshot kept (fs.snapshot), so that the mover can
+tell it unchanged later without reading it again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from freshroot.fs import xattr
+from freshroot.fs.moving import lease_intact, take_read_lease
 from freshroot.fs.ops import _check_name, chmod_fd, chown_fd, fd_path, mount_id, reopen
+from freshroot.fs.snapshot import Snapshots
 from freshroot.fs.walk import DIR_FLAGS, DirStack
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
@@ -44,6 +48,9 @@ _TICK_CHUNK = 64 << 20  # bytes copied between two ticks inside one big file
 # FICLONE errors that say the two file systems cannot share extents at all (not: this file
 # cannot): a copy stops asking after the first.
 _NO_CLONE = (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.ENOSYS)
+# Copies held open (O_PATH) for the hard links still to come: a file is dropped once all its
+# links were seen, and the oldest when there are more (a later name of it becomes a copy).
+_LINKS_OPEN = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +103,19 @@ class _Frame:
 
 
 class _Copier:
-    def __init__(self, policy: CopyPolicy, root_mount: int, tick: Tick | None = None) -> None:
+    def __init__(self, policy: CopyPolicy, root_mount: int, tick: Tick | None = None,
+                 snapshots: Snapshots | None = None) -> None:
         self.p = policy
         self.tick = tick
+        self.snapshots = snapshots
         self.report = CopyReport()
         self.root_mount = root_mount  # the mount id of the source's top
-        self.links: dict[tuple[int, int], int] = {}  # (dev, ino) -> O_PATH fd of the copy
+        self.links: dict[tuple[int, int], tuple[int, int]] = {}  # (dev, ino) -> O_PATH fd of the copy, links to come
         self.skip = (-1, -1)  # (dev, ino) of the destination's top: never copied into itself
         self.clone = True  # False once a reflink was refused for a reason of the file systems
 
     def close(self) -> None:
-        for fd in self.links.values():
+        for fd, _ in self.links.values():
             os.close(fd)
         self.links.clear()
 
@@ -257,21 +266,35 @@ class _Copier:
     def regular(self, src: int, st: os.stat_result, ddir: int, dname: str, rel: str) -> None:
         if st.st_nlink > 1 and not self.p.systemd:
             self.report.hardlinks.append(rel)
-            first = self.links.get((st.st_dev, st.st_ino))
+            key = (st.st_dev, st.st_ino)
+            first = self.links.get(key)
             if first is not None:
                 # linkat through the magic link of an O_PATH fd links that very inode: the
                 # copy made a moment ago, never the source's inode.
-                os.link(fd_path(first), dname, dst_dir_fd=ddir, follow_symlinks=True)
+                os.link(fd_path(first[0]), dname, dst_dir_fd=ddir, follow_symlinks=True)
+                if first[1] > 1:
+                    self.links[key] = first[0], first[1] - 1
+                else:  # every link seen
+                    del self.links[key]
+                    os.close(first[0])
                 return
         # The inode the O_PATH fd holds is a regular file (st is its fstat, and an inode never
         # changes type): reopening it through its magic link cannot block or open anything else.
         rfd = os.open(fd_path(src), os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
         try:
+            # A mover's snapshot: the lease, granted only while nobody has the file open for
+            # writing, is taken after ``st`` and checked after the copy (fs.snapshot).
+            leased = (self.snapshots is not None and self.snapshots.worth_taking(rfd, st)
+                      and take_read_lease(rfd) is True)
             dst = os.open(dname, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                           dir_fd=ddir)
             try:
                 self.clone = copy_data(rfd, dst, None if self.tick is None else self.tick_bytes,
                                        st=st, clone=self.clone)
+                if leased and self.snapshots is not None:
+                    after, copied = os.fstat(rfd), os.fstat(dst)
+                    if lease_intact(rfd):
+                        self.snapshots.take(st, after, copied)
                 # Both fds are real ones here: f*() calls, not the /proc path lookups an O_PATH
                 # fd needs (a third of a small file's copy cost). Same order as metadata().
                 os.fchown(dst, *self.owner(st))
@@ -283,7 +306,10 @@ class _Copier:
         finally:
             os.close(rfd)
         if st.st_nlink > 1 and self.p.hardlinks and not self.p.systemd:
-            self.links[(st.st_dev, st.st_ino)] = os.open(dname, _PATH, dir_fd=ddir)
+            if len(self.links) >= _LINKS_OPEN:
+                oldest = next(iter(self.links))
+                os.close(self.links.pop(oldest)[0])
+            self.links[(st.st_dev, st.st_ino)] = os.open(dname, _PATH, dir_fd=ddir), st.st_nlink - 1
 
     def tick_bytes(self, n: int) -> None:
         assert self.tick is not None
@@ -425,12 +451,12 @@ def _copy_range(src: int, dst: int, offset: int, length: int, tick: Callable[[in
 
 
 def copy_fd_at(src_fd: int, dst_dir_fd: int, dst_name: str, policy: CopyPolicy = CopyPolicy(),
-               tick: Tick | None = None) -> CopyReport:
+               tick: Tick | None = None, snapshots: Snapshots | None = None) -> CopyReport:
     """Copy what the O_PATH fd ``src_fd`` refers to (any file type; a symlink is copied as
     one) to ``dst_name`` in ``dst_dir_fd``, as ``policy`` says; ``tick`` is told (entries,
-    bytes) as they are copied."""
+    bytes) as they are copied; ``snapshots`` gets the regular files' snapshots."""
     _check_name(dst_name)
-    copier = _Copier(policy, mount_id(src_fd), tick)
+    copier = _Copier(policy, mount_id(src_fd), tick, snapshots)
     try:
         copier.run(src_fd, os.fstat(src_fd), dst_dir_fd, dst_name)
     finally:
@@ -448,13 +474,15 @@ def copy_tree_at(
     cross_mounts: bool = True,
     hardlinks: bool = False,
     tick: Tick | None = None,
+    snapshots: Snapshots | None = None,
 ) -> CopyReport:
     """Copy ``src_name`` in ``src_dir_fd`` (any file type) to ``dst_name`` in ``dst_dir_fd``:
-    a faithful copy (see CopyPolicy for ``merge``, ``cross_mounts`` and ``hardlinks``)."""
+    a faithful copy (see CopyPolicy for ``merge``, ``cross_mounts`` and ``hardlinks``;
+    ``snapshots``: see the module's doc)."""
     _check_name(src_name)
     src = os.open(src_name, _PATH, dir_fd=src_dir_fd)
     try:
         return copy_fd_at(src, dst_dir_fd, dst_name,
-                          CopyPolicy(merge=merge, cross_mounts=cross_mounts, hardlinks=hardlinks), tick)
+                          CopyPolicy(merge=merge, cross_mounts=cross_mounts, hardlinks=hardlinks), tick, snapshots)
     finally:
         os.close(src)

@@ -10,9 +10,10 @@ migration at a time touches a root and its storage.
    durable in storage.
 2. Only then, for ``move``, the root's entry is emptied entry by entry, never by removing a
    whole tree: an entry is removed only once storage is known to hold the same entry (same
-   type; for a file the same bytes, compared through the very fd that was checked for
-   identity, with no change to its size, mtime or ctime meanwhile, and held under a read
-   lease so that nobody had it open for writing; a symlink the same text). The entry is first
+   type; for a file the same bytes, through the very fd that was checked for identity, with
+   no change to its size, mtime or ctime meanwhile, and held under a read lease so that
+   nobody had it open for writing: on ext4, XFS and btrfs from the snapshot the copy took
+   (fs.snapshot), elsewhere compared byte for byte; a symlink the same text). The entry is first
    renamed away without replacing anything and looked at under its new name, so a file a
    program renames over the name at the last moment is put back, not removed. What is in
    storage but not on the root stays; what appeared on the root after the copy is copied in
@@ -42,7 +43,8 @@ from freshroot.errors import OperationError
 from freshroot.fs import bindmount, ops
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.fs.copy import copy_tree_at
-from freshroot.fs.moving import Closer, syncfs
+from freshroot.fs.moving import Closer, closes_wait, syncfs
+from freshroot.fs.snapshot import Snapshots
 from freshroot.fs.walk import usage
 from freshroot.persist.facts import kind_name
 from freshroot.persist.migrate_walk import (
@@ -154,9 +156,10 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
             meter = ctx.progress or OFF
             # The totals make a terminal's ETA; one line per phase shows only what was done.
             files, size = _totals(tparent.fd, tname) if meter.mode is Shown.TERMINAL else (None, None)
+            snapshots = Snapshots() if how is Migrate.MOVE else None
             if fresh:
                 _copy_fresh(tparent.fd, tname, sparent.fd, sname, tst, own_state(path), meter, (path, source),
-                            (files, size))
+                            (files, size), snapshots)
             else:
                 found = compare(ctx, path, source)
                 if found.conflicts:
@@ -172,9 +175,10 @@ def migrate(ctx: Context, path: str, source: str, kind: Kind, how: Migrate) -> b
                     return True
                 with meter.phase(f"check and remove {path}" if how is Migrate.MOVE else f"copy {path}",
                                  entries=files, nbytes=size):
-                    _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh, own_state(path), meter.advance)
+                    _passes(tparent.fd, tname, sparent.fd, sname, shown, how, fresh, own_state(path), meter.advance,
+                            snapshots)
             elif how is Migrate.MOVE:
-                walk = Walk(Mode.MOVE, fresh=fresh, mount=0)
+                walk = Walk(Mode.MOVE, fresh=fresh, mount=0, snapshots=snapshots)
                 walk.settle(tparent.fd, tname, sparent.fd, sname, "", tst, placeholder=tst)
                 _report(shown, walk.kept, walk.conflicts)
     return True
@@ -192,7 +196,7 @@ def _totals(dir_fd: int, name: str) -> tuple[int | None, int | None]:
 
 def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_result, own: dict[str, bool],
                 meter: Progress = OFF, shown: tuple[str, str] = ("", ""),
-                totals: tuple[int | None, int | None] = (None, None)) -> None:
+                totals: tuple[int | None, int | None] = (None, None), snapshots: Snapshots | None = None) -> None:
     """The first copy into an empty storage: the whole entry to a temporary name, fsynced,
     renamed into place. A mount point inside is copied as an empty directory and left alone by
     the removal: what is on another file system stays where it is. When a directory keeps
@@ -204,7 +208,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         try:
             if attempt < COPY_ATTEMPTS:
                 with meter.phase(f"copy {shown[0]}", entries=totals[0], nbytes=totals[1]):
-                    copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False, tick=meter.advance)
+                    copy_tree_at(tdir, tname, sdir, tmp, cross_mounts=False, hardlinks=True, tick=meter.advance,
+                                 snapshots=snapshots)
                 prune_root_only(sdir, tmp, "", own)
             else:
                 ops.mkdir_at(sdir, tmp, 0o700)
@@ -229,6 +234,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
         except BaseException as e:
             with contextlib.suppress(OSError):
                 ops.remove_tree_at(sdir, tmp)
+            if snapshots is not None:
+                snapshots.clear()  # of copies just removed, whose inode numbers may come again
             if isinstance(e, OSError) and e.errno in MOVING and stat.S_ISDIR(tst.st_mode):
                 continue
             raise
@@ -237,7 +244,8 @@ def _copy_fresh(tdir: int, tname: str, sdir: int, sname: str, tst: os.stat_resul
 
 
 def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migrate, fresh: bool,
-            own: dict[str, bool], tick: Callable[[int, int], None] | None = None) -> None:
+            own: dict[str, bool], tick: Callable[[int, int], None] | None = None,
+            snapshots: Snapshots | None = None) -> None:
     """Copy in what storage lacks and remove from the root what storage holds, pass after
     pass while entries keep appearing on the root (at most PASSES); report what stays."""
     rfd = ops.open_dir_at(tdir, tname)
@@ -245,10 +253,11 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
         sfd = ops.open_dir_at(sdir, sname)
         try:
             mount = ops.mount_id(rfd)
-            closer = Closer()
+            closer = Closer() if closes_wait(rfd) else None
             for n in range(PASSES):
                 if n > 0 or not fresh:  # a fresh copy holds everything already
-                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own, tick=tick if n == 0 else None)
+                    stage = Walk(Mode.STAGE, fresh=fresh, mount=mount, own=own, tick=tick if n == 0 else None,
+                                 snapshots=snapshots)
                     try:
                         stage.run(rfd, sfd)
                         stage.flush()
@@ -257,8 +266,8 @@ def _passes(tdir: int, tname: str, sdir: int, sname: str, shown: str, how: Migra
                     if how is Migrate.COPY:
                         return
                 walk = Walk(Mode.MOVE, fresh=fresh, mount=mount, own=own,
-                            tick=tick if n == 0 and fresh else None, closer=closer)
-                with closer:
+                            tick=tick if n == 0 and fresh else None, closer=closer, snapshots=snapshots)
+                with closer or contextlib.nullcontext():
                     walk.run(rfd, sfd)
                 if not walk.missing and not walk.kept:
                     break

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,11 +22,13 @@ from enum import Enum
 from freshroot.fs import durable, ops
 from freshroot.fs.copy import copy_tree_at
 from freshroot.fs.moving import Closer, lease_intact, rename_exchange, rename_noreplace, syncfs, take_read_lease
+from freshroot.fs.snapshot import Snapshots
 from freshroot.fs.walk import DirStack
 from freshroot.persist.facts import kind_name
 
 TMP_PREFIX = ".freshroot-migrate."
 STAGED_DIRS = 64  # directories with staged copies before they are flushed mid-pass
+RMDIRS_WAITING = 64  # emptied directories waiting for their files' closes (an fd each)
 DIR_BUDGET = 32  # open fds per side of the walk (fs.walk.DirStack)
 _TOKEN = 12  # hex digits of a temporary name's random part
 _FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
@@ -117,12 +120,18 @@ def _same_bytes(a: int, b: int, size: int) -> bool:
     bytes (read with pread, from 0). A file that is shorter by now differs; one that grew is
     the caller's to notice (MOVE compares its stat before and after)."""
     offset = 0
-    while offset < size:
-        n = min(_CHUNK, size - offset)
-        x = os.pread(a, n, offset)
-        if not x or x != os.pread(b, n, offset):
-            return False
-        offset += len(x)
+    if size >= _CHUNK:
+        # Whole chunks into two buffers read again and again: a new bytes object a chunk is a
+        # fresh allocation whose pages fault in, a third of the comparison's time (tmpfs).
+        x, y = bytearray(_CHUNK), bytearray(_CHUNK)
+        while size - offset >= _CHUNK:
+            if os.preadv(a, [x], offset) != _CHUNK or os.preadv(b, [y], offset) != _CHUNK or x != y:
+                return False
+            offset += _CHUNK
+    if offset < size:
+        n = size - offset
+        tail = os.pread(a, n, offset)
+        return len(tail) == n and tail == os.pread(b, n, offset)
     return True
 
 
@@ -169,6 +178,12 @@ class Walk:
     own: dict[str, bool] = field(default_factory=dict)
     tick: Callable[[int, int], None] | None = None  # told (entries, bytes) of each non-directory looked at
     closer: Closer | None = None  # closes the fds of the files MOVE removed (their eviction waits on ext4)
+    # What this run's copies saw of the root's files (fs.snapshot): STAGE adds to it, MOVE
+    # removes a file whose snapshot still holds without reading it again. None: compare bytes.
+    snapshots: Snapshots | None = None
+    # MOVE: emptied directories to remove once the closer closed their files' fds:
+    # (a dup of the parent's fd, the name, its (st_dev, st_ino), the closer's mark)
+    rmdirs: deque[tuple[int, str, tuple[int, int], int]] = field(default_factory=deque)
 
     def flush(self) -> None:
         """Make what STAGE copied durable and put it in place: one syncfs for all the copies,
@@ -205,7 +220,7 @@ class Walk:
             self.staged_dirs.append(f)
         tmp = TMP_PREFIX + token()
         try:
-            copy_tree_at(f.rfd, name, f.sfd, tmp, cross_mounts=False)
+            copy_tree_at(f.rfd, name, f.sfd, tmp, cross_mounts=False, hardlinks=True, snapshots=self.snapshots)
             prune_root_only(f.sfd, tmp, rel, self.own)
         except BaseException as e:
             with contextlib.suppress(OSError):
@@ -227,18 +242,53 @@ class Walk:
                 if name is None:
                     stack.pop()
                     if stack:
+                        key = dirs[0].levels[-1].key
                         dirs[0].pop()
                         dirs[1].pop()
                         if self.mode is Mode.MOVE:
-                            with contextlib.suppress(FileNotFoundError, OSError):
-                                ops.rmdir_at(stack[-1].rfd, top.name)  # only if empty: the rest is reported
+                            self.rmdir_later(stack[-1].rfd, top.name, key)
                     continue
                 child = self.entry(top, name)
                 if child is not None:
                     stack.append(child)
+            self.rmdir_ready(everything=True)
         finally:
+            for parent, _, _, _ in self.rmdirs:
+                os.close(parent)
+            self.rmdirs.clear()
             dirs[0].close()
             dirs[1].close()
+
+    def rmdir_later(self, parent: int, name: str, key: tuple[int, int]) -> None:
+        """Remove the directory ``name`` (only if empty: the rest is reported) once the fds of
+        the files removed from it are closed (moving.Closer), if it is still the one walked."""
+        if self.closer is None:
+            self.rmdirs.append((os.dup(parent), name, key, 0))
+            self.rmdir_ready(everything=True)
+            return
+        self.rmdirs.append((os.dup(parent), name, key, self.closer.mark()))
+        self.rmdir_ready(everything=len(self.rmdirs) > RMDIRS_WAITING)
+
+    def rmdir_ready(self, *, everything: bool) -> None:
+        """Remove the waiting directories whose files are closed, oldest first; ``everything``:
+        wait for the closes (the oldest only, when there are too many waiting)."""
+        last = len(self.rmdirs) > RMDIRS_WAITING
+        while self.rmdirs:
+            parent, name, key, mark = self.rmdirs[0]
+            if self.closer is not None and not self.closer.closed(mark):
+                if not everything:
+                    return
+                self.closer.wait(mark)
+            self.rmdirs.popleft()
+            try:
+                st = lstat_or_none(parent, name)
+                if st is not None and (st.st_dev, st.st_ino) == key:
+                    with contextlib.suppress(OSError):
+                        ops.rmdir_at(parent, name)
+            finally:
+                os.close(parent)
+            if last:
+                return
 
     def _names(self, rfd: int, sfd: int) -> Iterator[str]:
         if self.mode is Mode.STAGE:  # under the lock, a temporary in storage is a crash's leftover
@@ -268,7 +318,7 @@ class Walk:
             return None
         if self.mode is Mode.STAGE:
             return None
-        self.settle(f.rfd, name, f.sfd, name, rel, rst)
+        self.settle(f.rfd, name, f.sfd, name, rel, rst, stored=sst)
         return None
 
     def absent(self, f: _Frame, name: str, rel: str) -> None:
@@ -346,12 +396,13 @@ class Walk:
         return True
 
     def settle(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result,
-               placeholder: os.stat_result | None = None) -> None:
+               placeholder: os.stat_result | None = None, *, stored: os.stat_result | None = None) -> None:
         """Compare one non-directory root entry with storage's and, for MOVE, remove it from
         the root if they are the same. ``placeholder``: leave an empty file with that owner
-        and mode in its place (the mount point of a declared file)."""
+        and mode in its place (the mount point of a declared file). ``stored``: storage's
+        entry's lstat, when the caller just took it."""
         if not stat.S_ISREG(rst.st_mode):
-            self.settle_other(rdir, rname, sdir, sname, rel, rst)
+            self.settle_other(rdir, rname, sdir, sname, rel, rst, stored=stored)
             return
         opened = _open_file(rdir, rname)
         if opened is None:
@@ -367,7 +418,11 @@ class Walk:
             if lease is False:
                 self.keep(rel, "open for writing by a program", sdir, sname)
                 return
-            if not self.same_file(fd, st0.st_size, sdir, sname):
+            # A snapshot says that nothing wrote to the file since it was copied, and that
+            # storage's is still that copy; without one, the bytes are compared.
+            if not (lease and self.snapshots is not None
+                    and self.snapshots.unchanged(st0, stored or lstat_or_none(sdir, sname))) \
+                    and not self.same_file(fd, st0.st_size, sdir, sname):
                 if self.mode is Mode.CHECK:
                     self.conflicts.append(f"{rel}: different content")
                     return
@@ -386,6 +441,8 @@ class Walk:
                 self.keep(rel, "changed while being migrated", sdir, sname)
                 return
             self.take_away(rdir, rname, rel, st0, lambda: not lease or lease_intact(fd), placeholder)
+            if st0.st_nlink > 1 and self.snapshots is not None:
+                self.snapshots.forget(st0)  # the unlink changed the ctime its other names show
         finally:
             # And with it the lease. The last close of a removed file frees its blocks: on
             # another thread, while this one goes on.
@@ -416,9 +473,9 @@ class Walk:
             os.close(sfd)
 
     def settle_other(self, rdir: int, rname: str, sdir: int, sname: str, rel: str, rst: os.stat_result,
-                     *, again: bool = True) -> None:
+                     *, again: bool = True, stored: os.stat_result | None = None) -> None:
         """A symlink, FIFO, socket or device node: the same type and link text or device."""
-        sst = lstat_or_none(sdir, sname)
+        sst = stored or lstat_or_none(sdir, sname)
         same = sst is not None and stat.S_IFMT(sst.st_mode) == stat.S_IFMT(rst.st_mode)
         if same and stat.S_ISLNK(rst.st_mode):
             try:
