@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -67,6 +69,41 @@ def test_a_lease_break_is_seen_and_does_not_kill_the_holder(tmp_path: Path) -> N
     finally:
         os.close(fd)
         os.close(w)
+
+
+BREAK_WHILE_OWNER = """
+import fcntl, os, sys, time
+sys.path.insert(0, {src!r})
+from freshroot.fs.moving import lease_intact, take_read_lease
+fd = os.open({path!r}, os.O_RDONLY)
+assert take_read_lease(fd) is True
+fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())  # as between F_SETLEASE and clearing the owner
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    os.close(os.open({path!r}, os.O_WRONLY))
+    os._exit(0)
+deadline = time.monotonic() + 10
+while lease_intact(fd) and time.monotonic() < deadline:
+    time.sleep(0.01)
+os.close(fd)
+os.waitpid(pid, 0)
+print("alive")
+"""
+
+
+@pytest.mark.root
+def test_a_lease_break_while_the_holder_owns_the_fd_does_not_kill_it(tmp_path: Path) -> None:
+    """F_SETLEASE makes the holder the fd's owner until take_read_lease clears it: a user's
+    open for writing in that instant must send a signal that does nothing (SIGWINCH), not
+    SIGIO, whose default action would end the migration."""
+    path = tmp_path / "f"
+    path.write_text("x")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    proc = subprocess.run([sys.executable, "-c", BREAK_WHILE_OWNER.format(src=src, path=str(path))],
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stdout == "alive\n"
 
 
 def test_closer_closes_every_fd_it_was_given_and_never_holds_more_than_it_may(tmp_path: Path) -> None:

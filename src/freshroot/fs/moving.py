@@ -18,6 +18,7 @@ import fcntl
 import functools
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable
 
@@ -27,6 +28,7 @@ RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 F_SETLEASE = 1024  # linux/fcntl.h (F_LINUX_SPECIFIC_BASE + 0); not in every Python's fcntl
 F_GETLEASE = 1025
+F_SETSIG = getattr(fcntl, "F_SETSIG", 10)  # linux/fcntl.h (__F_SETSIG)
 IN_MEMORY = (0x01021994, 0x858458F6)  # tmpfs, ramfs: an eviction frees pages, it never waits
 
 
@@ -55,6 +57,11 @@ def take_read_lease(fd: int) -> bool | None:
     """Take a read lease on ``fd`` (a regular file opened O_RDONLY). True: held; False: some
     process has the file open for writing; None: leases are not available here (disabled,
     or a file system without them), so the caller must do without."""
+    # F_SETLEASE makes us the fd's owner: a lease break sends the owner SIGIO, whose default
+    # action ends the process, and a user may open their file for writing at any moment. The
+    # break's signal is SIGWINCH instead (ignored by default) from before the lease is taken,
+    # and the owner is cleared right after; F_GETLEASE shows the break either way.
+    fcntl.fcntl(fd, F_SETSIG, signal.SIGWINCH)
     try:
         fcntl.fcntl(fd, F_SETLEASE, fcntl.F_RDLCK)
     except OSError as e:
@@ -63,9 +70,6 @@ def take_read_lease(fd: int) -> bool | None:
         if e.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES):
             return None
         raise
-    # F_SETLEASE makes us the fd's owner, and a lease break would then send us SIGIO, whose
-    # default action ends the process: with no owner no signal is sent, and F_GETLEASE still
-    # shows the break.
     fcntl.fcntl(fd, fcntl.F_SETOWN, 0)
     return True
 
