@@ -52,6 +52,8 @@ def _multigrain() -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """What the copy saw of one source file (its size and times) and which inode is its copy."""
+
     size: int
     mtime_ns: int
     ctime_ns: int
