@@ -100,7 +100,7 @@ def test_undo_after_a_full_apply_gives_back_the_root(tmp_path: Path) -> None:
         assert (root / "var/lib/banner/state").is_file()
         assert (root / "home/alice").is_dir()
         (root / "persist/var/lib/app/new").write_text("written while applied\n")  # data: never removed
-        run = last_run(apply_fd := open_root(str(root)), str(root))  # what status says
+        run = last_run(apply_fd := open_root(str(root)))  # what status says
         os.close(apply_fd)
         assert run is not None
         assert run["changes"] > 20

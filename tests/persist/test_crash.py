@@ -90,7 +90,7 @@ def _journal_lines(root: Path) -> int:
     """The changes the state store holds (a change is recorded before it is made)."""
     fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
     try:
-        data = journal.read(fd, str(root))
+        data = journal.read(fd)
     finally:
         os.close(fd)
     return len(data["changes"]) if data is not None else 0

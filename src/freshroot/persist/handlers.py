@@ -80,7 +80,7 @@ def status(args: argparse.Namespace) -> int:
 
     ctx = context(args)
     report = status_mod.status(persistence(ctx, args), ctx)
-    run = last_run(ctx.root_fd, ctx.root)  # the state store: what the last apply did
+    run = last_run(ctx.root_fd)  # the state store: what the last apply did
     hidden = hidden_paths(ctx.root_fd)
     if args.json:
         _print_json({**report.to_json(), "last_apply": run, "hidden_image_content": hidden})

@@ -108,7 +108,7 @@ def run_actions(actions: Sequence[Action], ctx: Context, *, keep_going: bool = T
             try:
                 for record in action.records(ctx):
                     if store is None:  # opened on the first record: a refusal alone writes nothing
-                        store = own = Journal.open(ctx.root_fd, None, root=ctx.root)
+                        store = own = Journal.open(ctx.root_fd, None)
                     store.change(step, record)
                 action.apply(ctx)
             except (FreshrootError, OSError) as e:

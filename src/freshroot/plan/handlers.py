@@ -45,7 +45,7 @@ def run_plan(
         pid = plan_id(declaration, steps)
         with contextlib.ExitStack() as stack:
             made = [] if held else stack.enter_context(ApplyLock(root_fd, root)).made
-            with Journal.open(root_fd, pid, root=root, made=made) as journal:
+            with Journal.open(root_fd, pid, made=made) as journal:
                 report = execute(steps, ctx, fail_fast=fail_fast, journal=journal, progress=progress)
             if after is not None:
                 after(report, loaded, pid, root_fd)

@@ -137,7 +137,7 @@ def _load(dir_fd: int) -> dict[str, Any] | None:
     return data
 
 
-def read(root_fd: int, root: str = "/") -> dict[str, Any] | None:
+def read(root_fd: int) -> dict[str, Any] | None:
     """The store of the root (document + log), or None when there is none. Raises
     StateRefusedError when it is there but not trustworthy."""
     opened = statedir.open_dir(root_fd, create=False)
@@ -167,11 +167,11 @@ def _stop_leftovers(data: Mapping[str, Any]) -> None:
             time.sleep(0.005)
 
 
-def last_run(root_fd: int, root: str = "/") -> dict[str, Any] | None:
+def last_run(root_fd: int) -> dict[str, Any] | None:
     """What ``status`` says of the last apply: its run id, state (running, finished, failed;
     "killed" for a running one whose process is gone), when, the steps by state, and how many
     changes ``undo`` would revert. None when no apply has run."""
-    data = read(root_fd, root)
+    data = read(root_fd)
     if data is None or data.get("run_id") is None:
         return None
     state = str(data.get("state", "unknown"))
@@ -223,13 +223,12 @@ class Journal:
     run_id: str | None
     data: dict[str, Any]
     resuming: bool = False
-    root: str = "/"
     _dir_fd: int = field(default=-1, repr=False)
     _log_fd: int = field(default=-1, repr=False)
     _said: set[str] | None = field(default=None, repr=False)  # the NotReverted changes kept
 
     @classmethod
-    def open(cls, root_fd: int, plan: str | None, *, root: str = "/", made: Sequence[str] = ()) -> Journal:
+    def open(cls, root_fd: int, plan: str | None, *, made: Sequence[str] = ()) -> Journal:
         """``made``: the directories of /run/freshroot's path the caller (the lock) created; the
         store removes them when ``undo`` has reverted everything."""
         dir_fd, own = statedir.open_dir(root_fd) or (-1, [])
@@ -239,7 +238,7 @@ class Journal:
             os.close(dir_fd)
             raise
         boot = boot_id()
-        journal = cls(root_fd, plan, None, {}, root=root, _dir_fd=dir_fd)
+        journal = cls(root_fd, plan, None, {}, _dir_fd=dir_fd)
         blank: dict[str, Any] = {"version": VERSION, "run_id": None, "state": "none", "steps": {}, "changes": [],
                                  "made": []}
         data = old if old is not None else blank

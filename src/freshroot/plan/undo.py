@@ -21,7 +21,7 @@ from freshroot.plan.records import Record, UndoReport, from_json, revert_all
 
 def dry_run(ctx: Context, keep: Callable[[str], bool] = lambda step: True) -> UndoReport:
     """What undo would revert, newest first; reads the store without taking the lock."""
-    data = read(ctx.root_fd, ctx.root)
+    data = read(ctx.root_fd)
     report = UndoReport()
     for change in reversed(data.get("changes", []) if data is not None else []):
         if isinstance(change, dict) and keep(str(change.get("step"))):
@@ -35,7 +35,7 @@ def undo(ctx: Context, keep: Callable[[str], bool] = lambda step: True, *, wait:
         return dry_run(ctx, keep)
     report = UndoReport()
     with ApplyLock(ctx.root_fd, ctx.root, wait=wait) as lock, \
-            Journal.open(ctx.root_fd, None, root=ctx.root, made=lock.made) as store:
+            Journal.open(ctx.root_fd, None, made=lock.made) as store:
         chosen = [(i, r) for i, (step, r) in enumerate(store.changes()) if keep(step)]
         failed: set[int] = set()
 

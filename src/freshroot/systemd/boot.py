@@ -84,7 +84,7 @@ def prepare(p: Persistence, ctx: Context) -> int:
         outcome = run_actions(prepare_actions(storages, ctx), ctx)
     else:
         with ApplyLock(ctx.root_fd, ctx.root, wait=True) as lock, \
-                Journal.open(ctx.root_fd, None, root=ctx.root, made=lock.made) as store:
+                Journal.open(ctx.root_fd, None, made=lock.made) as store:
             outcome = run_actions(prepare_actions(storages, ctx), ctx, store=store, step="persist-prepare")
     prefix = "would " if ctx.dry_run else ""
     for action in outcome.applied:
@@ -104,7 +104,7 @@ def files_start(p: Persistence, ctx: Context) -> int:
             say("would " + a.describe())
         return 0
     with ApplyLock(ctx.root_fd, ctx.root, wait=True) as lock, \
-            Journal.open(ctx.root_fd, None, root=ctx.root, made=lock.made) as store:
+            Journal.open(ctx.root_fd, None, made=lock.made) as store:
         outcome = run_actions(actions, ctx, store=store, step=FILES_STEP)
     for action in outcome.applied:
         say(action.describe())
