@@ -59,6 +59,12 @@ class BootResult:
         """A file the driver or the boot script wrote into the results directory."""
         return (self.results / name).read_text(errors="replace")
 
+    def state(self) -> dict[str, str]:
+        """The ``key value`` lines the boot script wrote into ``state``, by key ("" for a key
+        alone on its line)."""
+        return {line.split(" ", 1)[0]: line.split(" ", 1)[1] if " " in line else ""
+                for line in self.text("state").splitlines()}
+
     @property
     def script_rc(self) -> int:
         return int(self.text("script.rc").strip())

@@ -115,10 +115,6 @@ echo lost > /var/lib/undeclared.txt
 """
 
 
-def _lines(text: str) -> dict[str, str]:
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] if " " in line else "" for line in text.splitlines()}
-
-
 def _seconds(text: str) -> float:
     """'1min 2.345s' / '2.345s' / '345ms' -> seconds."""
     total = 0.0
@@ -152,7 +148,7 @@ def test_boot_activation(make_guest, tmp_path):
         assert boot.script_rc == 0, info
         assert boot.failed_units == [], info
         assert boot.system_state == "running", info
-        state = _lines(boot.text("state"))
+        state = boot.state()
         alice, frapp = state["alice"].split()[0], state["frapp"]
         assert alice.isdigit(), (n, state)
         assert frapp.isdigit(), (n, state)

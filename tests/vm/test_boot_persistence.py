@@ -82,10 +82,6 @@ echo lost > /var/lib/undeclared.txt
 """
 
 
-def _lines(text: str) -> dict[str, str]:
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines() if " " in line}
-
-
 def test_boot_persistence(make_guest, tmp_path):
     decl = tmp_path / "freshroot.toml"
     decl.write_text(DECLARATION)
@@ -98,7 +94,7 @@ def test_boot_persistence(make_guest, tmp_path):
     first = guest.boot(WRITE + INSPECT, disks=disks)
     assert first.script_rc == 0, first.describe()
     assert first.failed_units == [], first.describe() + first.text("freshroot.log")
-    state = _lines(first.text("state"))
+    state = first.state()
     assert state["app"] == f"750 {UID} {UID} state-1", first.text("state")
     assert state["linked"] == "/persist/etc/fr-linked.conf linked-1"
     mounts = first.text("mounts")
@@ -112,7 +108,7 @@ def test_boot_persistence(make_guest, tmp_path):
         assert boot.script_rc == 0, boot.describe()
         assert boot.failed_units == [], boot.describe() + boot.text("freshroot.log")
         assert boot.system_state == "running", boot.describe()
-        state = _lines(boot.text("state"))
+        state = boot.state()
         assert state["app"] == f"750 {UID} {UID} state-1", (n, boot.text("state"))
         assert state["store"] == f"750 {UID} {UID}"
         assert state["home"] == f"700 {UID} {UID} note-1"

@@ -60,10 +60,6 @@ echo lost > /var/lib/undeclared
 """
 
 
-def _lines(text: str) -> dict[str, str]:
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] if " " in line else "" for line in text.splitlines()}
-
-
 def test_readme_example(make_guest, tmp_path):
     decl = tmp_path / "freshroot.toml"
     decl.write_text(readme_example())
@@ -79,7 +75,7 @@ def test_readme_example(make_guest, tmp_path):
         assert boot.script_rc == 0, info
         assert boot.failed_units == [], info
         assert boot.system_state == "running", info
-        state = _lines(boot.text("state"))
+        state = boot.state()
         alice, app = state["alice"], state["app"]
         assert alice.isdigit(), (n, state)
         assert app.isdigit(), (n, state)

@@ -115,10 +115,6 @@ umount /mnt/top
 """
 
 
-def _lines(text: str) -> dict[str, str]:
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines() if " " in line}
-
-
 def _roots(boot) -> list[str]:
     document = json.loads(boot.text("roots.json") or "{}")
     return [r["name"] for r in document.get("roots", [])]
@@ -207,7 +203,7 @@ def test_root_btrfs(vm_base: BaseImage, tmp_path: Path, initrd: str) -> None:
     second = guest.boot(INSPECT + RESCUE, disks=disks)
     assert second.script_rc == 0, second.describe()
     assert second.failed_units == [], second.describe()
-    state = _lines(second.text("state"))
+    state = second.state()
     assert state["app"] == f"750 {UID} {UID} state-1", second.text("state")  # declared: kept, with its owner
     assert "No such file" in state["undeclared"], second.text("state")  # undeclared: wiped
     if initrd == "dracut":
@@ -225,7 +221,7 @@ def test_root_btrfs(vm_base: BaseImage, tmp_path: Path, initrd: str) -> None:
     third = guest.boot(INSPECT + BREAK, disks=disks)
     assert third.script_rc == 0, third.describe()
     assert "Delete subvolume" in third.text("break.log"), third.text("break.log")
-    state = _lines(third.text("state"))
+    state = third.state()
     assert state["app"] == f"750 {UID} {UID} state-1"
     assert "No such file" in state["undeclared"], third.text("state")  # rescued in boot 2, not declared
     roots3 = _roots(third)
@@ -243,7 +239,7 @@ def test_root_btrfs(vm_base: BaseImage, tmp_path: Path, initrd: str) -> None:
     assert message in broken.text("kmsg.log"), broken.text("kmsg.log")
     assert message in broken.console  # on the console
     assert broken.text("note") == "kept-3\n"  # yesterday's root, nothing lost
-    state = _lines(broken.text("state"))
+    state = broken.state()
     assert state["app"] == f"750 {UID} {UID} state-1", broken.text("state")  # the declared state too
     assert _roots(broken) == roots3  # no root moved, none deleted
     print(f"{initrd}: disk {made:.0f} s, boots {first.seconds:.0f} {second.seconds:.0f} {third.seconds:.0f} "

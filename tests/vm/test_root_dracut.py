@@ -85,10 +85,6 @@ echo lost > /var/lib/undeclared.txt
 """
 
 
-def _lines(text: str) -> dict[str, str]:
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] if " " in line else "" for line in text.splitlines()}
-
-
 def _boots(boot) -> int:
     """How many boots `journalctl --list-boots` listed (a header line, then one a boot)."""
     return sum(1 for line in boot.text("boots.txt").splitlines() if line.split()[:1] and
@@ -116,7 +112,7 @@ def test_root_dracut(vm_base: BaseImage, tmp_path):
     first = guest.boot("set -- 1\n" + WRITE + INSPECT, disks=disks)
     assert first.script_rc == 0, first.describe()
     assert first.failed_units == [], first.describe()
-    state = _lines(first.text("state"))
+    state = first.state()
     assert state["rootfs"] == "overlay", first.text("state")
     assert state["lower"] == "ext4 ro", first.text("state")
     assert state["ondisk"].startswith("cat:"), first.text("state")  # written to the tmpfs, not the disk
@@ -135,7 +131,7 @@ def test_root_dracut(vm_base: BaseImage, tmp_path):
     assert second.script_rc == 0, second.describe()
     assert second.failed_units == [], second.describe()
     assert second.text("active").strip() == "active"
-    state = _lines(second.text("state"))
+    state = second.state()
     assert state["app"] == f"750 {UID} {UID} state-1", second.text("state")  # declared: kept, with its owner
     assert "No such file" in state["undeclared"], second.text("state")  # undeclared: gone
     assert state["rootfs"] == "overlay"
@@ -151,7 +147,7 @@ def test_root_dracut(vm_base: BaseImage, tmp_path):
     third = guest.boot(INSPECT, disks=disks)
     assert third.script_rc == 0, third.describe()
     assert third.failed_units == [], third.describe()
-    state = _lines(third.text("state"))
+    state = third.state()
     assert state["app"] == f"750 {UID} {UID} state-2", third.text("state")
     assert "No such file" in state["undeclared"], third.text("state")
     assert _boots(third) == 3, third.text("boots.txt")

@@ -74,10 +74,6 @@ echo lost > /var/lib/undeclared.txt
 """
 
 
-def _lines(text: str) -> dict[str, str]:
-    return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines() if " " in line}
-
-
 @pytest.mark.parametrize("wipe", ["overlay", "tmpfs"])
 def test_root_volatile(make_guest, vm_base: BaseImage, tmp_path, wipe: str):
     decl = tmp_path / "freshroot.toml"
@@ -94,7 +90,7 @@ def test_root_volatile(make_guest, vm_base: BaseImage, tmp_path, wipe: str):
     first = guest.boot(WRITE + INSPECT, disks=disks)
     assert first.script_rc == 0, first.describe()
     assert first.failed_units == [], first.describe()  # systemd-remount-fs too: the root line is out of fstab
-    state = _lines(first.text("state"))
+    state = first.state()
     assert state["rootfs"] == wipe, first.text("state")
     assert state["lower"] == "ext4 ro", first.text("state")
     if wipe == "tmpfs":
@@ -110,7 +106,7 @@ def test_root_volatile(make_guest, vm_base: BaseImage, tmp_path, wipe: str):
     assert second.script_rc == 0, second.describe()
     assert second.failed_units == [], second.describe()
     assert second.text("active").strip() == "active"
-    state = _lines(second.text("state"))
+    state = second.state()
     assert state["app"] == f"750 {UID} {UID} state-1", second.text("state")  # declared: kept, with its owner
     assert "No such file" in state["undeclared"], second.text("state")  # undeclared: gone
     assert state["rootfs"] == wipe
