@@ -24,12 +24,12 @@ def _check_name(name: str) -> None:
         raise ValueError(f"not a single path component: {name!r}")
 
 
+_FD_PREFIX = "/proc/self/fd/"
+
+
 def fd_path(fd: int) -> str:
     """The /proc magic link of ``fd``: opening it reopens the same inode, never a re-resolved path."""
-    return f"/proc/self/fd/{fd}"
-
-
-_FD_PREFIX = "/proc/self/fd/"
+    return f"{_FD_PREFIX}{fd}"
 
 
 def fd_name(fd: int) -> str:
