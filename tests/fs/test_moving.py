@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from freshroot.fs import moving
 from freshroot.fs.moving import Closer, lease_intact, rename_exchange, rename_noreplace, syncfs, take_read_lease
 
 
@@ -113,7 +114,7 @@ def test_closer_closes_every_fd_it_was_given_and_never_holds_more_than_it_may(tm
     base = len(os.listdir("/proc/self/fd"))
     fds: list[int] = []
     most_open = 0
-    with Closer(threads=3, pending=40) as closer:
+    with Closer(threads=3, pending=40, slow_ns=0) as closer:
         for i in range(600):
             path = tmp_path / str(i)
             path.write_bytes(b"x" * 4096)
@@ -140,7 +141,7 @@ def test_closer_without_fds_starts_no_thread() -> None:
 def test_closer_mark_says_when_the_fds_given_so_far_are_closed(tmp_path: Path) -> None:
     """A mark covers every fd given before it, the batch still being filled too (it is sent)."""
     (tmp_path / "f").write_text("x")
-    with Closer(threads=2) as closer:
+    with Closer(threads=2, slow_ns=0) as closer:
         first = [os.open(tmp_path / "f", os.O_RDONLY) for _ in range(Closer.BATCH + 3)]
         for fd in first:
             closer.close(fd)
@@ -155,6 +156,59 @@ def test_closer_mark_says_when_the_fds_given_so_far_are_closed(tmp_path: Path) -
         closer.close(later)  # in a batch not yet sent: not closed, the next mark not reached
         assert not closer.closed(closer._given)
         assert closer.closed(mark)
+
+
+class _Waiting:
+    """A clock under which every close waits 2 ms off the CPU (as on a disk with discard)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def monotonic_ns(self) -> int:
+        self.now += 1_000_000
+        return self.now
+
+    def thread_time_ns(self) -> int:
+        return 0
+
+
+def test_closer_closes_inline_until_closes_are_slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quick closes stay inline (no thread, closed at once); after SLOW_CLOSES that waited off
+    the CPU the threads take over, and what was closed inline counts for the marks."""
+    before = threading.active_count()
+    (tmp_path / "f").write_text("x")
+    with Closer(threads=2, slow_ns=10**12) as quick:  # no close takes 1000 s
+        fds = [os.open(tmp_path / "f", os.O_RDONLY) for _ in range(Closer.BATCH * 3)]
+        for fd in fds:
+            quick.close(fd)
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)
+        assert not quick.threaded
+        assert threading.active_count() == before
+        assert quick.closed(quick.mark())
+    with Closer(threads=2) as busy:  # a close that takes long on the CPU is no reason for threads
+        cpu = _Waiting()
+        monkeypatch.setattr(moving, "time", type("Busy", (), {"monotonic_ns": cpu.monotonic_ns,
+                                                               "thread_time_ns": cpu.monotonic_ns})())
+        for _ in range(Closer.SLOW_CLOSES * 2):
+            busy.close(os.open(tmp_path / "f", os.O_RDONLY))
+        assert not busy.threaded
+    monkeypatch.setattr(moving, "time", _Waiting())
+    with Closer(threads=2) as slow:
+        for _ in range(Closer.SLOW_CLOSES):
+            assert not slow.threaded
+            slow.close(os.open(tmp_path / "f", os.O_RDONLY))
+        assert slow.threaded
+        assert slow.closed(Closer.SLOW_CLOSES)
+        later = [os.open(tmp_path / "f", os.O_RDONLY) for _ in range(Closer.BATCH)]
+        for fd in later:
+            slow.close(fd)
+        assert threading.active_count() > before
+        slow.wait(slow.mark())
+        for fd in later:
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)
+    assert threading.active_count() == before
 
 
 def test_closes_wait_is_false_on_a_tmpfs() -> None:

@@ -20,6 +20,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from freshroot.fs._libc import check, libc, statfs_type
@@ -104,23 +105,32 @@ def closes_wait(fd: int) -> bool:
 
 
 class Closer:
-    """Closes the fds of files just unlinked, on a few threads of its own.
+    """Closes the fds of files just unlinked: inline while closes are quick, on a few threads
+    of its own once they are not.
 
-    The last close of an unlinked file frees its blocks (the inode's eviction), and on ext4
-    that waits on the journal: 5 ms a file on a disk mounted with ``discard``, so removing
+    The last close of an unlinked file frees its blocks (the inode's eviction). On ext4
+    mounted with ``discard`` and no journal that waits for the disk: 5 ms a file, so removing
     23,000 files one after the other waits two minutes, where 8 threads take a tenth of that
-    (bench/migrate.py). The fds go to the threads in batches (a thread's wake-up per fd
-    costs more than a close on a tmpfs), and at most ``pending`` are open and not yet closed:
-    a caller faster than the closes waits instead of running out of fds. Threads start as
-    batches come (none for a pass that removes nothing); the fds are closed in any order;
-    leaving the ``with`` block waits for all of them. ``mark()`` and ``closed(mark)`` tell
-    when the fds given so far are all closed: a directory is removed only then, since rmdir
-    busy-waits (shrink_dcache_parent walks the children again and again) while one of its
-    files is still being evicted on another thread (a fifth of migrate's CPU on ext4)."""
+    (bench/migrate.py). Elsewhere (ext4 with a journal, XFS, btrfs) a close takes
+    microseconds, and threads only cost: each close they make hands the GIL back and forth
+    with the walk, which made removing those 23,000 files take twice as long. So the fds are
+    closed inline, timed, until ``SLOW_CLOSES`` closes have waited ``slow_ns`` or more off the
+    CPU; from then on threads close them.
+
+    The fds go to the threads in batches (a thread's wake-up per fd costs more than a close),
+    and at most ``pending`` are open and not yet closed: a caller faster than the closes waits
+    instead of running out of fds. Threads start as batches come; the fds are closed in any
+    order; leaving the ``with`` block waits for all of them. ``mark()`` and ``closed(mark)``
+    tell when the fds given so far are all closed: a directory is removed only then, since
+    rmdir busy-waits (shrink_dcache_parent walks the children again and again) while one of
+    its files is still being evicted on another thread (a fifth of migrate's CPU on ext4)."""
 
     BATCH = 16
+    SLOW_NS = 1_000_000  # a close that waited this long off the CPU waited for the disk
+    SLOW_CLOSES = 3  # slow closes before the threads take over
 
-    def __init__(self, threads: int = 8, pending: int = 256) -> None:
+    def __init__(self, threads: int = 8, pending: int = 256, *, slow_ns: int = SLOW_NS) -> None:
+        """``slow_ns`` 0: threads from the first fd on."""
         self._queue: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._most = threads
@@ -129,9 +139,29 @@ class Closer:
         self._given = 0  # fds given to close()
         self._done = 0  # of them closed
         self._progress = threading.Condition()
+        self._slow_ns = slow_ns
+        self._slow = 0 if slow_ns else self.SLOW_CLOSES  # slow closes seen inline
+
+    @property
+    def threaded(self) -> bool:
+        """Whether the fds now go to the threads."""
+        return self._slow >= self.SLOW_CLOSES
 
     def close(self, fd: int) -> None:
-        """Close ``fd`` soon, on another thread: the caller never uses it again."""
+        """Close ``fd`` now or soon, on another thread: the caller never uses it again."""
+        if not self.threaded:
+            # Time off the CPU: freeing a big file's extents is work that threads would not
+            # save, waiting for the disk is what they overlap.
+            start, cpu = time.monotonic_ns(), time.thread_time_ns()
+            with contextlib.suppress(OSError):  # a read-only fd: nothing to report on close
+                os.close(fd)
+            took = time.monotonic_ns() - start
+            if took >= self._slow_ns and took - (time.thread_time_ns() - cpu) >= self._slow_ns:
+                self._slow += 1
+            self._given += 1
+            with self._progress:
+                self._done += 1
+            return
         self._room.acquire()
         self._batch.append(fd)
         self._given += 1
