@@ -369,3 +369,38 @@ def test_an_os_error_about_a_known_path_is_named_by_it() -> None:
     assert os_error_message(OSError(errno.ESTALE, "moved while being walked", "/var/lib/x/a"), "/var/lib/x") == \
         "/var/lib/x: /var/lib/x/a: moved while being walked"
     assert os_error_message(OSError(errno.EACCES, "Permission denied", "db")) == "db: Permission denied"
+
+
+@pytest.mark.root
+def test_apply_names_what_its_clean_walk_meets_as_the_root_sees_it(tmp_path: Path) -> None:
+    """apply's tmpfiles step: what the engine's removal walk (an ``R`` line) could not remove
+    is named as the root sees it, in systemd-tmpfiles' words."""
+    from freshroot.fs import attrs
+
+    root = tmp_path / "SCRATCHROOT"
+    for d in ("etc", "var/cache/x/y"):
+        (root / d).mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\n")
+    stuck = root / "var/cache/x/y/stuck"
+    stuck.write_text("immutable")
+    (root / "var/cache/x/gone").write_text("removed")
+    config = tmp_path / "decl.toml"
+    config.write_text('[tmpfiles]\nrules = ["R /var/cache/x"]\n')
+    fd = os.open(stuck, os.O_RDONLY)
+    try:
+        try:
+            attrs.change_flags(fd, attrs.IMMUTABLE, attrs.IMMUTABLE)
+        except OSError as e:
+            pytest.skip(f"this file system has no immutable flag: {e}")
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "NO_COLOR": "1"}
+        env.pop("JOURNAL_STREAM", None)
+        done = subprocess.run([sys.executable, "-m", "freshroot", "apply", "--root", str(root), "--config",
+                               str(config)], capture_output=True, text=True, env=env, timeout=120, check=False)
+    finally:
+        attrs.change_flags(fd, 0, attrs.IMMUTABLE)  # let pytest remove the tree
+        os.close(fd)
+    assert 'Failed to remove "/var/cache/x/y/stuck", ignoring: Operation not permitted' in done.stderr
+    assert "SCRATCHROOT/var" not in done.stdout + done.stderr
+    assert done.returncode != 0  # the R line failed, and apply says so
+    assert not (root / "var/cache/x/gone").exists()  # the rest was removed

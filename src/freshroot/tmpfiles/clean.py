@@ -129,7 +129,8 @@ class Cleaner:
 
     config: Config
     root_fd: int
-    root: str = "/"  # the --root, for messages and /proc/net/unix paths
+    root: str = "/"  # the --root, for /proc/net/unix paths and for messages
+    display_root: str | None = None  # for messages instead of ``root`` (apply shows "/")
     dry_run: bool = False
     now_ns: int = field(default_factory=time.time_ns)
     log: Log = field(default=lambda _m: None)
@@ -199,6 +200,13 @@ class Cleaner:
         return (now_usec - age.usec) * 1000
 
     def _display(self, path: str) -> str:
+        """``path`` (below the root) as messages show it: below --root, like systemd's
+        prefixed paths, or below ``display_root``."""
+        root = self.root if self.display_root is None else self.display_root
+        return path if root in ("", "/") else root.rstrip("/") + path
+
+    def _host(self, path: str) -> str:
+        """``path`` (below the root) as this machine's kernel names it (/proc/net/unix)."""
         return path if self.root in ("", "/") else self.root.rstrip("/") + path
 
     def _decide(self, path: str, action: str, reason: str, item: Item | None) -> None:
@@ -546,7 +554,7 @@ class Cleaner:
                 and name in (".journal", "aquota.user", "aquota.group")):
             self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
             return True
-        if kind == stat.S_IFSOCK and self._display(sub) in self._sockets_alive():
+        if kind == stat.S_IFSOCK and self._host(sub) in self._sockets_alive():
             self._decide(sub, "skip", "a live AF_UNIX socket (listed in /proc/net/unix)", item)
             return True
         if kind in (stat.S_IFCHR, stat.S_IFBLK):

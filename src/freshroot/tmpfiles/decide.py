@@ -313,7 +313,8 @@ class Decider:
                 removed.append(verdict.path)
 
         if self._cleaner is None:  # one per plan: it indexes the whole configuration
-            self._cleaner = Cleaner(self.ctx.config, self.ctx.root_fd, root=self.ctx.options.root, dry_run=True)
+            self._cleaner = Cleaner(self.ctx.config, self.ctx.root_fd, root=self.ctx.options.root,
+                                    display_root=self.ctx.options.display_root, dry_run=True)
         cleaner = self._cleaner
         cleaner.log, cleaner.explain = problems.append, explain
         ok = cleaner.remove_recursive(item, path, remove_instance=remove_instance)

@@ -87,7 +87,8 @@ def sweeper(ctx: Context) -> Cleaner:
     if isinstance(found, Cleaner):
         return found
     cleaner = Cleaner(
-        ctx.config, ctx.root_fd, root=ctx.options.root, dry_run=ctx.dry_run, log=logger.error,
+        ctx.config, ctx.root_fd, root=ctx.options.root, display_root=ctx.options.display_root,
+        dry_run=ctx.dry_run, log=logger.error,
         verbose=ctx.verbose, note=logger.info if ctx.dry_run else logger.debug,
         workers=cleanworkers.default_workers(warn=ctx.warn),
     )
