@@ -1,5 +1,6 @@
 """``freshroot migrate`` of a tree against ``cp -a`` plus ``sync`` of the same tree, on the same
-file system (target: migrate at most 1.2x the reference's wall time).
+file system (target: migrate at most 1.2x the reference's wall time), and against ``cp -a``,
+``sync`` and ``rm -rf`` of the source: the least a move that checks nothing costs.
 
 The reference copies and makes the copy durable. Migrate copies (in the kernel:
 copy_file_range, or a reflink) under a read lease on each file, makes the copy durable with
@@ -7,24 +8,28 @@ one syncfs, renames it into place, and then, before it removes each of the root'
 checks it under a read lease: on ext4, XFS and btrfs against the snapshot its copy took
 (fstat), elsewhere (tmpfs) by comparing every byte with storage's copy (docs/persistence.md,
 "Never lose data"); and it removes the root's copy, which the reference leaves. The checks
-and that removal are what the ratio pays for. The tree is ``--size-mb`` MiB (default 1024): a quarter in 16 large files,
-the rest in small files of 4 to 64 KiB, in 64 directories. It is made once and copied afresh
-(untimed, then ``sync``) before each timed run, so both start with the source in the page
-cache and nothing dirty. Both run as their own process, migrate from compiled modules (as
-an installed package runs).
+and that removal are what the ratio pays for; the second reference shows what the removal
+alone costs. The tree is ``--size-mb`` MiB (default 1024): a quarter in 16 large files, the
+rest in small files of 4 to 64 KiB, in 64 directories. It is made once; before each timed
+run it is copied afresh (untimed, then ``sync``), so that every run starts with the source in
+the page cache and nothing dirty. Each runs as its own process, migrate from compiled
+modules (as an installed package runs).
 
-    sudo .venv/bin/python bench/migrate.py [--dir DIR] [--size-mb N] [--reps N] [--src DIR] [--settle S]
+    sudo .venv/bin/python bench/migrate.py [--fs ext4|here] [--dir DIR] [--size-mb N] [--reps N]
+                                           [--src DIR] [--settle S]
 
-``--dir``: where the trees go (default: a temporary directory in /var/tmp, a disk on most
-machines; on a tmpfs, where sync costs nothing, the ratio is the CPU work alone: the
-comparison reads every byte twice where ``cp`` copies it once). ``--src``: the freshroot
-sources to measure (default: this checkout's src/), e.g. an older commit's for a before and
-after in the same conditions. ``--settle``: seconds to wait after each untimed setup before
-the timed run: an ext4 without a journal skips the inodes deleted in the last 60 s when it
-allocates one (``recently_deleted``), so the run after a removal of 23,000 files spends most
-of its CPU scanning past them (half of migrate's, by perf); 61 gives the state of an ext4
-with a journal, or of a file system that has not just lost 46,000 files. The load average
-is printed with each run.
+``--fs ext4`` (the default): every timed run gets a new ext4 (with its journal, mkfs's
+defaults) on a loop device backed by a sparse file in ``--dir``, so no run inherits another's
+deleted inodes or fragmentation. ``--fs here``: the runs share ``--dir``'s own file system
+(on a tmpfs, where sync costs nothing, the ratio is the CPU work alone: the comparison reads
+every byte twice where ``cp`` copies it once). ``--dir``: where the trees go (default: a
+temporary directory in /var/tmp). ``--src``: the freshroot sources to measure (default: this
+checkout's src/), e.g. an older commit's for a before and after in the same conditions.
+``--settle``: seconds to wait after each untimed setup before the timed run (with ``--fs
+here``): an ext4 without a journal skips the inodes deleted in the last 60 s when it
+allocates one (``recently_deleted``), so a run after a removal of 23,000 files spends most
+of its CPU scanning past them; cp's own time swung from 1.5 s to 7.5 s with it on /tmp here.
+The load average is printed with each run.
 """
 
 from __future__ import annotations
@@ -100,8 +105,60 @@ def phases(stderr: str) -> str:
     return ", ".join(f"{name} {took}" for name, took in found)
 
 
+class Scratch:
+    """Where one timed run happens: a new ext4 on a loop device (``--fs ext4``), or a
+    directory of ``--dir``'s own file system (``--fs here``)."""
+
+    def __init__(self, base: Path, fresh: bool, size: int) -> None:
+        self.base, self.fresh, self.size = base, fresh, size
+        self.top = base / "fs"
+
+    def __enter__(self) -> Path:
+        if self.fresh:
+            image = self.base / "fs.img"
+            image.unlink(missing_ok=True)
+            with open(image, "wb") as f:
+                f.truncate(3 * self.size + (512 << 20))
+            subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+            self.top.mkdir(exist_ok=True)
+            subprocess.run(["mount", "-o", "loop", str(image), str(self.top)], check=True)
+        else:
+            remove(self.top)
+            self.top.mkdir()
+        return self.top
+
+    def __exit__(self, *_: object) -> None:
+        if self.fresh:
+            subprocess.run(["umount", str(self.top)], check=True)
+            (self.base / "fs.img").unlink()
+        else:
+            remove(self.top)
+
+
+def prepare(top: Path, master: Path) -> Path:
+    """The root below ``top``, holding a fresh copy of the tree at /var/lib/big; the
+    declaration beside it."""
+    root = top / "root"
+    for d in ("etc", "persist", "var/lib"):
+        (root / d).mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc/group").write_text("root:x:0:\n")
+    (top / "decl.toml").write_text('[persist."/persist"]\ndirectories = ["/var/lib/big"]\n')
+    subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
+    os.sync()
+    return root
+
+
+REFERENCES = {
+    "cp": ('cp -a "$0" "$1" && sync', "cp -a && sync"),
+    "cp+rm": ('cp -a "$0" "$1" && sync && rm -rf "$0"', "cp -a && sync && rm -rf"),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fs", choices=("ext4", "here"), default="ext4",
+                        help="a new ext4 on a loop device for each run (default), or --dir's own file system")
     parser.add_argument("--dir", help="where the trees go (default: a temporary directory in /var/tmp)")
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--reps", type=int, default=3)
@@ -111,67 +168,55 @@ def main() -> int:
     if os.geteuid() != 0:
         print("migrate.py: needs root (migrate takes the apply lock of the root)", file=sys.stderr)
         return 1
+    times: dict[str, list[float]] = {"freshroot": [], "cp": [], "cp+rm": []}
+    cpus: dict[str, list[float]] = {name: [] for name in times}
     with tempfile.TemporaryDirectory(prefix="freshroot-bench-migrate-", dir=args.dir or "/var/tmp") as tmp:
         base = Path(tmp)
         master = base / "master"
         start = time.perf_counter()
         files, size = generate(master, args.size_mb << 20)
         print(f"generated {files} files, {size / (1 << 20):.0f} MiB in {time.perf_counter() - start:.1f} s "
-              f"({base})")
-        root = base / "root"
-        for d in ("etc", "persist", "var/lib"):
-            (root / d).mkdir(parents=True)
-        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-        (root / "etc/group").write_text("root:x:0:\n")
-        config = base / "decl.toml"
-        config.write_text('[persist."/persist"]\ndirectories = ["/var/lib/big"]\n')
+              f"({base}, {'a new ext4 on a loop device for each run' if args.fs == 'ext4' else 'this file system'})")
         # Compiled once, as an installed package is (a checkout run with PYTHONDONTWRITEBYTECODE
         # would compile every module at each start: a third of a second).
         env = {**os.environ, "PYTHONPATH": str(args.src.resolve()), "PYTHONPYCACHEPREFIX": str(base / "pycache")}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        migrate = [sys.executable, "-m", "freshroot", "migrate", "--root", str(root), "--config", str(config),
-                   "/var/lib/big"]
-        subprocess.run([*migrate, "--dry-run"], check=True, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        ours: list[float] = []
-        ref: list[float] = []
-        ours_cpu: list[float] = []
-        ref_cpu: list[float] = []
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.src.resolve())], check=True, env=env)
         for _ in range(args.reps):
-            for which in ("freshroot", "cp"):
-                for old in (root / "persist/var", root / "var/lib/big", base / "copy"):
-                    remove(old)
-                subprocess.run(["cp", "-a", str(master), str(root / "var/lib/big")], check=True)
-                os.sync()
-                time.sleep(args.settle)
-                load = f"load {os.getloadavg()[0]:.1f}"
-                if which == "freshroot":
-                    took, cpu, err = timed(migrate, env=env)
-                    ours.append(took)
-                    ours_cpu.append(cpu)
-                    print(f"migrate {took:.2f} s ({cpu:.2f} s CPU, {load}): {phases(err)}")
-                    assert not os.listdir(root / "var/lib/big")
-                    assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
-                else:
-                    took, cpu, _ = timed(["sh", "-c", 'cp -a "$0" "$1" && sync', str(root / "var/lib/big"),
-                                          str(base / "copy")])
-                    ref.append(took)
-                    ref_cpu.append(cpu)
-                    print(f"cp -a && sync {took:.2f} s ({cpu:.2f} s CPU, {load})")
-        for tree in base.iterdir():
-            remove(tree)
-    mine, theirs = statistics.median(ours), statistics.median(ref)
+            for which, taken in times.items():
+                with Scratch(base, args.fs == "ext4", size) as top:
+                    root = prepare(top, master)
+                    time.sleep(args.settle)
+                    load = f"load {os.getloadavg()[0]:.1f}"
+                    if which == "freshroot":
+                        took, cpu, err = timed([sys.executable, "-m", "freshroot", "migrate", "--root", str(root),
+                                                "--config", str(top / "decl.toml"), "/var/lib/big"], env=env)
+                        print(f"migrate {took:.2f} s ({cpu:.2f} s CPU, {load}): {phases(err)}")
+                        assert not os.listdir(root / "var/lib/big")
+                        assert len(list((root / "persist/var/lib/big").rglob("*"))) >= files
+                    else:
+                        script, label = REFERENCES[which]
+                        took, cpu, _ = timed(["sh", "-c", script, str(root / "var/lib/big"), str(top / "copy")])
+                        print(f"{label} {took:.2f} s ({cpu:.2f} s CPU, {load})")
+                    taken.append(took)
+                    cpus[which].append(cpu)
     mib = size / (1 << 20)
-    print(f"freshroot migrate:  {mine:6.2f} s  {mib / mine:7.1f} MiB/s   (median of {args.reps}: "
-          f"{', '.join(f'{t:.2f}' for t in ours)})")
-    print(f"cp -a && sync:      {theirs:6.2f} s  {mib / theirs:7.1f} MiB/s   ({', '.join(f'{t:.2f}' for t in ref)})")
-    print(f"ratio: migrate {mine / theirs:.2f}x cp -a + sync (target <= 1.2x)")
-    # Each migrate against the cp run right after it: on a shared machine the load drifts
-    # between runs, and a pair sees about the same.
-    pairs = [a / b for a, b in zip(ours, ref, strict=True)]
-    print(f"ratio of each pair: median {statistics.median(pairs):.2f}x ({', '.join(f'{r:.2f}' for r in pairs)})")
-    print(f"CPU time: migrate {statistics.median(ours_cpu):.2f} s, cp -a && sync {statistics.median(ref_cpu):.2f} s "
-          f"(medians): {statistics.median(ours_cpu) / statistics.median(ref_cpu):.2f}x")
+    mine = statistics.median(times["freshroot"])
+    print(f"freshroot migrate:          {mine:6.2f} s  {mib / mine:7.1f} MiB/s   (median of {args.reps}: "
+          f"{', '.join(f'{t:.2f}' for t in times['freshroot'])})")
+    for which, (_, label) in REFERENCES.items():
+        theirs = statistics.median(times[which])
+        print(f"{label + ':':27} {theirs:6.2f} s  {mib / theirs:7.1f} MiB/s   "
+              f"({', '.join(f'{t:.2f}' for t in times[which])})")
+    for which, (_, label) in REFERENCES.items():
+        # Each migrate against the reference run right after it: on a shared machine the load
+        # drifts between runs, and runs close together see about the same.
+        pairs = [a / b for a, b in zip(times["freshroot"], times[which], strict=True)]
+        target = " (target <= 1.2x)" if which == "cp" else ""
+        print(f"ratio: migrate {mine / statistics.median(times[which]):.2f}x {label}{target}; "
+              f"of each pair: median {statistics.median(pairs):.2f}x ({', '.join(f'{r:.2f}' for r in pairs)})")
+    print("CPU time (medians): " + ", ".join(f"{name} {statistics.median(c):.2f} s" for name, c in cpus.items())
+          + f"; migrate {statistics.median(cpus['freshroot']) / statistics.median(cpus['cp']):.2f}x cp -a && sync")
     return 0
 
 
