@@ -141,6 +141,7 @@ class Closer:
         self._progress = threading.Condition()
         self._slow_ns = slow_ns
         self._slow = 0 if slow_ns else self.SLOW_CLOSES  # slow closes seen inline
+        self._suspect = False  # a close took long: the next ones are timed on the CPU too
 
     @property
     def threaded(self) -> bool:
@@ -151,13 +152,17 @@ class Closer:
         """Close ``fd`` now or soon, on another thread: the caller never uses it again."""
         if not self.threaded:
             # Time off the CPU: freeing a big file's extents is work that threads would not
-            # save, waiting for the disk is what they overlap.
-            start, cpu = time.monotonic_ns(), time.thread_time_ns()
+            # save, waiting for the disk is what they overlap. The thread's CPU time is a
+            # system call, the clock is not: it is asked for only once a close took long.
+            start = time.monotonic_ns()
+            cpu = time.thread_time_ns() if self._suspect else 0
             with contextlib.suppress(OSError):  # a read-only fd: nothing to report on close
                 os.close(fd)
             took = time.monotonic_ns() - start
-            if took >= self._slow_ns and took - (time.thread_time_ns() - cpu) >= self._slow_ns:
-                self._slow += 1
+            if took >= self._slow_ns:
+                if self._suspect and took - (time.thread_time_ns() - cpu) >= self._slow_ns:
+                    self._slow += 1
+                self._suspect = True
             self._given += 1
             with self._progress:
                 self._done += 1

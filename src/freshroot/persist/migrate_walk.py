@@ -437,9 +437,11 @@ class Walk:
                     return
             if self.mode is not Mode.MOVE:
                 return
-            if not _unchanged(st0, os.fstat(fd)) or (lease and not lease_intact(fd)):
+            if not _unchanged(st0, os.fstat(fd)):
                 self.keep(rel, "changed while being migrated", sdir, sname)
                 return
+            # The lease is checked once the file is renamed away, the latest moment before
+            # the unlink: a break before that shows there too (and the file is put back).
             self.take_away(rdir, rname, rel, st0, lambda: not lease or lease_intact(fd), placeholder)
             if st0.st_nlink > 1 and self.snapshots is not None:
                 self.snapshots.forget(st0)  # the unlink changed the ctime its other names show
