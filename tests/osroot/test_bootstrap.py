@@ -215,6 +215,15 @@ def test_refuses_the_running_root_and_no_section(tmp_path: Path) -> None:
     result = freshroot("bootstrap", "--config", str(config), "--root", "/")
     assert result.returncode == 65
     assert "not /" in result.stderr
+    result = freshroot("bootstrap", "--config", str(config), "--root", str(tmp_path / "absent"), "--dry-run")
+    assert result.returncode == 65
+    assert "absent: no such directory" in result.stderr
+    for image, said in ((tmp_path / "none.tar", "no such file"), (tmp_path, "a directory, not a raw image")):
+        config.write_text(f'[os]\nengine = "image"\nimage = "{image}"\n')
+        result = freshroot("bootstrap", "--config", str(config), "--root", str(tmp_path), "--dry-run")
+        assert result.returncode == 73, result.stderr
+        assert f"[os] image {image}: {said}" in result.stderr
+        assert result.stdout == ""  # refused before anything is said to be done
     config.write_text("")
     result = freshroot("bootstrap", "--config", str(config), "--root", str(tmp_path))
     assert result.returncode == 65

@@ -125,11 +125,20 @@ def bootstrap(args: argparse.Namespace) -> int:
         raise ConfigError("[os] names no engine", location=table.location("os"),
                           hint="engine = \"image\", \"mmdebstrap\", \"debootstrap\", \"dnf\" or \"pacstrap\"")
     root = args.root
-    if root in ("", "/") or not os.path.isdir(root):
+    if root in ("", "/") or os.path.realpath(root) == "/":
         raise UsageError(f"--root {root}: must be the new root's directory (such as /mnt), not /")
+    if not os.path.isdir(root):
+        raise UsageError(f"--root {root}: no such directory",
+                         hint="mount the new root there first (`freshroot disk apply` leaves it under /mnt)")
     raw = os_root.engine == "image" and os_root.image is not None and not is_tar(os_root.image)
-    if raw and not os.path.exists(os_root.image or ""):
-        raise OperationError(f"[os] image {os_root.image}: no such file")
+    if os_root.engine == "image" and os_root.image is not None:
+        # Checked before anything runs, by --dry-run too: a raw image may be a block device,
+        # a tar archive is a file.
+        image = os_root.image
+        if not os.path.exists(image):
+            raise OperationError(f"[os] image {image}: no such file")
+        if os.path.isdir(image):
+            raise OperationError(f"[os] image {image}: a directory, not {'a raw image' if raw else 'a tar archive'}")
     commands = _plan(os_root, args, table)
     engine = engine_commands(os_root, root)
     # The root named once; after it, paths are as it sees them, except in the commands shown,
