@@ -14,7 +14,8 @@ APT_PACKAGES=(
     python3-venv        # the .venv
     acl attr            # getfacl/setfacl/getfattr to check ACLs and xattrs independently
     e2fsprogs           # lsattr/chattr, mkfs.ext4 for scratch file systems
-    btrfs-progs         # subvolume tests (v/q/Q lines)
+    btrfs-progs         # subvolume tests (v/q/Q lines), migrate's snapshots on btrfs
+    xfsprogs            # mkfs.xfs: migrate's snapshots on XFS (tests/persist/test_migrate_snapshot.py)
     util-linux          # unshare, mount, losetup, partx, blkid, mkswap
     fdisk               # sfdisk --json, to read back the partition table disk apply wrote
     dosfstools          # mkfs.vfat: systemd-repart formats a [disk] ESP (format = "vfat") with it
