@@ -15,12 +15,14 @@ run it is copied afresh (untimed, then ``sync``), so that every run starts with 
 the page cache and nothing dirty. Each runs as its own process, migrate from compiled
 modules (as an installed package runs).
 
-    sudo .venv/bin/python bench/migrate.py [--fs ext4|here] [--dir DIR] [--size-mb N] [--reps N]
+    sudo .venv/bin/python bench/migrate.py [--fs ext4|xfs|btrfs|here] [--dir DIR] [--size-mb N] [--reps N]
                                            [--src DIR] [--settle S]
 
-``--fs ext4`` (the default): every timed run gets a new ext4 (with its journal, mkfs's
-defaults) on a loop device backed by a sparse file in ``--dir``, so no run inherits another's
-deleted inodes or fragmentation. ``--fs here``: the runs share ``--dir``'s own file system
+``--fs ext4`` (the default), ``xfs`` or ``btrfs``: every timed run gets a new file system of
+that type (mkfs's defaults; ext4 with its journal) on a loop device backed by a sparse file
+in ``--dir``, so no run inherits another's deleted inodes or fragmentation. On btrfs both
+reflink the data (``cp`` since coreutils 9), so the ratio is all per-file work.
+``--fs here``: the runs share ``--dir``'s own file system
 (on a tmpfs, where sync costs nothing, the ratio is the CPU work alone: the comparison reads
 every byte twice where ``cp`` copies it once). ``--dir``: where the trees go (default: a
 temporary directory in /var/tmp). ``--src``: the freshroot sources to measure (default: this
@@ -106,11 +108,12 @@ def phases(stderr: str) -> str:
 
 
 class Scratch:
-    """Where one timed run happens: a new ext4 on a loop device (``--fs ext4``), or a
-    directory of ``--dir``'s own file system (``--fs here``)."""
+    """Where one timed run happens: a new file system on a loop device (``--fs ext4``, ``xfs``
+    or ``btrfs``), or a directory of ``--dir``'s own file system (``--fs here``)."""
 
-    def __init__(self, base: Path, fresh: bool, size: int) -> None:
-        self.base, self.fresh, self.size = base, fresh, size
+    def __init__(self, base: Path, fs: str, size: int) -> None:
+        self.base, self.fs, self.size = base, fs, size
+        self.fresh = fs != "here"
         self.top = base / "fs"
 
     def __enter__(self) -> Path:
@@ -119,7 +122,8 @@ class Scratch:
             image.unlink(missing_ok=True)
             with open(image, "wb") as f:
                 f.truncate(3 * self.size + (512 << 20))
-            subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+            subprocess.run([f"mkfs.{self.fs}", "-q", "-f" if self.fs in ("xfs", "btrfs") else "-F", str(image)],
+                           check=True, stdout=subprocess.DEVNULL)
             self.top.mkdir(exist_ok=True)
             subprocess.run(["mount", "-o", "loop", str(image), str(self.top)], check=True)
         else:
@@ -157,8 +161,9 @@ REFERENCES = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fs", choices=("ext4", "here"), default="ext4",
-                        help="a new ext4 on a loop device for each run (default), or --dir's own file system")
+    parser.add_argument("--fs", choices=("ext4", "xfs", "btrfs", "here"), default="ext4",
+                        help="a new file system of this type on a loop device for each run (default: ext4), "
+                             "or --dir's own file system")
     parser.add_argument("--dir", help="where the trees go (default: a temporary directory in /var/tmp)")
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--reps", type=int, default=3)
@@ -175,8 +180,9 @@ def main() -> int:
         master = base / "master"
         start = time.perf_counter()
         files, size = generate(master, args.size_mb << 20)
+        where = "this file system" if args.fs == "here" else f"a new {args.fs} on a loop device for each run"
         print(f"generated {files} files, {size / (1 << 20):.0f} MiB in {time.perf_counter() - start:.1f} s "
-              f"({base}, {'a new ext4 on a loop device for each run' if args.fs == 'ext4' else 'this file system'})")
+              f"({base}, {where})")
         # Compiled once, as an installed package is (a checkout run with PYTHONDONTWRITEBYTECODE
         # would compile every module at each start: a third of a second).
         env = {**os.environ, "PYTHONPATH": str(args.src.resolve()), "PYTHONPYCACHEPREFIX": str(base / "pycache")}
@@ -184,7 +190,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.src.resolve())], check=True, env=env)
         for _ in range(args.reps):
             for which, taken in times.items():
-                with Scratch(base, args.fs == "ext4", size) as top:
+                with Scratch(base, args.fs, size) as top:
                     root = prepare(top, master)
                     time.sleep(args.settle)
                     load = f"load {os.getloadavg()[0]:.1f}"
