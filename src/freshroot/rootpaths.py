@@ -50,6 +50,13 @@ def in_root(path: str, root: str | None = None) -> str:
     return rest if rest.startswith("/") else path
 
 
+def on_host(path: str, root: str) -> str:
+    """``path``, as the root ``root`` sees it, as the host names it (``/var/x`` is
+    ``/mnt/var/x`` for ``--root /mnt``): for what takes host paths, a program run on the host,
+    a ``--config`` argument, /proc/net/unix. The inverse of :func:`in_root`."""
+    return path if root in ("", "/") else root.rstrip("/") + path
+
+
 def head(words: str, root: str | None = None) -> str | None:
     """The line that names the root in a command's text output, ``f"{words} {root}"``
     (``status of /mnt``), the one time it is named: None when the root is ``/`` (the host's
@@ -59,6 +66,15 @@ def head(words: str, root: str | None = None) -> str | None:
         return None
     _named[0] = True
     return f"{words} {root}"
+
+
+def print_head(words: str, root: str | None = None) -> None:
+    """Write :func:`head`'s line, if there is one, to standard output."""
+    import sys
+
+    line = head(words, root)
+    if line:
+        sys.stdout.write(line + "\n")
 
 
 def named() -> None:

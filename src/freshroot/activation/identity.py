@@ -40,6 +40,7 @@ from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.persist.model import Entry, Kind, Persistence, is_below
 from freshroot.plan.action import Action, Context, Step
+from freshroot.rootpaths import on_host
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # hostkeys.py is install's alone: the boot's activation never imports it
@@ -144,7 +145,7 @@ class WriteMachineId(Action):
         if self.unmount:
             from freshroot.fs.mount import umount
 
-            umount(ctx.root.rstrip("/") + self.path if ctx.root not in ("", "/") else self.path)
+            umount(on_host(self.path, ctx.root))
         write_file(ctx.root_fd, self.path, (self.machine_id + "\n").encode(), 0o444)
 
 
@@ -218,8 +219,7 @@ class GenerateHostKey(Action):
         parent = self.source.rsplit("/", 1)[0]
         with ops.mkdir_parents(ctx.root_fd, parent, 0o755):
             pass
-        full = self.source if ctx.root in ("", "/") else ctx.root.rstrip("/") + self.source
-        run([keygen, "-q", "-t", self.key_type, "-N", "", "-C", "", "-f", full])
+        run([keygen, "-q", "-t", self.key_type, "-N", "", "-C", "", "-f", on_host(self.source, ctx.root)])
 
 
 def _exists(root_fd: int, path: str) -> bool:

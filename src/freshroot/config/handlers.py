@@ -26,9 +26,8 @@ def _load(args: argparse.Namespace) -> Loaded:
 def _head(args: argparse.Namespace, loaded: Loaded, words: str) -> None:
     """The line that names the root (with --root other than /) when files found in it are
     named below, as the root sees them (freshroot.rootpaths)."""
-    line = rootpaths.head(words) if args.config is None and (loaded.files or loaded.masked) else None
-    if line:
-        sys.stdout.write(line + "\n")
+    if args.config is None and (loaded.files or loaded.masked):
+        rootpaths.print_head(words)
 
 
 def _check_owners(args: argparse.Namespace, loaded: Loaded) -> None:

@@ -57,9 +57,7 @@ def generations(args: argparse.Namespace) -> int:
         print_json({"path": path, "current": current,
                     "generations": [{**g.to_json(), "current": g.number == current} for g in gens]})
         return 0
-    head = rootpaths.head("generations of")  # with --root: the root whose generations these are
-    if head:
-        sys.stdout.write(head + "\n")
+    rootpaths.print_head("generations of")  # with --root: the root whose generations these are
     if not gens:
         sys.stdout.write(f"no generations in {path} (apply keeps one)\n")
         return 0

@@ -41,6 +41,7 @@ from freshroot.fs import ops
 from freshroot.fs.atomic import replace_at
 from freshroot.fs.chase import ChaseFlags, chase
 from freshroot.plan import statedir
+from freshroot.rootpaths import on_host
 
 SUBDIR = ".freshroot/generations"
 FALLBACK = "/var/lib/freshroot/generations"
@@ -164,10 +165,6 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def host_path(self, path: str) -> str:
-        """A path of the store as the host names it (to read it as a ``--config`` file)."""
-        return path if self.root in ("", "/") else self.root.rstrip("/") + path
-
     # --- reading ----------------------------------------------------------------------
 
     def _read(self, dir_fd: int, name: str) -> bytes | None:
@@ -232,7 +229,7 @@ class Store:
 
     def files_on_host(self, generation: Generation) -> list[str]:
         """The kept copies as host paths (for ``--config``): the root's path + the store's."""
-        base = self.host_path(f"{self.path}/{generation.number}/{FILES}")
+        base = on_host(f"{self.path}/{generation.number}/{FILES}", self.root)
         return [f"{base}/{f.name}" for f in generation.files]
 
     # --- writing (under the apply lock) -----------------------------------------------

@@ -143,9 +143,7 @@ def bootstrap(args: argparse.Namespace) -> int:
     engine = engine_commands(os_root, root)
     # The root named once; after it, paths are as it sees them, except in the commands shown,
     # which are the commands run on this machine (docs/activation.md, "Paths in output").
-    head = rootpaths.head("bootstrap of")
-    if head:
-        sys.stdout.write(head + "\n")
+    rootpaths.print_head("bootstrap of")
     if args.dry_run:
         if raw:
             sys.stdout.write(f"systemd-dissect --read-only --mount {os_root.image} DIR; copy DIR to {root}\n")

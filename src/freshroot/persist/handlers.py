@@ -57,14 +57,6 @@ def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _head(words: str) -> None:
-    """The line that names the root, ``status of /mnt`` (with --root other than /): the paths
-    after it are as that root sees them (freshroot.rootpaths)."""
-    line = rootpaths.head(words)
-    if line:
-        _out(line)
-
-
 def _err(text: str, priority: int = log.WARNING) -> None:
     log.say(text, priority)
 
@@ -86,7 +78,7 @@ def status(args: argparse.Namespace) -> int:
         _print_json({**report.to_json(), "last_apply": run, "hidden_image_content": hidden})
     else:
         colour = colour_wanted(sys.stdout)
-        _head("status of")
+        rootpaths.print_head("status of")
         _out(report.render(colour=colour))
         _out(render_last_run(run, colour=colour))
         _hidden(hidden)
@@ -112,7 +104,7 @@ def undo(args: argparse.Namespace) -> int:
         _print_json(report.to_json())
     else:
         if report.done or report.kept:  # paths follow: the root they are in, once
-            _head("undo on")
+            rootpaths.print_head("undo on")
         for line in report.done:
             _out(line)
         for line in report.kept:
@@ -143,7 +135,7 @@ def audit(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_json(), "hidden_image_content": hidden})
     else:
-        _head("audit of")
+        rootpaths.print_head("audit of")
         _out(report.render(limit=args.limit, colour=colour_wanted(sys.stdout)))
         _hidden(hidden)
     # Something could not be read: the counts are lower bounds, and a script must know.
@@ -167,7 +159,7 @@ def _migrate(ctx: Context, args: argparse.Namespace) -> int:
 
     p = persistence(ctx, args)
     if not args.json:
-        _head("migrate on")
+        rootpaths.print_head("migrate on")
     ctx = replace(ctx, progress=for_command(json=args.json))
     planner = Planner(ctx)
     how = Migrate.COPY if args.copy else Migrate.MOVE

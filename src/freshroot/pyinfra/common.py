@@ -57,11 +57,6 @@ def declared_sections(declaration: Sequence[Part]) -> set[str]:
     return found
 
 
-def on_host(root: str, path: str) -> str:
-    """``path`` below ``root`` as a path on the host (``--config`` takes host paths)."""
-    return path if root in ("", "/") else root.rstrip("/") + path
-
-
 def command(freshroot: str, *args: str) -> str:
     """A freshroot command line: ``freshroot`` is shell words (``freshroot``, or
     ``python3 /root/freshroot.pyz``); the arguments are quoted."""

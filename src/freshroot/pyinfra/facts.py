@@ -10,7 +10,8 @@ from typing import Any
 from pyinfra.api.facts import FactBase
 
 from freshroot.output import JSON_VERSION
-from freshroot.pyinfra.common import STAGE, command, on_host
+from freshroot.pyinfra.common import STAGE, command
+from freshroot.rootpaths import on_host
 
 FRESHROOT = "freshroot"
 
@@ -46,7 +47,7 @@ class FreshrootStaged(FactBase[dict[str, str]]):
     """The declaration files staged on the host: {name: sha256}."""
 
     def command(self, root: str = "/", stage: str = STAGE) -> str:
-        where = shlex.quote(on_host(root, stage))
+        where = shlex.quote(on_host(stage, root))
         return f"cd {where} 2>/dev/null && for f in *.toml; do [ -f \"$f\" ] && sha256sum -- \"$f\"; done; true"
 
     @staticmethod
@@ -75,7 +76,7 @@ class FreshrootPlan(_FreshrootJson):
     only in the arguments so that a plan of another declaration is another fact)."""
 
     def command(self, root: str = "/", stage: str = STAGE, digest: str = "", freshroot: str = FRESHROOT) -> str:
-        return command(freshroot, "plan", "--json", "--root", root, "--config", on_host(root, stage)) + \
+        return command(freshroot, "plan", "--json", "--root", root, "--config", on_host(stage, root)) + \
             " 2>/dev/null; true"
 
 
@@ -83,7 +84,7 @@ class FreshrootGenerations(_FreshrootJson):
     """``freshroot generations --json``: the current generation, each one's digest and confirm state."""
 
     def command(self, root: str = "/", stage: str = STAGE, freshroot: str = FRESHROOT) -> str:
-        return command(freshroot, "generations", "--json", "--root", root, "--config", on_host(root, stage)) + \
+        return command(freshroot, "generations", "--json", "--root", root, "--config", on_host(stage, root)) + \
             " 2>/dev/null; true"
 
 
@@ -91,7 +92,7 @@ class FreshrootStatus(_FreshrootJson):
     """``freshroot status --json`` of the staged declaration."""
 
     def command(self, root: str = "/", stage: str = STAGE, freshroot: str = FRESHROOT) -> str:
-        return command(freshroot, "status", "--json", "--root", root, "--config", on_host(root, stage)) + \
+        return command(freshroot, "status", "--json", "--root", root, "--config", on_host(stage, root)) + \
             " 2>/dev/null; true"
 
 

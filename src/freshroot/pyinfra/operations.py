@@ -19,7 +19,7 @@ from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.operation import operation
 from pyinfra.context import host
 
-from freshroot.pyinfra.common import STAGE, Part, command, declaration_digest, declared_sections, on_host, parts
+from freshroot.pyinfra.common import STAGE, Part, command, declaration_digest, declared_sections, parts
 from freshroot.pyinfra.facts import (
     FreshrootGenerations,
     FreshrootInstalled,
@@ -28,6 +28,7 @@ from freshroot.pyinfra.facts import (
     current_generation,
     plan_changes,
 )
+from freshroot.rootpaths import on_host
 
 Commands = Generator[str | StringCommand | FileUploadCommand, Any, None]
 
@@ -40,7 +41,7 @@ def _freshroot() -> str:
 def _upload(declaration: Sequence[Part], staged: dict[str, str], root: str, stage: str) -> Commands:
     """The commands that make the stage directory hold exactly ``declaration``: given what
     it holds (``staged``, a fact read by the caller before anything was yielded)."""
-    where = on_host(root, stage)
+    where = on_host(stage, root)
     wanted = {p.name: p.sha256 for p in declaration}
     if staged == wanted:
         return
@@ -83,7 +84,7 @@ def apply(declaration: Sequence[str], root: str = "/", stage_dir: str = STAGE, c
             host.noop(f"generation {generation.get('current')} is this declaration and its plan has nothing to do")
             return
     yield from _upload(files, staged, root, stage_dir)
-    args = ["apply", "--json", "--root", root, "--config", on_host(root, stage_dir)]
+    args = ["apply", "--json", "--root", root, "--config", on_host(stage_dir, root)]
     if confirm_timeout:
         args += ["--confirm-timeout", str(confirm_timeout)]
     if fix:
@@ -105,7 +106,7 @@ def rollback(root: str = "/", stage_dir: str = STAGE, to: int | None = None) -> 
     if current is not None and to is None and not [n for n in numbers if n < current["number"]]:
         host.noop(f"no generation before {current['number']}")
         return
-    args = ["rollback", "--json", "--root", root, "--config", on_host(root, stage_dir)]
+    args = ["rollback", "--json", "--root", root, "--config", on_host(stage_dir, root)]
     if to is not None:
         args += ["--to", str(to)]
     yield command(freshroot, *args)
@@ -120,7 +121,7 @@ def confirm(root: str = "/", stage_dir: str = STAGE) -> Commands:
     if current is None or (current.get("confirm") or {}).get("state") != "pending":
         host.noop("nothing waits for a confirm")
         return
-    yield command(freshroot, "confirm", "--json", "--root", root, "--config", on_host(root, stage_dir))
+    yield command(freshroot, "confirm", "--json", "--root", root, "--config", on_host(stage_dir, root))
 
 
 @operation()

@@ -145,9 +145,7 @@ def rescue(args: argparse.Namespace) -> int:
         storages = [s.path for s in parse_persist(declaration, None).storages]
         with top_level(volume) as (top, _where):
             old = _pick(list_old_roots(top, root, sizes=False), args.date)
-            head = rootpaths.head("rescue into")  # with --root: the paths below are inside it
-            if head:
-                sys.stdout.write(head + "\n")
+            rootpaths.print_head("rescue into")  # with --root: the paths below are inside it
             with chase(f"{root.old_roots}/{old.name}", root_fd=top) as old_root:
                 is_dir = _copy(old_root.fd, root_fd, path, old.name, force=args.force)
     finally:

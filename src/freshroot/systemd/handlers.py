@@ -54,9 +54,7 @@ def render(args: argparse.Namespace) -> int:
 
 def install(args: argparse.Namespace) -> int:
     target = args.extra_files or args.root
-    head = rootpaths.head("install to", target)  # the paths below are as the target sees them
-    if head:
-        sys.stdout.write(head + "\n")
+    rootpaths.print_head("install to", target)  # the paths below are as the target sees them
     report = install_mod.install(target=target, accounts_root=args.root, config=args.config,
                                  copy=args.copy_self, dry_run=args.dry_run, machine_id=args.machine_id,
                                  host_keys=args.host_keys)

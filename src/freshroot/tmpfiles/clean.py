@@ -64,6 +64,7 @@ from freshroot.fs.statx import (
     first_look,
     raw_ns,
 )
+from freshroot.rootpaths import on_host
 from freshroot.tmpfiles import cleanworkers
 from freshroot.tmpfiles.globs import GlobIndex, byte_chars, is_glob
 from freshroot.tmpfiles.globwalk import expand
@@ -202,12 +203,7 @@ class Cleaner:
     def _display(self, path: str) -> str:
         """``path`` (below the root) as messages show it: below --root, like systemd's
         prefixed paths, or below ``display_root``."""
-        root = self.root if self.display_root is None else self.display_root
-        return path if root in ("", "/") else root.rstrip("/") + path
-
-    def _host(self, path: str) -> str:
-        """``path`` (below the root) as this machine's kernel names it (/proc/net/unix)."""
-        return path if self.root in ("", "/") else self.root.rstrip("/") + path
+        return on_host(path, self.root if self.display_root is None else self.display_root)
 
     def _decide(self, path: str, action: str, reason: str, item: Item | None) -> None:
         if self.explain is not None:
@@ -554,7 +550,7 @@ class Cleaner:
                 and name in (".journal", "aquota.user", "aquota.group")):
             self._decide(sub, "skip", "root-owned quota or journal file on a mount root", item)
             return True
-        if kind == stat.S_IFSOCK and self._host(sub) in self._sockets_alive():
+        if kind == stat.S_IFSOCK and on_host(sub, self.root) in self._sockets_alive():
             self._decide(sub, "skip", "a live AF_UNIX socket (listed in /proc/net/unix)", item)
             return True
         if kind in (stat.S_IFCHR, stat.S_IFBLK):

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from freshroot.errors import UnsafePathError, os_error_message
 from freshroot.fs.chase import Chased, ChaseFlags, chase, chase_child
 from freshroot.log import debug_enabled, logger
+from freshroot.rootpaths import on_host
 from freshroot.tmpfiles.globs import GlobIndex
 from freshroot.tmpfiles.model import Config, Item, ItemGroup
 
@@ -121,10 +122,7 @@ class Context:
     def shown(self, path: str) -> str:
         """A path as messages show it: below --root, like systemd's prefixed paths (or below
         ``display_root``)."""
-        root = self.options.root if self.options.display_root is None else self.options.display_root
-        if root in ("", "/"):
-            return path
-        return root.rstrip("/") + path
+        return on_host(path, self.options.root if self.options.display_root is None else self.options.display_root)
 
     def error(self, message: str) -> ItemFailed:
         logger.error(message)
